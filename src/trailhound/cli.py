@@ -1,0 +1,130 @@
+"""The ``trailhound`` command line. Commands only: the work happens in the modules they call."""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+from pathlib import Path
+from typing import Annotated, Optional
+
+import orjson
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from trailhound.config import ScanSettings, default_db_path
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="Threat detection for AWS logs, GuardDuty-style.")
+out = Console()
+err = Console(stderr=True)
+
+DbOption = Annotated[Optional[Path], typer.Option("--db", help="SQLite store (findings, state, checkpoints). Default: user data dir.")]
+MAX_PROBLEM_LINES = 20
+
+
+def _run_scan(paths: list[Path], settings: ScanSettings, db: Path, output: Path | None, show_all: bool = False) -> int:
+    from trailhound.pipeline import ScanReport, Scanner
+    from trailhound.report import print_problems, print_summary
+    from trailhound.store.sqlite import Store
+
+    store = Store(db)
+    progress: Progress | None = None
+    task = None
+    if sys.stderr.isatty():
+        progress = Progress(
+            TextColumn("[bold]scanning"), BarColumn(), MofNCompleteColumn(), TextColumn("files"),
+            TextColumn("{task.fields[events]:,} events · {task.fields[rate]:,.0f}/s"), TimeElapsedColumn(), console=err,
+        )
+        task = progress.add_task("scan", total=None, events=0, rate=0.0)
+        progress.start()
+    import time
+
+    started = time.perf_counter()
+
+    def on_progress(report: ScanReport) -> None:
+        if progress is not None and task is not None:
+            elapsed = max(1e-6, time.perf_counter() - started)
+            progress.update(task, total=report.files_total, completed=report.files_done, events=report.events_total, rate=report.events_total / elapsed)
+
+    try:
+        scanner = Scanner(store, settings, progress=on_progress)
+        report = scanner.scan(paths)
+    except FileNotFoundError as exc:
+        err.print(f"[red]error:[/] {exc}")
+        return 2
+    finally:
+        if progress is not None:
+            progress.stop()
+    print_problems(err, report.problems, MAX_PROBLEM_LINES)
+    findings = list(store.findings())
+    print_summary(out, report, findings if show_all else [f for f in findings if f["id"] in report.finding_ids], store.count_findings())
+    if output is not None:
+        with open(output, "wb") as fh:
+            for f in findings:
+                fh.write(orjson.dumps(f) + b"\n")
+        out.print(f"wrote {len(findings)} findings to {output}")
+    store.close()
+    return 0
+
+
+@app.command()
+def scan(
+    paths: Annotated[list[Path], typer.Argument(help="Log files and folders (walked recursively), plain or gzipped.")],
+    threat_list: Annotated[list[Path], typer.Option("--threat-list", help="Threat IP list (GuardDuty TXT: one IP or CIDR per line).")] = [],
+    trusted_list: Annotated[list[Path], typer.Option("--trusted-list", help="Trusted IP list: no CloudTrail/flow findings for these public IPs.")] = [],
+    inventory: Annotated[list[Path], typer.Option("--inventory", help="EC2 describe-instances JSON file or folder.")] = [],
+    db: DbOption = None,
+    output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Write every finding as one JSON line to this file.")] = None,
+) -> None:
+    """Analyse log files and folders; a later scan continues where this one stopped."""
+    settings = ScanSettings(threat_lists=threat_list, trusted_lists=trusted_list, inventory=inventory)
+    raise typer.Exit(_run_scan(paths, settings, db or default_db_path(), output))
+
+
+@app.command()
+def demo(
+    keep: Annotated[Optional[Path], typer.Option("--keep", help="Write the sample estate here instead of a temporary folder.")] = None,
+) -> None:
+    """Write a small sample AWS estate with attacks in it, scan it, and show the findings."""
+    from trailhound.demo import write_demo_estate
+
+    with tempfile.TemporaryDirectory(prefix="trailhound-demo-") as tmp:
+        root = keep or Path(tmp)
+        estate = write_demo_estate(root)
+        out.print(f"sample estate: {estate.root} ({estate.describe()})")
+        settings = ScanSettings(threat_lists=[estate.threat_list], trusted_lists=[estate.trusted_list], inventory=[estate.inventory])
+        code = _run_scan([estate.logs], settings, root / "demo.db", None, show_all=True)
+    raise typer.Exit(code)
+
+
+@app.command()
+def findings(db: DbOption = None, include_archived: bool = False) -> None:
+    """Print stored findings as JSON lines."""
+    from trailhound.store.sqlite import Store
+
+    store = Store(db or default_db_path())
+    for f in store.findings(include_archived=include_archived):
+        sys.stdout.write(orjson.dumps(f).decode() + "\n")
+
+
+@app.command()
+def quarantine(db: DbOption = None) -> None:
+    """List the files and records set aside as bad input."""
+    from trailhound.store.sqlite import Store
+
+    for q in Store(db or default_db_path()).quarantined():
+        where = q["path"] + (f":{q['line']}" if q["line"] else "") + (f" record {q['record']}" if q["record"] is not None else "")
+        out.print(f"{where}: " + (f"field '{q['field']}': " if q["field"] else "") + q["message"], highlight=False, soft_wrap=True)
+
+
+@app.command()
+def usage(db: DbOption = None) -> None:
+    """Events and bytes analysed per month, account and source (GuardDuty's billing units)."""
+    from trailhound.report import print_usage
+    from trailhound.store.sqlite import Store
+
+    print_usage(out, Store(db or default_db_path()).usage())
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

@@ -1,0 +1,23 @@
+"""Typed settings: the one place where defaults live."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from platformdirs import user_data_dir
+
+
+def default_db_path() -> Path:
+    return Path(user_data_dir("trailhound", appauthor=False)) / "trailhound.db"
+
+
+@dataclass
+class ScanSettings:
+    threat_lists: list[Path] = field(default_factory=list)  # GuardDuty ThreatIntelSet files
+    trusted_lists: list[Path] = field(default_factory=list)  # GuardDuty IPSet (trusted IP) files
+    inventory: list[Path] = field(default_factory=list)  # describe-instances JSON files or folders
+    # Events across files and sources are merged in time order to within this many seconds.
+    order_quantum_s: float = 60.0
+    # Commit findings, state and checkpoints together at least this often (wall seconds).
+    commit_interval_s: float = 5.0

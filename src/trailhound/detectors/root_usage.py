@@ -1,0 +1,31 @@
+"""Policy:IAMUser/RootCredentialUsage — the account's root user called an AWS API.
+
+Root credentials bypass every IAM guard rail; AWS's own guidance is never to use them for
+daily work. Calls that AWS services make on root's behalf (``invokedBy``) and service events
+are not root activity.
+"""
+
+from __future__ import annotations
+
+from trailhound.detectors.base import Rule, api_occurrence
+from trailhound.events import ApiCall, Source
+from trailhound.findings.model import LOW, Occurrence
+
+
+class RootCredentialUsage(Rule):
+    name = "root-credential-usage"
+    consumes = Source.CLOUDTRAIL
+    finding_types = ("Policy:IAMUser/RootCredentialUsage",)
+
+    def match(self, e: ApiCall) -> Occurrence | None:
+        ident = e.user_identity
+        if ident.type != "Root" or ident.invoked_by or e.event_type == "AwsServiceEvent":
+            return None
+        return api_occurrence(
+            e,
+            "Policy:IAMUser/RootCredentialUsage",
+            LOW,
+            f"The API {e.event_name} was invoked using root credentials.",
+            f"The API {e.event_name} was invoked using root credentials from IP address {e.source_ip}. "
+            "Use of the root user should be limited to the few tasks that require it.",
+        )

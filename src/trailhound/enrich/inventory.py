@@ -1,0 +1,187 @@
+"""Resource inventory: which instance owns a network interface or a private IP, with its tags
+and role, so that EC2 findings carry GuardDuty's ``instanceDetails``.
+
+Filled from ``aws ec2 describe-instances`` output and from what the logs reveal on their own:
+flow-log ``instance-id`` columns, CloudTrail ``RunInstances`` responses and instance-role
+sessions (``assumed-role/<role>/i-0123...``).
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from typing import Any
+
+import polars as pl
+
+from trailhound.events import ApiCall
+
+_INSTANCE_ID = re.compile(r"^i-[0-9a-f]{8,17}$")
+
+
+def _iso_ms(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, (int, float)):  # CloudTrail gives launchTime in epoch milliseconds
+        return datetime.fromtimestamp(value / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    text = str(value)
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    except ValueError:
+        return text
+
+
+def _items(value: Any) -> list[dict[str, Any]]:
+    """CloudTrail renders EC2 lists as {"items": [...]}."""
+    if isinstance(value, dict):
+        value = value.get("items")
+    return [v for v in value or [] if isinstance(v, dict)]
+
+
+class Inventory:
+    def __init__(self) -> None:
+        self.instances: dict[str, dict[str, Any]] = {}  # instanceId -> InstanceDetails (wire form)
+        self.by_eni: dict[str, str] = {}
+        self.by_private_ip: dict[str, str] = {}
+        self.role_sessions: dict[str, list[str]] = {}  # role ARN -> instance ids seen using it
+        self.changed = False
+
+    # -- sources --------------------------------------------------------------------------
+    def load_describe_instances(self, doc: dict[str, Any]) -> int:
+        n = 0
+        for reservation in doc.get("Reservations") or []:
+            for inst in reservation.get("Instances") or []:
+                if not isinstance(inst, dict) or "InstanceId" not in inst:
+                    continue
+                profile = inst.get("IamInstanceProfile") or {}
+                nics = []
+                for nic in inst.get("NetworkInterfaces") or []:
+                    assoc = nic.get("Association") or {}
+                    nics.append(
+                        {
+                            "networkInterfaceId": nic.get("NetworkInterfaceId"),
+                            "vpcId": nic.get("VpcId") or inst.get("VpcId"),
+                            "subnetId": nic.get("SubnetId") or inst.get("SubnetId"),
+                            "privateDnsName": nic.get("PrivateDnsName") or inst.get("PrivateDnsName"),
+                            "privateIpAddress": nic.get("PrivateIpAddress"),
+                            "privateIpAddresses": [
+                                {"privateDnsName": a.get("PrivateDnsName"), "privateIpAddress": a.get("PrivateIpAddress")}
+                                for a in nic.get("PrivateIpAddresses") or []
+                            ],
+                            "publicDnsName": assoc.get("PublicDnsName"),
+                            "publicIp": assoc.get("PublicIp"),
+                            "ipv6Addresses": [a.get("Ipv6Address") for a in nic.get("Ipv6Addresses") or [] if isinstance(a, dict)],
+                            "securityGroups": [{"groupId": g.get("GroupId"), "groupName": g.get("GroupName")} for g in nic.get("Groups") or []],
+                        }
+                    )
+                details = {
+                    "instanceId": inst["InstanceId"],
+                    "instanceType": inst.get("InstanceType"),
+                    "instanceState": (inst.get("State") or {}).get("Name"),
+                    "availabilityZone": (inst.get("Placement") or {}).get("AvailabilityZone"),
+                    "imageId": inst.get("ImageId"),
+                    "imageDescription": inst.get("ImageDescription"),
+                    "launchTime": _iso_ms(inst.get("LaunchTime")),
+                    "platform": inst.get("Platform"),
+                    "iamInstanceProfile": {"arn": profile.get("Arn"), "id": profile.get("Id")} if profile else None,
+                    "networkInterfaces": nics,
+                    "productCodes": [{"productCodeId": p.get("ProductCodeId"), "productCodeType": p.get("ProductCodeType")} for p in inst.get("ProductCodes") or []],
+                    "tags": [{"key": t.get("Key"), "value": t.get("Value")} for t in inst.get("Tags") or []],
+                }
+                self._put(details)
+                n += 1
+        return n
+
+    def learn_api_call(self, e: ApiCall) -> None:
+        """Instances launched (RunInstances responses) and instance-role sessions."""
+        if e.event_name == "RunInstances" and not e.error_code:
+            for inst in _items(e.response().get("instancesSet")):
+                if "instanceId" not in inst:
+                    continue
+                profile = inst.get("iamInstanceProfile") or {}
+                nics = [
+                    {
+                        "networkInterfaceId": nic.get("networkInterfaceId"),
+                        "vpcId": nic.get("vpcId"),
+                        "subnetId": nic.get("subnetId"),
+                        "privateIpAddress": nic.get("privateIpAddress"),
+                        "privateIpAddresses": [{"privateIpAddress": nic.get("privateIpAddress")}] if nic.get("privateIpAddress") else [],
+                        "securityGroups": [{"groupId": g.get("groupId"), "groupName": g.get("groupName")} for g in _items(nic.get("groupSet"))],
+                        "ipv6Addresses": [],
+                    }
+                    for nic in _items(inst.get("networkInterfaceSet"))
+                ]
+                self._put(
+                    {
+                        "instanceId": inst["instanceId"],
+                        "instanceType": inst.get("instanceType"),
+                        "instanceState": (inst.get("instanceState") or {}).get("name", "pending"),
+                        "availabilityZone": (inst.get("placement") or {}).get("availabilityZone"),
+                        "imageId": inst.get("imageId"),
+                        "launchTime": _iso_ms(inst.get("launchTime")),
+                        "platform": inst.get("platform"),
+                        "iamInstanceProfile": {"arn": profile.get("arn"), "id": profile.get("id")} if profile else None,
+                        "networkInterfaces": nics,
+                        "productCodes": [],
+                        "tags": [{"key": t.get("key"), "value": t.get("value")} for t in _items(inst.get("tagSet"))],
+                    },
+                    overwrite=False,
+                )
+            return
+        ident = e.user_identity
+        if ident.type == "AssumedRole" and ident.principal_id and ":i-" in ident.principal_id:
+            instance_id = ident.principal_id.rsplit(":", 1)[1]
+            issuer = ident.session_context.session_issuer if ident.session_context else None
+            role = issuer.arn if issuer and issuer.arn else (ident.arn or "")
+            if _INSTANCE_ID.match(instance_id):
+                seen = self.role_sessions.setdefault(role, [])
+                if instance_id not in seen:
+                    seen.append(instance_id)
+                    self.changed = True
+
+    def learn_flows(self, df: pl.DataFrame) -> None:
+        """Flow logs of format v3+ name the instance behind each interface."""
+        if df.height == 0 or df["instance_id"].null_count() == df.height:
+            return
+        pairs = df.select("interface_id", "instance_id", "vpc_id", "subnet_id").drop_nulls(["interface_id", "instance_id"]).unique()
+        for eni, instance_id, vpc, subnet in pairs.iter_rows():
+            if self.by_eni.get(eni) == instance_id:
+                continue
+            if instance_id not in self.instances:
+                self._put({"instanceId": instance_id, "networkInterfaces": [{"networkInterfaceId": eni, "vpcId": vpc, "subnetId": subnet}], "tags": []})
+            else:
+                self.by_eni[eni] = instance_id
+                self.changed = True
+
+    # -- lookups --------------------------------------------------------------------------
+    def instance(self, instance_id: str | None = None, eni: str | None = None, private_ip: str | None = None) -> dict[str, Any] | None:
+        iid = instance_id or (self.by_eni.get(eni) if eni else None) or (self.by_private_ip.get(private_ip) if private_ip else None)
+        return self.instances.get(iid) if iid else None
+
+    # -- persistence ----------------------------------------------------------------------
+    def to_state(self) -> dict[str, Any]:
+        return {"instances": self.instances, "role_sessions": self.role_sessions, "by_eni": self.by_eni}
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any] | None) -> Inventory:
+        inv = cls()
+        if state:
+            for details in state.get("instances", {}).values():
+                inv._put(details)
+            inv.by_eni.update(state.get("by_eni", {}))
+            inv.role_sessions = {k: list(v) for k, v in state.get("role_sessions", {}).items()}
+        inv.changed = False
+        return inv
+
+    def _put(self, details: dict[str, Any], overwrite: bool = True) -> None:
+        iid = details["instanceId"]
+        if iid in self.instances and not overwrite:
+            return
+        self.instances[iid] = details
+        for nic in details.get("networkInterfaces") or []:
+            if nic.get("networkInterfaceId"):
+                self.by_eni[nic["networkInterfaceId"]] = iid
+            for ip in [nic.get("privateIpAddress")] + [a.get("privateIpAddress") for a in nic.get("privateIpAddresses") or []]:
+                if ip:
+                    self.by_private_ip[ip] = iid
+        self.changed = True

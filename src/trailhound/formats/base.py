@@ -1,0 +1,71 @@
+"""What every format parser returns, and how it reports bad input."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+
+class Kind(str, enum.Enum):
+    CLOUDTRAIL = "cloudtrail"
+    FLOW = "flow"
+    DNS = "dns"
+    INVENTORY = "inventory"  # EC2 describe-instances output found among the logs
+    DIGEST = "digest"  # CloudTrail digest files: integrity proofs, no events; skipped silently
+    NOT_LOG = "not-log"  # documentation and licence files next to the logs
+    UNKNOWN = "unknown"
+
+
+@dataclass(slots=True)
+class Problem:
+    """One piece of bad input: where it is and what is wrong, in one line."""
+
+    path: str
+    message: str
+    line: int | None = None  # 1-based line number, when the format is line-oriented
+    record: int | None = None  # 0-based record index inside a JSON document
+    field: str | None = None
+
+    def __str__(self) -> str:
+        where = self.path
+        if self.line is not None:
+            where += f":{self.line}"
+        if self.record is not None:
+            where += f" record {self.record}"
+        what = f"field '{self.field}': " if self.field else ""
+        return f"{where}: {what}{self.message}"
+
+
+@dataclass(slots=True)
+class Parsed:
+    """A file's events, sorted by event time, with the records that could not be read."""
+
+    kind: Kind
+    events: Any  # list[ApiCall] | list[DnsQuery] | polars.DataFrame (FlowBatch)
+    times: np.ndarray  # float64 epoch seconds, ascending, one per event
+    problems: list[Problem] = field(default_factory=list)
+    records_read: int = 0  # records seen, including NODATA rows and bad records
+    fatal: bool = False  # nothing at all could be read from the file
+    extra: Any = None  # kind-specific payload (the inventory document)
+
+    def __len__(self) -> int:
+        return len(self.times)
+
+
+def line_of_offset(data: bytes, offset: int) -> int:
+    return data.count(b"\n", 0, max(0, offset)) + 1
+
+
+def sort_by_time(events: list[Any], times: list[float]) -> tuple[list[Any], np.ndarray]:
+    arr = np.asarray(times, dtype=np.float64)
+    if arr.size > 1 and not bool(np.all(arr[1:] >= arr[:-1])):
+        order = np.argsort(arr, kind="stable")
+        arr = arr[order]
+        events = [events[i] for i in order.tolist()]
+    return events, arr
+
+
+EMPTY_TIMES = np.empty(0, dtype=np.float64)

@@ -1,0 +1,136 @@
+"""CloudTrail bytes -> ``ApiCall`` events.
+
+Accepts every shape CloudTrail records travel in:
+* ``{"Records": [...]}`` objects as delivered to S3 (management and S3 data events alike);
+* a JSON array of records (CLI exports, Stratus Red Team detonation logs);
+* newline-delimited records, or EventBridge envelopes (``"detail-type": "... via CloudTrail"``).
+
+The fast path decodes the whole document straight into typed structs. Only if that fails does
+it fall back to record-by-record decoding, so one malformed record costs that record alone.
+"""
+
+from __future__ import annotations
+
+import re
+
+import msgspec
+
+from trailhound.events import ApiCall
+from trailhound.formats.base import EMPTY_TIMES, Kind, Parsed, Problem, line_of_offset, sort_by_time
+
+
+class _Records(msgspec.Struct):
+    Records: list[ApiCall]
+
+
+class _RawRecords(msgspec.Struct):
+    Records: list[msgspec.Raw]
+
+
+class _EventBridge(msgspec.Struct, rename={"detail_type": "detail-type"}):
+    detail: ApiCall
+    detail_type: str = ""
+
+
+_records = msgspec.json.Decoder(_Records)
+_raw_records = msgspec.json.Decoder(_RawRecords)
+_array = msgspec.json.Decoder(list[ApiCall])
+_raw_array = msgspec.json.Decoder(list[msgspec.Raw])
+_one = msgspec.json.Decoder(ApiCall)
+_event_bridge = msgspec.json.Decoder(_EventBridge)
+_any = msgspec.json.Decoder()
+_BYTE_RE = re.compile(r"\(byte (\d+)\)")
+_FIELD_RE = re.compile(r"at `\$(?:\.Records)?(?:\[\d+\])?\.?([^`]*)`")
+
+
+def _describe(exc: msgspec.MsgspecError, data: bytes, path: str, record: int | None = None) -> Problem:
+    """Turn a msgspec error into a one-line problem with the line or field it concerns."""
+    msg = str(exc).split("\n", 1)[0]
+    line = None
+    m = _BYTE_RE.search(msg)
+    if m and record is None:
+        line = line_of_offset(data, int(m.group(1)))
+    field = None
+    f = _FIELD_RE.search(msg)
+    if f and f.group(1):
+        field = f.group(1)
+        msg = msg[: f.start()].rstrip(" -")
+    return Problem(path, msg, line=line, record=record, field=field)
+
+
+def _finish(path: str, events: list[ApiCall], problems: list[Problem], total: int) -> Parsed:
+    times = [e.event_time.timestamp() for e in events]
+    events, arr = sort_by_time(events, times)
+    return Parsed(Kind.CLOUDTRAIL, events, arr, problems, records_read=total, fatal=not events and bool(problems))
+
+
+def _decode_each(path: str, raws: list[msgspec.Raw]) -> Parsed:
+    events: list[ApiCall] = []
+    problems: list[Problem] = []
+    for i, raw in enumerate(raws):
+        try:
+            events.append(_one.decode(raw))
+        except msgspec.MsgspecError as exc:
+            problems.append(_describe(exc, bytes(raw), path, record=i))
+    return _finish(path, events, problems, len(raws))
+
+
+def _parse_lines(path: str, data: bytes) -> Parsed:
+    events: list[ApiCall] = []
+    problems: list[Problem] = []
+    total = 0
+    for lineno, line in enumerate(data.split(b"\n"), 1):
+        if not line.strip():
+            continue
+        total += 1
+        try:
+            if b'"detail-type"' in line:
+                env = _event_bridge.decode(line)
+                if not env.detail_type.endswith("via CloudTrail"):
+                    problems.append(Problem(path, f"EventBridge event '{env.detail_type}' is not a CloudTrail record", line=lineno))
+                    continue
+                events.append(env.detail)
+            else:
+                events.append(_one.decode(line))
+        except msgspec.MsgspecError as exc:
+            p = _describe(exc, line, path)
+            p.line = lineno
+            problems.append(p)
+    return _finish(path, events, problems, total)
+
+
+def parse(path: str, data: bytes) -> Parsed:
+    text = data.lstrip(b"\xef\xbb\xbf \t\r\n")
+    if not text:
+        return Parsed(Kind.CLOUDTRAIL, [], EMPTY_TIMES, [Problem(path, "empty file")], fatal=True)
+    if text[:1] == b"[":
+        try:
+            events = _array.decode(text)
+            return _finish(path, events, [], len(events))
+        except msgspec.ValidationError:
+            return _decode_each(path, _raw_array.decode(text))
+        except msgspec.DecodeError as exc:
+            return Parsed(Kind.CLOUDTRAIL, [], EMPTY_TIMES, [_describe(exc, data, path)], fatal=True)
+    head = text[:64]
+    if b'"Records"' in head:
+        try:
+            events = _records.decode(text)
+            return _finish(path, events.Records, [], len(events.Records))
+        except msgspec.ValidationError:
+            try:
+                return _decode_each(path, _raw_records.decode(text).Records)
+            except msgspec.MsgspecError as exc:
+                return Parsed(Kind.CLOUDTRAIL, [], EMPTY_TIMES, [_describe(exc, data, path)], fatal=True)
+        except msgspec.DecodeError as exc:
+            return Parsed(Kind.CLOUDTRAIL, [], EMPTY_TIMES, [_describe(exc, data, path)], fatal=True)
+    # One record per line, or a single (possibly pretty-printed) record or envelope.
+    first_line_end = text.find(b"\n")
+    if first_line_end != -1 and text[:first_line_end].rstrip().endswith(b"}"):
+        return _parse_lines(path, text)
+    try:
+        doc = _any.decode(text)
+    except msgspec.DecodeError as exc:
+        return Parsed(Kind.CLOUDTRAIL, [], EMPTY_TIMES, [_describe(exc, data, path)], fatal=True)
+    if isinstance(doc, dict) and "Records" in doc:
+        return parse(path, msgspec.json.encode({"Records": doc["Records"]}))
+    return _parse_lines(path, msgspec.json.encode(doc))

@@ -1,0 +1,33 @@
+"""Route 53 Resolver query logs (JSON lines) -> ``DnsQuery`` events."""
+
+from __future__ import annotations
+
+import msgspec
+
+from trailhound.events import DnsQuery
+from trailhound.formats.base import Kind, Parsed, Problem, sort_by_time
+from trailhound.formats.cloudtrail import _describe
+
+_decoder = msgspec.json.Decoder(DnsQuery)
+
+
+def parse(path: str, data: bytes) -> Parsed:
+    try:  # fast path: the whole buffer in one C call
+        events = _decoder.decode_lines(data)
+        problems: list[Problem] = []
+        total = len(events)
+    except msgspec.MsgspecError:
+        events, problems, total = [], [], 0
+        for lineno, line in enumerate(data.split(b"\n"), 1):
+            if not line.strip():
+                continue
+            total += 1
+            try:
+                events.append(_decoder.decode(line))
+            except msgspec.MsgspecError as exc:
+                p = _describe(exc, line, path)
+                p.line = lineno
+                problems.append(p)
+    times = [e.query_timestamp.timestamp() for e in events]
+    events, arr = sort_by_time(events, times)
+    return Parsed(Kind.DNS, events, arr, problems, records_read=total, fatal=not events and bool(problems))

@@ -1,0 +1,153 @@
+"""VPC Flow Log text -> columnar ``FlowBatch``.
+
+Flow logs are the biggest source by far, so they are never turned into one Python object per
+line: Polars parses the whole file into typed columns in one call. The header line names the
+fields (any order, any subset of the v2-v8 fields); a file without a header is read as the
+default v2 format, or as AWS's full v5/v7/v8 field order when its lines have exactly that many
+fields.
+
+Ragged lines are the one thing Polars would hide (it fills missing trailing fields with null),
+so the fast path first checks that the number of separators is exactly what the header implies;
+only files that fail a check are walked line by line to set the bad lines aside.
+"""
+
+from __future__ import annotations
+
+import io
+
+import polars as pl
+
+from trailhound.events import FLOW_COLUMNS, FLOW_FIELDS
+from trailhound.formats.base import EMPTY_TIMES, Kind, Parsed, Problem
+
+V2_DEFAULT = (
+    "version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status"
+).split()
+# AWS's documented order of every field, which is also the order of "all fields" formats.
+_ALL_ORDERED = V2_DEFAULT + (
+    "vpc-id subnet-id instance-id tcp-flags type pkt-srcaddr pkt-dstaddr region az-id sublocation-type sublocation-id "
+    "pkt-src-aws-service pkt-dst-aws-service flow-direction traffic-path ecs-cluster-arn ecs-cluster-name "
+    "ecs-container-instance-arn ecs-container-instance-id ecs-container-id ecs-second-container-id ecs-service-name "
+    "ecs-task-definition-arn ecs-task-arn ecs-task-id reject-reason"
+).split()
+_HEADERLESS = {len(V2_DEFAULT): V2_DEFAULT, 29: _ALL_ORDERED[:29], 39: _ALL_ORDERED[:39], 40: _ALL_ORDERED}
+_INT_TYPES = (pl.Int32, pl.Int64)
+_NO_TRAFFIC = ("NODATA", "SKIPDATA")
+
+
+def _is_header(tokens: list[str]) -> bool:
+    return bool(tokens) and all(t in FLOW_FIELDS for t in tokens)
+
+
+def _normalize(df: pl.DataFrame, fields: list[str]) -> pl.DataFrame:
+    """Rename to FlowBatch columns, add absent fields as nulls, drop rows without traffic."""
+    df = df.rename({f: f.replace("-", "_") for f in fields})
+    missing = [pl.lit(None, dtype=t).alias(c) for c, t in FLOW_COLUMNS.items() if c not in df.columns]
+    if missing:
+        df = df.with_columns(missing)
+    df = df.select(list(FLOW_COLUMNS))
+    # NODATA/SKIPDATA rows record that nothing (or nothing readable) was captured: no event.
+    status = pl.col("log_status")
+    df = df.filter(
+        pl.col("start").is_not_null()
+        & pl.col("srcaddr").is_not_null()
+        & (status.is_null() | ~status.is_in(_NO_TRAFFIC))
+    )
+    return df.sort("start", maintain_order=True)
+
+
+def _read(body: bytes, fields: list[str]) -> pl.DataFrame:
+    schema = {f: FLOW_FIELDS[f] for f in fields}
+    return pl.read_csv(
+        io.BytesIO(body) if body else b"",
+        separator=" ",
+        has_header=False,
+        new_columns=fields,
+        schema=schema,
+        null_values="-",
+        quote_char=None,
+        truncate_ragged_lines=False,
+    )
+
+
+def _consistent(body: bytes, n_fields: int) -> bool:
+    lines = body.count(b"\n") + (0 if body.endswith(b"\n") else 1)
+    return body.count(b" ") == lines * (n_fields - 1) and b"\r" not in body and b"\t" not in body
+
+
+def _check_line(tokens: list[str], fields: list[str]) -> tuple[str | None, str]:
+    """Why a line cannot be read, as (field, message), or (None, '') when it is fine."""
+    if len(tokens) != len(fields):
+        return None, f"expected {len(fields)} fields as in the header, found {len(tokens)}"
+    for tok, name in zip(tokens, fields):
+        if tok != "-" and FLOW_FIELDS[name] in _INT_TYPES:
+            if not (tok.isdigit() or (tok[:1] == "-" and tok[1:].isdigit())):
+                return name, f"'{tok[:40]}' is not an integer"
+    return None, ""
+
+
+def _slow(path: str, lines: list[bytes], first_line: int, fields: list[str] | None) -> tuple[list[pl.DataFrame], list[Problem], int]:
+    """Walk the lines one by one: switch format at header lines, set bad lines aside."""
+    frames: list[pl.DataFrame] = []
+    problems: list[Problem] = []
+    good: list[bytes] = []
+    total = 0
+
+    def flush() -> None:
+        if good and fields:
+            frames.append(_normalize(_read(b"\n".join(good), fields), fields))
+        good.clear()
+
+    for i, raw in enumerate(lines):
+        lineno = first_line + i
+        text = raw.decode("utf-8", "replace").strip()
+        if not text:
+            continue
+        tokens = text.split()
+        if _is_header(tokens):
+            flush()
+            fields = tokens
+            continue
+        total += 1
+        if fields is None:
+            fields = _HEADERLESS.get(len(tokens))
+            if fields is None:
+                problems.append(Problem(path, f"no header line and {len(tokens)} fields: only AWS's default layouts ({', '.join(map(str, sorted(_HEADERLESS)))} fields) can be read without one", line=lineno))
+                continue
+        field, message = _check_line(tokens, fields)
+        if message:
+            problems.append(Problem(path, message, line=lineno, field=field))
+        else:
+            good.append(" ".join(tokens).encode())
+    flush()
+    return frames, problems, total
+
+
+def parse(path: str, data: bytes) -> Parsed:
+    body = data.lstrip(b"\xef\xbb\xbf\r\n")
+    first_end = body.find(b"\n")
+    first = (body if first_end == -1 else body[:first_end]).decode("utf-8", "replace").split()
+    fields: list[str] | None
+    if _is_header(first):
+        fields, body, first_line = first, (b"" if first_end == -1 else body[first_end + 1 :]), 2
+        unknown = [f for f in fields if f not in FLOW_FIELDS]
+        if unknown:  # pragma: no cover - _is_header guarantees known names
+            return Parsed(Kind.FLOW, None, EMPTY_TIMES, [Problem(path, f"unknown header fields {unknown}", line=1)], fatal=True)
+    else:
+        fields, first_line = _HEADERLESS.get(len(first)), 1
+    if body.endswith(b"\n"):
+        body = body[:-1]
+    if fields is not None and b"\nversion " not in body and _consistent(body, len(fields)):
+        try:
+            df = _read(body, fields)
+            total = df.height
+            df = _normalize(df, fields)
+            return Parsed(Kind.FLOW, df, df["start"].cast(pl.Float64).to_numpy(), [], records_read=total)
+        except (pl.exceptions.ComputeError, pl.exceptions.InvalidOperationError, pl.exceptions.SchemaError):
+            pass  # a value that does not fit its column: find it line by line
+    frames, problems, total = _slow(path, body.split(b"\n"), first_line, fields)
+    if frames:
+        df = pl.concat(frames).sort("start", maintain_order=True)
+    else:
+        df = _normalize(pl.DataFrame(schema={f: FLOW_FIELDS[f] for f in V2_DEFAULT}), V2_DEFAULT)
+    return Parsed(Kind.FLOW, df, df["start"].cast(pl.Float64).to_numpy(), problems, records_read=total, fatal=df.height == 0 and bool(problems))

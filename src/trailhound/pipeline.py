@@ -1,0 +1,288 @@
+"""The scan pipeline: sources -> formats -> timeline -> enrichment -> detectors -> findings -> store.
+
+One ``Scanner`` owns one store. ``scan(paths)`` reads every file it has not finished before,
+merges the events of all files in time order, routes them to the detectors that consume them,
+folds the occurrences into findings, and commits findings, detector state, checkpoints,
+quarantine and usage together at regular commit points.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from trailhound.config import ScanSettings
+from trailhound.detectors import Detector, default_detectors
+from trailhound.enrich.inventory import Inventory
+from trailhound.events import ApiCall, Source
+from trailhound.findings.model import Occurrence, aggregate, finding_id, new_finding
+from trailhound.formats import Kind, Parsed, Problem, parse
+from trailhound.intel.iplists import IpMatcher, is_public, load_lists
+from trailhound.sources.files import read, walk
+from trailhound.state.cache import StateCache
+from trailhound.store.sqlite import Changes, Checkpoint, Store
+from trailhound.timeline import PendingFile, Run, Slice, Timeline, plan
+
+ProgressFn = Callable[["ScanReport"], None]
+
+
+@dataclass
+class ScanReport:
+    files_total: int = 0
+    files_done: int = 0
+    files_already_scanned: int = 0
+    files_not_log: int = 0
+    files_digest: int = 0
+    files_quarantined: int = 0
+    inventory_instances: int = 0
+    events: Counter[str] = field(default_factory=Counter)
+    bad_records: int = 0
+    problems: list[Problem] = field(default_factory=list)
+    findings_new: int = 0
+    findings_updated: int = 0
+    suppressed_trusted: int = 0
+    finding_ids: set[str] = field(default_factory=set)
+    seconds: float = 0.0
+
+    @property
+    def events_total(self) -> int:
+        return sum(self.events.values())
+
+
+@dataclass
+class _FileMeta:
+    fingerprint: str
+    kind: Kind
+    bytes_per_event: float
+    consumed: int = 0
+
+
+def _month(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m")
+
+
+class Scanner:
+    def __init__(
+        self,
+        store: Store,
+        settings: ScanSettings | None = None,
+        detectors: Sequence[Detector] | None = None,
+        progress: ProgressFn | None = None,
+    ) -> None:
+        self.store = store
+        self.settings = settings or ScanSettings()
+        self.report = ScanReport()
+        self.progress = progress
+        self.threats, loads = load_lists(self.settings.threat_lists)
+        self.trusted, trusted_loads = load_lists(self.settings.trusted_lists)
+        for load in loads + trusted_loads:
+            self.report.problems.extend(load.problems)
+        self.detectors = list(detectors) if detectors is not None else default_detectors(self.threats)
+        self.inventory = Inventory.from_state(msgspec.json.decode(self.store.meta("inventory") or "null"))
+        self.state = StateCache(store)
+        self.changes = Changes()
+        self.findings: dict[str, dict[str, Any]] = {}
+        self.open_runs: dict[str, Run] = {}
+        self._last_commit = time.monotonic()
+        self._route_names: dict[str, list[Detector]] = {}
+        self._every_ct: list[Detector] = []
+        self._by_source: dict[Source, list[Detector]] = {s: [] for s in Source}
+        for det in self.detectors:
+            if det.consumes is Source.CLOUDTRAIL and det.event_names is not None:
+                for name in det.event_names:
+                    self._route_names.setdefault(name, []).append(det)
+            elif det.consumes is Source.CLOUDTRAIL:
+                self._every_ct.append(det)
+            else:
+                self._by_source[det.consumes].append(det)
+
+    # -- entry point ---------------------------------------------------------------------
+    def scan(self, paths: Iterable[str | Path]) -> ScanReport:
+        started = time.perf_counter()
+        report = self.report
+        for inv_path in walk(self.settings.inventory):
+            self._load_inventory(inv_path, read(inv_path).data)
+        files = list(walk(paths))
+        report.files_total = len(files)
+        pending, others = plan(files)
+        for path, kind in others:
+            self._other_file(path, kind)
+        timeline = Timeline(pending, self._open, self._finished, quantum=self.settings.order_quantum_s)
+        for piece in timeline:
+            self._process(piece)
+            piece.run.meta.consumed = piece.stop
+            if time.monotonic() - self._last_commit >= self.settings.commit_interval_s:
+                self.commit()
+        self.commit()
+        report.seconds = time.perf_counter() - started
+        return report
+
+    # -- files ---------------------------------------------------------------------------
+    def _other_file(self, path: Path, kind: Kind) -> None:
+        report = self.report
+        if kind is Kind.NOT_LOG:
+            report.files_not_log += 1
+        elif kind is Kind.DIGEST:
+            report.files_digest += 1  # integrity proofs, not events: skipped by design
+        elif kind is Kind.INVENTORY:
+            self._load_inventory(path, read(path).data)
+        else:
+            raw = read(path)
+            self._quarantine(raw.fingerprint, [Problem(str(path), "unknown format: not CloudTrail JSON, a VPC flow log, a Route 53 query log or describe-instances output")], fatal=True)
+        report.files_done += 1
+
+    def _load_inventory(self, path: Path, data: bytes) -> None:
+        parsed = parse(path, data, Kind.INVENTORY)
+        if parsed.problems:
+            self._quarantine("", parsed.problems, fatal=True)
+            return
+        self.report.inventory_instances += self.inventory.load_describe_instances(parsed.extra or {})
+
+    def _quarantine(self, fingerprint: str, problems: list[Problem], fatal: bool) -> None:
+        self.report.problems.extend(problems)
+        self.changes.quarantine.extend((fingerprint, p) for p in problems)
+        if fatal:
+            self.report.files_quarantined += 1
+        else:
+            self.report.bad_records += len(problems)
+
+    def _open(self, pending: PendingFile) -> Run | None:
+        path = pending.path
+        raw = read(path)
+        key = str(path.resolve())
+        cp = self.store.checkpoint(key)
+        if cp and cp.fingerprint == raw.fingerprint and cp.complete:
+            self.report.files_already_scanned += 1
+            self.report.files_done += 1
+            return None
+        parsed: Parsed = parse(path, raw.data, pending.kind)
+        problems = list(parsed.problems)
+        if raw.error:
+            problems.insert(0, Problem(str(path), raw.error))
+        resumed = cp.consumed if cp and cp.fingerprint == raw.fingerprint else 0
+        if problems and not resumed:
+            self._quarantine(raw.fingerprint, problems, fatal=parsed.fatal)
+        if pending.kind is Kind.FLOW and len(parsed):
+            self.inventory.learn_flows(parsed.events)
+        meta = _FileMeta(raw.fingerprint, parsed.kind, len(raw.data) / max(1, parsed.records_read), consumed=resumed)
+        run = Run(path, parsed, pos=min(resumed, len(parsed)), meta=meta)
+        self.open_runs[key] = run
+        return run
+
+    def _finished(self, run: Run) -> None:
+        key = str(run.path.resolve())
+        self.open_runs.pop(key, None)
+        meta: _FileMeta = run.meta
+        self.changes.checkpoints[key] = Checkpoint(key, meta.fingerprint, meta.kind.value, len(run), len(run), True)
+        self.report.files_done += 1
+        if self.progress:
+            self.progress(self.report)
+
+    # -- events --------------------------------------------------------------------------
+    def _process(self, piece: Slice) -> None:
+        events = piece.events()
+        n = piece.stop - piece.start
+        kind = piece.kind
+        per_event = piece.run.meta.bytes_per_event
+        if kind is Kind.CLOUDTRAIL:
+            self._cloudtrail(events, per_event)
+        elif kind is Kind.FLOW:
+            month = _month(float(piece.run.parsed.times[piece.start]))
+            self.report.events[Source.FLOW.value] += n
+            for acct, count in events.group_by("account_id").len().iter_rows():
+                self._meter(month, acct or "unknown", Source.FLOW, count, per_event)
+            for det in self._by_source[Source.FLOW]:
+                self._run(det, events)
+        elif kind is Kind.DNS:
+            month = _month(float(piece.run.parsed.times[piece.start]))
+            self.report.events[Source.DNS.value] += n
+            for acct, count in Counter(e.account_id for e in events).items():
+                self._meter(month, acct, Source.DNS, count, per_event)
+            for det in self._by_source[Source.DNS]:
+                self._run(det, events)
+
+    def _cloudtrail(self, events: list[ApiCall], per_event: float) -> None:
+        route = self._route_names
+        routed: dict[int, tuple[Detector, list[ApiCall]]] = {}
+        inventory_events: list[ApiCall] = []
+        for e in events:
+            targets = route.get(e.event_name)
+            if targets is not None:
+                for det in targets:
+                    slot = routed.get(id(det))
+                    if slot is None:
+                        slot = routed[id(det)] = (det, [])
+                    slot[1].append(e)
+            pid = e.user_identity.principal_id
+            if e.event_name == "RunInstances" or (pid is not None and ":i-" in pid):
+                inventory_events.append(e)
+        for e in inventory_events:
+            self.inventory.learn_api_call(e)
+        usage = Counter((e.recipient_account_id, e.event_category, e.event_time.year, e.event_time.month) for e in events)
+        for (acct, category, year, month), count in usage.items():
+            source = Source.S3_DATA if category == "Data" else Source.CLOUDTRAIL
+            self.report.events[source.value] += count
+            self._meter(f"{year:04d}-{month:02d}", acct or "unknown", source, count, per_event)
+        for det in self._every_ct:
+            self._run(det, events)
+        for det, evs in routed.values():
+            self._run(det, evs)
+
+    def _meter(self, month: str, account: str, source: Source, count: int, per_event: float) -> None:
+        slot = self.changes.usage.setdefault((month, account, source.value), [0, 0])
+        slot[0] += count
+        slot[1] += int(count * per_event)
+
+    def _run(self, det: Detector, events: Any) -> None:
+        if det.stateful:
+            keys = {det.key(e) for e in events}
+            state = self.state.get(det.name, keys, self.changes)
+            occurrences, updated = det.run(events, state)
+            self.state.put(det.name, updated, self.changes)
+        else:
+            occurrences, _ = det.run(events, {})
+        if occurrences:
+            self._emit(occurrences)
+
+    # -- findings ------------------------------------------------------------------------
+    def _emit(self, occurrences: list[Occurrence]) -> None:
+        now = time.time()
+        for occ in occurrences:
+            # Trusted IPs suppress CloudTrail and flow findings before they exist (public IPs only).
+            if occ.remote_ip and len(self.trusted) and occ.feature_name != "DnsLogs" and self.trusted.lookup(occ.remote_ip) and is_public(occ.remote_ip):
+                self.report.suppressed_trusted += 1
+                continue
+            fid = finding_id(occ)
+            finding = self.findings.get(fid) or self.store.finding(fid)
+            if finding is None:
+                finding = new_finding(occ, self.store.detector_id, now)
+                self.report.findings_new += 1
+            else:
+                aggregate(finding, occ, now)
+                if fid not in self.report.finding_ids:
+                    self.report.findings_updated += 1
+            self.findings[fid] = finding
+            self.report.finding_ids.add(fid)
+            self.changes.findings[fid] = finding
+
+    # -- commit points -------------------------------------------------------------------
+    def commit(self) -> None:
+        ch = self.changes
+        for key, run in self.open_runs.items():
+            meta: _FileMeta = run.meta
+            ch.checkpoints[key] = Checkpoint(key, meta.fingerprint, meta.kind.value, len(run), meta.consumed, False)
+        if self.inventory.changed:
+            ch.meta["inventory"] = msgspec.json.encode(self.inventory.to_state()).decode()
+            self.inventory.changed = False
+        self.store.commit(ch)
+        self.changes = Changes()
+        self._last_commit = time.monotonic()
+        if self.progress:
+            self.progress(self.report)

@@ -1,0 +1,59 @@
+"""Human-readable output of a scan: problems, the findings summary table, usage."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from trailhound.findings.model import severity_label
+from trailhound.formats.base import Problem
+
+_SEVERITY_ORDER = {"Critical": 0, "High": 1, "Medium": 2, "Low": 3}
+_SEVERITY_STYLE = {"Critical": "bold magenta", "High": "bold red", "Medium": "yellow", "Low": "cyan"}
+
+
+def print_problems(console: Console, problems: Sequence[Problem], limit: int) -> None:
+    for p in problems[:limit]:
+        console.print(f"[yellow]bad input[/] {p}", highlight=False, soft_wrap=True)
+    if len(problems) > limit:
+        console.print(f"[yellow]... and {len(problems) - limit} more (trailhound quarantine lists them all)[/]")
+
+
+def print_summary(console: Console, report: Any, findings: Sequence[dict[str, Any]], stored: int) -> None:
+    ev = report.events
+    parts = [f"{ev[k]:,} {label}" for k, label in (("cloudtrail", "CloudTrail"), ("s3data", "S3 data"), ("flow", "flow"), ("dns", "DNS")) if ev.get(k)]
+    console.print(
+        f"scanned {report.files_total} files ({report.files_already_scanned} already scanned, {report.files_not_log} not logs, "
+        f"{report.files_quarantined} quarantined): {', '.join(parts) or 'no'} events, {report.bad_records} bad records, "
+        f"in {report.seconds:.2f}s",
+        highlight=False,
+    )
+    if report.suppressed_trusted:
+        console.print(f"{report.suppressed_trusted} occurrences suppressed by trusted IP lists", highlight=False)
+    rows = Counter((severity_label(f["severity"]), f["type"]) for f in findings)
+    counts = Counter()
+    for f in findings:
+        counts[(severity_label(f["severity"]), f["type"])] += int(f["service"].get("count", 1))
+    table = Table(title=f"Findings ({len(findings)} in this scan, {stored} in the store)", title_justify="left")
+    table.add_column("Severity")
+    table.add_column("Type")
+    table.add_column("Findings", justify="right")
+    table.add_column("Occurrences", justify="right")
+    for (sev, ftype), n in sorted(rows.items(), key=lambda kv: (_SEVERITY_ORDER[kv[0][0]], kv[0][1])):
+        table.add_row(f"[{_SEVERITY_STYLE[sev]}]{sev}[/]", ftype, str(n), str(counts[(sev, ftype)]))
+    if not rows:
+        table.add_row("-", "no findings", "0", "0")
+    console.print(table)
+
+
+def print_usage(console: Console, rows: Sequence[dict[str, Any]]) -> None:
+    table = Table(title="Usage (GuardDuty billing units)", title_justify="left")
+    for col in ("Month", "Account", "Source", "Events", "Bytes"):
+        table.add_column(col, justify="right" if col in ("Events", "Bytes") else "left")
+    for r in rows:
+        table.add_row(r["month"], r["accountId"], r["source"], f"{r['events']:,}", f"{r['bytes']:,}")
+    console.print(table)

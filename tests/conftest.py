@@ -1,0 +1,50 @@
+"""Shared fixtures: real sample data, and helpers to write logs and scan them into a real store."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from trailhound.config import ScanSettings
+from trailhound.pipeline import ScanReport, Scanner
+from trailhound.store.sqlite import Store
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+if not SHARED.exists():  # CI lays shared/ beside the clone
+    SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    assert SHARED.exists(), f"shared sample data not found at {SHARED}"
+    return SHARED
+
+
+def write_cloudtrail(path: Path, records: Iterable[dict[str, Any]], gz: bool = True) -> Path:
+    body = json.dumps({"Records": list(records)}).encode()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(gzip.compress(body) if gz else body)
+    return path
+
+
+def scan(paths: list[Path], db: Path | str = ":memory:", **settings: Any) -> tuple[ScanReport, Store]:
+    store = Store(db)
+    report = Scanner(store, ScanSettings(**settings)).scan(paths)
+    return report, store
+
+
+@pytest.fixture
+def scan_records(tmp_path: Path):
+    """Write CloudTrail records to a gzipped S3-style file and scan them; returns (report, findings)."""
+
+    def run(records: list[dict[str, Any]], **settings: Any) -> tuple[ScanReport, list[dict[str, Any]]]:
+        f = write_cloudtrail(tmp_path / f"ct-{len(list(tmp_path.iterdir()))}" / "trail.json.gz", records)
+        report, store = scan([f], **settings)
+        return report, list(store.findings())
+
+    return run

@@ -1,0 +1,53 @@
+"""Finding identity and aggregation (GuardDuty reference §4a)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from conftest import scan, write_cloudtrail
+
+from trailhound.attacks import iam_user, record
+
+T0 = datetime(2026, 11, 3, 8, 0, tzinfo=UTC)
+
+
+def _stop(t: datetime, trail: str = "org-trail", user: str = "mallory", ip: str = "192.0.2.44") -> dict:
+    return record("StopLogging", "cloudtrail.amazonaws.com", time=t, identity=iam_user("111122223333", user), ip=ip, params={"name": trail})
+
+
+def test_recurrence_updates_the_finding(scan_records) -> None:
+    _, findings = scan_records([_stop(T0), _stop(T0 + timedelta(hours=1), trail="audit", ip="192.0.2.99"), _stop(T0 + timedelta(minutes=30))])
+    assert len(findings) == 1
+    f = findings[0]
+    assert f["service"]["count"] == 3
+    assert f["service"]["eventFirstSeen"] == "2026-11-03T08:00:00.000Z"
+    assert f["service"]["eventLastSeen"] == "2026-11-03T09:00:00.000Z"
+    # details are those of the latest occurrence, whatever the order they were processed in
+    assert f["service"]["action"]["awsApiCallAction"]["remoteIpDetails"]["ipAddressV4"] == "192.0.2.99"
+    assert "audit" in f["title"]
+
+
+def test_other_resource_other_finding(scan_records) -> None:
+    _, findings = scan_records([_stop(T0, user="mallory"), _stop(T0, user="eve")])
+    assert len(findings) == 2
+    assert len({f["id"] for f in findings}) == 2
+
+
+def test_ids_are_deterministic_across_stores(tmp_path) -> None:
+    f1 = write_cloudtrail(tmp_path / "one" / "a.json.gz", [_stop(T0)])
+    _, s1 = scan([f1], db=tmp_path / "1.db")
+    _, s2 = scan([f1], db=tmp_path / "2.db")
+    [a], [b] = list(s1.findings()), list(s2.findings())
+    assert a["id"] == b["id"]
+    assert a["arn"] != b["arn"]  # the ARN names each store's own detector
+
+
+def test_second_scan_continues_and_aggregates(tmp_path) -> None:
+    db = tmp_path / "s.db"
+    scan([write_cloudtrail(tmp_path / "d1" / "a.json.gz", [_stop(T0)])], db=db)
+    report, store = scan([tmp_path / "d1", write_cloudtrail(tmp_path / "d2" / "b.json.gz", [_stop(T0 + timedelta(days=1))])], db=db)
+    assert report.files_already_scanned == 1
+    assert report.events["cloudtrail"] == 1
+    [f] = list(store.findings())
+    assert f["service"]["count"] == 2
+    assert f["createdAt"] <= f["updatedAt"]

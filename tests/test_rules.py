@@ -1,0 +1,100 @@
+"""Every rule fires on its attack record and stays silent on its near miss."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from trailhound.attacks import Case, record, rule_cases
+from trailhound.detectors import implemented_finding_types
+
+START = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
+CASES = rule_cases(START)
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_rule_case(case: Case, scan_records) -> None:
+    report, findings = scan_records([case.record])
+    assert report.events["cloudtrail"] + report.events["s3data"] == 1
+    types = [f["type"] for f in findings]
+    if case.expect is None:
+        assert types == [], f"near miss {case.name} raised {types}"
+    else:
+        assert types == [case.expect]
+
+
+def test_every_rule_type_has_a_firing_case() -> None:
+    fired = {c.expect for c in CASES if c.expect}
+    rule_types = {t for t in implemented_finding_types() if "MaliciousIPCaller" not in t}
+    # S3 pentest variants for Parrot/Pentoo share the Kali code path; every other type has its own case.
+    assert rule_types - fired == {"PenTest:S3/ParrotLinux", "PenTest:S3/PentooLinux"}
+
+
+def test_finding_wire_form(scan_records) -> None:
+    case = next(c for c in CASES if c.name == "bucket-policy-anonymous")
+    _, [f] = scan_records([case.record])
+    assert set(f) >= {"schemaVersion", "accountId", "region", "partition", "id", "arn", "type", "severity", "title",
+                      "description", "createdAt", "updatedAt", "resource", "service"}
+    assert f["schemaVersion"] == "2.0" and f["partition"] == "aws" and f["severity"] == 8.0
+    assert len(f["id"]) == 32 and f["arn"].endswith(f"/finding/{f['id']}")
+    assert f["arn"].startswith("arn:aws:guardduty:us-east-1:111122223333:detector/")
+    res = f["resource"]
+    assert res["resourceType"] == "S3Bucket"
+    assert res["accessKeyDetails"]["userName"] == "mallory" and res["accessKeyDetails"]["userType"] == "IAMUser"
+    bucket = res["s3BucketDetails"][0]
+    assert bucket["name"] == "finance-reports" and bucket["arn"] == "arn:aws:s3:::finance-reports"
+    assert bucket["publicAccess"]["effectivePermission"] == "PUBLIC"
+    assert bucket["publicAccess"]["permissionConfiguration"]["bucketLevelPermissions"]["bucketPolicy"] == {
+        "allowsPublicReadAccess": True, "allowsPublicWriteAccess": False}
+    svc = f["service"]
+    assert svc["serviceName"] == "guardduty" and svc["count"] == 1 and svc["archived"] is False
+    assert svc["eventFirstSeen"] == svc["eventLastSeen"] == case.record["eventTime"].replace("Z", ".000Z")
+    call = svc["action"]["awsApiCallAction"]
+    assert svc["action"]["actionType"] == "AWS_API_CALL"
+    assert call["api"] == "PutBucketPolicy" and call["serviceName"] == "s3.amazonaws.com"
+    assert call["remoteIpDetails"] == {"ipAddressV4": "192.0.2.44"}
+    assert call["affectedResources"] == {"AWS::S3::Bucket": "finance-reports"}
+    assert svc["additionalInfo"]["type"] == "default" and isinstance(svc["additionalInfo"]["value"], str)
+
+
+def _policy_update(t: datetime, **params) -> dict:
+    return record("UpdateAccountPasswordPolicy", "iam.amazonaws.com", time=t, params=params)
+
+
+def test_password_policy_judged_against_the_previous_policy(scan_records) -> None:
+    strong = dict(minimumPasswordLength=16, requireSymbols=True, requireNumbers=True, maxPasswordAge=90)
+    t = START
+    # strong -> slightly weaker (one setting) -> Low; -> same again: nothing; -> deleted: High
+    records = [
+        _policy_update(t, **strong),
+        _policy_update(t.replace(minute=5), **{**strong, "minimumPasswordLength": 14}),
+        _policy_update(t.replace(minute=10), **{**strong, "minimumPasswordLength": 14}),
+    ]
+    _, findings = scan_records(records)
+    assert len(findings) == 1
+    f = findings[0]
+    assert f["type"] == "Stealth:IAMUser/PasswordPolicyChange" and f["severity"] == 2.0
+    assert "minimum length 16 -> 14" in f["description"]
+
+
+def test_password_policy_severity_grows_with_the_change(scan_records) -> None:
+    strong = dict(minimumPasswordLength=16, requireSymbols=True, requireNumbers=True, requireUppercaseCharacters=True)
+    _, findings = scan_records([_policy_update(START, **strong), _policy_update(START.replace(minute=1), minimumPasswordLength=6)])
+    assert [f["severity"] for f in findings] == [8.0]
+    _, findings = scan_records([_policy_update(START, **strong), _policy_update(START.replace(minute=1), **{**strong, "requireSymbols": False, "requireNumbers": False})])
+    assert [f["severity"] for f in findings] == [5.0]
+    deleted = record("DeleteAccountPasswordPolicy", "iam.amazonaws.com", time=START)
+    _, findings = scan_records([deleted])
+    assert [(f["type"], f["severity"]) for f in findings] == [("Stealth:IAMUser/PasswordPolicyChange", 8.0)]
+
+
+def test_password_policy_state_survives_between_scans(tmp_path) -> None:
+    from conftest import scan, write_cloudtrail
+
+    db = tmp_path / "state.db"
+    strong = dict(minimumPasswordLength=20, requireSymbols=True)
+    scan([write_cloudtrail(tmp_path / "a.json.gz", [_policy_update(START, **strong)])], db=db)
+    # Without the remembered policy, length 12 would be fine (AWS default is 8); with it, it is a weakening.
+    _, store = scan([write_cloudtrail(tmp_path / "b.json.gz", [_policy_update(START.replace(hour=10), minimumPasswordLength=12, requireSymbols=True)])], db=db)
+    assert [f["type"] for f in store.findings()] == ["Stealth:IAMUser/PasswordPolicyChange"]
