@@ -15,8 +15,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from trailhound.config import ScanSettings, default_db_path
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Threat detection for AWS logs, GuardDuty-style.")
-out = Console()
-err = Console(stderr=True)
+# Piped output is read by people and grep alike: don't wrap it at 80 columns.
+out = Console(width=None if sys.stdout.isatty() else 200)
+err = Console(stderr=True, width=None if sys.stderr.isatty() else 200)
 
 DbOption = Annotated[Optional[Path], typer.Option("--db", help="SQLite store (findings, state, checkpoints). Default: user data dir.")]
 MAX_PROBLEM_LINES = 20
@@ -24,7 +25,7 @@ MAX_PROBLEM_LINES = 20
 
 def _run_scan(paths: list[Path], settings: ScanSettings, db: Path, output: Path | None, show_all: bool = False) -> int:
     from trailhound.pipeline import ScanReport, Scanner
-    from trailhound.report import print_problems, print_summary
+    from trailhound.report import print_findings, print_problems, print_summary
     from trailhound.store.sqlite import Store
 
     store = Store(db)
@@ -57,6 +58,8 @@ def _run_scan(paths: list[Path], settings: ScanSettings, db: Path, output: Path 
             progress.stop()
     print_problems(err, report.problems, MAX_PROBLEM_LINES)
     findings = list(store.findings())
+    if show_all:
+        print_findings(out, findings)
     print_summary(out, report, findings if show_all else [f for f in findings if f["id"] in report.finding_ids], store.count_findings())
     if output is not None:
         with open(output, "wb") as fh:

@@ -135,7 +135,16 @@ class Scanner:
             self._load_inventory(path, read(path).data)
         else:
             raw = read(path)
-            self._quarantine(raw.fingerprint, [Problem(str(path), "unknown format: not CloudTrail JSON, a VPC flow log, a Route 53 query log or describe-instances output")], fatal=True)
+            key = str(path.resolve())
+            cp = self.store.checkpoint(key)
+            if cp and cp.fingerprint == raw.fingerprint and cp.complete:
+                report.files_already_scanned += 1
+            else:
+                why = "empty file" if not raw.data.strip() else (
+                    "unknown format: not CloudTrail JSON, a VPC flow log, a Route 53 query log or describe-instances output")
+                problems = [Problem(str(path), raw.error)] if raw.error else []
+                self._quarantine(raw.fingerprint, problems + [Problem(str(path), why)], fatal=True)
+                self.changes.checkpoints[key] = Checkpoint(key, raw.fingerprint, kind.value, 0, 0, True)
         report.files_done += 1
 
     def _load_inventory(self, path: Path, data: bytes) -> None:

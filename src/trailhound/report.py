@@ -57,3 +57,11 @@ def print_usage(console: Console, rows: Sequence[dict[str, Any]]) -> None:
     for r in rows:
         table.add_row(r["month"], r["accountId"], r["source"], f"{r['events']:,}", f"{r['bytes']:,}")
     console.print(table)
+
+
+def print_findings(console: Console, findings: Sequence[dict[str, Any]]) -> None:
+    """One line per finding: severity, type, title, occurrences."""
+    for f in sorted(findings, key=lambda f: (-f["severity"], f["type"])):
+        sev = severity_label(f["severity"])
+        count = f["service"].get("count", 1)
+        console.print(f"[{_SEVERITY_STYLE[sev]}]{sev:<8}[/] {f['type']:<52} {f['title']}" + (f"  (x{count})" if count > 1 else ""), highlight=False)

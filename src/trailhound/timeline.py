@@ -84,15 +84,19 @@ def _iso_to_epoch(raw: bytes) -> float:
 
 
 def estimate_start(path: Path, head: bytes, kind: Kind) -> float:
-    """A cheap guess of a file's first event time from its first bytes."""
+    """A cheap guess of a file's first event time: the earliest time in its first bytes.
+
+    Records inside a log file are not in time order, so every record of the head counts: a
+    guess later than the file's real first event lets later events out before it.
+    """
     if kind is Kind.CLOUDTRAIL:
         times = [_iso_to_epoch(m) for m in _CT_TIME.findall(head)]
         return min(times) if times else 0.0
     if kind is Kind.DNS:
-        m = _DNS_TIME.search(head)
-        return _iso_to_epoch(m.group(1)) if m else 0.0
+        times = [_iso_to_epoch(m) for m in _DNS_TIME.findall(head)]
+        return min(times) if times else 0.0
     if kind is Kind.FLOW:
-        lines = head.split(b"\n", 3)
+        lines = head.split(b"\n")
         first = lines[0].split()
         from trailhound.formats.vpcflow import V2_DEFAULT
 
@@ -101,9 +105,11 @@ def estimate_start(path: Path, head: bytes, kind: Kind) -> float:
             return 0.0
         idx = fields.index("start")
         starts = []
-        for line in lines[1 if fields is not V2_DEFAULT else 0 : -1]:
+        body = lines[1 if fields is not V2_DEFAULT else 0 :]
+        for n, line in enumerate(body, 1):
             toks = line.split()
-            if len(toks) > idx and toks[idx].isdigit():
+            # the head may end inside the last line: trust its start only if a token follows it
+            if len(toks) > idx + (n == len(body)) and toks[idx].isdigit():
                 starts.append(float(toks[idx]))
         return min(starts) if starts else 0.0
     return 0.0

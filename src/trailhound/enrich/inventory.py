@@ -175,7 +175,10 @@ class Inventory:
 
     def _put(self, details: dict[str, Any], overwrite: bool = True) -> None:
         iid = details["instanceId"]
-        if iid in self.instances and not overwrite:
+        known = self.instances.get(iid)
+        # overwrite=False keeps richer details already known; a stub learned from flow logs
+        # (no instanceType) is not richer and is always completed.
+        if known is not None and not overwrite and "instanceType" in known:
             return
         self.instances[iid] = details
         for nic in details.get("networkInterfaces") or []:

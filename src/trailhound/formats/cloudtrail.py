@@ -28,7 +28,7 @@ class _RawRecords(msgspec.Struct):
 
 
 class _EventBridge(msgspec.Struct, rename={"detail_type": "detail-type"}):
-    detail: ApiCall
+    detail: msgspec.Raw  # decoded as ApiCall only once detail-type says it is a CloudTrail record
     detail_type: str = ""
 
 
@@ -75,11 +75,12 @@ def _decode_each(path: str, raws: list[msgspec.Raw]) -> Parsed:
     return _finish(path, events, problems, len(raws))
 
 
-def _parse_lines(path: str, data: bytes) -> Parsed:
+def _parse_lines(path: str, data: bytes, first_line: int | None = 1) -> Parsed:
+    """One record or envelope per line; ``first_line=None`` when lines are not the file's own."""
     events: list[ApiCall] = []
     problems: list[Problem] = []
     total = 0
-    for lineno, line in enumerate(data.split(b"\n"), 1):
+    for lineno, line in enumerate(data.split(b"\n"), first_line or 1):
         if not line.strip():
             continue
         total += 1
@@ -87,14 +88,20 @@ def _parse_lines(path: str, data: bytes) -> Parsed:
             if b'"detail-type"' in line:
                 env = _event_bridge.decode(line)
                 if not env.detail_type.endswith("via CloudTrail"):
-                    problems.append(Problem(path, f"EventBridge event '{env.detail_type}' is not a CloudTrail record", line=lineno))
+                    problems.append(Problem(path, f"EventBridge event '{env.detail_type}' is not a CloudTrail record", line=lineno if first_line else None))
                     continue
-                events.append(env.detail)
+                try:
+                    events.append(_one.decode(env.detail))
+                except msgspec.MsgspecError as exc:
+                    p = _describe(exc, line, path)
+                    p.field = f"detail.{p.field}" if p.field else "detail"
+                    p.line = lineno if first_line else None
+                    problems.append(p)
             else:
                 events.append(_one.decode(line))
         except msgspec.MsgspecError as exc:
             p = _describe(exc, line, path)
-            p.line = lineno
+            p.line = lineno if first_line else None
             problems.append(p)
     return _finish(path, events, problems, total)
 
@@ -103,14 +110,26 @@ def parse(path: str, data: bytes) -> Parsed:
     text = data.lstrip(b"\xef\xbb\xbf \t\r\n")
     if not text:
         return Parsed(Kind.CLOUDTRAIL, [], EMPTY_TIMES, [Problem(path, "empty file")], fatal=True)
+    lead = data.count(b"\n", 0, len(data) - len(text))  # blank lines stripped above
+
+    def unreadable(exc: msgspec.MsgspecError) -> Parsed:
+        p = _describe(exc, text, path)  # msgspec's byte offsets are offsets into `text`
+        if p.line is not None:
+            p.line += lead
+        return Parsed(Kind.CLOUDTRAIL, [], EMPTY_TIMES, [p], fatal=True)
+
     if text[:1] == b"[":
         try:
             events = _array.decode(text)
             return _finish(path, events, [], len(events))
         except msgspec.ValidationError:
-            return _decode_each(path, _raw_array.decode(text))
+            try:  # a bad record was met before the document could be checked for syntax errors
+                raws = _raw_array.decode(text)
+            except msgspec.MsgspecError as exc:
+                return unreadable(exc)
+            return _decode_each(path, raws)
         except msgspec.DecodeError as exc:
-            return Parsed(Kind.CLOUDTRAIL, [], EMPTY_TIMES, [_describe(exc, data, path)], fatal=True)
+            return unreadable(exc)
     head = text[:64]
     if b'"Records"' in head:
         try:
@@ -120,17 +139,18 @@ def parse(path: str, data: bytes) -> Parsed:
             try:
                 return _decode_each(path, _raw_records.decode(text).Records)
             except msgspec.MsgspecError as exc:
-                return Parsed(Kind.CLOUDTRAIL, [], EMPTY_TIMES, [_describe(exc, data, path)], fatal=True)
+                return unreadable(exc)
         except msgspec.DecodeError as exc:
-            return Parsed(Kind.CLOUDTRAIL, [], EMPTY_TIMES, [_describe(exc, data, path)], fatal=True)
+            return unreadable(exc)
     # One record per line, or a single (possibly pretty-printed) record or envelope.
     first_line_end = text.find(b"\n")
     if first_line_end != -1 and text[:first_line_end].rstrip().endswith(b"}"):
-        return _parse_lines(path, text)
+        return _parse_lines(path, text, first_line=1 + lead)
     try:
         doc = _any.decode(text)
     except msgspec.DecodeError as exc:
-        return Parsed(Kind.CLOUDTRAIL, [], EMPTY_TIMES, [_describe(exc, data, path)], fatal=True)
+        return unreadable(exc)
     if isinstance(doc, dict) and "Records" in doc:
         return parse(path, msgspec.json.encode({"Records": doc["Records"]}))
-    return _parse_lines(path, msgspec.json.encode(doc))
+    # A single (pretty-printed) record: re-encoded on one line, so line numbers would be ours.
+    return _parse_lines(path, msgspec.json.encode(doc), first_line=None)

@@ -14,6 +14,7 @@ only files that fail a check are walked line by line to set the bad lines aside.
 from __future__ import annotations
 
 import io
+import re
 
 import polars as pl
 
@@ -31,12 +32,14 @@ _ALL_ORDERED = V2_DEFAULT + (
     "ecs-task-definition-arn ecs-task-arn ecs-task-id reject-reason"
 ).split()
 _HEADERLESS = {len(V2_DEFAULT): V2_DEFAULT, 29: _ALL_ORDERED[:29], 39: _ALL_ORDERED[:39], 40: _ALL_ORDERED}
-_INT_TYPES = (pl.Int32, pl.Int64)
+_INT_RANGE = {pl.Int32: (-(2**31), 2**31 - 1), pl.Int64: (-(2**63), 2**63 - 1)}
+_ASCII_INT = re.compile(r"-?[0-9]+")
 _NO_TRAFFIC = ("NODATA", "SKIPDATA")
 
 
 def _is_header(tokens: list[str]) -> bool:
-    return bool(tokens) and all(t in FLOW_FIELDS for t in tokens)
+    # a field named twice would misalign every column after it: not a usable header
+    return bool(tokens) and all(t in FLOW_FIELDS for t in tokens) and len(set(tokens)) == len(tokens)
 
 
 def _normalize(df: pl.DataFrame, fields: list[str]) -> pl.DataFrame:
@@ -80,9 +83,14 @@ def _check_line(tokens: list[str], fields: list[str]) -> tuple[str | None, str]:
     if len(tokens) != len(fields):
         return None, f"expected {len(fields)} fields as in the header, found {len(tokens)}"
     for tok, name in zip(tokens, fields):
-        if tok != "-" and FLOW_FIELDS[name] in _INT_TYPES:
-            if not (tok.isdigit() or (tok[:1] == "-" and tok[1:].isdigit())):
+        bounds = _INT_RANGE.get(FLOW_FIELDS[name])
+        if tok != "-" and bounds is not None:
+            # ASCII digits only (str.isdigit() accepts '²'), and within the column's range:
+            # anything Polars cannot parse here would abort the whole file.
+            if not _ASCII_INT.fullmatch(tok):
                 return name, f"'{tok[:40]}' is not an integer"
+            if not bounds[0] <= int(tok) <= bounds[1]:
+                return name, f"{tok[:40]} is out of range"
     return None, ""
 
 
@@ -125,16 +133,19 @@ def _slow(path: str, lines: list[bytes], first_line: int, fields: list[str] | No
 
 def parse(path: str, data: bytes) -> Parsed:
     body = data.lstrip(b"\xef\xbb\xbf\r\n")
+    lead = data.count(b"\n", 0, len(data) - len(body))  # blank lines stripped above
     first_end = body.find(b"\n")
     first = (body if first_end == -1 else body[:first_end]).decode("utf-8", "replace").split()
     fields: list[str] | None
     if _is_header(first):
-        fields, body, first_line = first, (b"" if first_end == -1 else body[first_end + 1 :]), 2
-        unknown = [f for f in fields if f not in FLOW_FIELDS]
-        if unknown:  # pragma: no cover - _is_header guarantees known names
-            return Parsed(Kind.FLOW, None, EMPTY_TIMES, [Problem(path, f"unknown header fields {unknown}", line=1)], fatal=True)
+        fields, body, first_line = first, (b"" if first_end == -1 else body[first_end + 1 :]), 2 + lead
+        needed = [f for f in ("start", "srcaddr") if f not in fields]
+        if needed:  # records without them are no events: say so instead of dropping every line
+            empty = _normalize(pl.DataFrame(schema={f: FLOW_FIELDS[f] for f in V2_DEFAULT}), V2_DEFAULT)
+            message = f"the header has no {' or '.join(needed)} field: its records cannot be analysed"
+            return Parsed(Kind.FLOW, empty, EMPTY_TIMES, [Problem(path, message, line=first_line - 1)], fatal=True)
     else:
-        fields, first_line = _HEADERLESS.get(len(first)), 1
+        fields, first_line = _HEADERLESS.get(len(first)), 1 + lead
     if body.endswith(b"\n"):
         body = body[:-1]
     if fields is not None and b"\nversion " not in body and _consistent(body, len(fields)):

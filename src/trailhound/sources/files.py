@@ -22,6 +22,7 @@ except ImportError:  # pragma: no cover
     import zlib as _zlib  # type: ignore[no-redef]
 
 GZIP_MAGIC = b"\x1f\x8b"
+_CHUNK = 16384  # compressed bytes fed to zlib at a time when salvaging a damaged stream
 # Names that are never logs: skip silently instead of quarantining them.
 _IGNORED_SUFFIXES = (".md", ".txt.sig", ".sha256", ".sig", ".pdf", ".png", ".zip", ".tar", ".xz", ".pcap")
 _IGNORED_NAMES = {"LICENSE", "LICENSE.md", "LICENSE.txt", "SOURCE.md", "README.md", ".DS_Store"}
@@ -59,20 +60,29 @@ def gunzip(stored: bytes) -> tuple[bytes, str | None]:
         return _gzip.decompress(stored), None
     except (EOFError, OSError, _zlib.error) as exc:
         reason = str(exc) or type(exc).__name__
+    # Feed the stream in small chunks so that what decompressed before the damage is kept even
+    # when zlib raises (corrupt block, CRC mismatch): one call on the whole stream would lose it all.
     out: list[bytes] = []
     rest = stored
     while rest[:2] == GZIP_MAGIC:
         dec = _zlib.decompressobj(wbits=31)
+        pos = 0
         try:
-            out.append(dec.decompress(rest))
-        except _zlib.error:
+            while pos < len(rest) and not dec.eof:
+                chunk = rest[pos : pos + _CHUNK]
+                pos += len(chunk)
+                out.append(dec.decompress(chunk))
+        except _zlib.error as exc:
+            reason = str(exc) or type(exc).__name__
             break
         if not dec.eof:
+            reason = "truncated gzip stream"
             break
-        rest = dec.unused_data
+        rest = dec.unused_data + rest[pos:]
+    else:
+        if rest:  # every member ended cleanly: the damage is what follows them
+            reason = f"{len(rest)} bytes of non-gzip data after the gzip stream"
     data = b"".join(out)
-    if "ended before the end-of-stream" in reason:
-        reason = "truncated gzip stream"
     return data, f"{reason} (kept the first {len(data)} readable bytes)"
 
 
@@ -95,5 +105,6 @@ def peek(path: Path, size: int = 16384) -> bytes:
                 with _gzip.GzipFile(fileobj=fh) as gz:
                     return gz.read(size)
             except (EOFError, OSError, _zlib.error):
+                fh.seek(0)  # GzipFile has moved the file position: salvage from the start
                 return gunzip(fh.read())[0][:size]
         return fh.read(size)

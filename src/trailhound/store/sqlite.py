@@ -55,9 +55,10 @@ CREATE TABLE IF NOT EXISTS quarantine (
     fingerprint TEXT NOT NULL,
     line INTEGER, record INTEGER, field TEXT,
     message TEXT NOT NULL,
-    seen_at REAL NOT NULL,
-    UNIQUE (path, fingerprint, line, record, message)
+    seen_at REAL NOT NULL
 );
+CREATE UNIQUE INDEX IF NOT EXISTS quarantine_once
+    ON quarantine (path, fingerprint, ifnull(line, -1), ifnull(record, -1), message);
 CREATE TABLE IF NOT EXISTS usage (
     month TEXT NOT NULL, account_id TEXT NOT NULL, source TEXT NOT NULL,
     events INTEGER NOT NULL, bytes INTEGER NOT NULL,

@@ -1,0 +1,153 @@
+"""Throughput of the scan pipeline beside the parse-only floor, per source, measured in one run.
+
+    .venv/bin/python bench/bench_pipeline.py                 # ~1M CloudTrail, 5M flow, 1M DNS
+    .venv/bin/python bench/bench_pipeline.py --scale 0.1     # a tenth of that
+
+For each source it measures, each in its own child process (so peak RSS is per measurement):
+  (a) floor    — read + ISA-L gunzip + decode into the same typed structs / columns, nothing else;
+  (b) pipeline — `trailhound scan` of the same files into a fresh SQLite store (sniffing, time
+                 ordering, routing, detectors, metering, checkpoints, findings).
+and prints events per CPU-second (user+sys of the process) for both, the ratio b/a and peak RSS.
+A calibration loop (dict membership over 1M small dicts) is printed so numbers can be compared
+across machines. Generated logs are cached under bench/out/ by size and seed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+SOURCES = ("cloudtrail", "flow", "dns")
+
+
+def cpu_seconds() -> float:
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def calibration_ns() -> float:
+    rows = [{"eventName": "x", "i": i} for i in range(1_000_000)]
+    t = cpu_seconds()
+    n = 0
+    for r in rows:
+        if "eventName" in r:
+            n += 1
+    return (cpu_seconds() - t) / len(rows) * 1e9
+
+
+# ---- children -----------------------------------------------------------------------------
+
+def floor(source: str, files: list[Path]) -> dict:
+    import msgspec
+    import polars as pl
+    from isal import igzip
+
+    from trailhound.events import DnsQuery
+    from trailhound.formats.cloudtrail import _records
+    from trailhound.formats.vpcflow import _read
+
+    dns = msgspec.json.Decoder(DnsQuery)
+    events = 0
+    t = cpu_seconds()
+    for f in files:
+        data = igzip.decompress(f.read_bytes())
+        if source == "cloudtrail":
+            events += len(_records.decode(data).Records)
+        elif source == "dns":
+            events += len(dns.decode_lines(data))
+        else:
+            header, _, body = data.partition(b"\n")
+            df: pl.DataFrame = _read(body, header.decode().split())
+            events += df.height
+    return {"events": events, "cpu": cpu_seconds() - t, "rss_mb": peak_rss_mb()}
+
+
+def pipeline(source: str, files: list[Path]) -> dict:
+    from trailhound.pipeline import Scanner
+    from trailhound.store.sqlite import Store
+
+    with tempfile.TemporaryDirectory() as tmp:
+        store = Store(Path(tmp) / "bench.db")
+        t = cpu_seconds()
+        report = Scanner(store).scan(files)
+        cpu = cpu_seconds() - t
+        findings = store.count_findings()
+    return {"events": report.events_total, "cpu": cpu, "rss_mb": peak_rss_mb(), "findings": findings, "problems": len(report.problems)}
+
+
+def child(kind: str, source: str, listing: Path) -> None:
+    files = [Path(p) for p in listing.read_text().split("\n") if p]
+    result = floor(source, files) if kind == "floor" else pipeline(source, files)
+    print(json.dumps(result))
+
+
+def run_child(kind: str, source: str, files: list[Path]) -> dict:
+    with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as fh:
+        fh.write("\n".join(map(str, files)))
+    try:
+        out = subprocess.run([sys.executable, __file__, "--child", kind, source, fh.name], check=True, capture_output=True, text=True)
+    finally:
+        os.unlink(fh.name)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+# ---- driver -------------------------------------------------------------------------------
+
+def estate(scale: float, seed: int):
+    from trailhound.synth import EstateSpec, write_estate
+
+    spec = EstateSpec(cloudtrail_events=int(1_000_000 * scale), flow_lines=int(5_000_000 * scale), dns_lines=int(1_000_000 * scale), days=3, seed=seed)
+    root = HERE / "out" / f"estate-{scale:g}-{seed}"
+    marker = root / "done.json"
+    if marker.exists():
+        listing = json.loads(marker.read_text())
+        return {k: [Path(p) for p in v] for k, v in listing.items()}, spec
+    shutil.rmtree(root, ignore_errors=True)
+    t = time.perf_counter()
+    files = write_estate(root, spec)
+    print(f"generated {files.cloudtrail_events:,} CloudTrail, {files.flow_lines:,} flow, {files.dns_lines:,} DNS records "
+          f"in {time.perf_counter() - t:.0f}s under {root}", file=sys.stderr)
+    listing = {"cloudtrail": [str(p) for p in files.cloudtrail], "flow": [str(p) for p in files.flow], "dns": [str(p) for p in files.dns]}
+    marker.write_text(json.dumps(listing))
+    return {k: [Path(p) for p in v] for k, v in listing.items()}, spec
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--scale", type=float, default=1.0, help="multiplier of the default 1M/5M/1M records")
+    ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--sources", default=",".join(SOURCES))
+    ap.add_argument("--child", nargs=3, metavar=("KIND", "SOURCE", "LISTING"), help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.child:
+        child(args.child[0], args.child[1], Path(args.child[2]))
+        return
+    files, _ = estate(args.scale, args.seed)
+    print(f"calibration: {calibration_ns():.0f} ns per dict-membership iteration (reference machine: 56 ns)")
+    print(f"{'source':<11}{'events':>11}{'floor ev/CPU-s':>16}{'pipeline ev/CPU-s':>19}{'ratio':>7}{'floor RSS':>11}{'pipeline RSS':>14}{'MB gz':>8}")
+    for source in args.sources.split(","):
+        fs = files[source]
+        gz_mb = sum(f.stat().st_size for f in fs) / 1e6
+        a = run_child("floor", source, fs)
+        b = run_child("pipeline", source, fs)
+        ra, rb = a["events"] / a["cpu"], b["events"] / b["cpu"]
+        print(f"{source:<11}{b['events']:>11,}{ra:>16,.0f}{rb:>19,.0f}{rb / ra:>7.2f}{a['rss_mb']:>9.0f}MB{b['rss_mb']:>12.0f}MB{gz_mb:>8.0f}")
+        if a["events"] != b["events"]:
+            print(f"  note: floor decoded {a['events']:,} records, pipeline analysed {b['events']:,} (NODATA rows are not events)")
+
+
+if __name__ == "__main__":
+    main()

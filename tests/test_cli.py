@@ -1,0 +1,60 @@
+"""The command line, run as a user runs it: a real process, a real store file."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from trailhound.attacks import ATTACKER_IP, TRUSTED_IP
+
+BIN = Path(sys.executable).with_name("trailhound")
+
+
+def run(*args: str | Path, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(BIN), *map(str, args)], capture_output=True, text=True, timeout=300, cwd=cwd)
+
+
+def test_scan_writes_jsonl_and_summary(tmp_path: Path, shared_data: Path) -> None:
+    out = tmp_path / "findings.jsonl"
+    db = tmp_path / "t.db"
+    p = run("scan", shared_data / "stratus-red-team-detonation-logs", "--db", db, "-o", out)
+    assert p.returncode == 0, p.stderr
+    assert "Traceback" not in p.stdout + p.stderr
+    assert "310 CloudTrail" in p.stdout
+    assert "Stealth:IAMUser/CloudTrailLoggingDisabled" in p.stdout
+    lines = out.read_text().splitlines()
+    findings = [json.loads(line) for line in lines]
+    assert len(findings) == 2 and {f["type"] for f in findings} == {"Stealth:IAMUser/CloudTrailLoggingDisabled"}
+    # a second scan continues: nothing new is read, the findings are still reported from the store
+    p2 = run("scan", shared_data / "stratus-red-team-detonation-logs", "--db", db)
+    assert p2.returncode == 0 and "35 already scanned" in p2.stdout
+    listed = run("findings", "--db", db)
+    assert len(listed.stdout.splitlines()) == 2
+
+
+def test_missing_path_is_a_clear_error(tmp_path: Path) -> None:
+    p = run("scan", tmp_path / "nope", "--db", tmp_path / "t.db")
+    assert p.returncode == 2
+    assert "no such file or folder" in p.stderr and "Traceback" not in p.stderr
+
+
+def test_demo_finds_the_attack(tmp_path: Path) -> None:
+    p = run("demo", "--keep", tmp_path / "estate")
+    assert p.returncode == 0, p.stderr
+    text = p.stdout
+    for ftype in (
+        "Stealth:IAMUser/CloudTrailLoggingDisabled",
+        "Stealth:IAMUser/PasswordPolicyChange",
+        "Policy:IAMUser/RootCredentialUsage",
+        "PenTest:IAMUser/KaliLinux",
+        "Policy:S3/BucketAnonymousAccessGranted",
+        "Policy:S3/BucketPublicAccessGranted",
+        "Recon:IAMUser/MaliciousIPCaller.Custom",
+        "UnauthorizedAccess:IAMUser/MaliciousIPCaller.Custom",
+    ):
+        assert ftype in text, f"demo did not raise {ftype}"
+    assert "suppressed by trusted IP lists" in text  # the office IP's StopLogging
+    assert "0 bad records" in text and "bad input" not in p.stderr
+    assert ATTACKER_IP and TRUSTED_IP

@@ -1,0 +1,95 @@
+"""Nothing lost, nothing counted twice: a scan that dies half-way resumes from its checkpoints."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from conftest import write_cloudtrail
+
+from trailhound.attacks import iam_user, record
+from trailhound.config import ScanSettings
+from trailhound.pipeline import Scanner
+from trailhound.store.sqlite import Store
+
+T0 = datetime(2026, 11, 5, 0, 0, tzinfo=UTC)
+
+
+def _estate(root: Path) -> Path:
+    """Four overlapping files, each with StopLogging calls spread over the same hour."""
+    for f in range(4):
+        recs = []
+        for i in range(30):
+            t = T0 + timedelta(minutes=2 * i + f // 2)
+            name = "StopLogging" if i % 3 == 0 else "DescribeInstances"
+            recs.append(record(name, "cloudtrail.amazonaws.com" if name == "StopLogging" else "ec2.amazonaws.com", time=t,
+                               identity=iam_user("111122223333", f"user{f % 2}"), params={"name": f"trail{f}"}))
+        write_cloudtrail(root / f"file{f}.json.gz", recs)
+    return root
+
+
+class Crash(RuntimeError):
+    pass
+
+
+class CrashingScanner(Scanner):
+    """Dies in the middle of processing, after some commit points have been written."""
+
+    def __init__(self, *args, crash_after: int, **kw) -> None:
+        super().__init__(*args, **kw)
+        self.left = crash_after
+
+    def _process(self, piece) -> None:
+        if self.left == 0:
+            raise Crash("simulated power cut")
+        self.left -= 1
+        super()._process(piece)
+
+
+def _summary(store: Store) -> tuple:
+    findings = sorted((f["id"], f["service"]["count"], f["service"]["eventFirstSeen"], f["service"]["eventLastSeen"]) for f in store.findings())
+    usage = [(u["source"], u["events"]) for u in store.usage()]
+    return findings, usage
+
+
+@pytest.mark.parametrize("crash_after", [1, 5, 17])
+def test_crash_and_restart_equals_one_clean_scan(tmp_path: Path, crash_after: int) -> None:
+    logs = _estate(tmp_path / "logs")
+    settings = ScanSettings(order_quantum_s=0.0, commit_interval_s=0.0)  # many small slices, commit after each
+
+    clean = Store(tmp_path / "clean.db")
+    clean_report = Scanner(clean, settings).scan([logs])
+    assert clean_report.events["cloudtrail"] == 120
+
+    db = tmp_path / "crashy.db"
+    with pytest.raises(Crash):
+        CrashingScanner(Store(db), settings, crash_after=crash_after).scan([logs])
+    partial = Store(db)
+    assert sum(f["service"]["count"] for f in partial.findings()) < 40  # it really stopped half-way
+    resumed_report = Scanner(partial, settings).scan([logs])
+    assert 0 < resumed_report.events["cloudtrail"] < 120
+    assert _summary(partial) == _summary(clean)
+    assert sum(f["service"]["count"] for f in partial.findings()) == 40
+
+
+def test_rescan_of_finished_files_reads_nothing_new(tmp_path: Path) -> None:
+    logs = _estate(tmp_path / "logs")
+    store = Store(tmp_path / "s.db")
+    Scanner(store).scan([logs])
+    before = _summary(store)
+    again = Scanner(store).scan([logs])
+    assert again.files_already_scanned == 4 and again.events_total == 0
+    assert _summary(store) == before
+
+
+def test_changed_file_is_read_again(tmp_path: Path) -> None:
+    logs = tmp_path / "logs"
+    f = write_cloudtrail(logs / "a.json.gz", [record("StopLogging", "cloudtrail.amazonaws.com", time=T0, params={"name": "t"})])
+    store = Store(tmp_path / "s.db")
+    Scanner(store).scan([logs])
+    write_cloudtrail(f, [record("StopLogging", "cloudtrail.amazonaws.com", time=T0 + timedelta(hours=1), params={"name": "t"})])
+    report = Scanner(store).scan([logs])
+    assert report.events["cloudtrail"] == 1
+    [finding] = list(store.findings())
+    assert finding["service"]["count"] == 2
