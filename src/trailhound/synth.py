@@ -44,7 +44,9 @@ try:
 except ImportError:  # pragma: no cover - isal is a declared dependency
     _igzip = None
 
-__all__ = ["EstateFiles", "EstateSpec", "FLOW_HEADER_V2", "FLOW_HEADER_V5", "instances_inventory", "write_estate"]
+__all__ = [
+    "FLOW_HEADER_V2", "FLOW_HEADER_V5", "FORBIDDEN_EVENT_NAMES", "EstateFiles", "EstateSpec", "instances_inventory", "write_estate",
+]
 
 FLOW_HEADER_V2 = "version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status"
 FLOW_HEADER_V5 = (
@@ -171,19 +173,40 @@ def _file_sizes(total: int, n_files: int) -> list[int]:
 
 
 # ---------------------------------------------------------------------------------------------
-# address pools (all real, ordinary ranges: AWS, CDNs, big ISPs and clouds; none from threat lists)
+# address pools: real, ordinary ranges (AWS, CDNs, big US ISPs, clouds). Prefixes are /24s or /16s
+# with no address on the FireHOL level 1, IPsum, ET, DShield, blocklist.de or Tor lists, so the
+# background never matches a threat list by accident.
 
-_EC2_PREFIXES = ("54.243.", "52.71.", "3.219.", "34.226.", "44.207.", "18.208.", "54.90.", "3.91.", "34.203.", "52.5.")
-_HOME_PREFIXES = ("73.15.", "73.222.", "98.207.", "71.202.", "108.28.", "24.5.", "67.180.", "76.102.", "96.241.", "68.134.")
-_CI_PREFIXES = ("20.42.", "20.57.", "40.84.", "52.234.", "20.172.")  # GitHub-hosted runners (Azure)
-_CLIENT_PREFIXES = _HOME_PREFIXES + ("174.63.", "99.110.", "70.181.", "72.229.", "75.172.", "107.77.", "172.58.", "100.34.")
-_SCANNER_PREFIXES = ("159.203.", "167.99.", "142.93.", "137.184.", "164.92.", "146.190.", "143.244.", "170.187.", "172.105.", "65.21.")
-_MONITOR_PREFIXES = ("50.18.", "13.56.")
+_EC2_PREFIXES = (
+    "54.243.232.", "54.243.67.", "52.71.211.", "52.71.37.", "3.219.235.", "3.219.143.", "34.226.10.", "34.226.87.", "44.207.223.",
+    "44.207.139.", "18.208.98.", "18.208.47.", "54.90.199.", "54.90.185.", "3.91.11.", "3.91.117.", "34.203.243.", "34.203.83.",
+    "52.5.200.", "52.5.178.",
+)
+_HOME_PREFIXES = (
+    "73.15.211.", "73.15.76.", "73.222.3.", "73.222.121.", "98.207.139.", "98.207.44.", "71.202.47.", "71.202.187.", "108.28.125.",
+    "108.28.175.", "24.5.37.", "24.5.171.", "67.180.22.", "67.180.88.", "76.102.178.", "76.102.21.", "96.241.144.", "96.241.33.",
+    "68.134.16.", "68.134.134.",
+)
+_CI_PREFIXES = (  # GitHub-hosted runners (Azure)
+    "20.42.67.", "20.42.123.", "20.57.216.", "20.57.230.", "40.84.151.", "40.84.208.", "52.234.176.", "52.234.99.", "20.172.9.",
+    "20.172.122.",
+)
+_CLIENT_PREFIXES = _HOME_PREFIXES + (
+    "174.63.238.", "174.63.12.", "99.110.220.", "99.110.82.", "70.181.168.", "70.181.210.", "72.229.162.", "72.229.200.",
+    "75.172.220.", "75.172.7.", "107.77.247.", "107.77.236.", "172.58.175.", "172.58.192.", "100.34.160.", "100.34.204.",
+)
+_SCANNER_PREFIXES = (  # hosting ranges internet-wide SSH/RDP sweeps come from
+    "159.203.101.", "159.203.97.", "167.99.26.", "167.99.61.", "142.93.198.", "142.93.107.", "137.184.253.", "137.184.103.",
+    "164.92.52.", "164.92.194.", "146.190.2.", "146.190.107.", "143.244.44.", "143.244.104.", "170.187.253.", "170.187.208.",
+    "172.105.96.", "172.105.188.", "65.21.153.", "65.21.61.",
+)
+_MONITOR_PREFIXES = ("50.18.114.", "50.18.132.", "13.56.54.", "13.56.27.")
 
 _IP_GROUPS: dict[str, tuple[str, ...]] = {
-    "aws": ("52.94.", "52.46.", "54.239.", "67.220.", "209.54.180."),
+    "aws": ("52.94.", "52.46.", "54.239.", "209.54.180."),
     "s3": ("52.216.", "52.217.", "54.231.", "3.5.", "16.182.", "16.15."),
-    "ec2": ("54.243.", "52.71.", "3.219.", "34.226.", "44.207.", "18.208."),
+    "ec2": ("54.243.59.", "54.243.150.", "52.71.93.", "52.71.214.", "3.219.63.", "3.219.99.", "34.226.55.", "34.226.105.",
+            "44.207.106.", "44.207.231.", "18.208.157.", "18.208.162."),
     "canonical": ("91.189.91.", "185.125.190."),
     "github": ("140.82.112.", "140.82.113.", "140.82.114."),
     "ghcontent": ("185.199.108.", "185.199.109.", "185.199.110.", "185.199.111."),
@@ -192,9 +215,10 @@ _IP_GROUPS: dict[str, tuple[str, ...]] = {
     "google": ("142.250.", "142.251.", "172.217.", "216.58.", "172.253."),
     "cloudfront": ("13.32.", "13.33.", "18.160.", "18.161.", "108.138.", "108.156.", "65.8.", "52.84."),
     "akamai": ("23.32.", "23.45.", "23.55.", "104.85.", "184.25."),
-    "msft": ("13.107.", "20.190.", "40.126.", "52.109.", "20.42."),
-    "datadog": ("3.233.", "3.214."),
-    "saas": ("52.1.", "54.147.", "34.194.", "35.169.", "18.214.", "44.195."),
+    "msft": ("13.107.", "20.190.", "40.126.", "52.109."),
+    "datadog": ("3.233.247.", "3.233.215.", "3.233.194.", "3.214.12.", "3.214.58.", "3.214.8."),
+    "saas": ("52.1.183.", "52.1.200.", "54.147.254.", "54.147.157.", "34.194.64.", "34.194.34.", "35.169.120.", "35.169.182.",
+             "18.214.234.", "18.214.240.", "44.195.161.", "44.195.22."),
     "sentry": ("34.120.195.",),
     "ntp": ("162.159.200.", "216.239.35."),
 }
@@ -445,6 +469,7 @@ class _Account:
     buckets: list[str]
     kms_key: str
     sso_suffix: str
+    sso_role_id: str
     autoscaling_role_id: str
     deploy_role_id: str
     instances: list[_Instance] = field(default_factory=list)
@@ -474,13 +499,21 @@ class _Estate:
     spec: EstateSpec
     accounts: list[_Account]
     instances: list[_Instance]
-    users: list[_User]
     scanners: np.ndarray  # object array of scanner source addresses (inbound noise)
     clients: np.ndarray  # object array of residential client addresses (web traffic, console users)
     internal_suffix: str
 
 
 def _build_estate(spec: EstateSpec) -> _Estate:
+    if spec.days < 1:
+        raise ValueError("days must be at least 1")
+    if spec.start.tzinfo is None:
+        raise ValueError("start must be timezone-aware (UTC)")
+    # each account gets up to 16 /24 subnets in 10.0.0.0/16 and 150 instances per subnet
+    if not 1 <= len(spec.account_ids) <= 15:
+        raise ValueError("between 1 and 15 accounts are supported")
+    if spec.instances > min(4000, 2400 * len(spec.account_ids)):
+        raise ValueError("too many instances for the estate's address plan")
     rnd = random.Random(f"{spec.seed}:estate")
     region = spec.region
     internal = "ec2.internal" if region == "us-east-1" else f"{region}.compute.internal"
@@ -496,7 +529,7 @@ def _build_estate(spec: EstateSpec) -> _Estate:
     accounts: list[_Account] = []
     n_inst_per_acct = [len(range(a, spec.instances, len(spec.account_ids))) for a in range(len(spec.account_ids))]
     for a, acct_id in enumerate(spec.account_ids):
-        n_sub = max(3, math.ceil(n_inst_per_acct[a] / 200))
+        n_sub = max(3, math.ceil(n_inst_per_acct[a] / 150))
         subnets = [(f"subnet-{_hexid(rnd)}", f"{region}{'abcdef'[s % 6]}", 1 + a * 16 + s) for s in range(n_sub)]
         env = _ENVS[a % len(_ENVS)] if a < len(_ENVS) else f"env{a}"
         tail = acct_id[-4:]
@@ -507,7 +540,7 @@ def _build_estate(spec: EstateSpec) -> _Estate:
         accounts.append(_Account(
             idx=a, account_id=acct_id, env=env, vpc_id=f"vpc-{_hexid(rnd)}", subnets=subnets,
             flow_log_ids={2: f"fl-{_hexid(rnd)}", 5: f"fl-{_hexid(rnd)}"}, buckets=buckets,
-            kms_key=f"arn:aws:kms:{region}:{acct_id}:key/{_uuid(_hexid(rnd, 32))}", sso_suffix=_hexid(rnd, 16),
+            kms_key=f"arn:aws:kms:{region}:{acct_id}:key/{_uuid(_hexid(rnd, 32))}", sso_suffix=_hexid(rnd, 16), sso_role_id=_awsid(rnd, "AROA", 17),
             autoscaling_role_id=_awsid(rnd, "AROA", 17), deploy_role_id=_awsid(rnd, "AROA", 17),
         ))
 
@@ -525,7 +558,7 @@ def _build_estate(spec: EstateSpec) -> _Estate:
         kind_counts[(acct.idx, kind)] = kind_counts.get((acct.idx, kind), 0) + 1
         subnet_id, az, octet = acct.subnets[(i // n_acct) % len(acct.subnets)]
         while True:
-            host = rnd.randint(4, 250)
+            host = rnd.randint(4, 199)
             if (octet, host) not in hosts_used:
                 hosts_used.add((octet, host))
                 break
@@ -552,7 +585,6 @@ def _build_estate(spec: EstateSpec) -> _Estate:
         acct.instances.append(inst)
         instances.append(inst)
 
-    users: list[_User] = []
     for u in range(spec.users):
         name, style = _USER_POOL[u % len(_USER_POOL)]
         if u >= len(_USER_POOL):
@@ -567,11 +599,10 @@ def _build_estate(spec: EstateSpec) -> _Estate:
         user = _User(name=name, style=style, acct=acct, user_id=_awsid(rnd, "AIDA", 17),
                      access_keys=[_awsid(rnd, "AKIA", 16) for _ in range(rnd.randint(1, 2))], ips=ips)
         acct.users.append(user)
-        users.append(user)
 
     scanners = np.array(sorted({_ip(rnd, rnd.choice(_SCANNER_PREFIXES)) for _ in range(1500)} - used_ips), dtype=object)
     clients = np.array(sorted({_ip(rnd, rnd.choice(_CLIENT_PREFIXES)) for _ in range(4000)} - used_ips), dtype=object)
-    return _Estate(spec=spec, accounts=accounts, instances=instances, users=users, scanners=scanners, clients=clients,
+    return _Estate(spec=spec, accounts=accounts, instances=instances, scanners=scanners, clients=clients,
                    internal_suffix=internal)
 
 
@@ -660,7 +691,8 @@ _UA_BOTO = ("Boto3/1.35.36 md/Botocore#1.35.36 ua/2.0 os/linux#6.8.0-1016-aws md
             "md/pyimpl#CPython cfg/retry-mode#legacy Botocore/1.35.36")
 _UA_BOTO_AL = ("Boto3/1.34.162 md/Botocore#1.34.162 ua/2.0 os/linux#6.1.112-122.189.amzn2023.x86_64 md/arch#x86_64 "
                "lang/python#3.9.16 md/pyimpl#CPython cfg/retry-mode#legacy Botocore/1.34.162")
-_UA_JAVA = "aws-sdk-java/2.28.16 Linux/6.1.112-122.189.amzn2023.x86_64 OpenJDK_64-Bit_Server_VM/21.0.5+11-LTS Java/21.0.5 vendor/Amazon.com_Inc. io/sync http/Apache cfg/retry-mode/legacy cfg/auth-source#imds"
+_UA_JAVA = ("aws-sdk-java/2.28.16 Linux/6.1.112-122.189.amzn2023.x86_64 OpenJDK_64-Bit_Server_VM/21.0.5+11-LTS Java/21.0.5 "
+            "vendor/Amazon.com_Inc. io/sync http/Apache cfg/retry-mode/legacy cfg/auth-source#imds")
 _UA_SSM = "aws-sdk-go/1.44.260 (go1.22.8; linux; amd64) amazon-ssm-agent/3.3.987.0"
 _UA_SSM_WIN = "aws-sdk-go/1.44.260 (go1.22.8; windows; amd64) amazon-ssm-agent/3.3.987.0"
 _UA_CWAGENT = "aws-sdk-go/1.48.6 (go1.22.7; linux; amd64) CWAgent/1.300045.1"
@@ -703,8 +735,7 @@ class _Op:
     source: str
     name: str
     read_only: bool
-    req: Callable[[_Actor, random.Random], Any] = lambda a, r: None
-    resp: Callable[[_Actor, random.Random], Any] = lambda a, r: None
+    req: Callable[[_Actor, random.Random], Any] | None = None  # requestParameters (None: null)
     resources: Callable[[_Actor, random.Random], Any] | None = None
     special: str = ""  # ops built per record: run | terminate | assume_ec2 | assume_user | write
     variants: int = 4
@@ -744,24 +775,22 @@ def _role_name(a: _Actor) -> str:
 def _ops_catalogue() -> dict[str, _Op]:
     ops: list[_Op] = []
 
-    def op(source: str, name: str, ro: bool, req: Callable | None = None, resp: Callable | None = None,
-           resources: Callable | None = None, special: str = "", variants: int = 4, can_fail: bool = True) -> None:
-        o = _Op(len(ops), source, name, ro, special=special, variants=variants, resources=resources, can_fail=can_fail)
-        if req is not None:
-            o.req = req
-        if resp is not None:
-            o.resp = resp
-        ops.append(o)
+    def op(source: str, name: str, ro: bool, req: Callable | None = None, resources: Callable | None = None,
+           special: str = "", variants: int = 4, can_fail: bool = True) -> None:
+        ops.append(_Op(len(ops), source, name, ro, req, resources, special, variants, can_fail))
 
     e = "ec2.amazonaws.com"
     op(e, "DescribeInstances", True, lambda a, r: {"instancesSet": {}, "filterSet": {}} if r.random() < 0.5 else
        {"instancesSet": {"items": [{"instanceId": _own_or_any(a, r)}]}, "filterSet": {}})
     op(e, "DescribeInstanceStatus", True, lambda a, r: {"instancesSet": {}, "filterSet": {}, "includeAllInstances": r.random() < 0.5})
     op(e, "DescribeSecurityGroups", True, lambda a, r: {"securityGroupSet": {}, "securityGroupIdSet": {}, "filterSet": {}})
-    op(e, "DescribeVolumes", True, lambda a, r: {"volumeSet": {}, "filterSet": {"items": [{"name": "attachment.instance-id", "valueSet": {"items": [{"value": _own_or_any(a, r)}]}}]}})
+    op(e, "DescribeVolumes", True, lambda a, r: {"volumeSet": {}, "filterSet": {"items": [
+        {"name": "attachment.instance-id", "valueSet": {"items": [{"value": _own_or_any(a, r)}]}}]}})
     op(e, "DescribeSubnets", True, lambda a, r: {"subnetSet": {}, "filterSet": {}})
     op(e, "DescribeVpcs", True, lambda a, r: {"vpcSet": {}, "filterSet": {}})
-    op(e, "DescribeImages", True, lambda a, r: {"executableBySet": {}, "imagesSet": {"items": [{"imageId": a.acct.instances[0].image_id if a.acct.instances else "ami-0"}]}, "ownersSet": {}, "filterSet": {}})
+    op(e, "DescribeImages", True, lambda a, r: {
+        "executableBySet": {}, "imagesSet": {"items": [{"imageId": a.inst.image_id if a.inst else f"ami-{_hexid(r)}"}]},
+        "ownersSet": {}, "filterSet": {}})
     op(e, "DescribeRegions", True, lambda a, r: {"regionSet": {}})
     op(e, "DescribeTags", True, lambda a, r: {"filterSet": {"items": [{"name": "resource-id", "valueSet": {"items": [{"value": _own_or_any(a, r)}]}}]}})
     op(e, "DescribeSnapshots", True, lambda a, r: {"snapshotSet": {}, "ownersSet": {"items": [{"owner": "self"}]}, "sharedUsersSet": {}, "filterSet": {}})
@@ -804,14 +833,17 @@ def _ops_catalogue() -> dict[str, _Op]:
     m = "ssm.amazonaws.com"
     op(m, "UpdateInstanceInformation", False, lambda a, r: _ssm_info(a), variants=1, can_fail=False)
     op(m, "ListInstanceAssociations", True, lambda a, r: {"instanceId": _own_or_any(a, r), "maxResults": 20}, variants=1, can_fail=False)
-    op(m, "GetParameter", True, lambda a, r: {"name": f"/{a.acct.env}/{_pick(('app/db_host', 'app/feature_flags', 'app/redis_url', 'cloudwatch-agent/config'), r)}", "withDecryption": r.random() < 0.5})
+    params = ("app/db_host", "app/feature_flags", "app/redis_url", "cloudwatch-agent/config")
+    op(m, "GetParameter", True, lambda a, r: {"name": f"/{a.acct.env}/{_pick(params, r)}", "withDecryption": r.random() < 0.5})
     op(m, "GetParameters", True, lambda a, r: {"names": [f"/{a.acct.env}/app/db_user", f"/{a.acct.env}/app/db_password"], "withDecryption": True})
     op(m, "GetParametersByPath", True, lambda a, r: {"path": f"/{a.acct.env}/app/", "recursive": True, "withDecryption": True})
     op(m, "DescribeInstanceInformation", True, lambda a, r: {"maxResults": 50})
 
     k = "kms.amazonaws.com"
     kres = lambda a, r: [{"accountId": a.acct.account_id, "type": "AWS::KMS::Key", "ARN": a.acct.kms_key}]  # noqa: E731
-    op(k, "Decrypt", True, lambda a, r: {"encryptionAlgorithm": "SYMMETRIC_DEFAULT", "encryptionContext": {"SecretARN": _secret_arn(a, r), "SecretVersionId": _uuid(_hexid(r, 32))}}, resources=kres)
+    op(k, "Decrypt", True, lambda a, r: {
+        "encryptionAlgorithm": "SYMMETRIC_DEFAULT",
+        "encryptionContext": {"SecretARN": _secret_arn(a, r), "SecretVersionId": _uuid(_hexid(r, 32))}}, resources=kres)
     op(k, "GenerateDataKey", True, lambda a, r: {"keyId": f"alias/{a.acct.env}-app", "keySpec": "AES_256"}, resources=kres)
     op(k, "ListAliases", True)
 
@@ -822,13 +854,18 @@ def _ops_catalogue() -> dict[str, _Op]:
 
     lg = "logs.amazonaws.com"
     op(lg, "CreateLogStream", False, special="write")
-    op(lg, "DescribeLogStreams", True, req=lambda a, r: {"logGroupName": f"/{a.acct.env}/{a.inst.kind if a.inst else 'api'}/app", "logStreamNamePrefix": _own_or_any(a, r)}, can_fail=False)
+    op(lg, "DescribeLogStreams", True, lambda a, r: {
+        "logGroupName": f"/{a.acct.env}/{a.inst.kind if a.inst else 'api'}/app", "logStreamNamePrefix": _own_or_any(a, r)}, can_fail=False)
     op(lg, "DescribeLogGroups", True, lambda a, r: {"limit": 50})
-    op(lg, "FilterLogEvents", True, lambda a, r: {"logGroupName": f"/{a.acct.env}/api/app", "filterPattern": _pick(("ERROR", "timeout", "\"status=500\""), r), "startTime": 0, "interleaved": True})
+    op(lg, "FilterLogEvents", True, lambda a, r: {
+        "logGroupName": f"/{a.acct.env}/api/app", "filterPattern": _pick(("ERROR", "timeout", '"status=500"'), r),
+        "startTime": 0, "interleaved": True})
 
     cw = "monitoring.amazonaws.com"
     op(cw, "DescribeAlarms", True, lambda a, r: {"maxRecords": 100})
-    op(cw, "GetMetricData", True, lambda a, r: {"metricDataQueries": [{"id": "m1", "metricStat": {"metric": {"namespace": "AWS/EC2", "metricName": "CPUUtilization", "dimensions": [{"name": "InstanceId", "value": _own_or_any(a, r)}]}, "period": 300, "stat": "Average"}}], "scanBy": "TimestampAscending"})
+    op(cw, "GetMetricData", True, lambda a, r: {"metricDataQueries": [{"id": "m1", "metricStat": {
+        "metric": {"namespace": "AWS/EC2", "metricName": "CPUUtilization", "dimensions": [{"name": "InstanceId", "value": _own_or_any(a, r)}]},
+        "period": 300, "stat": "Average"}}], "scanBy": "TimestampAscending"})
     op(cw, "ListMetrics", True, lambda a, r: {"namespace": _pick(("AWS/EC2", "AWS/ApplicationELB", "CWAgent", "AWS/RDS"), r)})
 
     ecr = "ecr.amazonaws.com"
@@ -851,11 +888,14 @@ def _ops_catalogue() -> dict[str, _Op]:
     op("lambda.amazonaws.com", "GetFunction20150331v2", True, lambda a, r: {"functionName": f"{a.acct.env}-{_pick(('thumbnailer', 'webhook-relay', 'nightly-report'), r)}"})
     op("dynamodb.amazonaws.com", "DescribeTable", True, lambda a, r: {"tableName": f"{a.acct.env}-{_pick(('sessions', 'orders', 'jobs'), r)}"})
     op("dynamodb.amazonaws.com", "ListTables", True)
-    op("sqs.amazonaws.com", "GetQueueAttributes", True, lambda a, r: {"queueUrl": f"https://sqs.{a.region}.amazonaws.com/{a.acct.account_id}/{a.acct.env}-{_pick(('jobs', 'emails', 'events'), r)}", "attributeNames": ["ApproximateNumberOfMessages"]})
+    op("sqs.amazonaws.com", "GetQueueAttributes", True, lambda a, r: {
+        "queueUrl": f"https://sqs.{a.region}.amazonaws.com/{a.acct.account_id}/{a.acct.env}-{_pick(('jobs', 'emails', 'events'), r)}",
+        "attributeNames": ["ApproximateNumberOfMessages"]})
     op("autoscaling.amazonaws.com", "DescribeAutoScalingGroups", True, lambda a, r: {"maxRecords": 100})
     op("autoscaling.amazonaws.com", "DescribeAutoScalingInstances", True, lambda a, r: {"instanceIds": [_own_or_any(a, r)]})
     op("elasticloadbalancing.amazonaws.com", "DescribeLoadBalancers", True)
-    op("elasticloadbalancing.amazonaws.com", "DescribeTargetHealth", True, lambda a, r: {"targetGroupArn": f"arn:aws:elasticloadbalancing:{a.region}:{a.acct.account_id}:targetgroup/{a.acct.env}-web/{_hexid(r, 16)}"})
+    op("elasticloadbalancing.amazonaws.com", "DescribeTargetHealth", True, lambda a, r: {
+        "targetGroupArn": f"arn:aws:elasticloadbalancing:{a.region}:{a.acct.account_id}:targetgroup/{a.acct.env}-web/{_hexid(r, 16)}"})
     op("cloudtrail.amazonaws.com", "DescribeTrails", True, lambda a, r: {"includeShadowTrails": True})
     op("cloudtrail.amazonaws.com", "LookupEvents", True, lambda a, r: {"maxResults": 50})
     op("rds.amazonaws.com", "DescribeDBInstances", True)
@@ -1052,7 +1092,7 @@ class _CloudTrail:
                                            "attributes": {"creationDate": created, "mfaAuthenticated": "true"}}
         elif a.kind == "sso":
             role = f"AWSReservedSSO_AdministratorAccess_{a.acct.sso_suffix}"
-            role_id = "AROA" + a.acct.sso_suffix.upper()[:13] + "Q7XZ"
+            role_id = a.acct.sso_role_id
             ident = {
                 "type": "AssumedRole", "principalId": f"{role_id}:{a.person}",
                 "arn": f"arn:aws:sts::{acct}:assumed-role/{role}/{a.person}", "accountId": acct,
@@ -1161,17 +1201,17 @@ class _CloudTrail:
             "awsRegion": "us-east-1" if o.svc == "iam" else self.region, "sourceIPAddress": ip, "userAgent": ua,
         }
 
-    def _tail(self, rec: dict, a: _Actor, o: _Op, params: Any, tls: bool, console: bool, read_only: bool | None = None,
-              resources: Any = None, category: str = "Management") -> dict:
+    def _tail(self, rec: dict, a: _Actor, o: _Op, params: Any, tls: bool, console: bool, resources: Any = None) -> dict:
+        """The fields after responseElements of a management event; IDs are filled in per record."""
         rec["requestID"] = ""
         rec["eventID"] = ""
-        rec["readOnly"] = o.read_only if read_only is None else read_only
+        rec["readOnly"] = o.read_only
         if resources:
             rec["resources"] = resources
         rec["eventType"] = "AwsApiCall"
-        rec["managementEvent"] = category == "Management"
+        rec["managementEvent"] = True
         rec["recipientAccountId"] = a.acct.account_id
-        rec["eventCategory"] = category
+        rec["eventCategory"] = "Management"
         if tls:
             rec["tlsDetails"] = {**_TLS, "clientProvidedHostHeader": self._host(a, o, params)}
         if console:
@@ -1181,7 +1221,7 @@ class _CloudTrail:
     def _base(self, a: _Actor, o: _Op, v: int, err: bool) -> dict:
         r = random.Random(f"{self.spec.seed}:base:{a.key}:{o.idx}:{v}")
         ip, ua, tls, console = self._channel(a, o, r)
-        params = o.req(a, r)
+        params = o.req(a, r) if o.req else None
         rec = self._head(a, o, ip, ua)
         if err:
             arn = self._ident(a, 0)["arn"]
@@ -1195,7 +1235,7 @@ class _CloudTrail:
                                        f"arn:aws:{o.svc}:{self.region}:{a.acct.account_id}:* because no identity-based policy "
                                        f"allows the {o.svc}:{o.name} action")
         rec["requestParameters"] = params
-        rec["responseElements"] = None if err else o.resp(a, r)
+        rec["responseElements"] = None  # Describe/List/Get calls log no response
         resources = o.resources(a, r) if o.resources else None
         if o.svc == "s3" and isinstance(params, dict) and "bucketName" in params:
             rec["additionalEventData"] = {"SignatureVersion": "SigV4", "CipherSuite": "TLS_AES_128_GCM_SHA256", "bytesTransferredIn": 0,
@@ -1238,7 +1278,7 @@ class _CloudTrail:
         tmpl = _pick(acct.instances, r) if acct.instances else None
         kind = tmpl.kind if tmpl else "worker"
         subnet_id, az, octet = _pick(acct.subnets, r)
-        private_ip = f"10.0.{octet}.{r.randint(251, 254)}"  # inventory hosts stop at .250
+        private_ip = f"10.0.{octet}.{r.randint(251, 254)}"  # never an inventory (.4-.199) or managed (.200-.249) address
         iid, eni = f"i-{_hexid(r)}", f"eni-{_hexid(r)}"
         sg_id, sg_name = (tmpl.sg_id, tmpl.sg_name) if tmpl else (f"sg-{_hexid(r)}", "default")
         image = tmpl.image_id if tmpl else f"ami-{_hexid(r)}"
@@ -1492,7 +1532,6 @@ class _Zone:
     pieces: list[str] = field(default_factory=list)
     piece_index: dict[tuple[str, str], int] = field(default_factory=dict)
     a_records: dict[str, list[str]] = field(default_factory=dict)
-    cname: dict[str, str] = field(default_factory=dict)
     v6: dict[str, list[str]] = field(default_factory=dict)
 
     def piece(self, name: str, qtype: str, rcode: str, answers: list[dict]) -> int:
@@ -1513,6 +1552,11 @@ def _v6(r: random.Random, prefix: str) -> str:
         return prefix + f"{r.randint(1, 0xfff):x}"
     missing = 8 - len(prefix.rstrip(":").split(":"))
     return prefix + ":".join(f"{r.randint(0, 0xffff):x}" for _ in range(missing))
+
+
+def _managed_ip(acct: _Account, k: int) -> str:
+    """Private address of the account's k-th managed endpoint (.200-.249; instances use .4-.199)."""
+    return f"10.0.{acct.subnets[k % len(acct.subnets)][2]}.{200 + (k * 7 + acct.idx) % 50}"
 
 
 def _answer(rdata: str, rtype: str) -> dict:
@@ -1555,8 +1599,6 @@ class _Network:
             prefixes = _IP_GROUPS[group]
             n = r.randint(1, 4) if group in ("fastly", "cloudflare", "cloudfront", "akamai", "s3", "msft") else r.randint(1, 2)
             self.zone.a_records[name] = sorted({_ip(r, r.choice(prefixes)) for _ in range(n)})
-            if cname:
-                self.zone.cname[name] = cname
             v6p = _V6_GROUPS.get(group)
             # most AWS endpoints are IPv4-only; S3 answers AAAA only on its dualstack names
             if v6p and (group != "s3" or "dualstack" in name) and (cname or r.random() < 0.6):
@@ -1608,33 +1650,30 @@ class _Network:
                 add_domain(name, group, port, cname, w)
 
         acct = inst.acct
-        # own account's managed endpoints (ECR, RDS, ElastiCache, internal ALB) resolve to private addresses
-        priv = lambda k: f"10.0.{acct.subnets[k % len(acct.subnets)][2]}.{200 + (k * 7 + acct.idx) % 50}"  # noqa: E731
+        kind = inst.kind
         svc_hash = _hexid(random.Random(f"{self.est.spec.seed}:svc:{acct.account_id}"), 12)
-        internal = [
-            (f"{acct.account_id}.dkr.ecr.{reg}.amazonaws.com.", None, 443, 2.0 if inst.kind in ("ci-runner", "api", "worker", "web") else 0.0),
-            (f"prod-{reg}-starport-layer-bucket.s3.{reg}.amazonaws.com.", "s3", 443, 1.0 if inst.kind == "ci-runner" else 0.0),
-            (f"{acct.env}-db.cluster-{svc_hash}.{reg}.rds.amazonaws.com.", priv(0), 5432, 3.0 if inst.kind in ("api", "worker", "web") else 0.0),
-            (f"{acct.env}-db.cluster-ro-{svc_hash}.{reg}.rds.amazonaws.com.", priv(1), 5432, 1.0 if inst.kind in ("api", "web") else 0.0),
-            (f"{acct.env}-redis.{svc_hash[:6]}.ng.0001.{_region_short(reg)}.cache.amazonaws.com.", priv(2), 6379,
-             2.0 if inst.kind in ("api", "web") else 0.0),
-            (f"internal-{acct.env}-api-{int(svc_hash[:7], 16) % 10 ** 9}.{reg}.elb.amazonaws.com.", priv(3), 443, 2.0 if inst.kind == "web" else 0.0),
-        ]
-        for name, target, port, w in internal:
+        # the account's own registry and ECR layer bucket: public AWS addresses
+        aws_names = (
+            (f"{acct.account_id}.dkr.ecr.{reg}.amazonaws.com.", "aws", 2.0 if kind in ("ci-runner", "api", "worker", "web") else 0.0),
+            (f"prod-{reg}-starport-layer-bucket.s3.{reg}.amazonaws.com.", "s3", 1.0 if kind == "ci-runner" else 0.0),
+        )
+        for name, group, w in aws_names:
+            if w:
+                add_domain(name, group, 443, "", w)
+        # managed services inside the VPC (RDS, ElastiCache, internal ALB) resolve to private addresses
+        managed = (
+            (f"{acct.env}-db.cluster-{svc_hash}.{reg}.rds.amazonaws.com.", 0, 5432, 3.0 if kind in ("api", "worker", "web") else 0.0),
+            (f"{acct.env}-db.cluster-ro-{svc_hash}.{reg}.rds.amazonaws.com.", 1, 5432, 1.0 if kind in ("api", "web") else 0.0),
+            (f"{acct.env}-redis.{svc_hash[:6]}.ng.0001.{_region_short(reg)}.cache.amazonaws.com.", 2, 6379, 2.0 if kind in ("api", "web") else 0.0),
+            (f"internal-{acct.env}-api-{int(svc_hash[:7], 16) % 10 ** 9}.{reg}.elb.amazonaws.com.", 3, 443, 2.0 if kind == "web" else 0.0),
+        )
+        for name, k, port, w in managed:
             if not w:
                 continue
-            if target is None or target == "s3":
-                a_p, aaaa_p = self._lookup_pieces(name, "s3" if target == "s3" else "aws", "")
-                ips = self.zone.a_records[name]
-                for ip in ips:
-                    peers.append((ip, port, 6, 0, 0, w / len(ips)))
-            else:
-                self.zone.a_records.setdefault(name, [target])
-                a_p = self.zone.piece(name, "A", "NOERROR", [_answer(target, "A")])
-                aaaa_p = self.zone.piece(name, "AAAA", "NOERROR", [])
-                peers.append((target, port, 6, 0, 4, w * 3))
-            q.append((a_p, w))
-            q.append((aaaa_p, w * 0.4))
+            ip = _managed_ip(acct, k)
+            q.append((self.zone.piece(name, "A", "NOERROR", [_answer(ip, "A")]), w))
+            q.append((self.zone.piece(name, "AAAA", "NOERROR", []), w * 0.4))
+            peers.append((ip, port, 6, 0, 4, w * 3))
 
         # instance-to-instance traffic inside the account
         others = [o for o in acct.instances if o is not inst]
@@ -1654,7 +1693,7 @@ class _Network:
         for ip, *_ in r.sample(peers, k=min(3, len(peers))):
             if ip.startswith("10."):
                 continue
-            if ip.split(".")[0] in ("3", "18", "34", "44", "52", "54"):
+            if ip.startswith(_IP_GROUPS["ec2"]):
                 ptr = f"ec2-{ip.replace('.', '-')}.compute-1.amazonaws.com." if reg == "us-east-1" else f"ec2-{ip.replace('.', '-')}.{reg}.compute.amazonaws.com."
                 q.append((self.zone.piece(_rev(ip), "PTR", "NOERROR", [_answer(ptr, "PTR")]), 0.05))
             else:

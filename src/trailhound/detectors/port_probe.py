@@ -1,0 +1,92 @@
+"""Inbound traffic from known scanners that the network let through, and Tor relaying.
+
+* Recon:EC2/PortProbeUnprotectedPort — a port that security groups and ACLs leave open is being
+  probed by a known scanner or malicious host (the flow was ACCEPTed). Low, High for
+  Elasticsearch's 9200/9300, which are a classic data-theft target.
+* Recon:EC2/PortProbeEMRUnprotectedPort — the same on an EMR-sensitive port (YARN, HDFS, Spark
+  UI...), which can give remote code execution on the cluster. High.
+  A REJECTed probe is the network doing its job: no finding.
+* UnauthorizedAccess:EC2/TorRelay — several Tor relays connect in to the same instance port, the
+  pattern of an instance acting as a Tor relay.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping
+from typing import Any
+
+import polars as pl
+
+from trailhound.detectors.base import Detector
+from trailhound.detectors.network import instance_resource, ip_details, port_details, resource_key
+from trailhound.detectors.threat_intel import Intel, _info, evidence, flagged_rows, orient
+from trailhound.events import Source
+from trailhound.findings.model import HIGH, LOW, Occurrence
+from trailhound.intel.index import Category
+
+EMR_PORTS = frozenset({8088, 8042, 8890, 8998, 9870, 50070, 18080, 20888, 16010, 8888, 10000})
+ELASTICSEARCH_PORTS = frozenset({9200, 9300})
+PROBERS = (Category.SCANNER, Category.MALICIOUS)
+TOR_RELAY_MIN_PEERS = 3  # distinct Tor relays connecting in to one port of one instance within a batch
+_COLS = ("srcaddr", "dstaddr", "srcport", "dstport", "action", "flow_direction", "instance_id", "interface_id", "start", "account_id", "region")
+
+
+class InboundProbe(Detector):
+    name = "inbound-probe"
+    consumes = Source.FLOW
+    finding_types = ("Recon:EC2/PortProbeUnprotectedPort", "Recon:EC2/PortProbeEMRUnprotectedPort", "UnauthorizedAccess:EC2/TorRelay")
+
+    def __init__(self, intel: Intel) -> None:
+        self.lookup = intel.ip
+
+    def run(self, df: pl.DataFrame, state: Mapping[str, Any]) -> tuple[list[Occurrence], dict[str, Any]]:
+        accepted = df.filter(pl.col("action") == "ACCEPT")
+        rows, hits = flagged_rows(accepted, self.lookup)
+        out: list[Occurrence] = []
+        tor_peers: dict[tuple[str, int], dict[str, Any]] = defaultdict(dict)
+        for src, dst, sport, dport, action, fdir, iid, eni, start, account, region in rows.select(_COLS).iter_rows():
+            oriented = orient(src, dst, fdir)
+            if oriented is None or oriented[0] != "INBOUND":
+                continue
+            _, local, remote = oriented
+            found = hits.get(remote, ())
+            target = iid or eni or local
+            if any(h.category in (Category.TOR_RELAY, Category.TOR_EXIT) for h in found):
+                tor_peers[(target, dport)][remote] = (start, iid, eni, local, account, region, found)
+            probers = [h for h in found if h.category in PROBERS]
+            if not probers:
+                continue
+            emr = dport in EMR_PORTS
+            ftype = "Recon:EC2/PortProbeEMRUnprotectedPort" if emr else "Recon:EC2/PortProbeUnprotectedPort"
+            severity = HIGH if emr or dport in ELASTICSEARCH_PORTS else LOW
+            name = port_details(dport)["portName"]
+            out.append(Occurrence(
+                type=ftype, severity=severity, time=float(start), account_id=account or "", region=region or "",
+                resource=instance_resource(iid, eni, local), resource_key=resource_key(iid, eni, local),
+                action={"actionType": "PORT_PROBE", "portProbeAction": {"blocked": False, "portProbeDetails": [
+                    {"localPortDetails": port_details(dport), "localIpDetails": ip_details(local), "remoteIpDetails": ip_details(remote)}]}},
+                title=f"Unprotected port on EC2 instance {target} is being probed.",
+                description=f"EC2 instance {target} has an unprotected port {dport} ({name}) which is being probed by a known "
+                f"scanner or malicious host, {remote} ({probers[0].list_name}).",
+                resource_role="TARGET", feature_name="FlowLogs", additional_info=_info(probers) | {"scannedPort": dport},
+                evidence=evidence(probers), remote_ip=remote, aggregation_key=str(dport),
+            ))
+        for (target, port), peers in tor_peers.items():
+            if len(peers) < TOR_RELAY_MIN_PEERS:
+                continue
+            remote, (start, iid, eni, local, account, region, found) = max(peers.items(), key=lambda kv: kv[1][0])
+            tor = [h for h in found if h.category in (Category.TOR_RELAY, Category.TOR_EXIT)]
+            out.append(Occurrence(
+                type="UnauthorizedAccess:EC2/TorRelay", severity=HIGH, time=float(start), account_id=account or "", region=region or "",
+                resource=instance_resource(iid, eni, local), resource_key=resource_key(iid, eni, local),
+                action={"actionType": "NETWORK_CONNECTION", "networkConnectionAction": {
+                    "connectionDirection": "INBOUND", "protocol": "TCP", "blocked": False, "localNetworkInterface": eni,
+                    "localIpDetails": ip_details(local), "localPortDetails": port_details(port), "remoteIpDetails": ip_details(remote)}},
+                title=f"EC2 instance {target} is behaving as a Tor relay.",
+                description=f"{len(peers)} Tor relays connected to port {port} of EC2 instance {target}: the instance appears to be "
+                "relaying Tor traffic.",
+                resource_role="ACTOR", feature_name="FlowLogs", additional_info=_info(tor) | {"torPeers": len(peers)},
+                evidence=evidence(tor), remote_ip=remote, aggregation_key=str(port),
+            ))
+        return out, {}
