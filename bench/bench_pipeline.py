@@ -35,6 +35,10 @@ def cpu_seconds() -> float:
 
 
 def peak_rss_mb() -> float:
+    """Peak resident memory of this process (VmHWM: unlike ru_maxrss, not inherited across fork+exec)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
@@ -98,7 +102,9 @@ def run_child(kind: str, source: str, files: list[Path]) -> dict:
     with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as fh:
         fh.write("\n".join(map(str, files)))
     try:
-        out = subprocess.run([sys.executable, __file__, "--child", kind, source, fh.name], check=True, capture_output=True, text=True)
+        # Floor and pipeline run with the same Polars thread setting (the pipeline's default, 1, unless set).
+        env = {**os.environ, "POLARS_MAX_THREADS": os.environ.get("POLARS_MAX_THREADS", "1")}
+        out = subprocess.run([sys.executable, __file__, "--child", kind, source, fh.name], check=True, capture_output=True, text=True, env=env)
     finally:
         os.unlink(fh.name)
     return json.loads(out.stdout.strip().splitlines()[-1])

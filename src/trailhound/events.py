@@ -34,7 +34,7 @@ class Source(str, enum.Enum):
     DNS = "dns"
 
 
-class SessionIssuer(msgspec.Struct, rename="camel", omit_defaults=True):
+class SessionIssuer(msgspec.Struct, rename="camel", omit_defaults=True, gc=False):
     type: str | None = None
     principal_id: str | None = None
     arn: str | None = None
@@ -42,19 +42,19 @@ class SessionIssuer(msgspec.Struct, rename="camel", omit_defaults=True):
     user_name: str | None = None
 
 
-class SessionAttributes(msgspec.Struct, rename="camel", omit_defaults=True):
+class SessionAttributes(msgspec.Struct, rename="camel", omit_defaults=True, gc=False):
     creation_date: str | None = None
     mfa_authenticated: str | None = None
 
 
-class SessionContext(msgspec.Struct, rename="camel", omit_defaults=True):
+class SessionContext(msgspec.Struct, rename="camel", omit_defaults=True, gc=False):
     session_issuer: SessionIssuer | None = None
     attributes: SessionAttributes | None = None
     source_identity: str | None = None
     ec2_role_delivery: str | None = None
 
 
-class UserIdentity(msgspec.Struct, rename="camel", omit_defaults=True):
+class UserIdentity(msgspec.Struct, rename="camel", omit_defaults=True, gc=False):
     type: str | None = None
     principal_id: str | None = None
     arn: str | None = None
@@ -103,7 +103,7 @@ _API_CALL_RENAME = {
 }
 
 
-class ApiCall(msgspec.Struct, rename=_API_CALL_RENAME, omit_defaults=True):
+class ApiCall(msgspec.Struct, rename=_API_CALL_RENAME, omit_defaults=True, gc=False):
     """One CloudTrail record. Field names follow Python; the wire names are CloudTrail's."""
 
     event_time: datetime
@@ -153,18 +153,18 @@ class ApiCall(msgspec.Struct, rename=_API_CALL_RENAME, omit_defaults=True):
         return Source.S3_DATA if self.event_category == "Data" else Source.CLOUDTRAIL
 
 
-class DnsAnswer(msgspec.Struct, rename={"rdata": "Rdata", "type": "Type", "klass": "Class"}):
+class DnsAnswer(msgspec.Struct, rename={"rdata": "Rdata", "type": "Type", "klass": "Class"}, gc=False):
     rdata: str = ""
     type: str = ""
     klass: str = ""
 
 
-class DnsSourceIds(msgspec.Struct, omit_defaults=True):
+class DnsSourceIds(msgspec.Struct, omit_defaults=True, gc=False):
     instance: str | None = None
     resolver_endpoint: str | None = None
 
 
-class DnsQuery(msgspec.Struct, omit_defaults=True):
+class DnsQuery(msgspec.Struct, omit_defaults=True, gc=False):
     """One Route 53 Resolver query log record (field names are the log's own)."""
 
     query_timestamp: datetime

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
+import numpy as np
 
 from trailhound.config import ScanSettings
 from trailhound.detectors import Detector, default_detectors
@@ -62,6 +63,8 @@ class _FileMeta:
     kind: Kind
     bytes_per_event: float
     consumed: int = 0
+    accounts: str | None = None  # flow files: the one account all records belong to, if so
+    usage: tuple[list[tuple[str, str, Source]], np.ndarray] | None = None  # CloudTrail: usage keys and each record's key
 
 
 def _month(ts: float) -> str:
@@ -178,9 +181,22 @@ class Scanner:
         resumed = cp.consumed if cp and cp.fingerprint == raw.fingerprint else 0
         if problems and not resumed:
             self._quarantine(raw.fingerprint, problems, fatal=parsed.fatal)
+        meta = _FileMeta(raw.fingerprint, parsed.kind, len(raw.data) / max(1, parsed.records_read), consumed=resumed)
+        if pending.kind is Kind.CLOUDTRAIL and len(parsed):
+            # Usage is metered per slice (exactly once, like everything else); number each record's
+            # (account, source) once here so that a slice is counted with one bincount.
+            month = _month(float(parsed.times[0]))
+            if month == _month(float(parsed.times[-1])):
+                combos: dict[tuple[str | None, str | None], int] = {}
+                codes = np.fromiter((combos.setdefault((e.recipient_account_id, e.event_category), len(combos)) for e in parsed.events),
+                                    dtype=np.int32, count=len(parsed))
+                keys = [(month, acct or "unknown", Source.S3_DATA if cat == "Data" else Source.CLOUDTRAIL) for acct, cat in combos]
+                meta.usage = (keys, codes)
         if pending.kind is Kind.FLOW and len(parsed):
             self.inventory.learn_flows(parsed.events)
-        meta = _FileMeta(raw.fingerprint, parsed.kind, len(raw.data) / max(1, parsed.records_read), consumed=resumed)
+            accounts = parsed.events["account_id"].unique()
+            if len(accounts) == 1:
+                meta.accounts = accounts[0] or "unknown"
         run = Run(path, parsed, pos=min(resumed, len(parsed)), meta=meta)
         self.open_runs[key] = run
         return run
@@ -201,12 +217,16 @@ class Scanner:
         kind = piece.kind
         per_event = piece.run.meta.bytes_per_event
         if kind is Kind.CLOUDTRAIL:
-            self._cloudtrail(events, per_event)
+            self._cloudtrail(events, piece.run.meta, piece.start, piece.stop)
         elif kind is Kind.FLOW:
             month = _month(float(piece.run.parsed.times[piece.start]))
             self.report.events[Source.FLOW.value] += n
-            for acct, count in events.group_by("account_id").len().iter_rows():
-                self._meter(month, acct or "unknown", Source.FLOW, count, per_event)
+            accounts = piece.run.meta.accounts
+            if accounts is None:  # a file of several accounts (rare: S3 delivers per account)
+                for acct, count in events.group_by("account_id").len().iter_rows():
+                    self._meter(month, acct or "unknown", Source.FLOW, count, per_event)
+            else:
+                self._meter(month, accounts, Source.FLOW, n, per_event)
             for det in self._by_source[Source.FLOW]:
                 self._run(det, events)
         elif kind is Kind.DNS:
@@ -217,10 +237,12 @@ class Scanner:
             for det in self._by_source[Source.DNS]:
                 self._run(det, events)
 
-    def _cloudtrail(self, events: list[ApiCall], per_event: float) -> None:
+    def _cloudtrail(self, events: list[ApiCall], meta: _FileMeta, start: int, stop: int) -> None:
+        per_event = meta.bytes_per_event
         route = self._route_names
         routed: dict[int, tuple[Detector, list[ApiCall]]] = {}
-        inventory_events: list[ApiCall] = []
+        launches: list[ApiCall] = []
+        sessions: dict[str, ApiCall] = {}  # instance-role sessions, one event per distinct session
         for e in events:
             targets = route.get(e.event_name)
             if targets is not None:
@@ -230,15 +252,29 @@ class Scanner:
                         slot = routed[id(det)] = (det, [])
                     slot[1].append(e)
             pid = e.user_identity.principal_id
-            if e.event_name == "RunInstances" or (pid is not None and ":i-" in pid):
-                inventory_events.append(e)
-        for e in inventory_events:
-            self.inventory.learn_api_call(e)
-        usage = Counter((e.recipient_account_id, e.event_category, e.event_time.year, e.event_time.month) for e in events)
-        for (acct, category, year, month), count in usage.items():
-            source = Source.S3_DATA if category == "Data" else Source.CLOUDTRAIL
-            self.report.events[source.value] += count
-            self._meter(f"{year:04d}-{month:02d}", acct or "unknown", source, count, per_event)
+            if pid is not None and ":i-" in pid:
+                sessions[pid] = e
+            elif e.event_name == "RunInstances":
+                launches.append(e)
+        inventory = self.inventory
+        for e in launches:
+            inventory.learn_api_call(e)
+        for pid, e in sessions.items():
+            if pid not in inventory.sessions_seen:
+                inventory.learn_api_call(e)
+        if meta.usage is not None:
+            keys, codes = meta.usage
+            counts = np.bincount(codes[start:stop], minlength=len(keys)) if len(keys) > 1 else (stop - start,)
+            for (month, acct, source), count in zip(keys, counts):
+                if count:
+                    self.report.events[source.value] += int(count)
+                    self._meter(month, acct, source, int(count), per_event)
+        else:  # a file spanning two months
+            usage = Counter((e.recipient_account_id, e.event_category, e.event_time.year, e.event_time.month) for e in events)
+            for (acct, category, year, mon), count in usage.items():
+                source = Source.S3_DATA if category == "Data" else Source.CLOUDTRAIL
+                self.report.events[source.value] += count
+                self._meter(f"{year:04d}-{mon:02d}", acct or "unknown", source, count, per_event)
         for det in self._every_ct:
             self._run(det, events)
         for det, evs in routed.values():

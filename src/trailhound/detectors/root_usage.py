@@ -7,6 +7,8 @@ are not root activity.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from trailhound.detectors.base import Rule, api_occurrence
 from trailhound.events import ApiCall, Source
 from trailhound.findings.model import LOW, Occurrence
@@ -16,6 +18,9 @@ class RootCredentialUsage(Rule):
     name = "root-credential-usage"
     consumes = Source.CLOUDTRAIL
     finding_types = ("Policy:IAMUser/RootCredentialUsage",)
+
+    def candidates(self, events: Sequence[ApiCall]) -> list[ApiCall]:
+        return [e for e in events if e.user_identity.type == "Root"]
 
     def match(self, e: ApiCall) -> Occurrence | None:
         ident = e.user_identity

@@ -46,21 +46,18 @@ class CombinedIntel:
         self._domain_memo: dict[str | None, tuple[ThreatHit, ...]] = {}
 
     def ip(self, ip: str | None) -> tuple[ThreatHit, ...]:
-        hit = self._ip_memo.get(ip)
-        if hit is None:
-            hit = tuple(h for index in self.indexes for h in index.ip(ip))
-            if len(self._ip_memo) > 500_000:
-                self._ip_memo.clear()
-            self._ip_memo[ip] = hit
-        return hit
+        return self._lookup(self._ip_memo, ip, "ip")
 
     def domain(self, name: str | None) -> tuple[ThreatHit, ...]:
-        hit = self._domain_memo.get(name)
+        return self._lookup(self._domain_memo, name, "domain")
+
+    def _lookup(self, memo: dict[str | None, tuple[ThreatHit, ...]], key: str | None, kind: str) -> tuple[ThreatHit, ...]:
+        hit = memo.get(key)
         if hit is None:
-            hit = tuple(h for index in self.indexes for h in index.domain(name))
-            if len(self._domain_memo) > 500_000:
-                self._domain_memo.clear()
-            self._domain_memo[name] = hit
+            hit = tuple(h for index in self.indexes for h in getattr(index, kind)(key))
+            if len(memo) > 500_000:  # bound the memo; a full reset is cheaper than LRU bookkeeping
+                memo.clear()
+            memo[key] = hit
         return hit
 
 

@@ -44,6 +44,7 @@ class Inventory:
         self.by_eni: dict[str, str] = {}
         self.by_private_ip: dict[str, str] = {}
         self.role_sessions: dict[str, list[str]] = {}  # role ARN -> instance ids seen using it
+        self.sessions_seen: set[str] = set()  # principal ids already learned (not persisted: a cheap memo)
         self.changed = False
 
     # -- sources --------------------------------------------------------------------------
@@ -129,6 +130,8 @@ class Inventory:
                 )
             return
         ident = e.user_identity
+        if ident.principal_id:
+            self.sessions_seen.add(ident.principal_id)
         if ident.type == "AssumedRole" and ident.principal_id and ":i-" in ident.principal_id:
             instance_id = ident.principal_id.rsplit(":", 1)[1]
             issuer = ident.session_context.session_issuer if ident.session_context else None

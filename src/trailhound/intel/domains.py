@@ -5,9 +5,9 @@ nothing else: not ``notevil.com`` (the boundary must be a dot) and not
 ``evil.com.attacker.net`` (only suffixes count). Matching is case-insensitive and ignores the
 trailing dot of a fully qualified name, as DNS does.
 
-A lookup costs one dict probe per suffix of the query that has at least two labels (the
-shortest listed name has two: single labels such as ``com`` are refused when loading), so
-``a.b.evil.com`` costs three probes whatever the size of the list.
+A lookup probes the query's suffixes from the shortest (two labels: single labels such as
+``com`` are refused when loading) outwards, and stops as soon as nothing listed lies below the
+suffix — for most names after one dict probe, whatever the size of the list.
 """
 
 from __future__ import annotations
@@ -53,77 +53,96 @@ class DomainMatcher(Generic[T]):
     ``add("evil.com", tag)`` lists a domain (returns False when the name is not a valid domain);
     ``lookup(name)`` returns the tags of every listed domain that `name` is or is under, the most
     specific first, each tag once; ``match(name)`` returns the most specific listed domain.
+
+    The table maps every listed domain *and every suffix of one* (``b.evil.com`` listed puts
+    ``evil.com`` in the table too, with no tags) to ``(tags, has_listed_names_below)``. A lookup
+    walks the query's suffixes from the two-label one outwards and stops at the first suffix
+    that nothing listed is under — for most names, after one probe.
     """
 
-    __slots__ = ("_table", "_min_labels")
+    __slots__ = ("_nodes", "_count")
 
     def __init__(self) -> None:
-        self._table: dict[str, tuple[T, ...]] = {}
-        self._min_labels = 2
+        self._nodes: dict[str, tuple[tuple[T, ...], bool]] = {}
+        self._count = 0
 
     def add(self, domain: str, tag: T) -> bool:
         key = normalise_domain(domain)
         if key is None:
             return False
-        tags = self._table.get(key, ())
-        if tag not in tags:
-            self._table[key] = tags + (tag,)
+        self._add_canonical(key, tag)
         return True
 
-    def _suffixes(self, name: str) -> Iterator[str]:
-        if name[-1:] == ".":
-            name = name[:-1]
-        name = name.lower()
-        yield name
-        i = name.find(".")
-        # stop before the last label: listed names have at least two labels
-        while i >= 0:
-            rest = name[i + 1 :]
-            if "." not in rest:
-                return
-            yield rest
-            i = name.find(".", i + 1)
+    def _add_canonical(self, key: str, tag: T) -> None:
+        """``add`` for a name already in ``normalise_domain`` form (lists parsed by intel.formats)."""
+        nodes = self._nodes
+        tags, below = nodes.get(key, ((), False))
+        if not tags:
+            self._count += 1
+        if tag not in tags:
+            nodes[key] = (tags + (tag,), below)
+        # mark the parents (down to two labels) as having listed names below them
+        i = key.find(".")
+        while True:
+            parent = key[i + 1 :]
+            if "." not in parent:
+                break
+            ptags, pbelow = nodes.get(parent, ((), False))
+            if pbelow:
+                break  # its own parents are marked already
+            nodes[parent] = (ptags, True)
+            i = key.find(".", i + 1)
 
     def lookup(self, name: str | None) -> tuple[T, ...]:
         if not name:
             return ()
-        table = self._table
         if name[-1] == ".":
             name = name[:-1]
         if not name.islower():
             name = name.lower()
-        found = table.get(name)
-        i = name.find(".")
-        while i >= 0:
-            j = name.find(".", i + 1)
-            if j < 0:
-                break  # what is left is the top-level label alone
-            more = table.get(name[i + 1 :])
-            if more is not None:
-                if found is None:
-                    found = more
-                else:
-                    found = found + tuple(t for t in more if t not in found)
-            i = j
-        return found or ()
+        get = self._nodes.get
+        j = name.rfind(".")
+        if j <= 0:
+            return ()  # a single label is never listed
+        i = name.rfind(".", 0, j)
+        found: tuple[T, ...] = ()
+        while True:
+            node = get(name[i + 1 :] if i >= 0 else name)
+            if node is None:
+                return found
+            tags, below = node
+            if tags:
+                # more specific names come later in the walk and go first
+                found = tags + tuple(t for t in found if t not in tags) if found else tags
+            if not below or i < 0:
+                return found
+            i = name.rfind(".", 0, i)
 
     def match(self, name: str | None) -> str | None:
         """The most specific listed domain that `name` is or is under."""
         if not name:
             return None
-        for suffix in self._suffixes(name):
-            if suffix in self._table:
-                return suffix
-        return None
+        name = name[:-1].lower() if name[-1:] == "." else name.lower()
+        best = None
+        labels = name.split(".")
+        for k in range(len(labels) - 2, -1, -1):
+            node = self._nodes.get(".".join(labels[k:]))
+            if node is None:
+                break
+            if node[0]:
+                best = ".".join(labels[k:])
+            if not node[1]:
+                break
+        return best
 
     def __contains__(self, name: object) -> bool:
         return isinstance(name, str) and bool(self.lookup(name))
 
     def __len__(self) -> int:
-        return len(self._table)
+        return self._count
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self._table)
+        return (k for k, (tags, _) in self._nodes.items() if tags)
 
     def items(self) -> Iterable[tuple[str, tuple[T, ...]]]:
-        return self._table.items()
+        return ((k, tags) for k, (tags, _) in self._nodes.items() if tags)

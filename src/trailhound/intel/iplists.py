@@ -1,7 +1,10 @@
 """IP threat lists and trusted-IP lists (GuardDuty's ThreatIntelSet / IPSet).
 
-This module reads GuardDuty's TXT format: one IP or CIDR per line, ``#`` comments. A bad line
-is reported with its line number and skipped; the rest of the list loads.
+Lists are read by ``intel.formats`` in any GuardDuty format (TXT, STIX, OTX_CSV, ALIEN_VAULT,
+PROOF_POINT, FIRE_EYE), sniffed from the content or forced with ``FORMAT:PATH``. A bad line is
+reported with its line number and skipped; the rest of the list loads. This matcher holds the
+addresses and networks only: domains of a list are reported as ignored (``intel.index``
+matches both).
 
 Lookups are per event on the hot path, so they avoid ``ipaddress``: exact addresses sit in a
 dict (most indicators are single hosts), and CIDRs in one integer set per prefix length,
@@ -17,7 +20,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from trailhound.formats.base import Problem
-from trailhound.sources.files import read
+from trailhound.intel.formats import DOMAIN, ListLoad, load_list
+
+__all__ = ["IpMatcher", "ListLoad", "is_public", "load_lists", "load_txt"]
 
 _inet_pton = socket.inet_pton
 _AF4, _AF6 = socket.AF_INET, socket.AF_INET6
@@ -89,33 +94,18 @@ class IpMatcher:
         return self.size
 
 
-@dataclass
-class ListLoad:
-    name: str
-    path: Path
-    entries: int
-    problems: list[Problem]
-
-
 def load_txt(path: Path, matcher: IpMatcher, name: str | None = None) -> ListLoad:
-    """Add a TXT list (one IP or CIDR per line) to `matcher`."""
-    name = name or path.stem
-    raw = read(path)
-    problems: list[Problem] = []
-    if raw.error:
-        problems.append(Problem(str(path), raw.error))
-    n = 0
-    for lineno, line in enumerate(raw.data.decode("utf-8", "replace").splitlines(), 1):
-        entry = line.split("#", 1)[0].strip()
-        if not entry:
-            continue
-        entry = entry.split()[0].rstrip(",;")
-        try:
-            matcher.add(entry, name)
-            n += 1
-        except ValueError:
-            problems.append(Problem(str(path), f"'{entry[:60]}' is not an IP address or CIDR", line=lineno))
-    return ListLoad(name, path, n, problems)
+    """Add the addresses and networks of a list file (TXT or any other format, see
+    ``intel.formats``; ``FORMAT:PATH`` forces one) to `matcher`."""
+    load = load_list(path, name=name)
+    for value, kind, _ in load.indicators:
+        if kind != DOMAIN:
+            matcher.add(value, load.name)
+    if load.domains:
+        load.problems.append(Problem(str(load.path), f"{load.domains} domain entries ignored: this list matches IP addresses only"))
+        load.problem_count += 1
+    load.entries -= load.domains
+    return load
 
 
 def is_public(ip: str | None) -> bool:

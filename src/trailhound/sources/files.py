@@ -8,7 +8,6 @@ line-oriented formats keep every complete line of it.
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -88,7 +87,9 @@ def gunzip(stored: bytes) -> tuple[bytes, str | None]:
 
 def read(path: Path) -> RawFile:
     stored = path.read_bytes()
-    fingerprint = hashlib.blake2b(stored, digest_size=16).hexdigest()
+    # Size + CRC32 identifies a file's content well enough to notice a rewrite, at ~10 GB/s with
+    # ISA-L (a cryptographic digest would cost a third of the flow-log parse time).
+    fingerprint = f"{len(stored)}-{_zlib.crc32(stored):08x}"
     if stored[:2] == GZIP_MAGIC:
         data, error = gunzip(stored)
         return RawFile(path, data, len(stored), fingerprint, error)

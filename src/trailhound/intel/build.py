@@ -1,0 +1,228 @@
+"""Rebuild the packaged intelligence (``intel/data``) from the public sources, for maintainers.
+
+    python -m trailhound.intel.build /path/to/shared/data [--out src/trailhound/intel/data]
+
+Reads the maltrail static-trails tarball and the SecOps-Institute Tor lists, keeps only sources
+whose licence allows redistribution (both MIT; their licence texts are copied next to the data),
+groups maltrail's per-family files into one list per category, and writes for each list a
+gzipped TSV (``indicator<TAB>threat names joined by |[<TAB>category]``) of canonical hosts:
+URL paths, regexes and typos are dropped here, so loading the package needs no validation.
+``manifest.json`` records, per list: file, category, source URL and commit, licence, date, SHA-256,
+entry counts, and per member file its path, threat name (= maltrail family) and count.
+
+The output is deterministic (gzip mtime 0, members in path order): rebuilding from the same
+sources gives byte-identical files (``tests/test_intel_builtin.py`` checks that).
+
+Not shipped, for their licences (see ``manifest.json["refused"]``): ipsum (Unlicense itself, but an
+aggregate of lists with non-commercial terms such as DShield and blocklist.de), FireHOL ipsets
+(each list keeps its maintainer's terms; level 1 includes Spamhaus DROP), Tor lists re-published by
+FireHOL. They can be fetched at run time with ``intel.update`` (``extra_sources()``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import fnmatch
+import gzip
+import hashlib
+import json
+import shutil
+import tarfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from trailhound.intel.formats import DOMAIN, Indicator, parse
+from trailhound.intel.index import Category, _is_public
+
+DATA_DIR = Path(__file__).with_name("data")
+
+MALTRAIL_REPO = "https://github.com/stamparm/maltrail"
+MALTRAIL_COMMIT = "8adace159e1e9418ca4dd1a4b07f84917c3b6155"
+MALTRAIL_DATE = "2026-08-23"
+MALTRAIL_RAW = "https://raw.githubusercontent.com/stamparm/maltrail/master/trails/static/{path}"
+TOR_REPO = "https://github.com/SecOps-Institute/Tor-IP-Addresses"
+TOR_COMMIT = "8a1ac761a5230b328748b5c5353af38e83652b0b"
+TOR_DATE = "2024-02-27"
+TOR_RAW = "https://raw.githubusercontent.com/SecOps-Institute/Tor-IP-Addresses/master/{path}"
+
+# maltrail DGA families (as named in shared/data/maltrail-static-trails/SOURCE.md)
+DGA_FAMILIES = ("tinba", "simda", "necurs", "locky", "fobber", "dircrypt", "conficker", "virut", "ramnit",
+                "cryptolocker", "shiotob", "zeroaccess", "pykspa")
+# C&C frameworks and red-team tooling under maltrail's malicious/
+C2_FRAMEWORKS = ("sliver", "metasploit", "brc4", "havoc", "mythic", "covenant", "nighthawk", "nimplant",
+                 "coreimpact", "viper", "redwarden", "redguard", "python_byob", "interactsh")
+MINER_EXTRA = ("elf_coinminer", "elf_h2miner", "elf_pasteminer", "osx_coinminer", "osx_osaminer", "z0miner")
+
+
+@dataclass
+class Group:
+    name: str
+    category: Category
+    include: tuple[str, ...]  # glob patterns on paths under trails/static/
+    exclude: tuple[str, ...] = ()
+    ip_category: Category | None = None  # addresses of this group filed under another category
+    members: list[str] = field(default_factory=list)
+
+
+def maltrail_groups() -> list[Group]:
+    """Each maltrail file goes to the first group whose patterns it matches."""
+    return [
+        Group("maltrail-crypto-mining", Category.CRYPTO,
+              ("suspicious/crypto_mining.txt", "malware/*_miner.txt", *(f"malware/{m}.txt" for m in MINER_EXTRA)),
+              exclude=("malware/apt_leafminer.txt",)),
+        Group("maltrail-dga", Category.DGA, tuple(f"malware/{f}.txt" for f in DGA_FAMILIES), ip_category=Category.C2),
+        Group("maltrail-sinkhole", Category.BLACKHOLE, ("malware/sinkhole_*.txt",)),
+        Group("maltrail-mass-scanner", Category.SCANNER, ("mass_scanner.txt", "mass_scanner_cidr.txt")),
+        Group("maltrail-phishing", Category.PHISHING,
+              ("malicious/gophish.txt", "malicious/365stealer_phishtool.txt", "malicious/evilginx.txt")),
+        Group("maltrail-c2", Category.C2,
+              ("malicious/*c2*.txt", *(f"malicious/{f}.txt" for f in C2_FRAMEWORKS), "malware/elf_*.txt",
+               "malware/njrat.txt", "malware/kovter.txt", "malware/cobaltstrike*.txt")),
+    ]
+
+
+REFUSED = [
+    {"source": "ipsum (shared/data/ipsum)", "licence": "Unlicense for the aggregate; underlying lists keep their own terms "
+     "(DShield, blocklist.de: non-commercial)", "reason": "redistribution terms of the aggregated lists unclear; fetch at run time"},
+    {"source": "FireHOL ipsets (shared/data/firehol-ipsets)", "licence": "per list (maintainer's terms); FireHOL scripts GPL",
+     "reason": "level1 includes Spamhaus DROP and DShield; tor_exits re-publishes Tor Project data under unclear terms"},
+]
+
+
+def _stem(path: str) -> str:
+    return Path(path).name.rsplit(".", 1)[0]
+
+
+def _gzip(text: str) -> bytes:
+    return gzip.compress(text.encode(), compresslevel=9, mtime=0)
+
+
+def _write_list(out: Path, name: str, header: list[str],
+                rows: dict[str, tuple[str, list[str], Category | None]]) -> tuple[str, bytes]:
+    lines = [f"# {h}" for h in header]
+    for value, (_kind, names, cat) in rows.items():
+        lines.append(f"{value}\t{'|'.join(names)}" + (f"\t{cat.value}" if cat else ""))
+    blob = _gzip("\n".join(lines) + "\n")
+    fname = f"{name}.tsv.gz"
+    (out / fname).write_bytes(blob)
+    return fname, blob
+
+
+def _counts(rows: dict[str, tuple[str, list[str], Category | None]]) -> dict[str, int]:
+    c = {"ip": 0, "net": 0, "domain": 0}
+    for kind, _, _ in rows.values():
+        c[kind] += 1
+    return {"entries": len(rows), "ips": c["ip"], "networks": c["net"], "domains": c["domain"]}
+
+
+def _merge(rows: dict[str, tuple[str, list[str], Category | None]], inds: list[Indicator], family: str,
+           ip_category: Category | None) -> int:
+    """Add a member's indicators to a list's rows; returns how many non-public addresses were dropped."""
+    dropped = 0
+    for ind in inds:
+        if ind.kind != DOMAIN and not _is_public(ind.value):
+            dropped += 1
+            continue
+        slot = rows.get(ind.value)
+        if slot is None:
+            cat = ip_category if (ip_category and ind.kind != DOMAIN) else None
+            rows[ind.value] = (ind.kind, [family], cat)
+        elif family not in slot[1]:
+            slot[1].append(family)
+    return dropped
+
+
+def build(shared: Path, out: Path = DATA_DIR, built: str | None = None) -> dict:
+    """Write the packaged lists, licences and manifest.json into `out`; returns the manifest."""
+    out.mkdir(parents=True, exist_ok=True)
+    lists: list[dict] = []
+    # -- maltrail --------------------------------------------------------------------------
+    tar_path = shared / "maltrail-static-trails" / "trails_static.tar.xz"
+    groups = maltrail_groups()
+    content: dict[str, bytes] = {}
+    with tarfile.open(tar_path, "r:xz") as tar:  # one pass in archive order: xz cannot seek back cheaply
+        for m in tar:
+            path = m.name.removeprefix("trails/static/")
+            if m.isfile() and path.endswith(".txt") and any(fnmatch.fnmatch(path, p) for g in groups for p in g.include):
+                fh = tar.extractfile(m)
+                assert fh is not None
+                content[path] = fh.read()
+    claimed: set[str] = set()
+    for g in groups:
+        for path in sorted(content):
+            if path in claimed or any(fnmatch.fnmatch(path, x) for x in g.exclude):
+                continue
+            if any(fnmatch.fnmatch(path, pat) for pat in g.include):
+                g.members.append(path)
+                claimed.add(path)
+    for g in groups:
+        rows: dict[str, tuple[str, list[str], Category | None]] = {}
+        member_info = []
+        for path in g.members:
+            load = parse(content[path], name=_stem(path), path=f"maltrail:trails/static/{path}", format="TXT")
+            dropped = _merge(rows, load.indicators, _stem(path), g.ip_category)
+            member_info.append({"path": f"trails/static/{path}", "threat_name": _stem(path), "entries": load.entries - dropped,
+                                "dropped_non_public": dropped, "skipped": load.skipped, "problems": load.problem_count,
+                                "url": MALTRAIL_RAW.format(path=path)})
+        header = [f"TrailhoundBuiltin:{g.name} — {g.category.value}", f"source: {MALTRAIL_REPO} trails/static, commit {MALTRAIL_COMMIT} ({MALTRAIL_DATE})",
+                  "licence: MIT, Copyright (c) 2014-2026 Maltrail developers — see LICENSE.maltrail.txt",
+                  "columns: indicator, maltrail families (|-separated), category when it differs from the list's"]
+        fname, blob = _write_list(out, g.name, header, rows)
+        lists.append({"name": g.name, "list_name": f"TrailhoundBuiltin:{g.name}", "file": fname, "category": g.category.value,
+                      **({"ip_category": g.ip_category.value} if g.ip_category else {}),
+                      "source": MALTRAIL_REPO, "commit": MALTRAIL_COMMIT, "source_date": MALTRAIL_DATE,
+                      "licence": "MIT", "licence_file": "LICENSE.maltrail.txt", "sha256": hashlib.sha256(blob).hexdigest(),
+                      "bytes": len(blob), **_counts(rows), "members": member_info})
+    shutil.copyfile(shared / "maltrail-static-trails" / "LICENSE", out / "LICENSE.maltrail.txt")
+    # -- Tor (SecOps-Institute) ------------------------------------------------------------
+    tor_dir = shared / "tor-exit-nodes"
+    for name, file, upstream, category in (
+        ("tor-exit-nodes", f"tor-exit-nodes_{TOR_DATE}.lst", "tor-exit-nodes.lst", Category.TOR_EXIT),
+        ("tor-nodes", f"tor-nodes_{TOR_DATE}.lst.gz", "tor-nodes.lst", Category.TOR_RELAY),
+    ):
+        raw = (tor_dir / file).read_bytes()
+        load = parse(raw, name=name, path=str(tor_dir / file), format="TXT")
+        rows = {}
+        dropped = _merge(rows, load.indicators, name, None)
+        header = [f"TrailhoundBuiltin:{name} — {category.value}", f"source: {TOR_REPO} {upstream}, commit {TOR_COMMIT} ({TOR_DATE})",
+                  "licence: MIT, Copyright (c) 2023 SecOps - Institute of Information Security — see LICENSE.tor-secops.md",
+                  "columns: indicator, threat name"]
+        fname, blob = _write_list(out, name, header, rows)
+        lists.append({"name": name, "list_name": f"TrailhoundBuiltin:{name}", "file": fname, "category": category.value,
+                      "source": TOR_REPO, "commit": TOR_COMMIT, "source_date": TOR_DATE, "licence": "MIT",
+                      "licence_file": "LICENSE.tor-secops.md", "sha256": hashlib.sha256(blob).hexdigest(), "bytes": len(blob),
+                      **_counts(rows), "members": [{"path": upstream, "threat_name": name, "entries": load.entries - dropped,
+                                                    "dropped_non_public": dropped, "skipped": load.skipped,
+                                                    "problems": load.problem_count,
+                                                    "url": TOR_RAW.format(path=upstream)}]})
+    shutil.copyfile(tor_dir / "LICENSE.md", out / "LICENSE.tor-secops.md")
+    # -- AWS guardduty-tester indicators (hand-written) ------------------------------------
+    tester = out / "amazon-guardduty-tester.tsv"
+    blob = tester.read_bytes()
+    entries = [ln for ln in blob.decode().splitlines() if ln and not ln.startswith("#")]
+    lists.append({"name": "amazon-guardduty-tester", "list_name": "TrailhoundBuiltin:amazon-guardduty-tester",
+                  "file": tester.name, "category": "mixed", "always": True,
+                  "source": "https://github.com/awslabs/amazon-guardduty-tester", "commit": None, "source_date": None,
+                  "licence": "facts (domain names), hand-written", "licence_file": None,
+                  "sha256": hashlib.sha256(blob).hexdigest(), "bytes": len(blob), "entries": len(entries), "ips": 0,
+                  "networks": 0, "domains": len(entries), "members": []})
+    manifest = {"schema": 1, "built": built, "lists": lists, "refused": REFUSED,
+                "total_bytes": sum(e["bytes"] for e in lists)}
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=1, ensure_ascii=False) + "\n")
+    return manifest
+
+
+def main() -> None:  # pragma: no cover - maintainer entry point
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("shared", type=Path, help="the shared/data folder")
+    ap.add_argument("--out", type=Path, default=DATA_DIR)
+    ap.add_argument("--built", default=None, help="build date recorded in the manifest")
+    args = ap.parse_args()
+    m = build(args.shared, args.out, args.built)
+    for e in m["lists"]:
+        print(f"{e['name']:28} {e['category']:10} {e['entries']:7} entries {e['bytes']:9} bytes")
+    print(f"total {m['total_bytes']} bytes")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
