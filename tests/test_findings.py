@@ -51,3 +51,17 @@ def test_second_scan_continues_and_aggregates(tmp_path) -> None:
     [f] = list(store.findings())
     assert f["service"]["count"] == 2
     assert f["createdAt"] <= f["updatedAt"]
+
+
+def test_remote_ip_is_enriched_with_country_and_asn(scan_records) -> None:
+    # 8.8.8.8 is Google's resolver: the bundled DB-IP tables know its country and ASN
+    _, [f] = scan_records([_stop(T0, ip="8.8.8.8")])
+    details = f["service"]["action"]["awsApiCallAction"]["remoteIpDetails"]
+    assert details["ipAddressV4"] == "8.8.8.8"
+    assert details["country"] == {"countryCode": "US", "countryName": "United States"}
+    assert details["organization"]["asn"] == "15169" and "Google" in details["organization"]["asnOrg"]
+
+
+def test_private_caller_gets_no_geo(scan_records) -> None:
+    _, [f] = scan_records([_stop(T0, ip="10.1.2.3")])
+    assert f["service"]["action"]["awsApiCallAction"]["remoteIpDetails"] == {"ipAddressV4": "10.1.2.3"}

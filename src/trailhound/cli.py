@@ -76,11 +76,12 @@ def scan(
     threat_list: Annotated[list[Path], typer.Option("--threat-list", help="Threat IP list (GuardDuty TXT: one IP or CIDR per line).")] = [],
     trusted_list: Annotated[list[Path], typer.Option("--trusted-list", help="Trusted IP list: no CloudTrail/flow findings for these public IPs.")] = [],
     inventory: Annotated[list[Path], typer.Option("--inventory", help="EC2 describe-instances JSON file or folder.")] = [],
+    geoip_mmdb: Annotated[list[Path], typer.Option("--geoip-mmdb", help="MaxMind-format City/ASN database (GeoLite2, DB-IP, IPinfo), used before the bundled data.")] = [],
     db: DbOption = None,
     output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Write every finding as one JSON line to this file.")] = None,
 ) -> None:
     """Analyse log files and folders; a later scan continues where this one stopped."""
-    settings = ScanSettings(threat_lists=threat_list, trusted_lists=trusted_list, inventory=inventory)
+    settings = ScanSettings(threat_lists=threat_list, trusted_lists=trusted_list, inventory=inventory, geoip_mmdb=geoip_mmdb)
     raise typer.Exit(_run_scan(paths, settings, db or default_db_path(), output))
 
 

@@ -17,6 +17,8 @@ class ScanSettings:
     threat_lists: list[Path] = field(default_factory=list)  # GuardDuty ThreatIntelSet files
     trusted_lists: list[Path] = field(default_factory=list)  # GuardDuty IPSet (trusted IP) files
     inventory: list[Path] = field(default_factory=list)  # describe-instances JSON files or folders
+    geoip_mmdb: list[Path] = field(default_factory=list)  # operator MaxMind-format databases, tried before the bundled data
+    default_region: str = "us-east-1"  # for findings from logs that do not name their region
     # Events across files and sources are merged in time order to within this many seconds.
     order_quantum_s: float = 60.0
     # Commit findings, state and checkpoints together at least this often (wall seconds).

@@ -23,6 +23,8 @@ from trailhound.config import ScanSettings
 from trailhound.detectors import Detector, default_detectors
 from trailhound.enrich.inventory import Inventory
 from trailhound.events import ApiCall, Source
+from trailhound.enrich.geo import open_provider
+from trailhound.findings.enrich import Enricher
 from trailhound.findings.model import Occurrence, aggregate, finding_id, new_finding
 from trailhound.formats import Kind, Parsed, Problem, parse
 from trailhound.intel.iplists import IpMatcher, is_public, load_lists
@@ -89,6 +91,8 @@ class Scanner:
             self.report.problems.extend(load.problems)
         self.detectors = list(detectors) if detectors is not None else default_detectors(self.threats)
         self.inventory = Inventory.from_state(msgspec.json.decode(self.store.meta("inventory") or "null"))
+        mmdb = list(self.settings.geoip_mmdb)
+        self.enrich = Enricher(self.inventory, geo=lambda: open_provider(mmdb), default_region=self.settings.default_region)
         self.state = StateCache(store)
         self.changes = Changes()
         self.findings: dict[str, dict[str, Any]] = {}
@@ -300,6 +304,7 @@ class Scanner:
     def _emit(self, occurrences: list[Occurrence]) -> None:
         now = time.time()
         for occ in occurrences:
+            occ = self.enrich(occ)
             # Trusted IPs suppress CloudTrail and flow findings before they exist (public IPs only).
             if occ.remote_ip and len(self.trusted) and occ.feature_name != "DnsLogs" and self.trusted.lookup(occ.remote_ip) and is_public(occ.remote_ip):
                 self.report.suppressed_trusted += 1

@@ -26,6 +26,7 @@ from typing import Any, Protocol
 import polars as pl
 
 from trailhound.detectors.base import Detector, Rule, api_occurrence, bucket_resource
+from trailhound.enrich.domains import domain_with_suffix
 from trailhound.detectors.network import instance_resource, ip_details, is_private, network_connection_action, resource_key
 from trailhound.events import ApiCall, DnsQuery, Source
 from trailhound.findings.model import HIGH, MEDIUM, Occurrence
@@ -271,7 +272,7 @@ def dns_action(q: DnsQuery) -> dict[str, Any]:
             "domain": domain,
             "protocol": q.transport or "UDP",
             "blocked": q.firewall_rule_action == "BLOCK",
-            "domainWithSuffix": domain,
+            "domainWithSuffix": domain_with_suffix(domain),
         },
     }
 

@@ -22,6 +22,8 @@ Private, reserved and otherwise non-global addresses get no geo (``is_public``).
 
 from __future__ import annotations
 
+import array
+import bisect
 import functools
 import ipaddress
 import json
@@ -29,7 +31,7 @@ import math
 import socket
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Hashable, Iterable, Sequence
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -77,19 +79,57 @@ def ip_key(ip: str) -> bytes | None:
         return None
 
 
-@functools.lru_cache(maxsize=DEFAULT_CACHE_SIZE)
+# Not globally reachable, after the IANA IPv4/IPv6 Special-Purpose Address Registries (the
+# "Globally Reachable: False" rows), plus multicast and the deprecated site-local block; the
+# registries' globally reachable exceptions inside those blocks are listed separately.
+_NON_PUBLIC = (
+    "0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16", "172.16.0.0/12",
+    "192.0.0.0/24", "192.0.2.0/24", "192.168.0.0/16", "198.18.0.0/15", "198.51.100.0/24", "203.0.113.0/24",
+    "224.0.0.0/4", "240.0.0.0/4",
+    "::/128", "::1/128", "::ffff:0:0/96", "64:ff9b:1::/48", "100::/63", "2001::/23", "2001:db8::/32",
+    "2002::/16", "3fff::/20", "5f00::/16", "fc00::/7", "fe80::/10", "fec0::/10", "ff00::/8",
+)
+_PUBLIC_EXCEPTIONS = (
+    "192.0.0.9/32", "192.0.0.10/32",
+    "2001:1::1/128", "2001:1::2/128", "2001:1::3/128", "2001:3::/32", "2001:4:112::/48", "2001:20::/28", "2001:30::/28",
+)
+
+
+def _special_table(width: int) -> tuple[list[int], list[bool]]:
+    rows = []
+    for cidrs, public in ((_NON_PUBLIC, False), (_PUBLIC_EXCEPTIONS, True)):
+        for cidr in cidrs:
+            net = ipaddress.ip_network(cidr)
+            if net.max_prefixlen == 8 * width:
+                rows.append((int(net.network_address), int(net.broadcast_address), public))
+    starts: list[int] = []
+    verdicts: list[bool] = []
+    end = -1
+    for first, last, public in flatten_ranges(rows):
+        if first > end + 1:
+            starts.append(end + 1)
+            verdicts.append(True)
+        starts.append(first)
+        verdicts.append(bool(public))
+        end = last
+    starts.append(end + 1)
+    verdicts.append(True)
+    return starts, verdicts
+
+
 def is_public(ip: str | None) -> bool:
-    """True for globally routable unicast addresses (no private, CGNAT, loopback, link-local,
-    multicast, documentation or other IANA special-purpose ranges). Same rule as
-    ``trailhound.intel.iplists.is_public`` (``ipaddress.is_global``), but IPv4-mapped IPv6 is
-    judged by its IPv4 address, and the answer is cached."""
+    """True for globally reachable unicast addresses: not private, shared (CGNAT), loopback,
+    link-local, documentation, benchmarking, reserved, multicast, or any other block the IANA
+    special-purpose registries mark as not globally reachable (their global exceptions, e.g.
+    AS112 and anycast service addresses, stay public). IPv4-mapped IPv6 is judged as IPv4.
+    Unlike ``ipaddress.is_global`` this does not change with the Python version."""
     if not ip:
         return False
     key = ip_key(ip)
     if key is None:
         return False
-    addr = ipaddress.IPv4Address(key) if len(key) == 4 else ipaddress.IPv6Address(key)
-    return addr.is_global and not addr.is_multicast
+    starts, verdicts = _SPECIAL[len(key)]
+    return verdicts[bisect.bisect_right(starts, int.from_bytes(key, "big")) - 1]
 
 
 # ---- interval tables --------------------------------------------------------------------------
@@ -150,7 +190,8 @@ class IntervalTable:
         self.values = values
         self.width = starts.dtype.itemsize
         self._search = starts.searchsorted
-        self._values = values.tolist()  # Python ints: indexing a list beats numpy scalars
+        # array.array indexing yields plain ints (fast, hashable) at 4 bytes an entry
+        self._values = array.array("I", np.ascontiguousarray(values, dtype=np.uint32).tobytes())
 
     def __len__(self) -> int:
         return len(self.starts)
@@ -195,6 +236,9 @@ class IntervalTable:
         return cls(packed, np.array(values, dtype=dtype))
 
 
+_SPECIAL = {4: _special_table(4), 16: _special_table(16)}
+
+
 # ---- the record -------------------------------------------------------------------------------
 
 @dataclass(frozen=True, slots=True)
@@ -212,20 +256,29 @@ class IpInfo:
     org: str | None = None
 
     def merged(self, other: IpInfo | None) -> IpInfo:
-        """This record with its unknown fields filled from ``other``."""
-        if other is None:
+        """This record with its unknown fields filled from ``other`` (a coordinate pair is taken
+        whole from one side)."""
+        if other is None or other is self:
             return self
-        updates = {f.name: getattr(other, f.name) for f in fields(self)
-                   if getattr(self, f.name) is None and getattr(other, f.name) is not None}
-        if "lat" in updates or "lon" in updates:  # a coordinate pair comes from one source
-            if self.lat is not None or self.lon is not None:
-                updates.pop("lat", None)
-                updates.pop("lon", None)
-        return replace(self, **updates) if updates else self
+        if self.lat is not None or self.lon is not None:
+            lat, lon = self.lat, self.lon
+        else:
+            lat, lon = other.lat, other.lon
+        return IpInfo(
+            self.country_code if self.country_code is not None else other.country_code,
+            self.country_name if self.country_name is not None else other.country_name,
+            self.city if self.city is not None else other.city,
+            lat,
+            lon,
+            self.asn if self.asn is not None else other.asn,
+            self.asn_org if self.asn_org is not None else other.asn_org,
+            self.isp if self.isp is not None else other.isp,
+            self.org if self.org is not None else other.org,
+        )
 
     @property
     def empty(self) -> bool:
-        return all(getattr(self, f.name) is None for f in fields(self))
+        return self == _EMPTY
 
 
 _EMPTY = IpInfo()
@@ -281,12 +334,11 @@ class GeoProvider(ABC):
         key = ip_key(ip) if isinstance(ip, str) else None
         if key is None or not is_public(ip):
             return None
-        info = self._lookup_key(key)
-        return None if info is None or info.empty else info
+        return self._lookup_key(key)
 
     @abstractmethod
     def _lookup_key(self, key: bytes) -> IpInfo | None:
-        """Uncached lookup of a packed public address."""
+        """Uncached lookup of a packed public address; None rather than an empty record."""
 
     def lookup(self, ip: str) -> IpInfo | None:
         """Country/city/coordinates/ASN of a public address; None when private, invalid or unknown."""
@@ -314,6 +366,7 @@ class TableGeoProvider(GeoProvider):
         self._tables: dict[tuple[str, int], IntervalTable] = t["tables"]
         self._locations: list[IpInfo] = t["locations"]
         self._ases: list[IpInfo] = t["ases"]
+        self._pairs: dict[tuple[int, int], IpInfo] = {}
         self.sources = tuple(s.get("attribution", s.get("name", "")) for s in self.meta.get("sources", ()))
         super().__init__(cache_size)
 
@@ -321,10 +374,15 @@ class TableGeoProvider(GeoProvider):
         width = len(key)
         loc = self._tables[("loc", width)].get(key)
         asn = self._tables[("asn", width)].get(key)
+        if not asn:
+            return self._locations[loc] if loc else None
         if not loc:
-            return self._ases[asn] if asn else None
-        info = self._locations[loc]
-        return info.merged(self._ases[asn]) if asn else info
+            return self._ases[asn]
+        pair = (loc, asn)
+        info = self._pairs.get(pair)
+        if info is None:  # one shared record per (location, AS) pair met so far
+            info = self._pairs[pair] = self._locations[loc].merged(self._ases[asn])
+        return info
 
     def stats(self) -> dict[str, int]:
         return {f"{kind}_v{4 if width == 4 else 6}": len(t) for (kind, width), t in self._tables.items()}
@@ -473,18 +531,14 @@ def open_provider(
 ) -> GeoProvider:
     """The provider for a scan: operator MMDBs first (if any), then the interval tables
     (the bundled ones unless ``tables`` names another ``.npz``; ``tables=None`` leaves them out)."""
-    parts: list[GeoProvider] = []
+    if mmdb_paths and tables is not None:
+        return ChainGeoProvider([MmdbGeoProvider(mmdb_paths, cache_size=0), TableGeoProvider(tables, cache_size=0)],
+                                cache_size=cache_size)
     if mmdb_paths:
-        parts.append(MmdbGeoProvider(mmdb_paths, cache_size=0))
+        return MmdbGeoProvider(mmdb_paths, cache_size=cache_size)
     if tables is not None:
-        parts.append(TableGeoProvider(tables, cache_size=0))
-    if not parts:
-        raise ValueError("no geo data: give MMDB paths or a tables file")
-    if len(parts) == 1:
-        parts[0]._cache_size = cache_size
-        parts[0].clear_cache()
-        return parts[0]
-    return ChainGeoProvider(parts, cache_size=cache_size)
+        return TableGeoProvider(tables, cache_size=cache_size)
+    raise ValueError("no geo data: give MMDB paths or a tables file")
 
 
 @functools.lru_cache(maxsize=1)

@@ -8,6 +8,7 @@ city, coordinates and ASN organisation.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from trailhound.enrich.inventory import Inventory
@@ -34,10 +35,16 @@ def _remote_details(node: Any, geo: GeoLookup) -> None:
 
 
 class Enricher:
-    def __init__(self, inventory: Inventory, geo: GeoLookup | None = None, default_region: str = "us-east-1") -> None:
+    def __init__(self, inventory: Inventory, geo: GeoLookup | Callable[[], GeoLookup] | None = None, default_region: str = "us-east-1") -> None:
         self.inventory = inventory
-        self.geo = geo
+        self._geo = geo  # a provider, or a factory called on the first finding (geo tables take 0.2 s to load)
         self.default_region = default_region
+
+    @property
+    def geo(self) -> GeoLookup | None:
+        if callable(self._geo) and not hasattr(self._geo, "remote_ip_details"):
+            self._geo = self._geo()
+        return self._geo  # type: ignore[return-value]
 
     def __call__(self, occ: Occurrence) -> Occurrence:
         res = occ.resource
@@ -56,6 +63,7 @@ class Enricher:
             occ.region = self.default_region
         if not occ.account_id:
             occ.account_id = "000000000000"
-        if self.geo is not None:
-            _remote_details(occ.action, self.geo)
+        geo = self.geo
+        if geo is not None:
+            _remote_details(occ.action, geo)
         return occ

@@ -10,7 +10,8 @@
                  and ``ipv4-addr``/``ipv6-addr``/``domain-name``/``url`` objects. STIX 1.x XML
                  (CybOX Address, DomainName, Hostname and URI objects). Threat names come from
                  the indicator's ``name``, ``indicator_types``/``labels``, what it ``indicates``,
-                 and the infrastructure a plain address belongs to.
+                 and the infrastructure a plain address belongs to. Revoked indicators are
+                 skipped; ``valid_until`` is not enforced (a feed's expiry policy is its own).
 ``OTX_CSV``      AlienVault OTX pulse export: ``Indicator type,Indicator,Description``.
 ``ALIEN_VAULT``  AlienVault reputation feed: ``ip#risk#reliability#activity#country#city#lat,lon#x``.
 ``PROOF_POINT``  Proofpoint ET Intelligence CSV: ``ip-or-domain,category,score[,first_seen,last_seen,ports]``.
@@ -88,10 +89,12 @@ class ListLoad:
 # -- single values ----------------------------------------------------------------------------
 
 def _v6(text: str) -> str | None:
+    """Canonical text of an IPv6 address; an IPv4-mapped one (::ffff:a.b.c.d) is its IPv4 address."""
     try:
-        return ipaddress.IPv6Address(text).compressed
+        addr = ipaddress.IPv6Address(text)
     except ValueError:
         return None
+    return str(addr.ipv4_mapped) if addr.ipv4_mapped else addr.compressed
 
 
 def _host(host: str) -> tuple[str, str] | None:
@@ -143,7 +146,7 @@ def classify(token: str) -> tuple[str, str]:
         return _SKIP, f"'{shown}' is a URL path without a host: skipped"
     if "/" in tok:
         head, _, tail = tok.partition("/")
-        if tail.isdigit():
+        if tail.isdigit() and (head[-1:].isdigit() or ":" in head):  # a CIDR, unless host/123 (a path)
             found = _network(tok)
             return found if found else (_BAD, f"'{shown}' is not an IP address or CIDR")
         tok = head  # host/path: keep the host
@@ -240,7 +243,10 @@ def _names(*values: Any) -> tuple[str, ...]:
 # -- TXT --------------------------------------------------------------------------------------
 
 # First token of a hosts-file line that points a name at nowhere: the name is the indicator.
-_HOSTS_SINKS = frozenset({"0.0.0.0", "127.0.0.1", "::", "::1", "0"})
+_HOSTS_SINKS = frozenset({"0.0.0.0", "127.0.0.1", "255.255.255.255", "::", "::1", "0"})
+# Names a hosts file points at itself: the boilerplate head of hosts-format block lists.
+_HOSTS_SELF = frozenset({"localhost", "localhost.localdomain", "local", "broadcasthost", "ip6-localhost", "ip6-loopback",
+                         "ip6-localnet", "ip6-mcastprefix", "ip6-allnodes", "ip6-allrouters", "ip6-allhosts"})
 # A one-word first line naming the column is a header, not a bad entry.
 _TXT_HEADERS = frozenset({"ip", "ips", "ip_address", "ipaddress", "address", "cidr", "network", "domain", "domains",
                           "hostname", "host", "indicator", "url"})
@@ -260,6 +266,8 @@ def _parse_txt(text: str, col: _Collector) -> None:
         tok = tokens[0]
         if len(tokens) > 1 and tok in _HOSTS_SINKS:
             tok = tokens[1]
+            if tok in _HOSTS_SELF:
+                continue
         if "," in tok:
             tok = tok.split(",", 1)[0]
         tok = tok.rstrip(";")
@@ -416,14 +424,10 @@ def _parse_stix1(data: bytes, col: _Collector) -> None:
     ref_names: dict[str, tuple[str, ...]] = {}
 
     def indicator_names(el: ET.Element) -> tuple[str, ...]:
-        title = types = None
-        for child in el:
-            local = _local(child.tag)[1]
-            if local == "Title":
-                title = child.text
-            elif local == "Type":
-                types = (types or ()) + ((child.text or ""),)
-        return _names(title, list(types or ()))
+        """An Indicator's Title, then its Types (``IP Watchlist``, ``C2``...)."""
+        titles = [c.text for c in el if _local(c.tag)[1] == "Title"]
+        types = [c.text for c in el if _local(c.tag)[1] == "Type"]
+        return _names(titles, types)
 
     for ind in root.iter():
         if _local(ind.tag)[1] != "Indicator":

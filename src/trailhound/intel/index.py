@@ -103,8 +103,11 @@ def _is_public(value: str) -> bool:
 class IntelIndex:
     """IPs and domains -> ``ThreatHit``s. Add lists, then look up.
 
-    ``ip``/``domain`` are the per-event hot path: after the first lookup ``ip`` is bound
-    straight to the table's lookup closure (adding a list unbinds it until the next lookup).
+    ``ip``/``domain`` are the per-event hot path. ``freeze()`` (or the first lookup) builds the
+    IP table and binds ``index.ip`` straight to its lookup closure; adding a list unbinds it
+    until the next lookup. Call ``freeze()`` before handing ``index.ip`` to a hot loop, so the
+    loop holds the closure rather than the building method (a closure taken before a later
+    ``add`` keeps answering from the tables it was built with). ``builtin_index()`` is frozen.
     """
 
     def __init__(self) -> None:
@@ -137,6 +140,7 @@ class IntelIndex:
         ip_cat = Category(ip_category) if ip_category is not None else category
         ip_hits: dict[tuple[str, ...], ThreatHit] = {}
         add_domain, add_ip = self._domains._add_canonical, self._ips.add
+        ips_before = info.ips
         for value, kind, names in load.indicators:
             names = names or default_names
             if kind == DOMAIN:
@@ -154,13 +158,19 @@ class IntelIndex:
                 hit = ip_hits[names] = ThreatHit(load.name, ip_cat, names)
             add_ip(value, hit)
             info.ips += 1
+        if info.ips > ips_before and ip_cat not in info.categories:
+            info.categories.append(ip_cat)
         self.__dict__.pop("ip", None)  # rebind on next lookup
+
+    def freeze(self) -> IntelIndex:
+        """Build the lookup tables now (they are otherwise built on the first lookup); returns self."""
+        self.ip = self._ips.compiled()  # type: ignore[method-assign]
+        return self
 
     # -- lookups -------------------------------------------------------------------------
     def ip(self, ip: str | None) -> tuple[ThreatHit, ...]:
         """Hits for one address (text, IPv4 or IPv6): exact entries and covering CIDRs."""
-        self._ips.lookup("0.0.0.0")  # builds the table
-        self.ip = self._ips.lookup  # type: ignore[method-assign]
+        self.ip = self._ips.compiled()  # type: ignore[method-assign]
         return self.ip(ip)
 
     def ip_mask(self, batch: Sequence[str | None] | pl.Series) -> tuple[np.ndarray, list[tuple[ThreatHit, ...]]]:
@@ -183,6 +193,11 @@ class IntelIndex:
     def domains(self, batch: Sequence[str | None]) -> list[tuple[ThreatHit, ...]]:
         lookup = self._domains.lookup
         return [lookup(n) for n in batch]
+
+    def __getstate__(self) -> dict[str, object]:
+        state = dict(self.__dict__)
+        state.pop("ip", None)  # a closure: rebound after unpickling, on first use
+        return state
 
     # -- sizes ---------------------------------------------------------------------------
     def ip_lists(self) -> int:
@@ -221,5 +236,5 @@ def builtin_index(data_dir: Path | str | None = None) -> IntelIndex:
     AWS's guardduty-tester indicators are always included."""
     from trailhound.intel.builtin import build_index
 
-    return build_index(Path(data_dir) if data_dir is not None else None)
+    return build_index(Path(data_dir) if data_dir is not None else None).freeze()
 

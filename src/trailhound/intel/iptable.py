@@ -10,8 +10,8 @@ looked up many times. The layout:
 * **networks** become integer ranges; overlapping ones are cut into disjoint segments, each
   carrying the tags of every network covering it (so a lookup returns every list an address
   is on, in the order the tags were added), bisected after one ``inet_pton``;
-* before parsing, a miss probes two small sets of the ``a.b.c`` and ``a.b`` text prefixes that
-  some network touches: most addresses are in no listed network and are rejected unparsed.
+* before bisecting, a miss probes two small sets of the first three and first two bytes of the
+  networks' addresses: most addresses are in no listed network and are rejected there.
 
 For batches (flow logs), every IPv4 entry (addresses and networks) is also cut into disjoint
 segments held in numpy arrays, built on the first batch lookup: a column of address strings is
@@ -164,15 +164,14 @@ class IpTable(Generic[T]):
                 exact6[n] = h
             else:
                 ex4.extend((n, t) for t in ids)
-        near24: set[str] = set()
-        near16: set[str] = set()
+        # first 3 / first 2 bytes of every IPv4 network's addresses (/18 and longer: <= 64 /24s each)
+        near24: set[bytes] = set()
+        near16: set[bytes] = set()
         for lo, hi, _ in self._nets[32]:
-            if hi - lo < 4096:  # /20 or longer: at most 16 /24 prefixes
-                for k in range(lo >> 8, (hi >> 8) + 1):
-                    near24.add(f"{k >> 16}.{(k >> 8) & 255}.{k & 255}")
+            if hi - lo < 1 << 14:
+                near24.update(k.to_bytes(3, "big") for k in range(lo >> 8, (hi >> 8) + 1))
             else:
-                for k in range(lo >> 16, (hi >> 16) + 1):
-                    near16.add(f"{k >> 8}.{k & 255}")
+                near16.update(k.to_bytes(2, "big") for k in range(lo >> 16, (hi >> 16) + 1))
         self.exact_count = len(exact)
         self.segments = (len(s4), len(s6))
         self._ex4 = ex4
@@ -182,8 +181,8 @@ class IpTable(Generic[T]):
         self._built = True
 
     @staticmethod
-    def _make_lookup(exact: dict[str, tuple[T, ...]], exact6: dict[int, tuple[T, ...]], near24: set[str],
-                     near16: set[str], s4: list[int], e4: list[int], h4: list[tuple[T, ...]],
+    def _make_lookup(exact: dict[str, tuple[T, ...]], exact6: dict[int, tuple[T, ...]], near24: set[bytes],
+                     near16: set[bytes], s4: list[int], e4: list[int], h4: list[tuple[T, ...]],
                      s6: list[int], e6: list[int], h6: list[tuple[T, ...]]) -> Callable[[str | None], tuple[T, ...]]:
         exact_get = exact.get
         pton, af4, af6 = _inet_pton, _AF4, _AF6
@@ -212,19 +211,18 @@ class IpTable(Generic[T]):
             hit = exact_get(ip)  # type: ignore[arg-type]
             if hit is not None:
                 return hit
-            if not ip:
-                return empty
             try:
-                if ":" in ip:
+                b = pton(af4, ip)  # type: ignore[arg-type]
+            except OSError:
+                if ip and ":" in ip:
                     return lookup6(ip)
-                if not v4_nets:
-                    return empty
-                j = ip.rfind(".")
-                if ip[:j] not in near24 and ip[: ip.rfind(".", 0, j)] not in near16:
-                    return empty
-                n = from_bytes(pton(af4, ip), "big")
-            except (OSError, ValueError, TypeError):
                 return empty
+            except (TypeError, ValueError):  # None, embedded NUL
+                return empty
+            # most addresses are in no listed network: two set probes reject them
+            if not v4_nets or (b[:3] not in near24 and b[:2] not in near16):
+                return empty
+            n = from_bytes(b, "big")
             i = bisect_right(s4, n) - 1
             if i >= 0 and n <= e4[i]:
                 return h4[i]
@@ -232,11 +230,21 @@ class IpTable(Generic[T]):
 
         return lookup
 
+    def compiled(self) -> Callable[[str | None], tuple[T, ...]]:
+        """The lookup function of the current entries (built now if needed): bind it once and
+        call it per event."""
+        if "_built" not in self.__dict__:
+            self._build()
+        return self.__dict__["lookup"]
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickle the entries only (the built table holds closures): rebuilt on first use."""
+        return {k: v for k, v in self.__dict__.items() if k in ("_tags", "_tag_id", "_nets", "_exact", "entries")}
+
     # -- lookups -------------------------------------------------------------------------
     def lookup(self, ip: str | None) -> tuple[T, ...]:
         """Tags of every entry covering `ip` (text); () for an unlisted, invalid or empty address."""
-        self._build()
-        return self.lookup(ip)
+        return self.compiled()(ip)
 
     def _batch_table(self) -> tuple[np.ndarray, np.ndarray, list[tuple[T, ...]]]:
         """All IPv4 entries, addresses and networks alike, as disjoint segments in numpy arrays
