@@ -4,19 +4,23 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
+import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+# Tests must see the packaged intelligence only, never a copy refreshed into the user's data dir.
+os.environ["TRAILHOUND_INTEL_DIR"] = tempfile.mkdtemp(prefix="trailhound-test-intel-")
+
 from trailhound.config import ScanSettings
 from trailhound.pipeline import ScanReport, Scanner
 from trailhound.store.sqlite import Store
 
+# shared/ lies beside the checkout, here and in CI
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
-if not SHARED.exists():  # CI lays shared/ beside the clone
-    SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
 @pytest.fixture(scope="session")

@@ -6,12 +6,16 @@ it must raise (``expect``), or ``None`` for a near miss that must raise nothing.
 
 from __future__ import annotations
 
+import json
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 ATTACKER_IP = "198.51.100.77"  # documentation range; the demo puts it on a threat list
+CUSTOM_DOMAIN = "exfil-staging.example.org"  # the demo puts it on a threat (entity) list
+BENIGN_IP = "52.94.236.248"  # an AWS service address: public, on no list
 TRUSTED_IP = "81.2.69.160"  # the operator's office (a public address); the demo puts it on a trusted list
 KALI_UA = "aws-cli/2.23.6 md/awscrt#0.23.4 ua/2.0 os/linux#6.11.2-amd64 md/arch#x86_64 lang/python#3.12.8 md/pyimpl#CPython md/distrib#kali.2025 cfg/retry-mode#standard md/installer#exe md/prompt#off md/command#iam.get-user"
 CLI_UA = "aws-cli/2.15.30 Python/3.11.8 Linux/6.1.0-18-amd64 exe/x86_64.debian.12 prompt/off command/s3api"
@@ -21,7 +25,9 @@ CLI_UA = "aws-cli/2.15.30 Python/3.11.8 Linux/6.1.0-18-amd64 exe/x86_64.debian.1
 class Case:
     name: str
     expect: str | None  # finding type it must raise; None = near miss
-    record: dict[str, Any]
+    record: Any  # a CloudTrail record, a flow-log row (FLOW_FIELDS names) or a list of them, or a Route 53 query log record
+    source: str = "cloudtrail"  # "cloudtrail" | "flow" | "dns"
+    needs_custom_list: bool = False  # fires only with ATTACKER_IP / CUSTOM_DOMAIN on an operator threat list
 
 
 def iam_user(account: str, name: str = "alice") -> dict[str, Any]:
@@ -130,7 +136,193 @@ def threat_list_cases(start: datetime, account: str = "111122223333") -> list[Ca
     mallory = iam_user(account, "mallory")
     iam = "iam.amazonaws.com"
     return [
-        Case("threat-ip-recon", "Recon:IAMUser/MaliciousIPCaller.Custom", record("ListAccessKeys", iam, time=start, account=account, identity=mallory, ip=ATTACKER_IP)),
-        Case("threat-ip-write", "UnauthorizedAccess:IAMUser/MaliciousIPCaller.Custom", record("CreateUser", iam, time=start + timedelta(minutes=1), account=account, identity=mallory, ip=ATTACKER_IP, params={"userName": "backdoor"})),
+        Case("threat-ip-recon", "Recon:IAMUser/MaliciousIPCaller.Custom", record("ListAccessKeys", iam, time=start, account=account, identity=mallory, ip=ATTACKER_IP), needs_custom_list=True),
+        Case("threat-ip-write", "UnauthorizedAccess:IAMUser/MaliciousIPCaller.Custom", record("CreateUser", iam, time=start + timedelta(minutes=1), account=account, identity=mallory, ip=ATTACKER_IP, params={"userName": "backdoor"}), needs_custom_list=True),
         Case("trusted-ip-stop-logging", None, record("StopLogging", "cloudtrail.amazonaws.com", time=start + timedelta(minutes=2), account=account, ip=TRUSTED_IP, params={"name": "scratch-trail"})),
     ]
+
+
+# ---- threat intelligence: API callers, flows, DNS ---------------------------------------------
+
+def _also() -> dict[Any, set[Any]]:
+    from trailhound.intel.index import Category
+
+    return {Category.TOR_EXIT: {Category.TOR_RELAY}}
+
+
+def example_indicator(category: Any, kind: str = "ip") -> str:
+    """A packaged indicator of exactly this category (and no other), to build realistic attacks."""
+    return packaged_indicators(category, 1, kind)[0]
+
+
+def packaged_indicators(category: Any, n: int, kind: str = "ip") -> list[str]:
+    """n distinct packaged IPs (or domains) that are on lists of this category only (every Tor exit
+    is a Tor relay as well, so exits may be on both)."""
+    import gzip as _gzip
+
+    from trailhound.intel.builtin import DATA_DIR
+    from trailhound.intel.index import builtin_index
+
+    index, found, _ALSO = builtin_index(), [], _also()
+    for path in sorted(DATA_DIR.glob("*.tsv*")):
+        raw = path.read_bytes()
+        for line in (_gzip.decompress(raw) if raw[:2] == b"\x1f\x8b" else raw).decode().splitlines():
+            value = line.split("\t", 1)[0]
+            if not value or value.startswith("#") or "/" in value:
+                continue
+            is_ip = value.count(".") == 3 and value.replace(".", "").isdigit()
+            if (kind == "ip") != is_ip:
+                continue
+            hits = index.ip(value) if is_ip else index.domain(value)
+            cats = {h.category for h in hits}
+            if category in cats and cats <= {category} | _ALSO.get(category, set()) and value not in found:
+                found.append(value)
+                if len(found) == n:
+                    return found
+    raise LookupError(f"fewer than {n} packaged {kind} indicators of category {category}")
+
+
+INSTANCE = "i-0a1b2c3d4e5f60718"
+ENI = "eni-0a1b2c3d4e5f60718"
+LOCAL_IP = "10.0.1.25"
+VPC = "vpc-0a1b2c3d"
+
+
+def flow_row(t: datetime, *, src: str, dst: str, sport: int, dport: int, action: str = "ACCEPT", direction: str | None = None,
+             protocol: int = 6, packets: int = 4, nbytes: int = 320, account: str = "111122223333") -> dict[str, Any]:
+    start = int(t.timestamp())
+    return {
+        "version": 5, "account-id": account, "interface-id": ENI, "srcaddr": src, "dstaddr": dst, "srcport": sport, "dstport": dport,
+        "protocol": protocol, "packets": packets, "bytes": nbytes, "start": start, "end": start + 50, "action": action, "log-status": "OK",
+        "vpc-id": VPC, "subnet-id": "subnet-0a1b2c3d", "instance-id": INSTANCE, "tcp-flags": 2, "type": "IPv4", "pkt-srcaddr": src,
+        "pkt-dstaddr": dst, "region": "us-east-1", "az-id": "use1-az1", "flow-direction": direction or ("egress" if src == LOCAL_IP else "ingress"),
+    }
+
+
+def dns_record(t: datetime, name: str, *, answers: list[str] | None = None, account: str = "111122223333", rcode: str = "NOERROR") -> dict[str, Any]:
+    return {
+        "version": "1.100000", "account_id": account, "region": "us-east-1", "vpc_id": VPC,
+        "query_timestamp": t.strftime("%Y-%m-%dT%H:%M:%SZ"), "query_name": name.rstrip(".") + ".", "query_type": "A", "query_class": "IN",
+        "rcode": rcode, "answers": [{"Rdata": a, "Type": "A", "Class": "IN"} for a in (answers or ["93.184.215.14"])],
+        "srcaddr": LOCAL_IP, "srcport": "53124", "transport": "UDP", "srcids": {"instance": INSTANCE},
+    }
+
+
+def intel_cases(start: datetime, account: str = "111122223333") -> list[Case]:
+    """Every threat-intelligence finding type, from the packaged intel or the demo's custom lists, with near misses."""
+    from trailhound.intel.index import Category as C
+
+    c2, crypto, sink = example_indicator(C.C2), example_indicator(C.CRYPTO), example_indicator(C.BLACKHOLE)
+    tor_exit, tor_relay, scanner = example_indicator(C.TOR_EXIT), example_indicator(C.TOR_RELAY), example_indicator(C.SCANNER)
+    relays = packaged_indicators(C.TOR_RELAY, 3)
+    t = iter(start + timedelta(minutes=2 * i) for i in range(1000))
+    s3, iam = "s3.amazonaws.com", "iam.amazonaws.com"
+    mallory = iam_user(account, "mallory")
+    obj = {"bucketName": "finance-reports", "key": "q3.xlsx", "Host": "finance-reports.s3.amazonaws.com"}
+
+    def api(name: str, expect: str | None, event: str, ip: str, *, data: bool = False, custom: bool = False, src: str = iam) -> Case:
+        return Case(name, expect, record(event, s3 if data else src, time=next(t), account=account, identity=mallory, ip=ip,
+                                         params=obj if data else None, data_event=data), needs_custom_list=custom)
+
+    def flow(name: str, expect: str | None, custom: bool = False, **kw: Any) -> Case:
+        return Case(name, expect, flow_row(next(t), account=account, **kw), source="flow", needs_custom_list=custom)
+
+    def dns(name: str, expect: str | None, query: str, custom: bool = False, **kw: Any) -> Case:
+        return Case(name, expect, dns_record(next(t), query, account=account, **kw), source="dns", needs_custom_list=custom)
+
+    out = LOCAL_IP
+    return [
+        api("tor-exit-recon", "Recon:IAMUser/TorIPCaller", "ListBuckets", tor_exit, src=s3),
+        api("tor-exit-console-login", "UnauthorizedAccess:IAMUser/TorIPCaller", "ConsoleLogin", tor_exit, src="signin.amazonaws.com"),
+        api("c2-ip-recon", "Recon:IAMUser/MaliciousIPCaller", "DescribeInstances", c2, src="ec2.amazonaws.com"),
+        api("c2-ip-run-instances", "UnauthorizedAccess:IAMUser/MaliciousIPCaller", "RunInstances", c2, src="ec2.amazonaws.com"),
+        api("benign-ip-recon", None, "DescribeInstances", BENIGN_IP, src="ec2.amazonaws.com"),
+        api("s3-discovery-malicious", "Discovery:S3/MaliciousIPCaller", "ListObjects", c2, data=True),
+        api("s3-exfiltration-malicious", "Exfiltration:S3/MaliciousIPCaller", "GetObject", c2, data=True),
+        api("s3-impact-malicious", "Impact:S3/MaliciousIPCaller", "PutObject", c2, data=True),
+        api("s3-discovery-custom", "Discovery:S3/MaliciousIPCaller.Custom", "ListObjects", ATTACKER_IP, data=True, custom=True),
+        api("s3-write-custom", "UnauthorizedAccess:S3/MaliciousIPCaller.Custom", "PutObject", ATTACKER_IP, data=True, custom=True),
+        api("s3-discovery-tor", "Discovery:S3/TorIPCaller", "ListObjects", tor_exit, data=True),
+        api("s3-read-tor", "UnauthorizedAccess:S3/TorIPCaller", "GetObject", tor_exit, data=True),
+        api("s3-read-benign", None, "GetObject", BENIGN_IP, data=True),
+        flow("flow-c2", "Backdoor:EC2/C&CActivity.B", src=out, dst=c2, sport=49152, dport=443),
+        flow("flow-crypto", "CryptoCurrency:EC2/BitcoinTool.B", src=out, dst=crypto, sport=49153, dport=3333),
+        flow("flow-sinkhole", "Trojan:EC2/BlackholeTraffic", src=out, dst=sink, sport=49154, dport=80),
+        flow("flow-custom", "UnauthorizedAccess:EC2/MaliciousIPCaller.Custom", custom=True, src=out, dst=ATTACKER_IP, sport=49155, dport=8009),
+        flow("flow-tor-client", "UnauthorizedAccess:EC2/TorClient", src=out, dst=tor_relay, sport=49156, dport=9001),
+        flow("flow-benign", None, src=out, dst=BENIGN_IP, sport=49157, dport=443),
+        flow("probe-ssh", "Recon:EC2/PortProbeUnprotectedPort", src=scanner, dst=out, sport=61000, dport=22),
+        flow("probe-elasticsearch", "Recon:EC2/PortProbeUnprotectedPort", src=scanner, dst=out, sport=61001, dport=9200),
+        flow("probe-emr-yarn", "Recon:EC2/PortProbeEMRUnprotectedPort", src=scanner, dst=out, sport=61002, dport=8088),
+        flow("probe-rejected", None, src=scanner, dst=out, sport=61003, dport=23, action="REJECT"),
+        Case("tor-relay", "UnauthorizedAccess:EC2/TorRelay", [flow_row(next(t), account=account, src=r, dst=out, sport=40000 + i, dport=9001)
+                                                            for i, r in enumerate(relays)], source="flow"),
+        flow("tor-relay-one-peer", None, src=relays[0], dst=out, sport=40100, dport=9001),
+        dns("dns-c2", "Backdoor:EC2/C&CActivity.B!DNS", "c2.guarddutyc2activityb.com"),
+        dns("dns-crypto", "CryptoCurrency:EC2/BitcoinTool.B!DNS", "xmr.pool.minergate.com"),
+        dns("dns-blackhole", "Trojan:EC2/BlackholeTraffic!DNS", "guarddutyblackholeactivity.com"),
+        dns("dns-sinkholed-answer", "Trojan:EC2/BlackholeTraffic!DNS", "updates.example-cdn.net", answers=[sink]),
+        dns("dns-drop-point", "Trojan:EC2/DropPoint!DNS", "guarddutydroppointactivity.com"),
+        dns("dns-phishing", "Trojan:EC2/PhishingDomainRequest!DNS", "login.guarddutyphishingactivity.com"),
+        dns("dns-drive-by", "Trojan:EC2/DriveBySourceTraffic!DNS", "guarddutydrivebyactivity.com"),
+        dns("dns-dga", "Trojan:EC2/DGADomainRequest.C!DNS", "guarddutydgaactivity.com"),
+        dns("dns-custom-domain", "Impact:EC2/MaliciousDomainRequest.Custom", "files." + CUSTOM_DOMAIN, custom=True),
+        dns("dns-metadata-rebind", "UnauthorizedAccess:EC2/MetadataDNSRebind", "169.254.169.254.nip.io", answers=["169.254.169.254"]),
+        dns("dns-imds-own-name", None, "instance-data.ec2.internal", answers=["169.254.169.254"]),
+        dns("dns-shares-suffix-only", None, "notguarddutyc2activityb.com"),
+        dns("dns-listed-name-as-label", None, "guarddutyc2activityb.com.attacker-lookalike.net"),
+    ]
+
+
+def all_cases(start: datetime, account: str = "111122223333") -> list[Case]:
+    return rule_cases(start, account) + threat_list_cases(start + timedelta(hours=3), account) + intel_cases(start + timedelta(hours=4), account)
+
+
+def write_case_logs(root: Path, cases: list[Case], account: str = "111122223333", region: str = "us-east-1") -> list[Path]:
+    """Write cases as AWS delivers logs to S3: one CloudTrail object, one flow-log object, one DNS-log object."""
+    import gzip as _gzip
+
+    ct = [c.record for c in cases if c.source == "cloudtrail"]
+    flows = [r for c in cases if c.source == "flow" for r in (c.record if isinstance(c.record, list) else [c.record])]
+    dns = [c.record for c in cases if c.source == "dns"]
+    stamp_t = min(_case_time(c.record) for c in cases) if cases else datetime.now(UTC)
+    stamp, day = stamp_t.strftime("%Y%m%dT%H%MZ"), stamp_t.strftime("%Y/%m/%d")
+    base = root / "AWSLogs" / account
+    written = []
+    if ct:
+        p = base / "CloudTrail" / region / day / f"{account}_CloudTrail_{region}_{stamp}_attack0000000001.json.gz"
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_bytes(_gzip.compress(json.dumps({"Records": ct}).encode(), mtime=0))
+        written.append(p)
+    if flows:
+        header = list(flows[0])
+        lines = [" ".join(header)] + [" ".join("-" if r.get(f) is None else str(r[f]) for f in header) for r in flows]
+        p = base / "vpcflowlogs" / region / day / f"{account}_vpcflowlogs_{region}_fl-0attack00000000001_{stamp}_0000a77a.log.gz"
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_bytes(_gzip.compress(("\n".join(lines) + "\n").encode(), mtime=0))
+        written.append(p)
+    if dns:
+        p = base / "vpcdnsquerylogs" / VPC / day / f"{account}_vpcdnsquerylogs_{VPC}_{stamp}_0000a77a.log.gz"
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_bytes(_gzip.compress(("\n".join(json.dumps(r) for r in dns) + "\n").encode(), mtime=0))
+        written.append(p)
+    return written
+
+
+def _case_time(rec: Any) -> datetime:
+    rec = rec[0] if isinstance(rec, list) else rec
+    if "eventTime" in rec:
+        return datetime.fromisoformat(rec["eventTime"].replace("Z", "+00:00"))
+    if "query_timestamp" in rec:
+        return datetime.fromisoformat(rec["query_timestamp"].replace("Z", "+00:00"))
+    return datetime.fromtimestamp(rec["start"], UTC)
+
+
+def write_custom_lists(root: Path) -> tuple[Path, Path]:
+    """The operator's lists the cases assume: a threat list (an IP and a domain) and a trusted list."""
+    root.mkdir(parents=True, exist_ok=True)
+    threat = root / "attacker-infrastructure.txt"
+    threat.write_text(f"# indicators from the incident\n{ATTACKER_IP}\n{CUSTOM_DOMAIN}\n")
+    trusted = root / "office.txt"
+    trusted.write_text(f"{TRUSTED_IP}\n")
+    return threat, trusted

@@ -130,5 +130,67 @@ def usage(db: DbOption = None) -> None:
     print_usage(out, Store(db or default_db_path()).usage())
 
 
+intel_app = typer.Typer(no_args_is_help=True, help="Built-in threat intelligence: show it, refresh it.")
+app.add_typer(intel_app, name="intel")
+
+
+@intel_app.command("show")
+def intel_show() -> None:
+    """The lists in use: packaged snapshot or refreshed copy, category, size."""
+    from rich.table import Table
+
+    from trailhound.intel.index import builtin_index
+
+    index = builtin_index()
+    table = Table(title="Threat intelligence in use", title_justify="left")
+    for col in ("List", "Category", "IPs/CIDRs", "Domains"):
+        table.add_column(col, justify="right" if col in ("IPs/CIDRs", "Domains") else "left")
+    for name, info in sorted(index.lists().items()):
+        table.add_row(name, ", ".join(c.value for c in info.categories), f"{info.ips:,}", f"{info.domains:,}")
+    out.print(table)
+    for p in index.problems:
+        err.print(f"[yellow]problem[/] {p}", highlight=False)
+
+
+@intel_app.command("update")
+def intel_update(
+    source: Annotated[list[str], typer.Option("--source", help="NAME=CATEGORY=LOCATION: a path or http(s) URL, optionally FORMAT:-prefixed (e.g. tor=tor-exit=TXT:https://...).")] = [],
+    config: Annotated[Optional[Path], typer.Option("--config", help="JSON file: a list of {name, location, category, format?, threat_name?, list_name?}.")] = None,
+    upstream: Annotated[bool, typer.Option("--upstream", help="Refresh every packaged list from its upstream URL.")] = False,
+    extra: Annotated[bool, typer.Option("--extra", help="Also fetch feeds that may not be redistributed (ipsum).")] = False,
+    directory: Annotated[Optional[Path], typer.Option("--dir", help="Where refreshed lists are kept (default: user data dir, or $TRAILHOUND_INTEL_DIR).")] = None,
+) -> None:
+    """Fetch threat lists from files or URLs you configure; a failed source keeps its previous copy."""
+    import json
+
+    from trailhound.intel.index import Category
+    from trailhound.intel.update import SourceSpec, default_sources, extra_sources, update
+
+    specs: list[SourceSpec] = []
+    for item in source:
+        try:
+            name, category, location = item.split("=", 2)
+            specs.append(SourceSpec(name, location, Category(category)))
+        except ValueError:
+            err.print(f"[red]error:[/] --source {item!r}: expected NAME=CATEGORY=LOCATION with CATEGORY one of "
+                      + ", ".join(c.value for c in Category))
+            raise typer.Exit(2)
+    if config is not None:
+        for d in json.loads(config.read_text()):
+            specs.append(SourceSpec(d["name"], d["location"], Category(d["category"]), d.get("format"), d.get("threat_name"),
+                                    d.get("list_name"), Category(d["ip_category"]) if d.get("ip_category") else None))
+    if upstream:
+        specs += default_sources()
+    if extra:
+        specs += extra_sources()
+    if not specs:
+        err.print("[red]error:[/] nothing to update: give --source, --config, --upstream or --extra")
+        raise typer.Exit(2)
+    report = update(specs, directory)
+    for line in report.lines():
+        out.print(line, highlight=False, soft_wrap=True)
+    raise typer.Exit(1 if report.failed else 0)
+
+
 if __name__ == "__main__":  # pragma: no cover
     app()

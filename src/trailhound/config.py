@@ -14,8 +14,10 @@ def default_db_path() -> Path:
 
 @dataclass
 class ScanSettings:
-    threat_lists: list[Path] = field(default_factory=list)  # GuardDuty ThreatIntelSet files
-    trusted_lists: list[Path] = field(default_factory=list)  # GuardDuty IPSet (trusted IP) files
+    # GuardDuty ThreatIntelSet / ThreatEntitySet files (IPs, CIDRs, domains), "PATH" or "FORMAT:PATH"
+    threat_lists: list[str | Path] = field(default_factory=list)
+    trusted_lists: list[str | Path] = field(default_factory=list)  # GuardDuty IPSet (trusted IP) files
+    builtin_intel: bool = True  # the packaged Tor, C&C, mining, sinkhole, scanner and DGA lists
     inventory: list[Path] = field(default_factory=list)  # describe-instances JSON files or folders
     geoip_mmdb: list[Path] = field(default_factory=list)  # operator MaxMind-format databases, tried before the bundled data
     default_region: str = "us-east-1"  # for findings from logs that do not name their region

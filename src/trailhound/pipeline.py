@@ -27,7 +27,10 @@ from trailhound.enrich.geo import open_provider
 from trailhound.findings.enrich import Enricher
 from trailhound.findings.model import Occurrence, aggregate, finding_id, new_finding
 from trailhound.formats import Kind, Parsed, Problem, parse
-from trailhound.intel.iplists import IpMatcher, is_public, load_lists
+from trailhound.detectors.threat_intel import CombinedIntel
+from trailhound.intel.formats import load_list
+from trailhound.intel.index import Category, IntelIndex, builtin_index
+from trailhound.intel.iplists import is_public, load_lists
 from trailhound.sources.files import read, walk
 from trailhound.state.cache import StateCache
 from trailhound.store.sqlite import Changes, Checkpoint, Store
@@ -85,11 +88,16 @@ class Scanner:
         self.settings = settings or ScanSettings()
         self.report = ScanReport()
         self.progress = progress
-        self.threats, loads = load_lists(self.settings.threat_lists)
-        self.trusted, trusted_loads = load_lists(self.settings.trusted_lists)
-        for load in loads + trusted_loads:
+        custom = IntelIndex()
+        for spec in self.settings.threat_lists:
+            load = load_list(spec)
             self.report.problems.extend(load.problems)
-        self.detectors = list(detectors) if detectors is not None else default_detectors(self.threats)
+            custom.add(load, Category.CUSTOM)
+        self.trusted, trusted_loads = load_lists(self.settings.trusted_lists)
+        for tl in trusted_loads:
+            self.report.problems.extend(tl.problems)
+        self.intel = CombinedIntel(builtin_index() if self.settings.builtin_intel else None, custom.freeze())
+        self.detectors = list(detectors) if detectors is not None else default_detectors(self.intel)
         self.inventory = Inventory.from_state(msgspec.json.decode(self.store.meta("inventory") or "null"))
         mmdb = list(self.settings.geoip_mmdb)
         self.enrich = Enricher(self.inventory, geo=lambda: open_provider(mmdb), default_region=self.settings.default_region)

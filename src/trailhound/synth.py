@@ -32,6 +32,7 @@ from bisect import bisect_right
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from functools import lru_cache
 from itertools import accumulate
 from pathlib import Path
 from typing import Any
@@ -149,11 +150,27 @@ def _kebab(name: str) -> str:
 
 
 def _ip(rnd: random.Random, prefix: str) -> str:
-    parts = prefix.rstrip(".").split(".")
-    while len(parts) < 3:
-        parts.append(str(rnd.randint(1, 254)))
-    parts.append(str(rnd.randint(2, 253)))
-    return ".".join(parts)
+    """A random address in `prefix` that is on none of the packaged threat lists (redrawn if it is:
+    the background must never match a list by accident; the draw stays deterministic)."""
+    listed = _listed()
+    while True:
+        parts = prefix.rstrip(".").split(".")
+        while len(parts) < 3:
+            parts.append(str(rnd.randint(1, 254)))
+        parts.append(str(rnd.randint(2, 253)))
+        ip = ".".join(parts)
+        if not listed(ip):
+            return ip
+
+
+@lru_cache(maxsize=1)
+def _listed() -> Callable[[str], bool]:
+    from trailhound.intel.builtin import DATA_DIR
+    from trailhound.intel.index import builtin_index
+
+    # The packaged lists only (a folder with no refreshed copies), so that output depends on the seed alone.
+    index = builtin_index(DATA_DIR / "packaged-only")
+    return lambda ip: bool(index.ip(ip))
 
 
 def _region_short(region: str) -> str:

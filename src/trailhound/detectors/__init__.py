@@ -6,17 +6,18 @@ from trailhound.detectors.base import Detector, Rule
 from trailhound.detectors.cloudtrail_logging import CloudTrailLoggingDisabled
 from trailhound.detectors.password_policy import PasswordPolicyChange
 from trailhound.detectors.pentest import PenTestUserAgent
+from trailhound.detectors.port_probe import InboundProbe
 from trailhound.detectors.root_usage import RootCredentialUsage
 from trailhound.detectors.s3_logging import ServerAccessLoggingDisabled
 from trailhound.detectors.s3_public import BlockPublicAccessDisabled, BucketPublicAccessGranted
-from trailhound.detectors.threat_ip import CustomThreatListCaller
-from trailhound.intel.iplists import IpMatcher
+from trailhound.detectors.threat_intel import ApiCallerThreatIntel, CombinedIntel, DnsThreatIntel, FlowThreatIntel, Intel
 
 __all__ = ["Detector", "Rule", "default_detectors", "implemented_finding_types"]
 
 
-def default_detectors(threats: IpMatcher | None = None) -> list[Detector]:
-    detectors: list[Detector] = [
+def default_detectors(intel: Intel | None = None) -> list[Detector]:
+    intel = intel or CombinedIntel()
+    return [
         CloudTrailLoggingDisabled(),
         PasswordPolicyChange(),
         RootCredentialUsage(),
@@ -24,11 +25,12 @@ def default_detectors(threats: IpMatcher | None = None) -> list[Detector]:
         BlockPublicAccessDisabled(),
         BucketPublicAccessGranted(),
         ServerAccessLoggingDisabled(),
+        ApiCallerThreatIntel(intel),
+        FlowThreatIntel(intel),
+        InboundProbe(intel),
+        DnsThreatIntel(intel),
     ]
-    if threats is not None and len(threats):
-        detectors.append(CustomThreatListCaller(threats))
-    return detectors
 
 
 def implemented_finding_types() -> list[str]:
-    return sorted({t for d in default_detectors(IpMatcher()) + [CustomThreatListCaller(IpMatcher())] for t in d.finding_types})
+    return sorted({t for d in default_detectors() for t in d.finding_types})

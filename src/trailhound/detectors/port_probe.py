@@ -5,7 +5,9 @@
   Elasticsearch's 9200/9300, which are a classic data-theft target.
 * Recon:EC2/PortProbeEMRUnprotectedPort — the same on an EMR-sensitive port (YARN, HDFS, Spark
   UI...), which can give remote code execution on the cluster. High.
-  A REJECTed probe is the network doing its job: no finding.
+  A REJECTed probe is the network doing its job: no finding. Only connections the remote side
+  opened count: a flow from a low (service) port to a high (ephemeral) one is the reply half of a
+  connection the instance made, not a probe.
 * UnauthorizedAccess:EC2/TorRelay — several Tor relays connect in to the same instance port, the
   pattern of an instance acting as a Tor relay.
 """
@@ -50,6 +52,8 @@ class InboundProbe(Detector):
             if oriented is None or oriented[0] != "INBOUND":
                 continue
             _, local, remote = oriented
+            if dport is None or sport is None or dport >= sport:
+                continue  # the reply half of a connection the instance opened (service port -> ephemeral port)
             found = hits.get(remote, ())
             target = iid or eni or local
             if any(h.category in (Category.TOR_RELAY, Category.TOR_EXIT) for h in found):
