@@ -18,11 +18,13 @@ from typing import Any
 
 import msgspec
 import numpy as np
+import polars as pl
 
 from trailhound.config import ScanSettings
 from trailhound.detectors import Detector, default_detectors
 from trailhound.enrich.inventory import Inventory
 from trailhound.events import ApiCall, Source
+from trailhound.enrich.flows import mark_listed
 from trailhound.enrich.geo import open_provider
 from trailhound.findings.enrich import Enricher
 from trailhound.findings.model import Occurrence, aggregate, finding_id, new_finding
@@ -68,12 +70,45 @@ class _FileMeta:
     kind: Kind
     bytes_per_event: float
     consumed: int = 0
-    accounts: str | None = None  # flow files: the one account all records belong to, if so
-    usage: tuple[list[tuple[str, str, Source]], np.ndarray] | None = None  # CloudTrail: usage keys and each record's key
+    usage: tuple[list[tuple[str, str, Source]], np.ndarray] | None = None  # usage keys, and each record's key
 
 
 def _month(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m")
+
+
+UsageCodes = tuple[list[tuple[str, str, Source]], np.ndarray]
+
+
+def _usage_codes_of(events: Any, per_month: bool = False, month: str = "") -> UsageCodes:
+    """Number each record's usage key (month, account, source) so that any slice is metered with one bincount."""
+    combos: dict[tuple[Any, ...], int] = {}
+    if isinstance(events, pl.DataFrame):  # flow records: usually one account per file (S3 delivers per account)
+        accts = events["account_id"].fill_null("unknown")
+        if per_month:
+            months = (events["start"] * 1000).cast(pl.Datetime("ms")).dt.strftime("%Y-%m")
+            accts = pl.concat_str([months, accts], separator="|")
+        uniq = accts.unique(maintain_order=True).to_list()
+        if len(uniq) == 1:
+            codes = np.zeros(len(accts), dtype=np.int64)
+        else:
+            codes = accts.replace_strict(uniq, list(range(len(uniq))), return_dtype=pl.Int64).to_numpy()
+        keys = [tuple(k.split("|", 1)) if per_month else (month, k) for k in uniq]
+        return [(m, a, Source.FLOW) for m, a in keys], codes
+    if events and isinstance(events[0], ApiCall):
+        it = ((f"{e.event_time.year:04d}-{e.event_time.month:02d}" if per_month else month, e.recipient_account_id, e.event_category) for e in events)
+        codes = np.fromiter((combos.setdefault(k, len(combos)) for k in it), dtype=np.int64, count=len(events))
+        return [(m, a or "unknown", Source.S3_DATA if c == "Data" else Source.CLOUDTRAIL) for m, a, c in combos], codes
+    it2 = ((f"{e.query_timestamp.year:04d}-{e.query_timestamp.month:02d}" if per_month else month, e.account_id) for e in events)
+    codes = np.fromiter((combos.setdefault(k, len(combos)) for k in it2), dtype=np.int64, count=len(events))
+    return [(m, a or "unknown", Source.DNS) for m, a in combos], codes
+
+
+def _usage_codes(parsed: Parsed) -> UsageCodes | None:
+    month = _month(float(parsed.times[0]))
+    if month != _month(float(parsed.times[-1])):
+        return None  # rare: metered record by record
+    return _usage_codes_of(parsed.events, month=month)
 
 
 class Scanner:
@@ -194,21 +229,11 @@ class Scanner:
         if problems and not resumed:
             self._quarantine(raw.fingerprint, problems, fatal=parsed.fatal)
         meta = _FileMeta(raw.fingerprint, parsed.kind, len(raw.data) / max(1, parsed.records_read), consumed=resumed)
-        if pending.kind is Kind.CLOUDTRAIL and len(parsed):
-            # Usage is metered per slice (exactly once, like everything else); number each record's
-            # (account, source) once here so that a slice is counted with one bincount.
-            month = _month(float(parsed.times[0]))
-            if month == _month(float(parsed.times[-1])):
-                combos: dict[tuple[str | None, str | None], int] = {}
-                codes = np.fromiter((combos.setdefault((e.recipient_account_id, e.event_category), len(combos)) for e in parsed.events),
-                                    dtype=np.int32, count=len(parsed))
-                keys = [(month, acct or "unknown", Source.S3_DATA if cat == "Data" else Source.CLOUDTRAIL) for acct, cat in combos]
-                meta.usage = (keys, codes)
+        if len(parsed):
+            meta.usage = _usage_codes(parsed)
         if pending.kind is Kind.FLOW and len(parsed):
             self.inventory.learn_flows(parsed.events)
-            accounts = parsed.events["account_id"].unique()
-            if len(accounts) == 1:
-                meta.accounts = accounts[0] or "unknown"
+            parsed.events = mark_listed(parsed.events, self.intel.ip)
         run = Run(path, parsed, pos=min(resumed, len(parsed)), meta=meta)
         self.open_runs[key] = run
         return run
@@ -225,32 +250,27 @@ class Scanner:
     # -- events --------------------------------------------------------------------------
     def _process(self, piece: Slice) -> None:
         events = piece.events()
-        n = piece.stop - piece.start
-        kind = piece.kind
-        per_event = piece.run.meta.bytes_per_event
-        if kind is Kind.CLOUDTRAIL:
-            self._cloudtrail(events, piece.run.meta, piece.start, piece.stop)
-        elif kind is Kind.FLOW:
-            month = _month(float(piece.run.parsed.times[piece.start]))
-            self.report.events[Source.FLOW.value] += n
-            accounts = piece.run.meta.accounts
-            if accounts is None:  # a file of several accounts (rare: S3 delivers per account)
-                for acct, count in events.group_by("account_id").len().iter_rows():
-                    self._meter(month, acct or "unknown", Source.FLOW, count, per_event)
-            else:
-                self._meter(month, accounts, Source.FLOW, n, per_event)
-            for det in self._by_source[Source.FLOW]:
-                self._run(det, events)
-        elif kind is Kind.DNS:
-            month = _month(float(piece.run.parsed.times[piece.start]))
-            self.report.events[Source.DNS.value] += n
-            for acct, count in Counter(e.account_id for e in events).items():
-                self._meter(month, acct, Source.DNS, count, per_event)
-            for det in self._by_source[Source.DNS]:
+        self._meter_slice(piece.run.meta, piece.start, piece.stop, events)
+        if piece.kind is Kind.CLOUDTRAIL:
+            self._cloudtrail(events)
+        else:
+            for det in self._by_source[Source.FLOW if piece.kind is Kind.FLOW else Source.DNS]:
                 self._run(det, events)
 
-    def _cloudtrail(self, events: list[ApiCall], meta: _FileMeta, start: int, stop: int) -> None:
-        per_event = meta.bytes_per_event
+    def _meter_slice(self, meta: _FileMeta, start: int, stop: int, events: Any) -> None:
+        """Usage of exactly the events of this slice (so a resumed file is never metered twice)."""
+        if meta.usage is None:  # a file spanning two months: count record by record
+            keys, codes = _usage_codes_of(events, per_month=True)
+            start, stop = 0, len(codes)
+        else:
+            keys, codes = meta.usage
+        counts = np.bincount(codes[start:stop], minlength=len(keys)) if len(keys) > 1 else (stop - start,)
+        for (month, acct, source), count in zip(keys, counts):
+            if count:
+                self.report.events[source.value] += int(count)
+                self._meter(month, acct, source, int(count), meta.bytes_per_event)
+
+    def _cloudtrail(self, events: list[ApiCall]) -> None:
         route = self._route_names
         routed: dict[int, tuple[Detector, list[ApiCall]]] = {}
         launches: list[ApiCall] = []
@@ -274,19 +294,6 @@ class Scanner:
         for pid, e in sessions.items():
             if pid not in inventory.sessions_seen:
                 inventory.learn_api_call(e)
-        if meta.usage is not None:
-            keys, codes = meta.usage
-            counts = np.bincount(codes[start:stop], minlength=len(keys)) if len(keys) > 1 else (stop - start,)
-            for (month, acct, source), count in zip(keys, counts):
-                if count:
-                    self.report.events[source.value] += int(count)
-                    self._meter(month, acct, source, int(count), per_event)
-        else:  # a file spanning two months
-            usage = Counter((e.recipient_account_id, e.event_category, e.event_time.year, e.event_time.month) for e in events)
-            for (acct, category, year, mon), count in usage.items():
-                source = Source.S3_DATA if category == "Data" else Source.CLOUDTRAIL
-                self.report.events[source.value] += count
-                self._meter(f"{year:04d}-{mon:02d}", acct or "unknown", source, count, per_event)
         for det in self._every_ct:
             self._run(det, events)
         for det, evs in routed.values():

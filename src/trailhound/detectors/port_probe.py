@@ -43,8 +43,10 @@ class InboundProbe(Detector):
         self.lookup = intel.ip
 
     def run(self, df: pl.DataFrame, state: Mapping[str, Any]) -> tuple[list[Occurrence], dict[str, Any]]:
-        accepted = df.filter(pl.col("action") == "ACCEPT")
-        rows, hits = flagged_rows(accepted, self.lookup)
+        rows, hits = flagged_rows(df, self.lookup)
+        if not hits:
+            return [], {}
+        rows = rows.filter(pl.col("action") == "ACCEPT")
         out: list[Occurrence] = []
         tor_peers: dict[tuple[str, int], dict[str, Any]] = defaultdict(dict)
         for src, dst, sport, dport, action, fdir, iid, eni, start, account, region in rows.select(_COLS).iter_rows():

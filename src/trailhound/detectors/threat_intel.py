@@ -27,6 +27,7 @@ import polars as pl
 
 from trailhound.detectors.base import Detector, Rule, api_occurrence, bucket_resource
 from trailhound.enrich.domains import domain_with_suffix
+from trailhound.enrich.flows import mark_listed
 from trailhound.detectors.network import instance_resource, ip_details, is_private, network_connection_action, resource_key
 from trailhound.events import ApiCall, DnsQuery, Source
 from trailhound.findings.model import HIGH, MEDIUM, Occurrence
@@ -186,13 +187,17 @@ def orient(src: str, dst: str, flow_direction: str | None) -> tuple[str, str, st
 
 
 def flagged_rows(df: pl.DataFrame, lookup: Any) -> tuple[pl.DataFrame, dict[str, tuple[ThreatHit, ...]]]:
-    """The rows whose source or destination is on a list, found with one lookup per distinct IP."""
-    addresses = pl.concat([df["srcaddr"], df["dstaddr"]]).unique().drop_nulls().to_list()
-    hits = {ip: h for ip in addresses if (h := lookup(ip))}
-    if not hits:
-        return df.clear(), hits
-    listed = list(hits)
-    return df.filter(pl.col("srcaddr").is_in(listed) | pl.col("dstaddr").is_in(listed)), hits
+    """The rows whose source or destination is on a list, and those addresses' hits.
+
+    Uses the ``listed`` column the pipeline adds to every flow file (enrich.flows.mark_listed), so a
+    batch without any listed address costs one `any()`; without that column, marks the batch itself."""
+    if "listed" not in df.columns:
+        df = mark_listed(df, lookup)
+    if not df["listed"].any():
+        return df.clear(), {}
+    rows = df.filter(pl.col("listed"))
+    addresses = set(rows["srcaddr"].to_list()) | set(rows["dstaddr"].to_list())
+    return rows, {ip: h for ip in addresses if (h := lookup(ip))}
 
 
 _FLOW_COLUMNS = ("srcaddr", "dstaddr", "srcport", "dstport", "protocol", "action", "flow_direction", "instance_id", "interface_id", "start",
@@ -209,6 +214,8 @@ class FlowThreatIntel(Detector):
 
     def run(self, df: pl.DataFrame, state: Mapping[str, Any]) -> tuple[list[Occurrence], dict[str, Any]]:
         rows, hits = flagged_rows(df, self.lookup)
+        if not hits:
+            return [], {}
         out: list[Occurrence] = []
         for src, dst, sport, dport, proto, action, fdir, iid, eni, start, account, region in rows.select(_FLOW_COLUMNS).iter_rows():
             oriented = orient(src, dst, fdir)
@@ -296,6 +303,31 @@ class DnsThreatIntel(Rule):
     def __init__(self, intel: Intel) -> None:
         self.domain = intel.domain
         self.ip = intel.ip
+        self._name_listed: dict[str, bool] = {}  # memo: query names and answers repeat heavily
+        self._answer_flagged: dict[str, bool] = {}
+
+    def candidates(self, events: Sequence[DnsQuery]) -> list[DnsQuery]:
+        names, answers = self._name_listed, self._answer_flagged
+        if len(names) > 500_000:
+            names.clear()
+        if len(answers) > 500_000:
+            answers.clear()
+        out = []
+        for q in events:
+            listed = names.get(q.query_name)
+            if listed is None:
+                listed = names[q.query_name] = bool(self.domain(q.query_name.rstrip(".").lower()))
+            if not listed:
+                for a in q.answers:
+                    flagged = answers.get(a.rdata)
+                    if flagged is None:
+                        flagged = answers[a.rdata] = a.rdata in IMDS_ADDRESSES or any(h.category is Category.BLACKHOLE for h in self.ip(a.rdata))
+                    if flagged:
+                        listed = True
+                        break
+            if listed:
+                out.append(q)
+        return out
 
     def match(self, q: DnsQuery) -> list[Occurrence] | None:
         out: list[Occurrence] = []
