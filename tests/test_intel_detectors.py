@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from conftest import scan
 
-from trailhound.attacks import Case, all_cases, intel_cases, write_case_logs, write_custom_lists
+from trailhound.attacks import Case, all_cases, flow_row, intel_cases, write_case_logs, write_custom_lists
 from trailhound.detectors import implemented_finding_types
 
 START = datetime(2026, 11, 6, 10, 0, tzinfo=UTC)
@@ -48,8 +48,8 @@ def test_custom_cases_need_the_custom_list(tmp_path: Path) -> None:
 def test_every_implemented_type_has_a_firing_case() -> None:
     fired = {c.expect for c in all_cases(START) if c.expect}
     missing = set(implemented_finding_types()) - fired
-    # Parrot/Pentoo S3 share the Kali code path; drop points by IP need a list of that kind (none is redistributable)
-    assert missing == {"PenTest:S3/ParrotLinux", "PenTest:S3/PentooLinux", "Trojan:EC2/DropPoint"}
+    # drop points by IP need a list of that kind: none is redistributable, so none is packaged
+    assert missing == {"Trojan:EC2/DropPoint"}
 
 
 def test_flow_finding_wire_form_and_inventory(tmp_path: Path) -> None:
@@ -107,3 +107,23 @@ def test_trusted_ip_suppresses_flow_findings(tmp_path: Path) -> None:
     trusted.write_text(case.record["dstaddr"] + "\n")
     report, store = scan(write_case_logs(tmp_path / "logs", [case]), trusted_lists=[trusted])
     assert list(store.findings()) == [] and report.suppressed_trusted == 1
+
+
+def test_flow_drop_point_with_a_drop_point_list(tmp_path: Path) -> None:
+    """No redistributable drop-point IP list exists to package; with one, the flow type fires."""
+    from trailhound.config import ScanSettings
+    from trailhound.detectors.threat_intel import CombinedIntel
+    from trailhound.intel.formats import load_list
+    from trailhound.intel.index import Category, IntelIndex
+    from trailhound.pipeline import Scanner
+    from trailhound.store.sqlite import Store
+
+    lst = tmp_path / "droppoints.txt"
+    lst.write_text("45.155.205.233\n")
+    index = IntelIndex()
+    index.add(load_list(lst), Category.DROP_POINT)
+    row = flow_row(START, src="10.0.1.25", dst="45.155.205.233", sport=50000, dport=443)
+    files = write_case_logs(tmp_path / "logs", [Case("flow-drop-point", "Trojan:EC2/DropPoint", row, source="flow")])
+    store = Store(":memory:")
+    Scanner(store, ScanSettings(), intel=CombinedIntel(index.freeze())).scan(files)
+    assert [(f["type"], f["severity"]) for f in store.findings()] == [("Trojan:EC2/DropPoint", 5.0)]

@@ -130,6 +130,70 @@ def usage(db: DbOption = None) -> None:
     print_usage(out, Store(db or default_db_path()).usage())
 
 
+@app.command()
+def simulate(
+    outdir: Annotated[Path, typer.Argument(help="Folder to write the estate into.")],
+    finding: Annotated[list[str], typer.Option("--finding", help="A finding type to simulate (repeatable).")] = [],
+    all_types: Annotated[bool, typer.Option("--all", help="Every finding type Trailhound detects.")] = False,
+    seed: Annotated[int, typer.Option(help="Same seed, same logs.")] = 7,
+    scale: Annotated[float, typer.Option(help="Multiplies the background activity.")] = 1.0,
+    days: Annotated[int, typer.Option(help="Days of ordinary activity before the attack day.")] = 14,
+) -> None:
+    """Write a labelled AWS log estate: weeks of ordinary habits, then an attack day, and its ground truth."""
+    from trailhound.simulate import simulate as run_simulation
+
+    if not finding and not all_types:
+        err.print("[red]error:[/] choose --finding TYPE (repeatable) or --all")
+        raise typer.Exit(2)
+    try:
+        estate = run_simulation(outdir, None if all_types else finding, seed=seed, scale=scale, days=days)
+    except ValueError as exc:
+        err.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(2)
+    fire = sum(1 for c in estate.cases if c.expect)
+    out.print(f"wrote {estate.background_events:,} background records and {len(estate.cases)} attack cases "
+              f"({fire} must fire, {len(estate.cases) - fire} near misses) to {estate.logs}", highlight=False)
+    out.print(f"ground truth: {estate.ground_truth}", highlight=False)
+    out.print(f"scan it with: trailhound scan {estate.logs} --inventory {estate.inventory} "
+              f"--threat-list {estate.threat_list} --trusted-list {estate.trusted_list}", highlight=False, soft_wrap=True)
+
+
+@app.command("sample-findings")
+def sample_findings_cmd(
+    types: Annotated[Optional[list[str]], typer.Argument(help="Finding types (default: every implemented type).")] = None,
+    db: DbOption = None,
+    output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Also write them as JSON lines to this file.")] = None,
+) -> None:
+    """Create one sample finding per type (GuardDuty's CreateSampleFindings) in the store."""
+    from trailhound.findings.samples import sample_findings
+    from trailhound.store.sqlite import Changes, Store
+
+    store = Store(db or default_db_path())
+    try:
+        samples = sample_findings(types or None, store.detector_id)
+    except ValueError as exc:
+        err.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(2)
+    store.commit(Changes(findings={f["id"]: f for f in samples}))
+    if output is not None:
+        output.write_bytes(b"".join(orjson.dumps(f) + b"\n" for f in samples))
+    out.print(f"created {len(samples)} sample findings in {store.path}", highlight=False)
+
+
+@app.command()
+def about() -> None:
+    """Version, and the sources (with their licences) of the data shipped inside Trailhound."""
+    import trailhound
+    from trailhound.intel.builtin import packaged_manifest
+
+    out.print(f"trailhound {trailhound.__version__}", highlight=False)
+    out.print("IP geolocation by DB-IP (https://db-ip.com), licensed CC BY 4.0.", highlight=False)
+    out.print("ASN data from RouteViews (https://www.routeviews.org), the NRO (https://www.nro.net) and DB-IP, licensed CC BY 4.0.", highlight=False)
+    for entry in packaged_manifest()["lists"]:
+        licence = entry.get("licence") or entry.get("license") or "see intel/data"
+        out.print(f"threat list {entry['list_name']}: {entry.get('entries', '?')} entries, {licence}, {entry.get('source', '')}", highlight=False, soft_wrap=True)
+
+
 intel_app = typer.Typer(no_args_is_help=True, help="Built-in threat intelligence: show it, refresh it.")
 app.add_typer(intel_app, name="intel")
 

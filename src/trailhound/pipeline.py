@@ -118,6 +118,7 @@ class Scanner:
         settings: ScanSettings | None = None,
         detectors: Sequence[Detector] | None = None,
         progress: ProgressFn | None = None,
+        intel: CombinedIntel | None = None,
     ) -> None:
         self.store = store
         self.settings = settings or ScanSettings()
@@ -131,7 +132,9 @@ class Scanner:
         self.trusted, trusted_loads = load_lists(self.settings.trusted_lists)
         for tl in trusted_loads:
             self.report.problems.extend(tl.problems)
-        self.intel = CombinedIntel(builtin_index() if self.settings.builtin_intel else None, custom.freeze())
+        # `intel` replaces the packaged lists (tests, or an operator's own feed set); custom lists always apply.
+        base = intel if intel is not None else builtin_index() if self.settings.builtin_intel else None
+        self.intel = CombinedIntel(base, custom.freeze())
         self.detectors = list(detectors) if detectors is not None else default_detectors(self.intel)
         self.inventory = Inventory.from_state(msgspec.json.decode(self.store.meta("inventory") or "null"))
         mmdb = list(self.settings.geoip_mmdb)

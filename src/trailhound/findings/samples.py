@@ -1,0 +1,78 @@
+"""Sample findings, like GuardDuty's CreateSampleFindings: one realistic finding per type.
+
+Samples are not hand-written JSON: each comes from running the real detectors over the labelled
+attack record of its type (``attacks``), in a throw-away store, so a sample has exactly the shape
+a real finding has. It is then marked as GuardDuty marks samples — title prefixed ``[SAMPLE]``,
+``additionalInfo.sample = true`` — and given an id of its own, so it never merges with a real finding.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import tempfile
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from trailhound.attacks import Case, all_cases, flow_row, write_case_logs, write_custom_lists
+from trailhound.config import ScanSettings
+from trailhound.detectors import implemented_finding_types
+from trailhound.detectors.threat_intel import CombinedIntel
+from trailhound.intel.formats import load_list
+from trailhound.intel.index import Category, IntelIndex, builtin_index
+from trailhound.store.sqlite import Store
+
+SAMPLE_TIME = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
+SAMPLE_DROP_POINT = "45.155.205.233"  # stands in for a drop point (no drop-point list is redistributable)
+
+
+def _drop_point_case() -> Case:
+    row = flow_row(SAMPLE_TIME, src="10.0.1.25", dst=SAMPLE_DROP_POINT, sport=50123, dport=443)
+    return Case("sample-drop-point", "Trojan:EC2/DropPoint", row, source="flow")
+
+
+def sample_findings(types: Iterable[str] | None = None, detector_id: str | None = None) -> list[dict[str, Any]]:
+    """One sample finding per requested type (default: every implemented type)."""
+    from trailhound.pipeline import Scanner
+
+    wanted = set(types) if types else set(implemented_finding_types())
+    unknown = wanted - set(implemented_finding_types())
+    if unknown:
+        raise ValueError(f"unknown finding type(s): {', '.join(sorted(unknown))}")
+    cases: dict[str, Case] = {}
+    for case in all_cases(SAMPLE_TIME) + [_drop_point_case()]:
+        if case.expect in wanted and case.expect not in cases:
+            cases[case.expect] = case
+    with tempfile.TemporaryDirectory(prefix="trailhound-samples-") as tmp:
+        root = Path(tmp)
+        threat, trusted = write_custom_lists(root / "lists")
+        drop = root / "lists" / "sample-drop-points.txt"
+        drop.write_text(SAMPLE_DROP_POINT + "\n")
+        extra = IntelIndex()
+        extra.add(load_list(drop), Category.DROP_POINT)
+        files = write_case_logs(root / "logs", list(cases.values()))
+        store = Store(root / "samples.db")
+        settings = ScanSettings(threat_lists=[threat], trusted_lists=[trusted])
+        Scanner(store, settings, intel=CombinedIntel(builtin_index(), extra.freeze())).scan(files)
+        raised = {}
+        for f in store.findings():
+            if f["type"] in wanted and f["type"] not in raised:
+                raised[f["type"]] = f
+        store.close()
+    return [_mark(raised[t], detector_id) for t in sorted(raised)]
+
+
+def _mark(finding: dict[str, Any], detector_id: str | None) -> dict[str, Any]:
+    fid = hashlib.blake2b(f"sample|{finding['type']}".encode(), digest_size=16).hexdigest()
+    detector = detector_id or finding["service"]["detectorId"]
+    finding["id"] = fid
+    finding["arn"] = f"arn:aws:guardduty:{finding['region']}:{finding['accountId']}:detector/{detector}/finding/{fid}"
+    finding["service"]["detectorId"] = detector
+    finding["title"] = "[SAMPLE] " + finding["title"]
+    info = orjson.loads(finding["service"]["additionalInfo"]["value"])
+    info["sample"] = True
+    finding["service"]["additionalInfo"]["value"] = orjson.dumps(info, option=orjson.OPT_SORT_KEYS).decode()
+    return finding
