@@ -15,17 +15,14 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping
 from typing import Any
 
 import polars as pl
 
-from trailhound.detectors.base import Detector
 from trailhound.detectors.network import instance_resource, ip_details, port_details, resource_key
-from trailhound.detectors.threat_intel import Intel, _info, evidence, flagged_rows, orient
-from trailhound.events import Source
+from trailhound.detectors.threat_intel import FlowIntelDetector, _info, evidence, orient
 from trailhound.findings.model import HIGH, LOW, Occurrence
-from trailhound.intel.index import Category
+from trailhound.intel.index import Category, ThreatHit
 
 EMR_PORTS = frozenset({8088, 8042, 8890, 8998, 9870, 50070, 18080, 20888, 16010, 8888, 10000})
 ELASTICSEARCH_PORTS = frozenset({9200, 9300})
@@ -34,18 +31,11 @@ TOR_RELAY_MIN_PEERS = 3  # distinct Tor relays connecting in to one port of one 
 _COLS = ("srcaddr", "dstaddr", "srcport", "dstport", "action", "flow_direction", "instance_id", "interface_id", "start", "account_id", "region")
 
 
-class InboundProbe(Detector):
+class InboundProbe(FlowIntelDetector):
     name = "inbound-probe"
-    consumes = Source.FLOW
     finding_types = ("Recon:EC2/PortProbeUnprotectedPort", "Recon:EC2/PortProbeEMRUnprotectedPort", "UnauthorizedAccess:EC2/TorRelay")
 
-    def __init__(self, intel: Intel) -> None:
-        self.lookup = intel.ip
-
-    def run(self, df: pl.DataFrame, state: Mapping[str, Any]) -> tuple[list[Occurrence], dict[str, Any]]:
-        rows, hits = flagged_rows(df, self.lookup)
-        if not hits:
-            return [], {}
+    def judge(self, rows: pl.DataFrame, hits: dict[str, tuple[ThreatHit, ...]]) -> list[Occurrence]:
         rows = rows.filter(pl.col("action") == "ACCEPT")
         out: list[Occurrence] = []
         tor_peers: dict[tuple[str, int], dict[str, Any]] = defaultdict(dict)
@@ -95,4 +85,4 @@ class InboundProbe(Detector):
                 resource_role="ACTOR", feature_name="FlowLogs", additional_info=_info(tor) | {"torPeers": len(peers)},
                 evidence=evidence(tor), remote_ip=remote, aggregation_key=str(port),
             ))
-        return out, {}
+        return out

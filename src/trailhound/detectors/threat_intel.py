@@ -204,18 +204,27 @@ _FLOW_COLUMNS = ("srcaddr", "dstaddr", "srcport", "dstport", "protocol", "action
                  "account_id", "region")
 
 
-class FlowThreatIntel(Detector):
-    name = "flow-threat-intel"
+class FlowIntelDetector(Detector):
+    """A flow detector that only needs the rows whose source or destination is listed."""
+
     consumes = Source.FLOW
-    finding_types = tuple(t for t, _, _ in FLOW_TYPES.values()) + ("UnauthorizedAccess:EC2/TorClient",)
 
     def __init__(self, intel: Intel) -> None:
         self.lookup = intel.ip
 
     def run(self, df: pl.DataFrame, state: Mapping[str, Any]) -> tuple[list[Occurrence], dict[str, Any]]:
         rows, hits = flagged_rows(df, self.lookup)
-        if not hits:
-            return [], {}
+        return (self.judge(rows, hits) if hits else []), {}
+
+    def judge(self, rows: pl.DataFrame, hits: dict[str, tuple[ThreatHit, ...]]) -> list[Occurrence]:
+        raise NotImplementedError
+
+
+class FlowThreatIntel(FlowIntelDetector):
+    name = "flow-threat-intel"
+    finding_types = tuple(t for t, _, _ in FLOW_TYPES.values()) + ("UnauthorizedAccess:EC2/TorClient",)
+
+    def judge(self, rows: pl.DataFrame, hits: dict[str, tuple[ThreatHit, ...]]) -> list[Occurrence]:
         out: list[Occurrence] = []
         for src, dst, sport, dport, proto, action, fdir, iid, eni, start, account, region in rows.select(_FLOW_COLUMNS).iter_rows():
             oriented = orient(src, dst, fdir)
@@ -239,7 +248,7 @@ class FlowThreatIntel(Detector):
                 tor = [h for h in found if h.category in _TOR]
                 if tor:
                     out.append(self._occ("UnauthorizedAccess:EC2/TorClient", HIGH, f"EC2 instance {target} is communicating with the Tor node {remote}.", tor, start, iid, eni, local, remote, direction, action_wire, account, region))
-        return out, {}
+        return out
 
     @staticmethod
     def _occ(ftype: str, severity: float, title: str, hits: list[ThreatHit], start: int, iid: str | None, eni: str | None,
