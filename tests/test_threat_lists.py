@@ -13,7 +13,7 @@ T0 = datetime(2026, 11, 4, 12, 0, tzinfo=UTC)
 
 def _lists(tmp_path: Path) -> dict:
     threat = tmp_path / "threats.txt"
-    threat.write_text(f"# attacker infrastructure\n{ATTACKER_IP}\n203.0.113.128/25\n")
+    threat.write_text(f"# attacker infrastructure\n{ATTACKER_IP}\n89.160.21.128/25\n10.9.0.0/16\n")
     trusted = tmp_path / "trusted.txt"
     trusted.write_text(f"{TRUSTED_IP}\n")
     return {"threat_lists": [threat], "trusted_lists": [trusted]}
@@ -44,10 +44,10 @@ def test_recon_and_unauthorized_access_from_listed_ip(scan_records, tmp_path: Pa
 
 
 def test_cidr_entry_matches(scan_records, tmp_path: Path) -> None:
-    rec = record("DescribeInstances", "ec2.amazonaws.com", time=T0, ip="203.0.113.200")
+    rec = record("DescribeInstances", "ec2.amazonaws.com", time=T0, ip="89.160.21.200")
     _, findings = scan_records([rec], **_lists(tmp_path))
     assert [f["type"] for f in findings] == ["Recon:IAMUser/MaliciousIPCaller.Custom"]
-    near = record("DescribeInstances", "ec2.amazonaws.com", time=T0, ip="203.0.113.100")
+    near = record("DescribeInstances", "ec2.amazonaws.com", time=T0, ip="89.160.21.100")
     _, findings = scan_records([near], **_lists(tmp_path))
     assert findings == []
 
@@ -71,3 +71,10 @@ def test_trusted_list_ignores_private_addresses(scan_records, tmp_path: Path) ->
     stop = record("StopLogging", "cloudtrail.amazonaws.com", time=T0, ip="10.1.2.3", params={"name": "t"})
     _, findings = scan_records([stop], **lists)
     assert [f["type"] for f in findings] == ["Stealth:IAMUser/CloudTrailLoggingDisabled"]
+
+
+def test_private_address_on_a_threat_list_is_ignored(scan_records, tmp_path: Path) -> None:
+    # lists apply to publicly routable addresses only: 10.9.0.0/16 on the list matches nothing
+    rec = record("DescribeInstances", "ec2.amazonaws.com", time=T0, ip="10.9.1.1")
+    _, findings = scan_records([rec], **_lists(tmp_path))
+    assert findings == []

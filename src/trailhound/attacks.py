@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-ATTACKER_IP = "198.51.100.77"  # documentation range; the demo puts it on a threat list
+ATTACKER_IP = "89.160.20.112"  # a public address on no packaged list; the demo puts it on a threat list
 CUSTOM_DOMAIN = "exfil-staging.example.org"  # the demo puts it on a threat (entity) list
 BENIGN_IP = "52.94.236.248"  # an AWS service address: public, on no list
 TRUSTED_IP = "81.2.69.160"  # the operator's office (a public address); the demo puts it on a trusted list

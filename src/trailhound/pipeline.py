@@ -128,7 +128,7 @@ class Scanner:
         for spec in self.settings.threat_lists:
             load = load_list(spec)
             self.report.problems.extend(load.problems)
-            custom.add(load, Category.CUSTOM)
+            custom.add(load, Category.CUSTOM, public_only=True)  # GuardDuty's IP lists apply to public addresses only
         self.trusted, trusted_loads = load_lists(self.settings.trusted_lists)
         for tl in trusted_loads:
             self.report.problems.extend(tl.problems)
