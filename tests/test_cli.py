@@ -55,3 +55,12 @@ def test_demo_finds_the_attack(tmp_path: Path) -> None:
         assert ftype in text, f"demo did not raise {ftype}"
     assert "suppressed by trusted IP lists" in text  # the office IP's StopLogging
     assert "0 bad records" in text and "bad input" not in p.stderr
+
+
+def test_scan_of_everything_in_shared_data_never_crashes(tmp_path: Path, shared_data: Path) -> None:
+    """376 files of every kind — logs, lists, pcaps, zips, CSVs: logs are read, the rest set aside, no traceback."""
+    p = run("scan", shared_data, "--db", tmp_path / "t.db")
+    assert p.returncode == 0, p.stderr[-2000:]
+    assert "Traceback" not in p.stdout + p.stderr
+    assert "3,210 CloudTrail" in p.stdout  # Stratus 310 + Invictus 2,900
+    assert "bad input" in p.stderr and "unknown format" in p.stderr

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import tempfile
 from pathlib import Path
@@ -51,8 +52,13 @@ def _run_scan(paths: list[Path], settings: ScanSettings, db: Path, output: Path 
         scanner = Scanner(store, settings, progress=on_progress)
         report = scanner.scan(paths)
     except FileNotFoundError as exc:
-        err.print(f"[red]error:[/] {exc}")
+        err.print(f"[red]error:[/] {exc}", highlight=False)
         return 2
+    except Exception as exc:  # what was committed stays committed; say what failed in one line
+        if os.environ.get("TRAILHOUND_DEBUG"):
+            raise
+        err.print(f"[red]error:[/] scan stopped: {type(exc).__name__}: {exc} (set TRAILHOUND_DEBUG=1 for a traceback)", highlight=False)
+        return 1
     finally:
         if progress is not None:
             progress.stop()

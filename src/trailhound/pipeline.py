@@ -56,6 +56,7 @@ class ScanReport:
     findings_new: int = 0
     findings_updated: int = 0
     suppressed_trusted: int = 0
+    detector_errors: int = 0
     finding_ids: set[str] = field(default_factory=set)
     seconds: float = 0.0
 
@@ -87,7 +88,7 @@ def _usage_codes_of(events: Any, per_month: bool = False, month: str = "") -> Us
         accts = events["account_id"].fill_null("unknown")
         if per_month:
             months = (events["start"] * 1000).cast(pl.Datetime("ms")).dt.strftime("%Y-%m")
-            accts = pl.concat_str([months, accts], separator="|")
+            accts = months + "|" + accts
         uniq = accts.unique(maintain_order=True).to_list()
         if len(uniq) == 1:
             codes = np.zeros(len(accts), dtype=np.int64)
@@ -224,7 +225,10 @@ class Scanner:
             self.report.files_already_scanned += 1
             self.report.files_done += 1
             return None
-        parsed: Parsed = parse(path, raw.data, pending.kind)
+        try:
+            parsed: Parsed = parse(path, raw.data, pending.kind)
+        except Exception as exc:  # a parser bug must cost this file, not the scan
+            parsed = Parsed(pending.kind, [], np.empty(0), [Problem(str(path), f"could not be read ({type(exc).__name__}: {exc})")], fatal=True)
         problems = list(parsed.problems)
         if raw.error:
             problems.insert(0, Problem(str(path), raw.error))
@@ -308,6 +312,13 @@ class Scanner:
         slot[1] += int(count * per_event)
 
     def _run(self, det: Detector, events: Any) -> None:
+        try:
+            self._run_detector(det, events)
+        except Exception as exc:  # a detector bug must not stop the others or lose the events
+            self.report.problems.append(Problem(det.name, f"detector failed on a batch of {len(events)} events ({type(exc).__name__}: {exc})"))
+            self.report.detector_errors += 1
+
+    def _run_detector(self, det: Detector, events: Any) -> None:
         if det.stateful:
             keys = {det.key(e) for e in events}
             state = self.state.get(det.name, keys, self.changes)

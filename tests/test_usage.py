@@ -1,0 +1,41 @@
+"""Usage metering: events and bytes per month, account and source, as GuardDuty bills them."""
+
+from __future__ import annotations
+
+import gzip
+from datetime import UTC, datetime
+from pathlib import Path
+
+from conftest import scan, write_cloudtrail
+
+from trailhound.attacks import Case, dns_record, flow_row, record, write_case_logs
+
+JAN31 = datetime(2026, 1, 31, 23, 58, tzinfo=UTC)
+FEB01 = datetime(2026, 2, 1, 0, 2, tzinfo=UTC)
+
+
+def _usage(store) -> dict[tuple[str, str, str], int]:
+    return {(u["month"], u["accountId"], u["source"]): u["events"] for u in store.usage()}
+
+
+def test_every_source_metered_per_month_and_account(tmp_path: Path) -> None:
+    ct = [record("DescribeInstances", "ec2.amazonaws.com", time=JAN31, account="111111111111"),
+          record("GetObject", "s3.amazonaws.com", time=JAN31, account="111111111111", params={"bucketName": "b"}, data_event=True),
+          record("DescribeInstances", "ec2.amazonaws.com", time=FEB01, account="222222222222")]
+    f1 = write_cloudtrail(tmp_path / "ct.json.gz", ct)
+    flows = [flow_row(JAN31, src="10.0.1.25", dst="52.94.236.248", sport=40000, dport=443),
+             flow_row(FEB01, src="10.0.1.25", dst="52.94.236.248", sport=40001, dport=443),
+             flow_row(FEB01, src="10.0.1.25", dst="52.94.236.248", sport=40002, dport=443, account="333333333333")]
+    dns = [dns_record(JAN31, "example.com"), dns_record(FEB01, "example.org")]
+    files = write_case_logs(tmp_path / "logs", [Case("f", None, flows, source="flow")] + [Case(f"d{i}", None, r, source="dns") for i, r in enumerate(dns)])
+    report, store = scan([f1, *files])
+    assert report.problems == []
+    assert _usage(store) == {
+        ("2026-01", "111111111111", "cloudtrail"): 1, ("2026-01", "111111111111", "s3data"): 1, ("2026-02", "222222222222", "cloudtrail"): 1,
+        ("2026-01", "111122223333", "flow"): 1, ("2026-02", "111122223333", "flow"): 1, ("2026-02", "333333333333", "flow"): 1,
+        ("2026-01", "111122223333", "dns"): 1, ("2026-02", "111122223333", "dns"): 1,
+    }
+    # bytes are the uncompressed log bytes, shared out per record
+    flow_bytes = sum(u["bytes"] for u in store.usage() if u["source"] == "flow")
+    raw = gzip.decompress(next(f for f in files if "vpcflowlogs" in str(f)).read_bytes())
+    assert 0.9 * len(raw) <= flow_bytes <= len(raw)
