@@ -39,3 +39,19 @@ def test_every_source_metered_per_month_and_account(tmp_path: Path) -> None:
     flow_bytes = sum(u["bytes"] for u in store.usage() if u["source"] == "flow")
     raw = gzip.decompress(next(f for f in files if "vpcflowlogs" in str(f)).read_bytes())
     assert 0.9 * len(raw) <= flow_bytes <= len(raw)
+
+
+def test_guardduty_price_estimate() -> None:
+    from trailhound.pricing import estimate
+
+    rows = [
+        {"month": "2026-01", "accountId": "1", "source": "cloudtrail", "events": 2_500_000, "bytes": 0},
+        {"month": "2026-01", "accountId": "1", "source": "s3data", "events": 600_000_000, "bytes": 0},
+        {"month": "2026-01", "accountId": "1", "source": "flow", "events": 1, "bytes": 400 * 10**9},
+        {"month": "2026-01", "accountId": "1", "source": "dns", "events": 1, "bytes": 200 * 10**9},
+    ]
+    [e] = estimate(rows)
+    assert e["cloudtrail"] == 10.0  # $4 per million
+    assert e["s3data"] == 500 * 0.80 + 100 * 0.40  # first 500M at $0.80/M, then $0.40/M
+    assert e["flowDns"] == 500 * 1.00 + 100 * 0.50  # flow and DNS share one GB meter and its tiers
+    assert e["total"] == 10.0 + 440.0 + 550.0

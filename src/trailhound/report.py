@@ -57,6 +57,14 @@ def print_usage(console: Console, rows: Sequence[dict[str, Any]]) -> None:
     for r in rows:
         table.add_row(r["month"], r["accountId"], r["source"], f"{r['events']:,}", f"{r['bytes']:,}")
     console.print(table)
+    from trailhound.pricing import estimate
+
+    cost = Table(title="What GuardDuty would bill for this analysis (US East list prices, USD)", title_justify="left")
+    for col in ("Month", "Account", "CloudTrail", "S3 data", "Flow + DNS", "Total"):
+        cost.add_column(col, justify="left" if col in ("Month", "Account") else "right")
+    for e in estimate(rows):
+        cost.add_row(e["month"], e["accountId"], f"{e['cloudtrail']:.2f}", f"{e['s3data']:.2f}", f"{e['flowDns']:.2f}", f"{e['total']:.2f}")
+    console.print(cost)
 
 
 def print_findings(console: Console, findings: Sequence[dict[str, Any]]) -> None:
