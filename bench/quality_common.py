@@ -13,7 +13,7 @@ from typing import Any
 
 from trailhound.config import ScanSettings
 from trailhound.findings.model import Occurrence, finding_id
-from trailhound.pipeline import ScanReport, Scanner
+from trailhound.pipeline import Scanner, ScanReport
 from trailhound.store.sqlite import Store
 
 # shared/ lies beside the checkout (as in tests/conftest.py)
@@ -31,7 +31,16 @@ class Sighting:
     remote_ip: str | None = None
     domain: str | None = None
     local_port: int | None = None
+    remote_port: int | None = None
+    direction: str | None = None  # INBOUND / OUTBOUND for network connections
+    blocked: bool = False
     resource_key: str = ""
+
+    @property
+    def remote_opened(self) -> bool:
+        """A connection the remote side opened: the local end has the service (lower) port.
+        Its egress half is the instance's reply, not the instance contacting the remote."""
+        return self.local_port is not None and self.remote_port is not None and self.local_port < self.remote_port
 
 
 def _sighting(occ: Occurrence, fid: str) -> Sighting:
@@ -42,7 +51,8 @@ def _sighting(occ: Occurrence, fid: str) -> Sighting:
     probes = (action.get("portProbeAction") or {}).get("portProbeDetails") or [{}]
     remote = occ.remote_ip or _ip(net.get("remoteIpDetails")) or _ip(probes[0].get("remoteIpDetails"))
     port = (net.get("localPortDetails") or probes[0].get("localPortDetails") or {}).get("port")
-    return Sighting(occ.type, occ.time, fid, api, remote, domain.lower() if domain else None, port, occ.resource_key)
+    return Sighting(occ.type, occ.time, fid, api, remote, domain.lower() if domain else None, port,
+                    (net.get("remotePortDetails") or {}).get("port"), net.get("connectionDirection"), bool(net.get("blocked")), occ.resource_key)
 
 
 def _ip(details: dict[str, Any] | None) -> str | None:

@@ -80,9 +80,12 @@ class DnsListResult:
     def of_kind(self, kind: str) -> list[ListResult]:
         return [r for r in self.lists if r.source.kind == kind]
 
+    def names(self, kind: str) -> set[str]:
+        return {n for r in self.of_kind(kind) for n in _names(r.source)}
+
     def detection(self, kind: str, types: tuple[str, ...]) -> tuple[int, int, int]:
         """(true positives, positives, all names flagged with one of these types)."""
-        positives = {n for r in self.of_kind(kind) for n in _names(r.source)}
+        positives = self.names(kind)
         flagged = {n for r in self.lists for n, ts in r.flagged.items() if ts & set(types)}
         return len(flagged & positives), len(positives), len(flagged)
 

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from quality_common import Sighting, epoch, iso, scan
+
 from trailhound.attacks import Case
 from trailhound.simulate import simulate
 
@@ -122,7 +123,7 @@ def run_estate(root: Path, seed: int, scale: float, days: int) -> SimResult:
             hits[name].append(s)
         if not owners:
             unexplained.append(s)
-    cases = [CaseResult(c.name, c.expect, c.source, len(keys), hits[c.name]) for c, keys in keyed]
+    cases = [CaseResult(c.name, c.expect, c.source, len(c.record) if isinstance(c.record, list) else 1, hits[c.name]) for c in estate.cases]
     return SimResult(seed, scale, days, result.report.events_total, cases, unexplained, time.perf_counter() - started,
                      findings=len(result.findings), problems=[str(p) for p in result.report.problems])
 

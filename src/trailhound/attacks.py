@@ -111,6 +111,7 @@ def rule_cases(start: datetime, account: str = "111122223333") -> list[Case]:
         Case("password-policy-strengthened", None, record("UpdateAccountPasswordPolicy", iam, time=next(t), account=account, params={"minimumPasswordLength": 14, "requireSymbols": True, "requireNumbers": True, "requireUppercaseCharacters": True, "requireLowercaseCharacters": True, "allowUsersToChangePassword": True, "maxPasswordAge": 90, "passwordReusePrevention": 24})),
         Case("password-policy-weakened", "Stealth:IAMUser/PasswordPolicyChange", record("UpdateAccountPasswordPolicy", iam, time=next(t), account=account, identity=mallory, params={"minimumPasswordLength": 6, "requireSymbols": False, "requireNumbers": False, "requireUppercaseCharacters": False, "requireLowercaseCharacters": False, "allowUsersToChangePassword": True})),
         Case("root-api-call", "Policy:IAMUser/RootCredentialUsage", record("ListBuckets", s3, time=next(t), account=account, identity=root_user(account), params={"Host": "s3.amazonaws.com"})),
+        Case("root-console-call", "Policy:IAMUser/RootCredentialUsage", {**record("CreateAccessKey", iam, time=next(t), account=account, identity={**root_user(account), "invokedBy": "signin.amazonaws.com"}, ua="AWS Internal", params={})}),
         Case("root-service-event", None, {**record("ListBuckets", s3, time=next(t), account=account, identity={**root_user(account), "invokedBy": "config.amazonaws.com"}), "sourceIPAddress": "config.amazonaws.com"}),
         Case("kali-api-call", "PenTest:IAMUser/KaliLinux", record("GetUser", iam, time=next(t), account=account, identity=mallory, ua=KALI_UA, params={"userName": "admin"})),
         Case("parrot-api-call", "PenTest:IAMUser/ParrotLinux", record("ListUsers", iam, time=next(t), account=account, identity=mallory, ua="Boto3/1.34.0 md/Botocore#1.34.0 ua/2.0 os/linux#6.5.0-13parrot1-amd64 md/distrib#parrot.6 lang/python#3.11.2")),
@@ -122,6 +123,7 @@ def rule_cases(start: datetime, account: str = "111122223333") -> list[Case]:
         Case("account-bpa-disabled", "Policy:S3/AccountBlockPublicAccessDisabled", record("PutAccountPublicAccessBlock", s3, time=next(t), account=account, identity=mallory, params={"PublicAccessBlockConfiguration": _bpa(False), "Host": f"{account}.s3-control.us-east-1.amazonaws.com"})),
         Case("account-bpa-enabled", None, record("PutAccountPublicAccessBlock", s3, time=next(t), account=account, params={"PublicAccessBlockConfiguration": _bpa(True), "Host": f"{account}.s3-control.us-east-1.amazonaws.com"})),
         Case("bucket-bpa-disabled", "Policy:S3/BucketBlockPublicAccessDisabled", record("PutBucketPublicAccessBlock", s3, time=next(t), account=account, identity=mallory, params=s3p(publicAccessBlock="", PublicAccessBlockConfiguration=_bpa(False)))),
+        Case("bpa-delete-not-s3", None, record("DeleteBucketPublicAccessBlock", "ec2.amazonaws.com", time=next(t), account=account, params={})),
         Case("bucket-bpa-enabled", None, record("PutBucketPublicAccessBlock", s3, time=next(t), account=account, params=s3p(publicAccessBlock="", PublicAccessBlockConfiguration=_bpa(True)))),
         Case("bucket-policy-anonymous", "Policy:S3/BucketAnonymousAccessGranted", record("PutBucketPolicy", s3, time=next(t), account=account, identity=mallory, params=s3p(policy="", bucketPolicy=_policy("*")))),
         Case("bucket-policy-authenticated", "Policy:S3/BucketPublicAccessGranted", record("PutBucketPolicy", s3, time=next(t), account=account, identity=mallory, params=s3p(policy="", bucketPolicy=_policy({"AWS": "*"}, {"StringLike": {"aws:PrincipalArn": "arn:aws:iam::*"}})))),
@@ -130,6 +132,7 @@ def rule_cases(start: datetime, account: str = "111122223333") -> list[Case]:
         Case("bucket-acl-all-users", "Policy:S3/BucketAnonymousAccessGranted", record("PutBucketAcl", s3, time=next(t), account=account, identity=mallory, params=s3p(acl="", AccessControlPolicy={"AccessControlList": {"Grant": [{"Grantee": {"xsi:type": "Group", "URI": "http://acs.amazonaws.com/groups/global/AllUsers"}, "Permission": "READ"}]}, "Owner": {"ID": "abc"}}))),
         Case("bucket-acl-private", None, record("PutBucketAcl", s3, time=next(t), account=account, params=s3p(acl="", **{"x-amz-acl": ["private"]}))),
         Case("bucket-logging-disabled", "Stealth:S3/ServerAccessLoggingDisabled", record("PutBucketLogging", s3, time=next(t), account=account, identity=mallory, params=s3p(logging="", BucketLoggingStatus={"xmlns": "http://s3.amazonaws.com/doc/2006-03-01/"}))),
+        Case("bucket-logging-unstated", None, record("PutBucketLogging", s3, time=next(t), account=account, params=s3p())),
         Case("bucket-logging-enabled", None, record("PutBucketLogging", s3, time=next(t), account=account, params=s3p(logging="", BucketLoggingStatus={"xmlns": "http://s3.amazonaws.com/doc/2006-03-01/", "LoggingEnabled": {"TargetBucket": "access-logs", "TargetPrefix": f"{bucket}/"}}))),
     ]
 
@@ -254,6 +257,9 @@ def intel_cases(start: datetime, account: str = "111122223333") -> list[Case]:
         flow("flow-custom", "UnauthorizedAccess:EC2/MaliciousIPCaller.Custom", custom=True, src=out, dst=ATTACKER_IP, sport=49155, dport=8009),
         flow("flow-tor-client", "UnauthorizedAccess:EC2/TorClient", src=out, dst=tor_relay, sport=49156, dport=9001),
         flow("flow-benign", None, src=out, dst=BENIGN_IP, sport=49157, dport=443),
+        flow("flow-c2-connects-in-rejected", None, src=c2, dst=out, sport=48328, dport=17000, action="REJECT"),
+        flow("flow-reply-to-c2", None, src=out, dst=c2, sport=80, dport=41016),
+        flow("flow-custom-connects-in", "UnauthorizedAccess:EC2/MaliciousIPCaller.Custom", custom=True, src=ATTACKER_IP, dst=out, sport=51515, dport=22, action="REJECT"),
         flow("probe-ssh", "Recon:EC2/PortProbeUnprotectedPort", src=scanner, dst=out, sport=61000, dport=22),
         flow("probe-elasticsearch", "Recon:EC2/PortProbeUnprotectedPort", src=scanner, dst=out, sport=61001, dport=9200),
         flow("probe-emr-yarn", "Recon:EC2/PortProbeEMRUnprotectedPort", src=scanner, dst=out, sport=61002, dport=8088),

@@ -20,7 +20,7 @@ from typing import Any
 import polars as pl
 
 from trailhound.detectors.network import instance_resource, ip_details, port_details, resource_key
-from trailhound.detectors.threat_intel import FlowIntelDetector, _info, evidence, orient
+from trailhound.detectors.threat_intel import FlowIntelDetector, _info, evidence, opens_connection, orient
 from trailhound.findings.model import HIGH, LOW, Occurrence
 from trailhound.intel.index import Category, ThreatHit
 
@@ -44,7 +44,7 @@ class InboundProbe(FlowIntelDetector):
             if oriented is None or oriented[0] != "INBOUND":
                 continue
             _, local, remote = oriented
-            if dport is None or sport is None or dport >= sport:
+            if dport is None or sport is None or not opens_connection(sport, dport) or sport == dport:
                 continue  # the reply half of a connection the instance opened (service port -> ephemeral port)
             found = hits.get(remote, ())
             target = iid or eni or local
@@ -66,7 +66,9 @@ class InboundProbe(FlowIntelDetector):
                 description=f"EC2 instance {target} has an unprotected port {dport} ({name}) which is being probed by a known "
                 f"scanner or malicious host, {remote} ({probers[0].list_name}).",
                 resource_role="TARGET", feature_name="FlowLogs", additional_info=_info(probers) | {"scannedPort": dport},
-                evidence=evidence(probers), remote_ip=remote, aggregation_key=str(dport),
+                # One finding per instance (the latest probe's details, a count of all), and one apart
+                # for the High-severity Elasticsearch ports, so a port sweep is one finding, not thousands.
+                evidence=evidence(probers), remote_ip=remote, aggregation_key="elasticsearch" if dport in ELASTICSEARCH_PORTS else "",
             ))
         for (target, port), peers in tor_peers.items():
             if len(peers) < TOR_RELAY_MIN_PEERS:

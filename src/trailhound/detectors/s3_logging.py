@@ -18,12 +18,12 @@ class ServerAccessLoggingDisabled(Rule):
     event_names = frozenset({"PutBucketLogging"})
 
     def match(self, e: ApiCall) -> Occurrence | None:
-        if e.error_code:
+        if e.error_code or e.event_source != "s3.amazonaws.com":
             return None
         params = e.params()
         status = params.get("BucketLoggingStatus")
-        if isinstance(status, dict) and status.get("LoggingEnabled"):
-            return None
+        if not isinstance(status, dict) or status.get("LoggingEnabled"):
+            return None  # enabled, or a record that does not say (redacted parameters): no evidence of disabling
         bucket = str(params.get("bucketName") or "unknown")
         return api_occurrence(
             e,

@@ -177,7 +177,7 @@ class BlockPublicAccessDisabled(Rule):
     event_names = frozenset({"PutBucketPublicAccessBlock", "DeleteBucketPublicAccessBlock", "PutAccountPublicAccessBlock", "DeleteAccountPublicAccessBlock"})
 
     def match(self, e: ApiCall) -> Occurrence | None:
-        if e.error_code:
+        if e.error_code or e.event_source != "s3.amazonaws.com":
             return None
         params = e.params()
         if e.event_name.startswith("Delete"):
@@ -229,7 +229,7 @@ class BucketPublicAccessGranted(Rule):
     event_names = frozenset({"PutBucketPolicy", "PutBucketAcl", "CreateBucket"})
 
     def match(self, e: ApiCall) -> Occurrence | None:
-        if e.error_code:
+        if e.error_code or e.event_source != "s3.amazonaws.com":
             return None
         params = e.params()
         if e.event_name == "PutBucketPolicy":

@@ -10,7 +10,9 @@ seen (an API call, a flow, a DNS query) and, for API calls, what the call does:
   copies, Impact:S3 for writes and deletes (built-in lists); .Custom and Tor split into
   Discovery:S3 vs UnauthorizedAccess:S3.
 * Flows — Backdoor:EC2/C&CActivity.B, CryptoCurrency:EC2/BitcoinTool.B, Trojan:EC2/BlackholeTraffic,
-  Trojan:EC2/DropPoint, UnauthorizedAccess:EC2/MaliciousIPCaller.Custom, UnauthorizedAccess:EC2/TorClient.
+  Trojan:EC2/DropPoint, UnauthorizedAccess:EC2/TorClient when the instance opens a connection to a
+  listed address (blocked attempts included); UnauthorizedAccess:EC2/MaliciousIPCaller.Custom for
+  connections either way. Each connection counts once, on the half that opened it.
 * DNS queries — the same families with ``!DNS``, Trojan:EC2/{Phishing,DriveBy,DGA} and
   Impact:EC2/MaliciousDomainRequest.Custom (the operator's domain lists).
 
@@ -172,6 +174,12 @@ FLOW_TYPES: dict[Category, tuple[str, float, str]] = {
 _TOR = (Category.TOR_RELAY, Category.TOR_EXIT)
 
 
+def opens_connection(srcport: int | None, dstport: int | None) -> bool:
+    """Whether a flow record is the half that opened its connection: client (ephemeral, higher)
+    port to service (lower) port. Port-less protocols (ICMP) count as opening."""
+    return srcport is None or dstport is None or srcport >= dstport
+
+
 def orient(src: str, dst: str, flow_direction: str | None) -> tuple[str, str, str] | None:
     """(direction, local ip, remote ip) of a flow record, or None when neither side is remote."""
     if flow_direction == "ingress":
@@ -232,8 +240,8 @@ class FlowThreatIntel(FlowIntelDetector):
                 continue
             direction, local, remote = oriented
             found = hits.get(remote)
-            if not found:
-                continue
+            if not found or not opens_connection(sport, dport):
+                continue  # a reply half: the connection is counted once, on the half that opened it
             local_port, remote_port = (sport, dport) if direction == "OUTBOUND" else (dport, sport)
             action_wire = network_connection_action(
                 direction=direction, protocol=proto, local_ip=local, local_port=local_port, remote_ip=remote,
@@ -242,7 +250,9 @@ class FlowThreatIntel(FlowIntelDetector):
             target = iid or eni or local
             for category, (ftype, severity, what) in FLOW_TYPES.items():
                 chosen = [h for h in found if h.category is category]
-                if chosen:
+                # The instance must be the one reaching out, except for the operator's own lists,
+                # which GuardDuty applies to traffic in either direction.
+                if chosen and (direction == "OUTBOUND" or category is Category.CUSTOM):
                     out.append(self._occ(ftype, severity, f"EC2 instance {target} is communicating with {remote}, {what}.", chosen, start, iid, eni, local, remote, direction, action_wire, account, region))
             if direction == "OUTBOUND":
                 tor = [h for h in found if h.category in _TOR]

@@ -1,0 +1,364 @@
+"""Detection-quality benchmark: does Trailhound raise the right GuardDuty findings, and only those?
+
+    .venv/bin/python bench/quality.py [--small] [-o FILE]
+
+(a) Simulated estates (``trailhound.simulate``): per-type recall over labelled attack cases,
+    must-not violations on near misses, and findings the benign background raises.
+(b) Real public corpora in ../shared/data: Stratus Red Team techniques covered out of 35,
+    Invictus and OTRF labelled CloudTrail, Panther's rule tests, DGA / DNS-tunnelling name lists,
+    and Stratosphere / Slips / RITA Zeek captures converted by zeek2aws.py.
+
+Prints one summary table and detail sections, and writes the same Markdown to
+bench/quality_results.md (--small: to bench/out/quality_results_small.md, so a CI run never
+overwrites the full results). --small runs one small estate, Stratus and the Panther tests.
+Only the packaged threat intelligence is used, never a refreshed copy, so runs are comparable.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from quality_cloudtrail import (  # noqa: E402
+    ATTACK_LABELS,
+    BENIGN_LABELS,
+    LabelledResult,
+    PantherTest,
+    StratusResult,
+    run_invictus,
+    run_otrf,
+    run_panther,
+    run_stratus,
+)
+from quality_common import SHARED, md_table, pct, per_100k  # noqa: E402
+from quality_dns import DGA_TYPES, TUNNEL_TYPES, DnsListResult, run_dns_lists  # noqa: E402
+from quality_sim import SimResult, describe, recall_by_type, run_estate, summary  # noqa: E402
+from quality_zeek import CaptureResult, run_zeek  # noqa: E402
+
+from trailhound.detectors import implemented_finding_types  # noqa: E402
+
+HERE = Path(__file__).resolve().parent
+T = TypeVar("T")
+SMALL = {"seeds": (7,), "scale": 0.1, "days": 3}
+FULL = {"seeds": (7, 11), "scale": 2.0, "days": 14}
+
+
+@dataclass
+class Results:
+    small: bool
+    sim: list[SimResult]
+    stratus: StratusResult
+    panther: list[PantherTest]
+    invictus: LabelledResult | None = None
+    otrf: list[LabelledResult] = field(default_factory=list)
+    dns: DnsListResult | None = None
+    zeek: list[CaptureResult] = field(default_factory=list)
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def panther_disagreements(self) -> list[PantherTest]:
+        return [t for t in self.panther if not t.agrees]
+
+
+def run(small: bool, shared: Path = SHARED, work: Path | None = None) -> Results:
+    work = work or Path(tempfile.mkdtemp(prefix="trailhound-quality-"))
+    cfg = SMALL if small else FULL
+    seconds: dict[str, float] = {}
+
+    def timed(name: str, fn: Callable[..., T], *args: Any) -> T:
+        t = time.perf_counter()
+        out = fn(*args)
+        seconds[name] = time.perf_counter() - t
+        return out
+
+    sim = timed("simulated estates", lambda: [run_estate(work / f"estate-{s}", s, cfg["scale"], cfg["days"]) for s in cfg["seeds"]])
+    res = Results(small, sim, timed("stratus", run_stratus, shared), timed("panther", run_panther, shared, work), seconds=seconds)
+    if not small:
+        res.invictus = timed("invictus", run_invictus, shared)
+        res.otrf = timed("otrf", run_otrf, shared, work)
+        res.dns = timed("dns lists", run_dns_lists, shared, work)
+        res.zeek = timed("zeek", run_zeek, shared, work)
+    return res
+
+
+# ---- rendering ---------------------------------------------------------------------------------
+
+NOT_IMPLEMENTED = "not implemented"
+
+
+def _types(types: frozenset[str] | set[str]) -> str:
+    implemented = set(implemented_finding_types())
+    return ", ".join(f"{t}" + ("" if t in implemented else f" ({NOT_IMPLEMENTED})") for t in sorted(types)) or "no GuardDuty equivalent"
+
+
+def summary_rows(r: Results) -> list[list[str]]:
+    rows = _sim_rows(r) + _stratus_rows(r.stratus) + [_panther_row(r.panther)]
+    if r.invictus:
+        rows += _invictus_rows(r.invictus)
+    rows += [_otrf_row(o) for o in r.otrf]
+    if r.dns:
+        rows += _dns_rows(r.dns)
+    if r.zeek:
+        rows.append(_zeek_row(r.zeek))
+    rows.append(["Run time", f"{sum(r.seconds.values()):.0f} s", ", ".join(f"{k} {v:.1f} s" for k, v in r.seconds.items())])
+    return rows
+
+
+def _sim_rows(r: Results) -> list[list[str]]:
+    s = summary(r.sim)
+    recall = recall_by_type(r.sim)
+    full_types = sum(1 for caught, n in recall.values() if caught == n)
+    unsimulated = sorted(set(implemented_finding_types()) - set(recall))
+    cfg = SMALL if r.small else FULL
+    background = per_100k(s["unexplained_findings"], s["benign_events"])
+    return [
+        ["Simulated estates: attack cases caught", f"{s['caught']}/{s['firing']} ({pct(s['caught'], s['firing'])})",
+         f"{len(r.sim)} estate(s), seeds {', '.join(map(str, cfg['seeds']))}, scale {cfg['scale']}, {cfg['days']} days + attack day"],
+        ["Simulated finding types with full recall", f"{full_types}/{len(recall)}", "implemented but not simulated: " + (", ".join(unsimulated) or "none")],
+        ["Must-not violations (near misses that fired)", f"{s['violations']}/{s['near_misses']}", ""],
+        ["Findings on the simulated benign background", f"{s['unexplained_findings']} ({background:.2f} per 100k events)",
+         f"{s['benign_events']:,} benign events"],
+        ["Unexpected extra types on attack records", str(s["other_types"]), ""],
+    ]
+
+
+def _stratus_rows(st: StratusResult) -> list[list[str]]:
+    no_equivalent = sum(1 for t in st.techniques if not t.expected)
+    missing = len(st.techniques) - len(st.coverable) - no_equivalent
+    return [
+        ["Stratus techniques covered", f"{len(st.covered)}/{len(st.techniques)}",
+         f"{len(st.coverable)} have an implemented GuardDuty type, {missing} need one not implemented (IAM AnomalousBehavior, "
+         f"InstanceCredentialExfiltration), {no_equivalent} have no GuardDuty equivalent"],
+        ["Stratus findings not justified by the technique", str(sum(len(t.unjustified) for t in st.techniques)), ""],
+    ]
+
+
+def _panther_row(tests: list[PantherTest]) -> list[str]:
+    agree = sum(t.agrees for t in tests)
+    kinds = Counter(t.note[0] for t in tests if not t.agrees)
+    rules = len({t.rule for t in tests})
+    return ["Panther rule tests agreeing", f"{agree}/{len(tests)} ({pct(agree, len(tests))})",
+            f"{rules} rules that map to implemented types; disagreements: " + (", ".join(f"{n} {k}" for k, n in sorted(kinds.items())) or "none")]
+
+
+def _invictus_rows(inv: LabelledResult) -> list[list[str]]:
+    benign_events = inv.events_of(BENIGN_LABELS)
+    benign = inv.findings_on(BENIGN_LABELS)
+    attacked = {(s.api, s.time) for s, _ in inv.sightings_on(ATTACK_LABELS)}
+    setup = len(inv.sightings_on(("attack_setup_or_cleanup_terraform",)))
+    return [
+        ["Invictus: findings on benign events", f"{len(benign)} ({per_100k(len(benign), benign_events):.0f} per 100k)", f"{benign_events} benign events"],
+        ["Invictus: attack events raising a finding", f"{len(attacked)}/{inv.events_of(ATTACK_LABELS)}", f"{setup} on Stratus set-up/clean-up events"],
+    ]
+
+
+def _otrf_row(o: LabelledResult) -> list[str]:
+    attack = tuple(label for label in o.events if label.startswith("attack"))
+    benign = tuple(label for label in o.events if not label.startswith("attack"))
+    hit = len({(s.api, s.time) for s, _ in o.sightings_on(attack)})
+    note = f"{len(o.findings_on(benign))} findings on {o.events_of(benign)} benign events" if benign else ""
+    return [f"OTRF {o.name.removeprefix('otrf-')}: attack events raising a finding", f"{hit}/{o.events_of(attack)}", note]
+
+
+def _dns_rows(d: DnsListResult) -> list[list[str]]:
+    def recall_precision(kind: str, types: tuple[str, ...]) -> str:
+        tp, positives, flagged = d.detection(kind, types)
+        return f"{tp}/{positives} / " + (f"{tp}/{flagged}" if flagged else "n/a")
+
+    flagged = {n for x in d.of_kind("benign") for n in x.flagged}
+    return [
+        ["DGA names (360 Netlab): recall / precision", recall_precision("dga", DGA_TYPES),
+         "Trojan:EC2/DGADomainRequest.B (heuristic) not implemented; .C!DNS only for names on packaged lists"],
+        ["DNS tunnelling names: recall / precision", recall_precision("tunnel", TUNNEL_TYPES), "Trojan:EC2/DNSDataExfiltration not implemented"],
+        ["Benign DNS names raising a finding", f"{len(flagged)}/{len(d.names('benign')):,}", "OpenDNS top/random (2014), netrack plain names"],
+    ]
+
+
+def _zeek_row(caps: list[CaptureResult]) -> list[str]:
+    events = sum(z.events for z in caps)
+    found = sum(len(z.findings) for z in caps)
+    top, n = sum((z.types for z in caps), Counter()).most_common(1)[0]
+    opened = sum(len(z.remote_opened_contacts) for z in caps)
+    return ["Zeek captures: findings per 100k flow/DNS records", f"{per_100k(found, events):.0f} ({found} on {events:,})",
+            f"{len(caps)} captures; most are {top} (×{n}); {opened} contact-type findings only on connections the remote side opened"]
+
+
+def render(r: Results) -> str:
+    mode = "small, for CI" if r.small else "full"
+    out = [f"# Trailhound detection quality ({mode})", "",
+           f"Generated by `bench/quality.py{' --small' if r.small else ''}` on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, "
+           "with the packaged threat intelligence only.", "",
+           md_table(["Measure", "Result", "Notes"], summary_rows(r)), ""]
+    out += _sim_section(r.sim) + _stratus_section(r.stratus) + _panther_section(r.panther)
+    if r.invictus:
+        out += _labelled_section("Invictus CloudTrail (labels: event_labels.csv.gz)", r.invictus)
+    for o in r.otrf:
+        out += _labelled_section(f"OTRF {o.name}", o)
+    if r.dns:
+        out += _dns_section(r.dns)
+    if r.zeek:
+        out += _zeek_section(r.zeek)
+    return "\n".join(out).rstrip() + "\n"
+
+
+def _sim_section(runs: list[SimResult]) -> list[str]:
+    recall = recall_by_type(runs)
+    out = ["## Simulated estates", "",
+           "Per-type recall (a case is caught when a finding of its type is raised on the case's own record):", "",
+           md_table(["Finding type", "Caught"], [[t, f"{c}/{n}"] for t, (c, n) in recall.items()]), ""]
+    missing = sorted(set(implemented_finding_types()) - set(recall))
+    out += [f"Implemented types without a simulated case: {', '.join(missing) or 'none'}.", ""]
+    problems = [(run.seed, c) for run in runs for c in run.cases if (c.expect and (not c.caught or c.other_types)) or (not c.expect and c.sightings)]
+    if problems:
+        out += ["Misses, violations and extra types:", ""]
+        for seed, c in problems:
+            what = "missed" if c.expect and not c.caught else ("fired" if not c.expect else "extra types")
+            found = ", ".join(sorted({s.type for s in c.sightings})) or "nothing"
+            out.append(f"- seed {seed} `{c.name}` (expects {c.expect or 'silence'}): {what}; raised {found}")
+        out.append("")
+    unexplained = [(run.seed, s) for run in runs for s in run.unexplained]
+    out += [f"Findings on the benign background: {len({s.finding_id for _, s in unexplained})}.", ""]
+    out += [f"- seed {seed}: {describe(s)}" for seed, s in unexplained[:50]]
+    for run in runs:
+        if run.problems:
+            out.append(f"- seed {run.seed}: {len(run.problems)} input problems, e.g. {run.problems[0]}")
+    return out + [""]
+
+
+def _stratus_section(st: StratusResult) -> list[str]:
+    rows = []
+    for t in st.techniques:
+        raised = ", ".join(f"{k} ({', '.join(sorted(set(v)))})" for k, v in sorted(t.raised.items())) or "-"
+        rows.append([t.technique, t.events, _types(t.expected), "yes" if t.covered else "no", raised, t.note])
+    out = ["## Stratus Red Team detonation logs", "",
+           "Each technique is scanned alone. Expected types follow the rule in bench/quality_cloudtrail.py: the type GuardDuty "
+           "documents for the technique or API, else the IAM AnomalousBehavior family of the technique's tactic, else the family "
+           "GuardDuty lists the API under. AnomalousBehavior types are ML: GuardDuty would raise them only when the call is unusual.", "",
+           md_table(["Technique", "Events", "GuardDuty would raise", "Covered", "Trailhound raised", "Why"], rows), ""]
+    misses = [t for t in st.techniques if t.expected and not t.covered]
+    out += [f"Misses: {len(misses)} techniques with a GuardDuty type are not covered; "
+            f"{sum(1 for t in misses if not t.expected & set(implemented_finding_types()))} of them need a type Trailhound does not implement.", ""]
+    by_type: dict[str, list[str]] = {}
+    for t in misses:
+        by_type.setdefault(_types(t.expected), []).append(t.technique.removeprefix("aws."))
+    out += [f"- {types}: {', '.join(names)}" for types, names in sorted(by_type.items())] + [""]
+    unjust = [(t.technique, sorted(t.unjustified)) for t in st.techniques if t.unjustified]
+    out += [f"Unjustified findings: {', '.join(f'{k}: {v}' for k, v in unjust) or 'none'}."]
+    if st.unknown_files:
+        out += [f"Files without a mapping (not counted): {', '.join(st.unknown_files)}."]
+    return out + [""]
+
+
+def _panther_section(tests: list[PantherTest]) -> list[str]:
+    by_rule: dict[str, list[PantherTest]] = {}
+    for t in tests:
+        by_rule.setdefault(t.rule, []).append(t)
+    rows = [[rule, ", ".join(sorted(ts[0].mapped)), sum(t.agrees for t in ts), sum(not t.agrees for t in ts)] for rule, ts in by_rule.items()]
+    out = ["## Panther rule tests", "",
+           "Each test's `log` is written as the service logs it (Panther's `p_*` fields dropped; Route 53 records get the "
+           "service's timestamp and answer-list form back) and scanned alone. Only rules that correspond to an implemented "
+           "type are used, and for rules that cover more than that type only the tests of the corresponding API.", "",
+           md_table(["Panther rule", "Trailhound type", "Agree", "Disagree"], rows), "",
+           "Disagreements (semantics = Trailhound follows GuardDuty's meaning; intel = indicator not on the packaged lists; "
+           "detector = possible Trailhound issue; new = unexplained):", ""]
+    for t in tests:
+        if not t.agrees:
+            kind, why = t.note
+            out.append(f"- {t.rule} / \"{t.name}\": Panther expects {str(t.expected).lower()}, Trailhound "
+                       f"{'fired' if t.fired else 'silent'} — {kind}: {why}")
+    problems = [t for t in tests if t.problems]
+    out += [""] + [f"- input problem in {t.rule} / \"{t.name}\": {t.problems[0]}" for t in problems]
+    return out + [""]
+
+
+def _labelled_section(title: str, res: LabelledResult) -> list[str]:
+    out = [f"## {title}", "", md_table(["Label", "Events", "Findings raised on them"],
+                                      [[label, n, len(res.findings_on((label,)))] for label, n in sorted(res.events.items())]), ""]
+    hits = Counter((s.type, s.api, ", ".join(labels)) for s, labels in res.hits)
+    if hits:
+        out += ["Findings by event:", ""] + [f"- {t} on {api} ({labels}): {n}×" for (t, api, labels), n in sorted(hits.items())]
+    else:
+        out.append("No findings.")
+    out += [f"- note: {n}" for n in res.notes]
+    return out + [""]
+
+
+def _dns_section(d: DnsListResult) -> list[str]:
+    rows = [[x.source.name, x.source.kind, x.distinct, len(x.flagged),
+             ", ".join(f"{t} ×{n}" for t, n in sorted(Counter(t for ts in x.flagged.values() for t in ts).items())) or "-"] for x in d.lists]
+    out = ["## DGA and DNS-tunnelling names", "",
+           f"{d.queries:,} queries from one instance over a day, lists interleaved. Missing detectors: Trojan:EC2/DGADomainRequest.B "
+           "(DGA heuristics) and Trojan:EC2/DNSDataExfiltration (tunnelling); only list-based types can fire.", "",
+           md_table(["List", "Kind", "Distinct names", "Names with a finding", "Types"], rows), ""]
+    for x in d.lists:
+        if x.source.kind == "benign" and x.flagged:
+            out += [f"- benign name flagged ({x.source.name}): {n} -> {', '.join(sorted(ts))}" for n, ts in sorted(x.flagged.items())[:20]]
+    return out + [""]
+
+
+def _zeek_section(caps: list[CaptureResult]) -> list[str]:
+    rows = []
+    for z in caps:
+        types = ", ".join(f"{t} ×{n}" for t, n in sorted(z.types.items())) or "-"
+        labels = ", ".join(f"{k} {v}" for k, v in sorted(z.labels_hit.items())) or "-"
+        rows.append([z.capture.name, z.converted.connections, z.flows, len(z.converted.dns_records), len(z.findings),
+                     f"{per_100k(len(z.findings), z.events):.0f}" if z.events else "-", types, labels, z.capture.expect])
+    out = ["## Zeek captures (Stratosphere, Slips, RITA) via bench/zeek2aws.py", "",
+           "Findings per 100k records (flow records + DNS queries); 'labels hit' counts sightings by the label of the flows "
+           "(or DNS queries) with the same remote address (or name). How connections become flow records (direction, "
+           "REJECT/ACCEPT) is documented in bench/zeek2aws.py.", "",
+           md_table(["Capture", "Connections", "Flow records", "DNS queries", "Findings", "per 100k records", "Types", "Labels hit",
+                     "GuardDuty would raise"], rows), ""]
+    opened = [(z.capture.name, ss) for z in caps for ss in z.remote_opened_contacts.values()]
+    if opened:
+        blocked = sum(1 for _, ss in opened if any(s.blocked for s in ss))
+        replies = sum(1 for _, ss in opened if any(s.direction == "OUTBOUND" for s in ss))
+        out += [f"Contact-type findings (C&C, mining, sinkhole, Tor client, custom list: GuardDuty's \"the instance is querying / "
+                f"communicating with\" a listed address) raised only on connections the remote side opened: {len(opened)} "
+                f"({replies} on the instance's replies, flow-direction egress; {blocked} on REJECTed inbound attempts), e.g.:", ""]
+        out += [f"- {name}: {s.type} {s.direction}{' (blocked)' if s.blocked else ''} local port {s.local_port} "
+                f"{'->' if s.direction == 'OUTBOUND' else '<-'} {s.remote_ip}:{s.remote_port}" for name, ss in _few_per(opened, 3) for s in ss[-1:]]
+    return out + [""]
+
+
+def _few_per(items: list[tuple[str, list]], n: int) -> list[tuple[str, list]]:
+    seen: Counter[str] = Counter()
+    out = []
+    for name, value in items:
+        seen[name] += 1
+        if seen[name] <= n:
+            out.append((name, value))
+    return out
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--small", action="store_true", help="one small estate, Stratus and Panther only (CI, under a minute)")
+    ap.add_argument("-o", "--output", type=Path, help="Markdown results file")
+    ap.add_argument("--shared", type=Path, default=SHARED, help="the shared/data folder")
+    args = ap.parse_args(argv)
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="trailhound-quality-") as work:
+        os.environ["TRAILHOUND_INTEL_DIR"] = str(Path(work) / "no-refreshed-intel")
+        results = run(args.small, args.shared, Path(work))
+    text = render(results)
+    output = args.output or (HERE / "out" / "quality_results_small.md" if args.small else HERE / "quality_results.md")
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(text)
+    print(text)
+    print(f"written to {output} in {time.perf_counter() - started:.0f} s")
+
+
+if __name__ == "__main__":
+    main()

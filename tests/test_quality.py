@@ -1,0 +1,61 @@
+"""The detection-quality benchmark's small mode (bench/quality.py --small) as regression guards."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+
+import quality  # noqa: E402
+
+from trailhound.detectors import implemented_finding_types  # noqa: E402
+
+# Measured 2026-11: cloudtrail-stop and cloudtrail-delete. Raise it when a detector covers more.
+STRATUS_COVERED_MIN = 2
+
+
+@pytest.fixture(scope="module")
+def small(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> quality.Results:
+    return quality.run(small=True, shared=shared_data, work=tmp_path_factory.mktemp("quality"))
+
+
+def test_every_simulated_implemented_type_is_caught(small: quality.Results) -> None:
+    implemented = set(implemented_finding_types())
+    missed = [(c.name, c.expect) for run in small.sim for c in run.firing if c.expect in implemented and not c.caught]
+    assert missed == []
+    assert {c.expect for run in small.sim for c in run.firing} <= implemented, "the simulation expects a type no detector raises"
+
+
+def test_near_misses_stay_silent(small: quality.Results) -> None:
+    fired = [(c.name, sorted({s.type for s in c.sightings})) for run in small.sim for c in run.violations]
+    assert fired == []
+
+
+def test_benign_background_raises_nothing(small: quality.Results) -> None:
+    found = [quality.describe(s) for run in small.sim for s in run.unexplained]
+    assert found == []
+    assert all(run.benign_events > 5000 for run in small.sim)
+
+
+def test_attack_records_raise_only_their_type(small: quality.Results) -> None:
+    extra = [(c.name, c.other_types) for run in small.sim for c in run.firing if c.other_types]
+    assert extra == []
+
+
+def test_stratus_coverage_does_not_regress(small: quality.Results) -> None:
+    assert len(small.stratus.techniques) == 35
+    assert small.stratus.problems == 0
+    assert len(small.stratus.covered) >= STRATUS_COVERED_MIN, [t.technique for t in small.stratus.covered]
+
+
+def test_no_unjustified_stratus_finding(small: quality.Results) -> None:
+    assert {t.technique: t.unjustified for t in small.stratus.techniques if t.unjustified} == {}
+
+
+def test_panther_disagreements_are_all_known(small: quality.Results) -> None:
+    assert len(small.panther) >= 40
+    new = [(t.rule, t.name, t.note[1]) for t in small.panther_disagreements if t.note[0] == "new"]
+    assert new == []
