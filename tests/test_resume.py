@@ -93,3 +93,38 @@ def test_changed_file_is_read_again(tmp_path: Path) -> None:
     assert report.events["cloudtrail"] == 1
     [finding] = list(store.findings())
     assert finding["service"]["count"] == 2
+
+
+def _network_estate(root: Path) -> Path:
+    """Overlapping flow and DNS files with threat-intel hits spread through them."""
+    from trailhound.attacks import Case, dns_record, example_indicator, flow_row, write_case_logs
+    from trailhound.intel.index import Category
+
+    c2 = example_indicator(Category.C2)
+    for f in range(3):
+        flows, queries = [], []
+        for i in range(40):
+            t = T0 + timedelta(minutes=i, seconds=7 * f)
+            hit = i % 4 == 0
+            flows.append(flow_row(t, src="10.0.1.25", dst=c2 if hit else "52.94.236.248", sport=40000 + i, dport=443))
+            queries.append(dns_record(t, "c2.guarddutyc2activityb.com" if hit else "example.com"))
+        cases = [Case("flows", None, flows, source="flow")] + [Case(f"q{i}", None, q, source="dns") for i, q in enumerate(queries)]
+        write_case_logs(root / f"part{f}", cases)
+    return root
+
+
+@pytest.mark.parametrize("crash_after", [2, 9])
+def test_crash_and_restart_with_flows_and_dns(tmp_path: Path, crash_after: int) -> None:
+    logs = _network_estate(tmp_path / "logs")
+    settings = ScanSettings(order_quantum_s=0.0, commit_interval_s=0.0)
+    clean = Store(tmp_path / "clean.db")
+    clean_report = Scanner(clean, settings).scan([logs])
+    assert clean_report.events["flow"] == 120 and clean_report.events["dns"] == 120
+    assert sum(f["service"]["count"] for f in clean.findings()) == 60  # 30 C2 flows + 30 C2 queries
+
+    db = tmp_path / "crashy.db"
+    with pytest.raises(Crash):
+        CrashingScanner(Store(db), settings, crash_after=crash_after).scan([logs])
+    resumed = Store(db)
+    Scanner(resumed, settings).scan([logs])
+    assert _summary(resumed) == _summary(clean)
