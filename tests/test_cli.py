@@ -64,3 +64,23 @@ def test_scan_of_everything_in_shared_data_never_crashes(tmp_path: Path, shared_
     assert "Traceback" not in p.stdout + p.stderr
     assert "3,210 CloudTrail" in p.stdout  # Stratus 310 + Invictus 2,900
     assert "bad input" in p.stderr and "unknown format" in p.stderr
+
+
+def test_scan_with_a_stix_threat_list(tmp_path: Path) -> None:
+    from datetime import UTC, datetime
+
+    from trailhound.attacks import Case, record, write_case_logs
+
+    stix = tmp_path / "feed.json"
+    stix.write_text(json.dumps({"type": "bundle", "id": "bundle--1", "objects": [{
+        "type": "indicator", "spec_version": "2.1", "id": "indicator--1", "created": "2026-01-01T00:00:00Z",
+        "modified": "2026-01-01T00:00:00Z", "name": "Attacker VPS", "pattern": "[ipv4-addr:value = '89.160.20.112']",
+        "pattern_type": "stix", "valid_from": "2026-01-01T00:00:00Z"}]}))
+    rec = record("CreateUser", "iam.amazonaws.com", time=datetime(2026, 11, 8, tzinfo=UTC), ip="89.160.20.112")
+    files = write_case_logs(tmp_path / "logs", [Case("x", None, rec)])
+    out = tmp_path / "f.jsonl"
+    p = run("scan", *files, "--threat-list", f"STIX:{stix}", "--db", tmp_path / "t.db", "-o", out)
+    assert p.returncode == 0, p.stderr
+    [f] = [json.loads(line) for line in out.read_text().splitlines()]
+    assert f["type"] == "UnauthorizedAccess:IAMUser/MaliciousIPCaller.Custom"
+    assert f["service"]["evidence"]["threatIntelligenceDetails"] == [{"threatListName": "feed", "threatNames": ["Attacker VPS"]}]

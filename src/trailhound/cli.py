@@ -79,8 +79,8 @@ def _run_scan(paths: list[Path], settings: ScanSettings, db: Path, output: Path 
 @app.command()
 def scan(
     paths: Annotated[list[Path], typer.Argument(help="Log files and folders (walked recursively), plain or gzipped.")],
-    threat_list: Annotated[list[Path], typer.Option("--threat-list", help="Threat IP list (GuardDuty TXT: one IP or CIDR per line).")] = [],
-    trusted_list: Annotated[list[Path], typer.Option("--trusted-list", help="Trusted IP list: no CloudTrail/flow findings for these public IPs.")] = [],
+    threat_list: Annotated[list[str], typer.Option("--threat-list", help="Threat list of IPs, CIDRs and domains: TXT, STIX, OTX_CSV, ALIEN_VAULT, PROOF_POINT or FIRE_EYE, sniffed or given as FORMAT:PATH.")] = [],
+    trusted_list: Annotated[list[str], typer.Option("--trusted-list", help="Trusted IP list (same formats): no CloudTrail/flow findings for these public IPs.")] = [],
     inventory: Annotated[list[Path], typer.Option("--inventory", help="EC2 describe-instances JSON file or folder.")] = [],
     geoip_mmdb: Annotated[list[Path], typer.Option("--geoip-mmdb", help="MaxMind-format City/ASN database (GeoLite2, DB-IP, IPinfo), used before the bundled data.")] = [],
     db: DbOption = None,
