@@ -212,3 +212,19 @@ def test_earliest_query_late_in_a_dns_file(tmp_path: Path) -> None:
     assert len(rec.seen) == 30 + len(minutes)
     times = [t for t, _, _ in rec.seen]
     assert times == sorted(times)
+
+
+def test_deliveries_whose_first_bytes_miss_their_earliest_events(tmp_path: Path) -> None:
+    """Real deliveries are not sorted: when a file's first 16 KB hold only its later events, the
+    timeline learns how far off its start estimates are and opens the next files that much sooner."""
+    logs = tmp_path / "logs"
+    for f in range(6):
+        base = T0 + timedelta(minutes=8 * f)  # each file spans 10 minutes: neighbours overlap by 2
+        recs = [record("DescribeInstances", "ec2.amazonaws.com", time=base + timedelta(seconds=5 * i),
+                       params={"pad": "x" * 300, "i": i}) for i in range(120)]
+        recs.reverse()  # the earliest events last, far beyond the peeked bytes
+        write_cloudtrail(logs / f"f{f}.json", recs, gz=False)
+    assert min(p.stat().st_size for p in logs.iterdir()) > 3 * 16384
+    rec, _ = _scan([logs])
+    assert len(rec.seen) == 6 * 120
+    assert rec.max_lag() <= 60.0

@@ -6,7 +6,9 @@ scale, so the timeline works like a k-way merge of sorted runs:
 
 * every file is a *run*, sorted by event time when it is parsed;
 * files are opened in the order of their estimated first event (peeked from the first KB),
-  and a file is opened before any event later than its estimated start is emitted;
+  and a file is opened before any event later than its estimated start is emitted — earlier by
+  the largest error seen so far in those estimates, so that deliveries whose first bytes do not
+  hold their earliest event still land in order;
 * the open run with the earliest head emits a *slice* — its events up to the next run's head
   plus ``quantum`` seconds — so the output is in time order to within ``quantum``, while
   emitting large columnar slices instead of single events.
@@ -143,13 +145,17 @@ class Timeline:
         heap: list[tuple[float, int, Run]] = []
         seq = 0
         i = 0
+        lag = 0.0  # how much earlier than estimated files have turned out to start: open the next file that much sooner
         while i < len(pending) or heap:
-            next_start = pending[i].start if i < len(pending) else _INF
+            next_start = pending[i].start - lag if i < len(pending) else _INF
             if not heap or next_start <= heap[0][0]:
+                estimated = pending[i].start
                 run = self.load(pending[i])
                 i += 1
                 if run is None:
                     continue
+                if len(run) and estimated > 0:
+                    lag = max(lag, estimated - float(run.parsed.times[0]))
                 if run.pos >= len(run):
                     self.on_done(run)
                     continue
