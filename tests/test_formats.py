@@ -462,3 +462,19 @@ def test_content_wins_over_name(tmp_path: Path) -> None:
     readme = tmp_path / "README.md"
     readme.write_text(json.dumps({"Records": recs}))
     assert sniff(readme, peek(readme)) is Kind.NOT_LOG
+
+
+def test_concatenated_pretty_records_and_nested_detail_type(tmp_path: Path) -> None:
+    """`jq '.Records[]'` output (pretty records one after another) is read record by record, and a
+    plain record that mentions "detail-type" inside its parameters is not mistaken for an envelope."""
+    from trailhound.formats import parse as parse_any
+
+    t = datetime(2026, 3, 1, tzinfo=UTC)
+    recs = [record("StopLogging", "cloudtrail.amazonaws.com", time=t + timedelta(minutes=i), params={"name": f"t{i}"}) for i in range(3)]
+    pretty = "\n".join(json.dumps(r, indent=2) for r in recs).encode()
+    parsed = parse_any(tmp_path / "jq.json", pretty)
+    assert parsed.problems == [] and [e.params()["name"] for e in parsed.events] == ["t0", "t1", "t2"]
+    nested = record("PutRule", "events.amazonaws.com", time=t, params={"eventPattern": '{"detail-type": ["x"]}'})
+    lines = (json.dumps(nested) + "\n" + json.dumps(recs[0]) + "\n").encode()
+    parsed = parse_any(tmp_path / "nd.json", lines)
+    assert parsed.problems == [] and [e.event_name for e in parsed.events] == ["PutRule", "StopLogging"]

@@ -11,7 +11,9 @@ it fall back to record-by-record decoding, so one malformed record costs that re
 
 from __future__ import annotations
 
+import json
 import re
+from typing import Any
 
 import msgspec
 
@@ -85,8 +87,13 @@ def _parse_lines(path: str, data: bytes, first_line: int | None = 1) -> Parsed:
             continue
         total += 1
         try:
+            env = None
             if b'"detail-type"' in line:
-                env = _event_bridge.decode(line)
+                try:
+                    env = _event_bridge.decode(line)
+                except msgspec.ValidationError:
+                    env = None  # a plain record that merely mentions "detail-type" somewhere inside
+            if env is not None:
                 if not env.detail_type.endswith("via CloudTrail"):
                     problems.append(Problem(path, f"EventBridge event '{env.detail_type}' is not a CloudTrail record", line=lineno if first_line else None))
                     continue
@@ -104,6 +111,27 @@ def _parse_lines(path: str, data: bytes, first_line: int | None = 1) -> Parsed:
             p.line = lineno if first_line else None
             problems.append(p)
     return _finish(path, events, problems, total)
+
+
+def _json_stream(text: bytes) -> list[Any] | None:
+    """Consecutive JSON values separated only by whitespace, or None if the text is not that."""
+    decoder = json.JSONDecoder()
+    try:
+        doc = text.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    values, pos, end = [], 0, len(doc)
+    while pos < end:
+        while pos < end and doc[pos].isspace():
+            pos += 1
+        if pos == end:
+            break
+        try:
+            value, pos = decoder.raw_decode(doc, pos)
+        except json.JSONDecodeError:
+            return None
+        values.append(value)
+    return values if len(values) > 1 else None
 
 
 def parse(path: str, data: bytes) -> Parsed:
@@ -149,7 +177,10 @@ def parse(path: str, data: bytes) -> Parsed:
     try:
         doc = _any.decode(text)
     except msgspec.DecodeError as exc:
-        return unreadable(exc)
+        values = _json_stream(text)  # pretty-printed records one after another (`jq '.Records[]'`)
+        if values is None:
+            return unreadable(exc)
+        return _parse_lines(path, b"\n".join(msgspec.json.encode(v) for v in values), first_line=None)
     if isinstance(doc, dict) and "Records" in doc:
         return parse(path, msgspec.json.encode({"Records": doc["Records"]}))
     # A single (pretty-printed) record: re-encoded on one line, so line numbers would be ours.
