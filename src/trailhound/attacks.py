@@ -327,6 +327,23 @@ def _case_time(rec: Any) -> datetime:
     return datetime.fromtimestamp(rec["start"], UTC)
 
 
+def add_attack_instance(inventory: Path) -> None:
+    """Put the instance the network attack cases run on into a describe-instances file."""
+    doc = json.loads(inventory.read_text()) if inventory.exists() else {"Reservations": []}
+    doc["Reservations"].append({"ReservationId": "r-0a77ac4c0a77ac4c0", "OwnerId": "111122223333", "Instances": [{
+        "InstanceId": INSTANCE, "InstanceType": "t3.medium", "ImageId": "ami-0c7217cdde317cfec", "LaunchTime": "2026-10-20T08:00:00+00:00",
+        "Placement": {"AvailabilityZone": "us-east-1a"}, "PrivateIpAddress": LOCAL_IP, "State": {"Name": "running"},
+        "SubnetId": "subnet-0a1b2c3d", "VpcId": VPC,
+        "IamInstanceProfile": {"Arn": "arn:aws:iam::111122223333:instance-profile/web-app", "Id": "AIPAEXAMPLEWEBAPP0001"},
+        "Tags": [{"Key": "Name", "Value": "web-app-1"}, {"Key": "team", "Value": "payments"}],
+        "NetworkInterfaces": [{"NetworkInterfaceId": ENI, "PrivateIpAddress": LOCAL_IP, "SubnetId": "subnet-0a1b2c3d", "VpcId": VPC,
+                               "PrivateIpAddresses": [{"PrivateIpAddress": LOCAL_IP, "Primary": True}],
+                               "Association": {"PublicIp": "54.90.199.21", "PublicDnsName": "ec2-54-90-199-21.compute-1.amazonaws.com"},
+                               "Groups": [{"GroupId": "sg-0a1b2c3d4e5f60718", "GroupName": "web-app"}]}],
+    }]})
+    inventory.write_text(json.dumps(doc, indent=1))
+
+
 def write_custom_lists(root: Path) -> tuple[Path, Path]:
     """The operator's lists the cases assume: a threat list (an IP and a domain) and a trusted list."""
     root.mkdir(parents=True, exist_ok=True)

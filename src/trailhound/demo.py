@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
-from trailhound.attacks import all_cases, write_case_logs, write_custom_lists
+from trailhound.attacks import add_attack_instance, all_cases, write_case_logs, write_custom_lists
 from trailhound.synth import EstateSpec, write_estate
 
 
@@ -32,6 +32,7 @@ def write_demo_estate(root: Path) -> DemoEstate:
     account = spec.account_ids[0]
     cases = all_cases(spec.start + timedelta(days=spec.days, hours=2), account)
     write_case_logs(root / "logs", cases, account, spec.region)
+    add_attack_instance(files.inventory)
     threat, trusted = write_custom_lists(root / "lists")
     return DemoEstate(
         root=root,

@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from trailhound.attacks import Case, all_cases, write_case_logs, write_custom_lists
+from trailhound.attacks import Case, add_attack_instance, all_cases, write_case_logs, write_custom_lists
 from trailhound.synth import EstateSpec, write_estate
 
 GROUND_TRUTH = "ground-truth.json"
@@ -64,6 +64,7 @@ def simulate(root: Path, finding_types: Iterable[str] | None = None, *, seed: in
     attack_day = start + timedelta(days=days, hours=9)
     cases = select_cases(all_cases(attack_day, account), finding_types)
     write_case_logs(root / "logs", cases, account, spec.region)
+    add_attack_instance(files.inventory)
     threat, trusted = write_custom_lists(root / "lists")
     truth = root / GROUND_TRUTH
     truth.write_text(json.dumps({

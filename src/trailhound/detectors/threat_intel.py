@@ -66,7 +66,12 @@ class CombinedIntel:
 
 
 def evidence(hits: Sequence[ThreatHit]) -> dict[str, Any]:
-    return {"threatIntelligenceDetails": [{"threatListName": h.list_name, "threatNames": list(h.threat_names)} for h in hits]}
+    """One entry per list, with every threat name the indicator has on it."""
+    names: dict[str, list[str]] = {}
+    for h in hits:
+        listed = names.setdefault(h.list_name, [])
+        listed.extend(n for n in h.threat_names if n not in listed)
+    return {"threatIntelligenceDetails": [{"threatListName": k, "threatNames": v} for k, v in names.items()]}
 
 
 def _info(hits: Sequence[ThreatHit]) -> dict[str, Any]:

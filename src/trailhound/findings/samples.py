@@ -17,7 +17,7 @@ from typing import Any
 
 import orjson
 
-from trailhound.attacks import Case, all_cases, flow_row, write_case_logs, write_custom_lists
+from trailhound.attacks import Case, add_attack_instance, all_cases, flow_row, write_case_logs, write_custom_lists
 from trailhound.config import ScanSettings
 from trailhound.detectors import implemented_finding_types
 from trailhound.detectors.threat_intel import CombinedIntel
@@ -55,7 +55,9 @@ def sample_findings(types: Iterable[str] | None = None, detector_id: str | None 
         extra.add(load_list(drop), Category.DROP_POINT)
         files = write_case_logs(root / "logs", list(cases.values()))
         store = Store(root / "samples.db")
-        settings = ScanSettings(threat_lists=[threat], trusted_lists=[trusted])
+        inventory = root / "describe-instances.json"
+        add_attack_instance(inventory)  # samples carry full instanceDetails, like GuardDuty's
+        settings = ScanSettings(threat_lists=[threat], trusted_lists=[trusted], inventory=[inventory])
         Scanner(store, settings, intel=CombinedIntel(builtin_index(), extra.freeze())).scan(files)
         raised = {}
         for f in store.findings():
