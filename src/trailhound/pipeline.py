@@ -57,6 +57,7 @@ class ScanReport:
     findings_updated: int = 0
     suppressed_trusted: int = 0
     detector_errors: int = 0
+    skipped_data_events: int = 0  # CloudTrail data events of services other than S3
     finding_ids: set[str] = field(default_factory=set)
     seconds: float = 0.0
 
@@ -97,7 +98,7 @@ def _usage_codes_of(events: Any, per_month: bool = False, month: str = "") -> Us
         keys = [tuple(k.split("|", 1)) if per_month else (month, k) for k in uniq]
         return [(m, a, Source.FLOW) for m, a in keys], codes
     if events and isinstance(events[0], ApiCall):
-        it = ((f"{e.event_time.year:04d}-{e.event_time.month:02d}" if per_month else month, e.recipient_account_id, e.event_category) for e in events)
+        it = ((f"{e.event_time.year:04d}-{e.event_time.month:02d}" if per_month else month, e.account_id, e.event_category) for e in events)
         codes = np.fromiter((combos.setdefault(k, len(combos)) for k in it), dtype=np.int64, count=len(events))
         return [(m, a or "unknown", Source.S3_DATA if c == "Data" else Source.CLOUDTRAIL) for m, a, c in combos], codes
     it2 = ((f"{e.query_timestamp.year:04d}-{e.query_timestamp.month:02d}" if per_month else month, e.account_id) for e in events)
@@ -133,6 +134,7 @@ class Scanner:
         self.trusted, trusted_loads = load_lists(self.settings.trusted_lists)
         for tl in trusted_loads:
             self.report.problems.extend(tl.problems)
+        self._list_problems = list(self.report.problems)
         # `intel` replaces the packaged lists (tests, or an operator's own feed set); custom lists always apply.
         base = intel if intel is not None else builtin_index() if self.settings.builtin_intel else None
         self.intel = CombinedIntel(base, custom.freeze())
@@ -160,10 +162,10 @@ class Scanner:
     # -- entry point ---------------------------------------------------------------------
     def scan(self, paths: Iterable[str | Path]) -> ScanReport:
         started = time.perf_counter()
-        report = self.report
+        report = self.report = ScanReport(problems=list(self._list_problems))
         for inv_path in walk(self.settings.inventory):
             self._load_inventory(inv_path, read(inv_path).data)
-        files = list(walk(paths))
+        files = list({p.resolve(): p for p in reversed(list(walk(paths)))}.values())[::-1]  # overlapping paths: each file once
         report.files_total = len(files)
         pending, others = plan(files)
         for path, kind in others:
@@ -188,7 +190,12 @@ class Scanner:
         elif kind is Kind.INVENTORY:
             self._load_inventory(path, read(path).data)
         else:
-            raw = read(path)
+            try:
+                raw = read(path)
+            except OSError as exc:
+                self._quarantine("", [Problem(str(path), f"unreadable: {exc.strerror or exc}")], fatal=True)
+                report.files_done += 1
+                return
             key = str(path.resolve())
             cp = self.store.checkpoint(key)
             if cp and cp.fingerprint == raw.fingerprint and cp.complete:
@@ -206,7 +213,11 @@ class Scanner:
         if parsed.problems:
             self._quarantine("", parsed.problems, fatal=True)
             return
-        self.report.inventory_instances += self.inventory.load_describe_instances(parsed.extra or {})
+        before = self.inventory.rejected
+        self.report.inventory_instances += self.inventory.load_describe_instances(parsed.extra if isinstance(parsed.extra, dict) else {})
+        bad = self.inventory.rejected - before
+        if bad:
+            self._quarantine("", [Problem(str(path), f"{bad} instance entries not understood and skipped")], fatal=False)
 
     def _quarantine(self, fingerprint: str, problems: list[Problem], fatal: bool) -> None:
         self.report.problems.extend(problems)
@@ -218,32 +229,56 @@ class Scanner:
 
     def _open(self, pending: PendingFile) -> Run | None:
         path = pending.path
-        raw = read(path)
         key = str(path.resolve())
+        try:
+            raw = read(path)
+        except OSError as exc:
+            self._quarantine("", [Problem(str(path), f"unreadable: {exc.strerror or exc}")], fatal=True)
+            self.report.files_done += 1
+            return None
         cp = self.store.checkpoint(key)
+        if cp is None or cp.fingerprint != raw.fingerprint:
+            # the same content under another name (a moved or copied delivery) was read already
+            moved = self.store.checkpoint_by_fingerprint(raw.fingerprint)
+            if moved is not None and moved.complete:
+                cp = moved
         if cp and cp.fingerprint == raw.fingerprint and cp.complete:
             self.report.files_already_scanned += 1
             self.report.files_done += 1
             return None
-        try:
+        resumed = cp.consumed if cp and cp.fingerprint == raw.fingerprint else 0
+        meta = _FileMeta(raw.fingerprint, pending.kind, 0.0, consumed=resumed)
+        try:  # a bug in parsing or enriching must cost this file, not the scan
             parsed: Parsed = parse(path, raw.data, pending.kind)
-        except Exception as exc:  # a parser bug must cost this file, not the scan
-            parsed = Parsed(pending.kind, [], np.empty(0), [Problem(str(path), f"could not be read ({type(exc).__name__}: {exc})")], fatal=True)
-        problems = list(parsed.problems)
+            problems = list(parsed.problems)
+            if pending.kind is Kind.CLOUDTRAIL and len(parsed):
+                self._drop_unanalysed_data_events(parsed)
+            meta.bytes_per_event = len(raw.data) / max(1, parsed.records_read)
+            if len(parsed):
+                meta.usage = _usage_codes(parsed)
+            if pending.kind is Kind.FLOW and len(parsed):
+                self.inventory.learn_flows(parsed.events)
+                parsed.events = mark_listed(parsed.events, self.intel.ip)
+        except Exception as exc:
+            parsed = Parsed(pending.kind, [], np.empty(0), fatal=True)
+            problems = [Problem(str(path), f"could not be read ({type(exc).__name__}: {exc})")]
         if raw.error:
             problems.insert(0, Problem(str(path), raw.error))
-        resumed = cp.consumed if cp and cp.fingerprint == raw.fingerprint else 0
         if problems and not resumed:
             self._quarantine(raw.fingerprint, problems, fatal=parsed.fatal)
-        meta = _FileMeta(raw.fingerprint, parsed.kind, len(raw.data) / max(1, parsed.records_read), consumed=resumed)
-        if len(parsed):
-            meta.usage = _usage_codes(parsed)
-        if pending.kind is Kind.FLOW and len(parsed):
-            self.inventory.learn_flows(parsed.events)
-            parsed.events = mark_listed(parsed.events, self.intel.ip)
+        meta.kind = parsed.kind
         run = Run(path, parsed, pos=min(resumed, len(parsed)), meta=meta)
         self.open_runs[key] = run
         return run
+
+    def _drop_unanalysed_data_events(self, parsed: Parsed) -> None:
+        """GuardDuty analyses management events and S3 data events only: Lambda, DynamoDB... data
+        events are neither judged nor metered (counted in the report as skipped)."""
+        keep = [i for i, e in enumerate(parsed.events) if e.event_category != "Data" or e.event_source == "s3.amazonaws.com"]
+        if len(keep) < len(parsed.events):
+            self.report.skipped_data_events += len(parsed.events) - len(keep)
+            parsed.events = [parsed.events[i] for i in keep]
+            parsed.times = parsed.times[keep]
 
     def _finished(self, run: Run) -> None:
         key = str(run.path.resolve())
@@ -296,11 +331,11 @@ class Scanner:
             elif e.event_name == "RunInstances":
                 launches.append(e)
         inventory = self.inventory
-        for e in launches:
-            inventory.learn_api_call(e)
-        for pid, e in sessions.items():
-            if pid not in inventory.sessions_seen:
+        for e in launches + [e for pid, e in sessions.items() if pid not in inventory.sessions_seen]:
+            try:
                 inventory.learn_api_call(e)
+            except Exception as exc:  # an odd response document costs its inventory entry, nothing else
+                self.report.problems.append(Problem(f"event {e.event_id}", f"{e.event_name} response not understood ({type(exc).__name__}: {exc})"))
         for det in self._every_ct:
             self._run(det, events)
         for det, evs in routed.values():

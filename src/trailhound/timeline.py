@@ -122,7 +122,11 @@ def plan(paths: list[Path]) -> tuple[list[PendingFile], list[tuple[Path, Kind]]]
     pending: list[PendingFile] = []
     others: list[tuple[Path, Kind]] = []
     for path in paths:
-        head = peek(path)
+        try:
+            head = peek(path)
+        except OSError:
+            others.append((path, Kind.UNKNOWN))  # reported as unreadable when the file is handled
+            continue
         kind = sniff(path, head)
         if kind in (Kind.CLOUDTRAIL, Kind.FLOW, Kind.DNS):
             pending.append(PendingFile(estimate_start(path, head, kind), path, kind))

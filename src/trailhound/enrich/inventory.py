@@ -31,11 +31,20 @@ def _iso_ms(value: Any) -> str | None:
         return text
 
 
+def _dicts(value: Any) -> list[dict[str, Any]]:
+    """The dict members of a list (anything else in odd documents is ignored)."""
+    return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
 def _items(value: Any) -> list[dict[str, Any]]:
     """CloudTrail renders EC2 lists as {"items": [...]}."""
     if isinstance(value, dict):
         value = value.get("items")
-    return [v for v in value or [] if isinstance(v, dict)]
+    return _dicts(value)
 
 
 class Inventory:
@@ -45,19 +54,21 @@ class Inventory:
         self.by_private_ip: dict[str, str] = {}
         self.role_sessions: dict[str, list[str]] = {}  # role ARN -> instance ids seen using it
         self.sessions_seen: set[str] = set()  # principal ids already learned (not persisted: a cheap memo)
+        self.rejected = 0  # describe-instances entries that could not be understood
         self.changed = False
 
     # -- sources --------------------------------------------------------------------------
     def load_describe_instances(self, doc: dict[str, Any]) -> int:
         n = 0
-        for reservation in doc.get("Reservations") or []:
-            for inst in reservation.get("Instances") or []:
-                if not isinstance(inst, dict) or "InstanceId" not in inst:
+        for reservation in _dicts(_dict(doc).get("Reservations")):
+            for inst in _dicts(reservation.get("Instances")):
+                if not isinstance(inst.get("InstanceId"), str):
+                    self.rejected += 1
                     continue
-                profile = inst.get("IamInstanceProfile") or {}
+                profile = _dict(inst.get("IamInstanceProfile"))
                 nics = []
-                for nic in inst.get("NetworkInterfaces") or []:
-                    assoc = nic.get("Association") or {}
+                for nic in _dicts(inst.get("NetworkInterfaces")):
+                    assoc = _dict(nic.get("Association"))
                     nics.append(
                         {
                             "networkInterfaceId": nic.get("NetworkInterfaceId"),
@@ -67,27 +78,27 @@ class Inventory:
                             "privateIpAddress": nic.get("PrivateIpAddress"),
                             "privateIpAddresses": [
                                 {"privateDnsName": a.get("PrivateDnsName"), "privateIpAddress": a.get("PrivateIpAddress")}
-                                for a in nic.get("PrivateIpAddresses") or []
+                                for a in _dicts(nic.get("PrivateIpAddresses"))
                             ],
                             "publicDnsName": assoc.get("PublicDnsName"),
                             "publicIp": assoc.get("PublicIp"),
-                            "ipv6Addresses": [a.get("Ipv6Address") for a in nic.get("Ipv6Addresses") or [] if isinstance(a, dict)],
-                            "securityGroups": [{"groupId": g.get("GroupId"), "groupName": g.get("GroupName")} for g in nic.get("Groups") or []],
+                            "ipv6Addresses": [a.get("Ipv6Address") for a in _dicts(nic.get("Ipv6Addresses"))],
+                            "securityGroups": [{"groupId": g.get("GroupId"), "groupName": g.get("GroupName")} for g in _dicts(nic.get("Groups"))],
                         }
                     )
                 details = {
                     "instanceId": inst["InstanceId"],
                     "instanceType": inst.get("InstanceType"),
-                    "instanceState": (inst.get("State") or {}).get("Name"),
-                    "availabilityZone": (inst.get("Placement") or {}).get("AvailabilityZone"),
+                    "instanceState": _dict(inst.get("State")).get("Name"),
+                    "availabilityZone": _dict(inst.get("Placement")).get("AvailabilityZone"),
                     "imageId": inst.get("ImageId"),
                     "imageDescription": inst.get("ImageDescription"),
                     "launchTime": _iso_ms(inst.get("LaunchTime")),
                     "platform": inst.get("Platform"),
                     "iamInstanceProfile": {"arn": profile.get("Arn"), "id": profile.get("Id")} if profile else None,
                     "networkInterfaces": nics,
-                    "productCodes": [{"productCodeId": p.get("ProductCodeId"), "productCodeType": p.get("ProductCodeType")} for p in inst.get("ProductCodes") or []],
-                    "tags": [{"key": t.get("Key"), "value": t.get("Value")} for t in inst.get("Tags") or []],
+                    "productCodes": [{"productCodeId": p.get("ProductCodeId"), "productCodeType": p.get("ProductCodeType")} for p in _dicts(inst.get("ProductCodes"))],
+                    "tags": [{"key": t.get("Key"), "value": t.get("Value")} for t in _dicts(inst.get("Tags"))],
                 }
                 self._put(details)
                 n += 1
@@ -99,7 +110,7 @@ class Inventory:
             for inst in _items(e.response().get("instancesSet")):
                 if "instanceId" not in inst:
                     continue
-                profile = inst.get("iamInstanceProfile") or {}
+                profile = _dict(inst.get("iamInstanceProfile"))
                 nics = [
                     {
                         "networkInterfaceId": nic.get("networkInterfaceId"),
@@ -116,8 +127,8 @@ class Inventory:
                     {
                         "instanceId": inst["instanceId"],
                         "instanceType": inst.get("instanceType"),
-                        "instanceState": (inst.get("instanceState") or {}).get("name", "pending"),
-                        "availabilityZone": (inst.get("placement") or {}).get("availabilityZone"),
+                        "instanceState": _dict(inst.get("instanceState")).get("name", "pending"),
+                        "availabilityZone": _dict(inst.get("placement")).get("availabilityZone"),
                         "imageId": inst.get("imageId"),
                         "launchTime": _iso_ms(inst.get("launchTime")),
                         "platform": inst.get("platform"),

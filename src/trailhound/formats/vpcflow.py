@@ -90,6 +90,20 @@ def _consistent(body: bytes, n_fields: int) -> bool:
     return int(np.count_nonzero(raw == 32)) == lines * (n_fields - 1)
 
 
+# start/end are epoch seconds; milliseconds or garbage there would break every date computed from them
+_EPOCH_FIELDS = ("start", "end")
+MAX_EPOCH_S = 4_102_444_800  # 2100-01-01
+
+
+def _bad_times(df: pl.DataFrame) -> bool:
+    for name in _EPOCH_FIELDS:
+        if name in df.columns:
+            col = df[name]
+            if col.null_count() < len(col) and (col.min() < 0 or col.max() > MAX_EPOCH_S):  # type: ignore[operator]
+                return True
+    return False
+
+
 def _check_line(tokens: list[str], fields: list[str]) -> tuple[str | None, str]:
     """Why a line cannot be read, as (field, message), or (None, '') when it is fine."""
     if len(tokens) != len(fields):
@@ -103,6 +117,8 @@ def _check_line(tokens: list[str], fields: list[str]) -> tuple[str | None, str]:
                 return name, f"'{tok[:40]}' is not an integer"
             if not bounds[0] <= int(tok) <= bounds[1]:
                 return name, f"{tok[:40]} is out of range"
+            if name in _EPOCH_FIELDS and not 0 <= int(tok) <= MAX_EPOCH_S:
+                return name, f"{tok[:40]} is not a time in epoch seconds"
     return None, ""
 
 
@@ -164,6 +180,8 @@ def parse(path: str, data: bytes) -> Parsed:
         try:
             df = _read(body, fields)
             total = df.height
+            if _bad_times(df):
+                raise pl.exceptions.ComputeError("time out of range")  # set the offending lines aside below
             df = _normalize(df, fields)
             return Parsed(Kind.FLOW, df, df["start"].cast(pl.Float64).to_numpy(), [], records_read=total)
         except (pl.exceptions.ComputeError, pl.exceptions.InvalidOperationError, pl.exceptions.SchemaError):

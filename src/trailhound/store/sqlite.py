@@ -50,6 +50,7 @@ CREATE TABLE IF NOT EXISTS checkpoints (
     complete INTEGER NOT NULL,
     updated_at REAL NOT NULL
 );
+CREATE INDEX IF NOT EXISTS checkpoints_fingerprint ON checkpoints (fingerprint);
 CREATE TABLE IF NOT EXISTS quarantine (
     path TEXT NOT NULL,
     fingerprint TEXT NOT NULL,
@@ -140,6 +141,11 @@ class Store:
 
     def checkpoint(self, path: str) -> Checkpoint | None:
         row = self.db.execute("SELECT path, fingerprint, kind, events, consumed, complete FROM checkpoints WHERE path = ?", (path,)).fetchone()
+        return Checkpoint(*row[:5], bool(row[5])) if row else None
+
+    def checkpoint_by_fingerprint(self, fingerprint: str) -> Checkpoint | None:
+        row = self.db.execute("SELECT path, fingerprint, kind, events, consumed, complete FROM checkpoints WHERE fingerprint = ?"
+                              " ORDER BY complete DESC LIMIT 1", (fingerprint,)).fetchone()
         return Checkpoint(*row[:5], bool(row[5])) if row else None
 
     def quarantined(self) -> list[dict[str, Any]]:

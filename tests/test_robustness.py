@@ -1,0 +1,99 @@
+"""Odd input found by review: each costs its own record or file, never the scan or the count."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from datetime import UTC, datetime
+from pathlib import Path
+
+from conftest import scan, write_cloudtrail
+
+from trailhound.attacks import iam_user, record
+from trailhound.config import ScanSettings
+from trailhound.pipeline import Scanner
+from trailhound.store.sqlite import Store
+
+T0 = datetime(2026, 5, 1, 10, 0, tzinfo=UTC)
+HEADER = "version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status"
+
+
+def _stop(t: datetime = T0) -> dict:
+    return record("StopLogging", "cloudtrail.amazonaws.com", time=t, params={"name": "t"})
+
+
+def test_flow_time_in_milliseconds_is_set_aside(tmp_path: Path) -> None:
+    logs = tmp_path / "logs"
+    write_cloudtrail(logs / "ct.json.gz", [_stop()])
+    s = int(T0.timestamp())
+    (logs / "flows.log").write_text(f"{HEADER}\n2 1 eni-1 10.0.0.1 8.8.8.8 40000 443 6 1 60 {s * 1000} {s + 60} ACCEPT OK\n"
+                                    f"2 1 eni-1 10.0.0.1 8.8.8.8 40001 443 6 1 60 {s} {s + 60} ACCEPT OK\n")
+    for _ in range(2):  # a rerun neither crashes nor reprocesses
+        report, store = scan([logs], db=tmp_path / "s.db")
+    first, _ = scan([logs], db=tmp_path / "fresh.db")
+    assert first.events["flow"] == 1 and first.events["cloudtrail"] == 1
+    assert [(p.line, p.field) for p in first.problems] == [(2, "start")]
+    assert [f["type"] for f in store.findings()] == ["Stealth:IAMUser/CloudTrailLoggingDisabled"]
+
+
+def test_odd_run_instances_response_and_inventory_documents(tmp_path: Path) -> None:
+    odd = record("RunInstances", "ec2.amazonaws.com", time=T0, response={"instancesSet": {"items": [
+        {"instanceId": "i-0123456789abcdef0", "placement": "us-east-1a", "networkInterfaceSet": "x", "tagSet": {"items": [None]}}]}})
+    f = write_cloudtrail(tmp_path / "logs" / "ct.json.gz", [odd, _stop()])
+    inv = tmp_path / "describe.json"
+    inv.write_text(json.dumps({"Reservations": [{"Instances": [
+        {"InstanceId": "i-0fedcba9876543210", "Tags": [None, {"Key": "Name", "Value": "db"}], "NetworkInterfaces": [{"Association": "x"}]},
+        {"InstanceId": 5}, "junk"]}, "junk"]}))
+    report, store = scan([f], inventory=[inv])
+    assert [f["type"] for f in store.findings()] == ["Stealth:IAMUser/CloudTrailLoggingDisabled"]
+    assert report.inventory_instances == 1
+    assert any("not understood" in p.message for p in report.problems)
+
+
+def test_dangling_symlink_is_unreadable_not_fatal(tmp_path: Path) -> None:
+    logs = tmp_path / "logs"
+    write_cloudtrail(logs / "ct.json.gz", [_stop()])
+    os.symlink(tmp_path / "nowhere.json", logs / "zz.json")
+    report, store = scan([logs])
+    assert [str(p) for p in report.problems] == [f"{logs / 'zz.json'}: unreadable: No such file or directory"]
+    assert len(list(store.findings())) == 1
+
+
+def test_overlapping_paths_and_moved_files_are_read_once(tmp_path: Path) -> None:
+    f = write_cloudtrail(tmp_path / "a" / "sub" / "ct.json.gz", [_stop()])
+    db = tmp_path / "s.db"
+    report, store = scan([tmp_path / "a", f], db=db)
+    assert report.events["cloudtrail"] == 1
+    assert [u["events"] for u in store.usage()] == [1]
+    shutil.move(tmp_path / "a", tmp_path / "b")  # the same delivery under another name
+    report, store = scan([tmp_path / "b"], db=db)
+    assert report.files_already_scanned == 1 and report.events_total == 0
+    [finding] = list(store.findings())
+    assert finding["service"]["count"] == 1
+
+
+def test_data_events_of_other_services_are_neither_judged_nor_billed(tmp_path: Path) -> None:
+    lam = record("Invoke", "lambda.amazonaws.com", time=T0, data_event=True, identity=iam_user("111122223333", "x"),
+                 ua="aws-cli/2 md/distrib#kali.2025")
+    s3 = record("GetObject", "s3.amazonaws.com", time=T0, data_event=True, params={"bucketName": "b"})
+    report, store = scan([write_cloudtrail(tmp_path / "ct.json.gz", [lam, s3])])
+    assert report.events == {"s3data": 1} and report.skipped_data_events == 1
+    assert list(store.findings()) == []  # the Kali agent was on the Lambda data event only
+    assert [(u["source"], u["events"]) for u in store.usage()] == [("s3data", 1)]
+
+
+def test_usage_account_falls_back_like_findings(tmp_path: Path) -> None:
+    rec = _stop()
+    del rec["recipientAccountId"]
+    _, store = scan([write_cloudtrail(tmp_path / "ct.json.gz", [rec])])
+    [u] = store.usage()
+    [f] = list(store.findings())
+    assert u["accountId"] == f["accountId"] == "111122223333"
+
+
+def test_each_scan_gets_its_own_report(tmp_path: Path) -> None:
+    scanner = Scanner(Store(tmp_path / "s.db"), ScanSettings())
+    r1 = scanner.scan([write_cloudtrail(tmp_path / "1.json.gz", [_stop()])])
+    r2 = scanner.scan([write_cloudtrail(tmp_path / "2.json.gz", [_stop(T0.replace(hour=11))])])
+    assert r1 is not r2 and r1.events_total == r2.events_total == 1 and r2.files_total == 1
