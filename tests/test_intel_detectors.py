@@ -127,3 +127,51 @@ def test_flow_drop_point_with_a_drop_point_list(tmp_path: Path) -> None:
     store = Store(":memory:")
     Scanner(store, ScanSettings(), intel=CombinedIntel(index.freeze())).scan(files)
     assert [(f["type"], f["severity"]) for f in store.findings()] == [("Trojan:EC2/DropPoint", 5.0)]
+
+
+def test_tor_relay_does_not_depend_on_how_flows_are_split(tmp_path: Path) -> None:
+    """Three relays within the hour: one finding, whether the flows come in one file, three, or three scans."""
+    from datetime import timedelta
+
+    from trailhound.attacks import packaged_indicators
+    from trailhound.intel.index import Category
+
+    relays = packaged_indicators(Category.TOR_RELAY, 4)
+    rows = [flow_row(START + timedelta(minutes=10 * i), src=r, dst="10.0.1.25", sport=45000 + i, dport=9001) for i, r in enumerate(relays[:3])]
+
+    def tor(store) -> list:
+        return [f for f in store.findings() if f["type"] == "UnauthorizedAccess:EC2/TorRelay"]
+
+    _, one = scan(write_case_logs(tmp_path / "one", [Case("all", None, rows, source="flow")]))
+    assert len(tor(one)) == 1
+    split = [write_case_logs(tmp_path / f"part{i}", [Case(f"p{i}", None, [r], source="flow")]) for i, r in enumerate(rows)]
+    _, three_files = scan([f for files in split for f in files])
+    assert len(tor(three_files)) == 1
+    db = tmp_path / "s.db"
+    for files in split:  # three separate scans: the peers seen so far live in the detector's state
+        _, store = scan(files, db=db)
+    assert len(tor(store)) == 1
+    # a fourth relay two hours later starts afresh: the earlier ones are outside the window
+    late = flow_row(START + timedelta(hours=3), src=relays[3], dst="10.0.1.25", sport=46000, dport=9001)
+    _, store = scan(write_case_logs(tmp_path / "late", [Case("late", None, [late], source="flow")]), db=db)
+    assert tor(store)[0]["service"]["count"] == 1
+
+
+def test_v2_and_v3_flows_of_one_instance_make_one_finding(tmp_path: Path) -> None:
+    """A v2 flow names the interface, a v3 flow the instance: the inventory makes them one resource."""
+    from trailhound.attacks import ATTACKER_IP, ENI, INSTANCE, add_attack_instance
+
+    threat, _ = write_custom_lists(tmp_path / "lists")
+    inventory = tmp_path / "inv.json"
+    add_attack_instance(inventory)
+    t = int(START.timestamp())
+    (tmp_path / "logs").mkdir()
+    (tmp_path / "logs" / "v2.log").write_text(
+        "version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status\n"
+        f"2 111122223333 {ENI} 10.0.1.25 {ATTACKER_IP} 40000 443 6 1 60 {t} {t + 60} ACCEPT OK\n")
+    (tmp_path / "logs" / "v3.log").write_text(
+        "version account-id interface-id instance-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status\n"
+        f"3 111122223333 {ENI} {INSTANCE} 10.0.1.25 {ATTACKER_IP} 40001 443 6 1 60 {t + 300} {t + 360} ACCEPT OK\n")
+    _, store = scan([tmp_path / "logs"], threat_lists=[threat], inventory=[inventory])
+    [f] = list(store.findings())
+    assert f["resource"]["instanceDetails"]["instanceId"] == INSTANCE and f["service"]["count"] == 2

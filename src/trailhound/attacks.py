@@ -195,12 +195,12 @@ VPC = "vpc-0a1b2c3d"
 
 
 def flow_row(t: datetime, *, src: str, dst: str, sport: int, dport: int, action: str = "ACCEPT", direction: str | None = None,
-             protocol: int = 6, packets: int = 4, nbytes: int = 320, account: str = "111122223333") -> dict[str, Any]:
+             protocol: int = 6, packets: int = 4, nbytes: int = 320, account: str = "111122223333", flags: int | None = 2) -> dict[str, Any]:
     start = int(t.timestamp())
     return {
         "version": 5, "account-id": account, "interface-id": ENI, "srcaddr": src, "dstaddr": dst, "srcport": sport, "dstport": dport,
         "protocol": protocol, "packets": packets, "bytes": nbytes, "start": start, "end": start + 50, "action": action, "log-status": "OK",
-        "vpc-id": VPC, "subnet-id": "subnet-0a1b2c3d", "instance-id": INSTANCE, "tcp-flags": 2, "type": "IPv4", "pkt-srcaddr": src,
+        "vpc-id": VPC, "subnet-id": "subnet-0a1b2c3d", "instance-id": INSTANCE, "tcp-flags": flags, "type": "IPv4", "pkt-srcaddr": src,
         "pkt-dstaddr": dst, "region": "us-east-1", "az-id": "use1-az1", "flow-direction": direction or ("egress" if src == LOCAL_IP else "ingress"),
     }
 
@@ -258,7 +258,10 @@ def intel_cases(start: datetime, account: str = "111122223333") -> list[Case]:
         flow("flow-tor-client", "UnauthorizedAccess:EC2/TorClient", src=out, dst=tor_relay, sport=49156, dport=9001),
         flow("flow-benign", None, src=out, dst=BENIGN_IP, sport=49157, dport=443),
         flow("flow-c2-connects-in-rejected", None, src=c2, dst=out, sport=48328, dport=17000, action="REJECT"),
-        flow("flow-reply-to-c2", None, src=out, dst=c2, sport=80, dport=41016),
+        flow("flow-reply-to-c2", None, src=out, dst=c2, sport=80, dport=41016, flags=18),
+        flow("flow-reply-to-c2-no-flags", None, src=out, dst=c2, sport=80, dport=41016, flags=None),
+        flow("flow-c2-high-port-no-flags", "Backdoor:EC2/C&CActivity.B", src=out, dst=c2, sport=40000, dport=50050, flags=None),
+        flow("probe-emr-from-low-ephemeral", "Recon:EC2/PortProbeEMRUnprotectedPort", src=scanner, dst=out, sport=40000, dport=50070, flags=None),
         flow("flow-custom-connects-in", "UnauthorizedAccess:EC2/MaliciousIPCaller.Custom", custom=True, src=ATTACKER_IP, dst=out, sport=51515, dport=22, action="REJECT"),
         flow("probe-ssh", "Recon:EC2/PortProbeUnprotectedPort", src=scanner, dst=out, sport=61000, dport=22),
         flow("probe-elasticsearch", "Recon:EC2/PortProbeUnprotectedPort", src=scanner, dst=out, sport=61001, dport=9200),

@@ -355,7 +355,7 @@ class Scanner:
 
     def _run_detector(self, det: Detector, events: Any) -> None:
         if det.stateful:
-            keys = {det.key(e) for e in events}
+            keys = det.keys(events)
             state = self.state.get(det.name, keys, self.changes)
             occurrences, updated = det.run(events, state)
             self.state.put(det.name, updated, self.changes)

@@ -6,7 +6,7 @@ from trailhound.detectors.base import Detector, Rule
 from trailhound.detectors.cloudtrail_logging import CloudTrailLoggingDisabled
 from trailhound.detectors.password_policy import PasswordPolicyChange
 from trailhound.detectors.pentest import PenTestUserAgent
-from trailhound.detectors.port_probe import InboundProbe
+from trailhound.detectors.port_probe import InboundProbe, TorRelay
 from trailhound.detectors.root_usage import RootCredentialUsage
 from trailhound.detectors.s3_logging import ServerAccessLoggingDisabled
 from trailhound.detectors.s3_public import BlockPublicAccessDisabled, BucketPublicAccessGranted
@@ -28,6 +28,7 @@ def default_detectors(intel: Intel | None = None) -> list[Detector]:
         ApiCallerThreatIntel(intel),
         FlowThreatIntel(intel),
         InboundProbe(intel),
+        TorRelay(intel),
         DnsThreatIntel(intel),
     ]
 

@@ -34,6 +34,10 @@ class Detector(ABC):
         """The entity whose state this event touches (only used when ``stateful``)."""
         return "*"
 
+    def keys(self, events: Any) -> set[str]:
+        """The entities a batch touches; columnar detectors compute them from their frame."""
+        return {self.key(e) for e in events}
+
     @abstractmethod
     def run(self, events: Sequence[Any], state: Mapping[str, State]) -> tuple[list[Occurrence], dict[str, State]]:
         """Judge a time-ordered batch; return occurrences and the updated state of touched keys."""

@@ -179,10 +179,27 @@ FLOW_TYPES: dict[Category, tuple[str, float, str]] = {
 _TOR = (Category.TOR_RELAY, Category.TOR_EXIT)
 
 
-def opens_connection(srcport: int | None, dstport: int | None) -> bool:
-    """Whether a flow record is the half that opened its connection: client (ephemeral, higher)
-    port to service (lower) port. Port-less protocols (ICMP) count as opening."""
-    return srcport is None or dstport is None or srcport >= dstport
+EPHEMERAL_MIN = 32768  # Linux's ephemeral range starts here, Windows' at 49152
+_SYN, _ACK = 2, 16
+
+
+def opener(srcport: int | None, dstport: int | None, tcp_flags: int | None = None, service_ports: frozenset[int] = frozenset()) -> bool | None:
+    """Whether a flow record is the half that opened its connection (True), the reply (False),
+    or cannot tell (None). TCP flags decide when the log has them (SYN without ACK opens, SYN-ACK
+    replies); otherwise the service side is the well-known or known service port, else the
+    non-ephemeral one. Port-less protocols (ICMP) count as opening."""
+    if tcp_flags:
+        if tcp_flags & _SYN and not tcp_flags & _ACK:
+            return True
+        if tcp_flags & _SYN and tcp_flags & _ACK:
+            return False
+    if srcport is None or dstport is None or srcport == dstport:
+        return True
+    for s_is_service, d_is_service in ((srcport < 1024, dstport < 1024), (srcport in service_ports, dstport in service_ports),
+                                       (srcport < EPHEMERAL_MIN, dstport < EPHEMERAL_MIN)):
+        if s_is_service != d_is_service:
+            return d_is_service
+    return None
 
 
 def orient(src: str, dst: str, flow_direction: str | None) -> tuple[str, str, str] | None:
@@ -214,7 +231,7 @@ def flagged_rows(df: pl.DataFrame, lookup: Any) -> tuple[pl.DataFrame, dict[str,
 
 
 _FLOW_COLUMNS = ("srcaddr", "dstaddr", "srcport", "dstport", "protocol", "action", "flow_direction", "instance_id", "interface_id", "start",
-                 "account_id", "region")
+                 "account_id", "region", "tcp_flags")
 
 
 class FlowIntelDetector(Detector):
@@ -239,13 +256,18 @@ class FlowThreatIntel(FlowIntelDetector):
 
     def judge(self, rows: pl.DataFrame, hits: dict[str, tuple[ThreatHit, ...]]) -> list[Occurrence]:
         out: list[Occurrence] = []
-        for src, dst, sport, dport, proto, action, fdir, iid, eni, start, account, region in rows.select(_FLOW_COLUMNS).iter_rows():
+        for src, dst, sport, dport, proto, action, fdir, iid, eni, start, account, region, flags in rows.select(_FLOW_COLUMNS).iter_rows():
             oriented = orient(src, dst, fdir)
             if oriented is None:
                 continue
             direction, local, remote = oriented
             found = hits.get(remote)
-            if not found or not opens_connection(sport, dport):
+            if not found:
+                continue
+            opened = opener(sport, dport, flags)
+            if opened is None:  # ports tell nothing: a listed host is a server the instance reached out to
+                opened = direction == "OUTBOUND"
+            if not opened:
                 continue  # a reply half: the connection is counted once, on the half that opened it
             local_port, remote_port = (sport, dport) if direction == "OUTBOUND" else (dport, sport)
             action_wire = network_connection_action(

@@ -54,6 +54,8 @@ class Enricher:
             known = self.inventory.instance(details.get("instanceId"), nics[0].get("networkInterfaceId"), nics[0].get("privateIpAddress"))
             if known is not None:
                 res["instanceDetails"] = known
+                # the instance, however the log named it (ENI in v2 flows, id in v3+): one finding per instance
+                occ.resource_key = known["instanceId"]
                 if not occ.region and known.get("availabilityZone"):
                     occ.region = known["availabilityZone"][:-1]
                 if not occ.account_id:
