@@ -297,7 +297,7 @@ def write_case_logs(root: Path, cases: list[Case], account: str = "111122223333"
     ct = [c.record for c in cases if c.source == "cloudtrail"]
     flows = [r for c in cases if c.source == "flow" for r in (c.record if isinstance(c.record, list) else [c.record])]
     dns = [c.record for c in cases if c.source == "dns"]
-    stamp_t = min(_case_time(c.record) for c in cases) if cases else datetime.now(UTC)
+    stamp_t = min(case_time(c.record) for c in cases) if cases else datetime.now(UTC)
     stamp, day = stamp_t.strftime("%Y%m%dT%H%MZ"), stamp_t.strftime("%Y/%m/%d")
     base = root / "AWSLogs" / account
     written = []
@@ -321,7 +321,7 @@ def write_case_logs(root: Path, cases: list[Case], account: str = "111122223333"
     return written
 
 
-def _case_time(rec: Any) -> datetime:
+def case_time(rec: Any) -> datetime:
     rec = rec[0] if isinstance(rec, list) else rec
     if "eventTime" in rec:
         return datetime.fromisoformat(rec["eventTime"].replace("Z", "+00:00"))

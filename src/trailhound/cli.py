@@ -96,11 +96,12 @@ def demo(
     keep: Annotated[Optional[Path], typer.Option("--keep", help="Write the sample estate here instead of a temporary folder.")] = None,
 ) -> None:
     """Write a small sample AWS estate with attacks in it, scan it, and show the findings."""
-    from trailhound.demo import write_demo_estate
+    from trailhound.simulate import simulate as run_simulation
 
     with tempfile.TemporaryDirectory(prefix="trailhound-demo-") as tmp:
         root = keep or Path(tmp)
-        estate = write_demo_estate(root)
+        # the demo is a small simulated estate: two days of habits, then the attack day
+        estate = run_simulation(root, None, seed=2026, scale=0.75, days=2)
         out.print(f"sample estate: {estate.root} ({estate.describe()})")
         settings = ScanSettings(threat_lists=[estate.threat_list], trusted_lists=[estate.trusted_list], inventory=[estate.inventory])
         code = _run_scan([estate.logs], settings, root / "demo.db", None, show_all=True)
@@ -156,9 +157,7 @@ def simulate(
     except ValueError as exc:
         err.print(f"[red]error:[/] {exc}")
         raise typer.Exit(2)
-    fire = sum(1 for c in estate.cases if c.expect)
-    out.print(f"wrote {estate.background_events:,} background records and {len(estate.cases)} attack cases "
-              f"({fire} must fire, {len(estate.cases) - fire} near misses) to {estate.logs}", highlight=False)
+    out.print(f"wrote {estate.describe()} to {estate.logs}", highlight=False)
     out.print(f"ground truth: {estate.ground_truth}", highlight=False)
     out.print(f"scan it with: trailhound scan {estate.logs} --inventory {estate.inventory} "
               f"--threat-list {estate.threat_list} --trusted-list {estate.trusted_list}", highlight=False, soft_wrap=True)

@@ -22,17 +22,16 @@ import polars as pl
 
 from trailhound.config import ScanSettings
 from trailhound.detectors import Detector, default_detectors
-from trailhound.enrich.inventory import Inventory
-from trailhound.events import ApiCall, Source
+from trailhound.detectors.threat_intel import CombinedIntel
 from trailhound.enrich.flows import mark_listed
 from trailhound.enrich.geo import open_provider
+from trailhound.enrich.inventory import Inventory
+from trailhound.events import ApiCall, Source
 from trailhound.findings.enrich import Enricher
 from trailhound.findings.model import Occurrence, aggregate, finding_id, new_finding
 from trailhound.formats import Kind, Parsed, Problem, parse
-from trailhound.detectors.threat_intel import CombinedIntel
 from trailhound.intel.formats import load_list
 from trailhound.intel.index import Category, IntelIndex, builtin_index
-from trailhound.intel.iplists import is_public, load_lists
 from trailhound.sources.files import read, walk
 from trailhound.state.cache import StateCache
 from trailhound.store.sqlite import Changes, Checkpoint, Store
@@ -98,12 +97,13 @@ def _usage_codes_of(events: Any, per_month: bool = False, month: str = "") -> Us
         keys = [tuple(k.split("|", 1)) if per_month else (month, k) for k in uniq]
         return [(m, a, Source.FLOW) for m, a in keys], codes
     if events and isinstance(events[0], ApiCall):
-        it = ((f"{e.event_time.year:04d}-{e.event_time.month:02d}" if per_month else month, e.account_id, e.event_category) for e in events)
-        codes = np.fromiter((combos.setdefault(k, len(combos)) for k in it), dtype=np.int64, count=len(events))
-        return [(m, a or "unknown", Source.S3_DATA if c == "Data" else Source.CLOUDTRAIL) for m, a, c in combos], codes
-    it2 = ((f"{e.query_timestamp.year:04d}-{e.query_timestamp.month:02d}" if per_month else month, e.account_id) for e in events)
-    codes = np.fromiter((combos.setdefault(k, len(combos)) for k in it2), dtype=np.int64, count=len(events))
-    return [(m, a or "unknown", Source.DNS) for m, a in combos], codes
+        key = lambda e: (e.event_time, e.account_id, Source.S3_DATA if e.event_category == "Data" else Source.CLOUDTRAIL)  # noqa: E731
+    else:
+        key = lambda e: (e.query_timestamp, e.account_id, Source.DNS)  # noqa: E731
+    for_month = (lambda t: f"{t.year:04d}-{t.month:02d}") if per_month else (lambda t: month)
+    keys = ((for_month(t), acct or "unknown", source) for t, acct, source in map(key, events))
+    codes = np.fromiter((combos.setdefault(k, len(combos)) for k in keys), dtype=np.int64, count=len(events))
+    return list(combos), codes
 
 
 def _usage_codes(parsed: Parsed) -> UsageCodes | None:
@@ -131,9 +131,13 @@ class Scanner:
             load = load_list(spec)
             self.report.problems.extend(load.problems)
             custom.add(load, Category.CUSTOM, public_only=True)  # GuardDuty's IP lists apply to public addresses only
-        self.trusted, trusted_loads = load_lists(self.settings.trusted_lists)
-        for tl in trusted_loads:
-            self.report.problems.extend(tl.problems)
+        # Trusted lists, like threat lists, hold public addresses only (GuardDuty ignores the rest).
+        self.trusted = IntelIndex()
+        for spec in self.settings.trusted_lists:
+            load = load_list(spec)
+            self.report.problems.extend(load.problems)
+            self.trusted.add(load, Category.CUSTOM, public_only=True)
+        self.trusted.freeze()
         self._list_problems = list(self.report.problems)
         # `intel` replaces the packaged lists (tests, or an operator's own feed set); custom lists always apply.
         base = intel if intel is not None else builtin_index() if self.settings.builtin_intel else None
@@ -197,8 +201,7 @@ class Scanner:
                 report.files_done += 1
                 return
             key = str(path.resolve())
-            cp = self.store.checkpoint(key)
-            if cp and cp.fingerprint == raw.fingerprint and cp.complete:
+            if self._already_scanned(key, raw.fingerprint) is True:
                 report.files_already_scanned += 1
             else:
                 why = "empty file" if not raw.data.strip() else (
@@ -236,17 +239,12 @@ class Scanner:
             self._quarantine("", [Problem(str(path), f"unreadable: {exc.strerror or exc}")], fatal=True)
             self.report.files_done += 1
             return None
-        cp = self.store.checkpoint(key)
-        if cp is None or cp.fingerprint != raw.fingerprint:
-            # the same content under another name (a moved or copied delivery) was read already
-            moved = self.store.checkpoint_by_fingerprint(raw.fingerprint)
-            if moved is not None and moved.complete:
-                cp = moved
-        if cp and cp.fingerprint == raw.fingerprint and cp.complete:
+        done = self._already_scanned(key, raw.fingerprint)
+        if done is True:
             self.report.files_already_scanned += 1
             self.report.files_done += 1
             return None
-        resumed = cp.consumed if cp and cp.fingerprint == raw.fingerprint else 0
+        resumed = done or 0
         meta = _FileMeta(raw.fingerprint, pending.kind, 0.0, consumed=resumed)
         try:  # a bug in parsing or enriching must cost this file, not the scan
             parsed: Parsed = parse(path, raw.data, pending.kind)
@@ -270,6 +268,16 @@ class Scanner:
         run = Run(path, parsed, pos=min(resumed, len(parsed)), meta=meta)
         self.open_runs[key] = run
         return run
+
+    def _already_scanned(self, key: str, fingerprint: str) -> bool | int:
+        """True when this content was read to its end (under this path, or another: a moved or
+        copied delivery), else how many of its events a previous scan already processed."""
+        cp = self.store.checkpoint(key)
+        if cp is None or cp.fingerprint != fingerprint:
+            cp = self.store.checkpoint_by_fingerprint(fingerprint)
+            if cp is None or not cp.complete:
+                return 0  # a partial read under another path says nothing about this one
+        return True if cp.complete else cp.consumed
 
     def _drop_unanalysed_data_events(self, parsed: Parsed) -> None:
         """GuardDuty analyses management events and S3 data events only: Lambda, DynamoDB... data
@@ -370,7 +378,7 @@ class Scanner:
         for occ in occurrences:
             occ = self.enrich(occ)
             # Trusted IPs suppress CloudTrail and flow findings before they exist (public IPs only).
-            if occ.remote_ip and len(self.trusted) and occ.feature_name != "DnsLogs" and self.trusted.lookup(occ.remote_ip) and is_public(occ.remote_ip):
+            if occ.remote_ip and occ.feature_name != "DnsLogs" and self.trusted.ip(occ.remote_ip):
                 self.report.suppressed_trusted += 1
                 continue
             fid = finding_id(occ)

@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from trailhound.attacks import Case, add_attack_instance, all_cases, write_case_logs, write_custom_lists
+from trailhound.attacks import Case, add_attack_instance, all_cases, case_time, write_case_logs, write_custom_lists
 from trailhound.synth import EstateSpec, write_estate
 
 GROUND_TRUTH = "ground-truth.json"
@@ -36,6 +36,11 @@ class SimulatedEstate:
     @property
     def expected_types(self) -> set[str]:
         return {c.expect for c in self.cases if c.expect}
+
+    def describe(self) -> str:
+        fire = sum(1 for c in self.cases if c.expect)
+        return (f"{self.background_events:,} background records and {len(self.cases)} attack cases "
+                f"({fire} must fire, {len(self.cases) - fire} near misses)")
 
 
 def select_cases(cases: Iterable[Case], finding_types: Iterable[str] | None) -> list[Case]:
@@ -78,11 +83,10 @@ def simulate(root: Path, finding_types: Iterable[str] | None = None, *, seed: in
 
 
 def _case_json(c: Case) -> dict[str, Any]:
-    records = c.record if isinstance(c.record, list) else [c.record]
-    first = records[0]
+    first = c.record[0] if isinstance(c.record, list) else c.record
     return {
         "name": c.name, "expect": c.expect, "source": c.source, "needs_custom_list": c.needs_custom_list,
         "must_not_fire": c.expect is None,
-        "time": first.get("eventTime") or first.get("query_timestamp") or datetime.fromtimestamp(first["start"], UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "time": case_time(c.record).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "indicator": first.get("sourceIPAddress") or first.get("query_name") or (first.get("dstaddr") if c.source == "flow" else None),
     }

@@ -6,9 +6,10 @@ private IP); the enrichment stage fills the full ``instanceDetails`` from the in
 
 from __future__ import annotations
 
-import ipaddress
 from functools import lru_cache
 from typing import Any
+
+from trailhound.enrich.geo import is_public
 
 PROTOCOLS = {1: "ICMP", 6: "TCP", 17: "UDP", 58: "ICMPv6", 2: "IGMP", 47: "GRE", 50: "ESP"}
 PORT_NAMES = {
@@ -23,10 +24,7 @@ PORT_NAMES = {
 @lru_cache(maxsize=262144)
 def is_private(ip: str) -> bool:
     """Not publicly routable (RFC 1918, loopback, link-local, CGNAT, ...). Invalid text counts as private."""
-    try:
-        return not ipaddress.ip_address(ip).is_global
-    except ValueError:
-        return True
+    return not is_public(ip)
 
 
 def port_details(port: int | None) -> dict[str, Any]:

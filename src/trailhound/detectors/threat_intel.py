@@ -28,9 +28,9 @@ from typing import Any, Protocol
 import polars as pl
 
 from trailhound.detectors.base import Detector, Rule, api_occurrence, bucket_resource
+from trailhound.detectors.network import instance_resource, is_private, network_connection_action, resource_key
 from trailhound.enrich.domains import domain_with_suffix
 from trailhound.enrich.flows import mark_listed
-from trailhound.detectors.network import instance_resource, ip_details, is_private, network_connection_action, resource_key
 from trailhound.events import ApiCall, DnsQuery, Source
 from trailhound.findings.model import HIGH, MEDIUM, Occurrence
 from trailhound.intel.index import Category, ThreatHit
