@@ -119,7 +119,7 @@ def run_child(kind: str, source: str, files: list[Path]) -> dict:
 # ---- driver -------------------------------------------------------------------------------
 
 def estate(scale: float, seed: int):
-    from trailhound.synth import EstateSpec, write_estate
+    from trailhound.simulator import EstateSpec, write_estate
 
     spec = EstateSpec(cloudtrail_events=int(1_000_000 * scale), flow_lines=int(5_000_000 * scale), dns_lines=int(1_000_000 * scale), days=3, seed=seed)
     root = HERE / "out" / f"estate-{scale:g}-{seed}"

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from conftest import scan
 
-from trailhound.synth import EstateSpec, write_estate
+from trailhound.simulator import EstateSpec, write_estate
 
 
 def test_benign_estate_raises_no_findings(tmp_path: Path) -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from trailhound.synth import (
+from trailhound.simulator import (
     FLOW_HEADER_V2,
     FLOW_HEADER_V5,
     FORBIDDEN_EVENT_NAMES,

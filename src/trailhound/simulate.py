@@ -1,6 +1,6 @@
 """``trailhound simulate``: a labelled AWS log estate — weeks of ordinary habits, then an attack day.
 
-The background comes from ``synth`` (users, roles, instances, peers, DNS; no threat-list address
+The background comes from ``simulator`` (users, roles, instances, peers, DNS; no threat-list address
 by construction); the attack day holds, for every chosen finding type, records written the way
 the attack tools produce them (``attacks``), and the near misses that must stay silent. The
 ground truth names both, with the scan options the estate assumes (its custom threat and
@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from trailhound.attacks import Case, add_attack_instance, all_cases, case_time, write_case_logs, write_custom_lists
-from trailhound.synth import EstateSpec, write_estate
+from trailhound.simulator import EstateSpec, write_estate
 
 GROUND_TRUTH = "ground-truth.json"
 
