@@ -43,8 +43,7 @@ def run(*args: str | Path, env: dict[str, str]) -> subprocess.CompletedProcess[s
 def test_intel_update_from_url_then_scan(tmp_path: Path, http_root) -> None:
     root, base = http_root
     exit_ip = "81.2.69.142"
-    from trailhound.intel.builtin import DATA_DIR
-    from trailhound.intel.index import builtin_index
+    from trailhound.intel.builtin import DATA_DIR, builtin_index
 
     assert builtin_index(DATA_DIR / "packaged-only").ip(exit_ip) == ()  # only the refreshed list can flag it
     (root / "exits.txt").write_text(f"# tor exits\n{exit_ip}\n")

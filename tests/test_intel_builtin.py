@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 
 from trailhound.intel import build as build_mod
-from trailhound.intel.builtin import DATA_DIR, packaged_manifest, read_tsv
+from trailhound.intel.builtin import DATA_DIR, builtin_index, packaged_manifest, read_tsv
 from trailhound.intel.domains import normalise_domain
 from trailhound.intel.formats import DOMAIN, load_list
-from trailhound.intel.index import Category, IntelIndex, builtin_index
+from trailhound.intel.index import Category, IntelIndex
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 SELECTED = DATA / "maltrail-static-trails" / "selected"

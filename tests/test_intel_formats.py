@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from trailhound.intel.formats import DOMAIN, IP, NET, classify, list_name, load_list, parse, sniff, split_spec
-from trailhound.intel.iplists import IpMatcher, load_lists
+from trailhound.intel.index import Category, IntelIndex
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 STIX2 = DATA / "stix2-json-examples"
@@ -467,12 +467,16 @@ def test_missing_file_raises(tmp_path: Path) -> None:
         load_list(tmp_path / "nope.txt")
 
 
-# -- the IpMatcher (trusted / threat IP lists) takes every format -----------------------------
+# -- the index (trusted / threat lists) takes every format ------------------------------------
 
-def test_iplists_load_any_format_and_ignore_domains(tmp_path: Path) -> None:
-    matcher, loads = load_lists([STIX2 / "infrastructure.json", Path(f"TXT:{MALTRAIL / 'malware_kovter.txt.gz'}")])
-    assert matcher.lookup("198.51.100.3") == ("infrastructure",)
+def test_index_loads_any_format_with_its_domains(tmp_path: Path) -> None:
+    loads = [load_list(p) for p in (STIX2 / "infrastructure.json", Path(f"TXT:{MALTRAIL / 'malware_kovter.txt.gz'}"))]
+    index = IntelIndex()
+    for ld in loads:
+        index.add(ld, Category.CUSTOM)
     assert [ld.name for ld in loads] == ["infrastructure", "malware_kovter"]
-    assert loads[0].entries == 1  # the domain is not an IP entry
-    assert loads[0].problems[-1].message == "1 domain entries ignored: this list matches IP addresses only"
-    assert isinstance(matcher, IpMatcher) and len(matcher) == 1 + loads[1].entries
+    assert [h.list_name for h in index.ip("198.51.100.3")] == ["infrastructure"]
+    assert [h.list_name for h in index.domain("example.com")] == ["infrastructure"]  # a STIX domain matches too
+    assert (loads[0].entries, loads[0].domains, loads[0].problems) == (2, 1, [])
+    assert index.ip_count() == 1 + loads[1].ips + loads[1].networks
+    assert index.domain_count() == 1 + loads[1].domains

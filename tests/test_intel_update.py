@@ -14,18 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from trailhound.intel.builtin import packaged_manifest
+from trailhound.intel.builtin import builtin_index, packaged_manifest
 from trailhound.intel.formats import load_list
-from trailhound.intel.index import Category, builtin_index
-from trailhound.intel.update import (
-    MANIFEST,
-    SourceSpec,
-    default_data_dir,
-    default_sources,
-    extra_sources,
-    refreshed_sources,
-    update,
-)
+from trailhound.intel.index import Category
+from trailhound.intel.paths import MANIFEST, default_data_dir, refreshed_sources
+from trailhound.intel.update import SourceSpec, default_sources, extra_sources, update
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 TOR_2022 = DATA / "tor-exit-nodes" / "tor-exit-nodes_2022-02-19.lst"

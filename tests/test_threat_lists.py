@@ -6,7 +6,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from trailhound.attacks import ATTACKER_IP, TRUSTED_IP, iam_user, record, threat_list_cases
-from trailhound.intel.iplists import IpMatcher, load_txt
+from trailhound.intel.formats import load_list
+from trailhound.intel.index import Category, IntelIndex
 
 T0 = datetime(2026, 11, 4, 12, 0, tzinfo=UTC)
 
@@ -22,16 +23,34 @@ def _lists(tmp_path: Path) -> dict:
 def test_txt_list_parses_ips_cidrs_and_reports_bad_lines(tmp_path: Path) -> None:
     f = tmp_path / "list.txt"
     f.write_text("# comment\n10.0.0.1\n10.1.0.0/16  # inline comment\nnot-an-ip\n2001:db8::/32\n\n300.1.1.1\n")
-    m = IpMatcher()
-    load = load_txt(f, m)
+    load = load_list(f)
     assert load.entries == 3
     assert [(p.line, "not an IP" in p.message) for p in load.problems] == [(4, True), (7, True)]
-    assert m.lookup("10.0.0.1") == ("list",)
-    assert m.lookup("10.1.255.7") == ("list",)
-    assert m.lookup("10.2.0.1") == ()
-    assert m.lookup("2001:db8:1::5") == ("list",)
-    assert m.lookup("2001:db9::5") == ()
-    assert m.lookup("255.090.254.5") == ()  # anonymised garbage in real logs must not crash
+    index = IntelIndex()
+    index.add(load, Category.CUSTOM)  # an operator's list is taken as written: private ranges match too
+
+    def names(ip: str) -> list[str]:
+        return [h.list_name for h in index.ip(ip)]
+
+    assert names("10.0.0.1") == ["list"]
+    assert names("10.1.255.7") == ["list"]
+    assert names("10.2.0.1") == []
+    assert names("2001:db8:1::5") == ["list"]
+    assert names("2001:db9::5") == []
+    assert names("255.090.254.5") == []  # anonymised garbage in real logs must not crash
+
+
+def test_public_only_list_drops_private_and_reserved_entries(tmp_path: Path) -> None:
+    # how the pipeline adds threat and trusted lists: GuardDuty applies them to public addresses only
+    f = tmp_path / "list.txt"
+    f.write_text("10.0.0.1\n10.1.0.0/16\n2001:db8::/32\n89.160.21.128/25\n2a00:1450::/32\n")
+    index = IntelIndex()
+    index.add(load_list(f), Category.CUSTOM, public_only=True)
+    info = index.lists()["list"]
+    assert (info.ips, info.dropped_non_public) == (2, 3)
+    assert index.ip("10.0.0.1") == () and index.ip("2001:db8::1") == ()
+    assert [h.list_name for h in index.ip("89.160.21.200")] == ["list"]
+    assert [h.list_name for h in index.ip("2a00:1450::5")] == ["list"]
 
 
 def test_recon_and_unauthorized_access_from_listed_ip(scan_records, tmp_path: Path) -> None:

@@ -208,7 +208,7 @@ def intel_show() -> None:
     """The lists in use: packaged snapshot or refreshed copy, category, size."""
     from rich.table import Table
 
-    from trailhound.intel.index import builtin_index
+    from trailhound.intel.builtin import builtin_index
 
     index = builtin_index()
     table = Table(title="Threat intelligence in use", title_justify="left")

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import enum
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
+import msgspec
 import numpy as np
 
 
@@ -57,6 +59,27 @@ class Parsed:
 
 def line_of_offset(data: bytes, offset: int) -> int:
     return data.count(b"\n", 0, max(0, offset)) + 1
+
+
+# in msgspec's messages: where a syntax error is ("(byte 7)"), and which field a type error is in
+# ("- at `$.Records[0].eventTime`", "`$[0].eventTime`", "`$.query_name`")
+_BYTE_RE = re.compile(r"\(byte (\d+)\)")
+_FIELD_RE = re.compile(r"at `\$(?:\.Records)?(?:\[\d+\])?\.?([^`]*)`")
+
+
+def describe_msgspec_error(exc: msgspec.MsgspecError, data: bytes, path: str, record: int | None = None) -> Problem:
+    """Turn a msgspec error into a one-line problem with the line or field it concerns."""
+    msg = str(exc).split("\n", 1)[0]
+    line = None
+    m = _BYTE_RE.search(msg)
+    if m and record is None:
+        line = line_of_offset(data, int(m.group(1)))
+    field = None
+    f = _FIELD_RE.search(msg)
+    if f and f.group(1):
+        field = f.group(1)
+        msg = msg[: f.start()].rstrip(" -")
+    return Problem(path, msg, line=line, record=record, field=field)
 
 
 def sort_by_time(events: list[Any], times: list[float]) -> tuple[list[Any], np.ndarray]:

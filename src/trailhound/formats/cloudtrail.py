@@ -12,13 +12,12 @@ it fall back to record-by-record decoding, so one malformed record costs that re
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
 
 import msgspec
 
 from trailhound.events import ApiCall
-from trailhound.formats.base import EMPTY_TIMES, Kind, Parsed, Problem, line_of_offset, sort_by_time
+from trailhound.formats.base import EMPTY_TIMES, Kind, Parsed, Problem, describe_msgspec_error, sort_by_time
 
 
 class _Records(msgspec.Struct):
@@ -41,23 +40,6 @@ _raw_array = msgspec.json.Decoder(list[msgspec.Raw])
 _one = msgspec.json.Decoder(ApiCall)
 _event_bridge = msgspec.json.Decoder(_EventBridge)
 _any = msgspec.json.Decoder()
-_BYTE_RE = re.compile(r"\(byte (\d+)\)")
-_FIELD_RE = re.compile(r"at `\$(?:\.Records)?(?:\[\d+\])?\.?([^`]*)`")
-
-
-def _describe(exc: msgspec.MsgspecError, data: bytes, path: str, record: int | None = None) -> Problem:
-    """Turn a msgspec error into a one-line problem with the line or field it concerns."""
-    msg = str(exc).split("\n", 1)[0]
-    line = None
-    m = _BYTE_RE.search(msg)
-    if m and record is None:
-        line = line_of_offset(data, int(m.group(1)))
-    field = None
-    f = _FIELD_RE.search(msg)
-    if f and f.group(1):
-        field = f.group(1)
-        msg = msg[: f.start()].rstrip(" -")
-    return Problem(path, msg, line=line, record=record, field=field)
 
 
 def _finish(path: str, events: list[ApiCall], problems: list[Problem], total: int) -> Parsed:
@@ -73,7 +55,7 @@ def _decode_each(path: str, raws: list[msgspec.Raw]) -> Parsed:
         try:
             events.append(_one.decode(raw))
         except msgspec.MsgspecError as exc:
-            problems.append(_describe(exc, bytes(raw), path, record=i))
+            problems.append(describe_msgspec_error(exc, bytes(raw), path, record=i))
     return _finish(path, events, problems, len(raws))
 
 
@@ -100,14 +82,14 @@ def _parse_lines(path: str, data: bytes, first_line: int | None = 1) -> Parsed:
                 try:
                     events.append(_one.decode(env.detail))
                 except msgspec.MsgspecError as exc:
-                    p = _describe(exc, line, path)
+                    p = describe_msgspec_error(exc, line, path)
                     p.field = f"detail.{p.field}" if p.field else "detail"
                     p.line = lineno if first_line else None
                     problems.append(p)
             else:
                 events.append(_one.decode(line))
         except msgspec.MsgspecError as exc:
-            p = _describe(exc, line, path)
+            p = describe_msgspec_error(exc, line, path)
             p.line = lineno if first_line else None
             problems.append(p)
     return _finish(path, events, problems, total)
@@ -141,7 +123,7 @@ def parse(path: str, data: bytes) -> Parsed:
     lead = data.count(b"\n", 0, len(data) - len(text))  # blank lines stripped above
 
     def unreadable(exc: msgspec.MsgspecError) -> Parsed:
-        p = _describe(exc, text, path)  # msgspec's byte offsets are offsets into `text`
+        p = describe_msgspec_error(exc, text, path)  # msgspec's byte offsets are offsets into `text`
         if p.line is not None:
             p.line += lead
         return Parsed(Kind.CLOUDTRAIL, [], EMPTY_TIMES, [p], fatal=True)

@@ -5,8 +5,7 @@ from __future__ import annotations
 import msgspec
 
 from trailhound.events import DnsQuery
-from trailhound.formats.base import Kind, Parsed, Problem, sort_by_time
-from trailhound.formats.cloudtrail import _describe
+from trailhound.formats.base import Kind, Parsed, Problem, describe_msgspec_error, sort_by_time
 
 _decoder = msgspec.json.Decoder(DnsQuery)
 
@@ -25,7 +24,7 @@ def parse(path: str, data: bytes) -> Parsed:
             try:
                 events.append(_decoder.decode(line))
             except msgspec.MsgspecError as exc:
-                p = _describe(exc, line, path)
+                p = describe_msgspec_error(exc, line, path)
                 p.line = lineno
                 problems.append(p)
     times = [e.query_timestamp.timestamp() for e in events]

@@ -1,6 +1,7 @@
 """Threat intelligence: list formats (``formats``), domain matching (``domains``), the IP table
-(``iptable``), the index detectors query (``index``: ``IntelIndex``, ``Category``, ``ThreatHit``,
-``load_list``, ``builtin_index``), the packaged data (``builtin``, ``data/``, rebuilt by ``build``),
-refreshing it (``update``). ``iplists`` (``IpMatcher``) is the first, IP-only matcher: the pipeline now
-uses ``IntelIndex`` for threat and trusted lists alike, and ``iplists`` is kept only until its tests
-move to the index."""
+(``iptable``), the index (``intelindex``: ``IntelIndex``, ``Category``, ``ThreatHit``), the packaged
+data (``builtin``: ``builtin_index``; ``data/``, rebuilt by ``build``), where refreshed copies live
+(``paths``), refreshing them (``update``). ``index`` re-exports what detectors query.
+
+Imports run one way: formats, domains, iptable <- intelindex <- builtin (+ paths) <- update;
+index re-exports intelindex, formats and builtin; build uses formats and intelindex."""

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from trailhound.intel.formats import DOMAIN, Indicator, parse
-from trailhound.intel.index import Category, _is_public
+from trailhound.intel.intelindex import Category, is_global_entry
 
 DATA_DIR = Path(__file__).with_name("data")
 
@@ -120,7 +120,7 @@ def _merge(rows: dict[str, tuple[str, list[str], Category | None]], inds: list[I
     """Add a member's indicators to a list's rows; returns how many non-public addresses were dropped."""
     dropped = 0
     for ind in inds:
-        if ind.kind != DOMAIN and not _is_public(ind.value):
+        if ind.kind != DOMAIN and not is_global_entry(ind.value):
             dropped += 1
             continue
         slot = rows.get(ind.value)

@@ -14,7 +14,8 @@ from typing import Any
 
 from trailhound.formats.base import Problem
 from trailhound.intel.formats import DOMAIN, IP, NET, Indicator, ListLoad, parse
-from trailhound.intel.index import Category, IntelIndex
+from trailhound.intel.intelindex import Category, IntelIndex
+from trailhound.intel.paths import default_data_dir, refreshed_sources
 from trailhound.sources.files import read
 
 DATA_DIR = Path(__file__).with_name("data")
@@ -61,8 +62,6 @@ def read_tsv(path: Path, list_name: str, category: Category) -> dict[Category, L
 def build_index(data_dir: Path | None = None) -> IntelIndex:
     """Packaged lists, with every category that has a refreshed copy in `data_dir` taken from
     the refreshed copy (the hand-written guardduty-tester list is always kept)."""
-    from trailhound.intel.update import default_data_dir, refreshed_sources
-
     index = IntelIndex()
     refreshed: list[tuple[ListLoad, dict[str, Any]]] = []
     for entry in refreshed_sources(data_dir if data_dir is not None else default_data_dir()):
@@ -90,3 +89,12 @@ def build_index(data_dir: Path | None = None) -> IntelIndex:
         ip_cat = Category(entry["ip_category"]) if entry.get("ip_category") else None
         index.add(load, Category(entry["category"]), default_names=names, ip_category=ip_cat)
     return index
+
+
+@lru_cache(maxsize=4)
+def builtin_index(data_dir: Path | str | None = None) -> IntelIndex:
+    """The intelligence shipped in the package, loaded once per process. A category that was
+    refreshed into `data_dir` (default: ``intel.paths.default_data_dir()``) by
+    ``intel.update.update`` is served from the refreshed copy instead of the packaged snapshot;
+    AWS's guardduty-tester indicators are always included."""
+    return build_index(Path(data_dir) if data_dir is not None else None).freeze()

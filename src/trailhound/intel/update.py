@@ -1,4 +1,4 @@
-"""Refresh threat intelligence from its sources into the user's data directory.
+"""Refresh threat intelligence from its sources into the user's data directory (``intel.paths``).
 
 ``update(sources, dest_dir)`` fetches each ``SourceSpec`` — a local path or an http(s) URL,
 optionally ``FORMAT:``-prefixed — checks that it parses as a list with at least one entry, and
@@ -7,7 +7,7 @@ never sees half a file, and a failed fetch or an empty/garbled download leaves t
 copy in place). ``manifest.json`` in the same directory records, per source: where it came from,
 when, the format, entry and problem counts, SHA-256 and size.
 
-``builtin_index()`` then serves every category that has a refreshed source from the refreshed
+``intel.builtin.builtin_index()`` then serves every category that has a refreshed source from the refreshed
 copies instead of the packaged snapshot. ``default_sources()`` mirrors the packaged lists from
 their upstreams (so refreshing them all replaces every packaged category); ``extra_sources()``
 are feeds that may not be redistributed and so are not packaged, but may be fetched by the user.
@@ -30,25 +30,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from trailhound.intel.builtin import builtin_index, packaged_manifest
 from trailhound.intel.formats import parse, split_spec
-from trailhound.intel.index import Category, builtin_index
+from trailhound.intel.intelindex import Category
+from trailhound.intel.paths import MANIFEST, default_data_dir, read_manifest
 from trailhound.sources.files import GZIP_MAGIC
 
-MANIFEST = "manifest.json"
-ENV_DIR = "TRAILHOUND_INTEL_DIR"
 MAX_BYTES = 64 << 20  # GuardDuty caps a list file at 35 MB; leave room for gzip-less feeds
 USER_AGENT = "trailhound-intel-update/0.1"
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
-
-
-def default_data_dir() -> Path:
-    """``$TRAILHOUND_INTEL_DIR``, else ``<platformdirs user_data_dir('trailhound')>/intel``."""
-    env = os.environ.get(ENV_DIR)
-    if env:
-        return Path(env)
-    import platformdirs
-
-    return Path(platformdirs.user_data_dir("trailhound")) / "intel"
 
 
 @dataclass(frozen=True)
@@ -149,27 +139,6 @@ def _atomic_write(path: Path, data: bytes) -> None:
         raise
 
 
-def read_manifest(dest_dir: Path) -> dict[str, Any]:
-    try:
-        doc = json.loads((Path(dest_dir) / MANIFEST).read_text())
-    except (OSError, ValueError):
-        return {"schema": 1, "sources": {}}
-    if not isinstance(doc, dict) or not isinstance(doc.get("sources"), dict):
-        return {"schema": 1, "sources": {}}
-    return doc
-
-
-def refreshed_sources(dest_dir: Path) -> list[dict[str, Any]]:
-    """Manifest entries of the refreshed lists whose file is present, with ``path`` absolute."""
-    dest_dir = Path(dest_dir)
-    out = []
-    for name, entry in sorted(read_manifest(dest_dir)["sources"].items()):
-        path = dest_dir / entry.get("file", "")
-        if entry.get("file") and path.is_file():
-            out.append({**entry, "name": name, "path": str(path)})
-    return out
-
-
 def update(sources: Iterable[SourceSpec], dest_dir: Path | str | None = None, *, timeout: float = 60.0,
            max_bytes: int = MAX_BYTES) -> UpdateReport:
     """Fetch, validate and store every source; see the module docstring."""
@@ -241,8 +210,6 @@ def default_sources() -> list[SourceSpec]:
     """Every packaged list, from its upstream: each maltrail family file of each packaged group
     (same list names and threat names as the packaged copy), the SecOps Tor relay list, and the
     Tor Project's own bulk exit list for exit nodes (the SecOps exit list stopped in 2024)."""
-    from trailhound.intel.builtin import packaged_manifest
-
     out: list[SourceSpec] = []
     for entry in packaged_manifest()["lists"]:
         if entry["category"] == "mixed":
