@@ -167,7 +167,7 @@ def packaged_indicators(category: Any, n: int, kind: str = "ip") -> list[str]:
     import gzip as _gzip
 
     from trailhound.intel.builtin import DATA_DIR
-    from trailhound.intel.index import builtin_index
+    from trailhound.intel.builtin import builtin_index
 
     index, found, _ALSO = builtin_index(), [], _also()
     for path in sorted(DATA_DIR.glob("*.tsv*")):

@@ -31,7 +31,8 @@ from trailhound.findings.enrich import Enricher
 from trailhound.findings.model import Occurrence, aggregate, finding_id, new_finding
 from trailhound.formats import Kind, Parsed, Problem, parse
 from trailhound.intel.formats import load_list
-from trailhound.intel.index import Category, IntelIndex, builtin_index
+from trailhound.intel.builtin import builtin_index
+from trailhound.intel.index import Category, IntelIndex
 from trailhound.sources.files import read, walk
 from trailhound.state.cache import StateCache
 from trailhound.store.sqlite import Changes, Checkpoint, Store

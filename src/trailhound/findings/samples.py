@@ -22,7 +22,8 @@ from trailhound.config import ScanSettings
 from trailhound.detectors import implemented_finding_types
 from trailhound.detectors.threat_intel import CombinedIntel
 from trailhound.intel.formats import load_list
-from trailhound.intel.index import Category, IntelIndex, builtin_index
+from trailhound.intel.builtin import builtin_index
+from trailhound.intel.index import Category, IntelIndex
 from trailhound.store.sqlite import Store
 
 SAMPLE_TIME = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)

@@ -1,7 +1,7 @@
 """Threat intelligence: list formats (``formats``), domain matching (``domains``), the IP table
-(``iptable``), the index (``intelindex``: ``IntelIndex``, ``Category``, ``ThreatHit``), the packaged
+(``iptable``), the index (``index``: ``IntelIndex``, ``Category``, ``ThreatHit``), the packaged
 data (``builtin``: ``builtin_index``; ``data/``, rebuilt by ``build``), where refreshed copies live
-(``paths``), refreshing them (``update``). ``index`` re-exports what detectors query.
+(``paths``), refreshing them (``update``), and the lookup detectors query (``combined``).
 
-Imports run one way: formats, domains, iptable <- intelindex <- builtin (+ paths) <- update;
-index re-exports intelindex, formats and builtin; build uses formats and intelindex."""
+Imports run one way: formats, domains, iptable <- index <- builtin (+ paths) <- update;
+build uses formats and index."""

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from trailhound.intel.formats import DOMAIN, Indicator, parse
-from trailhound.intel.intelindex import Category, is_global_entry
+from trailhound.intel.index import Category, is_global_entry
 
 DATA_DIR = Path(__file__).with_name("data")
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from trailhound.formats.base import Problem
 from trailhound.intel.formats import DOMAIN, IP, NET, Indicator, ListLoad, parse
-from trailhound.intel.intelindex import Category, IntelIndex
+from trailhound.intel.index import Category, IntelIndex
 from trailhound.intel.paths import default_data_dir, refreshed_sources
 from trailhound.sources.files import read
 

@@ -32,7 +32,7 @@ from typing import Any
 
 from trailhound.intel.builtin import builtin_index, packaged_manifest
 from trailhound.intel.formats import parse, split_spec
-from trailhound.intel.intelindex import Category
+from trailhound.intel.index import Category
 from trailhound.intel.paths import MANIFEST, default_data_dir, read_manifest
 from trailhound.sources.files import GZIP_MAGIC
 
