@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/quality.py [--small] [-o FILE]
 
-(a) Simulated estates (``trailhound.simulate``): per-type recall over labelled attack cases,
+(a) Simulated estates (``trailhound.simulator.labelled``): per-type recall over labelled attack cases,
     must-not violations on near misses, and findings the benign background raises.
 (b) Real public corpora in ../shared/data: Stratus Red Team techniques covered out of 35,
     Invictus and OTRF labelled CloudTrail, Panther's rule tests, DGA / DNS-tunnelling name lists,

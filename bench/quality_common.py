@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from trailhound.config import ScanSettings
-from trailhound.findings.model import Occurrence, finding_id
+from trailhound.findings.model import Finding, Occurrence, to_wire
 from trailhound.pipeline import Scanner, ScanReport
 from trailhound.store.sqlite import Store
 
@@ -44,7 +44,7 @@ class Sighting:
 
 
 def _sighting(occ: Occurrence, fid: str) -> Sighting:
-    action = occ.action
+    action = to_wire(occ.action)
     api = (action.get("awsApiCallAction") or {}).get("api")
     domain = (action.get("dnsRequestAction") or {}).get("domain")
     net = action.get("networkConnectionAction") or {}
@@ -69,13 +69,10 @@ class RecordingScanner(Scanner):
         super().__init__(*args, **kwargs)
         self.sightings: list[Sighting] = []
 
-    def _emit(self, occurrences: list[Occurrence]) -> None:
-        super()._emit(occurrences)
-        emitted = self.report.finding_ids
-        for occ in occurrences:  # enriched in place by now, so the id is the stored finding's
-            fid = finding_id(occ)
-            if fid in emitted:  # else suppressed (trusted list)
-                self.sightings.append(_sighting(occ, fid))
+    def _emit(self, occurrences: list[Occurrence]) -> list[tuple[Occurrence, Finding, bool]]:
+        added = super()._emit(occurrences)
+        self.sightings.extend(_sighting(occ, finding.id) for occ, finding, _ in added)  # suppressed ones are not among them
+        return added
 
 
 @dataclass

@@ -23,8 +23,8 @@ from typing import Any
 
 from quality_common import Sighting, epoch, iso, scan
 
-from trailhound.attacks import Case
-from trailhound.simulate import simulate
+from trailhound.simulator.records import Case
+from trailhound.simulator.labelled import simulate
 
 Key = tuple[str, str, float, float]  # (field, value, first second, last second)
 PATTERN_SLACK_S = 600.0  # one flow-log aggregation/delivery interval

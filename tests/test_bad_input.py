@@ -15,7 +15,8 @@ from typing import Any
 import pytest
 from conftest import scan, write_cloudtrail
 
-from trailhound.attacks import iam_user, record, rule_cases
+from trailhound.detectors.cloudtrail_logging import cases as logging_cases
+from trailhound.simulator.records import iam_user, record
 
 T0 = datetime(2025, 6, 2, 8, 0, tzinfo=UTC)
 ACCOUNT = "111122223333"
@@ -52,7 +53,7 @@ class Estate:
     def __init__(self, root: Path) -> None:
         self.root = root
         root.mkdir(parents=True, exist_ok=True)
-        stop = next(c for c in rule_cases(T0) if c.name == "stop-logging")
+        stop = next(c for c in logging_cases(T0) if c.name == "stop-logging")
         # good files
         self.good_ct = write_cloudtrail(root / "good" / "trail-1.json.gz", _benign(6, T0) + [stop.record])
         self.good_ct_events = 7

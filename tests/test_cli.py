@@ -69,7 +69,8 @@ def test_scan_of_everything_in_shared_data_never_crashes(tmp_path: Path, shared_
 def test_scan_with_a_stix_threat_list(tmp_path: Path) -> None:
     from datetime import UTC, datetime
 
-    from trailhound.attacks import Case, record, write_case_logs
+    from trailhound.simulator.attack_day import write_case_logs
+    from trailhound.simulator.records import Case, record
 
     stix = tmp_path / "feed.json"
     stix.write_text(json.dumps({"type": "bundle", "id": "bundle--1", "objects": [{

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from trailhound.attacks import Case, record, write_case_logs
+from trailhound.simulator.attack_day import write_case_logs
+from trailhound.simulator.records import Case, record
 
 BIN = Path(sys.executable).with_name("trailhound")
 

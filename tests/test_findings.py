@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 from conftest import scan, write_cloudtrail
 
-from trailhound.attacks import iam_user, record
+from trailhound.simulator.records import iam_user, record
 
 T0 = datetime(2026, 11, 3, 8, 0, tzinfo=UTC)
 

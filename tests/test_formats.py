@@ -13,7 +13,7 @@ import numpy as np
 import polars as pl
 from conftest import scan
 
-from trailhound.attacks import iam_user, record
+from trailhound.simulator.records import iam_user, record
 from trailhound.events import FLOW_COLUMNS, DnsQuery, Source
 from trailhound.formats import Kind, parse, sniff
 from trailhound.sources.files import peek, read

@@ -11,7 +11,7 @@ from typing import Any
 import msgspec
 from conftest import write_cloudtrail
 
-from trailhound.attacks import iam_user, record
+from trailhound.simulator.records import iam_user, record
 from trailhound.config import ScanSettings
 from trailhound.enrich.inventory import Inventory
 from trailhound.pipeline import Scanner

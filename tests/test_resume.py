@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from conftest import write_cloudtrail
 
-from trailhound.attacks import iam_user, record
+from trailhound.simulator.records import iam_user, record
 from trailhound.config import ScanSettings
 from trailhound.pipeline import Scanner
 from trailhound.store.sqlite import Store
@@ -97,7 +97,8 @@ def test_changed_file_is_read_again(tmp_path: Path) -> None:
 
 def _network_estate(root: Path) -> Path:
     """Overlapping flow and DNS files with threat-intel hits spread through them."""
-    from trailhound.attacks import Case, dns_record, example_indicator, flow_row, write_case_logs
+    from trailhound.simulator.attack_day import write_case_logs
+    from trailhound.simulator.records import Case, dns_record, example_indicator, flow_row
     from trailhound.intel.index import Category
 
     c2 = example_indicator(Category.C2)

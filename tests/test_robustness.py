@@ -10,7 +10,7 @@ from pathlib import Path
 
 from conftest import scan, write_cloudtrail
 
-from trailhound.attacks import iam_user, record
+from trailhound.simulator.records import iam_user, record
 from trailhound.config import ScanSettings
 from trailhound.pipeline import Scanner
 from trailhound.store.sqlite import Store

@@ -1,4 +1,4 @@
-"""Every rule fires on its attack record and stays silent on its near miss."""
+"""Rules: the finding wire form, and the password-policy judgement against the previous policy."""
 
 from __future__ import annotations
 
@@ -6,21 +6,11 @@ from datetime import UTC, datetime
 
 import pytest
 
-from trailhound.attacks import Case, record, rule_cases
+from trailhound.detectors import s3_public
+from trailhound.simulator.records import record
 
 START = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
-CASES = rule_cases(START)
-
-
-@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
-def test_rule_case(case: Case, scan_records) -> None:
-    report, findings = scan_records([case.record])
-    assert report.events["cloudtrail"] + report.events["s3data"] == 1
-    types = [f["type"] for f in findings]
-    if case.expect is None:
-        assert types == [], f"near miss {case.name} raised {types}"
-    else:
-        assert types == [case.expect]
+CASES = s3_public.cases(START)
 
 
 def test_finding_wire_form(scan_records) -> None:

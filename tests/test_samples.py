@@ -9,16 +9,19 @@ import sys
 from pathlib import Path
 
 from trailhound.detectors import implemented_finding_types
+from trailhound.findings.model import to_wire
 from trailhound.findings.samples import sample_findings
+from trailhound.simulator.records import HOSTS
 from trailhound.store.sqlite import Store
 
+HOST_NAMES = {h.instance: h.name for h in HOSTS}
 BIN = Path(sys.executable).with_name("trailhound")
 REQUIRED = {"schemaVersion", "accountId", "region", "partition", "id", "arn", "type", "severity", "title", "description",
             "createdAt", "updatedAt", "resource", "service"}
 
 
 def test_one_valid_sample_per_implemented_type() -> None:
-    samples = sample_findings()
+    samples = [to_wire(f) for f in sample_findings()]
     assert sorted(f["type"] for f in samples) == implemented_finding_types()
     for f in samples:
         assert REQUIRED <= set(f), f["type"]
@@ -29,7 +32,7 @@ def test_one_valid_sample_per_implemented_type() -> None:
         assert 1.0 <= f["severity"] <= 8.9 and f["service"]["count"] == 1
         if f["resource"]["resourceType"] == "Instance":
             details = f["resource"]["instanceDetails"]
-            assert details["instanceType"] == "t3.medium" and {"key": "Name", "value": "web-app-1"} in details["tags"]
+            assert details["instanceType"] == "t3.medium" and {"key": "Name", "value": HOST_NAMES[details["instanceId"]]} in details["tags"]
     assert len({f["id"] for f in samples}) == len(samples)
 
 

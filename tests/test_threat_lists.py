@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
-from trailhound.attacks import ATTACKER_IP, TRUSTED_IP, iam_user, record, threat_list_cases
+from trailhound.detectors.api_caller_intel import cases as api_caller_cases
+from trailhound.simulator.records import ATTACKER_IP, TRUSTED_IP, iam_user, record
 from trailhound.intel.formats import load_list
 from trailhound.intel.index import Category, IntelIndex
 
@@ -54,7 +55,7 @@ def test_public_only_list_drops_private_and_reserved_entries(tmp_path: Path) -> 
 
 
 def test_recon_and_unauthorized_access_from_listed_ip(scan_records, tmp_path: Path) -> None:
-    cases = threat_list_cases(T0)
+    cases = [c for c in api_caller_cases(T0) if c.name in ("threat-ip-recon", "threat-ip-write")]
     _, findings = scan_records([c.record for c in cases], **_lists(tmp_path))
     assert sorted(f["type"] for f in findings) == sorted(c.expect for c in cases if c.expect)
     for f in findings:

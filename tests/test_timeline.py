@@ -6,7 +6,7 @@ import gzip
 import json
 import random
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, ClassVar
@@ -14,9 +14,9 @@ from typing import Any, ClassVar
 import pytest
 from conftest import write_cloudtrail
 
-from trailhound.attacks import iam_user, record
+from trailhound.simulator.records import iam_user, record
 from trailhound.config import ScanSettings
-from trailhound.detectors.base import Detector
+from trailhound.engine import Detector
 from trailhound.events import Source
 from trailhound.pipeline import Scanner
 from trailhound.sources.files import read
@@ -39,29 +39,29 @@ class Recorder:
         class CloudTrailRec(Detector):
             name = "record-cloudtrail"
             consumes: ClassVar[Source] = Source.CLOUDTRAIL
-            finding_types = ()
+            findings = ()
 
-            def run(self, events: Sequence[Any], state: Mapping[str, Any]) -> tuple[list, dict]:
+            def run(self, events: Sequence[Any]) -> list:
                 rec.seen.extend((e.event_time.timestamp(), "ct", e.event_id) for e in events)
-                return [], {}
+                return []
 
         class DnsRec(Detector):
             name = "record-dns"
             consumes: ClassVar[Source] = Source.DNS
-            finding_types = ()
+            findings = ()
 
-            def run(self, events: Sequence[Any], state: Mapping[str, Any]) -> tuple[list, dict]:
+            def run(self, events: Sequence[Any]) -> list:
                 rec.seen.extend((e.query_timestamp.timestamp(), "dns", e.query_name) for e in events)
-                return [], {}
+                return []
 
         class FlowRec(Detector):
             name = "record-flow"
             consumes: ClassVar[Source] = Source.FLOW
-            finding_types = ()
+            findings = ()
 
-            def run(self, events: Any, state: Mapping[str, Any]) -> tuple[list, dict]:
+            def run(self, events: Any) -> list:
                 rec.seen.extend((float(s), "flow", str(p)) for s, p in zip(events["start"], events["srcport"]))
-                return [], {}
+                return []
 
         return [CloudTrailRec(), DnsRec(), FlowRec()]
 

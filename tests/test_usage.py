@@ -8,7 +8,8 @@ from pathlib import Path
 
 from conftest import scan, write_cloudtrail
 
-from trailhound.attacks import Case, dns_record, flow_row, record, write_case_logs
+from trailhound.simulator.attack_day import write_case_logs
+from trailhound.simulator.records import Case, dns_record, flow_row, record
 
 JAN31 = datetime(2026, 1, 31, 23, 58, tzinfo=UTC)
 FEB01 = datetime(2026, 2, 1, 0, 2, tzinfo=UTC)

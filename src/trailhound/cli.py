@@ -13,8 +13,9 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from trailhound.config import ScanSettings, default_db_path
+from trailhound.config import ScanSettings, configure_threads, default_db_path
 
+configure_threads()  # before anything imports Polars
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Threat detection for AWS logs, GuardDuty-style.")
 # Piped output is read by people and grep alike: don't wrap it at 80 columns.
 out = Console(width=None if sys.stdout.isatty() else 200)
@@ -96,7 +97,7 @@ def demo(
     keep: Annotated[Optional[Path], typer.Option("--keep", help="Write the sample estate here instead of a temporary folder.")] = None,
 ) -> None:
     """Write a small sample AWS estate with attacks in it, scan it, and show the findings."""
-    from trailhound.simulate import simulate as run_simulation
+    from trailhound.simulator.labelled import simulate as run_simulation
 
     with tempfile.TemporaryDirectory(prefix="trailhound-demo-") as tmp:
         root = keep or Path(tmp)
@@ -147,7 +148,7 @@ def simulate(
     days: Annotated[int, typer.Option(help="Days of ordinary activity before the attack day.")] = 14,
 ) -> None:
     """Write a labelled AWS log estate: weeks of ordinary habits, then an attack day, and its ground truth."""
-    from trailhound.simulate import simulate as run_simulation
+    from trailhound.simulator.labelled import simulate as run_simulation
 
     if not finding and not all_types:
         err.print("[red]error:[/] choose --finding TYPE (repeatable) or --all")
@@ -170,6 +171,7 @@ def sample_findings_cmd(
     output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Also write them as JSON lines to this file.")] = None,
 ) -> None:
     """Create one sample finding per type (GuardDuty's CreateSampleFindings) in the store."""
+    from trailhound.findings.model import encode
     from trailhound.findings.samples import sample_findings
     from trailhound.store.sqlite import Changes, Store
 
@@ -179,9 +181,9 @@ def sample_findings_cmd(
     except ValueError as exc:
         err.print(f"[red]error:[/] {exc}")
         raise typer.Exit(2)
-    store.commit(Changes(findings={f["id"]: f for f in samples}))
+    store.commit(Changes(findings={f.id: f for f in samples}))
     if output is not None:
-        output.write_bytes(b"".join(orjson.dumps(f) + b"\n" for f in samples))
+        output.write_bytes(b"".join(encode(f) + b"\n" for f in samples))
     out.print(f"created {len(samples)} sample findings in {store.path}", highlight=False)
 
 

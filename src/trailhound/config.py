@@ -25,3 +25,21 @@ class ScanSettings:
     order_quantum_s: float = 60.0
     # Commit findings, state and checkpoints together at least this often (wall seconds).
     commit_interval_s: float = 5.0
+    # The watermark trails the latest event time by this much: behaviour windows are judged once it
+    # passes their end, and a row arriving later than that is too late for them (counted, not used).
+    # It must exceed order_quantum_s, the disorder the time-ordered merge allows.
+    allowed_lateness_s: float = 300.0
+    # At the end of a scan (a bounded input) open behaviour windows report what they hold; a later
+    # scan that completes them does not report them twice.
+    flush_at_end: bool = True
+    state_cache_entries: int = 200_000  # keyed detector states kept decoded in memory (the rest in the store)
+    finding_cache_entries: int = 20_000  # findings kept in memory for aggregation (the rest in the store)
+
+
+def configure_threads() -> None:
+    """One pipeline process works on one core (scale out with processes or Spark tasks, not threads):
+    Polars' thread pool only adds scheduling overhead on the small per-file frames it gets here.
+    Called by the command line before Polars is imported; a library user keeps their own setting."""
+    import os
+
+    os.environ.setdefault("POLARS_MAX_THREADS", "1")

@@ -1,9 +1,11 @@
 """The scan pipeline: sources -> formats -> timeline -> enrichment -> detectors -> findings -> store.
 
 One ``Scanner`` owns one store. ``scan(paths)`` reads every file it has not finished before,
-merges the events of all files in time order, routes them to the detectors that consume them,
-folds the occurrences into findings, and commits findings, detector state, checkpoints,
-quarantine and usage together at regular commit points.
+decodes it and passes it through the enrichment stages, merges the events of all files in time
+order, routes them to the detectors (the engine keeps keyed state and fires timers as the
+watermark moves), turns occurrences into findings (enrichment, suppression, aggregation), and
+commits findings, keyed state, the watermark, checkpoints, quarantine and usage together at
+regular commit points. Nothing here knows any particular detector.
 """
 
 from __future__ import annotations
@@ -21,24 +23,27 @@ import numpy as np
 import polars as pl
 
 from trailhound.config import ScanSettings
-from trailhound.detectors import Detector, default_detectors
-from trailhound.detectors.threat_intel import CombinedIntel
-from trailhound.enrich.flows import mark_listed
-from trailhound.enrich.geo import open_provider
+from trailhound.detectors import default_detectors
+from trailhound.engine import Detector, Engine, KeyedDetector
+from trailhound.engine.router import Router
+from trailhound.enrich.geo import default_provider, open_provider
 from trailhound.enrich.inventory import Inventory
+from trailhound.enrich.stages import InventoryLearning, ListedAddresses, Stage
 from trailhound.events import ApiCall, Source
+from trailhound.findings.aggregate import Aggregator, TrustedAddresses
 from trailhound.findings.enrich import Enricher
-from trailhound.findings.model import Occurrence, aggregate, finding_id, new_finding
+from trailhound.findings.model import Finding, Occurrence
 from trailhound.formats import Kind, Parsed, Problem, parse
-from trailhound.intel.formats import load_list
 from trailhound.intel.builtin import builtin_index
+from trailhound.intel.combined import CombinedIntel
+from trailhound.intel.formats import load_list
 from trailhound.intel.index import Category, IntelIndex
 from trailhound.sources.files import read, walk
-from trailhound.state.cache import StateCache
 from trailhound.store.sqlite import Changes, Checkpoint, Store
 from trailhound.timeline import PendingFile, Run, Slice, Timeline, plan
 
 ProgressFn = Callable[["ScanReport"], None]
+SOURCES = {Kind.CLOUDTRAIL: Source.CLOUDTRAIL, Kind.FLOW: Source.FLOW, Kind.DNS: Source.DNS}
 
 
 @dataclass
@@ -58,6 +63,7 @@ class ScanReport:
     suppressed_trusted: int = 0
     detector_errors: int = 0
     skipped_data_events: int = 0  # CloudTrail data events of services other than S3
+    late_rows: int = 0  # rows that reached a keyed detector after the watermark had passed them
     finding_ids: set[str] = field(default_factory=set)
     seconds: float = 0.0
 
@@ -143,26 +149,20 @@ class Scanner:
         # `intel` replaces the packaged lists (tests, or an operator's own feed set); custom lists always apply.
         base = intel if intel is not None else builtin_index() if self.settings.builtin_intel else None
         self.intel = CombinedIntel(base, custom.freeze())
-        self.detectors = list(detectors) if detectors is not None else default_detectors(self.intel)
+        self.detectors: list[Detector] = list(detectors) if detectors is not None else default_detectors(self.intel)
         self.inventory = Inventory.from_state(msgspec.json.decode(self.store.meta("inventory") or "null"))
+        self.stages: list[Stage] = [InventoryLearning(self.inventory), ListedAddresses(self.intel.ip)]
+        watermark = float(self.store.meta("watermark") or "-inf")
+        self.engine = Engine([d for d in self.detectors if isinstance(d, KeyedDetector)], store, self.settings.allowed_lateness_s,
+                             watermark, capacity=self.settings.state_cache_entries)
+        self.router = Router(self.detectors, self.engine)
         mmdb = list(self.settings.geoip_mmdb)
-        self.enrich = Enricher(self.inventory, geo=lambda: open_provider(mmdb), default_region=self.settings.default_region)
-        self.state = StateCache(store)
+        geo = (lambda: open_provider(mmdb)) if mmdb else default_provider
+        self.aggregator = Aggregator(store.finding, store.detector_id, Enricher(self.inventory, geo=geo, default_region=self.settings.default_region),
+                                     [TrustedAddresses(self.trusted.ip)], capacity=self.settings.finding_cache_entries)
         self.changes = Changes()
-        self.findings: dict[str, dict[str, Any]] = {}
         self.open_runs: dict[str, Run] = {}
         self._last_commit = time.monotonic()
-        self._route_names: dict[str, list[Detector]] = {}
-        self._every_ct: list[Detector] = []
-        self._by_source: dict[Source, list[Detector]] = {s: [] for s in Source}
-        for det in self.detectors:
-            if det.consumes is Source.CLOUDTRAIL and det.event_names is not None:
-                for name in det.event_names:
-                    self._route_names.setdefault(name, []).append(det)
-            elif det.consumes is Source.CLOUDTRAIL:
-                self._every_ct.append(det)
-            else:
-                self._by_source[det.consumes].append(det)
 
     # -- entry point ---------------------------------------------------------------------
     def scan(self, paths: Iterable[str | Path]) -> ScanReport:
@@ -181,6 +181,8 @@ class Scanner:
             piece.run.meta.consumed = piece.stop
             if time.monotonic() - self._last_commit >= self.settings.commit_interval_s:
                 self.commit()
+        if self.settings.flush_at_end:  # a bounded input has ended: open windows report what they hold
+            self._emit(self.engine.flush())
         self.commit()
         report.seconds = time.perf_counter() - started
         return report
@@ -255,9 +257,10 @@ class Scanner:
             meta.bytes_per_event = len(raw.data) / max(1, parsed.records_read)
             if len(parsed):
                 meta.usage = _usage_codes(parsed)
-            if pending.kind is Kind.FLOW and len(parsed):
-                self.inventory.learn_flows(parsed.events)
-                parsed.events = mark_listed(parsed.events, self.intel.ip)
+                source = SOURCES[parsed.kind]
+                for stage in self.stages:
+                    if source in stage.sources:
+                        parsed.events = stage(source, parsed.events, self.report.problems)
         except Exception as exc:
             parsed = Parsed(pending.kind, [], np.empty(0), fatal=True)
             problems = [Problem(str(path), f"could not be read ({type(exc).__name__}: {exc})")]
@@ -302,11 +305,12 @@ class Scanner:
     def _process(self, piece: Slice) -> None:
         events = piece.events()
         self._meter_slice(piece.run.meta, piece.start, piece.stop, events)
-        if piece.kind is Kind.CLOUDTRAIL:
-            self._cloudtrail(events)
-        else:
-            for det in self._by_source[Source.FLOW if piece.kind is Kind.FLOW else Source.DNS]:
-                self._run(det, events)
+        routed = self.router.run(SOURCES[piece.kind], events)
+        if routed.problems:
+            self.report.problems.extend(routed.problems)
+            self.report.detector_errors += len(routed.problems)
+        self._emit(routed.occurrences)
+        self._emit(self.engine.advance(float(piece.run.parsed.times[piece.stop - 1])))
 
     def _meter_slice(self, meta: _FileMeta, start: int, stop: int, events: Any) -> None:
         """Usage of exactly the events of this slice (so a resumed file is never metered twice)."""
@@ -321,79 +325,26 @@ class Scanner:
                 self.report.events[source.value] += int(count)
                 self._meter(month, acct, source, int(count), meta.bytes_per_event)
 
-    def _cloudtrail(self, events: list[ApiCall]) -> None:
-        route = self._route_names
-        routed: dict[int, tuple[Detector, list[ApiCall]]] = {}
-        launches: list[ApiCall] = []
-        sessions: dict[str, ApiCall] = {}  # instance-role sessions, one event per distinct session
-        for e in events:
-            targets = route.get(e.event_name)
-            if targets is not None:
-                for det in targets:
-                    slot = routed.get(id(det))
-                    if slot is None:
-                        slot = routed[id(det)] = (det, [])
-                    slot[1].append(e)
-            pid = e.user_identity.principal_id
-            if pid is not None and ":i-" in pid:
-                sessions[pid] = e
-            elif e.event_name == "RunInstances":
-                launches.append(e)
-        inventory = self.inventory
-        for e in launches + [e for pid, e in sessions.items() if pid not in inventory.sessions_seen]:
-            try:
-                inventory.learn_api_call(e)
-            except Exception as exc:  # an odd response document costs its inventory entry, nothing else
-                self.report.problems.append(Problem(f"event {e.event_id}", f"{e.event_name} response not understood ({type(exc).__name__}: {exc})"))
-        for det in self._every_ct:
-            self._run(det, events)
-        for det, evs in routed.values():
-            self._run(det, evs)
-
     def _meter(self, month: str, account: str, source: Source, count: int, per_event: float) -> None:
         slot = self.changes.usage.setdefault((month, account, source.value), [0, 0])
         slot[0] += count
         slot[1] += int(count * per_event)
 
-    def _run(self, det: Detector, events: Any) -> None:
-        try:
-            self._run_detector(det, events)
-        except Exception as exc:  # a detector bug must not stop the others or lose the events
-            self.report.problems.append(Problem(det.name, f"detector failed on a batch of {len(events)} events ({type(exc).__name__}: {exc})"))
-            self.report.detector_errors += 1
-
-    def _run_detector(self, det: Detector, events: Any) -> None:
-        if det.stateful:
-            keys = det.keys(events)
-            state = self.state.get(det.name, keys, self.changes)
-            occurrences, updated = det.run(events, state)
-            self.state.put(det.name, updated, self.changes)
-        else:
-            occurrences, _ = det.run(events, {})
-        if occurrences:
-            self._emit(occurrences)
-
     # -- findings ------------------------------------------------------------------------
-    def _emit(self, occurrences: list[Occurrence]) -> None:
-        now = time.time()
-        for occ in occurrences:
-            occ = self.enrich(occ)
-            # Trusted IPs suppress CloudTrail and flow findings before they exist (public IPs only).
-            if occ.remote_ip and occ.feature_name != "DnsLogs" and self.trusted.ip(occ.remote_ip):
-                self.report.suppressed_trusted += 1
-                continue
-            fid = finding_id(occ)
-            finding = self.findings.get(fid) or self.store.finding(fid)
-            if finding is None:
-                finding = new_finding(occ, self.store.detector_id, now)
-                self.report.findings_new += 1
-            else:
-                aggregate(finding, occ, now)
-                if fid not in self.report.finding_ids:
-                    self.report.findings_updated += 1
-            self.findings[fid] = finding
-            self.report.finding_ids.add(fid)
-            self.changes.findings[fid] = finding
+    def _emit(self, occurrences: list[Occurrence]) -> list[tuple[Occurrence, Finding, bool]]:
+        """Occurrences into findings; returns those that were not suppressed, with their finding and whether it is new."""
+        if not occurrences:
+            return []
+        report = self.report
+        added = self.aggregator.add(occurrences, time.time())
+        for _, finding, is_new in added:
+            if is_new:
+                report.findings_new += 1
+            elif finding.id not in report.finding_ids:
+                report.findings_updated += 1
+            report.finding_ids.add(finding.id)
+        report.suppressed_trusted = self.aggregator.suppressed.get("trusted", 0)
+        return added
 
     # -- commit points -------------------------------------------------------------------
     def commit(self) -> None:
@@ -404,6 +355,12 @@ class Scanner:
         if self.inventory.changed:
             ch.meta["inventory"] = msgspec.json.encode(self.inventory.to_state()).decode()
             self.inventory.changed = False
+        ch.findings = self.aggregator.take()
+        ch.state = self.engine.states.changes()
+        ch.ttl = {name: det.ttl for name, det in self.engine.detectors.items()}
+        if self.engine.watermark > float("-inf"):
+            ch.watermark = self.engine.watermark
+        self.report.late_rows = sum(self.engine.late_rows.values())
         self.store.commit(ch)
         self.changes = Changes()
         self._last_commit = time.monotonic()

@@ -9,13 +9,21 @@ short minimum length is High, several weakened settings Medium, one Low.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
-from trailhound.detectors.base import Detector, api_occurrence
+import msgspec
+
+from trailhound.engine import FindingType, KeyedDetector, severity
 from trailhound.events import ApiCall, Source
+from trailhound.findings.build import api_occurrence
 from trailhound.findings.model import HIGH, LOW, MEDIUM, Occurrence
 
+if TYPE_CHECKING:
+    from trailhound.simulator.records import Case
+
+TYPE = "Stealth:IAMUser/PasswordPolicyChange"
 # What AWS enforces when an account has no custom policy.
 AWS_DEFAULT_POLICY: dict[str, Any] = {"minimumPasswordLength": 8}
 _REQUIREMENTS = ("requireSymbols", "requireNumbers", "requireUppercaseCharacters", "requireLowercaseCharacters", "hardExpiry")
@@ -54,46 +62,67 @@ def _policy(params: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in params.items() if k in ("minimumPasswordLength", "maxPasswordAge", "passwordReusePrevention", "allowUsersToChangePassword", *_REQUIREMENTS)}
 
 
-class PasswordPolicyChange(Detector):
+class PolicyState(msgspec.Struct, array_like=True):
+    policy: dict[str, Any]  # the policy in force, as the last change set it
+
+
+class PasswordPolicyChange(KeyedDetector[PolicyState]):
+    """Keyed by account: the state is the policy in force (about 150 bytes), kept for a year."""
+
     name = "password-policy-change"
     consumes = Source.CLOUDTRAIL
-    finding_types = ("Stealth:IAMUser/PasswordPolicyChange",)
     event_names = frozenset({"UpdateAccountPasswordPolicy", "DeleteAccountPasswordPolicy"})
-    stateful = True
+    findings = (FindingType(TYPE, severity(LOW, several=MEDIUM, deleted_or_short=HIGH), "TA0005 Defense Evasion",
+                            "T1556 Modify Authentication Process",
+                            "policy weakened against the previous one (remembered per account; AWS's default when unknown) or deleted"),)
+    State = PolicyState
+    ttl = 365 * 86_400.0
 
-    def key(self, e: ApiCall) -> str:
-        return e.account_id
+    def key_of(self, e: ApiCall) -> str | None:
+        return None if e.error_code else e.account_id
 
-    def run(self, events: Sequence[ApiCall], state: Mapping[str, Any]) -> tuple[list[Occurrence], dict[str, Any]]:
-        policies = {k: v for k, v in state.items()}
+    def update(self, key: str, rows: list[ApiCall], state: PolicyState | None, watermark: float) -> tuple[list[Occurrence], PolicyState | None]:
+        policy = state.policy if state else AWS_DEFAULT_POLICY
         out: list[Occurrence] = []
-        for e in events:
-            if e.error_code:
-                continue
-            acct = e.account_id
-            before = policies.get(acct) or AWS_DEFAULT_POLICY
+        for e in rows:
+            before = policy
             if e.event_name == "DeleteAccountPasswordPolicy":
-                policies[acct] = AWS_DEFAULT_POLICY
-                out.append(self._occurrence(e, HIGH, ["password policy deleted"], before, {}))
+                policy = AWS_DEFAULT_POLICY
+                out.append(self._occurrence(e, self.severity(TYPE, "deleted_or_short"), ["password policy deleted"], before, {}))
                 continue
-            after = _policy(e.params())
-            policies[acct] = after
-            changes = weakenings(before, after)
+            policy = _policy(e.params())
+            changes = weakenings(before, policy)
             if not changes:
                 continue
-            new_len = _as_int(after.get("minimumPasswordLength")) or 6
-            severity = HIGH if new_len <= 6 and len(changes) > 1 else MEDIUM if len(changes) > 1 or new_len < 8 else LOW
-            out.append(self._occurrence(e, severity, changes, before, after))
-        return out, {k: policies[k] for k in {self.key(e) for e in events} if k in policies}
+            new_len = _as_int(policy.get("minimumPasswordLength")) or 6
+            level = "deleted_or_short" if new_len <= 6 and len(changes) > 1 else "several" if len(changes) > 1 or new_len < 8 else None
+            out.append(self._occurrence(e, self.severity(TYPE, level), changes, before, policy))
+        return out, PolicyState(policy)
 
     def _occurrence(self, e: ApiCall, severity: float, changes: list[str], before: Mapping[str, Any], after: Mapping[str, Any]) -> Occurrence:
         return api_occurrence(
-            e,
-            "Stealth:IAMUser/PasswordPolicyChange",
-            severity,
+            e, TYPE, severity,
             "Account password policy was weakened.",
             f"The account password policy was weakened by {e.user_identity.name} with {e.event_name}: {'; '.join(changes)}. "
             "Weaker passwords make brute force and password spraying easier.",
             additional_info={"previousPolicy": dict(before), "newPolicy": dict(after), "weakenedSettings": changes},
             resource_key=e.account_id,
         )
+
+
+def cases(start: datetime, account: str = "111122223333") -> list[Case]:
+    from trailhound.simulator.records import Case, iam_user, record
+
+    iam = "iam.amazonaws.com"
+    t = iter(start + timedelta(minutes=3 * i) for i in range(100))
+    strong = {"minimumPasswordLength": 14, "requireSymbols": True, "requireNumbers": True, "requireUppercaseCharacters": True,
+              "requireLowercaseCharacters": True, "allowUsersToChangePassword": True, "maxPasswordAge": 90, "passwordReusePrevention": 24}
+    weak = {"minimumPasswordLength": 6, "requireSymbols": False, "requireNumbers": False, "requireUppercaseCharacters": False,
+            "requireLowercaseCharacters": False, "allowUsersToChangePassword": True}
+    return [
+        Case("password-policy-strengthened", None, record("UpdateAccountPasswordPolicy", iam, time=next(t), account=account, params=strong)),
+        Case("password-policy-weakened", TYPE, record("UpdateAccountPasswordPolicy", iam, time=next(t), account=account,
+                                                      identity=iam_user(account, "mallory"), params=weak)),
+        Case("password-policy-delete-failed", None, record("DeleteAccountPasswordPolicy", iam, time=next(t), account=account,
+                                                           error_code="NoSuchEntity")),
+    ]

@@ -1,129 +1,114 @@
-"""Inbound traffic from known scanners that the network let through, and Tor relaying.
+"""Recon:EC2/PortProbeUnprotectedPort, Recon:EC2/PortProbeEMRUnprotectedPort — known scanners reach an open port.
 
-* Recon:EC2/PortProbeUnprotectedPort — a port that security groups and ACLs leave open is being
-  probed by a known scanner or malicious host (the flow was ACCEPTed). Low, High for
-  Elasticsearch's 9200/9300, which are a classic data-theft target.
-* Recon:EC2/PortProbeEMRUnprotectedPort — the same on an EMR-sensitive port (YARN, HDFS, Spark
-  UI...), which can give remote code execution on the cluster. High.
-  A REJECTed probe is the network doing its job: no finding. Only connections the remote side
-  opened count: a flow from a low (service) port to a high (ephemeral) one is the reply half of a
-  connection the instance made, not a probe.
-* UnauthorizedAccess:EC2/TorRelay — several Tor relays connect in to the same instance port within
-  an hour, the pattern of an instance acting as a Tor relay (stateful: flows may come in any batches).
+A port that security groups and ACLs leave open is being probed by a known scanner or malicious
+host: the connection was ACCEPTed and the remote side opened it (a flow from a service port to an
+ephemeral one is the reply half of a connection the instance made, not a probe). A REJECTed probe
+is the network doing its job: no finding. Low; High on Elasticsearch's 9200/9300 (a classic
+data-theft target) and on EMR's ports (YARN, HDFS, Spark UI...: remote code execution on the cluster).
+
+Probes of one instance are gathered over ten minutes into one occurrence listing them
+(``portProbeDetails``), so a sweep of a thousand ports is one finding whose count grows with time.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
-from typing import Any
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
-from trailhound.detectors.network import PORT_NAMES, instance_resource, ip_details, port_details, resource_key
-from trailhound.detectors.threat_intel import FlowIntelDetector, _info, evidence, flagged_rows, opener, orient
+from trailhound.detectors.flows import ELASTICSEARCH_PORTS, EMR_PORTS, SERVICE_PORTS, opener, orient
+from trailhound.engine import Distinct, FindingType, Last, Sliding, Window, WindowedDetector, severity
+from trailhound.events import Source
+from trailhound.findings.build import evidence, instance_resource, port, port_probe, threat_info
 from trailhound.findings.model import HIGH, LOW, Occurrence
-from trailhound.intel.index import Category, ThreatHit
+from trailhound.intel.index import Category
 
-EMR_PORTS = frozenset({8088, 8042, 8890, 8998, 9870, 50070, 18080, 20888, 16010, 8888, 10000})
-ELASTICSEARCH_PORTS = frozenset({9200, 9300})
+if TYPE_CHECKING:
+    from trailhound.simulator.records import Case
+
+UNPROTECTED = "Recon:EC2/PortProbeUnprotectedPort"
+EMR = "Recon:EC2/PortProbeEMRUnprotectedPort"
 PROBERS = (Category.SCANNER, Category.MALICIOUS)
-TOR_RELAY_MIN_PEERS = 3  # distinct Tor relays connecting in to one port of one instance within an hour
-_COLS = ("srcaddr", "dstaddr", "srcport", "dstport", "action", "flow_direction", "instance_id", "interface_id", "start", "account_id", "region",
-         "tcp_flags")
-_SERVICE_PORTS = EMR_PORTS | ELASTICSEARCH_PORTS | frozenset(PORT_NAMES)
+_COLUMNS = ("srcaddr", "dstaddr", "srcport", "dstport", "flow_direction", "instance_id", "interface_id", "start", "account_id", "region", "tcp_flags")
+_MITRE = ("TA0043 Reconnaissance", "T1595.001 Active Scanning: Scanning IP Blocks")
 
 
-def inbound_openers(rows: pl.DataFrame, hits: dict[str, tuple[ThreatHit, ...]]) -> Iterator[tuple[Any, ...]]:
-    """Accepted connections a listed remote host opened to an instance:
-    (target, local ip, local port, remote ip, hits, start, instance id, eni, account, region)."""
-    for src, dst, sport, dport, action, fdir, iid, eni, start, account, region, flags in rows.select(_COLS).iter_rows():
-        if action != "ACCEPT":
-            continue
-        oriented = orient(src, dst, fdir)
-        if oriented is None or oriented[0] != "INBOUND":
-            continue
-        _, local, remote = oriented
-        if dport is None or sport is None or not opener(sport, dport, flags, _SERVICE_PORTS):
-            continue  # a reply to a connection the instance opened, or nothing tells: not a probe
-        yield iid or eni or local, local, dport, remote, hits.get(remote, ()), start, iid, eni, account, region
-
-
-class InboundProbe(FlowIntelDetector):
+class InboundProbe(WindowedDetector):
     name = "inbound-probe"
-    finding_types = ("Recon:EC2/PortProbeUnprotectedPort", "Recon:EC2/PortProbeEMRUnprotectedPort")
+    consumes = Source.FLOW
+    findings = (
+        FindingType(UNPROTECTED, severity(LOW, elasticsearch=HIGH), *_MITRE, "an ACCEPTed inbound connection from a known scanner"),
+        FindingType(EMR, severity(HIGH), *_MITRE, "an ACCEPTed inbound connection from a known scanner to an EMR port"),
+    )
+    key = pl.coalesce("instance_id", "interface_id", "dstaddr")
+    window = Sliding(length=600, step=60)
+    reducers = {"emr": Distinct(), "elasticsearch": Distinct(), "other": Distinct(), "context": Last()}
 
-    def judge(self, rows: pl.DataFrame, hits: dict[str, tuple[ThreatHit, ...]]) -> list[Occurrence]:
-        out: list[Occurrence] = []
-        for target, local, dport, remote, found, start, iid, eni, account, region in inbound_openers(rows, hits):
-            probers = [h for h in found if h.category in PROBERS]
-            if not probers:
+    def select(self, df: pl.DataFrame) -> pl.DataFrame:
+        if "listed" in df.columns and not df["listed"].any():
+            return df.clear()
+        return df.filter(pl.col("listed") & (pl.col("action") == "ACCEPT")) if "listed" in df.columns else df.filter(pl.col("action") == "ACCEPT")
+
+    def observe(self, rows: pl.DataFrame) -> Iterator[tuple[float, tuple[Any, ...]]]:
+        for src, dst, sport, dport, fdir, iid, eni, start, account, region, flags in rows.select(_COLUMNS).iter_rows():
+            oriented = orient(src, dst, fdir)
+            if oriented is None or oriented[0] != "INBOUND" or dport is None or sport is None:
                 continue
-            emr = dport in EMR_PORTS
-            ftype = "Recon:EC2/PortProbeEMRUnprotectedPort" if emr else "Recon:EC2/PortProbeUnprotectedPort"
-            severity = HIGH if emr or dport in ELASTICSEARCH_PORTS else LOW
-            name = port_details(dport)["portName"]
+            _, local, remote = oriented
+            if not opener(sport, dport, flags, SERVICE_PORTS):
+                continue  # a reply to a connection the instance opened, or nothing tells: not a probe
+            if not any(h.category in PROBERS for h in self.intel.ip(remote)):
+                continue
+            probe = f"{dport}|{remote}"
+            kind = 0 if dport in EMR_PORTS else 1 if dport in ELASTICSEARCH_PORTS else 2
+            yield float(start), (probe if kind == 0 else None, probe if kind == 1 else None, probe if kind == 2 else None,
+                                 [iid, eni, local, account, region])
+
+    def threshold(self, key: str, w: Window) -> bool:
+        return bool(w["emr"].count or w["elasticsearch"].count or w["other"].count)
+
+    def report(self, key: str, w: Window) -> list[Occurrence]:
+        iid, eni, local, account, region = w["context"]
+        out = []
+        # one finding per instance, and one apart for the High-severity Elasticsearch ports
+        for ftype, found, level, agg in ((EMR, w["emr"], None, ""), (UNPROTECTED, w["elasticsearch"], "elasticsearch", "elasticsearch"),
+                                         (UNPROTECTED, w["other"], None, "")):
+            if not found.count:
+                continue
+            probes = [(int(p), r) for p, r in (item.split("|", 1) for item in found.items)]
+            hits = [h for h in self.intel.ip(probes[-1][1]) if h.category in PROBERS]
+            ports = sorted({p for p, _ in probes})
+            names = ", ".join(f"{p} ({port(p).port_name})" for p in ports[:5]) + (" and more" if len(ports) > 5 else "")
             out.append(Occurrence(
-                type=ftype, severity=severity, time=float(start), account_id=account or "", region=region or "",
-                resource=instance_resource(iid, eni, local), resource_key=resource_key(iid, eni, local),
-                action={"actionType": "PORT_PROBE", "portProbeAction": {"blocked": False, "portProbeDetails": [
-                    {"localPortDetails": port_details(dport), "localIpDetails": ip_details(local), "remoteIpDetails": ip_details(remote)}]}},
-                title=f"Unprotected port on EC2 instance {target} is being probed.",
-                description=f"EC2 instance {target} has an unprotected port {dport} ({name}) which is being probed by a known "
-                f"scanner or malicious host, {remote} ({probers[0].list_name}).",
-                resource_role="TARGET", feature_name="FlowLogs", additional_info=_info(probers) | {"scannedPort": dport},
-                # One finding per instance (the latest probe's details, a count of all), and one apart
-                # for the High-severity Elasticsearch ports, so a port sweep is one finding, not thousands.
-                evidence=evidence(probers), remote_ip=remote, aggregation_key="elasticsearch" if dport in ELASTICSEARCH_PORTS else "",
+                type=ftype, severity=self.severity(ftype, level), time=w.last, first_seen=w.first, account_id=account or "",
+                region=region or "", resource=instance_resource(iid, eni, local), resource_key=key, action=port_probe(local, probes),
+                title=f"Unprotected port on EC2 instance {key} is being probed.",
+                description=f"EC2 instance {key} has unprotected ports {names} which {'are' if len(probes) > 1 else 'is'} being probed by "
+                f"{len({r for _, r in probes})} known scanner or malicious host(s), e.g. {probes[-1][1]}"
+                + (f" ({hits[0].list_name})." if hits else "."),
+                resource_role="TARGET", feature_name="FlowLogs",
+                additional_info=(threat_info(hits) if hits else {}) | {"scannedPort": probes[-1][0], "probes": found.count},
+                evidence=evidence(hits) if hits else None, remote_ip=probes[-1][1], aggregation_key=agg,
             ))
         return out
 
 
-class TorRelay(FlowIntelDetector):
-    """UnauthorizedAccess:EC2/TorRelay — Tor relays keep connecting in to the same port of an
-    instance: it is relaying Tor traffic. State per (instance, port): the relays seen in the last
-    hour, so the verdict does not depend on how the flows were cut into files or batches."""
+def cases(start: datetime, account: str = "111122223333") -> list[Case]:
+    from trailhound.simulator.records import LOCAL_IP, Case, example_indicator, flow_row
 
-    name = "tor-relay"
-    finding_types = ("UnauthorizedAccess:EC2/TorRelay",)
-    stateful = True
-    WINDOW_S = 3600.0
+    scanner = example_indicator(Category.SCANNER)
+    t = iter(start + timedelta(minutes=12 * i) for i in range(1000))  # each case in a window of its own
 
-    def keys(self, df: pl.DataFrame) -> set[str]:
-        rows, hits = flagged_rows(df, self.lookup)
-        return {f"{target}|{port}" for target, _, port, _, found, *_ in inbound_openers(rows, hits) if _tor(found)} if hits else set()
+    def flow(name: str, expect: str | None, **kw: Any) -> Case:
+        return Case(name, expect, flow_row(next(t), account=account, src=scanner, dst=LOCAL_IP, **kw), source="flow", role="TARGET")
 
-    def run(self, df: pl.DataFrame, state: Mapping[str, Any]) -> tuple[list[Occurrence], dict[str, Any]]:
-        rows, hits = flagged_rows(df, self.lookup)
-        if not hits:
-            return [], {}
-        out: list[Occurrence] = []
-        updated: dict[str, Any] = {}
-        for target, local, port, remote, found, start, iid, eni, account, region in inbound_openers(rows, hits):
-            tor = _tor(found)
-            if not tor:
-                continue
-            key = f"{target}|{port}"
-            peers = dict(updated.get(key) or state.get(key) or {})
-            peers = {ip: ts for ip, ts in peers.items() if ts >= start - self.WINDOW_S}  # only the last hour counts
-            new_peer = remote not in peers
-            peers[remote] = float(start)
-            updated[key] = peers
-            if not new_peer or len(peers) < TOR_RELAY_MIN_PEERS:
-                continue
-            out.append(Occurrence(
-                type="UnauthorizedAccess:EC2/TorRelay", severity=HIGH, time=float(start), account_id=account or "", region=region or "",
-                resource=instance_resource(iid, eni, local), resource_key=resource_key(iid, eni, local),
-                action={"actionType": "NETWORK_CONNECTION", "networkConnectionAction": {
-                    "connectionDirection": "INBOUND", "protocol": "TCP", "blocked": False, "localNetworkInterface": eni,
-                    "localIpDetails": ip_details(local), "localPortDetails": port_details(port), "remoteIpDetails": ip_details(remote)}},
-                title=f"EC2 instance {target} is behaving as a Tor relay.",
-                description=f"{len(peers)} Tor relays connected to port {port} of EC2 instance {target} within an hour: the instance "
-                "appears to be relaying Tor traffic.",
-                resource_role="ACTOR", feature_name="FlowLogs", additional_info=_info(tor) | {"torPeers": len(peers)},
-                evidence=evidence(tor), remote_ip=remote, aggregation_key=str(port),
-            ))
-        return out, updated
-
-
-def _tor(found: tuple[ThreatHit, ...]) -> list[ThreatHit]:
-    return [h for h in found if h.category in (Category.TOR_RELAY, Category.TOR_EXIT)]
+    return [
+        flow("probe-ssh", UNPROTECTED, sport=61000, dport=22),
+        flow("probe-elasticsearch", UNPROTECTED, sport=61001, dport=9200),
+        flow("probe-emr-yarn", EMR, sport=61002, dport=8088),
+        flow("probe-emr-from-low-ephemeral", EMR, sport=40000, dport=50070, flags=None),
+        flow("probe-rejected", None, sport=61003, dport=23, action="REJECT"),
+        flow("probe-reply-half", None, sport=443, dport=51000, flags=18),
+    ]

@@ -8,20 +8,25 @@ service's name rather than an IP) and service events are not root activity.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
-from trailhound.detectors.base import Rule, api_occurrence
+from trailhound.engine import FindingType, Rule, severity
 from trailhound.events import ApiCall, Source
+from trailhound.findings.build import api_occurrence, is_ip
 from trailhound.findings.model import LOW, Occurrence
 
+if TYPE_CHECKING:
+    from trailhound.simulator.records import Case
 
-def _is_ip(value: str | None) -> bool:
-    return bool(value) and (value[:1].isdigit() or ":" in value)  # type: ignore[index]
+TYPE = "Policy:IAMUser/RootCredentialUsage"
 
 
 class RootCredentialUsage(Rule):
     name = "root-credential-usage"
     consumes = Source.CLOUDTRAIL
-    finding_types = ("Policy:IAMUser/RootCredentialUsage",)
+    findings = (FindingType(TYPE, severity(LOW), "TA0004 Privilege Escalation", "T1078.004 Valid Accounts: Cloud Accounts",
+                            "an API call made with root credentials (not AWS services acting for root)"),)
 
     def candidates(self, events: Sequence[ApiCall]) -> list[ApiCall]:
         return [e for e in events if e.user_identity.type == "Root"]
@@ -32,13 +37,26 @@ class RootCredentialUsage(Rule):
             return None
         # An AWS service acting for root (AWS Config, CloudFormation...) calls from the service's own
         # name, not an IP; root in the console (invokedBy signin.amazonaws.com) is root usage.
-        if ident.invoked_by and not _is_ip(e.source_ip):
+        if ident.invoked_by and not is_ip(e.source_ip):
             return None
         return api_occurrence(
-            e,
-            "Policy:IAMUser/RootCredentialUsage",
-            LOW,
+            e, TYPE, self.severity(TYPE),
             f"The API {e.event_name} was invoked using root credentials.",
             f"The API {e.event_name} was invoked using root credentials from IP address {e.source_ip}. "
             "Use of the root user should be limited to the few tasks that require it.",
         )
+
+
+def cases(start: datetime, account: str = "111122223333") -> list[Case]:
+    from trailhound.simulator.records import Case, record, root_user
+
+    s3, iam = "s3.amazonaws.com", "iam.amazonaws.com"
+    t = iter(start + timedelta(minutes=3 * i) for i in range(100))
+    return [
+        Case("root-api-call", TYPE, record("ListBuckets", s3, time=next(t), account=account, identity=root_user(account), params={"Host": "s3.amazonaws.com"})),
+        Case("root-console-call", TYPE, record("CreateAccessKey", iam, time=next(t), account=account,
+                                               identity={**root_user(account), "invokedBy": "signin.amazonaws.com"}, ua="AWS Internal", params={})),
+        Case("root-service-event", None, {**record("ListBuckets", s3, time=next(t), account=account,
+                                                   identity={**root_user(account), "invokedBy": "config.amazonaws.com"}),
+                                          "sourceIPAddress": "config.amazonaws.com"}),
+    ]

@@ -18,13 +18,18 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Iterable, Mapping
-from typing import Any
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from trailhound.detectors.base import Rule, api_occurrence, bucket_resource
+from trailhound.engine import FindingType, Rule, severity
 from trailhound.events import ApiCall, Source
+from trailhound.findings.build import api_occurrence, bucket_resource
 from trailhound.findings.model import HIGH, LOW, Occurrence
+
+if TYPE_CHECKING:
+    from trailhound.simulator.records import Case
 
 _ALL_USERS = "http://acs.amazonaws.com/groups/global/AllUsers"
 _AUTH_USERS = "http://acs.amazonaws.com/groups/global/AuthenticatedUsers"
@@ -173,7 +178,12 @@ def _permission(read: bool, write: bool) -> dict[str, bool]:
 class BlockPublicAccessDisabled(Rule):
     name = "s3-block-public-access-disabled"
     consumes = Source.CLOUDTRAIL
-    finding_types = ("Policy:S3/AccountBlockPublicAccessDisabled", "Policy:S3/BucketBlockPublicAccessDisabled")
+    findings = (
+        FindingType("Policy:S3/AccountBlockPublicAccessDisabled", severity(LOW), "TA0005 Defense Evasion", "T1562.007 Disable or Modify Cloud Firewall",
+                    "account Block Public Access deleted or any setting false"),
+        FindingType("Policy:S3/BucketBlockPublicAccessDisabled", severity(LOW), "TA0005 Defense Evasion", "T1562.007 Disable or Modify Cloud Firewall",
+                    "bucket Block Public Access deleted or any setting false"),
+    )
     event_names = frozenset({"PutBucketPublicAccessBlock", "DeleteBucketPublicAccessBlock", "PutAccountPublicAccessBlock", "DeleteAccountPublicAccessBlock"})
 
     def match(self, e: ApiCall) -> Occurrence | None:
@@ -196,7 +206,7 @@ class BlockPublicAccessDisabled(Rule):
             return api_occurrence(
                 e,
                 "Policy:S3/AccountBlockPublicAccessDisabled",
-                LOW,
+                self.severity("Policy:S3/AccountBlockPublicAccessDisabled"),
                 "S3 Block Public Access was disabled for the account.",
                 f"{e.user_identity.name} disabled S3 Block Public Access settings ({what}) for account {e.account_id}. "
                 "Bucket policies and ACLs can now make buckets public.",
@@ -211,7 +221,7 @@ class BlockPublicAccessDisabled(Rule):
         return api_occurrence(
             e,
             "Policy:S3/BucketBlockPublicAccessDisabled",
-            LOW,
+            self.severity("Policy:S3/BucketBlockPublicAccessDisabled"),
             f"S3 Block Public Access was disabled for bucket {bucket}.",
             f"{e.user_identity.name} disabled S3 Block Public Access settings ({what}) for the bucket {bucket}. "
             "Its policy and ACLs can now make it public.",
@@ -225,7 +235,12 @@ class BlockPublicAccessDisabled(Rule):
 class BucketPublicAccessGranted(Rule):
     name = "s3-bucket-public-access-granted"
     consumes = Source.CLOUDTRAIL
-    finding_types = ("Policy:S3/BucketAnonymousAccessGranted", "Policy:S3/BucketPublicAccessGranted")
+    findings = (
+        FindingType("Policy:S3/BucketAnonymousAccessGranted", severity(HIGH), "TA0010 Exfiltration", "T1530 Data from Cloud Storage",
+                    "the bucket policy or ACL itself grants everyone: wildcard principal with no narrowing condition, AllUsers, `public-read`"),
+        FindingType("Policy:S3/BucketPublicAccessGranted", severity(HIGH), "TA0010 Exfiltration", "T1530 Data from Cloud Storage",
+                    "it grants every authenticated AWS principal: a wildcard narrowed only to \"any IAM principal\", AuthenticatedUsers"),
+    )
     event_names = frozenset({"PutBucketPolicy", "PutBucketAcl", "CreateBucket"})
 
     def match(self, e: ApiCall) -> Occurrence | None:
@@ -253,7 +268,7 @@ class BucketPublicAccessGranted(Rule):
         return api_occurrence(
             e,
             ftype,
-            HIGH,
+            self.severity(ftype),
             f"Amazon S3 bucket {bucket} was made public to {audience}.",
             f"{e.user_identity.name} changed the {via} of the S3 bucket {bucket} with {e.event_name} so that it grants "
             f"{kinds} access to {audience}.",
@@ -261,3 +276,46 @@ class BucketPublicAccessGranted(Rule):
             resource_key=bucket,
             affected={"AWS::S3::Bucket": bucket},
         )
+
+
+def _bpa(value: bool) -> dict[str, Any]:
+    return {"xmlns": "http://s3.amazonaws.com/doc/2006-03-01/", "BlockPublicAcls": value, "IgnorePublicAcls": value, "BlockPublicPolicy": value,
+            "RestrictPublicBuckets": value}
+
+
+def _policy(principal: Any, condition: dict[str, Any] | None = None, bucket: str = "finance-reports") -> dict[str, Any]:
+    stmt: dict[str, Any] = {"Sid": "s", "Effect": "Allow", "Principal": principal, "Action": "s3:GetObject", "Resource": f"arn:aws:s3:::{bucket}/*"}
+    if condition:
+        stmt["Condition"] = condition
+    return {"Version": "2012-10-17", "Statement": [stmt]}
+
+
+def cases(start: datetime, account: str = "111122223333") -> list[Case]:
+    from trailhound.simulator.records import Case, bucket_params, every, iam_user, record
+
+    s3, bucket, s3p = "s3.amazonaws.com", "finance-reports", bucket_params
+    mallory = iam_user(account, "mallory")
+    t = every(start, 3)
+    control = {"Host": f"{account}.s3-control.us-east-1.amazonaws.com"}
+    all_users = {"AccessControlList": {"Grant": [{"Grantee": {"xsi:type": "Group", "URI": _ALL_USERS}, "Permission": "READ"}]}, "Owner": {"ID": "abc"}}
+
+    def call(name: str, params: dict[str, Any], who: dict[str, Any] | None = None, source: str = s3) -> dict[str, Any]:
+        return record(name, source, time=next(t), account=account, identity=who, params=params)
+
+    return [
+        Case("account-bpa-disabled", "Policy:S3/AccountBlockPublicAccessDisabled",
+             call("PutAccountPublicAccessBlock", {"PublicAccessBlockConfiguration": _bpa(False), **control}, mallory)),
+        Case("account-bpa-enabled", None, call("PutAccountPublicAccessBlock", {"PublicAccessBlockConfiguration": _bpa(True), **control})),
+        Case("bucket-bpa-disabled", "Policy:S3/BucketBlockPublicAccessDisabled",
+             call("PutBucketPublicAccessBlock", s3p(publicAccessBlock="", PublicAccessBlockConfiguration=_bpa(False)), mallory)),
+        Case("bpa-delete-not-s3", None, call("DeleteBucketPublicAccessBlock", {}, source="ec2.amazonaws.com")),
+        Case("bucket-bpa-enabled", None, call("PutBucketPublicAccessBlock", s3p(publicAccessBlock="", PublicAccessBlockConfiguration=_bpa(True)))),
+        Case("bucket-policy-anonymous", "Policy:S3/BucketAnonymousAccessGranted", call("PutBucketPolicy", s3p(policy="", bucketPolicy=_policy("*")), mallory)),
+        Case("bucket-policy-authenticated", "Policy:S3/BucketPublicAccessGranted", call("PutBucketPolicy", s3p(policy="", bucketPolicy=_policy(
+            {"AWS": "*"}, {"StringLike": {"aws:PrincipalArn": "arn:aws:iam::*"}})), mallory)),
+        Case("bucket-policy-one-account", None, call("PutBucketPolicy", s3p(policy="", bucketPolicy=_policy({"AWS": "arn:aws:iam::444455556666:root"})))),
+        Case("bucket-policy-wildcard-in-org", None, call("PutBucketPolicy", s3p(policy="", bucketPolicy=_policy(
+            "*", {"StringEquals": {"aws:PrincipalOrgID": "o-a1b2c3d4e5"}})))),
+        Case("bucket-acl-all-users", "Policy:S3/BucketAnonymousAccessGranted", call("PutBucketAcl", s3p(acl="", AccessControlPolicy=all_users), mallory)),
+        Case("bucket-acl-private", None, call("PutBucketAcl", s3p(acl="", **{"x-amz-acl": ["private"]}))),
+    ]

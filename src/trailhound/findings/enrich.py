@@ -11,27 +11,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Protocol
 
+import msgspec
+
 from trailhound.enrich.inventory import Inventory
-from trailhound.findings.model import Occurrence
+from trailhound.findings.model import InstanceDetails, InstanceResource, Occurrence, RemoteIpDetails, remote_ips
 
 
 class GeoLookup(Protocol):
     def remote_ip_details(self, ip: str) -> dict[str, Any]: ...
-
-
-def _remote_details(node: Any, geo: GeoLookup) -> None:
-    """Fill every remoteIpDetails dict found anywhere in a wire-form action."""
-    if isinstance(node, dict):
-        for key, value in node.items():
-            if key == "remoteIpDetails" and isinstance(value, dict):
-                ip = value.get("ipAddressV4") or value.get("ipAddressV6")
-                if ip and len(value) == 1:
-                    value.update(geo.remote_ip_details(ip))
-            else:
-                _remote_details(value, geo)
-    elif isinstance(node, list):
-        for item in node:
-            _remote_details(item, geo)
 
 
 class Enricher:
@@ -48,12 +35,12 @@ class Enricher:
 
     def __call__(self, occ: Occurrence) -> Occurrence:
         res = occ.resource
-        if res.get("resourceType") == "Instance":
-            details = res.get("instanceDetails") or {}
-            nics = details.get("networkInterfaces") or [{}]
-            known = self.inventory.instance(details.get("instanceId"), nics[0].get("networkInterfaceId"), nics[0].get("privateIpAddress"))
+        if isinstance(res, InstanceResource):
+            details = res.instance_details
+            nic = details.network_interfaces[0] if details.network_interfaces else None
+            known = self.inventory.instance(details.instance_id, nic.network_interface_id if nic else None, nic.private_ip_address if nic else None)
             if known is not None:
-                res["instanceDetails"] = known
+                occ.resource = InstanceResource(instance_details=msgspec.convert(known, InstanceDetails))
                 # the instance, however the log named it (ENI in v2 flows, id in v3+): one finding per instance
                 occ.resource_key = known["instanceId"]
                 if not occ.region and known.get("availabilityZone"):
@@ -67,5 +54,10 @@ class Enricher:
             occ.account_id = "000000000000"
         geo = self.geo
         if geo is not None:
-            _remote_details(occ.action, geo)
+            for details in remote_ips(occ.action):
+                ip = details.ip
+                if ip and details.organization is None and details.country is None:
+                    filled = msgspec.convert(geo.remote_ip_details(ip), RemoteIpDetails)
+                    for field in ("city", "country", "geo_location", "organization"):
+                        setattr(details, field, getattr(filled, field))
         return occ

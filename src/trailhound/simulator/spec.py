@@ -91,8 +91,7 @@ def unlisted_ip(rnd: random.Random, prefix: str) -> str:
 
 @lru_cache(maxsize=1)
 def _listed() -> Callable[[str], bool]:
-    from trailhound.intel.builtin import DATA_DIR
-    from trailhound.intel.builtin import builtin_index
+    from trailhound.intel.builtin import DATA_DIR, builtin_index
 
     # The packaged lists only (a folder with no refreshed copies), so that output depends on the seed alone.
     index = builtin_index(DATA_DIR / "packaged-only")

@@ -11,14 +11,14 @@ from __future__ import annotations
 import secrets
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import msgspec
 import orjson
 
+from trailhound.findings.model import Finding, decode, encode
 from trailhound.formats.base import Problem
 
 _SCHEMA = """
@@ -38,9 +38,19 @@ CREATE TABLE IF NOT EXISTS findings (
 );
 CREATE INDEX IF NOT EXISTS findings_type_updated ON findings (type, updated_at);
 CREATE INDEX IF NOT EXISTS findings_updated ON findings (updated_at);
-CREATE TABLE IF NOT EXISTS detector_state (
-    detector TEXT NOT NULL, key TEXT NOT NULL, value BLOB NOT NULL, PRIMARY KEY (detector, key)
+CREATE TABLE IF NOT EXISTS keyed_state (
+    detector TEXT NOT NULL, key TEXT NOT NULL,
+    version INTEGER NOT NULL,   -- the detector's state_version when written
+    born REAL NOT NULL,         -- event time of the key's first and latest rows
+    last REAL NOT NULL,
+    timer_at REAL,              -- event time its timer is due, if any
+    expires_at REAL NOT NULL,   -- last + the detector's ttl: deleted once the watermark passes it (and no timer is due)
+    value BLOB NOT NULL,        -- msgpack of the detector's State
+    PRIMARY KEY (detector, key)
 );
+CREATE INDEX IF NOT EXISTS keyed_state_timer ON keyed_state (timer_at) WHERE timer_at IS NOT NULL;
+CREATE INDEX IF NOT EXISTS keyed_state_expiry ON keyed_state (expires_at);
+DROP TABLE IF EXISTS detector_state;  -- the untyped, never-expiring state of earlier versions
 CREATE TABLE IF NOT EXISTS checkpoints (
     path TEXT PRIMARY KEY,
     fingerprint TEXT NOT NULL,
@@ -67,8 +77,7 @@ CREATE TABLE IF NOT EXISTS usage (
 );
 """
 
-_pack = msgspec.msgpack.encode
-_unpack = msgspec.msgpack.decode
+StateRow = tuple[int, float, float, float | None, bytes]  # version, born, last, timer_at, value
 
 
 @dataclass(slots=True)
@@ -85,15 +94,17 @@ class Checkpoint:
 class Changes:
     """What one commit point writes."""
 
-    findings: dict[str, dict[str, Any]] = field(default_factory=dict)
-    state: dict[tuple[str, str], Any] = field(default_factory=dict)
+    findings: dict[str, Finding] = field(default_factory=dict)
+    state: dict[tuple[str, str], StateRow | None] = field(default_factory=dict)  # None deletes
+    ttl: dict[str, float] = field(default_factory=dict)  # detector -> its state's time-to-live (for expires_at)
+    watermark: float | None = None  # keyed state that expired before this event time is deleted
     checkpoints: dict[str, Checkpoint] = field(default_factory=dict)
     quarantine: list[tuple[str, Problem]] = field(default_factory=list)  # (fingerprint, problem)
     usage: dict[tuple[str, str, str], list[int]] = field(default_factory=dict)  # (month, acct, source) -> [events, bytes]
     meta: dict[str, str] = field(default_factory=dict)
 
     def __bool__(self) -> bool:
-        return bool(self.findings or self.state or self.checkpoints or self.quarantine or self.usage or self.meta)
+        return bool(self.findings or self.state or self.checkpoints or self.quarantine or self.usage or self.meta or self.watermark is not None)
 
 
 class Store:
@@ -119,9 +130,9 @@ class Store:
         row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return row[0] if row else None
 
-    def finding(self, fid: str) -> dict[str, Any] | None:
+    def finding(self, fid: str) -> Finding | None:
         row = self.db.execute("SELECT doc FROM findings WHERE id = ?", (fid,)).fetchone()
-        return orjson.loads(row[0]) if row else None
+        return decode(row[0]) if row else None
 
     def findings(self, *, include_archived: bool = True) -> Iterator[dict[str, Any]]:
         sql = "SELECT doc FROM findings" + ("" if include_archived else " WHERE archived = 0") + " ORDER BY severity DESC, updated_at DESC"
@@ -131,13 +142,23 @@ class Store:
     def count_findings(self) -> int:
         return self.db.execute("SELECT count(*) FROM findings").fetchone()[0]
 
-    def state(self, detector: str, keys: Iterable[str]) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        for key in keys:
-            row = self.db.execute("SELECT value FROM detector_state WHERE detector = ? AND key = ?", (detector, key)).fetchone()
-            if row:
-                out[key] = _unpack(row[0])
+    def state_rows(self, detector: str, keys: list[str]) -> dict[str, StateRow]:
+        out: dict[str, StateRow] = {}
+        for i in range(0, len(keys), 500):
+            chunk = keys[i : i + 500]
+            sql = f"SELECT key, version, born, last, timer_at, value FROM keyed_state WHERE detector = ? AND key IN ({','.join('?' * len(chunk))})"
+            for key, *row in self.db.execute(sql, (detector, *chunk)):
+                out[key] = tuple(row)  # type: ignore[assignment]
         return out
+
+    def state_timers(self) -> list[tuple[str, str, float]]:
+        return list(self.db.execute("SELECT detector, key, timer_at FROM keyed_state WHERE timer_at IS NOT NULL"))
+
+    def state_sizes(self) -> dict[str, tuple[int, float, int]]:
+        """detector -> (keys, mean bytes of state per key, largest)."""
+        rows = self.db.execute("SELECT detector, count(*), avg(length(value) + length(key) + 40), max(length(value) + length(key) + 40)"
+                               " FROM keyed_state GROUP BY detector")
+        return {d: (n, mean, mx) for d, n, mean, mx in rows}
 
     def checkpoint(self, path: str) -> Checkpoint | None:
         row = self.db.execute("SELECT path, fingerprint, kind, events, consumed, complete FROM checkpoints WHERE path = ?", (path,)).fetchone()
@@ -168,15 +189,19 @@ class Store:
                 " VALUES (?,?,?,?,?,?,?,?,?,?) ON CONFLICT(id) DO UPDATE SET severity=excluded.severity,"
                 " archived=excluded.archived, updated_at=excluded.updated_at, doc=excluded.doc",
                 [
-                    (f["id"], f["type"], f["accountId"], f["region"], f["severity"], int(f["service"].get("archived", False)),
-                     f["createdAt"], f["updatedAt"], f["resource"].get("resourceType"), orjson.dumps(f))
+                    (f.id, f.type, f.account_id, f.region, f.severity, int(f.service.archived), f.created_at, f.updated_at,
+                     type(f.resource).__struct_config__.tag, encode(f))
                     for f in ch.findings.values()
                 ],
             )
             db.executemany(
-                "INSERT OR REPLACE INTO detector_state VALUES (?,?,?)",
-                [(det, key, _pack(value)) for (det, key), value in ch.state.items()],
+                "INSERT OR REPLACE INTO keyed_state VALUES (?,?,?,?,?,?,?,?)",
+                [(det, key, *row[:4], row[2] + ch.ttl.get(det, float("inf")), row[4]) for (det, key), row in ch.state.items() if row is not None],
             )
+            db.executemany("DELETE FROM keyed_state WHERE detector = ? AND key = ?", [k for k, row in ch.state.items() if row is None])
+            if ch.watermark is not None:
+                db.execute("DELETE FROM keyed_state WHERE expires_at <= ? AND timer_at IS NULL", (ch.watermark,))
+                db.execute("INSERT OR REPLACE INTO meta VALUES ('watermark', ?)", (repr(ch.watermark),))
             db.executemany(
                 "INSERT OR REPLACE INTO checkpoints VALUES (?,?,?,?,?,?,?)",
                 [(c.path, c.fingerprint, c.kind, c.events, c.consumed, int(c.complete), time.time()) for c in ch.checkpoints.values()],

@@ -2,7 +2,7 @@
 
 The background comes from ``simulator`` (users, roles, instances, peers, DNS; no threat-list address
 by construction); the attack day holds, for every chosen finding type, records written the way
-the attack tools produce them (``attacks``), and the near misses that must stay silent. The
+the attack tools produce them (the cases beside each detector), and the near misses that must stay silent. The
 ground truth names both, with the scan options the estate assumes (its custom threat and
 trusted lists and its inventory).
 """
@@ -16,7 +16,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from trailhound.attacks import Case, add_attack_instance, all_cases, case_time, write_case_logs, write_custom_lists
+from trailhound.detectors import all_cases
+from trailhound.simulator.attack_day import add_attack_instances, write_case_logs, write_custom_lists
+from trailhound.simulator.records import Case, case_time
 from trailhound.simulator import EstateSpec, write_estate
 
 GROUND_TRUTH = "ground-truth.json"
@@ -69,7 +71,7 @@ def simulate(root: Path, finding_types: Iterable[str] | None = None, *, seed: in
     attack_day = start + timedelta(days=days, hours=9)
     cases = select_cases(all_cases(attack_day, account), finding_types)
     write_case_logs(root / "logs", cases, account, spec.region)
-    add_attack_instance(files.inventory)
+    add_attack_instances(files.inventory)
     threat, trusted = write_custom_lists(root / "lists")
     truth = root / GROUND_TRUTH
     truth.write_text(json.dumps({

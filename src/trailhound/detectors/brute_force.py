@@ -1,0 +1,175 @@
+"""SSH, RDP and WinRM brute force: UnauthorizedAccess:EC2/SSHBruteForce, UnauthorizedAccess:EC2/RDPBruteForce,
+Impact:EC2/WinRMBruteForce — with the instance as TARGET (Low) or as ACTOR (High).
+
+Password guessing has a shape flow logs show without seeing a password: many short sessions to the
+login service, each one a complete handshake and a failed authentication — a few kilobytes, nearly
+the same size every time — and few or no long sessions among them. So, within ten minutes:
+
+* ≥ 20 attempt-shaped sessions (distinct client ports; 800 B – 16 KB sent by the client, and when
+  the log has TCP flags, opened and closed within the record);
+* in ≤ 4 size classes (kilobyte-wide): automated guessing repeats itself, people and deployment
+  tools do not;
+* with long sessions (real work) at most a quarter of the attempts.
+
+A banner check or a TCP health check sends a few hundred bytes and is no attempt; a developer's
+few failed logins stay far under the count; a busy SFTP server's sessions are long. TARGET: one
+remote source against one instance's service (GuardDuty names the attacker). ACTOR: one instance's
+attempts against any number of hosts (spraying many hosts counts as much as hammering one).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+import polars as pl
+
+from trailhound.detectors.flows import dest_is_local_expr, logged_at_dest_expr, logged_at_source_expr, source_is_local_expr
+from trailhound.engine import Distinct, FindingType, Last, Sliding, Window, WindowedDetector, severity
+from trailhound.events import Source
+from trailhound.findings.build import instance_key, instance_resource, network_connection
+from trailhound.findings.model import HIGH, LOW, Occurrence
+
+if TYPE_CHECKING:
+    from trailhound.simulator.records import Case
+
+SERVICES = {22: "SSH", 3389: "RDP", 5985: "WinRM", 5986: "WinRM"}
+TYPES = {"SSH": "UnauthorizedAccess:EC2/SSHBruteForce", "RDP": "UnauthorizedAccess:EC2/RDPBruteForce", "WinRM": "Impact:EC2/WinRMBruteForce"}
+MIN_ATTEMPTS, MAX_SIZE_CLASSES = 20, 4
+ATTEMPT_BYTES = (800, 16_000)
+_FIN_OR_RST, _SYN = 1 | 4, 2
+_COLUMNS = ("srcaddr", "dstaddr", "srcport", "dstport", "bytes", "tcp_flags", "start", "instance_id", "interface_id", "account_id", "region",
+            "_ours_logged")
+
+
+def _findings() -> tuple[FindingType, ...]:
+    mitre = ("TA0006 Credential Access", "T1110.001 Brute Force: Password Guessing")
+    return tuple(FindingType(t, severity(LOW, ACTOR=HIGH), *mitre,
+                             f"≥{MIN_ATTEMPTS} short, uniform {svc} login sessions within 10 minutes (TARGET: from one source; ACTOR: by the instance)")
+                 for svc, t in TYPES.items())
+
+
+def service_expr() -> pl.Expr:
+    return pl.col("dstport").replace_strict(SERVICES, default=None, return_dtype=pl.Utf8)
+
+
+def client_halves(df: pl.DataFrame) -> pl.DataFrame:
+    """The client-to-server records of accepted TCP sessions to a login service."""
+    return df.filter((pl.col("protocol") == 6) & (pl.col("action") == "ACCEPT") & pl.col("dstport").is_in(list(SERVICES))
+                     & (pl.col("srcport") >= 1024))
+
+
+def _session(nbytes: int | None, flags: int | None) -> tuple[bool, bool]:
+    """(attempt-shaped, long) for one client record."""
+    lo, hi = ATTEMPT_BYTES
+    nbytes = nbytes or 0
+    if flags:
+        whole = bool(flags & _SYN) and bool(flags & _FIN_OR_RST)  # opened and closed within this record
+        return whole and lo <= nbytes <= hi, not whole and nbytes > lo or nbytes > hi
+    return lo <= nbytes <= hi, nbytes > hi
+
+
+class _BruteForce(WindowedDetector):
+    consumes = Source.FLOW
+    findings = _findings()
+    window = Sliding(length=600, step=60)
+    reducers = {"attempts": Distinct(), "long": Distinct(), "sizes": Distinct(), "peers": Distinct(), "context": Last(), "own": Last()}
+    role: str
+
+    def observe(self, rows: pl.DataFrame) -> Iterator[tuple[float, tuple[Any, ...]]]:
+        actor = self.role == "ACTOR"
+        for src, dst, sport, dport, nbytes, flags, start, iid, eni, account, region, ours_logged in rows.select(_COLUMNS).iter_rows():
+            attempt, long = _session(nbytes, flags)
+            if not (attempt or long):
+                continue  # a banner check, a health check, a keepalive: no login was tried
+            session = f"{dst}|{sport}" if actor else sport
+            ours, peer = (src, dst) if actor else (dst, src)
+            ctx = [None, None, ours, peer, sport, dport, account, region]
+            yield float(start), (session if attempt else None, session if long else None, nbytes // 1024 if attempt else None, peer,
+                                 ctx, [iid, eni, ours, peer, sport, dport, account, region] if ours_logged else None)
+
+    def threshold(self, key: str, w: Window) -> bool:
+        attempts = w["attempts"].count
+        return attempts >= MIN_ATTEMPTS and w["sizes"].count <= MAX_SIZE_CLASSES and w["long"].count * 4 <= attempts
+
+    def report(self, key: str, w: Window) -> list[Occurrence]:
+        iid, eni, ours, peer, sport, dport, account, region = w["own"] or w["context"]
+        service = SERVICES[dport]
+        ftype = TYPES[service]
+        name = iid or eni or ours
+        attempts, peers = w["attempts"].count, w["peers"].count
+        if self.role == "ACTOR":
+            title = f"EC2 instance {name} is performing {service} brute force attacks against {peer}."
+            detail = f"EC2 instance {name} opened {attempts} short {service} sessions to {peers} host(s) within ten minutes"
+        else:
+            title = f"{peer} is performing {service} brute force attacks against {name}."
+            detail = f"{peer} opened {attempts} short {service} sessions to EC2 instance {name} within ten minutes"
+        return [Occurrence(
+            type=ftype, severity=self.severity(ftype, self.role), time=w.last, first_seen=w.first, account_id=account or "", region=region or "",
+            resource=instance_resource(iid, eni, ours), resource_key=instance_key(iid, eni, ours),
+            action=network_connection(direction="OUTBOUND" if self.role == "ACTOR" else "INBOUND", protocol=6, local=ours,
+                                      local_port=sport if self.role == "ACTOR" else dport, remote=peer,
+                                      remote_port=dport if self.role == "ACTOR" else sport, blocked=False, eni=eni),
+            title=title,
+            description=f"{title} {detail}, each a failed login's worth of traffic. Brute force attacks are used to gain unauthorized "
+            f"access by guessing passwords.",
+            resource_role=self.role, feature_name="FlowLogs", remote_ip=peer,
+            additional_info={"sessions": attempts, "hosts": peers, "service": service},
+        )]
+
+
+class BruteForceTarget(_BruteForce):
+    """Keyed by (instance address, remote source, service)."""
+
+    name = "brute-force-target"
+    role = "TARGET"
+    key = pl.concat_str([pl.col("dstaddr"), pl.col("srcaddr"), service_expr()], separator="|")
+
+    def select(self, df: pl.DataFrame) -> pl.DataFrame:
+        return client_halves(df).filter(dest_is_local_expr()).with_columns(_ours_logged=logged_at_dest_expr())
+
+
+class BruteForceActor(_BruteForce):
+    """Keyed by (instance address, service)."""
+
+    name = "brute-force-actor"
+    role = "ACTOR"
+    key = pl.concat_str([pl.col("srcaddr"), service_expr()], separator="|")
+
+    def select(self, df: pl.DataFrame) -> pl.DataFrame:
+        return client_halves(df).filter(source_is_local_expr()).with_columns(_ours_logged=logged_at_source_expr())
+
+
+def cases(start: datetime, account: str = "111122223333") -> list[Case]:
+    from trailhound.simulator.records import BASTION, BUILD_HOST, HOST, TRUSTED_IP, WINDOWS_HOST, Case, Host, flow_row, internet_addresses
+
+    attacker, developer, partner = internet_addresses(3, seed=22)
+    slot = iter(start + timedelta(minutes=20 * i) for i in range(100))  # each case in a window of its own
+
+    def sessions(n: int, src: str, dst: str | None, dport: int, at: Host, every: float, nbytes: Any, packets: int = 16,
+                 action: str = "ACCEPT") -> list[dict[str, Any]]:
+        t0 = next(slot)
+        return [flow_row(t0 + timedelta(seconds=every * i), src=src, dst=dst or f"10.0.{20 + i // 50}.{10 + i % 50}", sport=40000 + i,
+                         dport=dport, packets=packets, nbytes=nbytes(i) if callable(nbytes) else nbytes, flags=3, action=action, at=at,
+                         duration=5) for i in range(n)]
+
+    t_sftp = next(slot)  # a busy SFTP endpoint: one partner's long transfer sessions, logged minute by minute
+    sftp = [flow_row(t_sftp + timedelta(minutes=2 * i + m), src=partner, dst=BASTION.ip, sport=45000 + i, dport=22, packets=900,
+                     nbytes=1_200_000, flags=(2 if m == 0 else 0) | (1 if m == 4 else 0), at=BASTION, duration=60)
+            for i in range(8) for m in range(5)]
+    return [
+        Case("bastion-ssh-hammered", TYPES["SSH"], sessions(200, attacker, BASTION.ip, 22, BASTION, 2, lambda i: 2024 + 52 * (i % 4)),
+             source="flow", role="TARGET"),
+        Case("instance-sprays-rdp", TYPES["RDP"], sessions(120, HOST.ip, None, 3389, HOST, 3, 3100, packets=20), source="flow", role="ACTOR"),
+        Case("winrm-guessing", TYPES["WinRM"], sessions(40, attacker, WINDOWS_HOST.ip, 5985, WINDOWS_HOST, 10, 1450), source="flow",
+             role="TARGET"),
+        Case("developer-few-failed-ssh", None, sessions(4, developer, BASTION.ip, 22, BASTION, 20, 2100), source="flow"),
+        Case("health-checks-port-22", None, sessions(120, "10.0.0.12", BASTION.ip, 22, BASTION, 5, 180, packets=4), source="flow"),
+        Case("sftp-long-sessions", None, sftp, source="flow"),
+        # a deployment tool without connection reuse: one SSH session per task, of every size
+        Case("ansible-many-tasks", None, sessions(60, BUILD_HOST.ip, HOST.ip, 22, BUILD_HOST, 5, lambda i: 2600 + 977 * (i % 11)), source="flow"),
+        Case("ssh-blocked-by-security-group", None, sessions(100, attacker, BASTION.ip, 22, BASTION, 3, 120, packets=2, action="REJECT"),
+             source="flow"),
+        Case("trusted-scanner-ssh-audit", None, sessions(60, TRUSTED_IP, BASTION.ip, 22, BASTION, 5, 2200), source="flow"),
+    ]

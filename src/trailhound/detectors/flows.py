@@ -1,0 +1,139 @@
+"""How to read a VPC flow record: which side is ours, which half opened the connection, did it fail.
+
+Flow logs record each direction of a connection separately, per network interface, aggregated over
+one to ten minutes, without saying who started it. These helpers answer that once, per row
+(``orient``, ``opener``) or as Polars expressions over a whole batch (``*_expr``), for every flow
+detector.
+
+TCP flags are AWS's: FIN 1, SYN 2, RST 4 and SYN-ACK 18 — ACK alone is never logged. A record
+with SYN and no SYN-ACK is the half that opened its connection; if it also shows no payload-sized
+exchange, the handshake never completed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import lru_cache
+from typing import Any
+
+import polars as pl
+
+from trailhound.enrich.flows import mark_listed
+from trailhound.enrich.geo import is_public
+from trailhound.findings.build import PORT_NAMES
+from trailhound.intel.index import ThreatHit
+
+EPHEMERAL_MIN = 32768  # Linux's ephemeral range starts here, Windows' at 49152
+SYN, SYN_ACK = 2, 18
+EMR_PORTS = frozenset({8088, 8042, 8890, 8998, 9870, 50070, 18080, 20888, 16010, 8888, 10000})
+ELASTICSEARCH_PORTS = frozenset({9200, 9300})
+SERVICE_PORTS = EMR_PORTS | ELASTICSEARCH_PORTS | frozenset(PORT_NAMES)
+
+
+@lru_cache(maxsize=262144)
+def is_private(ip: str) -> bool:
+    """Not publicly routable (RFC 1918, loopback, link-local, CGNAT, ...). Invalid text counts as private."""
+    return not is_public(ip)
+
+
+def opener(srcport: int | None, dstport: int | None, tcp_flags: int | None = None, service_ports: frozenset[int] = frozenset()) -> bool | None:
+    """Whether a flow record is the half that opened its connection (True), the reply (False),
+    or cannot tell (None). TCP flags decide when the log has them (SYN without SYN-ACK opens,
+    SYN-ACK replies); otherwise the service side is the well-known or known service port, else the
+    non-ephemeral one. Port-less protocols (ICMP) count as opening."""
+    if tcp_flags:
+        if tcp_flags & SYN and not tcp_flags & 16:
+            return True
+        if tcp_flags & SYN_ACK == SYN_ACK:
+            return False
+    if srcport is None or dstport is None or srcport == dstport:
+        return True
+    for s_is_service, d_is_service in ((srcport < 1024, dstport < 1024), (srcport in service_ports, dstport in service_ports),
+                                       (srcport < EPHEMERAL_MIN, dstport < EPHEMERAL_MIN)):
+        if s_is_service != d_is_service:
+            return d_is_service
+    return None
+
+
+def orient(src: str, dst: str, flow_direction: str | None) -> tuple[str, str, str] | None:
+    """(direction, local ip, remote ip) of a flow record, or None when neither side is remote."""
+    if flow_direction == "ingress":
+        return "INBOUND", dst, src
+    if flow_direction == "egress":
+        return "OUTBOUND", src, dst
+    src_private, dst_private = is_private(src), is_private(dst)
+    if src_private and not dst_private:
+        return "OUTBOUND", src, dst
+    if dst_private and not src_private:
+        return "INBOUND", dst, src
+    return None
+
+
+def flagged_rows(df: pl.DataFrame, lookup: Callable[[str], Any]) -> tuple[pl.DataFrame, dict[str, tuple[ThreatHit, ...]]]:
+    """The rows whose source or destination is on a list, and those addresses' hits.
+
+    Uses the ``listed`` column the enrichment stage adds to every flow batch, so a batch without any
+    listed address costs one `any()`; without that column, marks the batch itself."""
+    if "listed" not in df.columns:
+        df = mark_listed(df, lookup)
+    if not df["listed"].any():
+        return df.clear(), {}
+    rows = df.filter(pl.col("listed"))
+    addresses = set(rows["srcaddr"].to_list()) | set(rows["dstaddr"].to_list())
+    return rows, {ip: h for ip in addresses if (h := lookup(ip))}
+
+
+# ---- the same judgements over whole batches -------------------------------------------------
+
+# RFC 1918, CGNAT 100.64/10, link-local, loopback, and IPv6 ULA / link-local / loopback.
+_PRIVATE = (r"^(10\.|192\.168\.|172\.(1[6-9]|2[0-9]|3[01])\.|100\.(6[4-9]|[7-9][0-9]|1[01][0-9]|12[0-7])\.|169\.254\.|127\.|"
+            r"f[cd][0-9a-f]{2}:|fe[89ab][0-9a-f]:|::1$)")
+
+
+def private_expr(column: str) -> pl.Expr:
+    return pl.col(column).str.to_lowercase().str.contains(_PRIVATE)
+
+
+def _flag(bits: int) -> pl.Expr:
+    return (pl.col("tcp_flags").fill_null(0) & bits) == bits
+
+
+def opened_expr() -> pl.Expr:
+    """The row is the half that opened its connection (as ``opener``; unknown counts as not)."""
+    sport, dport = pl.col("srcport"), pl.col("dstport")
+    by_ports = (pl.when((sport < 1024) != (dport < 1024)).then(dport < 1024)
+                .when(sport.is_in(list(SERVICE_PORTS)) != dport.is_in(list(SERVICE_PORTS))).then(dport.is_in(list(SERVICE_PORTS)))
+                .when((sport < EPHEMERAL_MIN) != (dport < EPHEMERAL_MIN)).then(dport < EPHEMERAL_MIN)
+                .otherwise(False))
+    return (pl.when(_flag(SYN) & ~_flag(SYN_ACK)).then(True)
+            .when(_flag(SYN_ACK)).then(False)
+            .otherwise(by_ports.fill_null(False)))
+
+
+def unanswered_expr(max_packets: int = 2, max_bytes: int = 160) -> pl.Expr:
+    """A TCP connection attempt that never completed: rejected by the network, or a lone SYN
+    (the record of the opening half shows SYN and at most a retry's worth of packets and no payload)."""
+    tcp = pl.col("protocol") == 6
+    small = (pl.col("packets") <= max_packets) & (pl.col("bytes") <= max_bytes)
+    lone_syn = pl.col("tcp_flags").is_not_null() & _flag(SYN) & ~_flag(SYN_ACK) & ~_flag(1) & small
+    no_flags = pl.col("tcp_flags").is_null() & small
+    return tcp & ((pl.col("action") == "REJECT") | lone_syn | no_flags)
+
+
+def source_is_local_expr() -> pl.Expr:
+    """The source address is one of ours: the record was logged leaving our interface, or (no
+    direction logged) the source is a private address."""
+    return (pl.col("flow_direction") == "egress") | (pl.col("flow_direction").is_null() & private_expr("srcaddr"))
+
+
+def dest_is_local_expr() -> pl.Expr:
+    return (pl.col("flow_direction") == "ingress") | (pl.col("flow_direction").is_null() & private_expr("dstaddr"))
+
+
+def logged_at_source_expr() -> pl.Expr:
+    """The interface (and instance id) on the row belong to the source, not the destination."""
+    return (pl.col("flow_direction") == "egress") | (pl.col("flow_direction").is_null() & ~private_expr("dstaddr"))
+
+
+def logged_at_dest_expr() -> pl.Expr:
+    return (pl.col("flow_direction") == "ingress") | (pl.col("flow_direction").is_null() & ~private_expr("srcaddr"))

@@ -1,0 +1,166 @@
+"""Recon:EC2/Portscan and Impact:EC2/PortSweep — an instance probing ports that do not answer.
+
+A scan is judged by its shape, not by a count of connections: only *failed* attempts count (the
+network REJECTed them, or the opening half shows a lone SYN and no payload), so a monitoring host
+that checks the open service ports of every host every few minutes, a load balancer's health
+checks, or a busy client talking to many servers, never adds up to one.
+
+* Portscan (Medium, the instance is the ACTOR): failed attempts to ≥ 20 distinct ports below the
+  ephemeral range on one host within five minutes (Zeek's scan.zeek uses 15). Replies that a
+  stateless network ACL rejects go to ephemeral ports and never count.
+* PortSweep (High, ACTOR): failed attempts to one port on ≥ 100 distinct public addresses in ≥ 16
+  distinct /16 networks within ten minutes: internet-wide scanning, not a client retrying one
+  provider's addresses (an S3 or CDN endpoint rotates through a few networks only).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+import polars as pl
+
+from trailhound.detectors.flows import EPHEMERAL_MIN, logged_at_source_expr, opened_expr, private_expr, source_is_local_expr, unanswered_expr
+from trailhound.engine import Count, Distinct, FindingType, Last, Sliding, Window, WindowedDetector, severity
+from trailhound.events import Source
+from trailhound.findings.build import instance_key, instance_resource, network_connection, port
+from trailhound.findings.model import HIGH, MEDIUM, Occurrence
+
+if TYPE_CHECKING:
+    from trailhound.simulator.records import Case
+
+PORTSCAN = "Recon:EC2/Portscan"
+PORTSWEEP = "Impact:EC2/PortSweep"
+MIN_PORTS = 20
+MIN_HOSTS, MIN_NETWORKS = 100, 16
+_COLUMNS = ("srcaddr", "dstaddr", "dstport", "start", "instance_id", "interface_id", "account_id", "region", "_at_source")
+
+
+def failed_attempts(df: pl.DataFrame) -> pl.DataFrame:
+    """Connection attempts our instances opened that never completed, with where each was logged."""
+    return df.filter(unanswered_expr() & source_is_local_expr() & opened_expr() & (pl.col("dstport") < EPHEMERAL_MIN)).with_columns(
+        _at_source=logged_at_source_expr())
+
+
+def _rows(rows: pl.DataFrame) -> Iterator[tuple[str, str, int, float, list[Any], list[Any] | None]]:
+    """(scanner, target, port, time, context of any row, context of a row logged at the scanner's own interface)."""
+    for src, dst, dport, start, iid, eni, account, region, at_source in rows.select(_COLUMNS).iter_rows():
+        ctx = [None, None, src, account, region]
+        yield src, dst, dport, float(start), ctx, [iid, eni, src, account, region] if at_source else None
+
+
+def _scan_occurrence(det: WindowedDetector, ftype: str, w: Window, title: str, description: str, info: dict[str, Any],
+                     aggregation_key: str = "") -> Occurrence:
+    """The scanning instance as well as the rows name it (its own interface's record when there is one) as ACTOR."""
+    iid, eni, local, account, region, remote, remote_port = w["own"] or w["any"]
+    name = iid or eni or local
+    return Occurrence(
+        type=ftype, severity=det.severity(ftype), time=w.last, first_seen=w.first, account_id=account or "", region=region or "",
+        resource=instance_resource(iid, eni, local), resource_key=instance_key(iid, eni, local),
+        action=network_connection(direction="OUTBOUND", protocol=6, local=local, local_port=None, remote=remote, remote_port=remote_port,
+                                  blocked=False, eni=eni),
+        title=title.format(instance=name, remote=remote, port=remote_port), description=description.format(instance=name, remote=remote),
+        resource_role="ACTOR", feature_name="FlowLogs", remote_ip=remote, additional_info=info, aggregation_key=aggregation_key,
+    )
+
+
+class Portscan(WindowedDetector):
+    name = "port-scan"
+    consumes = Source.FLOW
+    findings = (FindingType(PORTSCAN, severity(MEDIUM), "TA0007 Discovery", "T1046 Network Service Discovery",
+                            f"failed connection attempts to ≥{MIN_PORTS} distinct ports on one host within 5 minutes"),)
+    key = pl.concat_str(["srcaddr", "dstaddr"], separator="|")
+    window = Sliding(length=300, step=60)
+    reducers = {"ports": Distinct(), "attempts": Count(), "any": Last(), "own": Last()}
+    select = staticmethod(failed_attempts)
+
+    def observe(self, rows: pl.DataFrame) -> Iterator[tuple[float, tuple[Any, ...]]]:
+        for _, dst, dport, t, ctx, own in _rows(rows):
+            yield t, (dport, 1, ctx + [dst, dport], own + [dst, dport] if own else None)
+
+    def threshold(self, key: str, w: Window) -> bool:
+        return w["ports"].count >= MIN_PORTS
+
+    def report(self, key: str, w: Window) -> list[Occurrence]:
+        ports = w["ports"]
+        shown = ", ".join(str(p) for p in sorted(ports.items)[:10])
+        return [_scan_occurrence(
+            self, PORTSCAN, w, "EC2 instance {instance} is performing outbound port scans against remote host {remote}.",
+            f"EC2 instance {{instance}} tried {ports.count} distinct ports on {{remote}} ({shown}...) within five minutes, {w['attempts']} "
+            "connection attempts that were refused or never answered. This is how a compromised host maps a network.",
+            {"distinctPorts": ports.count, "attempts": w["attempts"], "sampledPorts": sorted(ports.items)},
+        )]
+
+
+class PortSweep(WindowedDetector):
+    name = "port-sweep"
+    consumes = Source.FLOW
+    findings = (FindingType(PORTSWEEP, severity(HIGH), "TA0007 Discovery", "T1046 Network Service Discovery",
+                            f"failed attempts to one port on ≥{MIN_HOSTS} public addresses in ≥{MIN_NETWORKS} /16 networks within 10 minutes"),)
+    key = pl.concat_str([pl.col("srcaddr"), pl.col("dstport").cast(pl.Utf8)], separator="|")
+    window = Sliding(length=600, step=60)
+    reducers = {"hosts": Distinct(exact=128), "networks": Distinct(), "any": Last(), "own": Last()}
+
+    def select(self, df: pl.DataFrame) -> pl.DataFrame:
+        return failed_attempts(df.filter(~private_expr("dstaddr")))
+
+    def observe(self, rows: pl.DataFrame) -> Iterator[tuple[float, tuple[Any, ...]]]:
+        for _, dst, dport, t, ctx, own in _rows(rows):
+            network = dst.split(":", 3)[:3] if ":" in dst else dst.split(".", 2)[:2]
+            yield t, (dst, "|".join(network), ctx + [dst, dport], own + [dst, dport] if own else None)
+
+    def threshold(self, key: str, w: Window) -> bool:
+        return w["hosts"].count >= MIN_HOSTS and w["networks"].count >= MIN_NETWORKS
+
+    def report(self, key: str, w: Window) -> list[Occurrence]:
+        hosts, dport = w["hosts"], int(key.rsplit("|", 1)[1])
+        return [_scan_occurrence(
+            self, PORTSWEEP, w, f"EC2 instance {{instance}} is probing port {dport} ({port(dport).port_name}) on a large number of IP addresses.",
+            f"EC2 instance {{instance}} tried port {dport} on {hosts.count}{'' if hosts.exact else ' (estimated)'} public addresses in "
+            f"{w['networks'].count} networks within ten minutes, and most never answered: it is sweeping the internet for that service, "
+            "as worms and scanning malware do.",
+            {"port": dport, "distinctHosts": hosts.count, "networks": w["networks"].count, "sampledHosts": list(hosts.items)},
+            aggregation_key=str(dport),
+        )]
+
+
+def cases(start: datetime, account: str = "111122223333") -> list[Case]:
+    from trailhound.simulator.records import BUILD_HOST, HOST, MONITOR_HOST, Case, flow_row, internet_addresses
+
+    t0 = start
+    scanner, target, monitor = BUILD_HOST, HOST, MONITOR_HOST
+
+    def at(minutes: float) -> datetime:
+        return t0 + timedelta(minutes=minutes)
+
+    nmap = []  # nmap -sT: closed ports answer RST (the opening half shows a lone SYN), the target's SG rejects some
+    for i, p in enumerate(list(range(1, 1025))[:300]):
+        nmap.append(flow_row(at(i / 120), src=scanner.ip, dst=target.ip, sport=50000 + i, dport=p, packets=1, nbytes=60, flags=2, at=scanner))
+        if i % 3 == 0:
+            nmap.append(flow_row(at(i / 120), src=scanner.ip, dst=target.ip, sport=50000 + i, dport=p, packets=1, nbytes=60, flags=2,
+                                 action="REJECT", at=target))
+    monitoring = []  # checks six service ports on twenty hosts every ten minutes; two are closed on each host
+    for rnd in range(3):
+        for h in range(20):
+            for j, p in enumerate((22, 80, 443, 5432, 9100, 9090)):
+                closed = j >= 4
+                monitoring.append(flow_row(at(30 + 10 * rnd + h / 60), src=monitor.ip, dst=f"10.0.{8 + h // 10}.{10 + h}", sport=40000 + h * 10 + j,
+                                           dport=p, packets=1 if closed else 6, nbytes=60 if closed else 520, flags=2 if closed else 3, at=monitor))
+    sweep = []  # port 22 on random internet addresses: nearly all unanswered
+    for i, dst in enumerate(internet_addresses(160, seed=7)):
+        sweep.append(flow_row(at(70 + i / 30), src=scanner.ip, dst=dst, sport=51000 + i, dport=22, packets=2, nbytes=120, flags=2, at=scanner))
+    s3_retries = []  # a locked-down instance retrying S3 over many of its addresses: egress rejected, but only a few networks
+    for i in range(150):
+        dst = f"52.216.{(i * 13) % 250}.{(i * 7) % 250 + 1}" if i % 2 else f"3.5.{(i * 5) % 30}.{(i * 11) % 250 + 1}"
+        s3_retries.append(flow_row(at(90 + i / 30), src=target.ip, dst=dst, sport=52000 + i, dport=443, packets=2, nbytes=120, flags=2,
+                                   action="REJECT", at=target))
+    nacl_replies = [flow_row(at(110 + i / 60), src=target.ip, dst="10.0.9.77", sport=443, dport=33000 + 17 * i, packets=3, nbytes=180,
+                             flags=1, action="REJECT", at=target) for i in range(200)]
+    return [
+        Case("nmap-connect-scan", PORTSCAN, nmap, source="flow", role="ACTOR"),
+        Case("monitoring-checks-service-ports", None, monitoring, source="flow"),
+        Case("sweep-ssh-internet", PORTSWEEP, sweep, source="flow", role="ACTOR"),
+        Case("s3-retries-rejected-egress", None, s3_retries, source="flow"),
+        Case("nacl-rejects-replies", None, nacl_replies, source="flow"),
+    ]

@@ -1,0 +1,91 @@
+"""UnauthorizedAccess:EC2/TorRelay — Tor relays keep connecting in to the same port of an instance.
+
+One relay connecting in is a Tor user reaching a public service; several distinct relays opening
+connections to one port within an hour is the pattern of an instance that is itself a relay. Keyed
+by (instance, port); state is the relays seen in the last hour, so the verdict does not depend on
+how the flows were cut into files or batches.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+import polars as pl
+
+from trailhound.detectors.flows import SERVICE_PORTS, opener, orient
+from trailhound.engine import Distinct, FindingType, Last, Sliding, Window, WindowedDetector, severity
+from trailhound.events import Source
+from trailhound.findings.build import evidence, instance_resource, network_connection, threat_info
+from trailhound.findings.model import HIGH, Occurrence
+from trailhound.intel.index import Category
+
+if TYPE_CHECKING:
+    from trailhound.simulator.records import Case
+
+TYPE = "UnauthorizedAccess:EC2/TorRelay"
+MIN_RELAYS = 3  # distinct Tor relays connecting in to one port of one instance within an hour
+_TOR = (Category.TOR_RELAY, Category.TOR_EXIT)
+_COLUMNS = ("srcaddr", "dstaddr", "srcport", "dstport", "flow_direction", "instance_id", "interface_id", "start", "account_id", "region", "tcp_flags")
+
+
+class TorRelay(WindowedDetector):
+    name = "tor-relay"
+    consumes = Source.FLOW
+    findings = (FindingType(TYPE, severity(HIGH), "TA0011 Command and Control", "T1090.003 Proxy: Multi-hop Proxy",
+                            f"≥{MIN_RELAYS} Tor relays connecting in to one port of an instance within an hour"),)
+    key = pl.concat_str([pl.coalesce("instance_id", "interface_id", "dstaddr"), pl.col("dstport").cast(pl.Utf8)], separator="|")
+    window = Sliding(length=3600, step=300)
+    reducers = {"relays": Distinct(), "context": Last()}
+
+    def select(self, df: pl.DataFrame) -> pl.DataFrame:
+        if "listed" in df.columns and not df["listed"].any():
+            return df.clear()
+        accepted = pl.col("action") == "ACCEPT"
+        return df.filter(pl.col("listed") & accepted) if "listed" in df.columns else df.filter(accepted)
+
+    def observe(self, rows: pl.DataFrame) -> Iterator[tuple[float, tuple[Any, ...]]]:
+        for src, dst, sport, dport, fdir, iid, eni, start, account, region, flags in rows.select(_COLUMNS).iter_rows():
+            oriented = orient(src, dst, fdir)
+            if oriented is None or oriented[0] != "INBOUND" or not opener(sport, dport, flags, SERVICE_PORTS):
+                continue
+            _, local, remote = oriented
+            if any(h.category in _TOR for h in self.intel.ip(remote)):
+                yield float(start), (remote, [iid, eni, local, dport, remote, account, region])
+
+    def threshold(self, key: str, w: Window) -> bool:
+        return w["relays"].count >= MIN_RELAYS
+
+    def report(self, key: str, w: Window) -> list[Occurrence]:
+        iid, eni, local, dport, remote, account, region = w["context"]
+        hits = [h for h in self.intel.ip(remote) if h.category in _TOR]
+        target = iid or eni or local
+        relays = w["relays"].count
+        return [Occurrence(
+            type=TYPE, severity=self.severity(TYPE), time=w.last, first_seen=w.first, account_id=account or "", region=region or "",
+            resource=instance_resource(iid, eni, local), resource_key=key.rsplit("|", 1)[0],
+            action=network_connection(direction="INBOUND", protocol=6, local=local, local_port=dport, remote=remote, remote_port=None,
+                                      blocked=False, eni=eni),
+            title=f"EC2 instance {target} is behaving as a Tor relay.",
+            description=f"{relays} Tor relays connected to port {dport} of EC2 instance {target} within an hour: the instance "
+            "appears to be relaying Tor traffic.",
+            resource_role="ACTOR", feature_name="FlowLogs", additional_info=threat_info(hits) | {"torPeers": relays},
+            evidence=evidence(hits), remote_ip=remote, aggregation_key=str(dport),
+        )]
+
+
+def cases(start: datetime, account: str = "111122223333") -> list[Case]:
+    from trailhound.simulator.records import LOCAL_IP, Case, flow_row, packaged_indicators
+
+    relays = packaged_indicators(Category.TOR_RELAY, 3)
+    t0 = start
+    late = start + timedelta(minutes=90)
+    return [
+        Case("tor-relay", TYPE, [flow_row(t0 + timedelta(minutes=2 * i), account=account, src=r, dst=LOCAL_IP, sport=40000 + i, dport=9001)
+                                 for i, r in enumerate(relays)], source="flow", role="ACTOR"),
+        Case("tor-relay-one-peer", None, flow_row(late, account=account, src=relays[0], dst=LOCAL_IP, sport=40100, dport=9002), source="flow"),
+        # three relays, but spread over three hours: Tor users of a public service, not a relay
+        Case("tor-relays-hours-apart", None, [flow_row(late + timedelta(minutes=75 * i), account=account, src=r, dst=LOCAL_IP, sport=41000 + i,
+                                                       dport=9003) for i, r in enumerate(relays)], source="flow"),
+    ]

@@ -1,0 +1,62 @@
+"""The keyed-detector contract: per-entity state passed in and returned, time owned by the engine.
+
+A keyed detector says which entity each row belongs to (``key``: a Polars expression for flow
+frames, ``key_of`` for CloudTrail and DNS records), which rows it looks at at all (``select``: a
+cheap columnar pre-filter, so the engine never groups rows that cannot matter), and how one
+entity's rows change that entity's state::
+
+    update(key, rows, state, watermark) -> (occurrences, new state or None)
+    on_timer(key, state, watermark)     -> (occurrences, new state or None)   # when timer(state) is due
+
+``rows`` are that key's rows of one batch in event-time order; ``state`` is an instance of the
+detector's ``State`` (a msgspec Struct, versioned by ``state_version``) or None for a key not seen
+before; returning None deletes it. Nothing else is visible to a detector: no store, no clock, no
+other key. That is what lets the same detector run in this process, or grouped by a hash of the key
+inside Spark, with the same findings.
+
+The engine owns the rest: it loads and saves state, deletes a key's state ``ttl`` seconds of event
+time after its last row, fires timers as the watermark passes them, and drops the occurrences of a
+key still in its ``warmup`` (a baseline learns for that long before it may judge).
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, Generic, TypeVar
+
+import msgspec
+
+from trailhound.engine.detector import Detector
+from trailhound.findings.model import Occurrence
+
+S = TypeVar("S", bound=msgspec.Struct)
+
+
+class KeyedDetector(Detector, Generic[S]):
+    State: ClassVar[type[msgspec.Struct]]
+    state_version: ClassVar[int] = 1  # bump when State changes shape: older stored state is dropped, not misread
+    ttl: ClassVar[float] = 86_400.0  # seconds of event time without a row after which the key's state is deleted
+    warmup: ClassVar[float] = 0.0  # seconds from a key's first row during which its occurrences are dropped
+    key: ClassVar[Any] = None  # flow detectors: a Polars expression giving the key (a string) of each row
+
+    def key_of(self, event: Any) -> str | None:
+        """Record detectors: the key of one event, or None when the detector has no use for it."""
+        raise NotImplementedError
+
+    def select(self, batch: Any) -> Any:
+        """The rows of a batch this detector looks at (flows: a filtered frame). Default: all."""
+        return batch
+
+    def update(self, key: str, rows: Any, state: S | None, watermark: float) -> tuple[list[Occurrence], S | None]:
+        raise NotImplementedError
+
+    def timer(self, state: S) -> float | None:
+        """When ``on_timer`` should next run for a key in this state (event time), or None."""
+        return None
+
+    def on_timer(self, key: str, state: S, watermark: float) -> tuple[list[Occurrence], S | None]:
+        return [], state
+
+    def on_flush(self, key: str, state: S) -> tuple[list[Occurrence], S | None]:
+        """End of a bounded input (a scan reached its last event): report what is open now.
+        The default treats it as a timer at the end of time."""
+        return self.on_timer(key, state, float("inf"))

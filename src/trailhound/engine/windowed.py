@@ -1,0 +1,180 @@
+"""Windowed detectors: observe into keyed reducers; the engine owns windows, time and memory.
+
+After Zeek's SumStats. A detector says what it observes of each row, which reducers keep it, over
+what sliding window, the threshold that makes a window suspicious and the occurrence it raises::
+
+    class SSHBruteForceTarget(WindowedDetector):
+        window = Sliding(length=600, step=60)
+        reducers = {"sessions": Distinct(), "context": Last()}
+        def observe(self, rows): ...        # (time, (session id, context)) per row
+        def threshold(self, key, r): return r["sessions"].count >= 20
+        def report(self, key, r): return [Occurrence(...)]
+
+How time works (the detector writes none of it):
+
+* Rows fall in event-time buckets of ``step`` seconds, aligned to the epoch, so the same rows fill
+  the same buckets however they were batched or partitioned.
+* A window is the ``length`` seconds ending at a bucket boundary. It is judged once the watermark
+  has passed its end (every row it can hold has arrived: later ones are beyond the allowed
+  lateness and are dropped), and only at boundaries where a new bucket joins: thresholds are
+  monotone, so a window that only lost buckets cannot newly cross one.
+* A window that fires silences every window overlapping it: a sustained attack is one occurrence
+  per ``length``, and its finding's count grows with its duration.
+* Buckets no future window can hold are evicted; a key with nothing left is deleted.
+* At the end of a bounded input (``on_flush``) open windows are judged as they stand, and what
+  fired is remembered, so a later scan that completes those windows does not report them twice.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import msgspec
+
+from trailhound.engine.keyed import KeyedDetector
+from trailhound.engine.reducers import Reducer, ReducerState
+from trailhound.findings.model import Occurrence
+
+
+@dataclass(frozen=True)
+class Sliding:
+    length: float  # seconds a window spans
+    step: float  # bucket width, and how often windows end; Sliding(L, L) is a tumbling window
+
+
+class Bucket(msgspec.Struct, array_like=True):
+    start: float
+    first: float  # earliest and latest row time in the bucket
+    last: float
+    values: list[ReducerState]
+
+
+class WindowState(msgspec.Struct, array_like=True):
+    buckets: list[Bucket] = msgspec.field(default_factory=list)  # by start time
+    evaluated: float = 0.0  # every window ending at or before this boundary has been judged
+    fired_until: float = 0.0  # end of the last window that fired
+
+
+class Window(Mapping[str, Any]):
+    """A judged window: each reducer's result by name, and the times of its first and last rows."""
+
+    def __init__(self, start: float, end: float, first: float, last: float, results: dict[str, Any]) -> None:
+        self.start, self.end, self.first, self.last = start, end, first, last
+        self._results = results
+
+    def __getitem__(self, name: str) -> Any:
+        return self._results[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._results)
+
+    def __len__(self) -> int:
+        return len(self._results)
+
+
+class WindowedDetector(KeyedDetector[WindowState]):
+    State = WindowState
+    window: ClassVar[Sliding]
+    reducers: ClassVar[dict[str, Reducer]]
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if not cls.abstract and "ttl" not in cls.__dict__:
+            cls.ttl = 2 * cls.window.length  # a key quiet for two windows has nothing left to judge
+
+    # -- what a detector writes ------------------------------------------------------------
+    def observe(self, rows: Any) -> Iterable[tuple[float, tuple[Any, ...]]]:
+        """(event time, one value per reducer in declaration order; None = not observed) per row."""
+        raise NotImplementedError
+
+    def threshold(self, key: str, window: Window) -> bool:
+        """Whether a window is suspicious. Must be monotone: more rows never make it False."""
+        raise NotImplementedError
+
+    def report(self, key: str, window: Window) -> list[Occurrence]:
+        raise NotImplementedError
+
+    # -- the keyed contract, implemented once ----------------------------------------------
+    def update(self, key: str, rows: Any, state: WindowState | None, watermark: float) -> tuple[list[Occurrence], WindowState | None]:
+        st = state or WindowState()
+        step = self.window.step
+        names = list(self.reducers)
+        pending: dict[float, list[list[tuple[float, Any]]]] = {}
+        times: dict[float, list[float]] = {}
+        for t, values in self.observe(rows):
+            if t < st.evaluated:
+                continue  # its windows are judged: beyond the allowed lateness
+            start = math.floor(t / step) * step
+            slot = pending.get(start)
+            if slot is None:
+                slot = pending[start] = [[] for _ in names]
+                times[start] = [t, t]
+            span = times[start]
+            span[0], span[1] = min(span[0], t), max(span[1], t)
+            for i, v in enumerate(values):
+                if v is not None:
+                    slot[i].append((t, v))
+        if pending:
+            buckets = {b.start: b for b in st.buckets}
+            for start, slots in pending.items():
+                b = buckets.get(start)
+                if b is None:
+                    b = buckets[start] = Bucket(start, times[start][0], times[start][1], [r.new() for r in self.reducers.values()])
+                b.first, b.last = min(b.first, times[start][0]), max(b.last, times[start][1])
+                for reducer, state_, observed in zip(self.reducers.values(), b.values, slots):
+                    if observed:
+                        reducer.add(state_, observed)
+            st.buckets = sorted(buckets.values(), key=lambda b: b.start)
+        if not st.buckets and not st.fired_until:
+            return [], None  # nothing observed and nothing to remember: no state for this key
+        return [], st
+
+    def timer(self, state: WindowState) -> float | None:
+        nxt = self._next_boundary(state)
+        if nxt is not None:
+            return nxt
+        if state.buckets:  # nothing to judge until new rows come: wake when the last bucket is out of reach
+            return state.buckets[-1].start + self.window.length
+        return state.fired_until + self.window.length if state.fired_until else None
+
+    def on_timer(self, key: str, state: WindowState, watermark: float) -> tuple[list[Occurrence], WindowState | None]:
+        out = self._judge(key, state, watermark)
+        step, length = self.window.step, self.window.length
+        # Every window still to judge ends after the watermark (at a boundary of a pending bucket, or
+        # of one a new row opens), so none reaches a bucket that started before this horizon.
+        horizon = math.floor(watermark / step) * step + step - length
+        state.buckets = [b for b in state.buckets if b.start >= horizon]
+        if not state.buckets and horizon >= state.fired_until:
+            return out, None  # nothing left, and no future window can overlap the last one that fired
+        return out, state
+
+    def on_flush(self, key: str, state: WindowState) -> tuple[list[Occurrence], WindowState | None]:
+        trial = msgspec.msgpack.decode(msgspec.msgpack.encode(state), type=WindowState)
+        out = self._judge(key, trial, float("inf"))
+        state.fired_until = trial.fired_until  # remembered: the completed windows will not fire again
+        return out, state
+
+    # -- internals ---------------------------------------------------------------------------
+    def _next_boundary(self, st: WindowState) -> float | None:
+        step = self.window.step
+        for b in st.buckets:
+            if b.start + step > st.evaluated:
+                return b.start + step
+        return None
+
+    def _judge(self, key: str, st: WindowState, watermark: float) -> list[Occurrence]:
+        out: list[Occurrence] = []
+        length = self.window.length
+        while (end := self._next_boundary(st)) is not None and end <= watermark:
+            inside = [b for b in st.buckets if end - length <= b.start < end]
+            if end - length >= st.fired_until and inside:
+                window = Window(end - length, end, min(b.first for b in inside), max(b.last for b in inside), {
+                    name: reducer.result([b.values[i] for b in inside]) for i, (name, reducer) in enumerate(self.reducers.items())})
+                if self.threshold(key, window):
+                    out.extend(self.report(key, window))
+                    st.fired_until = end
+            st.evaluated = end
+        return out

@@ -1,0 +1,64 @@
+"""Enrichment stages: what every parsed file goes through before any detector sees it.
+
+Each stage reads one source's batches, may add columns or learn from them, and returns the batch:
+* ``InventoryLearning`` — which instance owns which interface and address (flow logs v3+ name
+  them), instances launched (CloudTrail ``RunInstances``) and instance-role sessions;
+* ``ListedAddresses`` — a ``listed`` column on flow batches: the source or destination is on a
+  threat list (one lookup per distinct address), so threat-intel detectors skip clean batches.
+Geo/ASN enrichment is done per occurrence (``findings.enrich``): findings are rare, rows are not.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from trailhound.enrich.flows import mark_listed
+from trailhound.enrich.inventory import Inventory
+from trailhound.events import ApiCall, Source
+from trailhound.formats.base import Problem
+
+
+class Stage(Protocol):
+    sources: frozenset[Source]
+
+    def __call__(self, source: Source, batch: Any, problems: list[Problem]) -> Any: ...
+
+
+class InventoryLearning:
+    sources = frozenset({Source.FLOW, Source.CLOUDTRAIL})
+
+    def __init__(self, inventory: Inventory) -> None:
+        self.inventory = inventory
+
+    def __call__(self, source: Source, batch: Any, problems: list[Problem]) -> Any:
+        inventory = self.inventory
+        if source is Source.FLOW:
+            inventory.learn_flows(batch)
+            return batch
+        seen = inventory.sessions_seen
+        sessions: dict[str, ApiCall] = {}  # instance-role sessions not learned yet, one event each
+        launches = []
+        for e in batch:
+            pid = e.user_identity.principal_id
+            if pid is not None and ":i-" in pid:
+                if pid not in seen:
+                    sessions[pid] = e
+            elif e.event_name == "RunInstances":
+                launches.append(e)
+        for e in launches + list(sessions.values()):
+            try:
+                inventory.learn_api_call(e)
+            except Exception as exc:  # an odd response document costs its inventory entry, nothing else
+                problems.append(Problem(f"event {e.event_id}", f"{e.event_name} response not understood ({type(exc).__name__}: {exc})"))
+        return batch
+
+
+class ListedAddresses:
+    sources = frozenset({Source.FLOW})
+
+    def __init__(self, lookup: Callable[[str], Any]) -> None:
+        self.lookup = lookup
+
+    def __call__(self, source: Source, batch: Any, problems: list[Problem]) -> Any:
+        return mark_listed(batch, self.lookup)
