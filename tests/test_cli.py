@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -85,3 +86,14 @@ def test_scan_with_a_stix_threat_list(tmp_path: Path) -> None:
     [f] = [json.loads(line) for line in out.read_text().splitlines()]
     assert f["type"] == "UnauthorizedAccess:IAMUser/MaliciousIPCaller.Custom"
     assert f["service"]["evidence"]["threatIntelligenceDetails"] == [{"threatListName": "feed", "threatNames": ["Attacker VPS"]}]
+
+
+def test_readme_type_table_is_the_metadata() -> None:
+    """The README's type table is generated from the detectors' metadata, and kept equal to it."""
+    from trailhound.detectors import catalogue
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    start, end = readme.index(catalogue.README_BEGIN), readme.index(catalogue.README_END) + len(catalogue.README_END)
+    assert readme[start:end] == catalogue.markdown(), "run `trailhound types --markdown` and paste it into README.md"
+    p = subprocess.run([str(BIN), "types"], capture_output=True, text=True, env={**os.environ, "COLUMNS": "250"})
+    assert p.returncode == 0 and "Impact:EC2/PortSweep" in p.stdout

@@ -123,9 +123,41 @@ def test_crash_and_restart_with_flows_and_dns(tmp_path: Path, crash_after: int) 
     assert clean_report.events["flow"] == 120 and clean_report.events["dns"] == 120
     assert sum(f["service"]["count"] for f in clean.findings()) == 60  # 30 C2 flows + 30 C2 queries
 
+    assert _summary(_crash_then_resume(tmp_path, logs, settings, crash_after)) == _summary(clean)
+
+
+def _crash_then_resume(tmp_path: Path, logs: Path, settings: ScanSettings, crash_after: int) -> Store:
     db = tmp_path / "crashy.db"
     with pytest.raises(Crash):
         CrashingScanner(Store(db), settings, crash_after=crash_after).scan([logs])
     resumed = Store(db)
     Scanner(resumed, settings).scan([logs])
-    assert _summary(resumed) == _summary(clean)
+    return resumed
+
+
+def _behaviour_estate(root: Path) -> Path:
+    """Brute force, a port scan and a sweep, cut into many small flow files that overlap in time."""
+    from trailhound.detectors import brute_force, port_scan
+    from trailhound.simulator.attack_day import write_case_logs
+    from trailhound.simulator.records import Case
+
+    cases = brute_force.cases(T0) + port_scan.cases(T0 + timedelta(hours=4))
+    rows = sorted((r for c in cases for r in c.records), key=lambda r: r["start"])
+    for stream in range(3):  # three delivery streams whose files overlap in time
+        mine = rows[stream::3]
+        for i in range(0, len(mine), 60):
+            write_case_logs(root / f"s{stream}-{i // 60:03d}", [Case("part", None, mine[i : i + 60], source="flow")])
+    return root
+
+
+@pytest.mark.parametrize("crash_after", [5, 60, 140])
+def test_crash_and_restart_with_behaviour_windows(tmp_path: Path, crash_after: int) -> None:
+    """Window state, timers and the watermark are committed with the checkpoints: a restart resumes them."""
+    logs = _behaviour_estate(tmp_path / "logs")
+    settings = ScanSettings(commit_interval_s=0.0)  # ~170 slices, a commit point after each
+    clean = Store(tmp_path / "clean.db")
+    Scanner(clean, settings).scan([logs])
+    types = {f["type"] for f in clean.findings()}
+    assert {"UnauthorizedAccess:EC2/SSHBruteForce", "Recon:EC2/Portscan", "Impact:EC2/PortSweep"} <= types
+
+    assert _summary(_crash_then_resume(tmp_path, logs, settings, crash_after)) == _summary(clean)

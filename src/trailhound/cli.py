@@ -188,6 +188,24 @@ def sample_findings_cmd(
 
 
 @app.command()
+def types(markdown: Annotated[bool, typer.Option("--markdown", help="The README's table, as Markdown.")] = False) -> None:
+    """Every finding type Trailhound raises: severity, data source, MITRE ATT&CK, and what raises it."""
+    from rich.table import Table
+
+    from trailhound.detectors import catalogue
+
+    if markdown:
+        sys.stdout.write(catalogue.markdown() + "\n")
+        return
+    table = Table(title="Finding types", title_justify="left")
+    for col in ("Type", "Severity", "Data", "Kind", "MITRE ATT&CK", "Raised when"):
+        table.add_column(col)
+    for f, sources, how in catalogue.rows():
+        table.add_row(f.name, f.severity.describe(), sources, how, f"{f.tactic}; {f.technique}", f.trigger)
+    out.print(table)
+
+
+@app.command()
 def about() -> None:
     """Version, and the sources (with their licences) of the data shipped inside Trailhound."""
     import trailhound

@@ -20,7 +20,7 @@ from trailhound.engine.detector import REGISTRY, Detector, FindingType, Intel
 if TYPE_CHECKING:
     from trailhound.simulator.records import Case
 
-_HELPERS = frozenset({"flows"})  # modules of shared helpers, not detectors
+_HELPERS = frozenset({"flows", "catalogue"})  # modules of shared helpers, not detectors
 
 
 @cache
@@ -30,8 +30,8 @@ def modules() -> tuple[ModuleType, ...]:
 
 
 def detector_classes() -> list[type[Detector]]:
-    mods = {m.__name__ for m in modules()}
-    return [cls for cls in REGISTRY if cls.__module__ in mods]
+    """In module-name order, then in the order each module defines them (whatever imported what first)."""
+    return [cls for m in modules() for cls in REGISTRY if cls.__module__ == m.__name__]
 
 
 def default_detectors(intel: Intel | None = None) -> list[Detector]:

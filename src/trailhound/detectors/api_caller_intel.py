@@ -55,7 +55,7 @@ def _types() -> tuple[FindingType, ...]:
           ("Impact:S3/MaliciousIPCaller", HIGH, _S3_WRITE, "S3 writes and deletes from a listed address"),
           ("UnauthorizedAccess:S3/MaliciousIPCaller.Custom", HIGH, _S3_READ, "other S3 data calls from an address on your threat list"),
           ("UnauthorizedAccess:S3/TorIPCaller", HIGH, _S3_READ, "other S3 data calls from a Tor exit node"))
-    out += [FindingType(name, severity(level), *mitre, trigger) for name, level, mitre, trigger in s3]
+    out += [FindingType(name, severity(level), *mitre, trigger, sources=("S3DataEvents",)) for name, level, mitre, trigger in s3]
     return tuple(out)
 
 
@@ -86,6 +86,7 @@ def _pick(hits: Sequence[ThreatHit], categories: Mapping[Category, Any]) -> tupl
 
 class ApiCallerThreatIntel(Rule):
     name = "api-caller-threat-intel"
+    method = "threat intel"
     consumes = Source.CLOUDTRAIL
     findings = _types()
 

@@ -60,6 +60,7 @@ def dns_occurrence(q: DnsQuery, ftype: str, severity: float, title: str, descrip
 
 class DnsThreatIntel(Rule):
     name = "dns-threat-intel"
+    method = "threat intel"
     consumes = Source.DNS
     findings = tuple(FindingType(ftype, severity(level), *mitre, f"a query for a domain associated with {what}")
                      for ftype, what, mitre, level in DNS_TYPES.values()) + (

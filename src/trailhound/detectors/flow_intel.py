@@ -43,6 +43,7 @@ _COLUMNS = ("srcaddr", "dstaddr", "srcport", "dstport", "protocol", "action", "f
 
 class FlowThreatIntel(Detector):
     name = "flow-threat-intel"
+    method = "threat intel"
     consumes = Source.FLOW
     findings = tuple(
         FindingType(ftype, severity(level), *mitre,

@@ -37,6 +37,7 @@ _MITRE = ("TA0043 Reconnaissance", "T1595.001 Active Scanning: Scanning IP Block
 
 class InboundProbe(WindowedDetector):
     name = "inbound-probe"
+    method = "threat intel"  # windowed, but what makes it suspicious is the list
     consumes = Source.FLOW
     findings = (
         FindingType(UNPROTECTED, severity(LOW, elasticsearch=HIGH), *_MITRE, "an ACCEPTed inbound connection from a known scanner"),

@@ -26,7 +26,7 @@ class RootCredentialUsage(Rule):
     name = "root-credential-usage"
     consumes = Source.CLOUDTRAIL
     findings = (FindingType(TYPE, severity(LOW), "TA0004 Privilege Escalation", "T1078.004 Valid Accounts: Cloud Accounts",
-                            "an API call made with root credentials (not AWS services acting for root)"),)
+                            "an API call made with root credentials (not AWS services acting for root)", sources=("CloudTrail", "S3DataEvents")),)
 
     def candidates(self, events: Sequence[ApiCall]) -> list[ApiCall]:
         return [e for e in events if e.user_identity.type == "Root"]

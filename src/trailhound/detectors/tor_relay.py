@@ -32,6 +32,7 @@ _COLUMNS = ("srcaddr", "dstaddr", "srcport", "dstport", "flow_direction", "insta
 
 class TorRelay(WindowedDetector):
     name = "tor-relay"
+    method = "threat intel"  # windowed, but what makes it suspicious is the list
     consumes = Source.FLOW
     findings = (FindingType(TYPE, severity(HIGH), "TA0011 Command and Control", "T1090.003 Proxy: Multi-hop Proxy",
                             f"≥{MIN_RELAYS} Tor relays connecting in to one port of an instance within an hour"),)

@@ -57,7 +57,7 @@ class FindingType:
     tactic: str  # MITRE ATT&CK tactic, "TA0006 Credential Access"
     technique: str  # MITRE ATT&CK technique, "T1110.001 Password Guessing"
     trigger: str  # one line: what raises it
-    sources: tuple[str, ...] = field(default=())  # GuardDuty feature names (filled from the detector when empty)
+    sources: tuple[str, ...] = field(default=())  # GuardDuty feature names, when not the detector's source's (S3DataEvents)
 
 
 class Intel(Protocol):
@@ -73,7 +73,7 @@ class _NoIntel:
         return ()
 
 
-FEATURES = {Source.CLOUDTRAIL: ("CloudTrail", "S3DataEvents"), Source.FLOW: ("FlowLogs",), Source.DNS: ("DnsLogs",)}
+FEATURES = {Source.CLOUDTRAIL: ("CloudTrail",), Source.FLOW: ("FlowLogs",), Source.DNS: ("DnsLogs",)}
 REGISTRY: list[type[Detector]] = []
 
 
@@ -84,6 +84,7 @@ class Detector:
     consumes: ClassVar[Source]  # CLOUDTRAIL covers S3 data events too
     findings: ClassVar[tuple[FindingType, ...]]
     event_names: ClassVar[frozenset[str] | None] = None  # CloudTrail routing; None = every event
+    method: ClassVar[str] = "rule"  # how it judges: "rule", "threat intel" or "behaviour" (the README's Kind column)
     abstract: ClassVar[bool] = True  # set False by every class that defines its own `name`
 
     def __init_subclass__(cls, **kwargs: Any) -> None:

@@ -77,6 +77,7 @@ class Window(Mapping[str, Any]):
 
 class WindowedDetector(KeyedDetector[WindowState]):
     State = WindowState
+    method = "behaviour"
     window: ClassVar[Sliding]
     reducers: ClassVar[dict[str, Reducer]]
 
