@@ -9,7 +9,8 @@ For each source it measures, each in its own child process (so peak RSS is per m
                  ordering, enrichment, every detector, metering, checkpoints, findings); the one-off
                  start-up (loading the packaged threat intelligence) is printed apart.
 and prints events per CPU-second (user+sys of the process) for both — the median of --repeat
-alternating runs — the ratio b/a and peak RSS.
+alternating runs — the ratio b/a and peak RSS, and the keyed detector state left per entity
+(bytes of the stored row: state, key and bookkeeping).
 A calibration loop (dict membership over 1M small dicts) is printed so numbers can be compared
 across machines. Generated logs are cached under bench/out/ by size and seed.
 """
@@ -94,8 +95,9 @@ def pipeline(source: str, files: list[Path]) -> dict:
         report = scanner.scan(files)
         cpu = cpu_seconds() - t
         findings = store.count_findings()
+        states = store.state_sizes()
     return {"events": report.events_total, "cpu": cpu, "startup": startup, "rss_mb": peak_rss_mb(), "findings": findings,
-            "problems": len(report.problems)}
+            "problems": len(report.problems), "states": states}
 
 
 def child(kind: str, source: str, listing: Path) -> None:
@@ -164,6 +166,8 @@ def main() -> None:
         ra, rb = a["events"] / a["cpu"], b["events"] / b["cpu"]
         print(f"{source:<11}{b['events']:>11,}{ra:>16,.0f}{rb:>19,.0f}{rb / ra:>7.2f}{a['rss_mb']:>9.0f}MB{b['rss_mb']:>12.0f}MB{gz_mb:>8.0f}"
               f"{b['startup']:>9.2f}s{b['findings']:>10}")
+        for det, (keys, mean, largest) in sorted(b["states"].items()):
+            print(f"  keyed state {det}: {keys:,} entities, {mean:,.0f} bytes each on average, {largest:,} at most")
         if a["events"] != b["events"]:
             print(f"  note: floor decoded {a['events']:,} records, pipeline analysed {b['events']:,} (NODATA rows are not events)")
 

@@ -18,8 +18,9 @@ import pytest
 
 from trailhound.detectors import all_cases, default_detectors
 from trailhound.engine import Engine, KeyedDetector
+from trailhound.engine.detector import rows_for
 from trailhound.engine.runner import event_time, group
-from trailhound.enrich.flows import mark_listed
+from trailhound.enrich.flows import mark_addresses
 from trailhound.events import Source
 from trailhound.findings.model import Finding, Occurrence, aggregate, encode, finding_id, new_finding
 from trailhound.formats import Kind, parse
@@ -46,7 +47,7 @@ def streams(tmp_path_factory: pytest.TempPathFactory) -> dict[Source, Any]:
         data = f.read_bytes()
         parsed = parse(f, gzip.decompress(data) if data[:2] == b"\x1f\x8b" else data)
         if parsed.kind is Kind.FLOW:
-            frames.append(mark_listed(parsed.events, INTEL.ip))
+            frames.append(mark_addresses(parsed.events, INTEL.ip))
         elif parsed.kind is Kind.CLOUDTRAIL:
             calls.extend(parsed.events)
     flows = pl.concat(frames, how="vertical_relaxed").sort("start", maintain_order=True)
@@ -76,12 +77,15 @@ def _run(det: KeyedDetector, rows: Any, rnd: random.Random) -> list[Occurrence]:
 
 def _partitions(det: KeyedDetector, rows: Any) -> list[Any]:
     """The detector's rows split by a stable hash of their key; each part keeps its time order."""
-    parts: list[list[Any]] = [[] for _ in range(PARTITIONS)]
-    for key, (key_rows, _, _) in group(det, det.select(rows)).items():
-        parts[zlib.crc32(key.encode()) % PARTITIONS].append(key_rows)
+    selected = rows_for(det, rows)
     if isinstance(rows, pl.DataFrame):
-        return [pl.concat(p).sort("start", maintain_order=True) if p else rows.clear() for p in parts]
-    return [sorted((e for chunk in p for e in chunk), key=event_time) for p in parts]
+        bucket = selected.select(det.key.alias("k"))["k"].map_elements(lambda k: zlib.crc32(k.encode()) % PARTITIONS if k else -1,
+                                                                        return_dtype=pl.Int64)
+        return [selected.filter(bucket == i) for i in range(PARTITIONS)]
+    parts: list[list[Any]] = [[] for _ in range(PARTITIONS)]
+    for key, (key_rows, _, _) in group(det, selected).items():
+        parts[zlib.crc32(key.encode()) % PARTITIONS].extend(key_rows)
+    return [sorted(p, key=event_time) for p in parts]
 
 
 def _findings(occurrences: list[Occurrence]) -> dict[str, bytes]:

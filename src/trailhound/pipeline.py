@@ -28,7 +28,7 @@ from trailhound.engine import Detector, Engine, KeyedDetector
 from trailhound.engine.router import Router
 from trailhound.enrich.geo import default_provider, open_provider
 from trailhound.enrich.inventory import Inventory
-from trailhound.enrich.stages import InventoryLearning, ListedAddresses, Stage
+from trailhound.enrich.stages import FlowAddresses, InventoryLearning, Stage
 from trailhound.events import ApiCall, Source
 from trailhound.findings.aggregate import Aggregator, TrustedAddresses
 from trailhound.findings.enrich import Enricher
@@ -151,11 +151,11 @@ class Scanner:
         self.intel = CombinedIntel(base, custom.freeze())
         self.detectors: list[Detector] = list(detectors) if detectors is not None else default_detectors(self.intel)
         self.inventory = Inventory.from_state(msgspec.json.decode(self.store.meta("inventory") or "null"))
-        self.stages: list[Stage] = [InventoryLearning(self.inventory), ListedAddresses(self.intel.ip)]
         watermark = float(self.store.meta("watermark") or "-inf")
         self.engine = Engine([d for d in self.detectors if isinstance(d, KeyedDetector)], store, self.settings.allowed_lateness_s,
                              watermark, capacity=self.settings.state_cache_entries)
         self.router = Router(self.detectors, self.engine)
+        self.stages: list[Stage] = [InventoryLearning(self.inventory), FlowAddresses(self.intel.ip), self.router]
         mmdb = list(self.settings.geoip_mmdb)
         geo = (lambda: open_provider(mmdb)) if mmdb else default_provider
         self.aggregator = Aggregator(store.finding, store.detector_id, Enricher(self.inventory, geo=geo, default_region=self.settings.default_region),
@@ -293,6 +293,7 @@ class Scanner:
             parsed.times = parsed.times[keep]
 
     def _finished(self, run: Run) -> None:
+        self.router.forget(run.parsed.events)
         key = str(run.path.resolve())
         self.open_runs.pop(key, None)
         meta: _FileMeta = run.meta
@@ -305,7 +306,7 @@ class Scanner:
     def _process(self, piece: Slice) -> None:
         events = piece.events()
         self._meter_slice(piece.run.meta, piece.start, piece.stop, events)
-        routed = self.router.run(SOURCES[piece.kind], events)
+        routed = self.router.run(SOURCES[piece.kind], events, piece.run.parsed.events, piece.start)
         if routed.problems:
             self.report.problems.extend(routed.problems)
             self.report.detector_errors += len(routed.problems)

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
-from trailhound.detectors.flows import dest_is_local_expr, logged_at_dest_expr, logged_at_source_expr, source_is_local_expr
+from trailhound.detectors.flows import ACCEPTED, DEST_IS_LOCAL, LOGGED_AT_DEST, LOGGED_AT_SOURCE, SOURCE_IS_LOCAL, TCP
 from trailhound.engine import Distinct, FindingType, Last, Sliding, Window, WindowedDetector, severity
 from trailhound.events import Source
 from trailhound.findings.build import instance_key, instance_resource, network_connection
@@ -39,8 +39,7 @@ TYPES = {"SSH": "UnauthorizedAccess:EC2/SSHBruteForce", "RDP": "UnauthorizedAcce
 MIN_ATTEMPTS, MAX_SIZE_CLASSES = 20, 4
 ATTEMPT_BYTES = (800, 16_000)
 _FIN_OR_RST, _SYN = 1 | 4, 2
-_COLUMNS = ("srcaddr", "dstaddr", "srcport", "dstport", "bytes", "tcp_flags", "start", "instance_id", "interface_id", "account_id", "region",
-            "_ours_logged")
+_COLUMNS = ("srcaddr", "dstaddr", "srcport", "dstport", "bytes", "tcp_flags", "start", "instance_id", "interface_id", "account_id", "region")
 
 
 def _findings() -> tuple[FindingType, ...]:
@@ -50,14 +49,12 @@ def _findings() -> tuple[FindingType, ...]:
                  for svc, t in TYPES.items())
 
 
-def service_expr() -> pl.Expr:
-    return pl.col("dstport").replace_strict(SERVICES, default=None, return_dtype=pl.Utf8)
+SERVICE = pl.col("dstport").replace_strict(SERVICES, default=None, return_dtype=pl.Utf8)
 
 
-def client_halves(df: pl.DataFrame) -> pl.DataFrame:
-    """The client-to-server records of accepted TCP sessions to a login service."""
-    return df.filter((pl.col("protocol") == 6) & (pl.col("action") == "ACCEPT") & pl.col("dstport").is_in(list(SERVICES))
-                     & (pl.col("srcport") >= 1024))
+# The client-to-server records of accepted TCP sessions to a login service.
+CLIENT_HALVES = (TCP & ACCEPTED & pl.col("dstport").is_in(sorted(SERVICES)) & (pl.col("srcport") >= 1024)
+                 & (pl.col("bytes") > ATTEMPT_BYTES[0]))  # a banner check or a health check sends less: no login was tried
 
 
 def _session(nbytes: int | None, flags: int | None) -> tuple[bool, bool]:
@@ -77,9 +74,9 @@ class _BruteForce(WindowedDetector):
     reducers = {"attempts": Distinct(), "long": Distinct(), "sizes": Distinct(), "peers": Distinct(), "context": Last(), "own": Last()}
     role: str
 
-    def observe(self, rows: pl.DataFrame) -> Iterator[tuple[float, tuple[Any, ...]]]:
+    def observe(self, rows: list[tuple[Any, ...]]) -> Iterator[tuple[float, tuple[Any, ...]]]:
         actor = self.role == "ACTOR"
-        for src, dst, sport, dport, nbytes, flags, start, iid, eni, account, region, ours_logged in rows.select(_COLUMNS).iter_rows():
+        for src, dst, sport, dport, nbytes, flags, start, iid, eni, account, region, ours_logged in rows:
             attempt, long = _session(nbytes, flags)
             if not (attempt or long):
                 continue  # a banner check, a health check, a keepalive: no login was tried
@@ -124,10 +121,9 @@ class BruteForceTarget(_BruteForce):
 
     name = "brute-force-target"
     role = "TARGET"
-    key = pl.concat_str([pl.col("dstaddr"), pl.col("srcaddr"), service_expr()], separator="|")
-
-    def select(self, df: pl.DataFrame) -> pl.DataFrame:
-        return client_halves(df).filter(dest_is_local_expr()).with_columns(_ours_logged=logged_at_dest_expr())
+    key = pl.concat_str([pl.col("dstaddr"), pl.col("srcaddr"), SERVICE], separator="|")
+    where = CLIENT_HALVES & DEST_IS_LOCAL
+    columns = (*_COLUMNS, LOGGED_AT_DEST.alias("ours_logged"))
 
 
 class BruteForceActor(_BruteForce):
@@ -135,10 +131,9 @@ class BruteForceActor(_BruteForce):
 
     name = "brute-force-actor"
     role = "ACTOR"
-    key = pl.concat_str([pl.col("srcaddr"), service_expr()], separator="|")
-
-    def select(self, df: pl.DataFrame) -> pl.DataFrame:
-        return client_halves(df).filter(source_is_local_expr()).with_columns(_ours_logged=logged_at_source_expr())
+    key = pl.concat_str([pl.col("srcaddr"), SERVICE], separator="|")
+    where = CLIENT_HALVES & SOURCE_IS_LOCAL
+    columns = (*_COLUMNS, LOGGED_AT_SOURCE.alias("ours_logged"))
 
 
 def cases(start: datetime, account: str = "111122223333") -> list[Case]:

@@ -52,6 +52,8 @@ class FlowThreatIntel(Detector):
     ) + (FindingType(TOR_CLIENT, severity(HIGH), "TA0011 Command and Control", "T1090.003 Proxy: Multi-hop Proxy",
                      "the instance opens a connection to a Tor relay"),)
 
+    where = pl.col("listed")
+
     def run(self, df: pl.DataFrame) -> list[Occurrence]:
         rows, hits = flagged_rows(df, self.intel.ip)
         if not hits:

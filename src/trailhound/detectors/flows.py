@@ -18,7 +18,7 @@ from typing import Any
 
 import polars as pl
 
-from trailhound.enrich.flows import mark_listed
+from trailhound.enrich.flows import mark_addresses
 from trailhound.enrich.geo import is_public
 from trailhound.findings.build import PORT_NAMES
 from trailhound.intel.index import ThreatHit
@@ -75,7 +75,7 @@ def flagged_rows(df: pl.DataFrame, lookup: Callable[[str], Any]) -> tuple[pl.Dat
     Uses the ``listed`` column the enrichment stage adds to every flow batch, so a batch without any
     listed address costs one `any()`; without that column, marks the batch itself."""
     if "listed" not in df.columns:
-        df = mark_listed(df, lookup)
+        df = mark_addresses(df, lookup)
     if not df["listed"].any():
         return df.clear(), {}
     rows = df.filter(pl.col("listed"))
@@ -83,57 +83,24 @@ def flagged_rows(df: pl.DataFrame, lookup: Callable[[str], Any]) -> tuple[pl.Dat
     return rows, {ip: h for ip in addresses if (h := lookup(ip))}
 
 
-# ---- the same judgements over whole batches -------------------------------------------------
+# ---- the same judgements over whole batches: expressions built once, evaluated once per file -----
 
-# RFC 1918, CGNAT 100.64/10, link-local, loopback, and IPv6 ULA / link-local / loopback.
-_PRIVATE = (r"^(10\.|192\.168\.|172\.(1[6-9]|2[0-9]|3[01])\.|100\.(6[4-9]|[7-9][0-9]|1[01][0-9]|12[0-7])\.|169\.254\.|127\.|"
-            r"f[cd][0-9a-f]{2}:|fe[89ab][0-9a-f]:|::1$)")
+_FDIR = pl.col("flow_direction")
 
+TCP = pl.col("protocol") == 6
+ACCEPTED = pl.col("action") == "ACCEPT"
 
-def private_expr(column: str) -> pl.Expr:
-    return pl.col(column).str.to_lowercase().str.contains(_PRIVATE)
+# A TCP connection attempt that never completed: rejected by the network, or a lone SYN (the record
+# of the opening half shows SYN, no FIN and no SYN-ACK, and at most a retry's worth of packets and no
+# payload). Without TCP flags (v2 logs) only a REJECT is certain: a tiny record may be a quiet minute of
+# a live session.
+_LONE_SYN = ((pl.col("tcp_flags") & (SYN_ACK | 1)) == SYN) & (pl.col("packets") <= 2) & (pl.col("bytes") <= 160)
+UNANSWERED = TCP & ((pl.col("action") == "REJECT") | _LONE_SYN.fill_null(False))
 
-
-def _flag(bits: int) -> pl.Expr:
-    return (pl.col("tcp_flags").fill_null(0) & bits) == bits
-
-
-def opened_expr() -> pl.Expr:
-    """The row is the half that opened its connection (as ``opener``; unknown counts as not)."""
-    sport, dport = pl.col("srcport"), pl.col("dstport")
-    by_ports = (pl.when((sport < 1024) != (dport < 1024)).then(dport < 1024)
-                .when(sport.is_in(list(SERVICE_PORTS)) != dport.is_in(list(SERVICE_PORTS))).then(dport.is_in(list(SERVICE_PORTS)))
-                .when((sport < EPHEMERAL_MIN) != (dport < EPHEMERAL_MIN)).then(dport < EPHEMERAL_MIN)
-                .otherwise(False))
-    return (pl.when(_flag(SYN) & ~_flag(SYN_ACK)).then(True)
-            .when(_flag(SYN_ACK)).then(False)
-            .otherwise(by_ports.fill_null(False)))
-
-
-def unanswered_expr(max_packets: int = 2, max_bytes: int = 160) -> pl.Expr:
-    """A TCP connection attempt that never completed: rejected by the network, or a lone SYN
-    (the record of the opening half shows SYN and at most a retry's worth of packets and no payload)."""
-    tcp = pl.col("protocol") == 6
-    small = (pl.col("packets") <= max_packets) & (pl.col("bytes") <= max_bytes)
-    lone_syn = pl.col("tcp_flags").is_not_null() & _flag(SYN) & ~_flag(SYN_ACK) & ~_flag(1) & small
-    no_flags = pl.col("tcp_flags").is_null() & small
-    return tcp & ((pl.col("action") == "REJECT") | lone_syn | no_flags)
-
-
-def source_is_local_expr() -> pl.Expr:
-    """The source address is one of ours: the record was logged leaving our interface, or (no
-    direction logged) the source is a private address."""
-    return (pl.col("flow_direction") == "egress") | (pl.col("flow_direction").is_null() & private_expr("srcaddr"))
-
-
-def dest_is_local_expr() -> pl.Expr:
-    return (pl.col("flow_direction") == "ingress") | (pl.col("flow_direction").is_null() & private_expr("dstaddr"))
-
-
-def logged_at_source_expr() -> pl.Expr:
-    """The interface (and instance id) on the row belong to the source, not the destination."""
-    return (pl.col("flow_direction") == "egress") | (pl.col("flow_direction").is_null() & ~private_expr("dstaddr"))
-
-
-def logged_at_dest_expr() -> pl.Expr:
-    return (pl.col("flow_direction") == "ingress") | (pl.col("flow_direction").is_null() & ~private_expr("srcaddr"))
+# Which side is ours: the record was logged leaving (entering) our interface, or — no direction
+# logged — that side's address is private. Uses the columns ``enrich.flows.mark_addresses`` adds.
+SOURCE_IS_LOCAL = (_FDIR == "egress") | (_FDIR.is_null() & pl.col("src_private"))
+DEST_IS_LOCAL = (_FDIR == "ingress") | (_FDIR.is_null() & pl.col("dst_private"))
+# The interface and instance id on the row are the source's (destination's), not the other side's.
+LOGGED_AT_SOURCE = (_FDIR == "egress") | (_FDIR.is_null() & ~pl.col("dst_private"))
+LOGGED_AT_DEST = (_FDIR == "ingress") | (_FDIR.is_null() & ~pl.col("src_private"))

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
-from trailhound.detectors.flows import ELASTICSEARCH_PORTS, EMR_PORTS, SERVICE_PORTS, opener, orient
+from trailhound.detectors.flows import ACCEPTED, ELASTICSEARCH_PORTS, EMR_PORTS, SERVICE_PORTS, opener, orient
 from trailhound.engine import Distinct, FindingType, Last, Sliding, Window, WindowedDetector, severity
 from trailhound.events import Source
 from trailhound.findings.build import evidence, instance_resource, port, port_probe, threat_info
@@ -47,13 +47,11 @@ class InboundProbe(WindowedDetector):
     window = Sliding(length=600, step=60)
     reducers = {"emr": Distinct(), "elasticsearch": Distinct(), "other": Distinct(), "context": Last()}
 
-    def select(self, df: pl.DataFrame) -> pl.DataFrame:
-        if "listed" in df.columns and not df["listed"].any():
-            return df.clear()
-        return df.filter(pl.col("listed") & (pl.col("action") == "ACCEPT")) if "listed" in df.columns else df.filter(pl.col("action") == "ACCEPT")
+    where = pl.col("listed") & ACCEPTED
+    columns = _COLUMNS
 
-    def observe(self, rows: pl.DataFrame) -> Iterator[tuple[float, tuple[Any, ...]]]:
-        for src, dst, sport, dport, fdir, iid, eni, start, account, region, flags in rows.select(_COLUMNS).iter_rows():
+    def observe(self, rows: list[tuple[Any, ...]]) -> Iterator[tuple[float, tuple[Any, ...]]]:
+        for src, dst, sport, dport, fdir, iid, eni, start, account, region, flags in rows:
             oriented = orient(src, dst, fdir)
             if oriented is None or oriented[0] != "INBOUND" or dport is None or sport is None:
                 continue

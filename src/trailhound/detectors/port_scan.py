@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
-from trailhound.detectors.flows import EPHEMERAL_MIN, logged_at_source_expr, opened_expr, private_expr, source_is_local_expr, unanswered_expr
+from trailhound.detectors.flows import EPHEMERAL_MIN, LOGGED_AT_SOURCE, SERVICE_PORTS, SOURCE_IS_LOCAL, UNANSWERED, opener
 from trailhound.engine import Count, Distinct, FindingType, Last, Sliding, Window, WindowedDetector, severity
 from trailhound.events import Source
 from trailhound.findings.build import instance_key, instance_resource, network_connection, port
@@ -34,18 +34,20 @@ PORTSCAN = "Recon:EC2/Portscan"
 PORTSWEEP = "Impact:EC2/PortSweep"
 MIN_PORTS = 20
 MIN_HOSTS, MIN_NETWORKS = 100, 16
-_COLUMNS = ("srcaddr", "dstaddr", "dstport", "start", "instance_id", "interface_id", "account_id", "region", "_at_source")
+_COLUMNS = ("srcaddr", "dstaddr", "srcport", "dstport", "tcp_flags", "start", "instance_id", "interface_id", "account_id", "region",
+            LOGGED_AT_SOURCE.alias("at_source"))
 
 
-def failed_attempts(df: pl.DataFrame) -> pl.DataFrame:
-    """Connection attempts our instances opened that never completed, with where each was logged."""
-    return df.filter(unanswered_expr() & source_is_local_expr() & opened_expr() & (pl.col("dstport") < EPHEMERAL_MIN)).with_columns(
-        _at_source=logged_at_source_expr())
+# Connection attempts from our instances that never completed, to ports below the ephemeral range
+# (which half opened the connection is judged per row in ``observe``: few rows get that far).
+FAILED_ATTEMPTS = UNANSWERED & SOURCE_IS_LOCAL & (pl.col("dstport") < EPHEMERAL_MIN)
 
 
-def _rows(rows: pl.DataFrame) -> Iterator[tuple[str, str, int, float, list[Any], list[Any] | None]]:
+def _rows(rows: list[tuple[Any, ...]]) -> Iterator[tuple[str, str, int, float, list[Any], list[Any] | None]]:
     """(scanner, target, port, time, context of any row, context of a row logged at the scanner's own interface)."""
-    for src, dst, dport, start, iid, eni, account, region, at_source in rows.select(_COLUMNS).iter_rows():
+    for src, dst, sport, dport, flags, start, iid, eni, account, region, at_source in rows:
+        if not opener(sport, dport, flags, SERVICE_PORTS):
+            continue  # a refused reply (a stateless ACL rejecting return traffic), or nothing tells
         ctx = [None, None, src, account, region]
         yield src, dst, dport, float(start), ctx, [iid, eni, src, account, region] if at_source else None
 
@@ -73,9 +75,10 @@ class Portscan(WindowedDetector):
     key = pl.concat_str(["srcaddr", "dstaddr"], separator="|")
     window = Sliding(length=300, step=60)
     reducers = {"ports": Distinct(), "attempts": Count(), "any": Last(), "own": Last()}
-    select = staticmethod(failed_attempts)
+    where = FAILED_ATTEMPTS
+    columns = _COLUMNS
 
-    def observe(self, rows: pl.DataFrame) -> Iterator[tuple[float, tuple[Any, ...]]]:
+    def observe(self, rows: list[tuple[Any, ...]]) -> Iterator[tuple[float, tuple[Any, ...]]]:
         for _, dst, dport, t, ctx, own in _rows(rows):
             yield t, (dport, 1, ctx + [dst, dport], own + [dst, dport] if own else None)
 
@@ -101,11 +104,10 @@ class PortSweep(WindowedDetector):
     key = pl.concat_str([pl.col("srcaddr"), pl.col("dstport").cast(pl.Utf8)], separator="|")
     window = Sliding(length=600, step=60)
     reducers = {"hosts": Distinct(exact=128), "networks": Distinct(), "any": Last(), "own": Last()}
+    where = FAILED_ATTEMPTS & ~pl.col("dst_private")
+    columns = _COLUMNS
 
-    def select(self, df: pl.DataFrame) -> pl.DataFrame:
-        return failed_attempts(df.filter(~private_expr("dstaddr")))
-
-    def observe(self, rows: pl.DataFrame) -> Iterator[tuple[float, tuple[Any, ...]]]:
+    def observe(self, rows: list[tuple[Any, ...]]) -> Iterator[tuple[float, tuple[Any, ...]]]:
         for _, dst, dport, t, ctx, own in _rows(rows):
             network = dst.split(":", 3)[:3] if ":" in dst else dst.split(".", 2)[:2]
             yield t, (dst, "|".join(network), ctx + [dst, dport], own + [dst, dport] if own else None)

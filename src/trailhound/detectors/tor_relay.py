@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
-from trailhound.detectors.flows import SERVICE_PORTS, opener, orient
+from trailhound.detectors.flows import ACCEPTED, SERVICE_PORTS, opener, orient
 from trailhound.engine import Distinct, FindingType, Last, Sliding, Window, WindowedDetector, severity
 from trailhound.events import Source
 from trailhound.findings.build import evidence, instance_resource, network_connection, threat_info
@@ -40,14 +40,11 @@ class TorRelay(WindowedDetector):
     window = Sliding(length=3600, step=300)
     reducers = {"relays": Distinct(), "context": Last()}
 
-    def select(self, df: pl.DataFrame) -> pl.DataFrame:
-        if "listed" in df.columns and not df["listed"].any():
-            return df.clear()
-        accepted = pl.col("action") == "ACCEPT"
-        return df.filter(pl.col("listed") & accepted) if "listed" in df.columns else df.filter(accepted)
+    where = pl.col("listed") & ACCEPTED
+    columns = _COLUMNS
 
-    def observe(self, rows: pl.DataFrame) -> Iterator[tuple[float, tuple[Any, ...]]]:
-        for src, dst, sport, dport, fdir, iid, eni, start, account, region, flags in rows.select(_COLUMNS).iter_rows():
+    def observe(self, rows: list[tuple[Any, ...]]) -> Iterator[tuple[float, tuple[Any, ...]]]:
+        for src, dst, sport, dport, fdir, iid, eni, start, account, region, flags in rows:
             oriented = orient(src, dst, fdir)
             if oriented is None or oriented[0] != "INBOUND" or not opener(sport, dport, flags, SERVICE_PORTS):
                 continue

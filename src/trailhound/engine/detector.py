@@ -21,6 +21,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
+import polars as pl
+
 from trailhound.events import Source
 from trailhound.findings.model import HIGH, LOW, MEDIUM, Occurrence
 
@@ -85,6 +87,9 @@ class Detector:
     findings: ClassVar[tuple[FindingType, ...]]
     event_names: ClassVar[frozenset[str] | None] = None  # CloudTrail routing; None = every event
     method: ClassVar[str] = "rule"  # how it judges: "rule", "threat intel" or "behaviour" (the README's Kind column)
+    # Flow detectors: the rows it reads at all, as a cheap Polars predicate. The router evaluates every
+    # detector's once per file, in one pass, so a batch with nothing for a detector costs it one any().
+    where: ClassVar[pl.Expr | None] = None
     abstract: ClassVar[bool] = True  # set False by every class that defines its own `name`
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -112,6 +117,14 @@ class Detector:
 
     def run(self, batch: Any) -> list[Occurrence]:
         raise NotImplementedError
+
+
+def rows_for(det: Detector, batch: Any) -> Any:
+    """The rows of a frame a detector reads (its ``where`` applied); anything else as it is."""
+    if det.where is None or not isinstance(batch, pl.DataFrame):
+        return batch
+    mask = batch.select(det.where.fill_null(False)).to_series()
+    return batch.filter(mask) if mask.any() else batch.clear()
 
 
 class Rule(Detector):

@@ -1,9 +1,9 @@
 """The keyed-detector contract: per-entity state passed in and returned, time owned by the engine.
 
-A keyed detector says which entity each row belongs to (``key``: a Polars expression for flow
-frames, ``key_of`` for CloudTrail and DNS records), which rows it looks at at all (``select``: a
-cheap columnar pre-filter, so the engine never groups rows that cannot matter), and how one
-entity's rows change that entity's state::
+A keyed detector says which rows it reads at all (``where``, flows: a cheap Polars predicate the
+router evaluates once per file), which entity each row belongs to (``key``: a Polars expression for
+flows, ``key_of`` for CloudTrail and DNS records), what of a flow row it needs (``columns``: its rows
+arrive as tuples of those), and how one entity's rows change that entity's state::
 
     update(key, rows, state, watermark) -> (occurrences, new state or None)
     on_timer(key, state, watermark)     -> (occurrences, new state or None)   # when timer(state) is due
@@ -37,14 +37,11 @@ class KeyedDetector(Detector, Generic[S]):
     ttl: ClassVar[float] = 86_400.0  # seconds of event time without a row after which the key's state is deleted
     warmup: ClassVar[float] = 0.0  # seconds from a key's first row during which its occurrences are dropped
     key: ClassVar[Any] = None  # flow detectors: a Polars expression giving the key (a string) of each row
+    columns: ClassVar[tuple[Any, ...]] = ()  # flow detectors: the values of a row it reads (names or expressions), "start" among them
 
     def key_of(self, event: Any) -> str | None:
         """Record detectors: the key of one event, or None when the detector has no use for it."""
         raise NotImplementedError
-
-    def select(self, batch: Any) -> Any:
-        """The rows of a batch this detector looks at (flows: a filtered frame). Default: all."""
-        return batch
 
     def update(self, key: str, rows: Any, state: S | None, watermark: float) -> tuple[list[Occurrence], S | None]:
         raise NotImplementedError

@@ -11,9 +11,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+import polars as pl
+
 from trailhound.engine.detector import Detector
 from trailhound.engine.keyed import KeyedDetector
-from trailhound.engine.runner import Engine
+from trailhound.engine.runner import Engine, KeyedRows, keyed_rows
 from trailhound.events import Source
 from trailhound.findings.model import Occurrence
 from trailhound.formats.base import Problem
@@ -26,22 +29,55 @@ class Routed:
 
 
 class Router:
+    """Also an enrichment stage for flows: once per file, every detector's ``where`` is evaluated in one
+    pass and the few rows each one reads are picked out (as tuples, for keyed detectors); a slice of
+    the file then hands each detector its rows in that slice with two binary searches, and a slice
+    with nothing for a detector costs it nothing."""
+
+    sources = frozenset({Source.FLOW})
+
     def __init__(self, detectors: Iterable[Detector], engine: Engine) -> None:
         self.engine = engine
         self._by_name: dict[str, list[Detector]] = {}
         self._every: dict[Source, list[Detector]] = {s: [] for s in Source}
+        self._picked: list[Detector] = []  # flow detectors with a `where`
         for det in detectors:
-            if det.consumes is Source.CLOUDTRAIL and det.event_names is not None:
+            if det.consumes is Source.FLOW and det.where is not None:
+                self._picked.append(det)
+            elif det.consumes is Source.CLOUDTRAIL and det.event_names is not None:
                 for name in det.event_names:
                     self._by_name.setdefault(name, []).append(det)
             else:
                 self._every[det.consumes].append(det)
+        self._wheres = [d.where.fill_null(False).alias(str(i)) for i, d in enumerate(self._picked)]  # type: ignore[union-attr]
+        self._files: dict[int, list[tuple[Detector, np.ndarray, Any]]] = {}  # id(file frame) -> (detector, row numbers, rows)
 
-    def run(self, source: Source, events: Any) -> Routed:
+    # -- the stage: once per file ------------------------------------------------------------
+    def __call__(self, source: Source, batch: Any, problems: list[Problem]) -> Any:
+        if self._wheres and isinstance(batch, pl.DataFrame) and batch.height:
+            masks = batch.select(self._wheres)
+            picked = []
+            for i, det in enumerate(self._picked):
+                mask = masks.get_column(str(i))
+                if mask.any():
+                    rows = batch.filter(mask)
+                    picked.append((det, np.flatnonzero(mask.to_numpy()), keyed_rows(det, rows) if isinstance(det, KeyedDetector) else rows))
+            self._files[id(batch)] = picked
+        return batch
+
+    def forget(self, batch: Any) -> None:
+        self._files.pop(id(batch), None)
+
+    # -- routing: once per slice ---------------------------------------------------------------
+    def run(self, source: Source, events: Any, whole: Any = None, start: int = 0) -> Routed:
+        """Run the detectors of ``source`` on ``events``: rows ``start``.. of the file ``whole`` (flows),
+        or a batch of their own."""
         out = Routed()
         for det in self._every[source]:
             self._call(det, events, out)
-        if source is Source.CLOUDTRAIL and self._by_name:
+        if source is Source.FLOW:
+            self._flows(events, whole, start, out)
+        elif source is Source.CLOUDTRAIL and self._by_name:
             routed: dict[int, tuple[Detector, list[Any]]] = {}
             by_name = self._by_name
             for e in events:
@@ -55,6 +91,17 @@ class Router:
             for det, evs in routed.values():
                 self._call(det, evs, out)
         return out
+
+    def _flows(self, events: Any, whole: Any, start: int, out: Routed) -> None:
+        picked = self._files.get(id(whole)) if whole is not None else None
+        if picked is None:  # a frame that did not go through the stage: pick its rows now
+            self(Source.FLOW, events, out.problems)
+            picked, start = self._files.pop(id(events), []), 0
+        stop = start + len(events)
+        for det, numbers, rows in picked:
+            lo, hi = int(np.searchsorted(numbers, start)), int(np.searchsorted(numbers, stop))
+            if hi > lo:
+                self._call(det, KeyedRows(rows[lo:hi]) if isinstance(rows, KeyedRows) else rows.slice(lo, hi - lo), out)
 
     def _call(self, det: Detector, events: Any, out: Routed) -> None:
         try:

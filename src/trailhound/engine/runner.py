@@ -13,6 +13,7 @@ from typing import Any
 
 import polars as pl
 
+from trailhound.engine.detector import rows_for
 from trailhound.engine.keyed import KeyedDetector
 from trailhound.engine.state import Envelope, States
 from trailhound.events import ApiCall
@@ -25,29 +26,42 @@ def event_time(e: Any) -> float:
     return e.event_time.timestamp() if isinstance(e, ApiCall) else e.query_timestamp.timestamp()
 
 
-def group(det: KeyedDetector, rows: Any) -> dict[str, tuple[Any, float, float]]:
-    """key -> (that key's rows in their batch order, first time, last time)."""
-    if isinstance(rows, pl.DataFrame):
-        if rows.height == 0:
-            return {}
-        keyed = rows.with_columns(det.key.alias(_KEY)).filter(pl.col(_KEY).is_not_null())
-        if keyed.height == 0:
-            return {}
-        spans = keyed.group_by(_KEY, maintain_order=True).agg(pl.col("start").min().alias("t0"), pl.col("start").max().alias("t1"))
-        parts = keyed.partition_by(_KEY, as_dict=True, maintain_order=True, include_key=False)
-        return {k: (parts[(k,)], float(t0), float(t1)) for k, t0, t1 in spans.iter_rows()}
+class KeyedRows(list):  # type: ignore[type-arg]
+    """Flow rows already picked for a detector: (key, *its columns) tuples, in time order."""
+
+
+def keyed_rows(det: KeyedDetector, frame: pl.DataFrame) -> KeyedRows:
+    """A flow frame's rows as the tuples a detector reads, each led by its key."""
+    return KeyedRows(frame.select(det.key.alias(_KEY), *det.columns).iter_rows())
+
+
+def _start_at(det: KeyedDetector) -> int:
+    return [c if isinstance(c, str) else c.meta.output_name() for c in det.columns].index("start")
+
+
+def group(det: KeyedDetector, rows: Any) -> dict[str, tuple[list[Any], float, float]]:
+    """key -> (that key's rows in their batch order, first time, last time). Flow rows are tuples of
+    the detector's ``columns``: the few rows that reach a detector cost Python, not a Polars call each."""
     out: dict[str, tuple[list[Any], float, float]] = {}
-    key_of = det.key_of
-    for e in rows:
-        k = key_of(e)
+    if isinstance(rows, pl.DataFrame):
+        rows = keyed_rows(det, rows)
+    if isinstance(rows, KeyedRows):
+        at = _start_at(det)
+        pairs = ((k, row) for k, *row in rows)
+        times: Any = lambda row: float(row[at])  # noqa: E731
+    else:
+        key_of = det.key_of
+        pairs = ((key_of(e), e) for e in rows)
+        times = event_time
+    for k, row in pairs:
         if k is None:
             continue
-        t = event_time(e)
+        t = times(row)
         slot = out.get(k)
         if slot is None:
-            out[k] = ([e], t, t)
+            out[k] = ([row], t, t)
         else:
-            slot[0].append(e)
+            slot[0].append(row)
             out[k] = (slot[0], min(slot[1], t), max(slot[2], t))
     return out
 
@@ -63,14 +77,14 @@ class Engine:
         self.late_rows: Counter[str] = Counter()  # rows older than the watermark when they arrived, per detector
 
     def feed(self, det: KeyedDetector, batch: Any) -> list[Occurrence]:
-        groups = group(det, det.select(batch))
+        groups = group(det, rows_for(det, batch))
         if not groups:
             return []
         envs = self.states.get_many(det.name, list(groups))
         out: list[Occurrence] = []
         for key, (rows, first, last) in groups.items():
             if first < self.watermark:
-                self.late_rows[det.name] += self._late(rows)
+                self.late_rows[det.name] += self._late(det, rows)
             env = envs.get(key)
             occurrences, new = det.update(key, rows, env.value if env else None, self.watermark)
             born = env.born if env else first
@@ -114,7 +128,8 @@ class Engine:
                 out.extend(occurrences)
         return out
 
-    def _late(self, rows: Any) -> int:
-        if isinstance(rows, pl.DataFrame):
-            return int((rows["start"] < self.watermark).sum())
+    def _late(self, det: KeyedDetector, rows: list[Any]) -> int:
+        if det.columns:
+            at = _start_at(det)
+            return sum(1 for r in rows if r[at] < self.watermark)
         return sum(1 for e in rows if event_time(e) < self.watermark)

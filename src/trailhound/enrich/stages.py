@@ -3,8 +3,8 @@
 Each stage reads one source's batches, may add columns or learn from them, and returns the batch:
 * ``InventoryLearning`` — which instance owns which interface and address (flow logs v3+ name
   them), instances launched (CloudTrail ``RunInstances``) and instance-role sessions;
-* ``ListedAddresses`` — a ``listed`` column on flow batches: the source or destination is on a
-  threat list (one lookup per distinct address), so threat-intel detectors skip clean batches.
+* ``FlowAddresses`` — ``listed``, ``src_private`` and ``dst_private`` columns on flow batches, from
+  one lookup per distinct address, so detectors skip clean batches and tell our side from theirs.
 Geo/ASN enrichment is done per occurrence (``findings.enrich``): findings are rare, rows are not.
 """
 
@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from trailhound.enrich.flows import mark_listed
+from trailhound.enrich.flows import mark_addresses
 from trailhound.enrich.inventory import Inventory
 from trailhound.events import ApiCall, Source
 from trailhound.formats.base import Problem
@@ -54,11 +54,11 @@ class InventoryLearning:
         return batch
 
 
-class ListedAddresses:
+class FlowAddresses:
     sources = frozenset({Source.FLOW})
 
     def __init__(self, lookup: Callable[[str], Any]) -> None:
         self.lookup = lookup
 
     def __call__(self, source: Source, batch: Any, problems: list[Problem]) -> Any:
-        return mark_listed(batch, self.lookup)
+        return mark_addresses(batch, self.lookup)
