@@ -36,6 +36,7 @@ FLOW_TYPES: dict[Category, tuple[str, str, tuple[str, str], float]] = {
     Category.CUSTOM: ("UnauthorizedAccess:EC2/MaliciousIPCaller.Custom", "an IP address on a custom threat list", _C2, MEDIUM),
 }
 TOR_CLIENT = "UnauthorizedAccess:EC2/TorClient"
+ICMP = frozenset({1, 58})
 _TOR = (Category.TOR_RELAY, Category.TOR_EXIT)
 _COLUMNS = ("srcaddr", "dstaddr", "srcport", "dstport", "protocol", "action", "flow_direction", "instance_id", "interface_id", "start",
             "account_id", "region", "tcp_flags")
@@ -67,6 +68,8 @@ class FlowThreatIntel(Detector):
             found = hits.get(remote)
             if not found:
                 continue
+            if proto in ICMP and direction == "OUTBOUND" and not any(h.category is Category.CUSTOM for h in found):
+                continue  # mostly the instance's errors answering a listed prober (port unreachable): not contact
             opened = opener(sport, dport, flags)
             if opened is None:  # ports tell nothing: a listed host is a server the instance reached out to
                 opened = direction == "OUTBOUND"
@@ -123,6 +126,7 @@ def cases(start: datetime, account: str = "111122223333") -> list[Case]:
         flow("flow-reply-to-c2", None, src=out, dst=c2, sport=80, dport=41016, flags=18),
         flow("flow-reply-to-c2-no-flags", None, src=out, dst=c2, sport=80, dport=41016, flags=None),
         flow("flow-c2-high-port-no-flags", "Backdoor:EC2/C&CActivity.B", src=out, dst=c2, sport=40000, dport=50050, flags=None),
+        flow("icmp-unreachable-to-listed-prober", None, src=out, dst=crypto, sport=0, dport=0, protocol=1, flags=None, packets=1, nbytes=56),
         flow("flow-custom-connects-in", "UnauthorizedAccess:EC2/MaliciousIPCaller.Custom", custom=True, src=ATTACKER_IP, dst=out, sport=51515,
              dport=22, action="REJECT"),
     ]
