@@ -95,7 +95,7 @@ def pipeline(source: str, files: list[Path]) -> dict:
         report = scanner.scan(files)
         cpu = cpu_seconds() - t
         findings = store.count_findings()
-        states = store.state_sizes()
+        states = store.state_sizes() if hasattr(store, "state_sizes") else {}  # (a --baseline checkout may predate it)
     return {"events": report.events_total, "cpu": cpu, "startup": startup, "rss_mb": peak_rss_mb(), "findings": findings,
             "problems": len(report.problems), "states": states}
 
@@ -106,12 +106,14 @@ def child(kind: str, source: str, listing: Path) -> None:
     print(json.dumps(result))
 
 
-def run_child(kind: str, source: str, files: list[Path]) -> dict:
+def run_child(kind: str, source: str, files: list[Path], src: Path | None = None) -> dict:
     with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as fh:
         fh.write("\n".join(map(str, files)))
     try:
         # Floor and pipeline run with the same Polars thread setting (the pipeline's default, 1, unless set).
         env = {**os.environ, "POLARS_MAX_THREADS": os.environ.get("POLARS_MAX_THREADS", "1")}
+        if src is not None:  # another checkout's trailhound (--baseline)
+            env["PYTHONPATH"] = str(src)
         out = subprocess.run([sys.executable, __file__, "--child", kind, source, fh.name], check=True, capture_output=True, text=True, env=env)
     finally:
         os.unlink(fh.name)
@@ -145,6 +147,8 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--sources", default=",".join(SOURCES))
     ap.add_argument("--repeat", type=int, default=3, help="runs of each measurement; the median is printed")
+    ap.add_argument("--baseline", type=Path, help="src/ of another checkout (e.g. `git worktree add ../old <rev>`): its pipeline is "
+                    "measured in the same alternation, against the same floor")
     ap.add_argument("--child", nargs=3, metavar=("KIND", "SOURCE", "LISTING"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
@@ -157,15 +161,21 @@ def main() -> None:
         fs = files[source]
         gz_mb = sum(f.stat().st_size for f in fs) / 1e6
         # The machine is shared: alternate floor and pipeline runs and keep the median of each.
-        floors, pipes = [], []
+        floors, pipes, bases = [], [], []
         for _ in range(args.repeat):
             floors.append(run_child("floor", source, fs))
             pipes.append(run_child("pipeline", source, fs))
+            if args.baseline:
+                bases.append(run_child("pipeline", source, fs, args.baseline))
         a = sorted(floors, key=lambda r: r["events"] / r["cpu"])[len(floors) // 2]
         b = sorted(pipes, key=lambda r: r["events"] / r["cpu"])[len(pipes) // 2]
         ra, rb = a["events"] / a["cpu"], b["events"] / b["cpu"]
         print(f"{source:<11}{b['events']:>11,}{ra:>16,.0f}{rb:>19,.0f}{rb / ra:>7.2f}{a['rss_mb']:>9.0f}MB{b['rss_mb']:>12.0f}MB{gz_mb:>8.0f}"
               f"{b['startup']:>9.2f}s{b['findings']:>10}")
+        if bases:
+            c = sorted(bases, key=lambda r: r["events"] / r["cpu"])[len(bases) // 2]
+            rc = c["events"] / c["cpu"]
+            print(f"  baseline {args.baseline}: {rc:,.0f} ev/CPU-s, ratio {rc / ra:.2f}; this checkout is {rb / rc:.2f}x its speed")
         for det, (keys, mean, largest) in sorted(b["states"].items()):
             print(f"  keyed state {det}: {keys:,} entities, {mean:,.0f} bytes each on average, {largest:,} at most")
         if a["events"] != b["events"]:

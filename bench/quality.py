@@ -10,7 +10,8 @@
 
 Prints one summary table and detail sections, and writes the same Markdown to
 bench/quality_results.md (--small: to bench/out/quality_results_small.md, so a CI run never
-overwrites the full results). --small runs one small estate, Stratus and the Panther tests.
+overwrites the full results). --small runs one small estate, Stratus, the Panther tests and the
+Zeek captures marked small (RITA's server, the Nmap scans) with their behaviour ground truth.
 Only the packaged threat intelligence is used, never a refreshed copy, so runs are comparable.
 """
 
@@ -41,10 +42,10 @@ from quality_cloudtrail import (  # noqa: E402
     run_panther,
     run_stratus,
 )
-from quality_common import SHARED, md_table, pct, per_100k  # noqa: E402
+from quality_common import SHARED, iso, md_table, pct, per_100k  # noqa: E402
 from quality_dns import DGA_TYPES, TUNNEL_TYPES, DnsListResult, run_dns_lists  # noqa: E402
 from quality_sim import SimResult, describe, recall_by_type, run_estate, summary  # noqa: E402
-from quality_zeek import CaptureResult, run_zeek  # noqa: E402
+from quality_zeek import BEHAVIOUR_TYPES, BenignResult, CaptureResult, ScenarioResult, run_zeek, run_zeek_benign  # noqa: E402
 
 from trailhound.detectors import implemented_finding_types  # noqa: E402
 
@@ -64,11 +65,20 @@ class Results:
     otrf: list[LabelledResult] = field(default_factory=list)
     dns: DnsListResult | None = None
     zeek: list[CaptureResult] = field(default_factory=list)
+    zeek_benign: list[BenignResult] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)
 
     @property
     def panther_disagreements(self) -> list[PantherTest]:
         return [t for t in self.panther if not t.agrees]
+
+    @property
+    def zeek_scenarios(self) -> list[ScenarioResult]:
+        return [sc for z in self.zeek for sc in z.scenarios]
+
+    def zeek_caught(self, actor: str, ftype: str, role: str) -> bool:
+        wanted = (actor, ftype, role)
+        return any(sc.caught for sc in self.zeek_scenarios if (sc.scenario.actor, sc.scenario.type, sc.scenario.role) == wanted)
 
 
 def run(small: bool, shared: Path = SHARED, work: Path | None = None) -> Results:
@@ -88,7 +98,8 @@ def run(small: bool, shared: Path = SHARED, work: Path | None = None) -> Results
         res.invictus = timed("invictus", run_invictus, shared)
         res.otrf = timed("otrf", run_otrf, shared, work)
         res.dns = timed("dns lists", run_dns_lists, shared, work)
-        res.zeek = timed("zeek", run_zeek, shared, work)
+    res.zeek = timed("zeek", run_zeek, shared, work, small)
+    res.zeek_benign = timed("zeek benign parts", run_zeek_benign, shared, work, small)
     return res
 
 
@@ -110,7 +121,7 @@ def summary_rows(r: Results) -> list[list[str]]:
     if r.dns:
         rows += _dns_rows(r.dns)
     if r.zeek:
-        rows.append(_zeek_row(r.zeek))
+        rows += _zeek_rows(r)
     rows.append(["Run time", f"{sum(r.seconds.values()):.0f} s", ", ".join(f"{k} {v:.1f} s" for k, v in r.seconds.items())])
     return rows
 
@@ -185,13 +196,28 @@ def _dns_rows(d: DnsListResult) -> list[list[str]]:
     ]
 
 
-def _zeek_row(caps: list[CaptureResult]) -> list[str]:
+def _zeek_rows(r: Results) -> list[list[str]]:
+    caps = r.zeek
     events = sum(z.events for z in caps)
     found = sum(len(z.findings) for z in caps)
     top, n = sum((z.types for z in caps), Counter()).most_common(1)[0]
     opened = sum(len(z.remote_opened_contacts) for z in caps)
-    return ["Zeek captures: findings per 100k flow/DNS records", f"{per_100k(found, events):.0f} ({found} on {events:,})",
-            f"{len(caps)} captures; most are {top} (×{n}); {opened} contact-type findings only on connections the remote side opened"]
+    counted = [sc for sc in r.zeek_scenarios if sc.counted]
+    missed = [f"{sc.scenario.actor} ({sc.capture})" for sc in counted if not sc.caught]
+    unexplained = sum(len(z.unexplained) for z in caps)
+    rows = [["Zeek captures: findings per 100k flow/DNS records", f"{per_100k(found, events):.0f} ({found} on {events:,})",
+             f"{len(caps)} captures; most are {top} (×{n}); {opened} contact-type findings only on connections the remote side opened"],
+            ["Zeek behaviour scenarios caught (Portscan, SSH brute force)", f"{sum(sc.caught for sc in counted)}/{len(counted)}",
+             f"attackers/scanners by address, with role; missed: {', '.join(missed) or 'none'}; "
+             f"{len(r.zeek_scenarios) - len(counted)} more out of scope; {unexplained} behaviour findings no scenario explains"]]
+    if r.zeek_benign:
+        b_events = sum(b.events for b in r.zeek_benign)
+        b_types = sum((b.types for b in r.zeek_benign), Counter())
+        behaviour = sum(len(b.behaviour) for b in r.zeek_benign)
+        rows.append(["Zeek benign traffic: findings per 100k records", f"{per_100k(sum(b_types.values()), b_events):.0f} "
+                     f"({sum(b_types.values())} on {b_events:,})", f"{len(r.zeek_benign)} benign parts; {behaviour} behaviour findings; "
+                     + (", ".join(f"{t} ×{k}" for t, k in sorted(b_types.items())) or "no findings")])
+    return rows
 
 
 def render(r: Results) -> str:
@@ -208,7 +234,7 @@ def render(r: Results) -> str:
     if r.dns:
         out += _dns_section(r.dns)
     if r.zeek:
-        out += _zeek_section(r.zeek)
+        out += _zeek_section(r.zeek) + _zeek_behaviour_section(r)
     return "\n".join(out).rstrip() + "\n"
 
 
@@ -312,14 +338,14 @@ def _zeek_section(caps: list[CaptureResult]) -> list[str]:
     for z in caps:
         types = ", ".join(f"{t} ×{n}" for t, n in sorted(z.types.items())) or "-"
         labels = ", ".join(f"{k} {v}" for k, v in sorted(z.labels_hit.items())) or "-"
-        rows.append([z.capture.name, z.converted.connections, z.flows, len(z.converted.dns_records), len(z.findings),
-                     f"{per_100k(len(z.findings), z.events):.0f}" if z.events else "-", types, labels, z.capture.expect])
+        rows.append([z.capture.name, z.capture.monitored_hosts, z.converted.connections, z.flows, len(z.converted.dns_records),
+                     len(z.findings), f"{per_100k(len(z.findings), z.events):.0f}" if z.events else "-", types, labels, z.capture.expect])
     out = ["## Zeek captures (Stratosphere, Slips, RITA) via bench/zeek2aws.py", "",
            "Findings per 100k records (flow records + DNS queries); 'labels hit' counts sightings by the label of the flows "
            "(or DNS queries) with the same remote address (or name). How connections become flow records (direction, "
            "REJECT/ACCEPT) is documented in bench/zeek2aws.py.", "",
-           md_table(["Capture", "Connections", "Flow records", "DNS queries", "Findings", "per 100k records", "Types", "Labels hit",
-                     "GuardDuty would raise"], rows), ""]
+           md_table(["Capture", "Monitored (--local)", "Connections", "Flow records", "DNS queries", "Findings", "per 100k records",
+                     "Types", "Labels hit", "GuardDuty would raise"], rows), ""]
     opened = [(z.capture.name, ss) for z in caps for ss in z.remote_opened_contacts.values()]
     if opened:
         blocked = sum(1 for _, ss in opened if any(s.blocked for s in ss))
@@ -330,6 +356,72 @@ def _zeek_section(caps: list[CaptureResult]) -> list[str]:
         out += [f"- {name}: {s.type} {s.direction}{' (blocked)' if s.blocked else ''} local port {s.local_port} "
                 f"{'->' if s.direction == 'OUTBOUND' else '<-'} {s.remote_ip}:{s.remote_port}" for name, ss in _few_per(opened, 3) for s in ss[-1:]]
     return out + [""]
+
+
+def _scenario_rows(scenarios: list[ScenarioResult]) -> list[list[Any]]:
+    """One row per scenario; more than three out-of-scope scenarios of one capture and reason share a row."""
+    groups: dict[tuple[str, str], list[ScenarioResult]] = {}
+    for sc in scenarios:
+        groups.setdefault((sc.capture, sc.scenario.out_of_scope or sc.scenario.actor), []).append(sc)
+    rows = []
+    for group in groups.values():
+        sc, s = group[0], group[0].scenario
+        expected = f"{_short(s.type)} {s.role}" if s.type else "none"
+        result = ("caught" if sc.caught else "**missed**") if sc.counted else f"not counted: {s.out_of_scope or 'no GuardDuty type'}"
+        if len(group) > 3:
+            rows.append([sc.capture, sc.monitored, f"{len(group)} sources, e.g. {', '.join(g.scenario.actor for g in group[:3])}",
+                         f"{s.truth.split(':')[0]} (see note)", expected, sum(g.records for g in group),
+                         f"{expected} for {sum(g.caught for g in group)} of them", result])
+            continue
+        raised = [f"{expected} ×{len(sc.matched)} from {iso(min(x.time for x in sc.matched))}"] if sc.matched else []
+        raised += [f"{_short(t)} ×{n}" for t, n in sorted(sc.other.items())]
+        rows.append([sc.capture, sc.monitored, s.actor, s.truth, expected, sc.records, "; ".join(raised) or "nothing", result])
+    return rows
+
+
+def _zeek_behaviour_section(r: Results) -> list[str]:
+    rows = _scenario_rows(r.zeek_scenarios)
+    counted = [sc for sc in r.zeek_scenarios if sc.counted]
+    out = ["## Zeek captures: behaviour ground truth (recall per scenario)", "",
+           "Each scenario is an attacker or scanner the capture is known for. Caught = a finding of the expected type names it in "
+           "the expected role: TARGET, the actor is the finding's remote address; ACTOR, the actor is the instance (GuardDuty's "
+           "Portscan and PortSweep are about the monitored instance scanning others, so each capture's `--local` host is the one "
+           "the scenario is about). 'Flow records' counts converted records with the actor's address (0: the capture's conn.log "
+           "has no connection of it with a monitored end).", "",
+           f"Recall: {sum(sc.caught for sc in counted)}/{len(counted)} scenarios in scope.", "",
+           md_table(["Capture", "Monitored (--local)", "Actor", "Ground truth", "Expected", "Flow records",
+                     "Trailhound raised (naming the actor)", "Result"], rows), ""]
+    out += [f"- {z.capture.name}: {z.truth_note}" for z in r.zeek if z.truth_note] + [""]
+    unexplained = [(z.capture.name, f) for z in r.zeek for f in z.unexplained]
+    out += [f"Behaviour findings ({', '.join(sorted(_short(t) for t in BEHAVIOUR_TYPES))}) that no scenario explains: "
+            f"{len(unexplained)}.", ""] + [f"- {name}: {_evidence(f)}" for name, f in unexplained]
+    if r.zeek_benign:
+        rows = [[b.capture, b.part, b.events, len(b.findings), f"{per_100k(len(b.findings), b.events):.0f}",
+                 ", ".join(f"{t} ×{n}" for t, n in sorted(b.types.items())) or "-"] for b in r.zeek_benign]
+        events, total = sum(b.events for b in r.zeek_benign), sum((b.types for b in r.zeek_benign), Counter())
+        rows.append(["**all benign parts**", "", events, sum(total.values()), f"{per_100k(sum(total.values()), events):.1f}",
+                     ", ".join(f"{t} {per_100k(n, events):.1f}" for t, n in sorted(total.items())) + " per 100k" if total else "-"])
+        found = sorted(((b.capture, f) for b in r.zeek_benign for f in b.findings), key=lambda x: x[1]["type"] not in BEHAVIOUR_TYPES)
+        behaviour = sum(1 for _, f in found if f["type"] in BEHAVIOUR_TYPES)
+        out += ["", "### Benign traffic", "",
+                "Each capture's benign part is converted and scanned on its own, so every finding there is a false positive "
+                "(or a threat-list hit on a benign address).", "",
+                md_table(["Capture", "Benign part", "Records", "Findings", "per 100k records", "Types"], rows), "",
+                f"Findings on benign traffic, behaviour findings ({behaviour}) first:", ""]
+        out += [f"- {name}: {_evidence(f)}" for name, f in found[:40]]
+    return out + [""]
+
+
+def _short(ftype: str) -> str:
+    return ftype.split("/", 1)[-1]
+
+
+def _evidence(f: dict) -> str:
+    """A stored finding as a human judges it: what, where, when and the detector's own numbers."""
+    service = f.get("service") or {}
+    info = (service.get("additionalInfo") or {}).get("value") or "{}"
+    return (f"{f['type']} {service.get('resourceRole')} ×{service.get('count')}, {service.get('eventFirstSeen')} – "
+            f"{service.get('eventLastSeen')}: {f.get('description')} ({info})")
 
 
 def _few_per(items: list[tuple[str, list]], n: int) -> list[tuple[str, list]]:
@@ -344,7 +436,7 @@ def _few_per(items: list[tuple[str, list]], n: int) -> list[tuple[str, list]]:
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--small", action="store_true", help="one small estate, Stratus and Panther only (CI, under a minute)")
+    ap.add_argument("--small", action="store_true", help="one small estate, Stratus, Panther and three Zeek captures (CI, under 20 s)")
     ap.add_argument("-o", "--output", type=Path, help="Markdown results file")
     ap.add_argument("--shared", type=Path, default=SHARED, help="the shared/data folder")
     args = ap.parse_args(argv)

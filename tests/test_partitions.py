@@ -113,3 +113,23 @@ def test_partitions_really_split_the_keys(streams: dict[Source, Any]) -> None:
     det = next(d for d in KEYED if d.name == "brute-force-target")
     sizes = [p.height for p in _partitions(det, streams[Source.FLOW])]
     assert sum(1 for s in sizes if s) >= 2
+
+
+def test_state_per_entity_stays_small(streams: dict[Source, Any]) -> None:
+    """≤ 2 KB per tracked entity in the typical case; bounded (a few KB) while an attack fills an entity's
+    windows and they wait out the allowed lateness."""
+    import statistics
+
+    import msgspec
+
+    everything: list[int] = []
+    for det in KEYED:
+        engine = Engine([det], None, lateness=300.0)
+        sizes: list[int] = []
+        for batch in _batches(streams[det.consumes], random.Random(3)):
+            engine.feed(det, batch)
+            sizes += [len(msgspec.msgpack.encode(e.value)) for e in engine.states._cache.values() if e is not None]
+            engine.advance(float(batch["start"].max()) if isinstance(batch, pl.DataFrame) else max(map(event_time, batch)))
+        assert sizes and max(sizes) <= 6144, (det.name, max(sizes, default=0))
+        everything += sizes
+    assert statistics.median(everything) <= 2048

@@ -59,3 +59,19 @@ def test_panther_disagreements_are_all_known(small: quality.Results) -> None:
     assert len(small.panther) >= 40
     new = [(t.rule, t.name, t.note[1]) for t in small.panther_disagreements if t.note[0] == "new"]
     assert new == []
+
+
+def test_real_capture_attackers_are_named(small: quality.Results) -> None:
+    # RITA's Internet-facing server: its busiest SSH guesser; Slips' vertical scan; Stratosphere's Nmap scanner (bench/quality_zeek.py)
+    assert small.zeek_caught("170.64.237.193", "UnauthorizedAccess:EC2/SSHBruteForce", "TARGET")
+    assert small.zeek_caught("192.168.1.9", "Recon:EC2/Portscan", "ACTOR")
+    assert small.zeek_caught("172.16.1.11", "Recon:EC2/Portscan", "ACTOR")
+    burst = [sc for sc in small.zeek_scenarios if sc.scenario.truth.startswith("rule A")]  # >= 20 SSH sessions within 10 minutes
+    assert len(burst) >= 5
+    assert [sc.scenario.actor for sc in burst if not sc.caught] == []
+
+
+def test_real_captures_raise_no_unexplained_behaviour_finding(small: quality.Results) -> None:
+    assert [(z.capture.name, f["title"]) for z in small.zeek for f in z.unexplained] == []
+    assert small.zeek_benign and all(b.events > 1000 for b in small.zeek_benign)
+    assert [(b.capture, f["title"]) for b in small.zeek_benign for f in b.behaviour] == []

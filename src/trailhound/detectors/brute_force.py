@@ -71,7 +71,9 @@ class _BruteForce(WindowedDetector):
     consumes = Source.FLOW
     findings = _findings()
     window = Sliding(length=600, step=60)
-    reducers = {"attempts": Distinct(), "long": Distinct(), "sizes": Distinct(), "peers": Distinct(), "context": Last(), "own": Last()}
+    # counts matter here, not the values: small exact sets, then sketches (state stays under ~2 KB mid-attack)
+    reducers = {"attempts": Distinct(exact=24, sample=0), "long": Distinct(exact=24, sample=0), "sizes": Distinct(exact=16, sample=0),
+                "peers": Distinct(exact=16, sample=4), "context": Last(), "own": Last()}
     role: str
 
     def observe(self, rows: list[tuple[Any, ...]]) -> Iterator[tuple[float, tuple[Any, ...]]]:
@@ -82,9 +84,10 @@ class _BruteForce(WindowedDetector):
                 continue  # a banner check, a health check, a keepalive: no login was tried
             session = f"{dst}|{sport}" if actor else sport
             ours, peer = (src, dst) if actor else (dst, src)
-            ctx = [None, None, ours, peer, sport, dport, account, region]
+            # the context once per row: as "own" when logged at our interface (it names the instance), else as "any"
+            ctx = [iid, eni, ours, peer, sport, dport, account, region] if ours_logged else [None, None, ours, peer, sport, dport, account, region]
             yield float(start), (session if attempt else None, session if long else None, nbytes // 1024 if attempt else None, peer,
-                                 ctx, [iid, eni, ours, peer, sport, dport, account, region] if ours_logged else None)
+                                 None if ours_logged else ctx, ctx if ours_logged else None)
 
     def threshold(self, key: str, w: Window) -> bool:
         attempts = w["attempts"].count

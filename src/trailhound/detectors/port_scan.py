@@ -80,7 +80,7 @@ class Portscan(WindowedDetector):
 
     def observe(self, rows: list[tuple[Any, ...]]) -> Iterator[tuple[float, tuple[Any, ...]]]:
         for _, dst, dport, t, ctx, own in _rows(rows):
-            yield t, (dport, 1, ctx + [dst, dport], own + [dst, dport] if own else None)
+            yield t, (dport, 1, None if own else ctx + [dst, dport], own + [dst, dport] if own else None)
 
     def threshold(self, key: str, w: Window) -> bool:
         return w["ports"].count >= MIN_PORTS
@@ -103,14 +103,14 @@ class PortSweep(WindowedDetector):
                             f"failed attempts to one port on ≥{MIN_HOSTS} public addresses in ≥{MIN_NETWORKS} /16 networks within 10 minutes"),)
     key = pl.concat_str([pl.col("srcaddr"), pl.col("dstport").cast(pl.Utf8)], separator="|")
     window = Sliding(length=600, step=60)
-    reducers = {"hosts": Distinct(exact=128), "networks": Distinct(), "any": Last(), "own": Last()}
+    reducers = {"hosts": Distinct(exact=32, sample=8), "networks": Distinct(exact=32, sample=0), "any": Last(), "own": Last()}
     where = FAILED_ATTEMPTS & ~pl.col("dst_private")
     columns = _COLUMNS
 
     def observe(self, rows: list[tuple[Any, ...]]) -> Iterator[tuple[float, tuple[Any, ...]]]:
         for _, dst, dport, t, ctx, own in _rows(rows):
             network = dst.split(":", 3)[:3] if ":" in dst else dst.split(".", 2)[:2]
-            yield t, (dst, "|".join(network), ctx + [dst, dport], own + [dst, dport] if own else None)
+            yield t, (dst, "|".join(network), None if own else ctx + [dst, dport], own + [dst, dport] if own else None)
 
     def threshold(self, key: str, w: Window) -> bool:
         return w["hosts"].count >= MIN_HOSTS and w["networks"].count >= MIN_NETWORKS
