@@ -265,3 +265,32 @@ def test_engine_refuses_a_timer_that_does_not_move_forward() -> None:
     engine.feed(det, burst(0, 5))
     with pytest.raises(RuntimeError, match="timer must move forward"):
         engine.advance((T0 + timedelta(hours=1)).timestamp())
+
+
+def test_a_baseline_scores_before_it_learns_and_outlives_its_windows(tmp_path: Path) -> None:
+    class NewHabit(ManyNames):
+        """Toy: >= 5 names in 10 minutes, unless the source did so on an earlier day."""
+
+        name = "toy-new-habit"
+        baseline = Profile(capacity=1)
+        ttl = 30 * DAY
+
+        def threshold(self, key: str, w: Any) -> bool:
+            return w["names"].count >= 5 and not w.seen_before("busy")
+
+        def learn(self, key: str, w: Any, usual: ProfileState) -> None:
+            if w["names"].count >= 5:
+                self.baseline.learn(usual, "busy", w.last)
+
+    store = Store(tmp_path / "s.db")
+    det = NewHabit()
+    day1, engine = run(det, [burst(0, 6), burst(120, 6), [q(240, "later.example.com", src="10.0.0.7")]], store=store, flush=False)
+    assert len(day1) == 2  # the same day twice: today does not vouch for today
+    _commit(engine, store, det)
+    rows = store.state_rows(det.name, ["10.0.0.5"])
+    assert rows, "the baseline is kept after its windows are gone"
+    engine2 = Engine([det], store, 120.0, watermark=float(store.meta("watermark")))
+    day2 = engine2.feed(det, burst(24 * 60, 6)) + engine2.advance((T0 + timedelta(days=1, hours=1)).timestamp())
+    assert day2 == []  # a habit now
+    other = engine2.feed(det, burst(24 * 60 + 70, 6, src="10.0.0.9")) + engine2.advance((T0 + timedelta(days=1, hours=3)).timestamp())
+    assert len(other) == 1  # another source has no such habit

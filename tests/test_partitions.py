@@ -130,6 +130,6 @@ def test_state_per_entity_stays_small(streams: dict[Source, Any]) -> None:
             engine.feed(det, batch)
             sizes += [len(msgspec.msgpack.encode(e.value)) for e in engine.states._cache.values() if e is not None]
             engine.advance(float(batch["start"].max()) if isinstance(batch, pl.DataFrame) else max(map(event_time, batch)))
-        assert sizes and max(sizes) <= 6144, (det.name, max(sizes, default=0))
+        assert max(sizes, default=0) <= 6144, (det.name, max(sizes))
         everything += sizes
-    assert statistics.median(everything) <= 2048
+    assert len(everything) > 100 and statistics.median(everything) <= 2048

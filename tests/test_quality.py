@@ -64,6 +64,7 @@ def test_panther_disagreements_are_all_known(small: quality.Results) -> None:
 def test_real_capture_attackers_are_named(small: quality.Results) -> None:
     # RITA's Internet-facing server: its busiest SSH guesser; Slips' vertical scan; Stratosphere's Nmap scanner (bench/quality_zeek.py)
     assert small.zeek_caught("170.64.237.193", "UnauthorizedAccess:EC2/SSHBruteForce", "TARGET")
+    assert small.zeek_caught("89.32.41.104", "UnauthorizedAccess:EC2/SSHBruteForce", "TARGET")  # a login a minute, for hours (slow tier)
     assert small.zeek_caught("192.168.1.9", "Recon:EC2/Portscan", "ACTOR")
     assert small.zeek_caught("172.16.1.11", "Recon:EC2/Portscan", "ACTOR")
     burst = [sc for sc in small.zeek_scenarios if sc.scenario.truth.startswith("rule A")]  # >= 20 SSH sessions within 10 minutes

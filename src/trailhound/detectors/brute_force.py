@@ -15,6 +15,12 @@ A banner check or a TCP health check sends a few hundred bytes and is no attempt
 few failed logins stay far under the count; a busy SFTP server's sessions are long. TARGET: one
 remote source against one instance's service (GuardDuty names the attacker). ACTOR: one instance's
 attempts against any number of hosts (spraying many hosts counts as much as hammering one).
+
+A slow tier (TARGET, Internet sources) catches what never bursts: >= 50 such sessions within an
+hour from a source that did not log in on an earlier day (an uptime monitor that logs in every
+minute did, yesterday). State per key: its minute (slow tier: five-minute) buckets, ~200-600 bytes
+typically and up to ~3 KB mid-attack, deleted when the window has passed; the slow tier then keeps
+only the days the source logged in (~40 bytes) for 31 days.
 """
 
 from __future__ import annotations
@@ -26,7 +32,8 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 
 from trailhound.detectors.flows import ACCEPTED, DEST_IS_LOCAL, LOGGED_AT_DEST, LOGGED_AT_SOURCE, SOURCE_IS_LOCAL, TCP
-from trailhound.engine import Distinct, FindingType, Last, Sliding, Window, WindowedDetector, severity
+from trailhound.engine import Distinct, FindingType, Last, Profile, ProfileState, Sliding, Window, WindowedDetector, severity
+from trailhound.engine.baseline import DAY
 from trailhound.events import Source
 from trailhound.findings.build import instance_key, instance_resource, network_connection
 from trailhound.findings.model import HIGH, LOW, Occurrence
@@ -37,6 +44,8 @@ if TYPE_CHECKING:
 SERVICES = {22: "SSH", 3389: "RDP", 5985: "WinRM", 5986: "WinRM"}
 TYPES = {"SSH": "UnauthorizedAccess:EC2/SSHBruteForce", "RDP": "UnauthorizedAccess:EC2/RDPBruteForce", "WinRM": "Impact:EC2/WinRMBruteForce"}
 MIN_ATTEMPTS, MAX_SIZE_CLASSES = 20, 4
+SLOW_ATTEMPTS = 50  # within an hour: about one a minute, kept up
+LOGINS = "logins"  # what the slow tier's baseline remembers of a source: the days it logged in
 ATTEMPT_BYTES = (800, 16_000)
 _FIN_OR_RST, _SYN = 1 | 4, 2
 _COLUMNS = ("srcaddr", "dstaddr", "srcport", "dstport", "bytes", "tcp_flags", "start", "instance_id", "interface_id", "account_id", "region")
@@ -45,7 +54,8 @@ _COLUMNS = ("srcaddr", "dstaddr", "srcport", "dstport", "bytes", "tcp_flags", "s
 def _findings() -> tuple[FindingType, ...]:
     mitre = ("TA0006 Credential Access", "T1110.001 Brute Force: Password Guessing")
     return tuple(FindingType(t, severity(LOW, ACTOR=HIGH), *mitre,
-                             f"≥{MIN_ATTEMPTS} short, uniform {svc} login sessions within 10 minutes (TARGET: from one source; ACTOR: by the instance)")
+                             f"≥{MIN_ATTEMPTS} short, uniform {svc} login sessions within 10 minutes (TARGET: from one source; ACTOR: by the "
+                             f"instance); or ≥{SLOW_ATTEMPTS} within an hour from an Internet source never seen logging in on an earlier day")
                  for svc, t in TYPES.items())
 
 
@@ -99,12 +109,13 @@ class _BruteForce(WindowedDetector):
         ftype = TYPES[service]
         name = iid or eni or ours
         attempts, peers = w["attempts"].count, w["peers"].count
+        within = f"within {int(self.window.length // 60)} minutes"
         if self.role == "ACTOR":
             title = f"EC2 instance {name} is performing {service} brute force attacks against {peer}."
-            detail = f"EC2 instance {name} opened {attempts} short {service} sessions to {peers} host(s) within ten minutes"
+            detail = f"EC2 instance {name} opened {attempts} short {service} sessions to {peers} host(s) {within}"
         else:
             title = f"{peer} is performing {service} brute force attacks against {name}."
-            detail = f"{peer} opened {attempts} short {service} sessions to EC2 instance {name} within ten minutes"
+            detail = f"{peer} opened {attempts} short {service} sessions to EC2 instance {name} {within}"
         return [Occurrence(
             type=ftype, severity=self.severity(ftype, self.role), time=w.last, first_seen=w.first, account_id=account or "", region=region or "",
             resource=instance_resource(iid, eni, ours), resource_key=instance_key(iid, eni, ours),
@@ -129,6 +140,32 @@ class BruteForceTarget(_BruteForce):
     columns = (*_COLUMNS, LOGGED_AT_DEST.alias("ours_logged"))
 
 
+class BruteForceTargetSlow(BruteForceTarget):
+    """Low and slow, from the Internet: a source that never logged in to this instance on an earlier day
+    keeps up >= 50 uniform login sessions within an hour. Rate alone cannot tell it from an uptime monitor
+    that logs in every minute; the baseline can: the monitor was there yesterday. State per (instance,
+    source): the hour's twelve buckets while it is active (~2 KB at most), then only the days it logged
+    in (~40 bytes), kept 31 days."""
+
+    name = "brute-force-target-slow"
+    where = BruteForceTarget.where & ~pl.col("src_private")
+    window = Sliding(length=3600, step=300)
+    baseline = Profile(half_life=30 * DAY, period=DAY, capacity=1)
+    ttl = 31 * DAY
+
+    def threshold(self, key: str, w: Window) -> bool:
+        attempts = w["attempts"].count
+        per_bucket = [r.count for r in w.per_bucket("attempts")]
+        # ten minutes (two buckets) with a burst are the fast tier's to report
+        burst = max([*per_bucket, *(a + b for a, b in zip(per_bucket, per_bucket[1:]))]) >= MIN_ATTEMPTS
+        return (attempts >= SLOW_ATTEMPTS and not burst and w["sizes"].count <= MAX_SIZE_CLASSES and w["long"].count * 4 <= attempts
+                and not w.seen_before(LOGINS))
+
+    def learn(self, key: str, w: Window, usual: ProfileState) -> None:
+        if w["attempts"].count >= 5:
+            self.baseline.learn(usual, LOGINS, w.last)  # type: ignore[union-attr]
+
+
 class BruteForceActor(_BruteForce):
     """Keyed by (instance address, service)."""
 
@@ -142,12 +179,12 @@ class BruteForceActor(_BruteForce):
 def cases(start: datetime, account: str = "111122223333") -> list[Case]:
     from trailhound.simulator.records import BASTION, BUILD_HOST, HOST, TRUSTED_IP, WINDOWS_HOST, Case, Host, flow_row, internet_addresses
 
-    attacker, developer, partner = internet_addresses(3, seed=22)
-    slot = iter(start + timedelta(minutes=20 * i) for i in range(100))  # each case in a window of its own
+    attacker, developer, partner, slow, monitor = internet_addresses(5, seed=22)
+    slot = iter(start + timedelta(minutes=20 * i) for i in range(1000))  # each case in a window of its own
 
     def sessions(n: int, src: str, dst: str | None, dport: int, at: Host, every: float, nbytes: Any, packets: int = 16,
-                 action: str = "ACCEPT") -> list[dict[str, Any]]:
-        t0 = next(slot)
+                 action: str = "ACCEPT", t0: datetime | None = None) -> list[dict[str, Any]]:
+        t0 = t0 or next(slot)
         return [flow_row(t0 + timedelta(seconds=every * i), src=src, dst=dst or f"10.0.{20 + i // 50}.{10 + i % 50}", sport=40000 + i,
                          dport=dport, packets=packets, nbytes=nbytes(i) if callable(nbytes) else nbytes, flags=3, action=action, at=at,
                          duration=5) for i in range(n)]
@@ -156,6 +193,8 @@ def cases(start: datetime, account: str = "111122223333") -> list[Case]:
     sftp = [flow_row(t_sftp + timedelta(minutes=2 * i + m), src=partner, dst=BASTION.ip, sport=45000 + i, dport=22, packets=900,
                      nbytes=1_200_000, flags=(2 if m == 0 else 0) | (1 if m == 4 else 0), at=BASTION, duration=60)
             for i in range(8) for m in range(5)]
+    t_monitor = next(slot)
+    monitor_yesterday = sessions(20, monitor, BASTION.ip, 22, BASTION, 60, 2400, t0=t_monitor)
     return [
         Case("bastion-ssh-hammered", TYPES["SSH"], sessions(200, attacker, BASTION.ip, 22, BASTION, 2, lambda i: 2024 + 52 * (i % 4)),
              source="flow", role="TARGET"),
@@ -170,4 +209,10 @@ def cases(start: datetime, account: str = "111122223333") -> list[Case]:
         Case("ssh-blocked-by-security-group", None, sessions(100, attacker, BASTION.ip, 22, BASTION, 3, 120, packets=2, action="REJECT"),
              source="flow"),
         Case("trusted-scanner-ssh-audit", None, sessions(60, TRUSTED_IP, BASTION.ip, 22, BASTION, 5, 2200), source="flow"),
+        # one failed login a minute for 70 minutes, from an address never seen before: never 20 in ten minutes
+        Case("slow-guesser-new-source", TYPES["SSH"], sessions(70, slow, BASTION.ip, 22, BASTION, 60, lambda i: 1882 + 52 * (i % 2)),
+             source="flow", role="TARGET"),
+        # an uptime monitor that logs in every minute: the same rate, but it logged in yesterday too
+        Case("monitor-logs-in-every-minute", None, monitor_yesterday + sessions(70, monitor, BASTION.ip, 22, BASTION, 60, 2400,
+                                                                                 t0=t_monitor + timedelta(days=1)), source="flow"),
     ]

@@ -13,13 +13,12 @@ exchange, the handshake never completed.
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import lru_cache
 from typing import Any
 
 import polars as pl
 
 from trailhound.enrich.flows import mark_addresses
-from trailhound.enrich.geo import is_public
+from trailhound.enrich.geo import is_private
 from trailhound.findings.build import PORT_NAMES
 from trailhound.intel.index import ThreatHit
 
@@ -28,12 +27,6 @@ SYN, SYN_ACK = 2, 18
 EMR_PORTS = frozenset({8088, 8042, 8890, 8998, 9870, 50070, 18080, 20888, 16010, 8888, 10000})
 ELASTICSEARCH_PORTS = frozenset({9200, 9300})
 SERVICE_PORTS = EMR_PORTS | ELASTICSEARCH_PORTS | frozenset(PORT_NAMES)
-
-
-@lru_cache(maxsize=262144)
-def is_private(ip: str) -> bool:
-    """Not publicly routable (RFC 1918, loopback, link-local, CGNAT, ...). Invalid text counts as private."""
-    return not is_public(ip)
 
 
 def opener(srcport: int | None, dstport: int | None, tcp_flags: int | None = None, service_ports: frozenset[int] = frozenset()) -> bool | None:

@@ -8,6 +8,8 @@ data-theft target) and on EMR's ports (YARN, HDFS, Spark UI...: remote code exec
 
 Probes of one instance are gathered over ten minutes into one occurrence listing them
 (``portProbeDetails``), so a sweep of a thousand ports is one finding whose count grows with time.
+State per instance: the probes of the last ten minutes (exact up to 64, then a sketch and a sample),
+a few hundred bytes, deleted when the window has passed.
 """
 
 from __future__ import annotations

@@ -11,6 +11,10 @@ checks, or a busy client talking to many servers, never adds up to one.
 * PortSweep (High, ACTOR): failed attempts to one port on ≥ 100 distinct public addresses in ≥ 16
   distinct /16 networks within ten minutes: internet-wide scanning, not a client retrying one
   provider's addresses (an S3 or CDN endpoint rotates through a few networks only).
+
+State, per (scanner, target) and per (scanner, port): the failed attempts of the last minutes in
+one-minute buckets, about 200 bytes for a typical key, up to ~3 KB while a scan fills its window;
+deleted once the window has passed.
 """
 
 from __future__ import annotations

@@ -3,7 +3,8 @@
 One relay connecting in is a Tor user reaching a public service; several distinct relays opening
 connections to one port within an hour is the pattern of an instance that is itself a relay. Keyed
 by (instance, port); state is the relays seen in the last hour, so the verdict does not depend on
-how the flows were cut into files or batches.
+how the flows were cut into files or batches. About 170 bytes per (instance, port) while relays
+are seen, deleted two hours after the last one.
 """
 
 from __future__ import annotations

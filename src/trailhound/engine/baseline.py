@@ -57,6 +57,15 @@ class Profile:
         entry = st.values.get(value)
         return self._decayed(entry, t) if entry is not None else 0.0
 
+    def seen_before(self, st: ProfileState, value: str, t: float) -> bool:
+        """Whether the value was used in some period before the one ``t`` falls in (today's use does not count)."""
+        entry = st.values.get(value)
+        if entry is None:
+            return False
+        if entry[1] < math.floor(t / self.period):
+            return True
+        return entry[0] - 1.0 > 0.05  # counted today, on top of what earlier periods left after decay
+
     def subtype(self, st: ProfileState, value: str, t: float) -> str:
         f = self.frequency(st, value, t)
         if f <= 0.05:

@@ -10,7 +10,8 @@ arrive as tuples of those), and how one entity's rows change that entity's state
 
 ``rows`` are that key's rows of one batch in event-time order; ``state`` is an instance of the
 detector's ``State`` (a msgspec Struct, versioned by ``state_version``) or None for a key not seen
-before; returning None deletes it. Nothing else is visible to a detector: no store, no clock, no
+before; returning None deletes it. ``watermark`` is the key's: the scan's, or its own latest row
+minus the allowed lateness if that is later (every earlier row of the key has arrived by then). Nothing else is visible to a detector: no store, no clock, no
 other key. That is what lets the same detector run in this process, or grouped by a hash of the key
 inside Spark, with the same findings.
 

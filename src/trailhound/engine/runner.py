@@ -86,7 +86,10 @@ class Engine:
             if first < self.watermark:
                 self.late_rows[det.name] += self._late(det, rows)
             env = envs.get(key)
-            occurrences, new = det.update(key, rows, env.value if env else None, self.watermark)
+            # The key's own watermark: its rows come in time order, so once they reach `last`, every row of
+            # this key up to `last - lateness` has arrived, whatever the other keys' progress.
+            watermark = max(self.watermark, last - self.lateness)
+            occurrences, new = det.update(key, rows, env.value if env else None, watermark)
             born = env.born if env else first
             self.states.put(det.name, key, None if new is None else Envelope(new, born, max(env.last, last) if env else last, det.timer(new)))
             if occurrences and last - born >= det.warmup:

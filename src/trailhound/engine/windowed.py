@@ -28,12 +28,13 @@ How time works (the detector writes none of it):
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import msgspec
 
+from trailhound.engine.baseline import Profile, ProfileState
 from trailhound.engine.keyed import KeyedDetector
 from trailhound.engine.reducers import Reducer, ReducerState
 from trailhound.findings.model import Occurrence
@@ -56,14 +57,27 @@ class WindowState(msgspec.Struct, array_like=True):
     buckets: list[Bucket] = msgspec.field(default_factory=list)  # by start time
     evaluated: float = 0.0  # every window ending at or before this boundary has been judged
     fired_until: float = 0.0  # end of the last window that fired
+    usual: ProfileState | None = None  # the key's baseline (detectors with a `baseline`), kept past its windows
 
 
 class Window(Mapping[str, Any]):
     """A judged window: each reducer's result by name, and the times of its first and last rows."""
 
-    def __init__(self, start: float, end: float, first: float, last: float, results: dict[str, Any]) -> None:
+    def __init__(self, start: float, end: float, first: float, last: float, results: dict[str, Any],
+                 baseline: Profile | None = None, usual: ProfileState | None = None,
+                 per_bucket: Callable[[str], list[Any]] | None = None) -> None:
         self.start, self.end, self.first, self.last = start, end, first, last
         self._results = results
+        self._baseline, self._usual = baseline, usual
+        self._per_bucket = per_bucket
+
+    def per_bucket(self, name: str) -> list[Any]:
+        """One reducer's result bucket by bucket, oldest first (how the activity was spread in time)."""
+        return self._per_bucket(name) if self._per_bucket else [self._results[name]]
+
+    def seen_before(self, value: str) -> bool:
+        """Whether the key's baseline has the value from a day before this window's (score before learning)."""
+        return bool(self._baseline and self._usual and self._baseline.seen_before(self._usual, value, self.end))
 
     def __getitem__(self, name: str) -> Any:
         return self._results[name]
@@ -80,6 +94,9 @@ class WindowedDetector(KeyedDetector[WindowState]):
     method = "behaviour"
     window: ClassVar[Sliding]
     reducers: ClassVar[dict[str, Reducer]]
+    # What the key usually does, learned from each judged window (``learn``) and kept past its windows
+    # until its ttl: a threshold can ask ``window.seen_before(value)`` — score first, then learn.
+    baseline: ClassVar[Profile | None] = None
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -97,6 +114,9 @@ class WindowedDetector(KeyedDetector[WindowState]):
 
     def report(self, key: str, window: Window) -> list[Occurrence]:
         raise NotImplementedError
+
+    def learn(self, key: str, window: Window, usual: ProfileState) -> None:
+        """Detectors with a ``baseline``: fold a judged window into it (after the verdict)."""
 
     # -- the keyed contract, implemented once ----------------------------------------------
     def update(self, key: str, rows: Any, state: WindowState | None, watermark: float) -> tuple[list[Occurrence], WindowState | None]:
@@ -129,9 +149,9 @@ class WindowedDetector(KeyedDetector[WindowState]):
                     if observed:
                         reducer.add(state_, observed)
             st.buckets = sorted(buckets.values(), key=lambda b: b.start)
-        if not st.buckets and not st.fired_until:
+        if not st.buckets and not st.fired_until and not st.usual:
             return [], None  # nothing observed and nothing to remember: no state for this key
-        return [], st
+        return self.on_timer(key, st, watermark)  # judge what the key's own rows have completed (a batch may span hours)
 
     def timer(self, state: WindowState) -> float | None:
         nxt = self._next_boundary(state)
@@ -139,6 +159,8 @@ class WindowedDetector(KeyedDetector[WindowState]):
             return nxt
         if state.buckets:  # nothing to judge until new rows come: wake when the last bucket is out of reach
             return state.buckets[-1].start + self.window.length
+        if state.usual and state.usual.values:
+            return None  # only the baseline is left: it stays until the key's ttl
         return state.fired_until + self.window.length if state.fired_until else None
 
     def on_timer(self, key: str, state: WindowState, watermark: float) -> tuple[list[Occurrence], WindowState | None]:
@@ -148,8 +170,8 @@ class WindowedDetector(KeyedDetector[WindowState]):
         # of one a new row opens), so none reaches a bucket that started before this horizon.
         horizon = math.floor(watermark / step) * step + step - length
         state.buckets = [b for b in state.buckets if b.start >= horizon]
-        if not state.buckets and horizon >= state.fired_until:
-            return out, None  # nothing left, and no future window can overlap the last one that fired
+        if not state.buckets and horizon >= state.fired_until and not (state.usual and state.usual.values):
+            return out, None  # nothing left, no future window can overlap the last one that fired, no baseline to keep
         return out, state
 
     def on_flush(self, key: str, state: WindowState) -> tuple[list[Occurrence], WindowState | None]:
@@ -171,11 +193,18 @@ class WindowedDetector(KeyedDetector[WindowState]):
         length = self.window.length
         while (end := self._next_boundary(st)) is not None and end <= watermark:
             inside = [b for b in st.buckets if end - length <= b.start < end]
-            if end - length >= st.fired_until and inside:
+            if inside and (end - length >= st.fired_until or self.baseline is not None):
+                if self.baseline is not None and st.usual is None:
+                    st.usual = ProfileState()
+                names = list(self.reducers)
                 window = Window(end - length, end, min(b.first for b in inside), max(b.last for b in inside), {
-                    name: reducer.result([b.values[i] for b in inside]) for i, (name, reducer) in enumerate(self.reducers.items())})
-                if self.threshold(key, window):
+                    name: reducer.result([b.values[i] for b in inside]) for i, (name, reducer) in enumerate(self.reducers.items())},
+                    self.baseline, st.usual,
+                    lambda name, inside=inside: [self.reducers[name].result([b.values[names.index(name)]]) for b in inside])
+                if end - length >= st.fired_until and self.threshold(key, window):
                     out.extend(self.report(key, window))
                     st.fired_until = end
+                if st.usual is not None:
+                    self.learn(key, window, st.usual)
             st.evaluated = end
         return out

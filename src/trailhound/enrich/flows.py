@@ -10,17 +10,11 @@ connection from the other without a string operation per row.
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import lru_cache
 from typing import Any
 
 import polars as pl
 
-from trailhound.enrich.geo import is_public
-
-
-@lru_cache(maxsize=262_144)
-def _private(ip: str) -> bool:
-    return not is_public(ip)
+from trailhound.enrich.geo import is_private
 
 
 def mark_addresses(df: pl.DataFrame, lookup: Callable[[str], Any]) -> pl.DataFrame:
@@ -31,7 +25,7 @@ def mark_addresses(df: pl.DataFrame, lookup: Callable[[str], Any]) -> pl.DataFra
     columns = {"listed": (src.is_in(listed) | dst.is_in(listed)) if listed else none}
     # Which side is private only matters where the log does not say the direction (v2-v4 formats).
     if df["flow_direction"].null_count():
-        private = [ip for ip in addresses if _private(ip)]
+        private = [ip for ip in addresses if is_private(ip)]
         columns |= {"src_private": src.is_in(private).fill_null(True) if private else none,
                     "dst_private": dst.is_in(private).fill_null(True) if private else none}
     else:

@@ -132,6 +132,13 @@ def is_public(ip: str | None) -> bool:
     return verdicts[bisect.bisect_right(starts, int.from_bytes(key, "big")) - 1]
 
 
+@functools.lru_cache(maxsize=262_144)
+def is_private(ip: str) -> bool:
+    """Not publicly routable (``not is_public``; invalid text counts as private), memoised: flow logs
+    name the same addresses over and over."""
+    return not is_public(ip)
+
+
 # ---- interval tables --------------------------------------------------------------------------
 
 def flatten_ranges(
