@@ -34,6 +34,7 @@ import polars as pl
 from trailhound.detectors.flows import ACCEPTED, DEST_IS_LOCAL, LOGGED_AT_DEST, LOGGED_AT_SOURCE, SOURCE_IS_LOCAL, TCP
 from trailhound.engine import Distinct, FindingType, Last, Profile, ProfileState, Sliding, Window, WindowedDetector, severity
 from trailhound.engine.baseline import DAY
+from trailhound.enrich.geo import is_private
 from trailhound.events import Source
 from trailhound.findings.build import instance_key, instance_resource, network_connection
 from trailhound.findings.model import HIGH, LOW, Occurrence
@@ -148,10 +149,12 @@ class BruteForceTargetSlow(BruteForceTarget):
     in (~40 bytes), kept 31 days."""
 
     name = "brute-force-target-slow"
-    where = BruteForceTarget.where & ~pl.col("src_private")
     window = Sliding(length=3600, step=300)
     baseline = Profile(half_life=30 * DAY, period=DAY, capacity=1)
     ttl = 31 * DAY
+
+    def observe(self, rows: list[tuple[Any, ...]]) -> Iterator[tuple[float, tuple[Any, ...]]]:
+        return super().observe([r for r in rows if not is_private(r[0])])  # Internet sources only
 
     def threshold(self, key: str, w: Window) -> bool:
         attempts = w["attempts"].count

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 
 from trailhound.detectors.flows import EPHEMERAL_MIN, LOGGED_AT_SOURCE, SERVICE_PORTS, SOURCE_IS_LOCAL, UNANSWERED, opener
+from trailhound.enrich.geo import is_private
 from trailhound.engine import Count, Distinct, FindingType, Last, Sliding, Window, WindowedDetector, severity
 from trailhound.events import Source
 from trailhound.findings.build import instance_key, instance_resource, network_connection, port
@@ -108,11 +109,13 @@ class PortSweep(WindowedDetector):
     key = pl.concat_str([pl.col("srcaddr"), pl.col("dstport").cast(pl.Utf8)], separator="|")
     window = Sliding(length=600, step=60)
     reducers = {"hosts": Distinct(exact=32, sample=8), "networks": Distinct(exact=32, sample=0), "any": Last(), "own": Last()}
-    where = FAILED_ATTEMPTS & ~pl.col("dst_private")
+    where = FAILED_ATTEMPTS
     columns = _COLUMNS
 
     def observe(self, rows: list[tuple[Any, ...]]) -> Iterator[tuple[float, tuple[Any, ...]]]:
         for _, dst, dport, t, ctx, own in _rows(rows):
+            if is_private(dst):
+                continue  # a sweep of the Internet, not of our own network
             network = dst.split(":", 3)[:3] if ":" in dst else dst.split(".", 2)[:2]
             yield t, (dst, "|".join(network), None if own else ctx + [dst, dport], own + [dst, dport] if own else None)
 

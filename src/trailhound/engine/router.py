@@ -49,19 +49,41 @@ class Router:
                     self._by_name.setdefault(name, []).append(det)
             else:
                 self._every[det.consumes].append(det)
-        self._wheres = [d.where.fill_null(False).alias(str(i)) for i, d in enumerate(self._picked)]  # type: ignore[union-attr]
+        # each distinct `where` is evaluated once, however many detectors share it
+        self._distinct: list[pl.Expr] = []
+        self._which: list[int] = []  # detector i reads the rows of distinct where _which[i]
+        for d in self._picked:
+            at = next((j for j, w in enumerate(self._distinct) if w.meta.eq(d.where)), None)  # type: ignore[arg-type]
+            if at is None:
+                at = len(self._distinct)
+                self._distinct.append(d.where)  # type: ignore[arg-type]
+            self._which.append(at)
+        self._wheres = [w.fill_null(False).alias(str(j)) for j, w in enumerate(self._distinct)]
+        # The masks and every column a keyed detector reads come out of the wide file frame in one pass
+        # (Polars' cost per call grows with the frame's 40-odd columns); the rest works on that narrow frame.
+        needed: set[str] = set()
+        for det in self._picked:
+            if isinstance(det, KeyedDetector):
+                for e in (det.key, *((pl.col(c) if isinstance(c, str) else c) for c in det.columns)):
+                    needed |= set(e.meta.root_names())
+        self._narrow = self._wheres + [pl.col(c) for c in sorted(needed)]
         self._files: dict[int, list[tuple[Detector, np.ndarray, Any]]] = {}  # id(file frame) -> (detector, row numbers, rows)
 
     # -- the stage: once per file ------------------------------------------------------------
     def __call__(self, source: Source, batch: Any, problems: list[Problem]) -> Any:
         if self._wheres and isinstance(batch, pl.DataFrame) and batch.height:
-            masks = batch.select(self._wheres)
+            narrow = batch.select(self._narrow)
+            hits: dict[int, tuple[pl.Series, np.ndarray] | None] = {}
             picked = []
-            for i, det in enumerate(self._picked):
-                mask = masks.get_column(str(i))
-                if mask.any():
-                    rows = batch.filter(mask)
-                    picked.append((det, np.flatnonzero(mask.to_numpy()), keyed_rows(det, rows) if isinstance(det, KeyedDetector) else rows))
+            for det, j in zip(self._picked, self._which):
+                if j not in hits:
+                    mask = narrow.get_column(str(j))
+                    hits[j] = (mask, np.flatnonzero(mask.to_numpy())) if mask.any() else None
+                found = hits[j]
+                if found is not None:
+                    mask, numbers = found
+                    keyed = isinstance(det, KeyedDetector)
+                    picked.append((det, numbers, keyed_rows(det, narrow.filter(mask)) if keyed else batch.filter(mask)))
             self._files[id(batch)] = picked
         return batch
 

@@ -28,7 +28,7 @@ How time works (the detector writes none of it):
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -61,32 +61,37 @@ class WindowState(msgspec.Struct, array_like=True):
 
 
 class Window(Mapping[str, Any]):
-    """A judged window: each reducer's result by name, and the times of its first and last rows."""
+    """A judged window: each reducer's result by name (computed when first asked for: a threshold
+    that fails on its first test costs one merge), and the times of its first and last rows."""
 
-    def __init__(self, start: float, end: float, first: float, last: float, results: dict[str, Any],
-                 baseline: Profile | None = None, usual: ProfileState | None = None,
-                 per_bucket: Callable[[str], list[Any]] | None = None) -> None:
-        self.start, self.end, self.first, self.last = start, end, first, last
-        self._results = results
+    def __init__(self, reducers: dict[str, Reducer], buckets: list[Bucket], start: float, end: float,
+                 baseline: Profile | None = None, usual: ProfileState | None = None) -> None:
+        self.start, self.end = start, end
+        self.first, self.last = min(b.first for b in buckets), max(b.last for b in buckets)
+        self._reducers, self._buckets, self._index = reducers, buckets, {name: i for i, name in enumerate(reducers)}
+        self._results: dict[str, Any] = {}
         self._baseline, self._usual = baseline, usual
-        self._per_bucket = per_bucket
 
     def per_bucket(self, name: str) -> list[Any]:
         """One reducer's result bucket by bucket, oldest first (how the activity was spread in time)."""
-        return self._per_bucket(name) if self._per_bucket else [self._results[name]]
+        i, reducer = self._index[name], self._reducers[name]
+        return [reducer.result([b.values[i]]) for b in self._buckets]
 
     def seen_before(self, value: str) -> bool:
         """Whether the key's baseline has the value from a day before this window's (score before learning)."""
         return bool(self._baseline and self._usual and self._baseline.seen_before(self._usual, value, self.end))
 
     def __getitem__(self, name: str) -> Any:
+        if name not in self._results:
+            i = self._index[name]
+            self._results[name] = self._reducers[name].result([b.values[i] for b in self._buckets])
         return self._results[name]
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self._results)
+        return iter(self._reducers)
 
     def __len__(self) -> int:
-        return len(self._results)
+        return len(self._reducers)
 
 
 class WindowedDetector(KeyedDetector[WindowState]):
@@ -196,11 +201,7 @@ class WindowedDetector(KeyedDetector[WindowState]):
             if inside and (end - length >= st.fired_until or self.baseline is not None):
                 if self.baseline is not None and st.usual is None:
                     st.usual = ProfileState()
-                names = list(self.reducers)
-                window = Window(end - length, end, min(b.first for b in inside), max(b.last for b in inside), {
-                    name: reducer.result([b.values[i] for b in inside]) for i, (name, reducer) in enumerate(self.reducers.items())},
-                    self.baseline, st.usual,
-                    lambda name, inside=inside: [self.reducers[name].result([b.values[names.index(name)]]) for b in inside])
+                window = Window(self.reducers, inside, end - length, end, self.baseline, st.usual)
                 if end - length >= st.fired_until and self.threshold(key, window):
                     out.extend(self.report(key, window))
                     st.fired_until = end
