@@ -63,8 +63,8 @@ def floor(source: str, files: list[Path]) -> dict:
     from isal import igzip
 
     from trailhound.events import DnsQuery
-    from trailhound.formats.cloudtrail import _records
-    from trailhound.formats.vpcflow import _read
+    from trailhound.formats.cloudtrail import RECORDS
+    from trailhound.formats.vpcflow import read_frame
 
     dns = msgspec.json.Decoder(DnsQuery)
     events = 0
@@ -72,12 +72,12 @@ def floor(source: str, files: list[Path]) -> dict:
     for f in files:
         data = igzip.decompress(f.read_bytes())
         if source == "cloudtrail":
-            events += len(_records.decode(data).Records)
+            events += len(RECORDS.decode(data).Records)
         elif source == "dns":
             events += len(dns.decode_lines(data))
         else:
             header, _, body = data.partition(b"\n")
-            df: pl.DataFrame = _read(body, header.decode().split())
+            df: pl.DataFrame = read_frame(body, header.decode().split())
             events += df.height
     return {"events": events, "cpu": cpu_seconds() - t, "rss_mb": peak_rss_mb()}
 

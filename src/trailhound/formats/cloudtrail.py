@@ -33,7 +33,7 @@ class _EventBridge(msgspec.Struct, rename={"detail_type": "detail-type"}):
     detail_type: str = ""
 
 
-_records = msgspec.json.Decoder(_Records)
+RECORDS = msgspec.json.Decoder(_Records)  # the whole {"Records": [...]} object, typed (also the parse floor of bench/bench_pipeline.py)
 _raw_records = msgspec.json.Decoder(_RawRecords)
 _array = msgspec.json.Decoder(list[ApiCall])
 _raw_array = msgspec.json.Decoder(list[msgspec.Raw])
@@ -143,7 +143,7 @@ def parse(path: str, data: bytes) -> Parsed:
     head = text[:64]
     if b'"Records"' in head:
         try:
-            events = _records.decode(text)
+            events = RECORDS.decode(text)
             return _finish(path, events.Records, [], len(events.Records))
         except msgspec.ValidationError:
             try:

@@ -69,7 +69,8 @@ def _normalize(df: pl.DataFrame, fields: list[str]) -> pl.DataFrame:
     return pl.DataFrame(columns).rechunk()
 
 
-def _read(body: bytes, fields: list[str]) -> pl.DataFrame:
+def read_frame(body: bytes, fields: list[str]) -> pl.DataFrame:
+    """The lines of a flow log, typed by their header (nothing more: the parse floor of bench/bench_pipeline.py)."""
     schema = {f: FLOW_FIELDS[f] for f in fields}
     return pl.read_csv(
         io.BytesIO(body) if body else b"",
@@ -132,7 +133,7 @@ def _slow(path: str, lines: list[bytes], first_line: int, fields: list[str] | No
 
     def flush() -> None:
         if good and fields:
-            frames.append(_normalize(_read(b"\n".join(good), fields), fields))
+            frames.append(_normalize(read_frame(b"\n".join(good), fields), fields))
         good.clear()
 
     for i, raw in enumerate(lines):
@@ -179,7 +180,7 @@ def parse(path: str, data: bytes) -> Parsed:
         body = body[:-1]
     if fields is not None and _consistent(body, len(fields)):
         try:
-            df = _read(body, fields)
+            df = read_frame(body, fields)
             total = df.height
             if _bad_times(df):
                 raise pl.exceptions.ComputeError("time out of range")  # set the offending lines aside below
