@@ -34,6 +34,9 @@ def print_summary(console: Console, report: Any, findings: Sequence[dict[str, An
     )
     if report.suppressed_trusted:
         console.print(f"{report.suppressed_trusted} occurrences suppressed by trusted IP lists", highlight=False)
+    if report.late_rows:  # the logs were out of order by more than the allowed lateness
+        console.print(f"{report.late_rows:,} rows came more than the allowed lateness behind the newest events: behaviour windows "
+                      "may have been judged without them", highlight=False)
     rows = Counter((severity_label(f["severity"]), f["type"]) for f in findings)
     counts = Counter()
     for f in findings:
