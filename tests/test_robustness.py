@@ -56,7 +56,7 @@ def test_dangling_symlink_is_unreadable_not_fatal(tmp_path: Path) -> None:
     write_cloudtrail(logs / "ct.json.gz", [_stop()])
     os.symlink(tmp_path / "nowhere.json", logs / "zz.json")
     report, store = scan([logs])
-    assert [str(p) for p in report.problems] == [f"{logs / 'zz.json'}: unreadable: No such file or directory"]
+    assert [str(p) for p in report.problems] == [f"{logs / 'zz.json'}: skipped: cannot be read (No such file or directory)"]
     assert len(list(store.findings())) == 1
 
 
@@ -97,3 +97,46 @@ def test_each_scan_gets_its_own_report(tmp_path: Path) -> None:
     r1 = scanner.scan([write_cloudtrail(tmp_path / "1.json.gz", [_stop()])])
     r2 = scanner.scan([write_cloudtrail(tmp_path / "2.json.gz", [_stop(T0.replace(hour=11))])])
     assert r1 is not r2 and r1.events_total == r2.events_total == 1 and r2.files_total == 1
+
+
+def test_fifos_devices_and_symlink_loops_are_skipped_with_a_line(tmp_path: Path) -> None:
+    """A FIFO would hang the scan, /dev/zero never ends, a symlink loop never resolves: each is skipped, named."""
+    logs = tmp_path / "logs"
+    write_cloudtrail(logs / "ct.json.gz", [_stop()])
+    os.mkfifo(logs / "x.log")
+    os.symlink(logs / "loop-b", logs / "loop-a")
+    os.symlink(logs / "loop-a", logs / "loop-b")
+    os.symlink(logs, logs / "myself")  # a folder symlink: not followed
+    report, store = scan([logs, "/dev/zero", logs / "loop-a"])
+    lines = [str(p) for p in report.problems]
+    assert f"{logs / 'x.log'}: skipped: a FIFO, not a log file" in lines
+    assert "/dev/zero: skipped: a character device, not a log file" in lines
+    assert sum("loop-a" in line and "skipped: cannot be read" in line for line in lines) == 2  # in the folder, and as an argument
+    assert report.files_skipped == 5 and report.events["cloudtrail"] == 1 and len(list(store.findings())) == 1
+
+
+def test_a_decompression_bomb_costs_its_file_not_the_scan(tmp_path: Path) -> None:
+    """A gzip that inflates past the limit, and a plain file larger than it, are quarantined by name; the rest is read."""
+    import gzip
+
+    logs = tmp_path / "logs"
+    write_cloudtrail(logs / "ct.json.gz", [_stop()])
+    with gzip.open(logs / "bomb.log.gz", "wb", compresslevel=9) as fh:  # 40 MB of zeros: 40 KB on disk
+        for _ in range(40):
+            fh.write(bytes(1_000_000))
+    (logs / "big.log").write_bytes(b"x" * 3_000_000)
+    report, store = scan([logs], max_file_mb=2.0)
+    quarantined = {q["path"].rsplit("/", 1)[1]: q["message"] for q in store.quarantined()}
+    assert quarantined == {"bomb.log.gz": "larger than 2 MB decompressed (the limit, --max-file-mb), not read",
+                           "big.log": "larger than 2 MB decompressed (the limit, --max-file-mb), not read"}
+    assert report.events["cloudtrail"] == 1 and len(list(store.findings())) == 1
+    again, _ = scan([logs], db=":memory:")  # the default limit reads them (and finds nothing in them)
+    assert "bomb.log.gz" not in " ".join(str(p) for p in again.problems if "limit" in str(p))
+
+
+def test_the_store_inside_the_scanned_folder_is_not_a_log(tmp_path: Path) -> None:
+    logs = tmp_path / "logs"
+    write_cloudtrail(logs / "ct.json.gz", [_stop()])
+    scan([logs], db=logs / "trailhound.db")
+    report, _ = scan([logs], db=logs / "trailhound.db")  # now the store and its WAL files lie in the folder
+    assert report.problems == [] and report.files_quarantined == 0 and report.files_already_scanned == 1

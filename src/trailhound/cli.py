@@ -86,9 +86,11 @@ def scan(
     geoip_mmdb: Annotated[list[Path], typer.Option("--geoip-mmdb", help="MaxMind-format City/ASN database (GeoLite2, DB-IP, IPinfo), used before the bundled data.")] = [],
     db: DbOption = None,
     output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Write every finding as one JSON line to this file.")] = None,
+    max_file_mb: Annotated[float, typer.Option("--max-file-mb", help="Files larger than this decompressed are quarantined, not read (bounds memory).")] = ScanSettings.max_file_mb,
 ) -> None:
     """Analyse log files and folders; a later scan continues where this one stopped."""
-    settings = ScanSettings(threat_lists=threat_list, trusted_lists=trusted_list, inventory=inventory, geoip_mmdb=geoip_mmdb)
+    settings = ScanSettings(threat_lists=threat_list, trusted_lists=trusted_list, inventory=inventory, geoip_mmdb=geoip_mmdb,
+                            max_file_mb=max_file_mb)
     raise typer.Exit(_run_scan(paths, settings, db or default_db_path(), output))
 
 

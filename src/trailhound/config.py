@@ -32,6 +32,9 @@ class ScanSettings:
     # At the end of a scan (a bounded input) open behaviour windows report what they hold; a later
     # scan that completes them does not report them twice.
     flush_at_end: bool = True
+    # A file that decompresses to more than this is not read (quarantined with that reason): parsing a flow
+    # log takes about 4x its decompressed size, so this keeps a scan under ~1 GB whatever the input.
+    max_file_mb: float = 192.0
     state_cache_entries: int = 200_000  # keyed detector states kept decoded in memory (the rest in the store)
     finding_cache_entries: int = 20_000  # findings kept in memory for aggregation (the rest in the store)
 

@@ -63,6 +63,7 @@ class ScanReport:
     suppressed_trusted: int = 0
     detector_errors: int = 0
     skipped_data_events: int = 0  # CloudTrail data events of services other than S3
+    files_skipped: int = 0  # FIFOs, devices, sockets, symlink loops: not read
     late_rows: int = 0  # rows that reached a keyed detector after the watermark had passed them
     finding_ids: set[str] = field(default_factory=set)
     seconds: float = 0.0
@@ -160,6 +161,7 @@ class Scanner:
         geo = (lambda: open_provider(mmdb)) if mmdb else default_provider
         self.aggregator = Aggregator(store.finding, store.detector_id, Enricher(self.inventory, geo=geo, default_region=self.settings.default_region),
                                      [TrustedAddresses(self.trusted.ip)], capacity=self.settings.finding_cache_entries)
+        self.limit = int(self.settings.max_file_mb * 1e6)
         self.changes = Changes()
         self.open_runs: dict[str, Run] = {}
         self._last_commit = time.monotonic()
@@ -168,9 +170,14 @@ class Scanner:
     def scan(self, paths: Iterable[str | Path]) -> ScanReport:
         started = time.perf_counter()
         report = self.report = ScanReport(problems=list(self._list_problems))
-        for inv_path in walk(self.settings.inventory):
-            self._load_inventory(inv_path, read(inv_path).data)
-        files = list({p.resolve(): p for p in reversed(list(walk(paths)))}.values())[::-1]  # overlapping paths: each file once
+        skipped: list[tuple[str, str]] = []
+        for inv_path in walk(self.settings.inventory, skipped):
+            self._load_inventory(inv_path, read(inv_path, self.limit).data)
+        # walk gives canonical paths: overlapping arguments name each file once; the store itself is no log
+        own = {f"{self.store.path.resolve()}{suffix}" for suffix in ("", "-wal", "-shm", "-journal")} if str(self.store.path) != ":memory:" else set()
+        files = [p for p in dict.fromkeys(walk(paths, skipped)) if str(p) not in own]
+        report.problems.extend(Problem(path, f"skipped: {why}") for path, why in skipped)
+        report.files_skipped = len(skipped)
         report.files_total = len(files)
         pending, others = plan(files)
         for path, kind in others:
@@ -195,15 +202,19 @@ class Scanner:
         elif kind is Kind.DIGEST:
             report.files_digest += 1  # integrity proofs, not events: skipped by design
         elif kind is Kind.INVENTORY:
-            self._load_inventory(path, read(path).data)
+            self._load_inventory(path, read(path, self.limit).data)
         else:
             try:
-                raw = read(path)
+                raw = read(path, self.limit)
             except OSError as exc:
                 self._quarantine("", [Problem(str(path), f"unreadable: {exc.strerror or exc}")], fatal=True)
                 report.files_done += 1
                 return
-            key = str(path.resolve())
+            key = str(path)
+            if raw.too_large:
+                self._quarantine(raw.fingerprint, [Problem(str(path), raw.error or "too large")], fatal=True)
+                report.files_done += 1
+                return
             if self._already_scanned(key, raw.fingerprint) is True:
                 report.files_already_scanned += 1
             else:
@@ -235,11 +246,15 @@ class Scanner:
 
     def _open(self, pending: PendingFile) -> Run | None:
         path = pending.path
-        key = str(path.resolve())
+        key = str(path)
         try:
-            raw = read(path)
+            raw = read(path, self.limit)
         except OSError as exc:
             self._quarantine("", [Problem(str(path), f"unreadable: {exc.strerror or exc}")], fatal=True)
+            self.report.files_done += 1
+            return None
+        if raw.too_large:  # not checkpointed: with a higher limit, a later scan reads it
+            self._quarantine(raw.fingerprint, [Problem(str(path), raw.error or "too large")], fatal=True)
             self.report.files_done += 1
             return None
         done = self._already_scanned(key, raw.fingerprint)
@@ -294,7 +309,7 @@ class Scanner:
 
     def _finished(self, run: Run) -> None:
         self.router.forget(run.parsed.events)
-        key = str(run.path.resolve())
+        key = str(run.path)
         self.open_runs.pop(key, None)
         meta: _FileMeta = run.meta
         self.changes.checkpoints[key] = Checkpoint(key, meta.fingerprint, meta.kind.value, len(run), len(run), True)

@@ -1,14 +1,18 @@
 """Where bytes come from: local files and folders, plain or gzipped.
 
-Files are read whole (log objects are small: CloudTrail and flow-log deliveries are a few MB)
-and gunzipped with ISA-L, about 2x stdlib zlib per core. A damaged gzip stream does not lose
-what precedes the damage: the readable prefix is returned with an error message, and the
-line-oriented formats keep every complete line of it.
+Only regular files are read: a FIFO would hang the scan, a device (``/dev/zero``) never ends, a
+symlink loop never resolves — each is skipped with a line saying why. Files are read whole (log
+objects are small: CloudTrail and flow-log deliveries are a few MB) and gunzipped with ISA-L, about
+2x stdlib zlib per core, but never past a size limit: a gzip bomb or a 10 GB file costs itself (a
+named reason), not the scan's memory. A damaged gzip stream does not lose what precedes the damage:
+the readable prefix is returned with an error message, and the line-oriented formats keep every
+complete line of it.
 """
 
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,34 +38,85 @@ class RawFile:
     stored_size: int  # bytes on disk
     fingerprint: str  # content hash of the stored bytes: identifies the file across renames
     error: str | None = None  # set when the file could not be read completely
+    too_large: bool = False  # over the size limit: nothing of it was kept
 
 
-def walk(paths: Iterable[str | os.PathLike[str]]) -> Iterator[Path]:
-    """Every file under the given files and folders, recursively, in a stable order."""
+def _kind(mode: int) -> str | None:
+    """What a non-regular file is, for the line that says it was skipped (None: a regular file)."""
+    if stat.S_ISREG(mode):
+        return None
+    for test, name in ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+                       (stat.S_ISSOCK, "a socket")):
+        if test(mode):
+            return name
+    return "not a regular file"
+
+
+def walk(paths: Iterable[str | os.PathLike[str]], skipped: list[tuple[str, str]] | None = None) -> Iterator[Path]:
+    """Every regular file under the given files and folders, recursively, in a stable order, as an
+    absolute path with symlinks resolved (one stat each). What is not read — FIFOs, devices, sockets,
+    symlink loops, unreadable entries — goes to ``skipped`` as (path, why). Symlinked folders are not
+    followed (a loop of them would never end); a path that does not exist at all is an error."""
+    skipped = skipped if skipped is not None else []
     for p in paths:
         path = Path(p)
-        if path.is_dir():
-            for root, dirs, files in os.walk(path):
-                dirs.sort()
-                for name in sorted(files):
-                    if name in _IGNORED_NAMES or name.startswith(".") or name.endswith(_IGNORED_SUFFIXES):
-                        continue
-                    yield Path(root) / name
-        elif path.exists():
-            yield path
+        try:
+            mode = os.stat(path).st_mode
+        except FileNotFoundError:
+            if os.path.lexists(path):
+                skipped.append((str(path), "a symlink to nothing"))
+                continue
+            raise FileNotFoundError(f"{path}: no such file or folder") from None
+        except OSError as exc:
+            skipped.append((str(path), f"cannot be read ({exc.strerror or exc})"))  # e.g. a symlink loop
+            continue
+        if stat.S_ISDIR(mode):
+            yield from _walk_dir(Path(os.path.realpath(path)), skipped)
+        elif (kind := _kind(mode)) is not None:
+            skipped.append((str(path), f"{kind}, not a log file"))
         else:
-            raise FileNotFoundError(f"{path}: no such file or folder")
+            yield Path(os.path.realpath(path))
 
 
-def gunzip(stored: bytes) -> tuple[bytes, str | None]:
-    """Decompress every gzip member; on damage return the readable prefix and the reason."""
+def _walk_dir(root: Path, skipped: list[tuple[str, str]]) -> Iterator[Path]:
     try:
-        return _gzip.decompress(stored), None
+        entries = sorted(os.scandir(root), key=lambda e: e.name)
+    except OSError as exc:
+        skipped.append((str(root), f"cannot be listed ({exc.strerror or exc})"))
+        return
+    for entry in entries:
+        name = entry.name
+        if name in _IGNORED_NAMES or name.startswith(".") or name.endswith(_IGNORED_SUFFIXES):
+            continue
+        try:
+            if entry.is_dir(follow_symlinks=False):
+                yield from _walk_dir(Path(entry.path), skipped)
+                continue
+            mode = entry.stat(follow_symlinks=True).st_mode
+        except OSError as exc:
+            skipped.append((entry.path, f"cannot be read ({exc.strerror or exc})"))
+            continue
+        if stat.S_ISDIR(mode):
+            continue  # a symlink to a folder: not followed
+        if (kind := _kind(mode)) is not None:
+            skipped.append((entry.path, f"{kind}, not a log file"))
+            continue
+        yield Path(os.path.realpath(entry.path)) if entry.is_symlink() else Path(entry.path)
+
+
+def gunzip(stored: bytes, limit: int | None = None) -> tuple[bytes, str | None]:
+    """Decompress every gzip member; on damage return the readable prefix and the reason (a prefix
+    past ``limit`` bytes is cut there)."""
+    try:
+        if limit is None:
+            return _gzip.decompress(stored), None
+        raise EOFError("bounded")  # a limit: go the chunked way, which can stop at it
     except (EOFError, OSError, _zlib.error) as exc:
         reason = str(exc) or type(exc).__name__
     # Feed the stream in small chunks so that what decompressed before the damage is kept even
     # when zlib raises (corrupt block, CRC mismatch): one call on the whole stream would lose it all.
     out: list[bytes] = []
+    total = 0
     rest = stored
     while rest[:2] == GZIP_MAGIC:
         dec = _zlib.decompressobj(wbits=31)
@@ -71,6 +126,9 @@ def gunzip(stored: bytes) -> tuple[bytes, str | None]:
                 chunk = rest[pos : pos + _CHUNK]
                 pos += len(chunk)
                 out.append(dec.decompress(chunk))
+                total += len(out[-1])
+                if limit is not None and total > limit:
+                    break
         except _zlib.error as exc:
             reason = str(exc) or type(exc).__name__
             break
@@ -85,14 +143,51 @@ def gunzip(stored: bytes) -> tuple[bytes, str | None]:
     return data, f"{reason} (kept the first {len(data)} readable bytes)"
 
 
-def read(path: Path) -> RawFile:
-    stored = path.read_bytes()
+def _too_large(limit: int) -> str:
+    return f"larger than {limit / 1e6:,.0f} MB decompressed (the limit, --max-file-mb), not read"
+
+
+def _inflate(stored: bytes, limit: int) -> tuple[bytes, str | None, bool]:
+    """Every gzip member, stopping at ``limit`` decompressed bytes: (data, error, over the limit)."""
+    out: list[bytes] = []
+    size = 0
+    rest = stored
+    try:
+        while rest[:2] == GZIP_MAGIC:
+            dec = _zlib.decompressobj(wbits=31)
+            chunk = dec.decompress(rest, limit - size + 1)
+            size += len(chunk)
+            if size > limit:
+                return b"", _too_large(limit), True
+            out.append(chunk)
+            if not dec.eof:
+                raise EOFError("truncated gzip stream")
+            rest = dec.unused_data
+    except (EOFError, OSError, _zlib.error):
+        data, error = gunzip(stored, limit)  # damaged: salvage the readable prefix, no further than the limit
+        return (b"", _too_large(limit), True) if len(data) > limit else (data, error, False)
+    if rest:
+        data = b"".join(out)
+        return data, f"{len(rest)} bytes of non-gzip data after the gzip stream (kept the first {len(data)} readable bytes)", False
+    return b"".join(out), None, False
+
+
+def read(path: Path, limit: int | None = None) -> RawFile:
+    """A file's content, decompressed; with ``limit`` (bytes), a larger file is not kept (``too_large``)."""
+    with open(path, "rb") as fh:
+        size = os.fstat(fh.fileno()).st_size
+        if limit is not None and size > limit:  # compressed or not, more than the limit on disk is too much to hold
+            return RawFile(path, b"", size, f"{size}-toolarge", _too_large(limit), too_large=True)
+        stored = fh.read()
     # Size + CRC32 identifies a file's content well enough to notice a rewrite, at ~10 GB/s with
     # ISA-L (a cryptographic digest would cost a third of the flow-log parse time).
     fingerprint = f"{len(stored)}-{_zlib.crc32(stored):08x}"
     if stored[:2] == GZIP_MAGIC:
-        data, error = gunzip(stored)
-        return RawFile(path, data, len(stored), fingerprint, error)
+        if limit is None:
+            data, error = gunzip(stored)
+            return RawFile(path, data, len(stored), fingerprint, error)
+        data, error, over = _inflate(stored, limit)
+        return RawFile(path, data, len(stored), fingerprint, error, too_large=over)
     return RawFile(path, stored, len(stored), fingerprint)
 
 
