@@ -280,3 +280,25 @@ def test_nastier_input_is_reported_not_raised(tmp_path: Path) -> None:
     assert flow_problems == [(4, "dstport", "99999999999 is out of range"), (7, "dstport", "'4\u00b2' is not an integer")]
     assert report.events["cloudtrail"] == 2 and report.events["flow"] == 8
     assert len(store.quarantined()) == 4
+
+
+def test_implausible_times_are_bad_records_not_a_jump_of_the_watermark(tmp_path: Path) -> None:
+    """A record dated 0001 or 2099 is set aside by name; the watermark and every window stay where the real events put them."""
+    from datetime import UTC, datetime, timedelta
+
+    from conftest import scan, write_cloudtrail
+
+    from trailhound.simulator.records import record
+
+    t0 = datetime(2026, 11, 3, 9, 0, tzinfo=UTC)
+    good = [record("StopLogging", "cloudtrail.amazonaws.com", time=t0 + timedelta(minutes=i), params={"name": f"t{i}"}) for i in range(3)]
+    past = {**good[0], "eventTime": "0001-01-01T00:00:00Z", "eventID": "past"}
+    future = {**good[0], "eventTime": "2099-06-01T00:00:00Z", "eventID": "future"}
+    f = write_cloudtrail(tmp_path / "logs" / "ct.json.gz", [good[0], past, good[1], future, good[2]])
+    db = tmp_path / "s.db"
+    report, store = scan([f], db=db)
+    assert report.events["cloudtrail"] == 3
+    assert sorted(q["message"].split(" is ")[1] for q in store.quarantined()) == ["before 2006: not a real event time",
+                                                                                   "in the future: not a real event time"]
+    watermark = float(store.meta("watermark"))
+    assert watermark < (t0 + timedelta(hours=1)).timestamp()  # where the real events put it

@@ -228,3 +228,33 @@ def test_deliveries_whose_first_bytes_miss_their_earliest_events(tmp_path: Path)
     rec, _ = _scan([logs])
     assert len(rec.seen) == 6 * 120
     assert rec.max_lag() <= 60.0
+
+
+def test_one_absurd_timestamp_does_not_open_every_file(tmp_path: Path) -> None:
+    """A record dated 0001 (or 9999) in one file must not make the merge hold the whole estate in memory."""
+    from trailhound.pipeline import Scanner as Base
+
+    class Counting(Base):
+        open_now = most = 0
+
+        def _open(self, pending):  # type: ignore[override]
+            run = super()._open(pending)
+            if run is not None:
+                Counting.open_now += 1
+                Counting.most = max(Counting.most, Counting.open_now)
+            return run
+
+        def _finished(self, run) -> None:  # type: ignore[override]
+            Counting.open_now -= 1
+            super()._finished(run)
+
+    for i in range(60):
+        recs = [record("DescribeInstances", "ec2.amazonaws.com", time=T0 + timedelta(minutes=5 * i, seconds=s), identity=iam_user(ACCOUNT))
+                for s in range(0, 240, 60)]
+        if i in (30, 31):  # far down the file, past the head the planner reads: only parsing meets it
+            recs += [{**recs[0], "eventID": f"filler{n}", "requestParameters": {"filler": "x" * 400}} for n in range(60)]
+            recs.append({**recs[0], "eventTime": "0001-01-01T00:00:00Z" if i == 30 else "9999-12-31T00:00:00Z"})
+        write_cloudtrail(tmp_path / "logs" / f"ct{i:03d}.json.gz", recs)
+    report = Counting(Store(":memory:"), ScanSettings()).scan([tmp_path / "logs"])
+    assert report.events["cloudtrail"] == 240 + 120 and report.bad_records == 2
+    assert Counting.most <= 4

@@ -137,11 +137,13 @@ def plan(paths: list[Path]) -> tuple[list[PendingFile], list[tuple[Path, Kind]]]
 
 
 class Timeline:
-    def __init__(self, pending: list[PendingFile], load: Callable[[PendingFile], Run | None], on_done: Callable[[Run], None], quantum: float = 60.0) -> None:
+    def __init__(self, pending: list[PendingFile], load: Callable[[PendingFile], Run | None], on_done: Callable[[Run], None], quantum: float = 60.0,
+                 max_lag: float = 3600.0) -> None:
         self.pending = pending
         self.load = load
         self.on_done = on_done
         self.quantum = quantum
+        self.max_lag = max_lag
         self.open_runs = 0
 
     def __iter__(self) -> Iterator[Slice]:
@@ -159,7 +161,8 @@ class Timeline:
                 if run is None:
                     continue
                 if len(run) and estimated > 0:
-                    lag = max(lag, estimated - float(run.parsed.times[0]))
+                    # bounded: one record far earlier than its file (a wrong clock) must not make every file open at once
+                    lag = min(max(lag, estimated - float(run.parsed.times[0])), self.max_lag)
                 if run.pos >= len(run):
                     self.on_done(run)
                     continue

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 import re
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -80,6 +81,34 @@ def describe_msgspec_error(exc: msgspec.MsgspecError, data: bytes, path: str, re
         field = f.group(1)
         msg = msg[: f.start()].rstrip(" -")
     return Problem(path, msg, line=line, record=record, field=field)
+
+
+# Event times a real AWS log can carry: AWS began in 2006, and no log records the future (two days of
+# clock skew allowed). A record dated 0001 or 9999 is bad input: never a planning input that would
+# make the timeline hold every file, never a jump of the watermark that would close every window and
+# expire every baseline (for this scan and the ones after it).
+EARLIEST, LATEST = 1_136_073_600.0, 4_102_444_800.0  # 2006-01-01, 2100-01-01 (UTC)
+FUTURE_SKEW_S = 2 * 86_400.0
+
+
+def latest_plausible() -> float:
+    return min(LATEST, time.time() + FUTURE_SKEW_S)
+
+
+def drop_implausible(path: str, events: list[Any], times: list[float], field: str) -> tuple[list[Any], list[float], list[Problem]]:
+    """The events whose time is plausible, and a problem for each one that is not."""
+    latest = latest_plausible()
+    if all(EARLIEST <= t < latest for t in times):
+        return events, times, []
+    keep_e, keep_t, problems = [], [], []
+    for i, (e, t) in enumerate(zip(events, times)):
+        if EARLIEST <= t < latest:
+            keep_e.append(e)
+            keep_t.append(t)
+        else:
+            why = "in the future" if t >= EARLIEST else "before 2006"
+            problems.append(Problem(path, f"time {t:.0f} is {why}: not a real event time", record=i, field=field))
+    return keep_e, keep_t, problems
 
 
 def sort_by_time(events: list[Any], times: list[float]) -> tuple[list[Any], np.ndarray]:

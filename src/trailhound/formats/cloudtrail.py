@@ -17,7 +17,7 @@ from typing import Any
 import msgspec
 
 from trailhound.events import ApiCall
-from trailhound.formats.base import EMPTY_TIMES, Kind, Parsed, Problem, describe_msgspec_error, sort_by_time
+from trailhound.formats.base import EMPTY_TIMES, Kind, Parsed, Problem, describe_msgspec_error, drop_implausible, sort_by_time
 
 
 class _Records(msgspec.Struct):
@@ -44,6 +44,8 @@ _any = msgspec.json.Decoder()
 
 def _finish(path: str, events: list[ApiCall], problems: list[Problem], total: int) -> Parsed:
     times = [e.event_time.timestamp() for e in events]
+    events, times, implausible = drop_implausible(path, events, times, "eventTime")
+    problems = problems + implausible
     events, arr = sort_by_time(events, times)
     return Parsed(Kind.CLOUDTRAIL, events, arr, problems, records_read=total, fatal=not events and bool(problems))
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import msgspec
 
 from trailhound.events import DnsQuery
-from trailhound.formats.base import Kind, Parsed, Problem, describe_msgspec_error, sort_by_time
+from trailhound.formats.base import Kind, Parsed, Problem, describe_msgspec_error, drop_implausible, sort_by_time
 
 _decoder = msgspec.json.Decoder(DnsQuery)
 
@@ -28,5 +28,7 @@ def parse(path: str, data: bytes) -> Parsed:
                 p.line = lineno
                 problems.append(p)
     times = [e.query_timestamp.timestamp() for e in events]
+    events, times, implausible = drop_implausible(path, events, times, "query_timestamp")
+    problems = problems + implausible
     events, arr = sort_by_time(events, times)
     return Parsed(Kind.DNS, events, arr, problems, records_read=total, fatal=not events and bool(problems))

@@ -20,7 +20,7 @@ import numpy as np
 import polars as pl
 
 from trailhound.events import FLOW_COLUMNS, FLOW_FIELDS
-from trailhound.formats.base import EMPTY_TIMES, Kind, Parsed, Problem
+from trailhound.formats.base import EARLIEST, EMPTY_TIMES, Kind, Parsed, Problem, latest_plausible
 
 V2_DEFAULT = (
     "version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status"
@@ -94,14 +94,13 @@ def _consistent(body: bytes, n_fields: int) -> bool:
 
 # start/end are epoch seconds; milliseconds or garbage there would break every date computed from them
 _EPOCH_FIELDS = ("start", "end")
-MAX_EPOCH_S = 4_102_444_800  # 2100-01-01
 
 
 def _bad_times(df: pl.DataFrame) -> bool:
     for name in _EPOCH_FIELDS:
         if name in df.columns:
             col = df[name]
-            if col.null_count() < len(col) and (col.min() < 0 or col.max() > MAX_EPOCH_S):  # type: ignore[operator]
+            if col.null_count() < len(col) and (col.min() < EARLIEST or col.max() >= latest_plausible()):  # type: ignore[operator]
                 return True
     return False
 
@@ -119,8 +118,8 @@ def _check_line(tokens: list[str], fields: list[str]) -> tuple[str | None, str]:
                 return name, f"'{tok[:40]}' is not an integer"
             if not bounds[0] <= int(tok) <= bounds[1]:
                 return name, f"{tok[:40]} is out of range"
-            if name in _EPOCH_FIELDS and not 0 <= int(tok) <= MAX_EPOCH_S:
-                return name, f"{tok[:40]} is not a time in epoch seconds"
+            if name in _EPOCH_FIELDS and not EARLIEST <= int(tok) < latest_plausible():
+                return name, f"{tok[:40]} is not a time in epoch seconds between 2006 and now"
     return None, ""
 
 
