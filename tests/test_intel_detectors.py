@@ -10,7 +10,7 @@ from conftest import scan
 
 from trailhound.detectors import api_caller_intel, dns_intel, flow_intel, port_probe, tor_relay
 from trailhound.simulator.attack_day import add_attack_instances, write_case_logs, write_custom_lists
-from trailhound.simulator.records import Case, flow_row
+from trailhound.simulator.records import Case, flow_row, packaged_indicators
 
 START = datetime(2026, 11, 6, 10, 0, tzinfo=UTC)
 CASES = [c for module in (api_caller_intel, flow_intel, dns_intel, port_probe, tor_relay) for c in module.cases(START)]
@@ -94,7 +94,27 @@ def test_trusted_ip_suppresses_flow_findings(tmp_path: Path) -> None:
     trusted = tmp_path / "trusted.txt"
     trusted.write_text(case.record["dstaddr"] + "\n")
     report, store = scan(write_case_logs(tmp_path / "logs", [case]), trusted_lists=[trusted])
-    assert list(store.findings()) == [] and report.suppressed_trusted == 1
+    assert list(store.findings()) == []  # its rows never reach a flow detector
+
+
+def test_a_trusted_scanner_does_not_hide_a_malicious_one(tmp_path: Path) -> None:
+    """Probes from a trusted scanner and a listed one in the same window: the listed one is reported,
+    and the finding names it (trusted rows never enter the window)."""
+    from datetime import timedelta
+
+    from trailhound.intel.index import Category
+    from trailhound.simulator.records import LOCAL_IP, example_indicator
+
+    scanner = example_indicator(Category.SCANNER)
+    friendly = packaged_indicators(Category.SCANNER, 2)[1]
+    trusted = tmp_path / "trusted.txt"
+    trusted.write_text(friendly + "\n")
+    rows = [flow_row(START, src=scanner, dst=LOCAL_IP, sport=61000, dport=22),
+            flow_row(START + timedelta(minutes=1), src=friendly, dst=LOCAL_IP, sport=61001, dport=22)]
+    _, store = scan(write_case_logs(tmp_path / "logs", [Case("probes", None, rows, source="flow")]), trusted_lists=[trusted])
+    [f] = list(store.findings())
+    remotes = {d["remoteIpDetails"]["ipAddressV4"] for d in f["service"]["action"]["portProbeAction"]["portProbeDetails"]}
+    assert f["type"] == "Recon:EC2/PortProbeUnprotectedPort" and remotes == {scanner}
 
 
 def test_flow_drop_point_with_a_drop_point_list(tmp_path: Path) -> None:
@@ -121,7 +141,6 @@ def test_tor_relay_does_not_depend_on_how_flows_are_split(tmp_path: Path) -> Non
     """Three relays within the hour: one finding, whether the flows come in one file, three, or three scans."""
     from datetime import timedelta
 
-    from trailhound.simulator.records import packaged_indicators
     from trailhound.intel.index import Category
 
     relays = packaged_indicators(Category.TOR_RELAY, 4)

@@ -140,3 +140,53 @@ def test_the_store_inside_the_scanned_folder_is_not_a_log(tmp_path: Path) -> Non
     scan([logs], db=logs / "trailhound.db")
     report, _ = scan([logs], db=logs / "trailhound.db")  # now the store and its WAL files lie in the folder
     assert report.problems == [] and report.files_quarantined == 0 and report.files_already_scanned == 1
+
+
+def test_a_record_that_breaks_a_detector_costs_only_that_record(tmp_path: Path) -> None:
+    """The batch is halved until the record that breaks the detector is alone; it is quarantined with the
+    detector's name, and every other record of the batch still raises its findings."""
+    from trailhound.detectors import default_detectors
+    from trailhound.detectors.cloudtrail_logging import CloudTrailLoggingDisabled
+
+    class Fragile(CloudTrailLoggingDisabled):
+        name = "fragile-logging-disabled"
+
+        def match(self, e):  # type: ignore[no-untyped-def]
+            if e.params().get("name") == "poison":
+                raise ValueError("cannot read this trail name")
+            return super().match(e)
+
+    recs = [record("StopLogging", "cloudtrail.amazonaws.com", time=T0.replace(minute=i), identity=iam_user("111122223333", "ops"),
+                   params={"name": "poison" if i == 5 else f"trail{i}"}) for i in range(8)]
+    f = write_cloudtrail(tmp_path / "logs" / "ct.json.gz", recs)
+    detectors = [d for d in default_detectors() if d.name != CloudTrailLoggingDisabled.name] + [Fragile()]
+    store = Store(tmp_path / "s.db")
+    report = Scanner(store, ScanSettings(), detectors=detectors).scan([f])
+    [finding] = [x for x in store.findings() if x["type"] == "Stealth:IAMUser/CloudTrailLoggingDisabled"]
+    assert finding["service"]["count"] == 7  # all but the poisoned one
+    [q] = store.quarantined()
+    assert q["path"] == str(f) and "fragile-logging-disabled failed on the StopLogging event" in q["message"]
+    assert recs[5]["eventID"] in q["message"] and report.detector_errors == 1
+
+
+def test_a_failing_timer_costs_its_key_not_the_scan_nor_the_restart(tmp_path: Path) -> None:
+    from datetime import timedelta
+
+    from trailhound.detectors import brute_force, default_detectors
+    from trailhound.simulator.attack_day import write_case_logs
+
+    class Broken(brute_force.BruteForceTarget):
+        name = "broken-brute-force"
+
+        def report(self, key, w):  # type: ignore[no-untyped-def]
+            raise RuntimeError("cannot build the finding")
+
+    cases = {c.name: c for c in brute_force.cases(T0)}
+    files = write_case_logs(tmp_path / "logs", [cases["bastion-ssh-hammered"], cases["winrm-guessing"]])
+    detectors = [d for d in default_detectors() if d.name != brute_force.BruteForceTarget.name] + [Broken()]
+    db = tmp_path / "s.db"
+    report = Scanner(Store(db), ScanSettings(), detectors=detectors).scan(files)
+    assert report.detector_errors >= 2 and any("broken-brute-force: on_timer failed" in str(p) or "update failed" in str(p)
+                                                 for p in report.problems)
+    again = Scanner(Store(db), ScanSettings(), detectors=detectors).scan(files)
+    assert again.detector_errors == 0  # nothing left behind to fail again on a restart

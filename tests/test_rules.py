@@ -80,3 +80,25 @@ def test_password_policy_state_survives_between_scans(tmp_path) -> None:
     # Without the remembered policy, length 12 would be fine (AWS default is 8); with it, it is a weakening.
     _, store = scan([write_cloudtrail(tmp_path / "b.json.gz", [_policy_update(START.replace(hour=10), minimumPasswordLength=12, requireSymbols=True)])], db=db)
     assert [f["type"] for f in store.findings()] == ["Stealth:IAMUser/PasswordPolicyChange"]
+
+
+def test_password_policy_outlives_a_year_and_an_upgrade(tmp_path) -> None:
+    """The policy in force is remembered however long ago it was set, and a store written before keyed
+    state was typed keeps it."""
+    import sqlite3
+
+    import msgspec
+    from conftest import scan, write_cloudtrail
+
+    db = tmp_path / "old.db"
+    con = sqlite3.connect(db)
+    con.execute("CREATE TABLE detector_state (detector TEXT NOT NULL, key TEXT NOT NULL, value BLOB NOT NULL, PRIMARY KEY (detector, key))")
+    con.execute("INSERT INTO detector_state VALUES ('password-policy-change', '111122223333', ?)",
+                (msgspec.msgpack.encode({"minimumPasswordLength": 20, "requireSymbols": True}),))
+    con.execute("INSERT INTO detector_state VALUES ('tor-relay', 'i-1|9001', ?)", (msgspec.msgpack.encode({"1.2.3.4": 1.0}),))
+    con.commit()
+    con.close()
+    # the migrated row says nothing of when the policy was set (the old store did not keep it): it never expires
+    _, store = scan([write_cloudtrail(tmp_path / "b.json.gz", [_policy_update(START, minimumPasswordLength=12, requireSymbols=True)])], db=db)
+    assert [f["type"] for f in store.findings()] == ["Stealth:IAMUser/PasswordPolicyChange"]  # 20 -> 12
+    assert not store.db.execute("SELECT 1 FROM sqlite_master WHERE name = 'detector_state'").fetchone()

@@ -152,11 +152,13 @@ class Scanner:
         self.intel = CombinedIntel(base, custom.freeze())
         self.detectors: list[Detector] = list(detectors) if detectors is not None else default_detectors(self.intel)
         self.inventory = Inventory.from_state(msgspec.json.decode(self.store.meta("inventory") or "null"))
+        if detectors is None:  # the full set: state of detectors gone or changed since is of no use to anyone
+            store.prune_state({d.name: d.state_version for d in self.detectors if isinstance(d, KeyedDetector)})
         watermark = float(self.store.meta("watermark") or "-inf")
         self.engine = Engine([d for d in self.detectors if isinstance(d, KeyedDetector)], store, self.settings.allowed_lateness_s,
                              watermark, capacity=self.settings.state_cache_entries)
         self.router = Router(self.detectors, self.engine)
-        self.stages: list[Stage] = [InventoryLearning(self.inventory), FlowAddresses(self.intel.ip), self.router]
+        self.stages: list[Stage] = [InventoryLearning(self.inventory), FlowAddresses(self.intel.ip, self.trusted.ip), self.router]
         mmdb = list(self.settings.geoip_mmdb)
         geo = (lambda: open_provider(mmdb)) if mmdb else default_provider
         self.aggregator = Aggregator(store.finding, store.detector_id, Enricher(self.inventory, geo=geo, default_region=self.settings.default_region),
@@ -190,6 +192,7 @@ class Scanner:
                 self.commit()
         if self.settings.flush_at_end:  # a bounded input has ended: open windows report what they hold
             self._emit(self.engine.flush())
+            self._engine_problems()
         self.commit()
         report.seconds = time.perf_counter() - started
         return report
@@ -325,8 +328,19 @@ class Scanner:
         if routed.problems:
             self.report.problems.extend(routed.problems)
             self.report.detector_errors += len(routed.problems)
+        if routed.set_aside:  # the record that broke a detector, named, in its file's quarantine
+            path = str(piece.run.path)
+            self._quarantine(piece.run.meta.fingerprint, [Problem(path, f"{p.path} {p.message}") for p in routed.set_aside], fatal=False)
+            self.report.detector_errors += len(routed.set_aside)
         self._emit(routed.occurrences)
         self._emit(self.engine.advance(float(piece.run.parsed.times[piece.stop - 1])))
+        self._engine_problems()
+
+    def _engine_problems(self) -> None:
+        if self.engine.problems:
+            self.report.problems.extend(self.engine.problems)
+            self.report.detector_errors += len(self.engine.problems)
+            self.engine.problems.clear()
 
     def _meter_slice(self, meta: _FileMeta, start: int, stop: int, events: Any) -> None:
         """Usage of exactly the events of this slice (so a resumed file is never metered twice)."""

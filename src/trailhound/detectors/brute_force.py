@@ -46,6 +46,7 @@ SERVICES = {22: "SSH", 3389: "RDP", 5985: "WinRM", 5986: "WinRM"}
 TYPES = {"SSH": "UnauthorizedAccess:EC2/SSHBruteForce", "RDP": "UnauthorizedAccess:EC2/RDPBruteForce", "WinRM": "Impact:EC2/WinRMBruteForce"}
 MIN_ATTEMPTS, MAX_SIZE_CLASSES = 20, 4
 SLOW_ATTEMPTS = 50  # within an hour: about one a minute, kept up
+MIN_ACTOR_PEERS = 3  # an instance hammering one Internet host is more likely polling it (Git over SSH) than guessing
 LOGINS = "logins"  # what the slow tier's baseline remembers of a source: the days it logged in
 ATTEMPT_BYTES = (800, 16_000)
 _FIN_OR_RST, _SYN = 1 | 4, 2
@@ -158,9 +159,10 @@ class BruteForceTargetSlow(BruteForceTarget):
 
     def threshold(self, key: str, w: Window) -> bool:
         attempts = w["attempts"].count
-        per_bucket = [r.count for r in w.per_bucket("attempts")]
-        # ten minutes (two buckets) with a burst are the fast tier's to report
-        burst = max([*per_bucket, *(a + b for a, b in zip(per_bucket, per_bucket[1:]))]) >= MIN_ATTEMPTS
+        counts = {start: r.count for start, r in w.per_bucket("attempts")}
+        step = self.window.step
+        # ten minutes (two adjacent buckets) with a burst are the fast tier's to report
+        burst = any(n + counts.get(start + step, 0) >= MIN_ATTEMPTS for start, n in counts.items())
         return (attempts >= SLOW_ATTEMPTS and not burst and w["sizes"].count <= MAX_SIZE_CLASSES and w["long"].count * 4 <= attempts
                 and not w.seen_before(LOGINS))
 
@@ -170,10 +172,16 @@ class BruteForceTargetSlow(BruteForceTarget):
 
 
 class BruteForceActor(_BruteForce):
-    """Keyed by (instance address, service)."""
+    """Keyed by (instance address, service). Against a single Internet host it takes more than shape:
+    a CI runner polling a Git server over SSH every few seconds makes the same uniform short sessions.
+    So: several hosts (spraying), or hosts of our own network (lateral movement)."""
 
     name = "brute-force-actor"
     role = "ACTOR"
+
+    def threshold(self, key: str, w: Window) -> bool:
+        peers = w["peers"]
+        return super().threshold(key, w) and (peers.count >= MIN_ACTOR_PEERS or all(is_private(p) for p in peers.items))
     key = pl.concat_str([pl.col("srcaddr"), SERVICE], separator="|")
     where = CLIENT_HALVES & SOURCE_IS_LOCAL
     columns = (*_COLUMNS, LOGGED_AT_SOURCE.alias("ours_logged"))
@@ -182,7 +190,7 @@ class BruteForceActor(_BruteForce):
 def cases(start: datetime, account: str = "111122223333") -> list[Case]:
     from trailhound.simulator.records import BASTION, BUILD_HOST, HOST, TRUSTED_IP, WINDOWS_HOST, Case, Host, flow_row, internet_addresses
 
-    attacker, developer, partner, slow, monitor = internet_addresses(5, seed=22)
+    attacker, developer, partner, slow, monitor, git_server, *victims = internet_addresses(9, seed=22)
     slot = iter(start + timedelta(minutes=20 * i) for i in range(1000))  # each case in a window of its own
 
     def sessions(n: int, src: str, dst: str | None, dport: int, at: Host, every: float, nbytes: Any, packets: int = 16,
@@ -196,7 +204,7 @@ def cases(start: datetime, account: str = "111122223333") -> list[Case]:
     sftp = [flow_row(t_sftp + timedelta(minutes=2 * i + m), src=partner, dst=BASTION.ip, sport=45000 + i, dport=22, packets=900,
                      nbytes=1_200_000, flags=(2 if m == 0 else 0) | (1 if m == 4 else 0), at=BASTION, duration=60)
             for i in range(8) for m in range(5)]
-    t_monitor = next(slot)
+    t_monitor, t_spray = next(slot), next(slot)
     monitor_yesterday = sessions(20, monitor, BASTION.ip, 22, BASTION, 60, 2400, t0=t_monitor)
     return [
         Case("bastion-ssh-hammered", TYPES["SSH"], sessions(200, attacker, BASTION.ip, 22, BASTION, 2, lambda i: 2024 + 52 * (i % 4)),
@@ -209,6 +217,11 @@ def cases(start: datetime, account: str = "111122223333") -> list[Case]:
         Case("sftp-long-sessions", None, sftp, source="flow"),
         # a deployment tool without connection reuse: one SSH session per task, of every size
         Case("ansible-many-tasks", None, sessions(60, BUILD_HOST.ip, HOST.ip, 22, BUILD_HOST, 5, lambda i: 2600 + 977 * (i % 11)), source="flow"),
+        # a CI runner polling a Git server over SSH every 15 seconds: uniform short sessions, to one Internet host
+        Case("ci-polls-git-over-ssh", None, sessions(80, BUILD_HOST.ip, git_server, 22, BUILD_HOST, 15, 3300), source="flow"),
+        # the same cadence against three Internet hosts is no polling: a spray
+        Case("instance-sprays-ssh-on-the-internet", TYPES["SSH"], [r for n, peer in enumerate(victims) for r in sessions(
+            30, HOST.ip, peer, 22, HOST, 5, 2100, t0=t_spray + timedelta(seconds=n))], source="flow", role="ACTOR"),
         Case("ssh-blocked-by-security-group", None, sessions(100, attacker, BASTION.ip, 22, BASTION, 3, 120, packets=2, action="REJECT"),
              source="flow"),
         Case("trusted-scanner-ssh-audit", None, sessions(60, TRUSTED_IP, BASTION.ip, 22, BASTION, 5, 2200), source="flow"),

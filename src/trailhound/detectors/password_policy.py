@@ -67,7 +67,7 @@ class PolicyState(msgspec.Struct, array_like=True):
 
 
 class PasswordPolicyChange(KeyedDetector[PolicyState]):
-    """Keyed by account: the state is the policy in force (about 150 bytes), kept for a year."""
+    """Keyed by account: the state is the policy in force (about 150 bytes), kept as long as it is in force."""
 
     name = "password-policy-change"
     consumes = Source.CLOUDTRAIL
@@ -76,7 +76,7 @@ class PasswordPolicyChange(KeyedDetector[PolicyState]):
                             "T1556 Modify Authentication Process",
                             "policy weakened against the previous one (remembered per account; AWS's default when unknown) or deleted"),)
     State = PolicyState
-    ttl = 365 * 86_400.0
+    ttl = float("inf")  # a policy unchanged for years is still the one a weakening is judged against
 
     def key_of(self, e: ApiCall) -> str | None:
         return None if e.error_code else e.account_id

@@ -45,7 +45,11 @@ class InboundProbe(WindowedDetector):
         FindingType(UNPROTECTED, severity(LOW, elasticsearch=HIGH), *_MITRE, "an ACCEPTed inbound connection from a known scanner"),
         FindingType(EMR, severity(HIGH), *_MITRE, "an ACCEPTed inbound connection from a known scanner to an EMR port"),
     )
-    key = pl.coalesce("instance_id", "interface_id", "dstaddr")
+    # one key per instance and kind of port: a Low probe of SSH must not silence a High one of YARN
+    key = pl.concat_str([pl.coalesce("instance_id", "interface_id", "dstaddr"),
+                         pl.when(pl.col("dstport").is_in(sorted(EMR_PORTS))).then(pl.lit("emr"))
+                         .when(pl.col("dstport").is_in(sorted(ELASTICSEARCH_PORTS))).then(pl.lit("elasticsearch")).otherwise(pl.lit("other"))],
+                        separator="|")
     window = Sliding(length=600, step=60)
     reducers = {"emr": Distinct(), "elasticsearch": Distinct(), "other": Distinct(), "context": Last()}
 
@@ -72,6 +76,7 @@ class InboundProbe(WindowedDetector):
 
     def report(self, key: str, w: Window) -> list[Occurrence]:
         iid, eni, local, account, region = w["context"]
+        target = key.rsplit("|", 1)[0]
         out = []
         # one finding per instance, and one apart for the High-severity Elasticsearch ports
         for ftype, found, level, agg in ((EMR, w["emr"], None, ""), (UNPROTECTED, w["elasticsearch"], "elasticsearch", "elasticsearch"),
@@ -84,9 +89,9 @@ class InboundProbe(WindowedDetector):
             names = ", ".join(f"{p} ({port(p).port_name})" for p in ports[:5]) + (" and more" if len(ports) > 5 else "")
             out.append(Occurrence(
                 type=ftype, severity=self.severity(ftype, level), time=w.last, first_seen=w.first, account_id=account or "",
-                region=region or "", resource=instance_resource(iid, eni, local), resource_key=key, action=port_probe(local, probes),
-                title=f"Unprotected port on EC2 instance {key} is being probed.",
-                description=f"EC2 instance {key} has unprotected ports {names} which {'are' if len(probes) > 1 else 'is'} being probed by "
+                region=region or "", resource=instance_resource(iid, eni, local), resource_key=target, action=port_probe(local, probes),
+                title=f"Unprotected port on EC2 instance {target} is being probed.",
+                description=f"EC2 instance {target} has unprotected ports {names} which {'are' if len(probes) > 1 else 'is'} being probed by "
                 f"{len({r for _, r in probes})} known scanner or malicious host(s), e.g. {probes[-1][1]}"
                 + (f" ({hits[0].list_name})." if hits else "."),
                 resource_role="TARGET", feature_name="FlowLogs",

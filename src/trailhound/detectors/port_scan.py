@@ -53,19 +53,19 @@ def _rows(rows: list[tuple[Any, ...]]) -> Iterator[tuple[str, str, int, float, l
     for src, dst, sport, dport, flags, start, iid, eni, account, region, at_source in rows:
         if not opener(sport, dport, flags, SERVICE_PORTS):
             continue  # a refused reply (a stateless ACL rejecting return traffic), or nothing tells
-        ctx = [None, None, src, account, region]
-        yield src, dst, dport, float(start), ctx, [iid, eni, src, account, region] if at_source else None
+        ctx = [None, None, src, account, region, sport]
+        yield src, dst, dport, float(start), ctx, [iid, eni, src, account, region, sport] if at_source else None
 
 
 def _scan_occurrence(det: WindowedDetector, ftype: str, w: Window, title: str, description: str, info: dict[str, Any],
                      aggregation_key: str = "") -> Occurrence:
     """The scanning instance as well as the rows name it (its own interface's record when there is one) as ACTOR."""
-    iid, eni, local, account, region, remote, remote_port = w["own"] or w["any"]
+    iid, eni, local, account, region, local_port, remote, remote_port = w["own"] or w["any"]
     name = iid or eni or local
     return Occurrence(
         type=ftype, severity=det.severity(ftype), time=w.last, first_seen=w.first, account_id=account or "", region=region or "",
         resource=instance_resource(iid, eni, local), resource_key=instance_key(iid, eni, local),
-        action=network_connection(direction="OUTBOUND", protocol=6, local=local, local_port=None, remote=remote, remote_port=remote_port,
+        action=network_connection(direction="OUTBOUND", protocol=6, local=local, local_port=local_port, remote=remote, remote_port=remote_port,
                                   blocked=False, eni=eni),
         title=title.format(instance=name, remote=remote, port=remote_port), description=description.format(instance=name, remote=remote),
         resource_role="ACTOR", feature_name="FlowLogs", remote_ip=remote, additional_info=info, aggregation_key=aggregation_key,

@@ -88,9 +88,14 @@ def statement_exposure(stmt: Mapping[str, Any]) -> Exposure:
     if not wildcard:
         return Exposure.NOT_PUBLIC
     authenticated_only = False
-    for operator, clauses in (stmt.get("Condition") or {}).items():
+    condition = stmt.get("Condition") or {}
+    if not isinstance(condition, dict):
+        return Exposure.NOT_PUBLIC  # not a condition block AWS would accept: no claim about it
+    for operator, clauses in condition.items():
         if not isinstance(clauses, dict):
             continue
+        if operator.lower().endswith("ifexists"):
+            continue  # true when the key is absent, and an anonymous request from the internet has none: narrows nothing
         negated = operator.lower().startswith(("stringnot", "arnnot", "notipaddress"))
         for key, values in clauses.items():
             k = key.lower()
@@ -316,6 +321,10 @@ def cases(start: datetime, account: str = "111122223333") -> list[Case]:
         Case("bucket-policy-one-account", None, call("PutBucketPolicy", s3p(policy="", bucketPolicy=_policy({"AWS": "arn:aws:iam::444455556666:root"})))),
         Case("bucket-policy-wildcard-in-org", None, call("PutBucketPolicy", s3p(policy="", bucketPolicy=_policy(
             "*", {"StringEquals": {"aws:PrincipalOrgID": "o-a1b2c3d4e5"}})))),
+        # StringEqualsIfExists on the VPC endpoint: a request from the internet has no endpoint, so it is let in
+        Case("bucket-policy-vpce-ifexists", "Policy:S3/BucketAnonymousAccessGranted", call("PutBucketPolicy", s3p(policy="", bucketPolicy=_policy(
+            "*", {"StringEqualsIfExists": {"aws:SourceVpce": "vpce-1a2b3c4d"}})), mallory)),
+        Case("bucket-policy-vpce", None, call("PutBucketPolicy", s3p(policy="", bucketPolicy=_policy("*", {"StringEquals": {"aws:SourceVpce": "vpce-1a2b3c4d"}})))),
         Case("bucket-acl-all-users", "Policy:S3/BucketAnonymousAccessGranted", call("PutBucketAcl", s3p(acl="", AccessControlPolicy=all_users), mallory)),
         Case("bucket-acl-private", None, call("PutBucketAcl", s3p(acl="", **{"x-amz-acl": ["private"]}))),
     ]

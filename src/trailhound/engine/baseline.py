@@ -23,7 +23,7 @@ DAY = 86_400.0
 
 
 class ProfileState(msgspec.Struct, array_like=True):
-    # value -> [decayed count of active periods, last period index]
+    # value -> [decayed count of active periods, last period index, first period index]
     values: dict[str, list[float]] = msgspec.field(default_factory=dict)
 
 
@@ -36,7 +36,7 @@ class Profile:
     infrequent: float = 1.5  # a few times a month
 
     def _decayed(self, entry: list[float], t: float) -> float:
-        count, last_period = entry
+        count, last_period = entry[0], entry[1]
         age = max(0.0, t - last_period * self.period)
         return count * math.pow(0.5, age / self.half_life)
 
@@ -46,25 +46,22 @@ class Profile:
         if entry is not None:
             if entry[1] >= period:
                 return  # already counted in this period: a burst is one active day, not a habit
-            st.values[value] = [self._decayed(entry, t) + 1.0, period]
+            st.values[value] = [self._decayed(entry, t) + 1.0, period, entry[2] if len(entry) > 2 else entry[1]]
             return
         if len(st.values) >= self.capacity:  # forget the least used value to make room
             weakest = min(st.values, key=lambda v: self._decayed(st.values[v], t))
             del st.values[weakest]
-        st.values[value] = [1.0, period]
+        st.values[value] = [1.0, period, period]
 
     def frequency(self, st: ProfileState, value: str, t: float) -> float:
         entry = st.values.get(value)
         return self._decayed(entry, t) if entry is not None else 0.0
 
     def seen_before(self, st: ProfileState, value: str, t: float) -> bool:
-        """Whether the value was used in some period before the one ``t`` falls in (today's use does not count)."""
+        """Whether the value was first used in a period before the one ``t`` falls in (what ``t``'s own
+        period added does not count)."""
         entry = st.values.get(value)
-        if entry is None:
-            return False
-        if entry[1] < math.floor(t / self.period):
-            return True
-        return entry[0] - 1.0 > 0.05  # counted today, on top of what earlier periods left after decay
+        return entry is not None and (entry[2] if len(entry) > 2 else entry[1]) < math.floor(t / self.period)
 
     def subtype(self, st: ProfileState, value: str, t: float) -> str:
         f = self.frequency(st, value, t)

@@ -37,6 +37,7 @@ class KeyedDetector(Detector, Generic[S]):
     state_version: ClassVar[int] = 1  # bump when State changes shape: older stored state is dropped, not misread
     ttl: ClassVar[float] = 86_400.0  # seconds of event time without a row after which the key's state is deleted
     warmup: ClassVar[float] = 0.0  # seconds from a key's first row during which its occurrences are dropped
+    drops_late: ClassVar[bool] = False  # rows older than the watermark are counted and not given to it (windows)
     key: ClassVar[Any] = None  # flow detectors: a Polars expression giving the key (a string) of each row
     columns: ClassVar[tuple[Any, ...]] = ()  # flow detectors: the values of a row it reads (names or expressions), "start" among them
 

@@ -121,12 +121,12 @@ class Distinct(Reducer):
             state.items = items[: self.sample]
 
     def result(self, states: Sequence[DistinctState]) -> DistinctValues:
-        if all(s.sketch is None for s in states):
+        if all(s.sketch is None for s in states):  # every bucket exact: so is the union, however large
             merged: dict[Any, None] = {}
             for s in states:
                 merged.update(dict.fromkeys(s.items))
-            if len(merged) <= self.exact:
-                return DistinctValues(len(merged), True, tuple(merged))
+            items = tuple(merged) if len(merged) <= self.exact else tuple(merged)[: self.sample]
+            return DistinctValues(len(merged), True, items)
         union = datasketches.hll_union(self.lg_k)
         sample: dict[Any, None] = {}
         for s in states:

@@ -26,6 +26,7 @@ from trailhound.formats.base import Problem
 class Routed:
     occurrences: list[Occurrence] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
+    set_aside: list[Problem] = field(default_factory=list)  # records a detector failed on (quarantined, named)
 
 
 class Router:
@@ -58,7 +59,8 @@ class Router:
                 at = len(self._distinct)
                 self._distinct.append(d.where)  # type: ignore[arg-type]
             self._which.append(at)
-        self._wheres = [w.fill_null(False).alias(str(j)) for j, w in enumerate(self._distinct)]
+        # rows with a trusted address never reach a flow detector (GuardDuty's trusted IP lists): not even a window
+        self._wheres = [(w & ~pl.col("trusted")).fill_null(False).alias(str(j)) for j, w in enumerate(self._distinct)]
         # The masks and every column a keyed detector reads come out of the wide file frame in one pass
         # (Polars' cost per call grows with the frame's 40-odd columns); the rest works on that narrow frame.
         needed: set[str] = set()
@@ -129,6 +131,23 @@ class Router:
         try:
             found = self.engine.feed(det, events) if isinstance(det, KeyedDetector) else det.run(events)
         except Exception as exc:  # a detector bug must not stop the others or lose the events
-            out.problems.append(Problem(det.name, f"detector failed on a batch of {len(events)} events ({type(exc).__name__}: {exc})"))
+            n = len(events)
+            if n > 1 and not isinstance(det, KeyedDetector):  # halve until the record that breaks it is alone
+                half = n // 2
+                for part in ((events[:half], events[half:]) if isinstance(events, list) else (events.slice(0, half), events.slice(half))):
+                    self._call(det, part, out)
+                return
+            what = _describe(events[0] if isinstance(events, list) else events.row(0, named=True)) if n == 1 else f"a batch of {n} rows"
+            out.set_aside.append(Problem(det.name, f"failed on {what} ({type(exc).__name__}: {exc}); set aside for this detector only"))
             return
         out.occurrences.extend(found)
+
+
+def _describe(record: Any) -> str:
+    """A record the way a person finds it again in the log."""
+    if isinstance(record, dict):  # a flow row
+        return (f"the flow {record.get('srcaddr')}:{record.get('srcport')} -> {record.get('dstaddr')}:{record.get('dstport')} "
+                f"at {record.get('start')}")
+    if hasattr(record, "event_id"):
+        return f"the {record.event_name} event {record.event_id}"
+    return f"the query for {getattr(record, 'query_name', '?')} at {getattr(record, 'query_timestamp', '?')}"

@@ -18,6 +18,7 @@ from trailhound.engine.keyed import KeyedDetector
 from trailhound.engine.state import Envelope, States
 from trailhound.events import ApiCall
 from trailhound.findings.model import Occurrence
+from trailhound.formats.base import Problem
 
 _KEY = "__key"
 
@@ -75,6 +76,7 @@ class Engine:
         self.watermark = watermark
         self.states.watermark = watermark
         self.late_rows: Counter[str] = Counter()  # rows older than the watermark when they arrived, per detector
+        self.problems: list[Problem] = []  # a detector that failed on a key: that key's state is dropped, the rest goes on
 
     def feed(self, det: KeyedDetector, batch: Any) -> list[Occurrence]:
         groups = group(det, rows_for(det, batch))
@@ -84,12 +86,21 @@ class Engine:
         out: list[Occurrence] = []
         for key, (rows, first, last) in groups.items():
             if first < self.watermark:
-                self.late_rows[det.name] += self._late(det, rows)
+                late = self._late(det, rows)
+                self.late_rows[det.name] += len(late)
+                if det.drops_late:  # windows before the watermark are judged: these rows would open a second verdict
+                    rows = [r for i, r in enumerate(rows) if i not in late]
+                    if not rows:
+                        continue
             env = envs.get(key)
             # The key's own watermark: its rows come in time order, so once they reach `last`, every row of
             # this key up to `last - lateness` has arrived, whatever the other keys' progress.
             watermark = max(self.watermark, last - self.lateness)
-            occurrences, new = det.update(key, rows, env.value if env else None, watermark)
+            try:
+                occurrences, new = det.update(key, rows, env.value if env else None, watermark)
+            except Exception as exc:  # this key's state may be half-changed: forget it rather than trust it
+                self._failed(det, key, "update", exc)
+                continue
             born = env.born if env else first
             self.states.put(det.name, key, None if new is None else Envelope(new, born, max(env.last, last) if env else last, det.timer(new)))
             if occurrences and last - born >= det.warmup:
@@ -112,7 +123,11 @@ class Engine:
             if env is None:
                 continue
             det = self.detectors[name]
-            occurrences, new = det.on_flush(key, env.value)
+            try:
+                occurrences, new = det.on_flush(key, env.value)
+            except Exception as exc:
+                self._failed(det, key, "on_flush", exc)
+                continue
             self.states.put(name, key, None if new is None else Envelope(new, env.born, env.last, det.timer(new)))
             if env.last - env.born >= det.warmup:
                 out.extend(occurrences)
@@ -122,17 +137,26 @@ class Engine:
         out: list[Occurrence] = []
         for name, key, env in self.states.due(wm):
             det = self.detectors[name]
-            occurrences, new = det.on_timer(key, env.value, wm)
-            timer = det.timer(new) if new is not None else None
-            if timer is not None and env.timer is not None and timer <= env.timer:
-                raise RuntimeError(f"{name}: on_timer left its timer at {timer} (was {env.timer}); a timer must move forward")
+            try:
+                occurrences, new = det.on_timer(key, env.value, wm)
+                timer = det.timer(new) if new is not None else None
+                if timer is not None and env.timer is not None and timer <= env.timer:
+                    raise RuntimeError(f"on_timer left its timer at {timer} (was {env.timer}); a timer must move forward")
+            except Exception as exc:  # a bad timer must not stop the scan, nor come back on every restart
+                self._failed(det, key, "on_timer", exc)
+                continue
             self.states.put(name, key, None if new is None else Envelope(new, env.born, env.last, timer))
             if env.last - env.born >= det.warmup:
                 out.extend(occurrences)
         return out
 
-    def _late(self, det: KeyedDetector, rows: list[Any]) -> int:
+    def _failed(self, det: KeyedDetector, key: str, step: str, exc: Exception) -> None:
+        self.problems.append(Problem(det.name, f"{step} failed for key {key} ({type(exc).__name__}: {exc}); its state was dropped"))
+        self.states.put(det.name, key, None)
+
+    def _late(self, det: KeyedDetector, rows: list[Any]) -> set[int]:
+        """Positions of the rows older than the watermark."""
         if det.columns:
             at = _start_at(det)
-            return sum(1 for r in rows if r[at] < self.watermark)
-        return sum(1 for e in rows if event_time(e) < self.watermark)
+            return {i for i, r in enumerate(rows) if r[at] < self.watermark}
+        return {i for i, e in enumerate(rows) if event_time(e) < self.watermark}

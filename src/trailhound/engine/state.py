@@ -73,10 +73,13 @@ class States:
         if missing:
             rows = self.store.state_rows(det, missing) if self.store is not None else {}
             for key in missing:
-                env = self._decode(det, rows.get(key))
+                row = rows.get(key)
+                env = self._decode(det, row)
                 self._remember((det, key), env)
                 if env is not None:
                     out[key] = env
+                elif row is not None:
+                    self._dirty.add((det, key))  # another version's row: deleted at the next commit, not kept forever
         ttl = self.detectors[det].ttl
         # expired: quiet for longer than its ttl, with no timer still to fire (a timer always fires first)
         return {k: e for k, e in out.items() if e.last + ttl > self.watermark or e.timer is not None}

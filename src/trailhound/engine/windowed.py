@@ -16,10 +16,12 @@ How time works (the detector writes none of it):
   the same buckets however they were batched or partitioned.
 * A window is the ``length`` seconds ending at a bucket boundary. It is judged once the watermark
   has passed its end (every row it can hold has arrived: later ones are beyond the allowed
-  lateness and are dropped), and only at boundaries where a new bucket joins: thresholds are
-  monotone, so a window that only lost buckets cannot newly cross one.
-* A window that fires silences every window overlapping it: a sustained attack is one occurrence
-  per ``length``, and its finding's count grows with its duration.
+  lateness and are dropped), at the boundaries where its content changes: where a bucket joins,
+  and where one leaves (a threshold may turn on when old rows age out).
+* An episode is ``length`` seconds from the first bucket of the window that first meets the
+  threshold; it is reported once, when it ends, with everything it held (like a SumStats epoch):
+  a sustained attack is one occurrence per ``length``, and its finding's count grows with its
+  duration. What comes after an episode is judged again from its end.
 * Buckets no future window can hold are evicted; a key with nothing left is deleted.
 * At the end of a bounded input (``on_flush``) open windows are judged as they stand, and what
   fired is remembered, so a later scan that completes those windows does not report them twice.
@@ -56,8 +58,9 @@ class Bucket(msgspec.Struct, array_like=True):
 class WindowState(msgspec.Struct, array_like=True):
     buckets: list[Bucket] = msgspec.field(default_factory=list)  # by start time
     evaluated: float = 0.0  # every window ending at or before this boundary has been judged
-    fired_until: float = 0.0  # end of the last window that fired
+    fired_until: float = 0.0  # end of the last episode reported
     usual: ProfileState | None = None  # the key's baseline (detectors with a `baseline`), kept past its windows
+    armed: float | None = None  # start of an episode whose threshold was met, reported when it ends
 
 
 class Window(Mapping[str, Any]):
@@ -72,14 +75,16 @@ class Window(Mapping[str, Any]):
         self._results: dict[str, Any] = {}
         self._baseline, self._usual = baseline, usual
 
-    def per_bucket(self, name: str) -> list[Any]:
-        """One reducer's result bucket by bucket, oldest first (how the activity was spread in time)."""
+    def per_bucket(self, name: str) -> list[tuple[float, Any]]:
+        """One reducer's result bucket by bucket, as (bucket start, result), oldest first; buckets without
+        rows are absent (how the activity was spread in time)."""
         i, reducer = self._index[name], self._reducers[name]
-        return [reducer.result([b.values[i]]) for b in self._buckets]
+        return [(b.start, reducer.result([b.values[i]])) for b in self._buckets]
 
     def seen_before(self, value: str) -> bool:
-        """Whether the key's baseline has the value from a day before this window's (score before learning)."""
-        return bool(self._baseline and self._usual and self._baseline.seen_before(self._usual, value, self.end))
+        """Whether the key's baseline had the value before this window began (what the window's own rows
+        taught it does not vouch for them, even across midnight)."""
+        return bool(self._baseline and self._usual and self._baseline.seen_before(self._usual, value, self.start))
 
     def __getitem__(self, name: str) -> Any:
         if name not in self._results:
@@ -97,6 +102,7 @@ class Window(Mapping[str, Any]):
 class WindowedDetector(KeyedDetector[WindowState]):
     State = WindowState
     method = "behaviour"
+    drops_late = True
     window: ClassVar[Sliding]
     reducers: ClassVar[dict[str, Reducer]]
     # What the key usually does, learned from each judged window (``learn``) and kept past its windows
@@ -162,8 +168,6 @@ class WindowedDetector(KeyedDetector[WindowState]):
         nxt = self._next_boundary(state)
         if nxt is not None:
             return nxt
-        if state.buckets:  # nothing to judge until new rows come: wake when the last bucket is out of reach
-            return state.buckets[-1].start + self.window.length
         if state.usual and state.usual.values:
             return None  # only the baseline is left: it stays until the key's ttl
         return state.fired_until + self.window.length if state.fired_until else None
@@ -171,10 +175,10 @@ class WindowedDetector(KeyedDetector[WindowState]):
     def on_timer(self, key: str, state: WindowState, watermark: float) -> tuple[list[Occurrence], WindowState | None]:
         out = self._judge(key, state, watermark)
         step, length = self.window.step, self.window.length
-        # Every window still to judge ends after the watermark (at a boundary of a pending bucket, or
-        # of one a new row opens), so none reaches a bucket that started before this horizon.
+        # A bucket is kept until the window it leaves has been judged; new rows (never older than the
+        # watermark) open windows that start no earlier than the horizon.
+        state.buckets = [b for b in state.buckets if b.start >= state.evaluated - length]
         horizon = math.floor(watermark / step) * step + step - length
-        state.buckets = [b for b in state.buckets if b.start >= horizon]
         if not state.buckets and horizon >= state.fired_until and not (state.usual and state.usual.values):
             return out, None  # nothing left, no future window can overlap the last one that fired, no baseline to keep
         return out, state
@@ -187,24 +191,35 @@ class WindowedDetector(KeyedDetector[WindowState]):
 
     # -- internals ---------------------------------------------------------------------------
     def _next_boundary(self, st: WindowState) -> float | None:
-        step = self.window.step
+        """The next window end where the window's content changes: a bucket joins (its end), a bucket
+        leaves (a length after its end), or the first window clear of the last one that fired."""
+        step, length, done = self.window.step, self.window.length, st.evaluated
+        best = None
         for b in st.buckets:
-            if b.start + step > st.evaluated:
-                return b.start + step
-        return None
+            for end in (b.start + step, b.start + length + step):
+                if end > done and (best is None or end < best):
+                    best = end
+        for end in (st.armed + length if st.armed is not None else None,
+                    st.fired_until + length if st.fired_until and any(b.start >= st.fired_until for b in st.buckets) else None):
+            if end is not None and end > done:
+                best = end if best is None else min(best, end)
+        return best
 
     def _judge(self, key: str, st: WindowState, watermark: float) -> list[Occurrence]:
         out: list[Occurrence] = []
         length = self.window.length
         while (end := self._next_boundary(st)) is not None and end <= watermark:
             inside = [b for b in st.buckets if end - length <= b.start < end]
-            if inside and (end - length >= st.fired_until or self.baseline is not None):
+            if inside and (end - length >= st.fired_until or st.armed is not None or self.baseline is not None):
                 if self.baseline is not None and st.usual is None:
                     st.usual = ProfileState()
                 window = Window(self.reducers, inside, end - length, end, self.baseline, st.usual)
-                if end - length >= st.fired_until and self.threshold(key, window):
-                    out.extend(self.report(key, window))
-                    st.fired_until = end
+                if st.armed is None and end - length >= st.fired_until and self.threshold(key, window):
+                    st.armed = inside[0].start  # an episode begins with the window's first activity
+                if st.armed is not None and end >= st.armed + length:  # the episode is over: report all of it
+                    episode = [b for b in st.buckets if st.armed <= b.start < st.armed + length]
+                    out.extend(self.report(key, Window(self.reducers, episode, st.armed, st.armed + length, self.baseline, st.usual)))
+                    st.fired_until, st.armed = st.armed + length, None
                 if st.usual is not None:
                     self.learn(key, window, st.usual)
             st.evaluated = end

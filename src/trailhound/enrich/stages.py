@@ -57,8 +57,9 @@ class InventoryLearning:
 class FlowAddresses:
     sources = frozenset({Source.FLOW})
 
-    def __init__(self, lookup: Callable[[str], Any]) -> None:
+    def __init__(self, lookup: Callable[[str], Any], trusted: Callable[[str], Any] | None = None) -> None:
         self.lookup = lookup
+        self.trusted = trusted
 
     def __call__(self, source: Source, batch: Any, problems: list[Problem]) -> Any:
-        return mark_addresses(batch, self.lookup)
+        return mark_addresses(batch, self.lookup, self.trusted)

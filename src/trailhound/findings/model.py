@@ -171,17 +171,19 @@ class SecurityGroup(msgspec.Struct, rename="camel", kw_only=True):
     group_name: str | None = None
 
 
-class NetworkInterface(_Wire):
+class NetworkInterface(msgspec.Struct, rename="camel", kw_only=True):
+    """As GuardDuty shows an interface: unknown attributes are null, not absent."""
+
     network_interface_id: str | None = None
     vpc_id: str | None = None
     subnet_id: str | None = None
     private_dns_name: str | None = None
     private_ip_address: str | None = None
-    private_ip_addresses: list[PrivateIpAddress] | None = None
+    private_ip_addresses: list[PrivateIpAddress] = msgspec.field(default_factory=list)
     public_dns_name: str | None = None
     public_ip: str | None = None
-    ipv6_addresses: list[str | None] | None = None
-    security_groups: list[SecurityGroup] | None = None
+    ipv6_addresses: list[str | None] = msgspec.field(default_factory=list)
+    security_groups: list[SecurityGroup] = msgspec.field(default_factory=list)
 
 
 class IamInstanceProfile(msgspec.Struct, kw_only=True):
@@ -335,8 +337,9 @@ def to_wire(value: Any) -> Any:
 # ---- identity and aggregation --------------------------------------------------------------
 
 def iso(ts: float) -> str:
-    """GuardDuty's timestamp strings: ISO-8601 with milliseconds and 'Z'."""
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{int(ts * 1000) % 1000:03d}Z"
+    """GuardDuty's timestamp strings: ISO-8601 with milliseconds and 'Z' (rounded once, to the millisecond)."""
+    ms = round(ts * 1000)
+    return datetime.fromtimestamp(ms // 1000, UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
 
 
 def finding_id(occ: Occurrence) -> str:
@@ -369,8 +372,8 @@ def new_finding(occ: Occurrence, detector_id: str, now: float) -> Finding:
     )
 
 
-def _details_key(action: Any, resource: Any, description: str) -> bytes:
-    return _encoder.encode((action, resource, description))
+def _details_key(action: Any, resource: Any, title: str, description: str, info: Any, evidence: Any) -> bytes:
+    return _encoder.encode((action, resource, title, description, info, evidence))
 
 
 def aggregate(finding: Finding, occ: Occurrence, now: float) -> Finding:
@@ -386,7 +389,8 @@ def aggregate(finding: Finding, occ: Occurrence, now: float) -> Finding:
         service.event_first_seen = first
     later = stamp > service.event_last_seen or (
         stamp == service.event_last_seen
-        and _details_key(occ.action, occ.resource, occ.description) > _details_key(service.action, finding.resource, finding.description))
+        and _details_key(occ.action, occ.resource, occ.title, occ.description, _additional_info(occ.additional_info).value, occ.evidence)
+        > _details_key(service.action, finding.resource, finding.title, finding.description, service.additional_info.value, service.evidence))
     if later:
         service.event_last_seen = stamp
         service.action = occ.action

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import orjson
 
 from trailhound.findings.model import Finding, decode, encode
@@ -50,7 +51,6 @@ CREATE TABLE IF NOT EXISTS keyed_state (
 );
 CREATE INDEX IF NOT EXISTS keyed_state_timer ON keyed_state (timer_at) WHERE timer_at IS NOT NULL;
 CREATE INDEX IF NOT EXISTS keyed_state_expiry ON keyed_state (expires_at);
-DROP TABLE IF EXISTS detector_state;  -- the untyped, never-expiring state of earlier versions
 CREATE TABLE IF NOT EXISTS checkpoints (
     path TEXT PRIMARY KEY,
     fingerprint TEXT NOT NULL,
@@ -115,7 +115,21 @@ class Store:
         self.db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.executescript(_SCHEMA)
+        self._migrate()
         self.detector_id = self.meta("detector_id") or self._init_detector_id()
+
+    def _migrate(self) -> None:
+        """Stores written before keyed state was typed kept an untyped, never-expiring `detector_state`:
+        the password policies in force are carried over (a year-old policy is still the policy); the
+        rest (an hour of Tor relays) is dropped."""
+        if not self.db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'detector_state'").fetchone():
+            return
+        rows = self.db.execute("SELECT key, value FROM detector_state WHERE detector = 'password-policy-change'").fetchall()
+        self.db.execute("BEGIN IMMEDIATE")
+        self.db.executemany("INSERT OR IGNORE INTO keyed_state VALUES ('password-policy-change', ?, 1, 0, 0, NULL, ?, ?)",
+                            [(key, float("inf"), msgspec.msgpack.encode([msgspec.msgpack.decode(value)])) for key, value in rows])
+        self.db.execute("DROP TABLE detector_state")
+        self.db.execute("COMMIT")
 
     def _init_detector_id(self) -> str:
         value = secrets.token_hex(16)
@@ -150,6 +164,16 @@ class Store:
             for key, *row in self.db.execute(sql, (detector, *chunk)):
                 out[key] = tuple(row)  # type: ignore[assignment]
         return out
+
+    def prune_state(self, versions: dict[str, int]) -> int:
+        """Delete the keyed state of detectors that no longer exist, or of another version of theirs."""
+        names = list(versions)
+        with self.db:
+            cur = self.db.execute(f"DELETE FROM keyed_state WHERE detector NOT IN ({','.join('?' * len(names))})", names)
+            gone = cur.rowcount
+            for name, version in versions.items():
+                gone += self.db.execute("DELETE FROM keyed_state WHERE detector = ? AND version != ?", (name, version)).rowcount
+        return gone
 
     def state_timers(self) -> list[tuple[str, str, float]]:
         return list(self.db.execute("SELECT detector, key, timer_at FROM keyed_state WHERE timer_at IS NOT NULL"))
