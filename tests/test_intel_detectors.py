@@ -182,3 +182,31 @@ def test_v2_and_v3_flows_of_one_instance_make_one_finding(tmp_path: Path) -> Non
     _, store = scan([tmp_path / "logs"], threat_lists=[threat], inventory=[inventory])
     [f] = list(store.findings())
     assert f["resource"]["instanceDetails"]["instanceId"] == INSTANCE and f["service"]["count"] == 2
+
+
+def test_address_marks_carried_between_files_match_a_fresh_judgement() -> None:
+    """The per-address memo is only a cache: frames marked with it get the columns a fresh pass gives,
+    whichever file first named an address, and a reset past its bound changes nothing."""
+    import polars as pl
+
+    from trailhound.enrich import flows as marks
+
+    listed, friend = "185.220.101.1", "93.184.216.34"
+    lookup = lambda ip: ("hit",) if ip == listed else ()  # noqa: E731
+    trusted = lambda ip: ("ok",) if ip == friend else ()  # noqa: E731
+
+    def frame(rows: list[tuple[str | None, str]]) -> pl.DataFrame:
+        return pl.DataFrame({"srcaddr": [r[0] for r in rows], "dstaddr": [r[1] for r in rows],
+                             "flow_direction": [None] * len(rows)}, schema={"srcaddr": pl.Utf8, "dstaddr": pl.Utf8, "flow_direction": pl.Utf8})
+
+    files = [frame([(listed, "10.0.0.5"), ("10.0.0.5", "8.8.8.8")]),
+             frame([("10.0.0.5", listed), (friend, "10.0.0.6"), (None, "10.0.0.6")]),
+             frame([("8.8.8.8", "10.0.0.5")])]
+    cols = ["listed", "trusted", "src_private", "dst_private"]
+    memo: dict[str, int] = {}
+    for df in files:
+        assert marks.mark_addresses(df, lookup, trusted, memo).select(cols).equals(marks.mark_addresses(df, lookup, trusted).select(cols))
+    assert memo[listed] == marks.LISTED and memo[friend] == marks.TRUSTED and memo["10.0.0.5"] == marks.PRIVATE
+    second = marks.mark_addresses(files[1], lookup, trusted, memo)
+    assert second["listed"].to_list() == [True, False, False] and second["trusted"].to_list() == [False, True, False]
+    assert second["src_private"].to_list() == [True, False, True]  # a missing address counts as ours, as before

@@ -76,16 +76,24 @@ class Router:
         if self._wheres and isinstance(batch, pl.DataFrame) and batch.height:
             narrow = batch.select(self._narrow)
             hits: dict[int, tuple[pl.Series, np.ndarray] | None] = {}
+            shared: dict[tuple[int, int, int], KeyedRows] = {}  # detectors that differ only in how they judge read the same tuples
             picked = []
             for det, j in zip(self._picked, self._which):
                 if j not in hits:
                     mask = narrow.get_column(str(j))
                     hits[j] = (mask, np.flatnonzero(mask.to_numpy())) if mask.any() else None
                 found = hits[j]
-                if found is not None:
-                    mask, numbers = found
-                    keyed = isinstance(det, KeyedDetector)
-                    picked.append((det, numbers, keyed_rows(det, narrow.filter(mask)) if keyed else batch.filter(mask)))
+                if found is None:
+                    continue
+                mask, numbers = found
+                if isinstance(det, KeyedDetector):
+                    same = (j, id(det.key), id(det.columns))
+                    rows = shared.get(same)
+                    if rows is None:
+                        rows = shared[same] = keyed_rows(det, narrow.filter(mask))
+                    picked.append((det, numbers, rows))
+                else:
+                    picked.append((det, numbers, batch.filter(mask)))
             self._files[id(batch)] = picked
         return batch
 

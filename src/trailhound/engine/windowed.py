@@ -195,10 +195,12 @@ class WindowedDetector(KeyedDetector[WindowState]):
         leaves (a length after its end), or the first window clear of the last one that fired."""
         step, length, done = self.window.step, self.window.length, st.evaluated
         best = None
-        for b in st.buckets:
-            for end in (b.start + step, b.start + length + step):
-                if end > done and (best is None or end < best):
-                    best = end
+        for shift in (step, length + step):  # buckets are sorted: the first end past `done` is the earliest
+            for b in st.buckets:
+                end = b.start + shift
+                if end > done:
+                    best = end if best is None else min(best, end)
+                    break
         for end in (st.armed + length if st.armed is not None else None,
                     st.fired_until + length if st.fired_until and any(b.start >= st.fired_until for b in st.buckets) else None):
             if end is not None and end > done:

@@ -17,18 +17,41 @@ import polars as pl
 from trailhound.enrich.geo import is_private
 
 
-def mark_addresses(df: pl.DataFrame, lookup: Callable[[str], Any], trusted: Callable[[str], Any] | None = None) -> pl.DataFrame:
+LISTED, TRUSTED, PRIVATE = 1, 2, 4
+_MEMO_LIMIT = 200_000
+
+
+def mark_addresses(df: pl.DataFrame, lookup: Callable[[str], Any], trusted: Callable[[str], Any] | None = None,
+                   memo: dict[str, int] | None = None) -> pl.DataFrame:
+    """``memo`` (address -> LISTED|TRUSTED|PRIVATE bits) carries the judgements from file to file: a
+    flow file names mostly the addresses the last one did, and three lookups per address per file
+    cost more than the rest of this stage. Valid while the lists behind ``lookup``/``trusted`` stay put."""
     addresses = pl.concat([df["srcaddr"], df["dstaddr"]]).drop_nulls().unique().to_list()
-    listed = [ip for ip in addresses if lookup(ip)]
+    if memo is None:
+        memo = {}
+    elif len(memo) > _MEMO_LIMIT:
+        memo.clear()  # bounded by a reset: cheaper than LRU bookkeeping per address
+    get = memo.get
+    bits = [get(ip) for ip in addresses]
+    for i, b in enumerate(bits):
+        if b is None:
+            ip = addresses[i]
+            b = bits[i] = memo[ip] = ((LISTED if lookup(ip) else 0) | (TRUSTED if trusted is not None and trusted(ip) else 0)
+                                      | (PRIVATE if is_private(ip) else 0))
     src, dst = pl.col("srcaddr"), pl.col("dstaddr")
     none = pl.repeat(False, df.height, dtype=pl.Boolean)
-    columns = {"listed": (src.is_in(listed) | dst.is_in(listed)) if listed else none}
+
+    def having(bit: int) -> list[str]:
+        return [ip for ip, b in zip(addresses, bits) if b & bit]
+
+    listed = having(LISTED)
+    columns = {"listed": (src.is_in(listed) | dst.is_in(listed)).fill_null(False) if listed else none}
     # GuardDuty's trusted IP lists: no flow finding for traffic from or to them, so their rows never reach a detector
-    friends = [ip for ip in addresses if trusted(ip)] if trusted is not None else []
-    columns["trusted"] = (src.is_in(friends) | dst.is_in(friends)) if friends else none
+    friends = having(TRUSTED)
+    columns["trusted"] = (src.is_in(friends) | dst.is_in(friends)).fill_null(False) if friends else none
     # Which side is private only matters where the log does not say the direction (v2-v4 formats).
     if df["flow_direction"].null_count():
-        private = [ip for ip in addresses if is_private(ip)]
+        private = having(PRIVATE)
         columns |= {"src_private": src.is_in(private).fill_null(True) if private else none,
                     "dst_private": dst.is_in(private).fill_null(True) if private else none}
     else:

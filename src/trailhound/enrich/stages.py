@@ -60,6 +60,7 @@ class FlowAddresses:
     def __init__(self, lookup: Callable[[str], Any], trusted: Callable[[str], Any] | None = None) -> None:
         self.lookup = lookup
         self.trusted = trusted
+        self.memo: dict[str, int] = {}  # the lists are fixed for a scan: judge each address once
 
     def __call__(self, source: Source, batch: Any, problems: list[Problem]) -> Any:
-        return mark_addresses(batch, self.lookup, self.trusted)
+        return mark_addresses(batch, self.lookup, self.trusted, self.memo)
