@@ -356,3 +356,21 @@ def test_no_threat_list_addresses(estate: EstateFiles) -> None:
     singles, nets = _threat_lists()
     hits = [str(ipaddress.ip_address(x)) for x in public if x in singles or any(lo <= x <= hi for lo, hi in nets)]
     assert hits == []
+
+
+def test_aws_delivery_writes_a_file_per_stream_per_window(tmp_path: Path) -> None:
+    """AWS's shape: many small files, one per stream per delivery window, and the same records as
+    the large-file layout of the same spec."""
+    spec = EstateSpec(account_ids=("123456789012",), cloudtrail_events=4000, flow_lines=6000, dns_lines=3000, days=1, instances=3,
+                      users=2, delivery="aws")
+    aws = write_estate(tmp_path / "aws", spec)
+    large = write_estate(tmp_path / "large", EstateSpec(**{**spec.__dict__, "delivery": "large"}))
+    assert len(large.cloudtrail) == 2 and len(aws.cloudtrail) == 86400 // 300  # one account and region: a file per 5 minutes
+    assert len(aws.flow) > 10 * len(large.flow) and len(aws.dns) > 10 * len(large.dns)
+    assert sum(len(rs) for _, rs in _records(aws)) == sum(len(rs) for _, rs in _records(large)) == 4000
+    assert sum(len(rows) for _, _, rows in _flow(aws)) == aws.flow_lines == large.flow_lines
+    assert len(_dns(aws)) == len(_dns(large))
+    for p in aws.cloudtrail:
+        assert CT_NAME.match(_rel(aws, p))
+    stamps = Counter(CT_NAME.match(_rel(aws, p)).group(6) for p in aws.cloudtrail)  # type: ignore[union-attr]
+    assert max(stamps.values()) == 1  # a single file per window

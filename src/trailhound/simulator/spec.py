@@ -31,8 +31,12 @@ class EstateSpec:
     dns_lines: int = 20_000
     instances: int = 20
     users: int = 8
-    events_per_file: int = 2000
+    events_per_file: int = 2000  # CloudTrail events per file ("large" delivery)
+    lines_per_file: int = LINES_PER_FILE  # flow and DNS lines per file ("large" delivery)
     seed: int = 7
+    # "aws": a file per stream per delivery window, as AWS writes them (tens of thousands of small
+    # files a day); "large": files of events_per_file / lines_per_file records
+    delivery: str = "large"
 
 
 @dataclass

@@ -17,7 +17,7 @@ from trailhound.simulator.estate import build_estate
 from trailhound.simulator.flows import Flows
 from trailhound.simulator.inventory import describe_instances
 from trailhound.simulator.network import Network
-from trailhound.simulator.spec import ALNUM, CT_WINDOW, DNS_WINDOW, FLOW_WINDOW, LINES_PER_FILE, EstateFiles, EstateSpec, hexid
+from trailhound.simulator.spec import ALNUM, CT_WINDOW, DNS_WINDOW, FLOW_WINDOW, EstateFiles, EstateSpec, hexid
 
 try:
     from isal import igzip as _igzip
@@ -57,6 +57,14 @@ def _stream_slots(n_files: int, n_streams: int, slots: int) -> list[int]:
     return [spread[j % n_streams][j // n_streams] for j in range(n_files)]
 
 
+def _n_files(spec: EstateSpec, records: int, streams: int, window: int, per_file: int) -> int:
+    """How many files a source is written as: every stream delivers a file per window (AWS), or
+    files of ``per_file`` records; never more files than records, never fewer than streams."""
+    if spec.delivery == "aws":
+        return max(1, min(records, streams * (spec.days * 86400 // window)))
+    return max(min(records, streams), math.ceil(records / max(1, per_file)))
+
+
 def write_estate(root: Path, spec: EstateSpec) -> EstateFiles:
     """Write the estate's logs under ``root/AWSLogs/...`` and its inventory under ``root/inventory``."""
     root = Path(root)
@@ -88,7 +96,7 @@ def write_estate(root: Path, spec: EstateSpec) -> EstateFiles:
     n_ct = spec.cloudtrail_events
     accounts = est.accounts
     if n_ct > 0:
-        n_files = max(min(n_ct, len(accounts)), math.ceil(n_ct / max(1, spec.events_per_file)))
+        n_files = _n_files(spec, n_ct, len(accounts), CT_WINDOW, spec.events_per_file)
         sizes = _file_sizes(n_ct, n_files)
         slots = _stream_slots(n_files, len(accounts), spec.days * 86400 // CT_WINDOW)
         ct = CloudTrail(est)
@@ -111,7 +119,7 @@ def write_estate(root: Path, spec: EstateSpec) -> EstateFiles:
     flow_paths: list[Path] = []
     n_fl = spec.flow_lines if net else 0
     if n_fl > 0:
-        n_files = max(min(n_fl, 2 * len(with_instances)), math.ceil(n_fl / LINES_PER_FILE))
+        n_files = _n_files(spec, n_fl, 2 * len(with_instances), FLOW_WINDOW, spec.lines_per_file)
         sizes = _file_sizes(n_fl, n_files)
         n_streams = 2 * len(with_instances)
         slots = _stream_slots(n_files, n_streams, spec.days * 86400 // FLOW_WINDOW)
@@ -134,7 +142,7 @@ def write_estate(root: Path, spec: EstateSpec) -> EstateFiles:
     dns_paths: list[Path] = []
     n_dns = spec.dns_lines if net else 0
     if n_dns > 0:
-        n_files = max(min(n_dns, len(with_instances)), math.ceil(n_dns / LINES_PER_FILE))
+        n_files = _n_files(spec, n_dns, len(with_instances), DNS_WINDOW, spec.lines_per_file)
         sizes = _file_sizes(n_dns, n_files)
         slots = _stream_slots(n_files, len(with_instances), spec.days * 86400 // DNS_WINDOW)
         dns = Dns(est, net)  # type: ignore[arg-type]
