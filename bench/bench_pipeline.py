@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/bench_pipeline.py                 # ~1M CloudTrail, 5M flow, 1M DNS
     .venv/bin/python bench/bench_pipeline.py --scale 0.1     # a tenth of that
+    .venv/bin/python bench/bench_pipeline.py --layouts aws   # only AWS's delivery shape (100k/300k/100k over 15 days, ~26k files)
 
 For each source it measures, each in its own child process (so peak RSS is per measurement):
   (a) floor    — read + ISA-L gunzip + decode into the same typed structs / columns, nothing else;
@@ -122,11 +123,16 @@ def run_child(kind: str, source: str, files: list[Path], src: Path | None = None
 
 # ---- driver -------------------------------------------------------------------------------
 
-def estate(scale: float, seed: int):
+def estate(scale: float, seed: int, layout: str = "large"):
     from trailhound.simulator import EstateSpec, write_estate
 
-    spec = EstateSpec(cloudtrail_events=int(1_000_000 * scale), flow_lines=int(5_000_000 * scale), dns_lines=int(1_000_000 * scale), days=3, seed=seed)
-    root = HERE / "out" / f"estate-{scale:g}-{seed}"
+    if layout == "aws":  # AWS's delivery shape: a small file per stream every 5-10 minutes, 15 days
+        spec = EstateSpec(cloudtrail_events=int(100_000 * scale), flow_lines=int(300_000 * scale), dns_lines=int(100_000 * scale), days=15,
+                          seed=seed, delivery="aws")
+    else:
+        spec = EstateSpec(cloudtrail_events=int(1_000_000 * scale), flow_lines=int(5_000_000 * scale), dns_lines=int(1_000_000 * scale), days=3,
+                          seed=seed)
+    root = HERE / "out" / f"estate-{layout}-{scale:g}-{seed}"
     marker = root / "done.json"
     if marker.exists():
         listing = json.loads(marker.read_text())
@@ -146,6 +152,7 @@ def main() -> None:
     ap.add_argument("--scale", type=float, default=1.0, help="multiplier of the default 1M/5M/1M records")
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--sources", default=",".join(SOURCES))
+    ap.add_argument("--layouts", default="large,aws", help="large (few big files), aws (AWS's delivery shape: many small files), or both")
     ap.add_argument("--repeat", type=int, default=3, help="runs of each measurement; the median is printed")
     ap.add_argument("--baseline", type=Path, help="src/ of another checkout (e.g. `git worktree add ../old <rev>`): its pipeline is "
                     "measured in the same alternation, against the same floor")
@@ -154,8 +161,16 @@ def main() -> None:
     if args.child:
         child(args.child[0], args.child[1], Path(args.child[2]))
         return
-    files, _ = estate(args.scale, args.seed)
     print(f"calibration: {calibration_ns():.0f} ns per dict-membership iteration (reference machine: 56 ns)")
+    for layout in args.layouts.split(","):
+        files, _ = estate(args.scale, args.seed, layout)
+        n = sum(len(v) for v in files.values())
+        print(f"\n{layout} layout: {n:,} files" + (" (AWS's delivery: a file per stream per 5-10 minutes, 15 days)" if layout == "aws" else
+                                                   " (large files: 2,000 CloudTrail events or 10,000 lines each, 3 days)"))
+        measure(args, files)
+
+
+def measure(args: argparse.Namespace, files: dict[str, list[Path]]) -> None:
     print(f"{'source':<11}{'events':>11}{'floor ev/CPU-s':>16}{'pipeline ev/CPU-s':>19}{'ratio':>7}{'floor RSS':>11}{'pipeline RSS':>14}{'MB gz':>8}{'start-up':>10}{'findings':>10}")
     for source in args.sources.split(","):
         fs = files[source]

@@ -49,14 +49,16 @@ class CrashingScanner(Scanner):
 
 def _summary(store: Store) -> tuple:
     findings = sorted((f["id"], f["service"]["count"], f["service"]["eventFirstSeen"], f["service"]["eventLastSeen"]) for f in store.findings())
-    usage = [(u["source"], u["events"]) for u in store.usage()]
+    usage = [(u["source"], u["events"], u["bytes"]) for u in store.usage()]  # bytes too: exact across a crash
     return findings, usage
 
 
-@pytest.mark.parametrize("crash_after", [1, 5, 17])
-def test_crash_and_restart_equals_one_clean_scan(tmp_path: Path, crash_after: int) -> None:
+@pytest.mark.parametrize("crash_after,batch", [(1, 1), (5, 1), (17, 1), (1, 2), (5, 2), (17, 2)])
+def test_crash_and_restart_equals_one_clean_scan(tmp_path: Path, crash_after: int, batch: int) -> None:
+    """Files read one by one, or two at a time as one run (a crash inside a batch leaves each of its
+    files part-read: they resume alone, each from its own checkpoint)."""
     logs = _estate(tmp_path / "logs")
-    settings = ScanSettings(order_quantum_s=0.0, commit_interval_s=0.0)  # many small slices, commit after each
+    settings = ScanSettings(order_quantum_s=0.0, commit_interval_s=0.0, batch_files=batch)  # many small slices, commit after each
 
     clean = Store(tmp_path / "clean.db")
     clean_report = Scanner(clean, settings).scan([logs])
@@ -114,10 +116,10 @@ def _network_estate(root: Path) -> Path:
     return root
 
 
-@pytest.mark.parametrize("crash_after", [2, 9])
-def test_crash_and_restart_with_flows_and_dns(tmp_path: Path, crash_after: int) -> None:
+@pytest.mark.parametrize("crash_after,batch", [(2, 1), (9, 1), (2, 2), (9, 2)])
+def test_crash_and_restart_with_flows_and_dns(tmp_path: Path, crash_after: int, batch: int) -> None:
     logs = _network_estate(tmp_path / "logs")
-    settings = ScanSettings(order_quantum_s=0.0, commit_interval_s=0.0)
+    settings = ScanSettings(order_quantum_s=0.0, commit_interval_s=0.0, batch_files=batch)
     clean = Store(tmp_path / "clean.db")
     clean_report = Scanner(clean, settings).scan([logs])
     assert clean_report.events["flow"] == 120 and clean_report.events["dns"] == 120
@@ -150,11 +152,11 @@ def _behaviour_estate(root: Path) -> Path:
     return root
 
 
-@pytest.mark.parametrize("crash_after", [5, 60, 140])
-def test_crash_and_restart_with_behaviour_windows(tmp_path: Path, crash_after: int) -> None:
+@pytest.mark.parametrize("crash_after,batch", [(5, 1), (60, 1), (140, 1), (5, 4), (40, 4)])
+def test_crash_and_restart_with_behaviour_windows(tmp_path: Path, crash_after: int, batch: int) -> None:
     """Window state, timers and the watermark are committed with the checkpoints: a restart resumes them."""
     logs = _behaviour_estate(tmp_path / "logs")
-    settings = ScanSettings(commit_interval_s=0.0)  # ~170 slices, a commit point after each
+    settings = ScanSettings(commit_interval_s=0.0, batch_files=batch)  # ~170 slices with single files, a commit point after each
     clean = Store(tmp_path / "clean.db")
     Scanner(clean, settings).scan([logs])
     types = {f["type"] for f in clean.findings()}

@@ -148,6 +148,8 @@ def simulate(
     seed: Annotated[int, typer.Option(help="Same seed, same logs.")] = 7,
     scale: Annotated[float, typer.Option(help="Multiplies the background activity.")] = 1.0,
     days: Annotated[int, typer.Option(help="Days of ordinary activity before the attack day.")] = 14,
+    delivery: Annotated[str, typer.Option(help="aws: a small file per stream every 5-10 minutes, as AWS delivers; "
+                                               "large: few big files (2,000 events or 10,000 lines each).")] = "aws",
 ) -> None:
     """Write a labelled AWS log estate: weeks of ordinary habits, then an attack day, and its ground truth."""
     from trailhound.simulator.labelled import simulate as run_simulation
@@ -155,8 +157,11 @@ def simulate(
     if not finding and not all_types:
         err.print("[red]error:[/] choose --finding TYPE (repeatable) or --all")
         raise typer.Exit(2)
+    if delivery not in ("aws", "large"):
+        err.print(f"[red]error:[/] --delivery is aws or large, not {delivery!r}")
+        raise typer.Exit(2)
     try:
-        estate = run_simulation(outdir, None if all_types else finding, seed=seed, scale=scale, days=days)
+        estate = run_simulation(outdir, None if all_types else finding, seed=seed, scale=scale, days=days, delivery=delivery)
     except ValueError as exc:
         err.print(f"[red]error:[/] {exc}")
         raise typer.Exit(2)

@@ -35,6 +35,11 @@ class ScanSettings:
     # A file that decompresses to more than this is not read (quarantined with that reason): parsing a flow
     # log takes about 4x its decompressed size, so this keeps a scan under ~1 GB whatever the input.
     max_file_mb: float = 192.0
+    # Files of one kind (and flow-log header) that are next in time are decoded as one batch: up to this
+    # many files, and no more decompressed bytes than batch_mb beyond the first file (parsing a batch
+    # of flow logs takes about 4x that). AWS delivers many small files: each would cost ~2 ms alone.
+    batch_files: int = 1000
+    batch_mb: float = 16.0
     state_cache_entries: int = 200_000  # keyed detector states kept decoded in memory (the rest in the store)
     finding_cache_entries: int = 20_000  # findings kept in memory for aggregation (the rest in the store)
 

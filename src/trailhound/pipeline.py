@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from operator import attrgetter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -34,11 +35,12 @@ from trailhound.findings.aggregate import Aggregator, TrustedAddresses
 from trailhound.findings.enrich import Enricher
 from trailhound.findings.model import Finding, Occurrence
 from trailhound.formats import Kind, Parsed, Problem, parse
+from trailhound.formats.batch import Member, parse_many
 from trailhound.intel.builtin import builtin_index
 from trailhound.intel.combined import CombinedIntel
 from trailhound.intel.formats import load_list
 from trailhound.intel.index import Category, IntelIndex
-from trailhound.sources.files import read, walk
+from trailhound.sources.files import RawFile, read, walk
 from trailhound.store.sqlite import Changes, Checkpoint, Store
 from trailhound.timeline import PendingFile, Run, Slice, Timeline, plan
 
@@ -64,6 +66,7 @@ class ScanReport:
     detector_errors: int = 0
     skipped_data_events: int = 0  # CloudTrail data events of services other than S3
     files_skipped: int = 0  # FIFOs, devices, sockets, symlink loops: not read
+    runs: int = 0  # decodes: one per batch of files read together (or per file)
     late_rows: int = 0  # rows that reached a keyed detector after the watermark had passed them
     finding_ids: set[str] = field(default_factory=set)
     seconds: float = 0.0
@@ -73,20 +76,31 @@ class ScanReport:
         return sum(self.events.values())
 
 
+UsageCodes = tuple[list[tuple[str, str, Source]], np.ndarray]
+
+
 @dataclass
-class _FileMeta:
-    fingerprint: str
+class _RunMeta:
+    """Bookkeeping of a run: one file, or a batch of files decoded together."""
+
     kind: Kind
-    bytes_per_event: float
-    consumed: int = 0
-    usage: tuple[list[tuple[str, str, Source]], np.ndarray] | None = None  # usage keys, and each record's key
+    paths: list[str]
+    fingerprints: list[str]
+    counts: list[int]  # events per file
+    member_of: np.ndarray | None  # each event's file, as an index into paths (None: a single file)
+    consumed: int = 0  # events of the run processed
+    usage: UsageCodes | None = None  # usage keys, and each event's key (None: the run spans two months)
+    weights: np.ndarray | None = None  # each event's share of its file's bytes (whole numbers)
+
+    def consumed_per_file(self) -> list[int]:
+        # the merge is stable, so a run's first `consumed` events are a prefix of each file's own order
+        if self.member_of is None:
+            return [self.consumed]
+        return np.bincount(self.member_of[: self.consumed], minlength=len(self.paths)).tolist()
 
 
 def _month(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m")
-
-
-UsageCodes = tuple[list[tuple[str, str, Source]], np.ndarray]
 
 
 def _usage_codes_of(events: Any, per_month: bool = False, month: str = "") -> UsageCodes:
@@ -104,13 +118,24 @@ def _usage_codes_of(events: Any, per_month: bool = False, month: str = "") -> Us
             codes = accts.replace_strict(uniq, list(range(len(uniq))), return_dtype=pl.Int64).to_numpy()
         keys = [tuple(k.split("|", 1)) if per_month else (month, k) for k in uniq]
         return [(m, a, Source.FLOW) for m, a in keys], codes
-    if events and isinstance(events[0], ApiCall):
-        key = lambda e: (e.event_time, e.account_id, Source.S3_DATA if e.event_category == "Data" else Source.CLOUDTRAIL)  # noqa: E731
-    else:
-        key = lambda e: (e.query_timestamp, e.account_id, Source.DNS)  # noqa: E731
-    for_month = (lambda t: f"{t.year:04d}-{t.month:02d}") if per_month else (lambda t: month)
-    keys = ((for_month(t), acct or "unknown", source) for t, acct, source in map(key, events))
-    codes = np.fromiter((combos.setdefault(k, len(combos)) for k in keys), dtype=np.int64, count=len(events))
+    if per_month:  # rare (a run across a month's end): a key per record
+        if events and isinstance(events[0], ApiCall):
+            key = lambda e: (e.event_time, e.account_id, Source.S3_DATA if e.event_category == "Data" else Source.CLOUDTRAIL)  # noqa: E731
+        else:
+            key = lambda e: (e.query_timestamp, e.account_id, Source.DNS)  # noqa: E731
+        keys = ((f"{t.year:04d}-{t.month:02d}", acct or "unknown", source) for t, acct, source in map(key, events))
+        codes = np.fromiter((combos.setdefault(k, len(combos)) for k in keys), dtype=np.int64, count=len(events))
+        return list(combos), codes
+    # one month: a record's key is its account (and for CloudTrail, data event or not); number the raw
+    # attribute pairs at C speed, then fold them into usage keys
+    is_api = bool(events) and isinstance(events[0], ApiCall)
+    raw: dict[Any, int] = {}
+    first = [raw.setdefault(k, len(raw)) for k in map(attrgetter("account_id", "event_category") if is_api else attrgetter("account_id"), events)]
+    fold = []
+    for k in raw:
+        acct, source = (k[0], Source.S3_DATA if k[1] == "Data" else Source.CLOUDTRAIL) if is_api else (k, Source.DNS)
+        fold.append(combos.setdefault((month, acct or "unknown", source), len(combos)))
+    codes = np.asarray(fold, dtype=np.int64)[np.asarray(first, dtype=np.int64)] if first else np.zeros(0, dtype=np.int64)
     return list(combos), codes
 
 
@@ -119,6 +144,22 @@ def _usage_codes(parsed: Parsed) -> UsageCodes | None:
     if month != _month(float(parsed.times[-1])):
         return None  # rare: metered record by record
     return _usage_codes_of(parsed.events, month=month)
+
+
+def _byte_shares(member_of: np.ndarray, counts: np.ndarray, shares: np.ndarray) -> np.ndarray:
+    """Each event's whole-number part of its file's ``shares`` bytes: the k-th of n events of a file
+    of B bytes gets floor((k+1)B/n) - floor(kB/n), so any prefix of a file's events is metered the
+    same whether the file was read alone or in a batch, and a finished file exactly B."""
+    n = len(member_of)
+    if not n:
+        return np.zeros(0, dtype=np.int64)
+    order = np.argsort(member_of, kind="stable")
+    starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
+    rank = np.empty(n, dtype=np.int64)
+    rank[order] = np.arange(n, dtype=np.int64) - np.repeat(starts, counts)
+    b = shares[member_of]
+    c = np.maximum(counts[member_of], 1)
+    return (rank + 1) * b // c - rank * b // c
 
 
 class Scanner:
@@ -164,6 +205,7 @@ class Scanner:
         self.aggregator = Aggregator(store.finding, store.detector_id, Enricher(self.inventory, geo=geo, default_region=self.settings.default_region),
                                      [TrustedAddresses(self.trusted.ip)], capacity=self.settings.finding_cache_entries)
         self.limit = int(self.settings.max_file_mb * 1e6)
+        self.batch_bytes = int(self.settings.batch_mb * 1e6)
         self.changes = Changes()
         self.open_runs: dict[str, Run] = {}
         self._last_commit = time.monotonic()
@@ -184,7 +226,8 @@ class Scanner:
         pending, others = plan(files)
         for path, kind in others:
             self._other_file(path, kind)
-        timeline = Timeline(pending, self._open, self._finished, quantum=self.settings.order_quantum_s)
+        self._opened: set[str] = set()
+        timeline = Timeline(pending, self._load, self._finished, quantum=self.settings.order_quantum_s, batch_files=self.settings.batch_files)
         for piece in timeline:
             self._process(piece)
             piece.run.meta.consumed = piece.stop
@@ -218,7 +261,7 @@ class Scanner:
                 self._quarantine(raw.fingerprint, [Problem(str(path), raw.error or "too large")], fatal=True)
                 report.files_done += 1
                 return
-            if self._already_scanned(key, raw.fingerprint) is True:
+            if self._already_scanned(key, raw.fingerprint):
                 report.files_already_scanned += 1
             else:
                 why = "empty file" if not raw.data.strip() else (
@@ -247,9 +290,8 @@ class Scanner:
         else:
             self.report.bad_records += len(problems)
 
-    def _open(self, pending: PendingFile) -> Run | None:
-        path = pending.path
-        key = str(path)
+    def _read(self, path: Path) -> RawFile | None:
+        """A log file's content, or None when it cannot be had (quarantined, counted as done)."""
         try:
             raw = read(path, self.limit)
         except OSError as exc:
@@ -260,81 +302,157 @@ class Scanner:
             self._quarantine(raw.fingerprint, [Problem(str(path), raw.error or "too large")], fatal=True)
             self.report.files_done += 1
             return None
-        done = self._already_scanned(key, raw.fingerprint)
-        if done is True:
-            self.report.files_already_scanned += 1
-            self.report.files_done += 1
-            return None
-        resumed = done or 0
-        meta = _FileMeta(raw.fingerprint, pending.kind, 0.0, consumed=resumed)
-        try:  # a bug in parsing or enriching must cost this file, not the scan
-            parsed: Parsed = parse(path, raw.data, pending.kind)
-            problems = list(parsed.problems)
-            if pending.kind is Kind.CLOUDTRAIL and len(parsed):
-                self._drop_unanalysed_data_events(parsed)
-            meta.bytes_per_event = len(raw.data) / max(1, parsed.records_read)
+        return raw
+
+    def _already_scanned(self, key: str, fingerprint: str) -> bool:
+        """Whether this content was read to its end (under this path, or another: a moved or copied delivery)."""
+        cp = self.store.checkpoints([key]).get(key)
+        if cp is not None and cp.fingerprint == fingerprint and cp.complete:
+            return True
+        return bool(self.store.complete_fingerprints([fingerprint]))
+
+    def _skip_copy(self) -> None:
+        self.report.files_already_scanned += 1
+        self.report.files_done += 1
+
+    def _load(self, batch: list[PendingFile]) -> tuple[list[Run], list[PendingFile]]:
+        """Open files of one group that are next in time: those not finished before are read until
+        the batch budget is spent (the rest handed back) and decoded as one run; a file a previous
+        scan stopped inside is a run of its own, resumed where it stopped."""
+        known = self.store.checkpoints([str(p.path) for p in batch])
+        fresh: list[tuple[PendingFile, RawFile]] = []
+        unsure: list[tuple[PendingFile, RawFile]] = []  # not checkpointed under this path: maybe moved or copied
+        runs: list[Run] = []
+        used = 0
+        deferred: list[PendingFile] = []
+        for i, pending in enumerate(batch):
+            if used >= self.batch_bytes:
+                deferred = batch[i:]
+                break
+            raw = self._read(pending.path)
+            if raw is None:
+                continue
+            cp = known.get(str(pending.path))
+            if cp is None or cp.fingerprint != raw.fingerprint:
+                unsure.append((pending, raw))
+            elif cp.complete:
+                self._skip_copy()
+                continue
+            elif cp.consumed:
+                runs.extend(self._runs(pending.kind, [(pending, raw)], resumed=cp.consumed))
+            else:
+                fresh.append((pending, raw))
+            used += len(raw.data)
+        if unsure:
+            done = self.store.complete_fingerprints([raw.fingerprint for _, raw in unsure])
+            for pending, raw in unsure:
+                if raw.fingerprint in done:
+                    self._skip_copy()
+                else:
+                    fresh.append((pending, raw))
+        members = []
+        for pending, raw in fresh:  # the same content twice in one scan (a copy under another name) is read once
+            if raw.fingerprint in self._opened:
+                self._skip_copy()
+            else:
+                self._opened.add(raw.fingerprint)
+                members.append((pending, raw))
+        if members:
+            runs.extend(self._runs(batch[0].kind, members))
+        return runs, deferred
+
+    def _runs(self, kind: Kind, members: list[tuple[PendingFile, RawFile]], resumed: int = 0) -> list[Run]:
+        """Decode and enrich files as one run (a resumed file is always alone)."""
+        paths = [str(p.path) for p, _ in members]
+        try:  # a bug in parsing or enriching must cost its file, not the scan
+            batch = parse_many(kind, [Member(path, raw.data) for path, (_, raw) in zip(paths, members)], self._parse_one(kind))
+            parsed, member_of = batch.parsed, batch.member_of
+            if kind is Kind.CLOUDTRAIL and len(parsed):
+                member_of = self._drop_unanalysed_data_events(parsed, member_of)
+            counts = np.bincount(member_of, minlength=len(members))
+            # GuardDuty meters the analysed records' share of each file's bytes
+            shares = np.array([len(raw.data) * int(n) // max(1, r) for (_, raw), n, r in zip(members, counts, batch.records_read)], dtype=np.int64)
+            weights = _byte_shares(member_of, counts, shares)
+            usage = _usage_codes(parsed) if len(parsed) else None
             if len(parsed):
-                meta.usage = _usage_codes(parsed)
                 source = SOURCES[parsed.kind]
                 for stage in self.stages:
                     if source in stage.sources:
                         parsed.events = stage(source, parsed.events, self.report.problems)
+            problems, fatal = batch.problems, batch.fatal
         except Exception as exc:
-            parsed = Parsed(pending.kind, [], np.empty(0), fatal=True)
-            problems = [Problem(str(path), f"could not be read ({type(exc).__name__}: {exc})")]
-        if raw.error:
-            problems.insert(0, Problem(str(path), raw.error))
-        if problems and not resumed:
-            self._quarantine(raw.fingerprint, problems, fatal=parsed.fatal)
-        meta.kind = parsed.kind
-        run = Run(path, parsed, pos=min(resumed, len(parsed)), meta=meta)
-        self.open_runs[key] = run
-        return run
+            if len(members) > 1:  # find the file it is about: each alone
+                return [run for m in members for run in self._runs(kind, [m])]
+            parsed, member_of, usage, weights = Parsed(kind, [], np.empty(0)), np.zeros(0, dtype=np.int32), None, np.zeros(0, dtype=np.int64)
+            problems, fatal = [[Problem(paths[0], f"could not be read ({type(exc).__name__}: {exc})")]], [True]
+        if not resumed:
+            for path, (_, raw), probs, bad in zip(paths, members, problems, fatal):
+                if raw.error or probs:
+                    self._quarantine(raw.fingerprint, ([Problem(path, raw.error)] if raw.error else []) + probs, fatal=bad)
+        meta = _RunMeta(kind, paths, [raw.fingerprint for _, raw in members], np.bincount(member_of, minlength=len(members)).tolist(),
+                        member_of if len(members) > 1 else None, consumed=resumed,
+                        usage=usage, weights=weights)
+        run = Run(Path(paths[0]), parsed, pos=min(resumed, len(parsed)), meta=meta)
+        self.open_runs[paths[0]] = run
+        self.report.runs += 1
+        return [run]
 
-    def _already_scanned(self, key: str, fingerprint: str) -> bool | int:
-        """True when this content was read to its end (under this path, or another: a moved or
-        copied delivery), else how many of its events a previous scan already processed."""
-        cp = self.store.checkpoint(key)
-        if cp is None or cp.fingerprint != fingerprint:
-            cp = self.store.checkpoint_by_fingerprint(fingerprint)
-            if cp is None or not cp.complete:
-                return 0  # a partial read under another path says nothing about this one
-        return True if cp.complete else cp.consumed
+    @staticmethod
+    def _parse_one(kind: Kind) -> Callable[[str, bytes], Parsed]:
+        return lambda path, data: parse(path, data, kind)
 
-    def _drop_unanalysed_data_events(self, parsed: Parsed) -> None:
+    def _drop_unanalysed_data_events(self, parsed: Parsed, member_of: np.ndarray) -> np.ndarray:
         """GuardDuty analyses management events and S3 data events only: Lambda, DynamoDB... data
         events are neither judged nor metered (counted in the report as skipped)."""
         keep = [i for i, e in enumerate(parsed.events) if e.event_category != "Data" or e.event_source == "s3.amazonaws.com"]
-        if len(keep) < len(parsed.events):
-            self.report.skipped_data_events += len(parsed.events) - len(keep)
-            parsed.events = [parsed.events[i] for i in keep]
-            parsed.times = parsed.times[keep]
+        if len(keep) == len(parsed.events):
+            return member_of
+        self.report.skipped_data_events += len(parsed.events) - len(keep)
+        parsed.events = [parsed.events[i] for i in keep]
+        parsed.times = parsed.times[keep]
+        return member_of[keep]
 
     def _finished(self, run: Run) -> None:
         self.router.forget(run.parsed.events)
-        key = str(run.path)
-        self.open_runs.pop(key, None)
-        meta: _FileMeta = run.meta
-        self.changes.checkpoints[key] = Checkpoint(key, meta.fingerprint, meta.kind.value, len(run), len(run), True)
-        self.report.files_done += 1
+        meta: _RunMeta = run.meta
+        self.open_runs.pop(meta.paths[0], None)
+        for path, fingerprint, n in zip(meta.paths, meta.fingerprints, meta.counts):
+            self.changes.checkpoints[path] = Checkpoint(path, fingerprint, meta.kind.value, n, n, True)
+        self.report.files_done += len(meta.paths)
         if self.progress:
             self.progress(self.report)
 
     # -- events --------------------------------------------------------------------------
     def _process(self, piece: Slice) -> None:
         events = piece.events()
-        self._meter_slice(piece.run.meta, piece.start, piece.stop, events)
+        meta: _RunMeta = piece.run.meta
+        self._meter_slice(meta, piece.start, piece.stop, events)
         routed = self.router.run(SOURCES[piece.kind], events, piece.run.parsed.events, piece.start)
         if routed.problems:
             self.report.problems.extend(routed.problems)
             self.report.detector_errors += len(routed.problems)
-        if routed.set_aside:  # the record that broke a detector, named, in its file's quarantine
-            path = str(piece.run.path)
-            self._quarantine(piece.run.meta.fingerprint, [Problem(path, f"{p.path} {p.message}") for p in routed.set_aside], fatal=False)
-            self.report.detector_errors += len(routed.set_aside)
+        for p, record in zip(routed.set_aside, routed.set_aside_records):  # the record that broke a detector, in its file's quarantine
+            m = self._file_of(piece, events, record)
+            self._quarantine(meta.fingerprints[m], [Problem(meta.paths[m], f"{p.path} {p.message}")], fatal=False)
+            self.report.detector_errors += 1
         self._emit(routed.occurrences)
         self._emit(self.engine.advance(float(piece.run.parsed.times[piece.stop - 1])))
         self._engine_problems()
+
+    @staticmethod
+    def _file_of(piece: Slice, events: Any, record: Any) -> int:
+        """Which file of the slice's run a record came from (rare: a detector failed on it)."""
+        member_of = piece.run.meta.member_of
+        if member_of is None:
+            return 0
+        at = 0
+        if isinstance(events, list):
+            at = next((j for j, e in enumerate(events) if e is record), 0)
+        elif isinstance(record, dict):  # a flow row: find it by its time and addresses
+            hit = events.with_row_index("__at").filter(pl.col("start") == record.get("start"), pl.col("srcaddr") == record.get("srcaddr"),
+                                                        pl.col("dstaddr") == record.get("dstaddr"))
+            at = int(hit["__at"][0]) if hit.height else 0
+        return int(member_of[piece.start + at])
 
     def _engine_problems(self) -> None:
         if self.engine.problems:
@@ -342,23 +460,24 @@ class Scanner:
             self.report.detector_errors += len(self.engine.problems)
             self.engine.problems.clear()
 
-    def _meter_slice(self, meta: _FileMeta, start: int, stop: int, events: Any) -> None:
+    def _meter_slice(self, meta: _RunMeta, start: int, stop: int, events: Any) -> None:
         """Usage of exactly the events of this slice (so a resumed file is never metered twice)."""
-        if meta.usage is None:  # a file spanning two months: count record by record
+        if meta.usage is None:  # a run spanning two months: count record by record
             keys, codes = _usage_codes_of(events, per_month=True)
-            start, stop = 0, len(codes)
         else:
-            keys, codes = meta.usage
-        counts = np.bincount(codes[start:stop], minlength=len(keys)) if len(keys) > 1 else (stop - start,)
-        for (month, acct, source), count in zip(keys, counts):
+            keys, codes = meta.usage[0], meta.usage[1][start:stop]
+        shares = meta.weights[start:stop] if meta.weights is not None else np.zeros(stop - start, dtype=np.int64)
+        if len(keys) == 1:
+            counts, nbytes = [stop - start], [int(shares.sum())]
+        else:
+            counts = np.bincount(codes, minlength=len(keys)).tolist()
+            nbytes = np.bincount(codes, weights=shares, minlength=len(keys)).tolist()  # whole numbers: exact in float64 below 2**53
+        for (month, acct, source), count, size in zip(keys, counts, nbytes):
             if count:
                 self.report.events[source.value] += int(count)
-                self._meter(month, acct, source, int(count), meta.bytes_per_event)
-
-    def _meter(self, month: str, account: str, source: Source, count: int, per_event: float) -> None:
-        slot = self.changes.usage.setdefault((month, account, source.value), [0, 0])
-        slot[0] += count
-        slot[1] += int(count * per_event)
+                slot = self.changes.usage.setdefault((month, acct, source.value), [0, 0])
+                slot[0] += int(count)
+                slot[1] += int(size)
 
     # -- findings ------------------------------------------------------------------------
     def _emit(self, occurrences: list[Occurrence]) -> list[tuple[Occurrence, Finding, bool]]:
@@ -379,9 +498,10 @@ class Scanner:
     # -- commit points -------------------------------------------------------------------
     def commit(self) -> None:
         ch = self.changes
-        for key, run in self.open_runs.items():
-            meta: _FileMeta = run.meta
-            ch.checkpoints[key] = Checkpoint(key, meta.fingerprint, meta.kind.value, len(run), meta.consumed, False)
+        for run in self.open_runs.values():
+            meta: _RunMeta = run.meta
+            for path, fingerprint, n, done in zip(meta.paths, meta.fingerprints, meta.counts, meta.consumed_per_file()):
+                ch.checkpoints[path] = Checkpoint(path, fingerprint, meta.kind.value, n, done, False)
         if self.inventory.changed:
             ch.meta["inventory"] = msgspec.json.encode(self.inventory.to_state()).decode()
             self.inventory.changed = False

@@ -27,6 +27,7 @@ class Routed:
     occurrences: list[Occurrence] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
     set_aside: list[Problem] = field(default_factory=list)  # records a detector failed on (quarantined, named)
+    set_aside_records: list[Any] = field(default_factory=list)  # each one's record (a flow row as a dict), to find its file
 
 
 class Router:
@@ -145,7 +146,9 @@ class Router:
                 for part in ((events[:half], events[half:]) if isinstance(events, list) else (events.slice(0, half), events.slice(half))):
                     self._call(det, part, out)
                 return
-            what = _describe(events[0] if isinstance(events, list) else events.row(0, named=True)) if n == 1 else f"a batch of {n} rows"
+            first = events[0] if isinstance(events, list) else events.row(0, named=True)
+            what = _describe(first) if n == 1 else f"a batch of {n} rows"
+            out.set_aside_records.append(first)
             out.set_aside.append(Problem(det.name, f"failed on {what} ({type(exc).__name__}: {exc}); set aside for this detector only"))
             return
         out.occurrences.extend(found)

@@ -15,7 +15,7 @@ __all__ = ["Kind", "Parsed", "Problem", "parse", "sniff"]
 _PARSERS = {Kind.CLOUDTRAIL: cloudtrail.parse, Kind.FLOW: vpcflow.parse, Kind.DNS: route53.parse}
 
 
-def parse(path: Path, data: bytes, kind: Kind | None = None) -> Parsed:
+def parse(path: str | Path, data: bytes, kind: Kind | None = None) -> Parsed:
     kind = kind or sniff(path, data[:16384])
     name = str(path)
     parser = _PARSERS.get(kind)

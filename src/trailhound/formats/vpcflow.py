@@ -43,8 +43,9 @@ def _is_header(tokens: list[str]) -> bool:
     return bool(tokens) and all(t in FLOW_FIELDS for t in tokens) and len(set(tokens)) == len(tokens)
 
 
-def _normalize(df: pl.DataFrame, fields: list[str]) -> pl.DataFrame:
-    """Rename to FlowBatch columns, drop rows without traffic, add absent fields as nulls."""
+def _normalize(df: pl.DataFrame, fields: list[str], extra: tuple[str, ...] = ()) -> pl.DataFrame:
+    """Rename to FlowBatch columns, drop rows without traffic, add absent fields as nulls (columns
+    named in ``extra`` are carried along at the end)."""
     df = df.rename({f: f.replace("-", "_") for f in fields})
     # NODATA/SKIPDATA rows record that nothing (or nothing readable) was captured: no event.
     keep = pl.col("srcaddr").is_not_null() & pl.col("start").is_not_null()
@@ -65,6 +66,7 @@ def _normalize(df: pl.DataFrame, fields: list[str]) -> pl.DataFrame:
             if dtype not in nulls:
                 nulls[dtype] = pl.repeat(None, df.height, dtype=dtype, eager=True)
             columns.append(nulls[dtype].alias(name))
+    columns.extend(df.get_column(name) for name in extra)
     # One contiguous chunk per column: every later per-slice operation on a chunked frame costs several times more.
     return pl.DataFrame(columns).rechunk()
 

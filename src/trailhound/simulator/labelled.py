@@ -59,12 +59,12 @@ def select_cases(cases: Iterable[Case], finding_types: Iterable[str] | None) -> 
 
 
 def simulate(root: Path, finding_types: Iterable[str] | None = None, *, seed: int = 7, scale: float = 1.0, days: int = 14,
-             start: datetime | None = None) -> SimulatedEstate:
+             start: datetime | None = None, delivery: str = "aws") -> SimulatedEstate:
     start = start or datetime(2026, 11, 1, tzinfo=UTC)
     spec = EstateSpec(
         start=start, days=days, seed=seed, cloudtrail_events=max(1000, int(4000 * days * scale)),
         flow_lines=max(2000, int(12_000 * days * scale)), dns_lines=max(1000, int(4000 * days * scale)),
-        instances=12, users=6,
+        instances=12, users=6, delivery=delivery,
     )
     files = write_estate(root / "logs", spec)
     account = spec.account_ids[0]

@@ -58,8 +58,9 @@ def walk(paths: Iterable[str | os.PathLike[str]], skipped: list[tuple[str, str]]
     symlink loops, unreadable entries — goes to ``skipped`` as (path, why). Symlinked folders are not
     followed (a loop of them would never end); a path that does not exist at all is an error."""
     skipped = skipped if skipped is not None else []
+    folders: dict[str, str] = {}  # folder -> its canonical path: realpath walks every component, once per folder is enough
     for p in paths:
-        path = Path(p)
+        path = os.fspath(p)
         try:
             mode = os.stat(path).st_mode
         except FileNotFoundError:
@@ -74,8 +75,14 @@ def walk(paths: Iterable[str | os.PathLike[str]], skipped: list[tuple[str, str]]
             yield from _walk_dir(Path(os.path.realpath(path)), skipped)
         elif (kind := _kind(mode)) is not None:
             skipped.append((str(path), f"{kind}, not a log file"))
-        else:
+        elif os.path.islink(path):
             yield Path(os.path.realpath(path))
+        else:
+            folder, name = os.path.split(os.path.abspath(path))
+            real = folders.get(folder)
+            if real is None:
+                real = folders[folder] = os.path.realpath(folder)
+            yield Path(os.path.join(real, name))
 
 
 def _walk_dir(root: Path, skipped: list[tuple[str, str]]) -> Iterator[Path]:
@@ -194,13 +201,21 @@ def read(path: Path, limit: int | None = None) -> RawFile:
 def peek(path: Path, size: int = 16384) -> bytes:
     """The first decompressed bytes of a file, for format sniffing and time estimates."""
     with open(path, "rb") as fh:
-        head = fh.read(2)
-        fh.seek(0)
-        if head == GZIP_MAGIC:
-            try:
-                with _gzip.GzipFile(fileobj=fh) as gz:
-                    return gz.read(size)
-            except (EOFError, OSError, _zlib.error):
-                fh.seek(0)  # GzipFile has moved the file position: salvage from the start
-                return gunzip(fh.read())[0][:size]
-        return fh.read(size)
+        stored = fh.read(4 * size)  # plenty for `size` bytes of any log that compresses at all
+        if stored[:2] != GZIP_MAGIC:
+            return stored[:size]
+        out: list[bytes] = []
+        have = 0
+        rest = stored
+        try:  # one decompressor call per member, not a GzipFile: planning peeks at every file of an estate
+            while rest[:2] == GZIP_MAGIC and have < size:
+                dec = _zlib.decompressobj(wbits=31)
+                out.append(dec.decompress(rest, size - have))
+                have += len(out[-1])
+                if not dec.eof:
+                    break
+                rest = dec.unused_data
+            return b"".join(out)[:size]
+        except _zlib.error:
+            fh.seek(0)
+            return gunzip(fh.read())[0][:size]  # damaged: what precedes the damage

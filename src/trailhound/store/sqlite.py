@@ -184,14 +184,24 @@ class Store:
                                " FROM keyed_state GROUP BY detector")
         return {d: (n, mean, mx) for d, n, mean, mx in rows}
 
-    def checkpoint(self, path: str) -> Checkpoint | None:
-        row = self.db.execute("SELECT path, fingerprint, kind, events, consumed, complete FROM checkpoints WHERE path = ?", (path,)).fetchone()
-        return Checkpoint(*row[:5], bool(row[5])) if row else None
+    def checkpoints(self, paths: list[str]) -> dict[str, Checkpoint]:
+        """The checkpoints of these paths, in a few queries (a batch of small files is looked up at once)."""
+        out: dict[str, Checkpoint] = {}
+        for i in range(0, len(paths), 500):  # under SQLite's limit on bound parameters
+            chunk = paths[i : i + 500]
+            rows = self.db.execute("SELECT path, fingerprint, kind, events, consumed, complete FROM checkpoints WHERE path IN "
+                                   f"({','.join('?' * len(chunk))})", chunk)
+            out.update((r[0], Checkpoint(*r[:5], bool(r[5]))) for r in rows)
+        return out
 
-    def checkpoint_by_fingerprint(self, fingerprint: str) -> Checkpoint | None:
-        row = self.db.execute("SELECT path, fingerprint, kind, events, consumed, complete FROM checkpoints WHERE fingerprint = ?"
-                              " ORDER BY complete DESC LIMIT 1", (fingerprint,)).fetchone()
-        return Checkpoint(*row[:5], bool(row[5])) if row else None
+    def complete_fingerprints(self, fingerprints: list[str]) -> set[str]:
+        """Which of these contents some path has been read to its end under (moved or copied deliveries)."""
+        out: set[str] = set()
+        for i in range(0, len(fingerprints), 500):
+            chunk = fingerprints[i : i + 500]
+            rows = self.db.execute(f"SELECT DISTINCT fingerprint FROM checkpoints WHERE complete AND fingerprint IN ({','.join('?' * len(chunk))})", chunk)
+            out.update(r[0] for r in rows)
+        return out
 
     def quarantined(self) -> list[dict[str, Any]]:
         rows = self.db.execute("SELECT path, line, record, field, message FROM quarantine ORDER BY seen_at, path, line")
