@@ -39,6 +39,7 @@ from trailhound.formats.batch import Member, parse_many
 from trailhound.intel.builtin import builtin_index
 from trailhound.intel.combined import CombinedIntel
 from trailhound.intel.formats import load_list
+from trailhound.intel.guard import refusal
 from trailhound.intel.index import Category, IntelIndex
 from trailhound.sources.files import RawFile, read, walk
 from trailhound.store.sqlite import Changes, Checkpoint, Store
@@ -68,6 +69,8 @@ class ScanReport:
     files_skipped: int = 0  # FIFOs, devices, sockets, symlink loops: not read
     runs: int = 0  # decodes: one per batch of files read together (or per file)
     late_rows: int = 0  # rows that reached a keyed detector after the watermark had passed them
+    list_entries_refused: int = 0  # threat/trusted list entries too broad to use (intel.guard)
+    list_entries_non_public: int = 0  # threat/trusted list entries that are private or reserved throughout
     finding_ids: set[str] = field(default_factory=set)
     seconds: float = 0.0
 
@@ -162,6 +165,23 @@ def _byte_shares(member_of: np.ndarray, counts: np.ndarray, shares: np.ndarray) 
     return (rank + 1) * b // c - rank * b // c
 
 
+def _operator_lists(specs: Iterable[str | Path], report: ScanReport) -> IntelIndex:
+    """An operator's threat or trusted lists. Like GuardDuty's they apply to public addresses only; entries
+    too broad to mean anything are refused (``intel.guard``), and both kinds of skipped entry are named."""
+    index = IntelIndex()
+    for spec in specs:
+        load = load_list(spec, vet=refusal)
+        report.problems.extend(load.problems)
+        report.list_entries_refused += load.refused
+        dropped = index.add(load, Category.CUSTOM, public_only=True)
+        if dropped:
+            report.list_entries_non_public += len(dropped)
+            shown = ", ".join(dropped[:3]) + (", ..." if len(dropped) > 3 else "")
+            report.problems.append(Problem(str(load.path), f"{len(dropped)} private or reserved entries skipped ({shown}): "
+                                           "lists apply to public addresses only, as GuardDuty's do"))
+    return index
+
+
 class Scanner:
     def __init__(
         self,
@@ -175,19 +195,9 @@ class Scanner:
         self.settings = settings or ScanSettings()
         self.report = ScanReport()
         self.progress = progress
-        custom = IntelIndex()
-        for spec in self.settings.threat_lists:
-            load = load_list(spec)
-            self.report.problems.extend(load.problems)
-            custom.add(load, Category.CUSTOM, public_only=True)  # GuardDuty's IP lists apply to public addresses only
-        # Trusted lists, like threat lists, hold public addresses only (GuardDuty ignores the rest).
-        self.trusted = IntelIndex()
-        for spec in self.settings.trusted_lists:
-            load = load_list(spec)
-            self.report.problems.extend(load.problems)
-            self.trusted.add(load, Category.CUSTOM, public_only=True)
-        self.trusted.freeze()
-        self._list_problems = list(self.report.problems)
+        custom = _operator_lists(self.settings.threat_lists, self.report)
+        self.trusted = _operator_lists(self.settings.trusted_lists, self.report).freeze()
+        self._lists_report = self.report  # what loading the lists said, repeated by every scan
         # `intel` replaces the packaged lists (tests, or an operator's own feed set); custom lists always apply.
         base = intel if intel is not None else builtin_index() if self.settings.builtin_intel else None
         self.intel = CombinedIntel(base, custom.freeze())
@@ -213,7 +223,9 @@ class Scanner:
     # -- entry point ---------------------------------------------------------------------
     def scan(self, paths: Iterable[str | Path]) -> ScanReport:
         started = time.perf_counter()
-        report = self.report = ScanReport(problems=list(self._list_problems))
+        lists = self._lists_report
+        report = self.report = ScanReport(problems=list(lists.problems), list_entries_refused=lists.list_entries_refused,
+                                          list_entries_non_public=lists.list_entries_non_public)
         skipped: list[tuple[str, str]] = []
         for inv_path in walk(self.settings.inventory, skipped):
             self._load_inventory(inv_path, read(inv_path, self.limit).data)

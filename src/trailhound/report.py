@@ -32,6 +32,10 @@ def print_summary(console: Console, report: Any, findings: Sequence[dict[str, An
         f"in {report.seconds:.2f}s",
         highlight=False,
     )
+    refused, non_public = report.list_entries_refused, report.list_entries_non_public
+    if refused or non_public:  # said on stderr line by line too; here so it is not lost above the findings
+        console.print(f"[yellow]threat/trusted lists: {refused} entries refused as too broad, {non_public} private or reserved "
+                      "entries skipped (see the warnings)[/]", highlight=False)
     if report.suppressed_trusted:
         console.print(f"{report.suppressed_trusted} occurrences suppressed by trusted IP lists", highlight=False)
     if report.late_rows:  # the logs were out of order by more than the allowed lateness

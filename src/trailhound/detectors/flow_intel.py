@@ -61,7 +61,7 @@ class FlowThreatIntel(Detector):
             return []
         out: list[Occurrence] = []
         for src, dst, sport, dport, proto, action, fdir, iid, eni, start, account, region, flags in rows.select(_COLUMNS).iter_rows():
-            oriented = orient(src, dst, fdir)
+            oriented = orient(src, dst, fdir, hits.get)
             if oriented is None:
                 continue
             direction, local, remote = oriented

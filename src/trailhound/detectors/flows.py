@@ -48,8 +48,12 @@ def opener(srcport: int | None, dstport: int | None, tcp_flags: int | None = Non
     return None
 
 
-def orient(src: str, dst: str, flow_direction: str | None) -> tuple[str, str, str] | None:
-    """(direction, local ip, remote ip) of a flow record, or None when neither side is remote."""
+def orient(src: str, dst: str, flow_direction: str | None, listed: Callable[[str], Any] | None = None) -> tuple[str, str, str] | None:
+    """(direction, local ip, remote ip) of a flow record, or None when neither side is remote.
+
+    Without a logged direction (v2-v4 formats) the private side is ours. Both sides are public in
+    IPv6 (a VPC's IPv6 addresses are global) and behind some public IPv4 interfaces: then, given
+    `listed`, the one side on a list is the remote one."""
     if flow_direction == "ingress":
         return "INBOUND", dst, src
     if flow_direction == "egress":
@@ -59,6 +63,10 @@ def orient(src: str, dst: str, flow_direction: str | None) -> tuple[str, str, st
         return "OUTBOUND", src, dst
     if dst_private and not src_private:
         return "INBOUND", dst, src
+    if listed is not None and not src_private:
+        src_listed, dst_listed = bool(listed(src)), bool(listed(dst))
+        if src_listed != dst_listed:
+            return ("INBOUND", dst, src) if src_listed else ("OUTBOUND", src, dst)
     return None
 
 

@@ -58,7 +58,7 @@ class InboundProbe(WindowedDetector):
 
     def observe(self, rows: list[tuple[Any, ...]]) -> Iterator[tuple[float, tuple[Any, ...]]]:
         for src, dst, sport, dport, fdir, iid, eni, start, account, region, flags in rows:
-            oriented = orient(src, dst, fdir)
+            oriented = orient(src, dst, fdir, self.intel.ip)
             if oriented is None or oriented[0] != "INBOUND" or dport is None or sport is None:
                 continue
             _, local, remote = oriented

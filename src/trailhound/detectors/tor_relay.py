@@ -46,7 +46,7 @@ class TorRelay(WindowedDetector):
 
     def observe(self, rows: list[tuple[Any, ...]]) -> Iterator[tuple[float, tuple[Any, ...]]]:
         for src, dst, sport, dport, fdir, iid, eni, start, account, region, flags in rows:
-            oriented = orient(src, dst, fdir)
+            oriented = orient(src, dst, fdir, self.intel.ip)
             if oriented is None or oriented[0] != "INBOUND" or not opener(sport, dport, flags, SERVICE_PORTS):
                 continue
             _, local, remote = oriented

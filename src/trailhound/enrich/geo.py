@@ -50,6 +50,7 @@ __all__ = [
     "default_provider",
     "ip_key",
     "is_public",
+    "public_spans",
     "flatten_ranges",
     "wire_form",
 ]
@@ -244,6 +245,24 @@ class IntervalTable:
 
 
 _SPECIAL = {4: _special_table(4), 16: _special_table(16)}
+
+
+def public_spans(first: int, last: int, width: int) -> list[tuple[int, int]]:
+    """The stretches of the address range ``first..last`` (``width`` 4 or 16 bytes) that ``is_public``
+    holds public: what a listed network may match once its private and reserved parts are cut out."""
+    starts, verdicts = _SPECIAL[width]
+    top = (1 << (8 * width)) - 1
+    out: list[tuple[int, int]] = []
+    i = bisect.bisect_right(starts, first) - 1
+    while i < len(starts) and starts[i] <= last:
+        if verdicts[i]:
+            lo, hi = max(first, starts[i]), min(last, starts[i + 1] - 1 if i + 1 < len(starts) else top)
+            if out and out[-1][1] == lo - 1:
+                out[-1] = (out[-1][0], hi)
+            else:
+                out.append((lo, hi))
+        i += 1
+    return out
 
 
 # ---- the record -------------------------------------------------------------------------------

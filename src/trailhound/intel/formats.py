@@ -34,6 +34,7 @@ import io
 import ipaddress
 import re
 import socket
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -78,12 +79,14 @@ class ListLoad:
     networks: int = 0
     domains: int = 0
     skipped: int = 0  # lines / records that hold no host (URL paths, hashes, e-mail...)
+    refused: int = 0  # entries the caller's vetting refused (an operator's list: too broad)
     problem_count: int = 0  # every problem, including those beyond MAX_PROBLEMS
     fatal: bool = False  # nothing could be read (not the format, not JSON, ...)
 
     def summary(self) -> str:
+        refused = f", {self.refused} refused" if self.refused else ""
         return (f"{self.name} ({self.format}): {self.entries} entries — {self.ips} IPs, {self.networks} networks, "
-                f"{self.domains} domains; {self.skipped} skipped, {self.problem_count} problems")
+                f"{self.domains} domains; {self.skipped} skipped{refused}, {self.problem_count} problems")
 
 
 # -- single values ----------------------------------------------------------------------------
@@ -175,9 +178,14 @@ def classify(token: str) -> tuple[str, str]:
 
 # -- collecting -------------------------------------------------------------------------------
 
+Vet = Callable[[str, str], str | None]  # (kind, canonical value) -> why the entry is refused, or None
+
+
 class _Collector:
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, vet: Vet | None = None) -> None:
         self.path = path
+        self.vet = vet
+        self.refused = 0
         self.found: dict[str, list[Any]] = {}  # value -> [kind, names]
         self.problems: list[Problem] = []
         self.problem_count = 0
@@ -213,6 +221,12 @@ class _Collector:
         if kind is _SKIP:
             self.skip(value, line, record)
             return False
+        if self.vet is not None:
+            why = self.vet(kind, value)
+            if why:
+                self.refused += 1
+                self.problem(why, line, record)
+                return False
         self.add(kind, value, names)
         return True
 
@@ -225,7 +239,7 @@ class _Collector:
         if self.problem_count > len(problems):
             problems.append(Problem(self.path, f"{self.problem_count - len(problems)} more problems not listed"))
         return ListLoad(name, path, len(indicators), problems, fmt, indicators, counts[IP], counts[NET],
-                        counts[DOMAIN], self.skipped, self.problem_count, self.fatal)
+                        counts[DOMAIN], self.skipped, self.refused, self.problem_count, self.fatal)
 
 
 def _names(*values: Any) -> tuple[str, ...]:
@@ -658,10 +672,11 @@ def list_name(path: str | Path) -> str:
     return name
 
 
-def parse(data: bytes, *, name: str, path: Path | str = "", format: str | None = None) -> ListLoad:
-    """Parse list content (gzip is undone here). `format` forces a GuardDuty format name."""
+def parse(data: bytes, *, name: str, path: Path | str = "", format: str | None = None, vet: Vet | None = None) -> ListLoad:
+    """Parse list content (gzip is undone here). `format` forces a GuardDuty format name; `vet` refuses
+    entries (a problem on their line, ``ListLoad.refused``) that parse but must not be listed."""
     where = str(path) or name
-    col = _Collector(where)
+    col = _Collector(where, vet)
     if data[:2] == GZIP_MAGIC:
         data, err = gunzip(data)
         if err:
@@ -689,14 +704,14 @@ def parse(data: bytes, *, name: str, path: Path | str = "", format: str | None =
     return col.result(name, path, fmt)
 
 
-def load_list(spec: str | Path, name: str | None = None, format: str | None = None) -> ListLoad:
+def load_list(spec: str | Path, name: str | None = None, format: str | None = None, vet: Vet | None = None) -> ListLoad:
     """Read and parse one list file. `spec` is a path, optionally ``FORMAT:``-prefixed; the list is
     named after the file (``ipsum.txt.gz`` -> ``ipsum``) unless `name` is given. A missing file
     raises FileNotFoundError; a damaged gzip loads its readable part with a problem."""
     forced, location = split_spec(spec)
     path = Path(location)
     raw = read(path)
-    load = parse(raw.data, name=name or list_name(path), path=path, format=format or forced)
+    load = parse(raw.data, name=name or list_name(path), path=path, format=format or forced, vet=vet)
     if raw.error:
         load.problems.insert(0, Problem(str(path), raw.error))
         load.problem_count += 1

@@ -8,7 +8,8 @@ input. ``ip_mask()``/``ips()`` do the same for a batch of addresses (flow logs).
 
 Private and reserved addresses are dropped from every category but CUSTOM when a list is added:
 feeds such as FireHOL level 1 carry the bogons (10.0.0.0/8, ...), which would otherwise mark
-all internal traffic as malicious. An operator's own list is taken as written.
+all internal traffic as malicious. A network that is public but holds such a block (172.0.0.0/8
+holds 172.16.0.0/12) keeps its public parts only. ``public_only=True`` does the same for CUSTOM.
 """
 
 from __future__ import annotations
@@ -22,15 +23,16 @@ from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
+from trailhound.enrich.geo import public_spans
 from trailhound.formats.base import Problem
 from trailhound.intel.domains import DomainMatcher
-from trailhound.intel.formats import DOMAIN, ListLoad
+from trailhound.intel.formats import DOMAIN, NET, ListLoad
 from trailhound.intel.iptable import IpTable, parse_entry
 
 if TYPE_CHECKING:
     import polars as pl
 
-__all__ = ["Category", "ThreatHit", "IntelIndex", "ListInfo", "is_global_entry"]
+__all__ = ["Category", "ThreatHit", "IntelIndex", "ListInfo", "is_global_entry", "public_parts"]
 
 
 class Category(str, enum.Enum):
@@ -97,6 +99,18 @@ def is_global_entry(value: str) -> bool:
     return ipaddress.ip_network(value, strict=False).is_global
 
 
+def public_parts(value: str) -> list[str]:
+    """A canonical network cut to its publicly routable parts (``[]`` when it has none, ``[value]``
+    when it is all public), so that a public /8 holding a private block never matches internal traffic.
+    Cut by ``enrich.geo``'s table, the one flow enrichment tells private sides by."""
+    bits, first, last, _ = parse_entry(value)
+    spans = public_spans(first, last, bits // 8)
+    if spans == [(first, last)]:
+        return [value]
+    make = ipaddress.IPv4Address if bits == 32 else ipaddress.IPv6Address
+    return [str(n) for lo, hi in spans for n in ipaddress.summarize_address_range(make(lo), make(hi))]
+
+
 class IntelIndex:
     """IPs and domains -> ``ThreatHit``s. Add lists, then look up.
 
@@ -116,8 +130,9 @@ class IntelIndex:
 
     # -- building ------------------------------------------------------------------------
     def add(self, load: ListLoad, category: Category, *, public_only: bool | None = None,
-            default_names: tuple[str, ...] = (), ip_category: Category | None = None) -> None:
-        """Add every indicator of `load` under `category`, listed as ``load.name``.
+            default_names: tuple[str, ...] = (), ip_category: Category | None = None) -> list[str]:
+        """Add every indicator of `load` under `category`, listed as ``load.name``; returns the
+        address entries dropped as private or reserved.
 
         `public_only` (default: every category but CUSTOM) drops private/reserved addresses;
         `default_names` are the threat names of indicators whose source gave none;
@@ -138,6 +153,7 @@ class IntelIndex:
         ip_hits: dict[tuple[str, ...], ThreatHit] = {}
         add_domain, add_ip = self._domains._add_canonical, self._ips.add
         ips_before = info.ips
+        dropped: list[str] = []
         for value, kind, names in load.indicators:
             names = names or default_names
             if kind == DOMAIN:
@@ -147,17 +163,26 @@ class IntelIndex:
                 add_domain(value, hit)
                 info.domains += 1
                 continue
-            if public_only and not is_global_entry(value):
-                info.dropped_non_public += 1
-                continue
+            parts = [value]
+            if public_only:
+                if not is_global_entry(value):
+                    parts = []
+                elif kind == NET:
+                    parts = public_parts(value)
+                if not parts:
+                    info.dropped_non_public += 1
+                    dropped.append(value)
+                    continue
             hit = ip_hits.get(names)
             if hit is None:
                 hit = ip_hits[names] = ThreatHit(load.name, ip_cat, names)
-            add_ip(value, hit)
+            for part in parts:
+                add_ip(part, hit)
             info.ips += 1
         if info.ips > ips_before and ip_cat not in info.categories:
             info.categories.append(ip_cat)
         self.__dict__.pop("ip", None)  # rebind on next lookup
+        return dropped
 
     def freeze(self) -> IntelIndex:
         """Build the lookup tables now (they are otherwise built on the first lookup); returns self."""
