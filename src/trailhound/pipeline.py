@@ -268,7 +268,7 @@ class Scanner:
         resumed = done or 0
         meta = _FileMeta(raw.fingerprint, pending.kind, 0.0, consumed=resumed)
         try:  # a bug in parsing or enriching must cost this file, not the scan
-            parsed: Parsed = parse(path, raw.data, pending.kind)
+            parsed: Parsed = parse(path, raw.data, pending.kind, raw.error)  # the damage is named with what was kept
             problems = list(parsed.problems)
             if pending.kind is Kind.CLOUDTRAIL and len(parsed):
                 self._drop_unanalysed_data_events(parsed)
@@ -282,8 +282,8 @@ class Scanner:
         except Exception as exc:
             parsed = Parsed(pending.kind, [], np.empty(0), fatal=True)
             problems = [Problem(str(path), f"could not be read ({type(exc).__name__}: {exc})")]
-        if raw.error:
-            problems.insert(0, Problem(str(path), raw.error))
+            if raw.error:
+                problems.insert(0, Problem(str(path), raw.error))
         if problems and not resumed:
             self._quarantine(raw.fingerprint, problems, fatal=parsed.fatal)
         meta.kind = parsed.kind
