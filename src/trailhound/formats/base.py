@@ -11,6 +11,8 @@ from typing import Any
 import msgspec
 import numpy as np
 
+from trailhound.text import printable
+
 
 class Kind(str, enum.Enum):
     CLOUDTRAIL = "cloudtrail"
@@ -39,7 +41,7 @@ class Problem:
         if self.record is not None:
             where += f" record {self.record}"
         what = f"field '{self.field}': " if self.field else ""
-        return f"{where}: {what}{self.message}"
+        return printable(f"{where}: {what}{self.message}")  # names and messages quote log content: never a terminal escape
 
 
 @dataclass(slots=True)
