@@ -73,13 +73,19 @@ class Estate:
         self.r53_complete_lines = prefix.count(b"\n")
         assert 0 < self.r53_complete_lines < 600
 
-        # CloudTrail {"Records"} gzip cut in the middle: nothing readable, whole file quarantined
-        stored = gzip.compress(json.dumps({"Records": _benign(40, T0, "carol")}).encode(), mtime=0)
+        # CloudTrail {"Records"} gzip cut in the middle: the complete records before the cut survive
+        carol = _benign(40, T0, "carol")
+        body = json.dumps({"Records": carol}).encode()
+        stored = gzip.compress(body, mtime=0)
         self.ct_truncated = root / "ct" / "trail-truncated.json.gz"
         self.ct_truncated.parent.mkdir()
         self.ct_truncated.write_bytes(stored[: len(stored) * 2 // 3])
+        prefix = zlib.decompressobj(wbits=31).decompress(stored[: len(stored) * 2 // 3])
+        ends = [body.index(json.dumps(r).encode()) + len(json.dumps(r)) for r in carol]
+        self.ct_complete = sum(end <= len(prefix) for end in ends)
+        assert 0 < self.ct_complete < 40
 
-        # invalid JSON on line 3
+        # invalid JSON on line 3, after a good record on line 2
         self.invalid_json = root / "ct" / "broken.json"
         good = _benign(2, T0, "dave")
         self.invalid_json.write_text('{"Records": [\n' + json.dumps(good[0]) + ",\n" + '{"eventName": "X", eventTime: oops}\n]}\n')
@@ -128,7 +134,7 @@ def test_scan_sets_bad_input_aside_and_processes_the_rest(estate: Estate, tmp_pa
     report, store = scan([estate.root], db=tmp_path / "x.db")
 
     # exact counts of the good events
-    assert report.events["cloudtrail"] == estate.good_ct_events + estate.bad_record_good
+    assert report.events["cloudtrail"] == estate.good_ct_events + estate.bad_record_good + estate.ct_complete + 1
     assert report.events["dns"] == estate.r53_complete_lines
     assert report.events["flow"] == 12 + estate.bad_flow_good
     assert report.events["s3data"] == 0
@@ -147,12 +153,13 @@ def test_scan_sets_bad_input_aside_and_processes_the_rest(estate: Estate, tmp_pa
     partial = [p for p in r53 if p.line is not None]  # the cut line, if the cut fell inside one
     assert all(p.line == estate.r53_complete_lines + 1 for p in partial)
 
-    ct_trunc = _for(report.problems, estate.ct_truncated)
-    assert any("truncated" in p.message for p in ct_trunc)
+    # the cut CloudTrail gzip: one line names the damage and what was kept
+    [ct_trunc] = _for(report.problems, estate.ct_truncated)
+    assert "truncated" in ct_trunc.message and f"kept the {estate.ct_complete} complete records" in ct_trunc.message
 
     [bad_json] = _for(report.problems, estate.invalid_json)
-    assert bad_json.line == 3 and "malformed" in bad_json.message
-    assert str(bad_json).startswith(f"{estate.invalid_json}:3: ")
+    assert (bad_json.line, bad_json.record) == (3, 1) and "malformed" in bad_json.message
+    assert str(bad_json).startswith(f"{estate.invalid_json}:3 record 1: ")
 
     [bad_time] = _for(report.problems, estate.bad_record)
     assert (bad_time.record, bad_time.field, bad_time.line) == (2, "eventTime", None)
@@ -171,7 +178,7 @@ def test_scan_sets_bad_input_aside_and_processes_the_rest(estate: Estate, tmp_pa
     assert empty.line is None
 
     # files from which nothing at all could be read are counted as quarantined; the others as bad records
-    unreadable = {estate.ct_truncated, estate.invalid_json, estate.binary, estate.empty}
+    unreadable = {estate.binary, estate.empty}
     assert report.files_quarantined == len(unreadable)
     assert report.bad_records == len([p for p in report.problems if Path(p.path) not in unreadable])
 
@@ -273,13 +280,16 @@ def test_nastier_input_is_reported_not_raised(tmp_path: Path) -> None:
     flow.write_text(FLOW_HEADER + "\n" + "\n".join(flows) + "\n")
 
     report, store = scan([logs])
-    by_file = {Path(p.path).name: p for p in report.problems if Path(p.path).name != "flow.log"}
-    assert by_file["array.json"].line == 5 and "malformed" in by_file["array.json"].message
-    assert (by_file["records.jsonl"].line, by_file["records.jsonl"].field) == (4, "eventTime")
+    # the array: its good middle record is kept, each bad one named by record (and line, for a syntax error)
+    bad_type, broken = [p for p in report.problems if p.path == str(array)]
+    assert (bad_type.record, bad_type.field, bad_type.line) == (0, "eventTime", None)
+    assert (broken.record, broken.line) == (2, 5) and "malformed" in broken.message
+    [ndjson_problem] = [p for p in report.problems if p.path == str(ndjson)]
+    assert (ndjson_problem.line, ndjson_problem.field) == (4, "eventTime")
     flow_problems = sorted((p.line, p.field, p.message) for p in report.problems if p.path == str(flow))
     assert flow_problems == [(4, "dstport", "99999999999 is out of range"), (7, "dstport", "'4\u00b2' is not an integer")]
-    assert report.events["cloudtrail"] == 2 and report.events["flow"] == 8
-    assert len(store.quarantined()) == 4
+    assert report.events["cloudtrail"] == 1 + 2 and report.events["flow"] == 8
+    assert len(store.quarantined()) == 5
 
 
 def test_implausible_times_are_bad_records_not_a_jump_of_the_watermark(tmp_path: Path) -> None:

@@ -48,7 +48,7 @@ def test_flow_batch_is_each_file_read_alone() -> None:
         Member("d.log", HEADER + b"\n"),  # a header and nothing else
         Member("e.log", _flow([(T + 40, "5.5.5.1")])),
     ]
-    batch = parse_many(Kind.FLOW, members, lambda p, d: parse(p, d, Kind.FLOW))
+    batch = parse_many(Kind.FLOW, members, lambda p, d, x: parse(p, d, Kind.FLOW, x))
     alone = _alone(Kind.FLOW, members)
     assert list(batch.parsed.times) == sorted(batch.parsed.times)
     assert batch.records_read == [p.records_read for p in alone] == [3, 3, 2, 0, 1]
@@ -65,7 +65,7 @@ def test_flow_files_of_another_layout_are_read_alone() -> None:
     v2 = Member("a.log", _flow([(T + 1, "1.1.1.1")]))
     headerless = Member("b.log", _flow([(T + 2, "2.2.2.2")], header=None))
     bom = Member("c.log", b"\xef\xbb\xbf" + _flow([(T + 3, "3.3.3.3")]))
-    batch = parse_many(Kind.FLOW, [v2, headerless, bom], lambda p, d: parse(p, d, Kind.FLOW))
+    batch = parse_many(Kind.FLOW, [v2, headerless, bom], lambda p, d, x: parse(p, d, Kind.FLOW, x))
     assert _rows(batch.parsed.events) == [("1.1.1.1", 40000, T + 1), ("2.2.2.2", 40000, T + 2), ("3.3.3.3", 40000, T + 3)]
     assert batch.member_of.tolist() == [0, 1, 2]
 
@@ -78,7 +78,7 @@ def test_json_batches_keep_each_files_order() -> None:
 
     a = Member("a", b"\n".join([dns("a1.", "2026-11-05T00:00:05Z"), dns("a2.", "2026-11-05T00:00:01Z"), dns("a3.", "2026-11-05T00:00:01Z")]))
     b = Member("b", b"\n".join([dns("b1.", "2026-11-05T00:00:01Z"), b"{not json", dns("b2.", "2026-11-05T00:00:03Z")]))
-    batch = parse_many(Kind.DNS, [a, b], lambda p, d: parse(p, d, Kind.DNS))
+    batch = parse_many(Kind.DNS, [a, b], lambda p, d, x: parse(p, d, Kind.DNS, x))
     names = [e.query_name for e in batch.parsed.events]
     assert names == ["a2.", "a3.", "b1.", "b2.", "a1."]  # stable: equal times keep file order, then file position
     assert batch.member_of.tolist() == [0, 0, 1, 1, 0]

@@ -27,7 +27,7 @@ MAX_PROBLEM_LINES = 20
 
 def _run_scan(paths: list[Path], settings: ScanSettings, db: Path, output: Path | None, show_all: bool = False) -> int:
     from trailhound.pipeline import ScanReport, Scanner
-    from trailhound.report import print_findings, print_problems, print_summary
+    from trailhound.report import print_findings, print_problems, print_summary, say
     from trailhound.store.sqlite import Store
 
     store = Store(db)
@@ -53,12 +53,12 @@ def _run_scan(paths: list[Path], settings: ScanSettings, db: Path, output: Path 
         scanner = Scanner(store, settings, progress=on_progress)
         report = scanner.scan(paths)
     except FileNotFoundError as exc:
-        err.print(f"[red]error:[/] {exc}", highlight=False)
+        say(err, "error:", "red", str(exc))
         return 2
     except Exception as exc:  # what was committed stays committed; say what failed in one line
         if os.environ.get("TRAILHOUND_DEBUG"):
             raise
-        err.print(f"[red]error:[/] scan stopped: {type(exc).__name__}: {exc} (set TRAILHOUND_DEBUG=1 for a traceback)", highlight=False)
+        say(err, "error:", "red", f"scan stopped: {type(exc).__name__}: {exc} (set TRAILHOUND_DEBUG=1 for a traceback)")
         return 1
     finally:
         if progress is not None:
@@ -115,20 +115,23 @@ def demo(
 def findings(db: DbOption = None, include_archived: bool = False) -> None:
     """Print stored findings as JSON lines."""
     from trailhound.store.sqlite import Store
+    from trailhound.text import printable_json
 
     store = Store(db or default_db_path())
     for f in store.findings(include_archived=include_archived):
-        sys.stdout.write(orjson.dumps(f).decode() + "\n")
+        sys.stdout.write(printable_json(orjson.dumps(f).decode()) + "\n")  # findings quote log content
 
 
 @app.command()
 def quarantine(db: DbOption = None) -> None:
     """List the files and records set aside as bad input."""
+    from rich.text import Text
+
+    from trailhound.formats.base import Problem
     from trailhound.store.sqlite import Store
 
     for q in Store(db or default_db_path()).quarantined():
-        where = q["path"] + (f":{q['line']}" if q["line"] else "") + (f" record {q['record']}" if q["record"] is not None else "")
-        out.print(f"{where}: " + (f"field '{q['field']}': " if q["field"] else "") + q["message"], highlight=False, soft_wrap=True)
+        out.print(Text(str(Problem(q["path"], q["message"], q["line"], q["record"], q["field"]))), highlight=False, soft_wrap=True)
 
 
 @app.command()
@@ -236,6 +239,7 @@ def intel_show() -> None:
     from rich.table import Table
 
     from trailhound.intel.builtin import builtin_index
+    from trailhound.report import say
 
     index = builtin_index()
     table = Table(title="Threat intelligence in use", title_justify="left")
@@ -245,7 +249,7 @@ def intel_show() -> None:
         table.add_row(name, ", ".join(c.value for c in info.categories), f"{info.ips:,}", f"{info.domains:,}")
     out.print(table)
     for p in index.problems:
-        err.print(f"[yellow]problem[/] {p}", highlight=False)
+        say(err, "problem", "yellow", str(p))
 
 
 @intel_app.command("update")
@@ -259,8 +263,11 @@ def intel_update(
     """Fetch threat lists from files or URLs you configure; a failed source keeps its previous copy."""
     import json
 
+    from rich.text import Text
+
     from trailhound.intel.index import Category
     from trailhound.intel.update import SourceSpec, default_sources, extra_sources, update
+    from trailhound.text import printable
 
     specs: list[SourceSpec] = []
     for item in source:
@@ -283,8 +290,8 @@ def intel_update(
         err.print("[red]error:[/] nothing to update: give --source, --config, --upstream or --extra")
         raise typer.Exit(2)
     report = update(specs, directory)
-    for line in report.lines():
-        out.print(line, highlight=False, soft_wrap=True)
+    for line in report.lines():  # names and errors of remote sources: printable, never markup
+        out.print(Text(printable(line)), highlight=False, soft_wrap=True)
     raise typer.Exit(1 if report.failed else 0)
 
 

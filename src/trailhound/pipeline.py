@@ -377,7 +377,7 @@ class Scanner:
         """Decode and enrich files as one run (a resumed file is always alone)."""
         paths = [str(p.path) for p, _ in members]
         try:  # a bug in parsing or enriching must cost its file, not the scan
-            batch = parse_many(kind, [Member(path, raw.data) for path, (_, raw) in zip(paths, members)], self._parse_one(kind))
+            batch = parse_many(kind, [Member(path, raw.data, raw.error) for path, (_, raw) in zip(paths, members)], self._parse_one(kind))
             parsed, member_of = batch.parsed, batch.member_of
             if kind is Kind.CLOUDTRAIL and len(parsed):
                 member_of = self._drop_unanalysed_data_events(parsed, member_of)
@@ -396,11 +396,12 @@ class Scanner:
             if len(members) > 1:  # find the file it is about: each alone
                 return [run for m in members for run in self._runs(kind, [m])]
             parsed, member_of, usage, weights = Parsed(kind, [], np.empty(0)), np.zeros(0, dtype=np.int32), None, np.zeros(0, dtype=np.int64)
-            problems, fatal = [[Problem(paths[0], f"could not be read ({type(exc).__name__}: {exc})")]], [True]
+            damage = [Problem(paths[0], members[0][1].error)] if members[0][1].error else []
+            problems, fatal = [damage + [Problem(paths[0], f"could not be read ({type(exc).__name__}: {exc})")]], [True]
         if not resumed:
-            for path, (_, raw), probs, bad in zip(paths, members, problems, fatal):
-                if raw.error or probs:
-                    self._quarantine(raw.fingerprint, ([Problem(path, raw.error)] if raw.error else []) + probs, fatal=bad)
+            for (_, raw), probs, bad in zip(members, problems, fatal):
+                if probs:  # (a damaged file's damage is among them, named by the parser with what it kept)
+                    self._quarantine(raw.fingerprint, probs, fatal=bad)
         meta = _RunMeta(kind, paths, [raw.fingerprint for _, raw in members], np.bincount(member_of, minlength=len(members)).tolist(),
                         member_of if len(members) > 1 else None, consumed=resumed,
                         usage=usage, weights=weights)
@@ -410,8 +411,8 @@ class Scanner:
         return [run]
 
     @staticmethod
-    def _parse_one(kind: Kind) -> Callable[[str, bytes], Parsed]:
-        return lambda path, data: parse(path, data, kind)
+    def _parse_one(kind: Kind) -> Callable[[str, bytes, str | None], Parsed]:
+        return lambda path, data, damage: parse(path, data, kind, damage)
 
     def _drop_unanalysed_data_events(self, parsed: Parsed, member_of: np.ndarray) -> np.ndarray:
         """GuardDuty analyses management events and S3 data events only: Lambda, DynamoDB... data

@@ -8,17 +8,25 @@ from typing import Any
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from trailhound.findings.model import severity_label
 from trailhound.formats.base import Problem
+from trailhound.text import printable
 
 _SEVERITY_ORDER = {"Critical": 0, "High": 1, "Medium": 2, "Low": 3}
 _SEVERITY_STYLE = {"Critical": "bold magenta", "High": "bold red", "Medium": "yellow", "Low": "cyan"}
 
 
+def say(console: Console, label: str, style: str, text: str) -> None:
+    """A styled label, then text that may quote log content (a problem, an error): printable
+    characters only, and never read as rich markup (a `[/x]` in a file name would raise)."""
+    console.print(Text.assemble((label, style), " ", printable(text)), highlight=False, soft_wrap=True)
+
+
 def print_problems(console: Console, problems: Sequence[Problem], limit: int) -> None:
     for p in problems[:limit]:
-        console.print(f"[yellow]bad input[/] {p}", highlight=False, soft_wrap=True)
+        say(console, "bad input", "yellow", str(p))
     if len(problems) > limit:
         console.print(f"[yellow]... and {len(problems) - limit} more (trailhound quarantine lists them all)[/]")
 
@@ -62,7 +70,7 @@ def print_usage(console: Console, rows: Sequence[dict[str, Any]]) -> None:
     for col in ("Month", "Account", "Source", "Events", "Bytes"):
         table.add_column(col, justify="right" if col in ("Events", "Bytes") else "left")
     for r in rows:
-        table.add_row(r["month"], r["accountId"], r["source"], f"{r['events']:,}", f"{r['bytes']:,}")
+        table.add_row(r["month"], Text(printable(r["accountId"])), r["source"], f"{r['events']:,}", f"{r['bytes']:,}")  # account ids come from the logs
     console.print(table)
     from trailhound.pricing import estimate
 
@@ -70,7 +78,7 @@ def print_usage(console: Console, rows: Sequence[dict[str, Any]]) -> None:
     for col in ("Month", "Account", "CloudTrail", "S3 data", "Flow + DNS", "Total"):
         cost.add_column(col, justify="left" if col in ("Month", "Account") else "right")
     for e in estimate(rows):
-        cost.add_row(e["month"], e["accountId"], f"{e['cloudtrail']:.2f}", f"{e['s3data']:.2f}", f"{e['flowDns']:.2f}", f"{e['total']:.2f}")
+        cost.add_row(e["month"], Text(printable(e["accountId"])), f"{e['cloudtrail']:.2f}", f"{e['s3data']:.2f}", f"{e['flowDns']:.2f}", f"{e['total']:.2f}")
     console.print(cost)
 
 
@@ -79,4 +87,5 @@ def print_findings(console: Console, findings: Sequence[dict[str, Any]]) -> None
     for f in sorted(findings, key=lambda f: (-f["severity"], f["type"])):
         sev = severity_label(f["severity"])
         count = f["service"].get("count", 1)
-        console.print(f"[{_SEVERITY_STYLE[sev]}]{sev:<8}[/] {f['type']:<52} {f['title']}" + (f"  (x{count})" if count > 1 else ""), highlight=False)
+        line = f"{f['type']:<52} {f['title']}" + (f"  (x{count})" if count > 1 else "")  # titles quote log content
+        say(console, f"{sev:<8}", _SEVERITY_STYLE[sev], line)

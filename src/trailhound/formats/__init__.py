@@ -7,24 +7,33 @@ from pathlib import Path
 import msgspec
 
 from trailhound.formats import cloudtrail, route53, vpcflow
-from trailhound.formats.base import EMPTY_TIMES, Kind, Parsed, Problem
+from trailhound.formats.base import DECODE_ERRORS, EMPTY_TIMES, Kind, Parsed, Problem
 from trailhound.formats.sniff import sniff
 
 __all__ = ["Kind", "Parsed", "Problem", "parse", "sniff"]
 
-_PARSERS = {Kind.CLOUDTRAIL: cloudtrail.parse, Kind.FLOW: vpcflow.parse, Kind.DNS: route53.parse}
+_PARSERS = {Kind.FLOW: vpcflow.parse, Kind.DNS: route53.parse}
+BOM = b"\xef\xbb\xbf"
 
 
-def parse(path: str | Path, data: bytes, kind: Kind | None = None) -> Parsed:
+def parse(path: str | Path, data: bytes, kind: Kind | None = None, damage: str | None = None) -> Parsed:
+    """``damage``: why the source could not be read to its end (a cut gzip), said in one problem line."""
+    if data[:3] == BOM:  # some tools write one; every decoder would take it for a bad first record or header
+        data = data[3:]
     kind = kind or sniff(path, data[:16384])
     name = str(path)
+    if kind is Kind.CLOUDTRAIL:
+        return cloudtrail.parse(name, data, damage)  # names the damage together with the records it kept
     parser = _PARSERS.get(kind)
     if parser is not None:
-        return parser(name, data)
+        parsed = parser(name, data)
+        if damage:
+            parsed.problems.insert(0, Problem(name, damage))
+        return parsed
     if kind is Kind.INVENTORY:
         try:
             return Parsed(Kind.INVENTORY, [], EMPTY_TIMES, extra=msgspec.json.decode(data))
-        except msgspec.DecodeError as exc:
+        except DECODE_ERRORS as exc:
             return Parsed(Kind.INVENTORY, [], EMPTY_TIMES, [Problem(name, f"invalid describe-instances JSON: {exc}")], fatal=True)
     if kind in (Kind.DIGEST, Kind.NOT_LOG):
         return Parsed(kind, [], EMPTY_TIMES)

@@ -11,6 +11,8 @@ from typing import Any
 import msgspec
 import numpy as np
 
+from trailhound.text import printable
+
 
 class Kind(str, enum.Enum):
     CLOUDTRAIL = "cloudtrail"
@@ -39,7 +41,7 @@ class Problem:
         if self.record is not None:
             where += f" record {self.record}"
         what = f"field '{self.field}': " if self.field else ""
-        return f"{where}: {what}{self.message}"
+        return printable(f"{where}: {what}{self.message}")  # names and messages quote log content: never a terminal escape
 
 
 @dataclass(slots=True)
@@ -68,13 +70,20 @@ _BYTE_RE = re.compile(r"\(byte (\d+)\)")
 _FIELD_RE = re.compile(r"at `\$(?:\.Records)?(?:\[\d+\])?\.?([^`]*)`")
 
 
-def describe_msgspec_error(exc: msgspec.MsgspecError, data: bytes, path: str, record: int | None = None) -> Problem:
-    """Turn a msgspec error into a one-line problem with the line or field it concerns."""
+# What a decoder raises on bad input: msgspec's errors, and RecursionError for nesting deeper than it follows.
+DECODE_ERRORS = (msgspec.MsgspecError, RecursionError)
+
+
+def describe_msgspec_error(exc: Exception, data: bytes, path: str, record: int | None = None, at: int = 0) -> Problem:
+    """Turn a decode error into a one-line problem with the line or field it concerns (``at``: where
+    in ``data`` the decoded bytes began, when they were a slice of it)."""
+    if isinstance(exc, RecursionError):
+        return Problem(path, "JSON nested too deeply to decode", record=record)
     msg = str(exc).split("\n", 1)[0]
     line = None
     m = _BYTE_RE.search(msg)
-    if m and record is None:
-        line = line_of_offset(data, int(m.group(1)))
+    if m:
+        line = line_of_offset(data, at + int(m.group(1)))
     field = None
     f = _FIELD_RE.search(msg)
     if f and f.group(1):

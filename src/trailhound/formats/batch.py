@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import polars as pl
 
+from trailhound.events import FLOW_FIELDS
 from trailhound.formats import vpcflow
 from trailhound.formats.base import Kind, Parsed, Problem
 
@@ -30,6 +31,7 @@ _FLOW_ERRORS = (pl.exceptions.ComputeError, pl.exceptions.InvalidOperationError,
 class Member:
     path: str
     data: bytes
+    damage: str | None = None  # why the file could not be read to its end (a cut gzip): it is decoded alone
 
 
 @dataclass
@@ -46,8 +48,8 @@ class Batch:
 
 
 def parse_many(kind: Kind, members: list[Member], parse_one) -> Batch:  # type: ignore[no-untyped-def]
-    """Decode ``members`` (all of ``kind``) into one time-sorted batch; ``parse_one(path, data)``
-    decodes a single file (the pipeline's guarded parser)."""
+    """Decode ``members`` (all of ``kind``) into one time-sorted batch; ``parse_one(path, data, damage)``
+    decodes a single file."""
     if kind is Kind.FLOW and len(members) > 1:
         shared, alone = _flow_shared_read(members)
     else:
@@ -62,7 +64,7 @@ def parse_many(kind: Kind, members: list[Member], parse_one) -> Batch:  # type: 
             records[i] = n
         parts.append((idx, Parsed(Kind.FLOW, df, df["start"].cast(pl.Float64).to_numpy()), member_of))
     for i in alone:
-        p = parse_one(members[i].path, members[i].data)
+        p = parse_one(members[i].path, members[i].data, members[i].damage)
         problems[i], records[i], fatal[i] = list(p.problems), p.records_read, p.fatal
         parts.append(([i], p, np.zeros(len(p), dtype=np.int32)))
     parsed, member_of = _merge(kind, parts)
@@ -98,7 +100,8 @@ def _flow_shared_read(members: list[Member]) -> tuple[tuple[pl.DataFrame, np.nda
     header = first[: end if end != -1 else len(first)]
     tokens = header.decode("utf-8", "replace").split()
     fields = tokens if vpcflow._is_header(tokens) else vpcflow._HEADERLESS.get(len(tokens))
-    if fields is None or "start" not in fields or "srcaddr" not in fields:
+    # (unknown fields are named file by file, by the file's own decode)
+    if fields is None or "start" not in fields or "srcaddr" not in fields or not all(f in FLOW_FIELDS for f in fields):
         return None, list(range(len(members)))
     skip = len(header) + 1 if fields is tokens else 0
     bodies: list[bytes] = []
@@ -108,7 +111,7 @@ def _flow_shared_read(members: list[Member]) -> tuple[tuple[pl.DataFrame, np.nda
     for i, m in enumerate(members):
         data = m.data
         body = data[skip:] if (not skip or data[:skip] == header + b"\n") else None
-        if body is None or (not skip and body[:1] in (b"\xef", b"\r", b"\n")):
+        if body is None or m.damage or (not skip and body[:1] in (b"\xef", b"\r", b"\n")):
             alone.append(i)
             continue
         if body and not body.endswith(b"\n"):

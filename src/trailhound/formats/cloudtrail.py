@@ -6,26 +6,25 @@ Accepts every shape CloudTrail records travel in:
 * newline-delimited records, or EventBridge envelopes (``"detail-type": "... via CloudTrail"``).
 
 The fast path decodes the whole document straight into typed structs. Only if that fails does
-it fall back to record-by-record decoding, so one malformed record costs that record alone.
+it fall back to record-by-record decoding (the array cut into its elements by ``split``), so one
+malformed record costs that record alone, and a cut document keeps every complete record.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import msgspec
 
 from trailhound.events import ApiCall
-from trailhound.formats.base import EMPTY_TIMES, Kind, Parsed, Problem, describe_msgspec_error, drop_implausible, sort_by_time
+from trailhound.formats.base import DECODE_ERRORS, EMPTY_TIMES, Kind, Parsed, Problem, describe_msgspec_error, drop_implausible, sort_by_time
+from trailhound.formats.split import split_array
 
 
 class _Records(msgspec.Struct):
     Records: list[ApiCall]
-
-
-class _RawRecords(msgspec.Struct):
-    Records: list[msgspec.Raw]
 
 
 class _EventBridge(msgspec.Struct, rename={"detail_type": "detail-type"}):
@@ -34,12 +33,11 @@ class _EventBridge(msgspec.Struct, rename={"detail_type": "detail-type"}):
 
 
 RECORDS = msgspec.json.Decoder(_Records)  # the whole {"Records": [...]} object, typed (also the parse floor of bench/bench_pipeline.py)
-_raw_records = msgspec.json.Decoder(_RawRecords)
 _array = msgspec.json.Decoder(list[ApiCall])
-_raw_array = msgspec.json.Decoder(list[msgspec.Raw])
 _one = msgspec.json.Decoder(ApiCall)
 _event_bridge = msgspec.json.Decoder(_EventBridge)
 _any = msgspec.json.Decoder()
+_RECORDS_OPEN = re.compile(rb'"Records"\s*:\s*\[')
 
 
 def _finish(path: str, events: list[ApiCall], problems: list[Problem], total: int) -> Parsed:
@@ -50,20 +48,46 @@ def _finish(path: str, events: list[ApiCall], problems: list[Problem], total: in
     return Parsed(Kind.CLOUDTRAIL, events, arr, problems, records_read=total, fatal=not events and bool(problems))
 
 
-def _decode_each(path: str, raws: list[msgspec.Raw]) -> Parsed:
+def _problem(path: str, exc: Exception, text: bytes, lead: int, record: int | None = None, at: int = 0) -> Problem:
+    p = describe_msgspec_error(exc, text, path, record, at)  # msgspec's byte offsets are offsets into `text`
+    if p.line is not None:
+        p.line += lead
+    return p
+
+
+def _salvage(path: str, text: bytes, lead: int, start: int, exc: Exception, damage: str | None) -> Parsed:
+    """The array at ``start`` record by record, after the whole document failed to decode: each bad
+    record is a problem of its own, and a cut document keeps every complete record before the cut."""
+    spans, closed = split_array(text, start)
+    view = memoryview(text)  # slices without copies (the fast path's Raw fields keep the whole text alive too)
     events: list[ApiCall] = []
     problems: list[Problem] = []
-    for i, raw in enumerate(raws):
+    complete = len(spans)
+    cut = damage is not None and not closed  # the source ended early: its last record is the one it ends inside
+    for i, (begin, end) in enumerate(spans):
         try:
-            events.append(_one.decode(raw))
-        except msgspec.MsgspecError as exc:
-            problems.append(describe_msgspec_error(exc, bytes(raw), path, record=i))
-    return _finish(path, events, problems, len(raws))
+            events.append(_one.decode(view[begin:end]))
+        except DECODE_ERRORS as err:
+            if cut and i == complete - 1:
+                complete -= 1
+            else:
+                problems.append(_problem(path, err, text, lead, record=i, at=begin))
+    if cut:  # one line for the damage, saying what it cost
+        problems.insert(0, Problem(path, f"{damage}: kept the {complete} complete records before the cut"))
+    elif not problems:  # every record decodes: what failed lies outside them (a missing bracket, trailing bytes)
+        problems.append(_problem(path, exc, text, lead))
+    return _finish(path, events, problems, len(spans))
 
 
 def _parse_lines(path: str, data: bytes, first_line: int | None = 1) -> Parsed:
     """One record or envelope per line; ``first_line=None`` when lines are not the file's own."""
-    events: list[ApiCall] = []
+    if b'"detail-type"' not in data:
+        try:  # plain records: the whole buffer in one C call
+            events = _one.decode_lines(data)
+            return _finish(path, events, [], len(events))
+        except DECODE_ERRORS:
+            pass  # a bad line: find it below
+    events = []
     problems: list[Problem] = []
     total = 0
     for lineno, line in enumerate(data.split(b"\n"), first_line or 1):
@@ -83,14 +107,14 @@ def _parse_lines(path: str, data: bytes, first_line: int | None = 1) -> Parsed:
                     continue
                 try:
                     events.append(_one.decode(env.detail))
-                except msgspec.MsgspecError as exc:
+                except DECODE_ERRORS as exc:
                     p = describe_msgspec_error(exc, line, path)
                     p.field = f"detail.{p.field}" if p.field else "detail"
                     p.line = lineno if first_line else None
                     problems.append(p)
             else:
                 events.append(_one.decode(line))
-        except msgspec.MsgspecError as exc:
+        except DECODE_ERRORS as exc:
             p = describe_msgspec_error(exc, line, path)
             p.line = lineno if first_line else None
             problems.append(p)
@@ -112,60 +136,54 @@ def _json_stream(text: bytes) -> list[Any] | None:
             break
         try:
             value, pos = decoder.raw_decode(doc, pos)
-        except json.JSONDecodeError:
+        except (json.JSONDecodeError, RecursionError):
             return None
         values.append(value)
     return values if len(values) > 1 else None
 
 
-def parse(path: str, data: bytes) -> Parsed:
-    text = data.lstrip(b"\xef\xbb\xbf \t\r\n")
+def parse(path: str, data: bytes, damage: str | None = None) -> Parsed:
+    """``damage``: why the source ended early (a cut gzip); named in one line with what was kept."""
+    parsed = _parse(path, data, damage)
+    if damage and not any(p.message.startswith(damage) for p in parsed.problems):  # unless the salvage named it with what it kept
+        parsed.problems.insert(0, Problem(path, damage))
+    return parsed
+
+
+def _parse(path: str, data: bytes, damage: str | None) -> Parsed:
+    text = data.lstrip(b" \t\r\n")
     if not text:
         return Parsed(Kind.CLOUDTRAIL, [], EMPTY_TIMES, [Problem(path, "empty file")], fatal=True)
     lead = data.count(b"\n", 0, len(data) - len(text))  # blank lines stripped above
 
-    def unreadable(exc: msgspec.MsgspecError) -> Parsed:
-        p = describe_msgspec_error(exc, text, path)  # msgspec's byte offsets are offsets into `text`
-        if p.line is not None:
-            p.line += lead
-        return Parsed(Kind.CLOUDTRAIL, [], EMPTY_TIMES, [p], fatal=True)
+    def unreadable(exc: Exception) -> Parsed:
+        return Parsed(Kind.CLOUDTRAIL, [], EMPTY_TIMES, [_problem(path, exc, text, lead)], fatal=True)
 
+    # The fast path: the whole document into typed structs in one C call; record by record only if that fails.
     if text[:1] == b"[":
         try:
             events = _array.decode(text)
             return _finish(path, events, [], len(events))
-        except msgspec.ValidationError:
-            try:  # a bad record was met before the document could be checked for syntax errors
-                raws = _raw_array.decode(text)
-            except msgspec.MsgspecError as exc:
-                return unreadable(exc)
-            return _decode_each(path, raws)
-        except msgspec.DecodeError as exc:
-            return unreadable(exc)
-    head = text[:64]
-    if b'"Records"' in head:
+        except DECODE_ERRORS as exc:
+            return _salvage(path, text, lead, 0, exc, damage)
+    if b'"Records"' in text[:64]:
         try:
-            events = RECORDS.decode(text)
-            return _finish(path, events.Records, [], len(events.Records))
-        except msgspec.ValidationError:
-            try:
-                return _decode_each(path, _raw_records.decode(text).Records)
-            except msgspec.MsgspecError as exc:
-                return unreadable(exc)
-        except msgspec.DecodeError as exc:
-            return unreadable(exc)
+            return _finish(path, (doc := RECORDS.decode(text)).Records, [], len(doc.Records))
+        except DECODE_ERRORS as exc:
+            m = _RECORDS_OPEN.search(text, 0, 4096)
+            return _salvage(path, text, lead, m.end() - 1, exc, damage) if m else unreadable(exc)
     # One record per line, or a single (possibly pretty-printed) record or envelope.
     first_line_end = text.find(b"\n")
     if first_line_end != -1 and text[:first_line_end].rstrip().endswith(b"}"):
         return _parse_lines(path, text, first_line=1 + lead)
     try:
         doc = _any.decode(text)
-    except msgspec.DecodeError as exc:
+    except DECODE_ERRORS as exc:
         values = _json_stream(text)  # pretty-printed records one after another (`jq '.Records[]'`)
         if values is None:
             return unreadable(exc)
         return _parse_lines(path, b"\n".join(msgspec.json.encode(v) for v in values), first_line=None)
     if isinstance(doc, dict) and "Records" in doc:
-        return parse(path, msgspec.json.encode({"Records": doc["Records"]}))
+        return _parse(path, msgspec.json.encode({"Records": doc["Records"]}), damage)
     # A single (pretty-printed) record: re-encoded on one line, so line numbers would be ours.
     return _parse_lines(path, msgspec.json.encode(doc), first_line=None)

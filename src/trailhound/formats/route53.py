@@ -5,7 +5,7 @@ from __future__ import annotations
 import msgspec
 
 from trailhound.events import DnsQuery
-from trailhound.formats.base import Kind, Parsed, Problem, describe_msgspec_error, drop_implausible, sort_by_time
+from trailhound.formats.base import DECODE_ERRORS, Kind, Parsed, Problem, describe_msgspec_error, drop_implausible, sort_by_time
 
 _decoder = msgspec.json.Decoder(DnsQuery)
 
@@ -15,7 +15,7 @@ def parse(path: str, data: bytes) -> Parsed:
         events = _decoder.decode_lines(data)
         problems: list[Problem] = []
         total = len(events)
-    except msgspec.MsgspecError:
+    except DECODE_ERRORS:  # a bad line (invalid UTF-8, a NUL, deep nesting...): it alone is set aside
         events, problems, total = [], [], 0
         for lineno, line in enumerate(data.split(b"\n"), 1):
             if not line.strip():
@@ -23,7 +23,7 @@ def parse(path: str, data: bytes) -> Parsed:
             total += 1
             try:
                 events.append(_decoder.decode(line))
-            except msgspec.MsgspecError as exc:
+            except DECODE_ERRORS as exc:
                 p = describe_msgspec_error(exc, line, path)
                 p.line = lineno
                 problems.append(p)

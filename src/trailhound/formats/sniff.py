@@ -10,7 +10,14 @@ from trailhound.formats.base import Kind
 
 _NOT_LOG_NAMES = re.compile(r"^(LICEN[SC]E|COPYING|NOTICE|README|SOURCE|CHANGELOG|AUTHORS)(\b|[._-])", re.I)
 _NOT_LOG_SUFFIXES = (".md", ".rst", ".html", ".pdf", ".png", ".jpg", ".svg", ".py", ".yaml", ".yml", ".cff")
-_FLOW_NAMES = frozenset(FLOW_FIELDS)
+_FIELD_NAME = re.compile(r"[a-z][a-z0-9]*(?:-[a-z0-9]+)*")
+
+
+def names_flow_fields(tokens: list[str]) -> bool:
+    """Field names, most of them known: a flow-log header. A name this code does not know (a newer
+    version's field, a typo) is still a column of the header, read past rather than costing the file."""
+    known = sum(t in FLOW_FIELDS for t in tokens)
+    return 2 * known > len(tokens) and all(_FIELD_NAME.fullmatch(t) for t in tokens)
 
 
 def sniff(path: Path, head: bytes) -> Kind:
@@ -42,7 +49,7 @@ def sniff(path: Path, head: bytes) -> Kind:
         tokens = first.decode("ascii").split()
     except UnicodeDecodeError:
         return Kind.UNKNOWN
-    if tokens and all(t in _FLOW_NAMES for t in tokens) and "srcaddr" in tokens:
+    if names_flow_fields(tokens) and "srcaddr" in tokens:
         return Kind.FLOW
     if len(tokens) >= 14 and tokens[0].isdigit() and tokens[1].isdigit():
         return Kind.FLOW  # headerless default-format lines

@@ -21,6 +21,7 @@ import polars as pl
 
 from trailhound.events import FLOW_COLUMNS, FLOW_FIELDS
 from trailhound.formats.base import EARLIEST, EMPTY_TIMES, Kind, Parsed, Problem, latest_plausible
+from trailhound.formats.sniff import names_flow_fields
 
 V2_DEFAULT = (
     "version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status"
@@ -36,11 +37,6 @@ _HEADERLESS = {len(V2_DEFAULT): V2_DEFAULT, 29: _ALL_ORDERED[:29], 39: _ALL_ORDE
 _INT_RANGE = {pl.Int32: (-(2**31), 2**31 - 1), pl.Int64: (-(2**63), 2**63 - 1)}
 _ASCII_INT = re.compile(r"-?[0-9]+")
 _NO_TRAFFIC = ("NODATA", "SKIPDATA")
-
-
-def _is_header(tokens: list[str]) -> bool:
-    # a field named twice would misalign every column after it: not a usable header
-    return bool(tokens) and all(t in FLOW_FIELDS for t in tokens) and len(set(tokens)) == len(tokens)
 
 
 def _normalize(df: pl.DataFrame, fields: list[str], extra: tuple[str, ...] = ()) -> pl.DataFrame:
@@ -73,7 +69,7 @@ def _normalize(df: pl.DataFrame, fields: list[str], extra: tuple[str, ...] = ())
 
 def read_frame(body: bytes, fields: list[str]) -> pl.DataFrame:
     """The lines of a flow log, typed by their header (nothing more: the parse floor of bench/bench_pipeline.py)."""
-    schema = {f: FLOW_FIELDS[f] for f in fields}
+    schema = {f: FLOW_FIELDS.get(f, pl.String) for f in fields}  # an unknown field's column: read as text, then dropped
     return pl.read_csv(
         io.BytesIO(body) if body else b"",
         separator=" ",
@@ -112,7 +108,7 @@ def _check_line(tokens: list[str], fields: list[str]) -> tuple[str | None, str]:
     if len(tokens) != len(fields):
         return None, f"expected {len(fields)} fields as in the header, found {len(tokens)}"
     for tok, name in zip(tokens, fields):
-        bounds = _INT_RANGE.get(FLOW_FIELDS[name])
+        bounds = _INT_RANGE.get(FLOW_FIELDS.get(name, pl.String))
         if tok != "-" and bounds is not None:
             # ASCII digits only (str.isdigit() accepts '²'), and within the column's range:
             # anything Polars cannot parse here would abort the whole file.
@@ -125,7 +121,27 @@ def _check_line(tokens: list[str], fields: list[str]) -> tuple[str | None, str]:
     return None, ""
 
 
-def _slow(path: str, lines: list[bytes], first_line: int, fields: list[str] | None) -> tuple[list[pl.DataFrame], list[Problem], int]:
+def _is_header(tokens: list[str]) -> bool:
+    # a field named twice would misalign every column after it: not a usable header
+    return names_flow_fields(tokens) and len(set(tokens)) == len(tokens)
+
+
+def _note_unknown(fields: list[str], line: int, unknown: dict[str, int]) -> None:
+    for name in fields:
+        if name not in FLOW_FIELDS:
+            unknown.setdefault(name, line)
+
+
+def _unknown_problem(path: str, unknown: dict[str, int]) -> list[Problem]:
+    """One line per file for the header fields this code does not know (their columns were read past)."""
+    if not unknown:
+        return []
+    message = f"unknown header fields, their columns ignored: {', '.join(unknown)}"
+    return [Problem(path, message, line=min(unknown.values()))]
+
+
+def _slow(path: str, lines: list[bytes], first_line: int, fields: list[str] | None,
+          unknown: dict[str, int]) -> tuple[list[pl.DataFrame], list[Problem], int]:
     """Walk the lines one by one: switch format at header lines, set bad lines aside."""
     frames: list[pl.DataFrame] = []
     problems: list[Problem] = []
@@ -146,6 +162,7 @@ def _slow(path: str, lines: list[bytes], first_line: int, fields: list[str] | No
         if _is_header(tokens):
             flush()
             fields = tokens
+            _note_unknown(fields, lineno, unknown)
             continue
         total += 1
         if fields is None:
@@ -163,13 +180,15 @@ def _slow(path: str, lines: list[bytes], first_line: int, fields: list[str] | No
 
 
 def parse(path: str, data: bytes) -> Parsed:
-    body = data.lstrip(b"\xef\xbb\xbf\r\n")
+    body = data.lstrip(b"\r\n")
     lead = data.count(b"\n", 0, len(data) - len(body))  # blank lines stripped above
     first_end = body.find(b"\n")
     first = (body if first_end == -1 else body[:first_end]).decode("utf-8", "replace").split()
     fields: list[str] | None
+    unknown: dict[str, int] = {}  # header fields not known here, and the line of the first header naming each
     if _is_header(first):
         fields, body, first_line = first, (b"" if first_end == -1 else body[first_end + 1 :]), 2 + lead
+        _note_unknown(fields, first_line - 1, unknown)
         needed = [f for f in ("start", "srcaddr") if f not in fields]
         if needed:  # records without them are no events: say so instead of dropping every line
             empty = _normalize(pl.DataFrame(schema={f: FLOW_FIELDS[f] for f in V2_DEFAULT}), V2_DEFAULT)
@@ -186,10 +205,11 @@ def parse(path: str, data: bytes) -> Parsed:
             if _bad_times(df):
                 raise pl.exceptions.ComputeError("time out of range")  # set the offending lines aside below
             df = _normalize(df, fields)
-            return Parsed(Kind.FLOW, df, df["start"].cast(pl.Float64).to_numpy(), [], records_read=total)
+            return Parsed(Kind.FLOW, df, df["start"].cast(pl.Float64).to_numpy(), _unknown_problem(path, unknown), records_read=total)
         except (pl.exceptions.ComputeError, pl.exceptions.InvalidOperationError, pl.exceptions.SchemaError):
             pass  # a value that does not fit its column: find it line by line
-    frames, problems, total = _slow(path, body.split(b"\n"), first_line, fields)
+    frames, problems, total = _slow(path, body.split(b"\n"), first_line, fields, unknown)
+    problems = _unknown_problem(path, unknown) + problems
     if frames:
         df = pl.concat(frames).sort("start", maintain_order=True)
     else:

@@ -5,8 +5,8 @@ symlink loop never resolves — each is skipped with a line saying why. Files ar
 objects are small: CloudTrail and flow-log deliveries are a few MB) and gunzipped with ISA-L, about
 2x stdlib zlib per core, but never past a size limit: a gzip bomb or a 10 GB file costs itself (a
 named reason), not the scan's memory. A damaged gzip stream does not lose what precedes the damage:
-the readable prefix is returned with an error message, and the line-oriented formats keep every
-complete line of it.
+the readable prefix is returned with an error message, and the parsers keep every complete line or
+CloudTrail record of it.
 """
 
 from __future__ import annotations

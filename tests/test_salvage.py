@@ -1,0 +1,264 @@
+"""One bad record costs that record, never its file (issue 11): hostile records in every JSON shape,
+cut gzips, unknown flow-log fields, byte-order marks, and escape sequences that must not reach a terminal."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import subprocess
+import sys
+import zlib
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import scan
+
+from trailhound.detectors.cloudtrail_logging import cases as logging_cases
+from trailhound.detectors.dns_intel import cases as dns_cases
+from trailhound.detectors.flow_intel import cases as flow_cases
+from trailhound.formats import Kind, cloudtrail, parse
+from trailhound.formats.split import split_array
+from trailhound.simulator.records import dns_record, iam_user, record
+
+T0 = datetime(2025, 6, 2, 8, 0, tzinfo=UTC)
+ACCOUNT = "111122223333"
+TRAILHOUND = Path(sys.executable).with_name("trailhound")
+STOP_LOGGING = "Stealth:IAMUser/CloudTrailLoggingDisabled"
+DEEP = b"[" * 10_000 + b"]" * 10_000
+PAYLOAD = "\x1b]0;pwned\x07\x1b[2J"  # retitles the terminal and clears the screen, if it reaches one
+
+
+def _records(n: int, who: str = "bob") -> list[dict[str, Any]]:
+    """n benign records with a StopLogging (which must still raise its finding) in the middle."""
+    recs = [record("DescribeInstances", "ec2.amazonaws.com", time=T0 + timedelta(seconds=37 * i), identity=iam_user(ACCOUNT, who))
+            for i in range(n)]
+    stop = next(c for c in logging_cases(T0) if c.name == "stop-logging").record
+    recs[n // 2 + 1] = {**stop, "eventTime": (T0 + timedelta(seconds=37 * (n // 2 + 1))).strftime("%Y-%m-%dT%H:%M:%SZ")}
+    return recs
+
+
+# One hostile record, as raw JSON bytes: each used to cost the whole file.
+def _bad_utf8(rec: dict[str, Any]) -> bytes:
+    return json.dumps(rec).encode().replace(b'"DescribeInstances"', b'"Describe\xff\xfeInstances"')
+
+
+def _nul(rec: dict[str, Any]) -> bytes:
+    return json.dumps(rec).encode().replace(b'"DescribeInstances"', b'"Describe\x00Instances"')
+
+
+def _deep(rec: dict[str, Any]) -> bytes:
+    return json.dumps({**rec, "requestParameters": {"filter": "X"}}).encode().replace(b'"X"', DEEP)
+
+
+def _wrong_type(rec: dict[str, Any]) -> bytes:
+    return b'"not a record"'
+
+
+BAD = {"invalid-utf8": (_bad_utf8, "UTF-8"), "nul-byte": (_nul, "malformed"), "deep-nesting": (_deep, "nested too deeply"),
+       "wrong-type": (_wrong_type, "Expected `object`")}
+
+
+def _document(shape: str, items: list[bytes]) -> bytes:
+    if shape == "records":
+        return b'{"Records": [' + b", ".join(items) + b"]}"
+    if shape == "array":
+        return b"[\n" + b",\n".join(items) + b"\n]\n"
+    return b"\n".join(items) + b"\n"  # one record per line
+
+
+@pytest.mark.parametrize("shape", ["records", "array", "lines"])
+@pytest.mark.parametrize("bad", list(BAD))
+def test_one_hostile_record_costs_that_record_alone(shape: str, bad: str, tmp_path: Path) -> None:
+    recs = _records(9)
+    make, reason = BAD[bad]
+    items = [json.dumps(r).encode() for r in recs]
+    items[3] = make(recs[3])
+    f = tmp_path / "logs" / "trail.json.gz"
+    f.parent.mkdir()
+    f.write_bytes(gzip.compress(_document(shape, items)))
+    report, store = scan([f])
+    assert report.events["cloudtrail"] == 8  # every record around the bad one
+    assert [x["type"] for x in store.findings()] == [STOP_LOGGING]
+    [p] = report.problems
+    assert p.path == str(f) and reason in p.message and report.files_quarantined == 0 and report.bad_records == 1
+    if shape == "lines":
+        assert (p.line, p.record) == (4, None)
+    else:
+        assert p.record == 3
+    if shape == "array" and bad == "nul-byte":
+        assert p.line == 5  # a syntax error is placed on its line too
+    assert len(store.quarantined()) == 1
+
+
+def test_a_clean_file_is_decoded_whole_and_a_bad_one_salvaged(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The record-by-record path is for files the one typed decode refused, never for clean ones."""
+    calls: list[str] = []
+    salvage = cloudtrail._salvage
+    monkeypatch.setattr(cloudtrail, "_salvage", lambda path, *a: calls.append(path) or salvage(path, *a))
+    recs = _records(20)
+    clean = [json.dumps(r).encode() for r in recs]
+    for shape in ("records", "array"):
+        parsed = parse(tmp_path / f"{shape}.json", _document(shape, clean), Kind.CLOUDTRAIL)
+        assert len(parsed) == 20 and parsed.problems == []
+    assert calls == []
+    bad = clean[:5] + [_nul(recs[5])] + clean[6:]
+    parsed = parse(tmp_path / "bad.json", _document("records", bad), Kind.CLOUDTRAIL)
+    assert len(parsed) == 19 and calls == [str(tmp_path / "bad.json")]
+
+
+def test_a_cut_cloudtrail_gzip_keeps_every_complete_record(tmp_path: Path) -> None:
+    recs = _records(3000)
+    recs[2] = next(c for c in logging_cases(T0) if c.name == "stop-logging").record  # early: before the cut
+    body = json.dumps({"Records": recs}).encode()
+    stored = gzip.compress(body, mtime=0)
+    cut = stored[: len(stored) // 2]
+    f = tmp_path / "logs" / "trail.json.gz"
+    f.parent.mkdir()
+    f.write_bytes(cut)
+    prefix = zlib.decompressobj(wbits=31).decompress(cut)
+    complete = sum(body.index(json.dumps(r).encode()) + len(json.dumps(r)) <= len(prefix) for r in recs)
+    assert 1000 < complete < 3000
+
+    report, store = scan([f])
+    assert report.events["cloudtrail"] == complete
+    assert STOP_LOGGING in {x["type"] for x in store.findings()}
+    [p] = report.problems  # the damage, in one line that says what it cost
+    assert p.path == str(f) and (p.line, p.record) == (None, None)
+    assert "truncated gzip stream" in p.message and f"kept the {complete} complete records before the cut" in p.message
+    assert report.files_quarantined == 0 and report.bad_records == 1
+
+
+def test_a_cut_plain_json_names_the_record_it_ends_inside(tmp_path: Path) -> None:
+    body = json.dumps({"Records": _records(10)}).encode()
+    parsed = parse(tmp_path / "trail.json", body[: len(body) - 200], Kind.CLOUDTRAIL)
+    assert len(parsed) == 9
+    [p] = parsed.problems
+    assert p.record == 9 and "truncated" in p.message
+
+
+def test_trailing_garbage_after_the_records_is_one_problem_not_the_file(tmp_path: Path) -> None:
+    recs = _records(4)
+    parsed = parse(tmp_path / "trail.json", json.dumps({"Records": recs}).encode() + b"\n}garbage\n", Kind.CLOUDTRAIL)
+    assert len(parsed) == 4 and not parsed.fatal
+    [p] = parsed.problems
+    assert p.record is None and p.line == 2
+
+
+def test_split_array_tracks_strings_escapes_and_depth() -> None:
+    data = b' [1, "a,]\\"}", {"x": [1, {"y": "]"}]}, [[]] , null]'
+    spans, closed = split_array(data, 1)
+    assert closed and [data[b:e].strip() for b, e in spans] == [b"1", b'"a,]\\"}"', b'{"x": [1, {"y": "]"}]}', b"[[]]", b"null"]
+    assert split_array(b"[]", 0) == ([], True)
+    spans, closed = split_array(b'[{"a": 1}, {"b": "cut', 0)
+    assert not closed and len(spans) == 2
+    spans, closed = split_array(b"[" + DEEP + b", 2]", 0)
+    assert closed and len(spans) == 2
+
+
+def _bad_dns_line(bad: str, rec: dict[str, Any]) -> bytes:
+    raw = json.dumps(rec).encode()
+    return {"invalid-utf8": raw.replace(b"host2", b"ho\xffst2"), "nul-byte": raw.replace(b"host2", b"ho\x00st2"),
+            "deep-nesting": raw[:-1] + b', "extra": ' + DEEP + b"}", "wrong-type": b'"not a record"'}[bad]
+
+
+@pytest.mark.parametrize("bad", list(BAD))
+def test_one_hostile_dns_line_costs_that_line_alone(bad: str, tmp_path: Path) -> None:
+    c2 = next(c for c in dns_cases(T0) if c.name == "dns-c2").record
+    recs = [dns_record(T0 + timedelta(seconds=i), f"host{i}.example.com") for i in range(8)]
+    recs[6] = {**c2, "query_timestamp": recs[6]["query_timestamp"]}
+    lines = [json.dumps(r).encode() for r in recs]
+    lines[2] = _bad_dns_line(bad, recs[2])
+    f = tmp_path / "logs" / "resolver.log.gz"
+    f.parent.mkdir()
+    f.write_bytes(gzip.compress(b"\n".join(lines) + b"\n"))
+    report, store = scan([f])
+    assert report.events["dns"] == 7
+    assert [x["type"] for x in store.findings()] == ["Backdoor:EC2/C&CActivity.B!DNS"]
+    [p] = report.problems
+    assert (p.path, p.line) == (str(f), 3) and BAD[bad][1] in p.message and report.bad_records == 1
+
+
+def _flow_text(header: list[str], rows: list[dict[str, Any]], extra: dict[str, str] | None = None) -> str:
+    extra = extra or {}
+    lines = [" ".join(header)] + [" ".join(extra.get(h) or ("-" if r.get(h) is None else str(r[h])) for h in header) for r in rows]
+    return "\n".join(lines) + "\n"
+
+
+def test_unknown_flow_header_fields_are_read_past_and_named_once(tmp_path: Path) -> None:
+    c2 = next(c for c in flow_cases(T0) if c.name == "flow-c2").record
+    benign = next(c for c in flow_cases(T0) if c.name == "flow-benign").record
+    rows = [{**benign, "srcport": 40000 + i, "start": benign["start"] + i, "end": benign["end"] + i} for i in range(12)] + [c2]
+    header = list(c2)
+    header[5:5] = ["v9-future-field"]  # a field a later version adds, before the ports
+    header.insert(12, "dstprot")  # a typo
+    text = _flow_text(header, rows, {"v9-future-field": "abc", "dstprot": "7"})
+    f = tmp_path / "logs" / "flows.log.gz"
+    f.parent.mkdir()
+    f.write_bytes(gzip.compress(text.encode()))
+    report, store = scan([f])
+    assert report.events["flow"] == 13
+    assert [x["type"] for x in store.findings()] == ["Backdoor:EC2/C&CActivity.B"]
+    [p] = report.problems
+    assert (p.path, p.line) == (str(f), 1) and "v9-future-field, dstprot" in p.message
+
+    # the columns stay where the header puts them, and rows are still held to its field count
+    body = text.split("\n")
+    body[4] = " ".join(body[4].split()[:-1])
+    parsed = parse(tmp_path / "flows.log", "\n".join(body).encode(), Kind.FLOW)
+    assert sorted(parsed.events["dstport"].to_list()) == sorted(r["dstport"] for i, r in enumerate(rows) if i != 3)
+    assert sorted((q.line, q.message.split(",")[0]) for q in parsed.problems) == [
+        (1, "unknown header fields"), (5, f"expected {len(header)} fields as in the header")]
+
+
+def test_a_byte_order_mark_is_not_a_bad_record(tmp_path: Path) -> None:
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    bom = b"\xef\xbb\xbf"
+    dns = [json.dumps(dns_record(T0 + timedelta(seconds=i), f"host{i}.example.com")).encode() for i in range(5)]
+    (logs / "resolver.log.gz").write_bytes(gzip.compress(bom + b"\n".join(dns) + b"\n"))
+    (logs / "resolver.log").write_bytes(bom + b"\n".join(dns[:3]) + b"\n")
+    (logs / "trail.json.gz").write_bytes(gzip.compress(bom + json.dumps({"Records": _records(4)}).encode()))
+    (logs / "records.jsonl").write_bytes(bom + b"\n".join(json.dumps(r).encode() for r in _records(3)) + b"\n")
+    benign = next(c for c in flow_cases(T0) if c.name == "flow-benign").record
+    (logs / "flows.log").write_bytes(bom + _flow_text(list(benign), [benign]).encode())
+    report, _ = scan([logs])
+    assert report.problems == []
+    assert dict(report.events) == {"dns": 8, "cloudtrail": 7, "flow": 1}
+
+
+def test_escape_sequences_in_logs_never_reach_the_terminal(tmp_path: Path) -> None:
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    # quoted by the problem lines: an EventBridge detail-type, a flow token, and a file name
+    envelope = {"detail-type": f"Evil{PAYLOAD}\u202e", "detail": _records(3)[1]}
+    (logs / "events.jsonl").write_text(json.dumps(envelope) + "\n" + json.dumps(_records(3)[0]) + "\n")
+    benign = next(c for c in flow_cases(T0) if c.name == "flow-benign").record
+    body = _flow_text(list(benign), [benign, benign]).split("\n")
+    body[2] = body[2].replace(" 443 ", f" 443{PAYLOAD} ")
+    (logs / "flows.log").write_text("\n".join(body))
+    (logs / f"name{PAYLOAD}[red].json").write_bytes(b"\x00\x01 not a log")
+    env = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1"}
+    db = tmp_path / "t.db"
+    scanned = subprocess.run([str(TRAILHOUND), "scan", str(logs), "--db", str(db)], capture_output=True, timeout=120, env=env)
+    listed = subprocess.run([str(TRAILHOUND), "quarantine", "--db", str(db)], capture_output=True, timeout=60, env=env)
+    assert scanned.returncode == 0 and listed.returncode == 0, scanned.stderr
+    for output in (scanned.stderr, listed.stdout):
+        assert b"Traceback" not in output
+        assert b"\x1b" not in output and b"\x07" not in output and "\u202e".encode() not in output
+        assert output.count(rb"\x1b]0;pwned\x07\x1b[2J") == 3  # each of the three, visibly
+        assert rb"'Evil\x1b]0;pwned\x07\x1b[2J\u202e' is not a CloudTrail record" in output
+        assert rb"[red].json" in output  # a markup-like name is text, not markup
+
+
+def test_a_deeply_nested_inventory_among_the_logs_costs_that_file(tmp_path: Path) -> None:
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    (logs / "instances.json").write_bytes(b'{"Reservations": [' + DEEP + b"]}")
+    (logs / "trail.json").write_bytes(json.dumps({"Records": _records(4)}).encode())
+    report, _ = scan([logs])
+    assert report.events["cloudtrail"] == 4
+    [p] = report.problems
+    assert p.path == str(logs / "instances.json") and "invalid describe-instances JSON" in p.message
