@@ -163,3 +163,91 @@ def test_crash_and_restart_with_behaviour_windows(tmp_path: Path, crash_after: i
     assert {"UnauthorizedAccess:EC2/SSHBruteForce", "Recon:EC2/Portscan", "Impact:EC2/PortSweep"} <= types
 
     assert _summary(_crash_then_resume(tmp_path, logs, settings, crash_after)) == _summary(clean)
+
+
+def _c2_flows(n: int, first: int = 0) -> bytes:
+    from trailhound.intel.index import Category
+    from trailhound.simulator.records import example_indicator
+
+    c2 = example_indicator(Category.C2)
+    lines = [f"2 111122223333 eni-0a1b2c3d 10.0.1.25 {c2} {40000 + i} 443 6 3 180 {int(T0.timestamp()) + 60 * i} "
+             f"{int(T0.timestamp()) + 60 * i + 30} ACCEPT OK" for i in range(first, first + n)]
+    return ("\n".join(lines) + "\n").encode()
+
+
+FLOW_HEADER = b"version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status\n"
+
+
+def _flows_seen(store: Store) -> tuple[int, int, int]:
+    [u] = [u for u in store.usage() if u["source"] == "flow"]
+    return u["events"], u["bytes"], sum(f["service"]["count"] for f in store.findings())
+
+
+@pytest.mark.parametrize("compressed", [False, True])
+def test_appended_file_is_read_from_where_it_ended(tmp_path: Path, compressed: bool) -> None:
+    """A log appended to after a scan (a new gzip member, or more lines) is read for its new part
+    only: events, bytes and finding counts as if the whole had been read once."""
+    import gzip
+
+    f = tmp_path / "logs" / ("flows.log.gz" if compressed else "flows.log")
+    f.parent.mkdir()
+    first, more = FLOW_HEADER + _c2_flows(10), _c2_flows(5, first=10)
+    f.write_bytes(gzip.compress(first) if compressed else first)
+    store = Store(tmp_path / "s.db")
+    Scanner(store).scan([f])
+    assert _flows_seen(store) == (10, len(first), 10)
+    with open(f, "ab") as fh:
+        fh.write(gzip.compress(more) if compressed else more)
+    again = Scanner(store).scan([f])
+    assert again.events["flow"] == 5
+    assert _flows_seen(store) == (15, len(first) + len(more), 15)
+    assert Scanner(store).scan([f]).events_total == 0  # and then it is finished
+
+
+def test_recompressed_or_gunzipped_log_is_the_same_log(tmp_path: Path) -> None:
+    import gzip
+
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    content = FLOW_HEADER + _c2_flows(8)
+    (logs / "a.log.gz").write_bytes(gzip.compress(content, compresslevel=1))
+    store = Store(tmp_path / "s.db")
+    Scanner(store).scan([logs])
+    (logs / "a.log.gz").write_bytes(gzip.compress(content, compresslevel=9))  # other bytes on disk, same log
+    assert Scanner(store).scan([logs]).files_already_scanned == 1
+    (logs / "a.log.gz").unlink()
+    (logs / "a.log").write_bytes(content)  # gunzipped under another name
+    report = Scanner(store).scan([logs])
+    assert report.files_already_scanned == 1 and report.events_total == 0
+    assert _flows_seen(store) == (8, len(content), 8)
+
+
+def test_checkpoints_of_older_stores_still_match(tmp_path: Path) -> None:
+    """Stores written before content fingerprints named a file by its stored bytes: still finished."""
+    import gzip
+    import zlib
+
+    from trailhound.store.sqlite import Changes, Checkpoint
+
+    f = tmp_path / "a.log.gz"
+    stored = gzip.compress(FLOW_HEADER + _c2_flows(3))
+    f.write_bytes(stored)
+    store = Store(tmp_path / "s.db")
+    legacy = f"{len(stored)}-{zlib.crc32(stored):08x}"
+    store.commit(Changes(checkpoints={str(f): Checkpoint(str(f), legacy, "flow", 3, 3, True)}))
+    report = Scanner(store).scan([f])
+    assert report.files_already_scanned == 1 and report.events_total == 0
+
+
+def test_store_without_offsets_is_migrated(tmp_path: Path) -> None:
+    import sqlite3
+
+    logs = _estate(tmp_path / "logs")
+    db = tmp_path / "old.db"
+    Scanner(Store(db)).scan([logs])
+    con = sqlite3.connect(db)
+    con.execute("ALTER TABLE checkpoints DROP COLUMN offset")  # as stores before it were
+    con.commit()
+    con.close()
+    report = Scanner(Store(db)).scan([logs])
+    assert report.files_already_scanned == 4 and report.events_total == 0

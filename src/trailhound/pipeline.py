@@ -41,7 +41,7 @@ from trailhound.intel.combined import CombinedIntel
 from trailhound.intel.formats import load_list
 from trailhound.intel.guard import refusal
 from trailhound.intel.index import Category, IntelIndex
-from trailhound.sources.files import RawFile, read, walk
+from trailhound.sources.files import RawFile, extends, read, walk
 from trailhound.store.sqlite import Changes, Checkpoint, Store
 from trailhound.timeline import PendingFile, Run, Slice, Timeline, plan
 
@@ -82,6 +82,26 @@ class ScanReport:
 UsageCodes = tuple[list[tuple[str, str, Source]], np.ndarray]
 
 
+@dataclass(slots=True)
+class _Part:
+    """A file to read, from ``offset`` bytes of its content on (0, or where it ended when it was last finished)."""
+
+    pending: PendingFile
+    raw: RawFile
+    offset: int = 0
+
+    def content(self, kind: Kind) -> bytes:
+        data = self.raw.data
+        if not self.offset:
+            return data
+        if kind is Kind.FLOW:  # the appended lines are read under the file's header
+            end = data.find(b"\n")
+            first = data[: end + 1] if 0 <= end < self.offset else b""
+            if first.split()[:1] and not first.split()[0].isdigit():
+                return first + data[self.offset :]
+        return data[self.offset :]
+
+
 @dataclass
 class _RunMeta:
     """Bookkeeping of a run: one file, or a batch of files decoded together."""
@@ -91,6 +111,7 @@ class _RunMeta:
     fingerprints: list[str]
     counts: list[int]  # events per file
     member_of: np.ndarray | None  # each event's file, as an index into paths (None: a single file)
+    offsets: list[int]  # per file: content bytes before the part read (a file appended to since it was finished)
     consumed: int = 0  # events of the run processed
     usage: UsageCodes | None = None  # usage keys, and each event's key (None: the run spans two months)
     weights: np.ndarray | None = None  # each event's share of its file's bytes (whole numbers)
@@ -330,10 +351,11 @@ class Scanner:
     def _load(self, batch: list[PendingFile]) -> tuple[list[Run], list[PendingFile]]:
         """Open files of one group that are next in time: those not finished before are read until
         the batch budget is spent (the rest handed back) and decoded as one run; a file a previous
-        scan stopped inside is a run of its own, resumed where it stopped."""
+        scan stopped inside is a run of its own, resumed where it stopped; a file appended to since
+        it was finished is read from where it ended."""
         known = self.store.checkpoints([str(p.path) for p in batch])
-        fresh: list[tuple[PendingFile, RawFile]] = []
-        unsure: list[tuple[PendingFile, RawFile]] = []  # not checkpointed under this path: maybe moved or copied
+        fresh: list[_Part] = []
+        unsure: list[_Part] = []  # not checkpointed under this path: maybe moved, copied or re-compressed
         runs: list[Run] = []
         used = 0
         deferred: list[PendingFile] = []
@@ -344,46 +366,50 @@ class Scanner:
             raw = self._read(pending.path)
             if raw is None:
                 continue
-            cp = known.get(str(pending.path))
-            if cp is None or cp.fingerprint != raw.fingerprint:
-                unsure.append((pending, raw))
-            elif cp.complete:
-                self._skip_copy()
-                continue
-            elif cp.consumed:
-                runs.extend(self._runs(pending.kind, [(pending, raw)], resumed=cp.consumed))
-            else:
-                fresh.append((pending, raw))
             used += len(raw.data)
+            cp = known.get(str(pending.path))
+            if cp is not None and cp.fingerprint in (raw.fingerprint, raw.stored_fingerprint):
+                if cp.complete:
+                    self._skip_copy()
+                elif cp.consumed:
+                    runs.extend(self._runs(pending.kind, [_Part(pending, raw, cp.offset)], resumed=cp.consumed))
+                else:
+                    fresh.append(_Part(pending, raw, cp.offset))
+            elif cp is not None and cp.complete and (offset := extends(raw.data, cp.fingerprint)):
+                fresh.append(_Part(pending, raw, offset))  # appended to since: only what is new
+            else:
+                unsure.append(_Part(pending, raw))
         if unsure:
-            done = self.store.complete_fingerprints([raw.fingerprint for _, raw in unsure])
-            for pending, raw in unsure:
-                if raw.fingerprint in done:
+            done = self.store.complete_fingerprints([fp for p in unsure for fp in (p.raw.fingerprint, p.raw.stored_fingerprint)])
+            for part in unsure:
+                if part.raw.fingerprint in done or part.raw.stored_fingerprint in done:
                     self._skip_copy()
                 else:
-                    fresh.append((pending, raw))
+                    fresh.append(part)
         members = []
-        for pending, raw in fresh:  # the same content twice in one scan (a copy under another name) is read once
-            if raw.fingerprint in self._opened:
+        for part in fresh:  # the same content twice in one scan (a copy under another name) is read once
+            if part.raw.fingerprint in self._opened:
                 self._skip_copy()
             else:
-                self._opened.add(raw.fingerprint)
-                members.append((pending, raw))
+                self._opened.add(part.raw.fingerprint)
+                members.append(part)
         if members:
             runs.extend(self._runs(batch[0].kind, members))
         return runs, deferred
 
-    def _runs(self, kind: Kind, members: list[tuple[PendingFile, RawFile]], resumed: int = 0) -> list[Run]:
+    def _runs(self, kind: Kind, members: list[_Part], resumed: int = 0) -> list[Run]:
         """Decode and enrich files as one run (a resumed file is always alone)."""
-        paths = [str(p.path) for p, _ in members]
+        paths = [str(m.pending.path) for m in members]
+        contents = [m.content(kind) for m in members]
         try:  # a bug in parsing or enriching must cost its file, not the scan
-            batch = parse_many(kind, [Member(path, raw.data, raw.error) for path, (_, raw) in zip(paths, members)], self._parse_one(kind))
+            batch = parse_many(kind, [Member(path, data, m.raw.error) for path, data, m in zip(paths, contents, members)], self._parse_one(kind))
             parsed, member_of = batch.parsed, batch.member_of
             if kind is Kind.CLOUDTRAIL and len(parsed):
                 member_of = self._drop_unanalysed_data_events(parsed, member_of)
             counts = np.bincount(member_of, minlength=len(members))
             # GuardDuty meters the analysed records' share of each file's bytes
-            shares = np.array([len(raw.data) * int(n) // max(1, r) for (_, raw), n, r in zip(members, counts, batch.records_read)], dtype=np.int64)
+            shares = np.array([(len(m.raw.data) - m.offset) * int(n) // max(1, r) for m, n, r in zip(members, counts, batch.records_read)],
+                              dtype=np.int64)
             weights = _byte_shares(member_of, counts, shares)
             usage = _usage_codes(parsed) if len(parsed) else None
             if len(parsed):
@@ -396,14 +422,14 @@ class Scanner:
             if len(members) > 1:  # find the file it is about: each alone
                 return [run for m in members for run in self._runs(kind, [m])]
             parsed, member_of, usage, weights = Parsed(kind, [], np.empty(0)), np.zeros(0, dtype=np.int32), None, np.zeros(0, dtype=np.int64)
-            damage = [Problem(paths[0], members[0][1].error)] if members[0][1].error else []
+            damage = [Problem(paths[0], members[0].raw.error)] if members[0].raw.error else []
             problems, fatal = [damage + [Problem(paths[0], f"could not be read ({type(exc).__name__}: {exc})")]], [True]
         if not resumed:
-            for (_, raw), probs, bad in zip(members, problems, fatal):
+            for m, probs, bad in zip(members, problems, fatal):
                 if probs:  # (a damaged file's damage is among them, named by the parser with what it kept)
-                    self._quarantine(raw.fingerprint, probs, fatal=bad)
-        meta = _RunMeta(kind, paths, [raw.fingerprint for _, raw in members], np.bincount(member_of, minlength=len(members)).tolist(),
-                        member_of if len(members) > 1 else None, consumed=resumed,
+                    self._quarantine(m.raw.fingerprint, probs, fatal=bad)
+        meta = _RunMeta(kind, paths, [m.raw.fingerprint for m in members], np.bincount(member_of, minlength=len(members)).tolist(),
+                        member_of if len(members) > 1 else None, offsets=[m.offset for m in members], consumed=resumed,
                         usage=usage, weights=weights)
         run = Run(Path(paths[0]), parsed, pos=min(resumed, len(parsed)), meta=meta)
         self.open_runs[paths[0]] = run
@@ -429,8 +455,8 @@ class Scanner:
         self.router.forget(run.parsed.events)
         meta: _RunMeta = run.meta
         self.open_runs.pop(meta.paths[0], None)
-        for path, fingerprint, n in zip(meta.paths, meta.fingerprints, meta.counts):
-            self.changes.checkpoints[path] = Checkpoint(path, fingerprint, meta.kind.value, n, n, True)
+        for path, fingerprint, n, offset in zip(meta.paths, meta.fingerprints, meta.counts, meta.offsets):
+            self.changes.checkpoints[path] = Checkpoint(path, fingerprint, meta.kind.value, n, n, True, offset)
         self.report.files_done += len(meta.paths)
         if self.progress:
             self.progress(self.report)
@@ -513,8 +539,8 @@ class Scanner:
         ch = self.changes
         for run in self.open_runs.values():
             meta: _RunMeta = run.meta
-            for path, fingerprint, n, done in zip(meta.paths, meta.fingerprints, meta.counts, meta.consumed_per_file()):
-                ch.checkpoints[path] = Checkpoint(path, fingerprint, meta.kind.value, n, done, False)
+            for path, fingerprint, n, done, offset in zip(meta.paths, meta.fingerprints, meta.counts, meta.consumed_per_file(), meta.offsets):
+                ch.checkpoints[path] = Checkpoint(path, fingerprint, meta.kind.value, n, done, False, offset)
         if self.inventory.changed:
             ch.meta["inventory"] = msgspec.json.encode(self.inventory.to_state()).decode()
             self.inventory.changed = False

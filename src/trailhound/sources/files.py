@@ -36,9 +36,10 @@ class RawFile:
     path: Path
     data: bytes  # decompressed content (or the readable prefix of a damaged gzip)
     stored_size: int  # bytes on disk
-    fingerprint: str  # content hash of the stored bytes: identifies the file across renames
+    fingerprint: str  # length and CRC of the decompressed content: the same log under another name or compression
     error: str | None = None  # set when the file could not be read completely
     too_large: bool = False  # over the size limit: nothing of it was kept
+    stored_fingerprint: str = ""  # the same of the bytes on disk (how stores before 2026-12 named content)
 
 
 def _kind(mode: int) -> str | None:
@@ -187,15 +188,31 @@ def read(path: Path, limit: int | None = None) -> RawFile:
             return RawFile(path, b"", size, f"{size}-toolarge", _too_large(limit), too_large=True)
         stored = fh.read()
     # Size + CRC32 identifies a file's content well enough to notice a rewrite, at ~10 GB/s with
-    # ISA-L (a cryptographic digest would cost a third of the flow-log parse time).
-    fingerprint = f"{len(stored)}-{_zlib.crc32(stored):08x}"
+    # ISA-L (a cryptographic digest would cost a third of the flow-log parse time). Of the content,
+    # not the stored bytes: a log gunzipped or re-compressed after a scan is the same log.
+    stored_fp = fingerprint(stored)
     if stored[:2] == GZIP_MAGIC:
         if limit is None:
             data, error = gunzip(stored)
-            return RawFile(path, data, len(stored), fingerprint, error)
+            return RawFile(path, data, len(stored), fingerprint(data), error, stored_fingerprint=stored_fp)
         data, error, over = _inflate(stored, limit)
-        return RawFile(path, data, len(stored), fingerprint, error, too_large=over)
-    return RawFile(path, stored, len(stored), fingerprint)
+        return RawFile(path, data, len(stored), fingerprint(data) if not over else f"{len(stored)}-toolarge", error, too_large=over,
+                       stored_fingerprint=stored_fp)
+    return RawFile(path, stored, len(stored), stored_fp, stored_fingerprint=stored_fp)
+
+
+def fingerprint(data: bytes) -> str:
+    return f"{len(data)}-{_zlib.crc32(data):08x}"
+
+
+def extends(data: bytes, fingerprint_: str) -> int:
+    """How many leading bytes of ``data`` are the content ``fingerprint_`` names, when ``data`` is that
+    content with more after it (a log appended to); else 0."""
+    size, _, crc = fingerprint_.partition("-")
+    if not size.isdigit() or not 0 < int(size) < len(data):
+        return 0
+    n = int(size)
+    return n if f"{_zlib.crc32(data[:n]):08x}" == crc else 0
 
 
 def peek(path: Path, size: int = 16384) -> bytes:

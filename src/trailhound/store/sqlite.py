@@ -58,7 +58,8 @@ CREATE TABLE IF NOT EXISTS checkpoints (
     events INTEGER NOT NULL,
     consumed INTEGER NOT NULL,
     complete INTEGER NOT NULL,
-    updated_at REAL NOT NULL
+    updated_at REAL NOT NULL,
+    offset INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS checkpoints_fingerprint ON checkpoints (fingerprint);
 CREATE TABLE IF NOT EXISTS quarantine (
@@ -88,6 +89,7 @@ class Checkpoint:
     events: int
     consumed: int
     complete: bool
+    offset: int = 0  # content bytes before the part `events` and `consumed` count (a file appended to since)
 
 
 @dataclass
@@ -119,6 +121,12 @@ class Store:
         self.detector_id = self.meta("detector_id") or self._init_detector_id()
 
     def _migrate(self) -> None:
+        columns = {r[1] for r in self.db.execute("PRAGMA table_info(checkpoints)")}
+        if "offset" not in columns:  # stores from before appended files were read from where they had ended
+            self.db.execute("ALTER TABLE checkpoints ADD COLUMN offset INTEGER NOT NULL DEFAULT 0")
+        self._migrate_state()
+
+    def _migrate_state(self) -> None:
         """Stores written before keyed state was typed kept an untyped, never-expiring `detector_state`:
         the password policies in force are carried over (a year-old policy is still the policy); the
         rest (an hour of Tor relays) is dropped."""
@@ -189,9 +197,9 @@ class Store:
         out: dict[str, Checkpoint] = {}
         for i in range(0, len(paths), 500):  # under SQLite's limit on bound parameters
             chunk = paths[i : i + 500]
-            rows = self.db.execute("SELECT path, fingerprint, kind, events, consumed, complete FROM checkpoints WHERE path IN "
+            rows = self.db.execute("SELECT path, fingerprint, kind, events, consumed, complete, offset FROM checkpoints WHERE path IN "
                                    f"({','.join('?' * len(chunk))})", chunk)
-            out.update((r[0], Checkpoint(*r[:5], bool(r[5]))) for r in rows)
+            out.update((r[0], Checkpoint(*r[:5], bool(r[5]), r[6])) for r in rows)
         return out
 
     def complete_fingerprints(self, fingerprints: list[str]) -> set[str]:
@@ -237,8 +245,8 @@ class Store:
                 db.execute("DELETE FROM keyed_state WHERE expires_at <= ? AND timer_at IS NULL", (ch.watermark,))
                 db.execute("INSERT OR REPLACE INTO meta VALUES ('watermark', ?)", (repr(ch.watermark),))
             db.executemany(
-                "INSERT OR REPLACE INTO checkpoints VALUES (?,?,?,?,?,?,?)",
-                [(c.path, c.fingerprint, c.kind, c.events, c.consumed, int(c.complete), time.time()) for c in ch.checkpoints.values()],
+                "INSERT OR REPLACE INTO checkpoints VALUES (?,?,?,?,?,?,?,?)",
+                [(c.path, c.fingerprint, c.kind, c.events, c.consumed, int(c.complete), time.time(), c.offset) for c in ch.checkpoints.values()],
             )
             db.executemany(
                 "INSERT OR IGNORE INTO quarantine VALUES (?,?,?,?,?,?,?)",
