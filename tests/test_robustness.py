@@ -138,7 +138,8 @@ def test_the_store_inside_the_scanned_folder_is_not_a_log(tmp_path: Path) -> Non
     logs = tmp_path / "logs"
     write_cloudtrail(logs / "ct.json.gz", [_stop()])
     scan([logs], db=logs / "trailhound.db")
-    report, _ = scan([logs], db=logs / "trailhound.db")  # now the store and its WAL files lie in the folder
+    report, _ = scan([logs], db=logs / "trailhound.db")  # now the store, its WAL files and its lock lie in the folder
+    assert (logs / "trailhound.db.lock").exists()
     assert report.problems == [] and report.files_quarantined == 0 and report.files_already_scanned == 1
 
 

@@ -90,8 +90,13 @@ def test_password_policy_outlives_a_year_and_an_upgrade(tmp_path) -> None:
     import msgspec
     from conftest import scan, write_cloudtrail
 
+    from trailhound.store.sqlite import Store
+
     db = tmp_path / "old.db"
-    con = sqlite3.connect(db)
+    Store(db).close()
+    con = sqlite3.connect(db)  # made a store of that time: untyped state, and not yet marked as a Trailhound store
+    con.execute("PRAGMA application_id = 0")
+    con.execute("DROP TABLE keyed_state")
     con.execute("CREATE TABLE detector_state (detector TEXT NOT NULL, key TEXT NOT NULL, value BLOB NOT NULL, PRIMARY KEY (detector, key))")
     con.execute("INSERT INTO detector_state VALUES ('password-policy-change', '111122223333', ?)",
                 (msgspec.msgpack.encode({"minimumPasswordLength": 20, "requireSymbols": True}),))

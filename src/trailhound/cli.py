@@ -5,15 +5,20 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, NoReturn, Optional
 
 import orjson
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from trailhound.config import ScanSettings, configure_threads, default_db_path
+from trailhound.config import STORE_LOCK_WAIT_S, ScanSettings, configure_threads, default_db_path
+
+if TYPE_CHECKING:
+    from trailhound.store.sqlite import Store
 
 configure_threads()  # before anything imports Polars
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Threat detection for AWS logs, GuardDuty-style.")
@@ -22,15 +27,54 @@ out = Console(width=None if sys.stdout.isatty() else 200)
 err = Console(stderr=True, width=None if sys.stderr.isatty() else 200)
 
 DbOption = Annotated[Optional[Path], typer.Option("--db", help="SQLite store (findings, state, checkpoints). Default: user data dir.")]
+LockWaitOption = Annotated[float, typer.Option("--lock-wait", help="Seconds to wait while another trailhound process writes to the store.")]
 MAX_PROBLEM_LINES = 20
 
 
-def _run_scan(paths: list[Path], settings: ScanSettings, db: Path, output: Path | None, show_all: bool = False) -> int:
+def _fail(message: str) -> NoReturn:
+    from trailhound.report import say
+
+    say(err, "error:", "red", message)  # messages name user paths: printable, never markup
+    raise typer.Exit(2)
+
+
+def _check_output(option: str, path: Path | None, folder: bool = False) -> None:
+    """Before any work: an output that cannot be written is a one-line error now, not a traceback after the scan."""
+    from trailhound.outputs import file_problem, folder_problem
+
+    if path is not None and (why := (folder_problem if folder else file_problem)(path)):
+        _fail(f"{option} {path}: {why}")
+
+
+def _open_store(db: Path | None, *, readonly: bool = False, lock_wait_s: float = STORE_LOCK_WAIT_S) -> Store:
+    from trailhound.store.sqlite import Store, StoreError
+
+    try:
+        return Store(db or default_db_path(), readonly=readonly, lock_wait_s=lock_wait_s)
+    except StoreError as exc:
+        _fail(str(exc))
+
+
+@contextmanager
+def _reading(store: Store) -> Iterator[None]:
+    """A store of an older layout, or damaged since it was opened: one line, not a traceback."""
+    import sqlite3
+
+    try:
+        yield
+    except sqlite3.Error as exc:
+        _fail(f"store {store.path}: cannot read it: {exc}")
+
+
+def _run_scan(paths: list[Path], settings: ScanSettings, db: Path | None, output: Path | None, show_all: bool = False,
+              lock_wait_s: float = STORE_LOCK_WAIT_S) -> int:
     from trailhound.pipeline import ScanReport, Scanner
     from trailhound.report import print_findings, print_problems, print_summary, say
-    from trailhound.store.sqlite import Store
 
-    store = Store(db)
+    store = _open_store(db, lock_wait_s=lock_wait_s)  # first: it may create the folder -o names
+    _check_output("-o", output)
+    if output is not None and str(output.resolve()) in store.own_files():
+        _fail(f"-o {output}: is the store itself (--db); give the findings another file")
     progress: Progress | None = None
     task = None
     if sys.stderr.isatty():
@@ -87,11 +131,12 @@ def scan(
     db: DbOption = None,
     output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Write every finding as one JSON line to this file.")] = None,
     max_file_mb: Annotated[float, typer.Option("--max-file-mb", help="Files larger than this decompressed are quarantined, not read (bounds memory).")] = ScanSettings.max_file_mb,
+    lock_wait: LockWaitOption = STORE_LOCK_WAIT_S,
 ) -> None:
     """Analyse log files and folders; a later scan continues where this one stopped."""
     settings = ScanSettings(threat_lists=threat_list, trusted_lists=trusted_list, inventory=inventory, geoip_mmdb=geoip_mmdb,
                             max_file_mb=max_file_mb)
-    raise typer.Exit(_run_scan(paths, settings, db or default_db_path(), output))
+    raise typer.Exit(_run_scan(paths, settings, db, output, lock_wait_s=lock_wait))
 
 
 @app.command()
@@ -101,6 +146,7 @@ def demo(
     """Write a small sample AWS estate with attacks in it, scan it, and show the findings."""
     from trailhound.simulator.labelled import simulate as run_simulation
 
+    _check_output("--keep", keep, folder=True)
     with tempfile.TemporaryDirectory(prefix="trailhound-demo-") as tmp:
         root = keep or Path(tmp)
         # the demo is a small simulated estate: two days of habits, then the attack day
@@ -114,12 +160,12 @@ def demo(
 @app.command()
 def findings(db: DbOption = None, include_archived: bool = False) -> None:
     """Print stored findings as JSON lines."""
-    from trailhound.store.sqlite import Store
     from trailhound.text import printable_json
 
-    store = Store(db or default_db_path())
-    for f in store.findings(include_archived=include_archived):
-        sys.stdout.write(printable_json(orjson.dumps(f).decode()) + "\n")  # findings quote log content
+    store = _open_store(db, readonly=True)
+    with _reading(store):
+        for f in store.findings(include_archived=include_archived):
+            sys.stdout.write(printable_json(orjson.dumps(f).decode()) + "\n")  # findings quote log content
 
 
 @app.command()
@@ -128,9 +174,11 @@ def quarantine(db: DbOption = None) -> None:
     from rich.text import Text
 
     from trailhound.formats.base import Problem
-    from trailhound.store.sqlite import Store
 
-    for q in Store(db or default_db_path()).quarantined():
+    store = _open_store(db, readonly=True)
+    with _reading(store):
+        rows = store.quarantined()
+    for q in rows:
         out.print(Text(str(Problem(q["path"], q["message"], q["line"], q["record"], q["field"]))), highlight=False, soft_wrap=True)
 
 
@@ -138,9 +186,11 @@ def quarantine(db: DbOption = None) -> None:
 def usage(db: DbOption = None) -> None:
     """Events and bytes analysed per month, account and source (GuardDuty's billing units)."""
     from trailhound.report import print_usage
-    from trailhound.store.sqlite import Store
 
-    print_usage(out, Store(db or default_db_path()).usage())
+    store = _open_store(db, readonly=True)
+    with _reading(store):
+        rows = store.usage()
+    print_usage(out, rows)
 
 
 @app.command()
@@ -158,16 +208,14 @@ def simulate(
     from trailhound.simulator.labelled import simulate as run_simulation
 
     if not finding and not all_types:
-        err.print("[red]error:[/] choose --finding TYPE (repeatable) or --all")
-        raise typer.Exit(2)
+        _fail("choose --finding TYPE (repeatable) or --all")
     if delivery not in ("aws", "large"):
-        err.print(f"[red]error:[/] --delivery is aws or large, not {delivery!r}")
-        raise typer.Exit(2)
+        _fail(f"--delivery is aws or large, not {delivery!r}")
+    _check_output("outdir", outdir, folder=True)
     try:
         estate = run_simulation(outdir, None if all_types else finding, seed=seed, scale=scale, days=days, delivery=delivery)
     except ValueError as exc:
-        err.print(f"[red]error:[/] {exc}")
-        raise typer.Exit(2)
+        _fail(str(exc))
     out.print(f"wrote {estate.describe()} to {estate.logs}", highlight=False)
     out.print(f"ground truth: {estate.ground_truth}", highlight=False)
     out.print(f"scan it with: trailhound scan {estate.logs} --inventory {estate.inventory} "
@@ -179,18 +227,19 @@ def sample_findings_cmd(
     types: Annotated[Optional[list[str]], typer.Argument(help="Finding types (default: every implemented type).")] = None,
     db: DbOption = None,
     output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Also write them as JSON lines to this file.")] = None,
+    lock_wait: LockWaitOption = STORE_LOCK_WAIT_S,
 ) -> None:
     """Create one sample finding per type (GuardDuty's CreateSampleFindings) in the store."""
     from trailhound.findings.model import encode
     from trailhound.findings.samples import sample_findings
-    from trailhound.store.sqlite import Changes, Store
+    from trailhound.store.sqlite import Changes
 
-    store = Store(db or default_db_path())
+    store = _open_store(db, lock_wait_s=lock_wait)
+    _check_output("-o", output)
     try:
         samples = sample_findings(types or None, store.detector_id)
     except ValueError as exc:
-        err.print(f"[red]error:[/] {exc}")
-        raise typer.Exit(2)
+        _fail(str(exc))
     store.commit(Changes(findings={f.id: f for f in samples}))
     if output is not None:
         output.write_bytes(b"".join(encode(f) + b"\n" for f in samples))
@@ -275,9 +324,7 @@ def intel_update(
             name, category, location = item.split("=", 2)
             specs.append(SourceSpec(name, location, Category(category)))
         except ValueError:
-            err.print(f"[red]error:[/] --source {item!r}: expected NAME=CATEGORY=LOCATION with CATEGORY one of "
-                      + ", ".join(c.value for c in Category))
-            raise typer.Exit(2)
+            _fail(f"--source {item!r}: expected NAME=CATEGORY=LOCATION with CATEGORY one of " + ", ".join(c.value for c in Category))
     if config is not None:
         for d in json.loads(config.read_text()):
             specs.append(SourceSpec(d["name"], d["location"], Category(d["category"]), d.get("format"), d.get("threat_name"),
@@ -287,8 +334,8 @@ def intel_update(
     if extra:
         specs += extra_sources()
     if not specs:
-        err.print("[red]error:[/] nothing to update: give --source, --config, --upstream or --extra")
-        raise typer.Exit(2)
+        _fail("nothing to update: give --source, --config, --upstream or --extra")
+    _check_output("--dir", directory, folder=True)
     report = update(specs, directory)
     for line in report.lines():  # names and errors of remote sources: printable, never markup
         out.print(Text(printable(line)), highlight=False, soft_wrap=True)

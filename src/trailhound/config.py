@@ -12,6 +12,10 @@ def default_db_path() -> Path:
     return Path(user_data_dir("trailhound", appauthor=False)) / "trailhound.db"
 
 
+# A second writer of a store waits this long for the first to finish before giving up (--lock-wait).
+STORE_LOCK_WAIT_S = 5.0
+
+
 @dataclass
 class ScanSettings:
     # GuardDuty ThreatIntelSet / ThreatEntitySet files (IPs, CIDRs, domains), "PATH" or "FORMAT:PATH"

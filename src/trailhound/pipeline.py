@@ -250,8 +250,8 @@ class Scanner:
         skipped: list[tuple[str, str]] = []
         for inv_path in walk(self.settings.inventory, skipped):
             self._load_inventory(inv_path, read(inv_path, self.limit).data)
-        # walk gives canonical paths: overlapping arguments name each file once; the store itself is no log
-        own = {f"{self.store.path.resolve()}{suffix}" for suffix in ("", "-wal", "-shm", "-journal")} if str(self.store.path) != ":memory:" else set()
+        # walk gives canonical paths: overlapping arguments name each file once; the store's own files (its lock too) are no logs
+        own = self.store.own_files()
         files = [p for p in dict.fromkeys(walk(paths, skipped)) if str(p) not in own]
         report.problems.extend(Problem(path, f"skipped: {why}") for path, why in skipped)
         report.files_skipped = len(skipped)

@@ -8,10 +8,12 @@ there — no event is lost or counted twice.
 
 from __future__ import annotations
 
+import os
 import secrets
 import sqlite3
 import time
-from collections.abc import Iterator
+import weakref
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,8 +21,12 @@ from typing import Any
 import msgspec
 import orjson
 
+from trailhound.config import STORE_LOCK_WAIT_S
 from trailhound.findings.model import Finding, decode, encode
 from trailhound.formats.base import Problem
+from trailhound.store.guard import APPLICATION_ID, Found, StoreBusy, StoreError, acquire, inspect, lock_path, release
+
+__all__ = ["Changes", "Checkpoint", "Store", "StoreBusy", "StoreError"]
 
 _SCHEMA = """
 PRAGMA journal_mode=WAL;
@@ -78,6 +84,11 @@ CREATE TABLE IF NOT EXISTS usage (
 );
 """
 
+
+def _connect(target: str, uri: bool = False) -> sqlite3.Connection:
+    return sqlite3.connect(target, isolation_level=None, check_same_thread=False, uri=uri)
+
+
 StateRow = tuple[int, float, float, float | None, bytes]  # version, born, last, timer_at, value
 
 
@@ -110,15 +121,65 @@ class Changes:
 
 
 class Store:
-    def __init__(self, path: str | Path) -> None:
+    """A writer (the default) refuses anything but a Trailhound store or nothing, and holds the store's
+    writer lock until ``close``; ``readonly`` opens an existing store without the lock (WAL lets it
+    read while a scan writes) and never creates or changes a file."""
+
+    def __init__(self, path: str | Path, *, readonly: bool = False, lock_wait_s: float = STORE_LOCK_WAIT_S) -> None:
         self.path = Path(path)
-        if str(path) != ":memory:":
+        self._unlock: Callable[[], object] = lambda: None
+        if str(path) == ":memory:":
+            self.db = _connect(":memory:")
+            self._create(Found.NOTHING)
+        elif readonly:
+            self.db = self._open_readonly()
+        else:
+            self.db = self._open_writer(lock_wait_s)
+        self.detector_id = self.meta("detector_id") or ("" if readonly else self._init_detector_id())
+
+    def _open_readonly(self) -> sqlite3.Connection:
+        if inspect(self.path) is Found.NOTHING:
+            raise StoreError(f"store {self.path}: no Trailhound store there (a scan creates one)")
+        try:
+            return _connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True)
+        except sqlite3.Error as exc:
+            raise StoreError(f"store {self.path}: cannot open it: {exc}") from None
+
+    def _open_writer(self, lock_wait_s: float) -> sqlite3.Connection:
+        inspect(self.path)  # refuse a foreign file before anything is created beside it
+        try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+        except OSError as exc:
+            raise StoreError(f"store {self.path}: cannot create its folder: {exc.strerror or exc}") from None
+        self._unlock = weakref.finalize(self, release, acquire(self.path.resolve(), lock_wait_s))
+        try:
+            found = inspect(self.path)  # again, under the lock: a writer before us may have created it
+            if found is not Found.NOTHING and not os.access(self.path, os.W_OK):
+                raise StoreError(f"store {self.path}: read-only file, cannot write to it")
+            self.db = _connect(str(self.path))
+            self._create(found)
+            return self.db
+        except BaseException as exc:
+            if hasattr(self, "db"):
+                self.db.close()
+            self._unlock()
+            if isinstance(exc, sqlite3.Error):
+                raise StoreError(f"store {self.path}: cannot open it for writing: {exc}") from None
+            raise
+
+    def _create(self, found: Found) -> None:
+        if found is not Found.STORE:  # marked first: before WAL is on, so the mark is in the main file at once
+            self.db.execute(f"PRAGMA application_id = {APPLICATION_ID}")
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.executescript(_SCHEMA)
         self._migrate()
-        self.detector_id = self.meta("detector_id") or self._init_detector_id()
+
+    def own_files(self) -> set[str]:
+        """The store's files (resolved), never to be read as logs: the database, SQLite's sidecars and the writer lock."""
+        if str(self.path) == ":memory:":
+            return set()
+        base = self.path.resolve()
+        return {f"{base}{suffix}" for suffix in ("", "-wal", "-shm", "-journal")} | {str(lock_path(base))}
 
     def _migrate(self) -> None:
         columns = {r[1] for r in self.db.execute("PRAGMA table_info(checkpoints)")}
@@ -146,6 +207,7 @@ class Store:
 
     def close(self) -> None:
         self.db.close()
+        self._unlock()
 
     # -- reads ---------------------------------------------------------------------------
     def meta(self, key: str) -> str | None:
