@@ -43,7 +43,7 @@ class ScanSettings:
     # many files, and no more decompressed bytes than batch_mb beyond the first file (parsing a batch
     # of flow logs takes about 4x that). AWS delivers many small files: each would cost ~2 ms alone.
     batch_files: int = 1000
-    batch_mb: float = 16.0
+    batch_mb: float = 4.0
     state_cache_entries: int = 200_000  # keyed detector states kept decoded in memory (the rest in the store)
     finding_cache_entries: int = 20_000  # findings kept in memory for aggregation (the rest in the store)
 
