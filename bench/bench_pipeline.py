@@ -9,7 +9,7 @@ For each source it measures, each in its own child process (so peak RSS is per m
   (b) pipeline — `trailhound scan` of the same files into a fresh SQLite store (sniffing, time
                  ordering, enrichment, every detector, metering, checkpoints, findings); the one-off
                  start-up (loading the packaged threat intelligence) is printed apart.
-and prints events per CPU-second (user+sys of the process) for both — the median of --repeat
+and prints events per CPU-second (user+sys of the process and of its reading workers) for both — the median of --repeat
 alternating runs — the ratio b/a and peak RSS, and the keyed detector state left per entity
 (bytes of the stored row: state, key and bookkeeping).
 A calibration loop (dict membership over 1M small dicts) is printed so numbers can be compared
@@ -34,8 +34,9 @@ SOURCES = ("cloudtrail", "flow", "dns")
 
 
 def cpu_seconds() -> float:
-    r = resource.getrusage(resource.RUSAGE_SELF)
-    return r.ru_utime + r.ru_stime
+    """CPU of this process and of its finished children (the scan's reading workers)."""
+    r, c = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime + c.ru_utime + c.ru_stime
 
 
 def peak_rss_mb() -> float:
@@ -84,20 +85,23 @@ def floor(source: str, files: list[Path]) -> dict:
 
 
 def pipeline(source: str, files: list[Path]) -> dict:
+    from trailhound.config import ScanSettings
     from trailhound.pipeline import Scanner
     from trailhound.store.sqlite import Store
 
+    workers = os.environ.get("BENCH_WORKERS")
+    settings = ScanSettings() if workers is None else ScanSettings(workers=int(workers))
     with tempfile.TemporaryDirectory() as tmp:
         store = Store(Path(tmp) / "bench.db")
         t = cpu_seconds()
-        scanner = Scanner(store)  # loads the packaged threat intel: a fixed start-up cost, reported apart
+        scanner = Scanner(store, settings)  # loads the packaged threat intel: a fixed start-up cost, reported apart
         startup = cpu_seconds() - t
-        t = cpu_seconds()
+        t, w = cpu_seconds(), time.perf_counter()
         report = scanner.scan(files)
-        cpu = cpu_seconds() - t
+        cpu, wall = cpu_seconds() - t, time.perf_counter() - w
         findings = store.count_findings()
         states = store.state_sizes() if hasattr(store, "state_sizes") else {}  # (a --baseline checkout may predate it)
-    return {"events": report.events_total, "cpu": cpu, "startup": startup, "rss_mb": peak_rss_mb(), "findings": findings,
+    return {"events": report.events_total, "cpu": cpu, "wall": wall, "workers": report.workers, "startup": startup, "rss_mb": peak_rss_mb(), "findings": findings,
             "problems": len(report.problems), "states": states}
 
 
@@ -107,7 +111,7 @@ def child(kind: str, source: str, listing: Path) -> None:
     print(json.dumps(result))
 
 
-def run_child(kind: str, source: str, files: list[Path], src: Path | None = None) -> dict:
+def run_child(kind: str, source: str, files: list[Path], src: Path | None = None, workers: int | None = None) -> dict:
     with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as fh:
         fh.write("\n".join(map(str, files)))
     try:
@@ -115,6 +119,8 @@ def run_child(kind: str, source: str, files: list[Path], src: Path | None = None
         env = {**os.environ, "POLARS_MAX_THREADS": os.environ.get("POLARS_MAX_THREADS", "1")}
         if src is not None:  # another checkout's trailhound (--baseline)
             env["PYTHONPATH"] = str(src)
+        if workers is not None:
+            env["BENCH_WORKERS"] = str(workers)
         out = subprocess.run([sys.executable, __file__, "--child", kind, source, fh.name], check=True, capture_output=True, text=True, env=env)
     finally:
         os.unlink(fh.name)
@@ -156,6 +162,8 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3, help="runs of each measurement; the median is printed")
     ap.add_argument("--baseline", type=Path, help="src/ of another checkout (e.g. `git worktree add ../old <rev>`): its pipeline is "
                     "measured in the same alternation, against the same floor")
+    ap.add_argument("--workers", default="0,1", help="worker-process counts whose wall-clock time is compared (one run each, "
+                    "after the table; empty: none)")
     ap.add_argument("--child", nargs=3, metavar=("KIND", "SOURCE", "LISTING"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
@@ -193,6 +201,11 @@ def measure(args: argparse.Namespace, files: dict[str, list[Path]]) -> None:
             print(f"  baseline {args.baseline}: {rc:,.0f} ev/CPU-s, ratio {rc / ra:.2f}; this checkout is {rb / rc:.2f}x its speed")
         for det, (keys, mean, largest) in sorted(b["states"].items()):
             print(f"  keyed state {det}: {keys:,} entities, {mean:,.0f} bytes each on average, {largest:,} at most")
+        if args.workers:
+            walls = {n: run_child("pipeline", source, fs, workers=int(n)) for n in args.workers.split(",")}
+            base = walls[min(walls, key=int)]["wall"]
+            print("  wall-clock: " + ", ".join(f"{n} reading worker{'s' * (int(n) != 1)} {r['wall']:.2f}s ({base / r['wall']:.2f}x)"
+                                              for n, r in walls.items()))
         if a["events"] != b["events"]:
             print(f"  note: floor decoded {a['events']:,} records, pipeline analysed {b['events']:,} (NODATA rows are not events)")
 

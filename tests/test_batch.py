@@ -151,3 +151,38 @@ def test_byte_shares_are_prefix_stable() -> None:
     assert [int(w[member_of == m].sum()) for m in range(3)] == [10, 7, 5]
     alone = _byte_shares(np.zeros(3, dtype=np.int32), np.array([3]), np.array([7], dtype=np.int64))
     assert w[member_of == 1].tolist() == alone.tolist()  # a file's k-th event weighs the same in a batch and alone
+
+
+def test_worker_processes_change_nothing_but_who_reads(aws_estate, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Planning and reading in a worker process: the same findings, usage and quarantine."""
+    alone, alone_store = _scan(aws_estate, tmp_path / "alone.db", workers=0)
+    pooled, pooled_store = _scan(aws_estate, tmp_path / "pooled.db", workers=1, pool_min_files=1)
+    assert (alone.workers, pooled.workers) == (0, 1)
+    assert pooled.events == alone.events and pooled.files_done == alone.files_done
+    assert _summary(pooled_store) == _summary(alone_store)
+    assert len(pooled_store.quarantined()) == len(alone_store.quarantined())
+
+
+def test_worker_hands_back_what_it_could_not_read(tmp_path: Path) -> None:
+    """The pool's contract: content read ahead, the error of a file that could not be read (the
+    scan names it as it would have had it read the file itself), and None past its budget."""
+    from trailhound.sources.pool import ReadPool
+    from trailhound.timeline import PendingFile
+
+    files = []
+    for i in range(4):
+        f = tmp_path / f"f{i}.log"
+        f.write_bytes(_flow([(T + i, f"9.9.9.{i}")]) * 50)
+        files.append(f)
+    gone = tmp_path / "gone.log"
+    pool = ReadPool(1, limit=10**8, budget=2 * files[0].stat().st_size)
+    try:
+        pool.prefetch([PendingFile(0, p, Kind.FLOW) for p in (files[0], gone, files[1], files[2], files[3])])
+        first = pool.take(files[0])
+        assert first is not None and not isinstance(first, OSError) and first.data == files[0].read_bytes()
+        assert isinstance(pool.take(gone), FileNotFoundError)
+        assert pool.take(files[1]) is not None
+        assert pool.take(files[2]) is None  # past the budget: the caller reads it in place
+        assert pool.take(files[0]) is None  # taken once
+    finally:
+        pool.close()

@@ -132,10 +132,12 @@ def scan(
     output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Write every finding as one JSON line to this file.")] = None,
     max_file_mb: Annotated[float, typer.Option("--max-file-mb", help="Files larger than this decompressed are quarantined, not read (bounds memory).")] = ScanSettings.max_file_mb,
     lock_wait: LockWaitOption = STORE_LOCK_WAIT_S,
+    workers: Annotated[int, typer.Option("--workers", help="Processes that plan and read files beside the one that decodes and "
+                                                          "detects (-1: every core but one; used on 2,000 files or more).")] = ScanSettings.workers,
 ) -> None:
     """Analyse log files and folders; a later scan continues where this one stopped."""
     settings = ScanSettings(threat_lists=threat_list, trusted_lists=trusted_list, inventory=inventory, geoip_mmdb=geoip_mmdb,
-                            max_file_mb=max_file_mb)
+                            max_file_mb=max_file_mb, workers=workers)
     raise typer.Exit(_run_scan(paths, settings, db, output, lock_wait_s=lock_wait))
 
 

@@ -44,6 +44,10 @@ class ScanSettings:
     # of flow logs takes about 4x that). AWS delivers many small files: each would cost ~2 ms alone.
     batch_files: int = 1000
     batch_mb: float = 4.0
+    # Worker processes that plan and read files while this one decodes and detects in event time
+    # (-1: every core but one; 0: none), used when a scan has at least pool_min_files files.
+    workers: int = 0
+    pool_min_files: int = 2000
     state_cache_entries: int = 200_000  # keyed detector states kept decoded in memory (the rest in the store)
     finding_cache_entries: int = 20_000  # findings kept in memory for aggregation (the rest in the store)
 

@@ -42,6 +42,7 @@ from trailhound.intel.formats import load_list
 from trailhound.intel.guard import refusal
 from trailhound.intel.index import Category, IntelIndex
 from trailhound.sources.files import RawFile, extends, read, walk
+from trailhound.sources.pool import ReadPool, default_workers
 from trailhound.store.sqlite import Changes, Checkpoint, Store
 from trailhound.timeline import PendingFile, Run, Slice, Timeline, plan
 
@@ -67,6 +68,7 @@ class ScanReport:
     detector_errors: int = 0
     skipped_data_events: int = 0  # CloudTrail data events of services other than S3
     files_skipped: int = 0  # FIFOs, devices, sockets, symlink loops: not read
+    workers: int = 0  # processes that planned and read files beside this one
     runs: int = 0  # decodes: one per batch of files read together (or per file)
     late_rows: int = 0  # rows that reached a keyed detector after the watermark had passed them
     list_entries_refused: int = 0  # threat/trusted list entries too broad to use (intel.guard)
@@ -239,6 +241,7 @@ class Scanner:
         self.batch_bytes = int(self.settings.batch_mb * 1e6)
         self.changes = Changes()
         self.open_runs: dict[str, Run] = {}
+        self._pool: ReadPool | None = None
         self._last_commit = time.monotonic()
 
     # -- entry point ---------------------------------------------------------------------
@@ -256,16 +259,26 @@ class Scanner:
         report.problems.extend(Problem(path, f"skipped: {why}") for path, why in skipped)
         report.files_skipped = len(skipped)
         report.files_total = len(files)
-        pending, others = plan(files)
-        for path, kind in others:
-            self._other_file(path, kind)
-        self._opened: set[str] = set()
-        timeline = Timeline(pending, self._load, self._finished, quantum=self.settings.order_quantum_s, batch_files=self.settings.batch_files)
-        for piece in timeline:
-            self._process(piece)
-            piece.run.meta.consumed = piece.stop
-            if time.monotonic() - self._last_commit >= self.settings.commit_interval_s:
-                self.commit()
+        workers = self.settings.workers if self.settings.workers >= 0 else default_workers()
+        # worker processes pay off on many files (their start-up is ~0.2 s); a few are read in place
+        self._pool = ReadPool(workers, self.limit, self.batch_bytes) if workers and len(files) >= self.settings.pool_min_files else None
+        report.workers = workers if self._pool else 0
+        try:
+            pending, others = self._pool.plan(files) if self._pool else plan(files)
+            for path, kind in others:
+                self._other_file(path, kind)
+            self._opened: set[str] = set()
+            timeline = Timeline(pending, self._load, self._finished, quantum=self.settings.order_quantum_s, batch_files=self.settings.batch_files,
+                                prefetch=self._pool.prefetch if self._pool else None)
+            for piece in timeline:
+                self._process(piece)
+                piece.run.meta.consumed = piece.stop
+                if time.monotonic() - self._last_commit >= self.settings.commit_interval_s:
+                    self.commit()
+        finally:
+            if self._pool:
+                self._pool.close()
+                self._pool = None
         if self.settings.flush_at_end:  # a bounded input has ended: open windows report what they hold
             self._emit(self.engine.flush())
             self._engine_problems()
@@ -325,8 +338,11 @@ class Scanner:
 
     def _read(self, path: Path) -> RawFile | None:
         """A log file's content, or None when it cannot be had (quarantined, counted as done)."""
+        ahead = self._pool.take(path) if self._pool else None  # read by a worker while earlier files were processed
         try:
-            raw = read(path, self.limit)
+            if isinstance(ahead, OSError):
+                raise ahead
+            raw = ahead if ahead is not None else read(path, self.limit)
         except OSError as exc:
             self._quarantine("", [Problem(str(path), f"unreadable: {exc.strerror or exc}")], fatal=True)
             self.report.files_done += 1

@@ -22,9 +22,10 @@ Only files that overlap in time are in memory at once.
 from __future__ import annotations
 
 import heapq
+import itertools
 import re
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -133,8 +134,28 @@ def _group(head: bytes, kind: Kind) -> bytes:
     return b"flow:" + first
 
 
-def plan(paths: list[Path]) -> tuple[list[PendingFile], list[tuple[Path, Kind]]]:
-    """Sniff every file; return the pending log files in estimated time order and the rest."""
+Planned = tuple[list[PendingFile], list[tuple[Path, Kind]]]
+
+
+def plan(paths: list[Path], mapper: Callable[[Callable[[list[Path]], Planned], list[list[Path]]], Iterable[Planned]] | None = None) -> Planned:
+    """Sniff every file; return the pending log files in estimated time order and the rest.
+    ``mapper`` (a pool's ``map``) peeks at chunks of files in other processes."""
+    if mapper is None or len(paths) < 2 * _PLAN_CHUNK:
+        pending, others = plan_files(paths)
+    else:
+        pending, others = [], []
+        for p, o in mapper(plan_files, [paths[i : i + _PLAN_CHUNK] for i in range(0, len(paths), _PLAN_CHUNK)]):
+            pending.extend(p)
+            others.extend(o)
+    pending.sort()
+    return pending, others
+
+
+_PLAN_CHUNK = 512
+
+
+def plan_files(paths: list[Path]) -> Planned:
+    """What each file is, and for logs their estimated start and group (in the order given)."""
     pending: list[PendingFile] = []
     others: list[tuple[Path, Kind]] = []
     for path in paths:
@@ -148,7 +169,6 @@ def plan(paths: list[Path]) -> tuple[list[PendingFile], list[tuple[Path, Kind]]]
             pending.append(PendingFile(estimate_start(path, head, kind), path, kind, _group(head, kind)))
         else:
             others.append((path, kind))
-    pending.sort()
     return pending, others
 
 
@@ -161,8 +181,9 @@ class Timeline:
     suffix of ``files``; never all of them), which are put back first in line."""
 
     def __init__(self, pending: list[PendingFile], load: Loader, on_done: Callable[[Run], None], quantum: float = 60.0,
-                 max_lag: float = 3600.0, batch_files: int = 1) -> None:
+                 max_lag: float = 3600.0, batch_files: int = 1, prefetch: Callable[[list[PendingFile]], None] | None = None) -> None:
         self.pending = pending
+        self.prefetch = prefetch  # told which files of a group come next, while the current ones are worked on
         self.load = load
         self.on_done = on_done
         self.quantum = quantum
@@ -177,6 +198,9 @@ class Timeline:
             queues.setdefault(p.group, deque()).append(p)
         heads = [(q[0].start, n, g) for n, (g, q) in enumerate(queues.items())]
         heapq.heapify(heads)
+        if self.prefetch:
+            for _, _, g in sorted(heads):
+                self.prefetch(list(itertools.islice(queues[g], self.batch_files)))
         heap: list[tuple[float, int, Run]] = []
         seq = 0
         lag = 0.0  # how much earlier than estimated files have turned out to start: open the next file that much sooner
@@ -193,6 +217,8 @@ class Timeline:
                 queue.extendleft(reversed(deferred))
                 if queue:
                     heapq.heappush(heads, (queue[0].start, n, group))
+                    if self.prefetch:
+                        self.prefetch(list(itertools.islice(queue, self.batch_files)))
                 for run in runs:
                     if len(run) and estimated > 0:
                         # bounded: one record far earlier than its file (a wrong clock) must not make every file open at once
