@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from trailhound.formats.base import Kind, Parsed
+from trailhound.formats.base import EARLIEST, LATEST, Kind, Parsed
 from trailhound.formats.sniff import sniff
 from trailhound.sources.files import peek
 
@@ -107,7 +107,8 @@ def estimate_start(path: Path, head: bytes, kind: Kind) -> float:
         first = lines[0].split()
         from trailhound.formats.vpcflow import V2_DEFAULT
 
-        fields = [f.decode() for f in first] if first and not first[0].isdigit() else V2_DEFAULT
+        # (a byte sniffing reads past, like a stray BOM byte, must not make the estimate raise)
+        fields = [f.decode("utf-8", "replace") for f in first] if first and not first[0].isdigit() else V2_DEFAULT
         if "start" not in fields:
             return 0.0
         idx = fields.index("start")
@@ -117,7 +118,9 @@ def estimate_start(path: Path, head: bytes, kind: Kind) -> float:
             toks = line.split()
             # the head may end inside the last line: trust its start only if a token follows it
             if len(toks) > idx + (n == len(body)) and toks[idx].isdigit():
-                starts.append(float(toks[idx]))
+                start = float(toks[idx])
+                if EARLIEST <= start < LATEST:  # as above: a bad line's time (or inf) would plan the file at the end of time
+                    starts.append(start)
         return min(starts) if starts else 0.0
     return 0.0
 

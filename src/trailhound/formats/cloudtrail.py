@@ -121,6 +121,16 @@ def _parse_lines(path: str, data: bytes, first_line: int | None = 1) -> Parsed:
     return _finish(path, events, problems, total)
 
 
+def _or_lines(path: str, text: bytes, lead: int, parsed: Parsed, ties: bool = False) -> Parsed:
+    """``parsed``, or the file read one record per line if that keeps more records (or as many, with
+    ``ties``): a record-per-line file whose first line is bad (cut, or a value that is no record)
+    looks like one document, and read as one it would lose every line after the first."""
+    if text.find(b"\n", 0, len(text.rstrip())) == -1:
+        return parsed  # a single line: nothing to gain
+    lines = _parse_lines(path, text, first_line=1 + lead)
+    return lines if len(lines) > len(parsed) or ties and len(lines) == len(parsed) else parsed
+
+
 def _json_stream(text: bytes) -> list[Any] | None:
     """Consecutive JSON values separated only by whitespace, or None if the text is not that."""
     decoder = json.JSONDecoder()
@@ -165,7 +175,7 @@ def _parse(path: str, data: bytes, damage: str | None) -> Parsed:
             events = _array.decode(text)
             return _finish(path, events, [], len(events))
         except DECODE_ERRORS as exc:
-            return _salvage(path, text, lead, 0, exc, damage)
+            return _or_lines(path, text, lead, _salvage(path, text, lead, 0, exc, damage))
     if b'"Records"' in text[:64]:
         try:
             return _finish(path, (doc := RECORDS.decode(text)).Records, [], len(doc.Records))
@@ -181,9 +191,10 @@ def _parse(path: str, data: bytes, damage: str | None) -> Parsed:
     except DECODE_ERRORS as exc:
         values = _json_stream(text)  # pretty-printed records one after another (`jq '.Records[]'`)
         if values is None:
-            return unreadable(exc)
-        return _parse_lines(path, b"\n".join(msgspec.json.encode(v) for v in values), first_line=None)
+            return _or_lines(path, text, lead, unreadable(exc))
+        stream = _parse_lines(path, b"\n".join(msgspec.json.encode(v) for v in values), first_line=None)
+        return _or_lines(path, text, lead, stream, ties=True)  # one value a line: the file's own line numbers
     if isinstance(doc, dict) and "Records" in doc:
         return _parse(path, msgspec.json.encode({"Records": doc["Records"]}), damage)
-    # A single (pretty-printed) record: re-encoded on one line, so line numbers would be ours.
-    return _parse_lines(path, msgspec.json.encode(doc), first_line=None)
+    # A single (pretty-printed) record: re-encoded on one line, so line numbers would be ours (unless it is on one).
+    return _parse_lines(path, msgspec.json.encode(doc), first_line=None if b"\n" in text.rstrip() else 1 + lead)

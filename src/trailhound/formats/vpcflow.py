@@ -155,10 +155,11 @@ def _slow(path: str, lines: list[bytes], first_line: int, fields: list[str] | No
 
     for i, raw in enumerate(lines):
         lineno = first_line + i
-        text = raw.decode("utf-8", "replace").strip()
-        if not text:
+        # Split the bytes, at ASCII blanks only: str.split() would also split at \x1c-\x1f, \x85 or U+00A0,
+        # which Polars reads as part of a field, so a good line would lose its fields next to a bad one.
+        tokens = [t.decode("utf-8", "replace") for t in raw.split()]
+        if not tokens:
             continue
-        tokens = text.split()
         if _is_header(tokens):
             flush()
             fields = tokens

@@ -490,11 +490,19 @@ def _parse_stix1(data: bytes, col: _Collector) -> None:
 
 # -- CSV formats ------------------------------------------------------------------------------
 
-def _rows(text: str) -> list[tuple[int, list[str]]]:
-    """(line number, fields) of every non-blank, non-comment CSV row."""
+def _rows(text: str, col: _Collector) -> list[tuple[int, list[str]]]:
+    """(line number, fields) of every non-blank, non-comment CSV row; a row csv refuses (a field past
+    its 128 kB limit) is a problem on its line, and the rows after it are read."""
     out = []
     reader = csv.reader(io.StringIO(text))
-    for fields in reader:
+    while True:
+        try:
+            fields = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as exc:
+            col.problem(f"unreadable CSV row: {exc}", line=reader.line_num)
+            continue
         lineno = reader.line_num
         if not fields or not any(f.strip() for f in fields) or fields[0].lstrip().startswith("#"):
             continue
@@ -510,7 +518,7 @@ _OTX_HOST_TYPES = {"ipv4": "ip", "ipv6": "ip", "cidr": "ip", "domain": "domain",
 
 
 def _parse_otx(text: str, col: _Collector) -> None:
-    rows = _rows(text)
+    rows = _rows(text, col)
     if not rows:
         col.fail("empty OTX CSV")
         return
@@ -563,7 +571,7 @@ def _et_category(field_: str) -> str:
 
 
 def _parse_proofpoint(text: str, col: _Collector) -> None:
-    rows = _rows(text)
+    rows = _rows(text, col)
     start = 0
     if rows and "category" in [_col(f) for f in rows[0][1]]:
         start = 1  # header row
@@ -582,7 +590,7 @@ _FIREEYE_NAMES = ("malwarefamily", "malware", "actor", "threatname", "threatscap
 
 
 def _parse_fireeye(text: str, col: _Collector) -> None:
-    rows = _rows(text)
+    rows = _rows(text, col)
     if not rows:
         col.fail("empty CSV")
         return
@@ -636,7 +644,7 @@ def sniff(data: bytes) -> str:
         header = []
     if "indicatortype" in header and "indicator" in header:
         return "OTX_CSV"
-    if _AV_LINE.match(first):
+    if any(_AV_LINE.match(line) for line in lines):  # (not the first line alone: a bad one would make the list TXT)
         return "ALIEN_VAULT"
     if "category" in header and "score" in header:
         return "PROOF_POINT"

@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import os
 import stat
+import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 try:  # ISA-L is a hard dependency, but keep stdlib as a safety net for exotic platforms
     from isal import igzip as _gzip
@@ -123,21 +125,22 @@ def gunzip(stored: bytes, limit: int | None = None) -> tuple[bytes, str | None]:
         reason = str(exc) or type(exc).__name__
     # Feed the stream in small chunks so that what decompressed before the damage is kept even
     # when zlib raises (corrupt block, CRC mismatch): one call on the whole stream would lose it all.
+    # (stdlib zlib here, the damaged path only: its decompressor can be copied, see _feed.)
     out: list[bytes] = []
     total = 0
     rest = stored
     while rest[:2] == GZIP_MAGIC:
-        dec = _zlib.decompressobj(wbits=31)
+        dec = zlib.decompressobj(wbits=31)
         pos = 0
         try:
             while pos < len(rest) and not dec.eof:
                 chunk = rest[pos : pos + _CHUNK]
                 pos += len(chunk)
-                out.append(dec.decompress(chunk))
+                dec = _feed(dec, chunk, out)
                 total += len(out[-1])
                 if limit is not None and total > limit:
                     break
-        except _zlib.error as exc:
+        except zlib.error as exc:
             reason = str(exc) or type(exc).__name__
             break
         if not dec.eof:
@@ -145,10 +148,25 @@ def gunzip(stored: bytes, limit: int | None = None) -> tuple[bytes, str | None]:
             break
         rest = dec.unused_data + rest[pos:]
     else:
-        if rest:  # every member ended cleanly: the damage is what follows them
+        if rest.strip(b"\0"):  # every member ended cleanly: the damage is what follows them (zero padding is none)
             reason = f"{len(rest)} bytes of non-gzip data after the gzip stream"
     data = b"".join(out)
     return data, f"{reason} (kept the first {len(data)} readable bytes)"
+
+
+def _feed(dec: Any, chunk: bytes, out: list[bytes]) -> Any:
+    """``chunk`` into ``dec``, its output appended to ``out``; returns the decompressor to go on with.
+    On damage zlib raises and drops what the call had decoded, up to a whole chunk (all of a small
+    file): so the chunk is fed again a byte at a time from the state before it, and every byte that
+    precedes the damage is in ``out`` when the error propagates."""
+    before = dec.copy()
+    try:
+        out.append(dec.decompress(chunk))
+        return dec
+    except zlib.error:
+        for i in range(len(chunk)):
+            out.append(before.decompress(chunk[i : i + 1]))  # raises at the damaged byte
+        return before
 
 
 def _too_large(limit: int) -> str:
@@ -174,7 +192,7 @@ def _inflate(stored: bytes, limit: int) -> tuple[bytes, str | None, bool]:
     except (EOFError, OSError, _zlib.error):
         data, error = gunzip(stored, limit)  # damaged: salvage the readable prefix, no further than the limit
         return (b"", _too_large(limit), True) if len(data) > limit else (data, error, False)
-    if rest:
+    if rest.strip(b"\0"):  # zeros after the last member pad it, as tapes and some writers do: gzip and ISA-L skip them too
         data = b"".join(out)
         return data, f"{len(rest)} bytes of non-gzip data after the gzip stream (kept the first {len(data)} readable bytes)", False
     return b"".join(out), None, False
@@ -234,5 +252,4 @@ def peek(path: Path, size: int = 16384) -> bytes:
                 rest = dec.unused_data
             return b"".join(out)[:size]
         except _zlib.error:
-            fh.seek(0)
-            return gunzip(fh.read())[0][:size]  # damaged: what precedes the damage
+            return gunzip(stored, size)[0][:size]  # damaged: what precedes the damage (within what was read: never the whole file)
