@@ -141,7 +141,24 @@ def _sim_rows(r: Results) -> list[list[str]]:
         ["Findings on the simulated benign background", f"{s['unexplained_findings']} ({background:.2f} per 100k events)",
          f"{s['benign_events']:,} benign events"],
         ["Unexpected extra types on attack records", str(s["other_types"]), ""],
+        _benign_filter_row(),
     ]
+
+
+def _benign_filter_row() -> list[str]:
+    """What the known-benign filter took out of the packaged lists (intel/data/manifest.json, written by intel.build)."""
+    from trailhound.intel.builtin import packaged_manifest
+
+    removed: Counter[str] = Counter()
+    demoted = 0
+    for e in packaged_manifest()["lists"]:
+        f = e.get("benign_filter") or {}
+        removed.update(f.get("removed", {}))
+        removed.update(f.get("cut", {}))
+        demoted += f.get("demoted_to_sinkhole", 0)
+    return ["Packaged indicators filtered as known-benign infrastructure", f"{sum(removed.values())} removed, {demoted} demoted to sinkhole",
+            ", ".join(f"{k} {v}" for k, v in removed.most_common()) + "; the background contacts apt mirrors (security.ubuntu.com "
+            "185.125.190.83), NTP, PyPI, Docker Hub, GitHub, npm and AWS endpoints at their real addresses"]
 
 
 def _stratus_rows(st: StratusResult) -> list[list[str]]:

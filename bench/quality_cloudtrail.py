@@ -260,9 +260,6 @@ PANTHER_NOTES: dict[tuple[str, str], tuple[str, str]] = {
         ("semantics", "Panther wants a successful change; the failed attempt still ran in a root console session, i.e. root credentials were used"),
     ("AWS.CloudTrail.RootAccessKeyCreated", "Root Created Access Key For User"):
         ("semantics", "Panther only wants keys for root itself; root creating a key for a user is still a call made with root credentials"),
-    **{("AWS.DNS.Crypto.Domain", name): ("intel", "moneropool.ru / webservicepag.webhop.net are not on the packaged crypto-mining lists")
-       for name in ("Crypto Query", "Crypto Query Subdomain", "Crypto Query Trailing Period", "Crypto Query Subdomain Trailing Period",
-                    "Checking Against Subdomain IOC", "Checking Against Subdomain IOC Trailing Period")},
 }
 
 

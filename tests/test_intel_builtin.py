@@ -105,7 +105,7 @@ def test_manifest_matches_files() -> None:
     manifest = packaged_manifest()
     assert {e["name"] for e in manifest["lists"]} == {
         "tor-exit-nodes", "tor-nodes", "maltrail-crypto-mining", "maltrail-c2", "maltrail-dga", "maltrail-sinkhole",
-        "maltrail-mass-scanner", "maltrail-phishing", "amazon-guardduty-tester"}
+        "maltrail-mass-scanner", "maltrail-phishing", "amazon-guardduty-tester", "mining-pools"}
     total = 0
     for e in manifest["lists"]:
         blob = (DATA_DIR / e["file"]).read_bytes()
@@ -140,10 +140,13 @@ def test_packaged_values_are_canonical_and_public() -> None:
 
 
 def test_rebuild_from_shared_data_is_byte_identical(tmp_path: Path) -> None:
-    (tmp_path / "amazon-guardduty-tester.tsv").write_bytes((DATA_DIR / "amazon-guardduty-tester.tsv").read_bytes())
+    for hand in ("amazon-guardduty-tester.tsv", "mining-pools.tsv", "benign-infrastructure.tsv"):  # hand-written inputs
+        (tmp_path / hand).write_bytes((DATA_DIR / hand).read_bytes())
     rebuilt = build_mod.build(DATA, tmp_path, built=packaged_manifest()["built"])
     for e in rebuilt["lists"]:
         assert (tmp_path / e["file"]).read_bytes() == (DATA_DIR / e["file"]).read_bytes(), e["name"]
+    for f in ("popular-domains.txt.gz", "known-sinkholes.tsv.gz"):  # the benign sets the build writes
+        assert (tmp_path / f).read_bytes() == (DATA_DIR / f).read_bytes(), f
     assert json.loads((tmp_path / "manifest.json").read_text()) == packaged_manifest()
     c2 = next(e for e in rebuilt["lists"] if e["name"] == "maltrail-c2")
     families = {m["threat_name"] for m in c2["members"]}

@@ -152,7 +152,9 @@ def test_local_paths_forced_formats_and_custom_lists(tmp_path: Path) -> None:
     assert {h.list_name for h in idx.domain("pbmwtovcjeyvnauw.in")} == {"TrailhoundBuiltin:necurs"}  # a necurs domain
     assert not any(h.list_name == "TrailhoundBuiltin:maltrail-dga" for h in idx.domain("justforyou0987.pw"))  # tinba
     assert idx.domain("guarddutydgaactivity.com")  # tester DGA indicator kept
-    assert idx.lists()["TrailhoundBuiltin:necurs"].categories == [Category.DGA, Category.C2]
+    # ... and its addresses on a known sinkhole are demoted to black holes as the copy is loaded (intel.benign)
+    assert idx.lists()["TrailhoundBuiltin:necurs"].categories == [Category.DGA, Category.C2, Category.BLACKHOLE]
+    assert idx.benign_filtered["TrailhoundBuiltin:necurs"]["demoted_to_sinkhole"] >= 1
     necurs_ip = next(i.value for i in load_list(specs[2].location).indicators if i.kind == "ip")
     assert [(h.category, h.threat_names) for h in idx.ip(necurs_ip)] == [(Category.C2, ("necurs",))]
     # the SCO-based STIX bundle's documentation-range address is not public: dropped for C2

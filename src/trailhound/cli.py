@@ -299,6 +299,26 @@ def intel_show() -> None:
     for name, info in sorted(index.lists().items()):
         table.add_row(name, ", ".join(c.value for c in info.categories), f"{info.ips:,}", f"{info.domains:,}")
     out.print(table)
+    from trailhound.intel.benign import REASONS, SINKHOLE
+
+    removed = Table(title="Known-benign filter: indicators taken out of the lists above, per list and benign set",
+                    title_justify="left")
+    for col in ("List", "Benign set", "Removed", "When", "Why", "Examples"):
+        removed.add_column(col, justify="right" if col == "Removed" else "left")
+    total = 0
+    for name, f in sorted(index.benign_filtered.items()):
+        rows = [(s, n, "removed") for s, n in f["removed"].items()] + [(s, n, "cut") for s, n in f["cut"].items()]
+        if f["demoted_to_sinkhole"]:
+            rows.append((SINKHOLE, f["demoted_to_sinkhole"], "demoted"))
+        for s, n, how in sorted(rows, key=lambda r: -r[1]):
+            total += n
+            what = f"{n:,}" + ("" if how == "removed" else f" {how}")
+            removed.add_row(name, s, what, "at build" if f["when"] == "build" else "at load", REASONS.get(s, s),
+                            ", ".join(f["examples"].get(s, [])))
+    if total:
+        out.print(removed)
+    out.print(f"{total:,} indicators filtered as known-benign (sinkholes demoted to Trojan:EC2/BlackholeTraffic, not removed); "
+              "your own --threat-list is never filtered.", highlight=False)
     for p in index.problems:
         say(err, "problem", "yellow", str(p))
 

@@ -73,6 +73,7 @@ class ScanReport:
     late_rows: int = 0  # rows that reached a keyed detector after the watermark had passed them
     list_entries_refused: int = 0  # threat/trusted list entries too broad to use (intel.guard)
     list_entries_non_public: int = 0  # threat/trusted list entries that are private or reserved throughout
+    list_benign: list[str] = field(default_factory=list)  # one line per threat list naming known-benign infrastructure
     finding_ids: set[str] = field(default_factory=set)
     seconds: float = 0.0
 
@@ -188,14 +189,24 @@ def _byte_shares(member_of: np.ndarray, counts: np.ndarray, shares: np.ndarray) 
     return (rank + 1) * b // c - rank * b // c
 
 
-def _operator_lists(specs: Iterable[str | Path], report: ScanReport) -> IntelIndex:
+def _operator_lists(specs: Iterable[str | Path], report: ScanReport, threat: bool = False) -> IntelIndex:
     """An operator's threat or trusted lists. Like GuardDuty's they apply to public addresses only; entries
-    too broad to mean anything are refused (``intel.guard``), and both kinds of skipped entry are named."""
+    too broad to mean anything are refused (``intel.guard``), and both kinds of skipped entry are named.
+    A threat list is never filtered against known-benign infrastructure (the operator's decision), but
+    each one that names some is reported in one line with up to three examples."""
     index = IntelIndex()
     for spec in specs:
         load = load_list(spec, vet=refusal)
         report.problems.extend(load.problems)
         report.list_entries_refused += load.refused
+        if threat and load.indicators:
+            from trailhound.intel.benign import shipped_sets
+
+            benign = shipped_sets().hits(load)
+            if benign:
+                shown = ", ".join(f"{v} ({s})" for v, s in benign[:3]) + (", ..." if len(benign) > 3 else "")
+                report.list_benign.append(f"{load.name}: {len(benign)} entries are known-benign infrastructure ({shown}); "
+                                          "kept, as your list says, but expect findings on ordinary traffic")
         dropped = index.add(load, Category.CUSTOM, public_only=True)
         if dropped:
             report.list_entries_non_public += len(dropped)
@@ -218,7 +229,7 @@ class Scanner:
         self.settings = settings or ScanSettings()
         self.report = ScanReport()
         self.progress = progress
-        custom = _operator_lists(self.settings.threat_lists, self.report)
+        custom = _operator_lists(self.settings.threat_lists, self.report, threat=True)
         self.trusted = _operator_lists(self.settings.trusted_lists, self.report).freeze()
         self._lists_report = self.report  # what loading the lists said, repeated by every scan
         # `intel` replaces the packaged lists (tests, or an operator's own feed set); custom lists always apply.
@@ -249,7 +260,7 @@ class Scanner:
         started = time.perf_counter()
         lists = self._lists_report
         report = self.report = ScanReport(problems=list(lists.problems), list_entries_refused=lists.list_entries_refused,
-                                          list_entries_non_public=lists.list_entries_non_public)
+                                          list_entries_non_public=lists.list_entries_non_public, list_benign=list(lists.list_benign))
         skipped: list[tuple[str, str]] = []
         for inv_path in walk(self.settings.inventory, skipped):
             self._load_inventory(inv_path, read(inv_path, self.limit).data)

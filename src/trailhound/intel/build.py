@@ -13,6 +13,16 @@ entry counts, and per member file its path, threat name (= maltrail family) and 
 The output is deterministic (gzip mtime 0, members in path order): rebuilding from the same
 sources gives byte-identical files (``tests/test_intel_builtin.py`` checks that).
 
+Known-benign infrastructure (``intel.benign``): before a list is written, its indicators that fall in
+a benign set are removed (a network partly inside keeps its other parts) and its addresses on a known
+sinkhole are demoted to the sinkhole category; ``manifest.json`` records per list what each set
+removed, with examples. The build uses the shipped sets (``benign-infrastructure.tsv``, the Majestic top
+10k it writes as ``popular-domains.txt.gz``, the sinkholes it writes as ``known-sinkholes.tsv.gz``) and
+sets it may use but not ship: AWS's ip-ranges.json (AWS-operated space: AMAZON minus EC2, Global
+Accelerator, CodeBuild and Cloud9, which customers control), MISP's copies of the Tranco, Cisco
+Umbrella, Alexa and Moz top lists, and MISP's CRL/OCSP lists. Cloudflare Radar's top lists are not used
+(CC BY-NC 4.0).
+
 Not shipped, for their licences (see ``manifest.json["refused"]``): ipsum (Unlicense itself, but an
 aggregate of lists with non-commercial terms such as DShield and blocklist.de), FireHOL ipsets
 (each list keeps its maintainer's terms; level 1 includes Spamhaus DROP), Tor lists re-published by
@@ -31,7 +41,8 @@ import tarfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from trailhound.intel.formats import DOMAIN, Indicator, parse
+from trailhound.intel import benign
+from trailhound.intel.formats import DOMAIN, NET, Indicator, parse
 from trailhound.intel.index import Category, is_global_entry
 
 DATA_DIR = Path(__file__).with_name("data")
@@ -80,6 +91,13 @@ def maltrail_groups() -> list[Group]:
                "malware/njrat.txt", "malware/kovter.txt", "malware/cobaltstrike*.txt")),
     ]
 
+
+MISP_REPO = "https://github.com/MISP/misp-warninglists"
+MISP_COMMIT = "84f0610aaf3b32159285c9b85510d0f415ea6b27"
+AWS_RANGES = "aws-ip-ranges/ip-ranges_2026-08-22.json.gz"
+# AWS services whose addresses a customer controls (rents, or runs code on): not benign
+AWS_CUSTOMER = ("EC2", "GLOBALACCELERATOR", "CODEBUILD", "CLOUD9", "WORKSPACES_GATEWAYS")
+BUILD_ONLY_POPULAR = ("tranco10k", "cisco_top10k", "alexa", "moz-top500")  # used to filter, never shipped
 
 REFUSED = [
     {"source": "ipsum (shared/data/ipsum)", "licence": "Unlicense for the aggregate; underlying lists keep their own terms "
@@ -132,6 +150,127 @@ def _merge(rows: dict[str, tuple[str, list[str], Category | None]], inds: list[I
     return dropped
 
 
+def _misp(shared: Path, name: str) -> dict:
+    return json.loads((shared / "misp-warninglists" / "lists" / name / "list.json").read_text())
+
+
+def _aws_operated(shared: Path) -> list[str]:
+    """AWS's own address space: AMAZON prefixes minus those of services whose addresses customers control."""
+    import ipaddress
+
+    doc = json.loads(gzip.decompress((shared / AWS_RANGES).read_bytes()))
+    spans: dict[tuple[str, int], list[tuple[int, int]]] = {}
+    for p in doc["prefixes"] + doc["ipv6_prefixes"]:
+        net = ipaddress.ip_network(p.get("ip_prefix") or p["ipv6_prefix"])
+        key = ("minus" if p["service"] in AWS_CUSTOMER else p["service"], net.version)
+        spans.setdefault(key, []).append((int(net.network_address), int(net.broadcast_address)))
+
+    def merged(items: list[tuple[int, int]]) -> list[tuple[int, int]]:
+        out: list[tuple[int, int]] = []
+        for lo, hi in sorted(items):
+            if out and lo <= out[-1][1] + 1:
+                out[-1] = (out[-1][0], max(out[-1][1], hi))
+            else:
+                out.append((lo, hi))
+        return out
+
+    result = []
+    for version, make in ((4, ipaddress.IPv4Address), (6, ipaddress.IPv6Address)):
+        minus = merged(spans.get(("minus", version), []))
+        for lo, hi in merged(spans.get(("AMAZON", version), [])):
+            at = lo
+            for mlo, mhi in minus:  # the customer-controlled spans are few hundred: a scan per span is fine
+                if mhi < at or mlo > hi:
+                    continue
+                if mlo > at:
+                    result += [str(n) for n in ipaddress.summarize_address_range(make(at), make(mlo - 1))]
+                at = max(at, mhi + 1)
+            if at <= hi:
+                result += [str(n) for n in ipaddress.summarize_address_range(make(at), make(hi))]
+    return result
+
+
+def benign_sets(shared: Path, out: Path, sinkhole_rows: dict[str, tuple[str, list[str], Category | None]]) -> tuple[benign.BenignSets, list[dict]]:
+    """The shipped sets (writing the generated ones into `out`) plus the build-only ones; and their manifest."""
+    sets = benign.BenignSets().load_table(out / benign.TABLE)
+    table_blob = (out / benign.TABLE).read_bytes()
+    info = [{"file": benign.TABLE, "shipped": True, "sets": dict(sets.sets), "licence": "hand-written facts, sourced per entry",
+             "sha256": hashlib.sha256(table_blob).hexdigest(), "bytes": len(table_blob)}]
+    # Majestic Million top 10k (MISP's copy): CC BY 3.0, redistributable with attribution
+    maj = _misp(shared, "majestic_million")
+    names = sorted({n for n in (benign.normalise_domain(x) for x in maj["list"]) if n})
+    blob = _gzip("# Majestic Million top 10,000 (https://majestic.com/reports/majestic-million), licensed CC BY 3.0 "
+                 f"by Majestic-12 Ltd; via MISP warninglists majestic_million version {maj['version']}, commit {MISP_COMMIT}\n"
+                 + "\n".join(names) + "\n")
+    (out / benign.POPULAR).write_bytes(blob)
+    sets.load_popular(out / benign.POPULAR)
+    info.append({"file": benign.POPULAR, "shipped": True, "sets": {"popular-domain": len(names)}, "source": f"{MISP_REPO} lists/majestic_million",
+                 "commit": MISP_COMMIT, "version": maj["version"], "licence": "CC BY 3.0 (Majestic-12 Ltd)",
+                 "sha256": hashlib.sha256(blob).hexdigest(), "bytes": len(blob)})
+    # known sinkholes: MISP's own list (CC0) and maltrail's sinkhole addresses (MIT)
+    sinks: dict[str, str] = {}
+    for v in _misp(shared, "sinkholes")["list"]:
+        v = v.strip().removesuffix("/32")
+        if is_global_entry(v):
+            sinks.setdefault(v, "misp-sinkholes")
+    for v, (kind, fams, _) in sinkhole_rows.items():
+        if kind != DOMAIN:
+            sinks.setdefault(v, "|".join(fams))
+    blob = _gzip("# Known sinkhole addresses: MISP warninglists `sinkholes` (CC0, commit " + MISP_COMMIT + ") and maltrail's "
+                 "trails/static/malware/sinkhole_*.txt addresses (MIT)\n" + "".join(f"{v}\t{src}\n" for v, src in sinks.items()))
+    (out / benign.SINKHOLES).write_bytes(blob)
+    sets.load_sinkholes(out / benign.SINKHOLES)
+    info.append({"file": benign.SINKHOLES, "shipped": True, "sets": {benign.SINKHOLE: len(sinks)},
+                 "source": f"{MISP_REPO} lists/sinkholes; {MALTRAIL_REPO} sinkhole_*.txt", "licence": "CC0 (MISP), MIT (maltrail)",
+                 "sha256": hashlib.sha256(blob).hexdigest(), "bytes": len(blob)})
+    # build-only sets: used to decide what to drop, never shipped
+    aws = _aws_operated(shared)
+    for v in aws:
+        sets.add_range(v, "aws-service")
+    info.append({"file": None, "shipped": False, "sets": {"aws-service": len(aws)}, "source": f"shared/data/{AWS_RANGES} (AWS ip-ranges.json)",
+                 "licence": "no licence statement: used at build time, not redistributed"})
+    popular = 0
+    for name in BUILD_ONLY_POPULAR:
+        for x in _misp(shared, name)["list"]:
+            n = benign.normalise_domain(x.lstrip("."))
+            if n and "." in n and not n.endswith(".arpa"):
+                sets.add_domain(n, "popular-domain")
+                popular += 1
+    info.append({"file": None, "shipped": False, "sets": {"popular-domain": popular}, "source": f"{MISP_REPO} lists/{', '.join(BUILD_ONLY_POPULAR)}",
+                 "commit": MISP_COMMIT, "licence": "third-party top lists (terms of Tranco, Cisco Umbrella, Alexa, Moz): used at build time, "
+                 "not redistributed"})
+    crl = 0
+    for x in _misp(shared, "crl-hostname")["list"]:
+        n = benign.normalise_domain(x)
+        if n and "." in n:
+            sets.add_domain(n, "pki")
+            crl += 1
+    for x in _misp(shared, "crl-ip")["list"]:
+        v = x.strip().removesuffix("/32")
+        if is_global_entry(v):
+            sets.add_range(v, "pki")
+            crl += 1
+    info.append({"file": None, "shipped": False, "sets": {"pki": crl}, "source": f"{MISP_REPO} lists/crl-hostname, crl-ip", "commit": MISP_COMMIT,
+                 "licence": "CC0 (MISP): used at build time"})
+    return sets.freeze(), info
+
+
+def _filter_rows(sets: benign.BenignSets, rows: dict[str, tuple[str, list[str], Category | None]],
+                 category: Category, ip_category: Category | None) -> tuple[dict[str, tuple[str, list[str], Category | None]], benign.FilterStats]:
+    stats = benign.FilterStats()
+    if category in benign.EXEMPT:
+        return rows, stats
+    kept: dict[str, tuple[str, list[str], Category | None]] = {}
+    for value, (kind, names, cat) in rows.items():
+        effective = cat or (ip_category if kind != DOMAIN and ip_category else category)
+        values, sink = sets.judge(value, kind, effective, stats)
+        for v in values:
+            if v in kept or (v != value and v in rows):
+                continue
+            kept[v] = (kind if v == value else NET if "/" in v else "ip", names, Category.BLACKHOLE if sink else cat)
+    return kept, stats
+
+
 def build(shared: Path, out: Path = DATA_DIR, built: str | None = None) -> dict:
     """Write the packaged lists, licences and manifest.json into `out`; returns the manifest."""
     out.mkdir(parents=True, exist_ok=True)
@@ -155,6 +294,7 @@ def build(shared: Path, out: Path = DATA_DIR, built: str | None = None) -> dict:
             if any(fnmatch.fnmatch(path, pat) for pat in g.include):
                 g.members.append(path)
                 claimed.add(path)
+    collected = []
     for g in groups:
         rows: dict[str, tuple[str, list[str], Category | None]] = {}
         member_info = []
@@ -164,6 +304,11 @@ def build(shared: Path, out: Path = DATA_DIR, built: str | None = None) -> dict:
             member_info.append({"path": f"trails/static/{path}", "threat_name": _stem(path), "entries": load.entries - dropped,
                                 "dropped_non_public": dropped, "skipped": load.skipped, "problems": load.problem_count,
                                 "url": MALTRAIL_RAW.format(path=path)})
+        collected.append((g, rows, member_info))
+    sinkhole_rows = next(rows for g, rows, _ in collected if g.category is Category.BLACKHOLE)
+    sets, benign_info = benign_sets(shared, out, sinkhole_rows)
+    for g, rows, member_info in collected:
+        rows, stats = _filter_rows(sets, rows, g.category, g.ip_category)
         header = [f"TrailhoundBuiltin:{g.name} — {g.category.value}", f"source: {MALTRAIL_REPO} trails/static, commit {MALTRAIL_COMMIT} ({MALTRAIL_DATE})",
                   "licence: MIT, Copyright (c) 2014-2026 Maltrail developers — see LICENSE.maltrail.txt",
                   "columns: indicator, maltrail families (|-separated), category when it differs from the list's"]
@@ -172,7 +317,7 @@ def build(shared: Path, out: Path = DATA_DIR, built: str | None = None) -> dict:
                       **({"ip_category": g.ip_category.value} if g.ip_category else {}),
                       "source": MALTRAIL_REPO, "commit": MALTRAIL_COMMIT, "source_date": MALTRAIL_DATE,
                       "licence": "MIT", "licence_file": "LICENSE.maltrail.txt", "sha256": hashlib.sha256(blob).hexdigest(),
-                      "bytes": len(blob), **_counts(rows), "members": member_info})
+                      "bytes": len(blob), **_counts(rows), "benign_filter": stats.as_dict(), "members": member_info})
     shutil.copyfile(shared / "maltrail-static-trails" / "LICENSE", out / "LICENSE.maltrail.txt")
     # -- Tor (SecOps-Institute) ------------------------------------------------------------
     tor_dir = shared / "tor-exit-nodes"
@@ -196,17 +341,19 @@ def build(shared: Path, out: Path = DATA_DIR, built: str | None = None) -> dict:
                                                     "problems": load.problem_count,
                                                     "url": TOR_RAW.format(path=upstream)}]})
     shutil.copyfile(tor_dir / "LICENSE.md", out / "LICENSE.tor-secops.md")
-    # -- AWS guardduty-tester indicators (hand-written) ------------------------------------
-    tester = out / "amazon-guardduty-tester.tsv"
-    blob = tester.read_bytes()
-    entries = [ln for ln in blob.decode().splitlines() if ln and not ln.startswith("#")]
-    lists.append({"name": "amazon-guardduty-tester", "list_name": "TrailhoundBuiltin:amazon-guardduty-tester",
-                  "file": tester.name, "category": "mixed", "always": True,
-                  "source": "https://github.com/awslabs/amazon-guardduty-tester", "commit": None, "source_date": None,
-                  "licence": "facts (domain names), hand-written", "licence_file": None,
-                  "sha256": hashlib.sha256(blob).hexdigest(), "bytes": len(blob), "entries": len(entries), "ips": 0,
-                  "networks": 0, "domains": len(entries), "members": []})
-    manifest = {"schema": 1, "built": built, "lists": lists, "refused": REFUSED,
+    # -- hand-written lists: AWS guardduty-tester indicators, mining pools missing from maltrail -----
+    for name, source in (("amazon-guardduty-tester", "https://github.com/awslabs/amazon-guardduty-tester"),
+                         ("mining-pools", "hand-written: Panther's AWS.DNS.Crypto.Domain rule tests, pools' own sites")):
+        hand = out / f"{name}.tsv"
+        blob = hand.read_bytes()
+        entries = [ln for ln in blob.decode().splitlines() if ln and not ln.startswith("#")]
+        lists.append({"name": name, "list_name": f"TrailhoundBuiltin:{name}",
+                      "file": hand.name, "category": "mixed", "always": True,
+                      "source": source, "commit": None, "source_date": None,
+                      "licence": "facts (domain names), hand-written", "licence_file": None,
+                      "sha256": hashlib.sha256(blob).hexdigest(), "bytes": len(blob), "entries": len(entries), "ips": 0,
+                      "networks": 0, "domains": len(entries), "members": []})
+    manifest = {"schema": 1, "built": built, "lists": lists, "refused": REFUSED, "benign": benign_info,
                 "total_bytes": sum(e["bytes"] for e in lists)}
     (out / "manifest.json").write_text(json.dumps(manifest, indent=1, ensure_ascii=False) + "\n")
     return manifest

@@ -61,7 +61,9 @@ def read_tsv(path: Path, list_name: str, category: Category) -> dict[Category, L
 
 def build_index(data_dir: Path | None = None) -> IntelIndex:
     """Packaged lists, with every category that has a refreshed copy in `data_dir` taken from
-    the refreshed copy (the hand-written guardduty-tester list is always kept)."""
+    the refreshed copy (the hand-written lists are always kept). The packaged lists were filtered
+    against known-benign infrastructure when they were built (``intel.build``); a refreshed copy is
+    filtered here, as it is loaded, against the shipped sets (``intel.benign``)."""
     index = IntelIndex()
     refreshed: list[tuple[ListLoad, dict[str, Any]]] = []
     for entry in refreshed_sources(data_dir if data_dir is not None else default_data_dir()):
@@ -84,10 +86,24 @@ def build_index(data_dir: Path | None = None) -> IntelIndex:
         default = Category(entry["category"]) if entry["category"] != "mixed" else Category.CUSTOM
         for cat, load in read_tsv(DATA_DIR / entry["file"], entry["list_name"], default).items():
             index.add(load, cat, public_only=False)  # intel.build kept only public addresses
-    for load, entry in refreshed:
-        names = (entry["threat_name"],) if entry.get("threat_name") else ()
-        ip_cat = Category(entry["ip_category"]) if entry.get("ip_category") else None
-        index.add(load, Category(entry["category"]), default_names=names, ip_category=ip_cat)
+        if entry.get("benign_filter"):
+            index.benign_filtered[entry["list_name"]] = {"when": "build", **entry["benign_filter"]}
+    if refreshed:
+        from trailhound.intel.benign import FilterStats, shipped_sets
+
+        sets = shipped_sets()
+        totals: dict[str, FilterStats] = {}
+        for load, entry in refreshed:
+            names = (entry["threat_name"],) if entry.get("threat_name") else ()
+            ip_cat = Category(entry["ip_category"]) if entry.get("ip_category") else None
+            load, demoted, stats = sets.filter_load(load, Category(entry["category"]))
+            index.add(load, Category(entry["category"]), default_names=names, ip_category=ip_cat)
+            if demoted is not None:  # on a known sinkhole: a black hole, not a C&C server
+                index.add(demoted, Category.BLACKHOLE, default_names=names)
+            totals.setdefault(load.name, FilterStats()).merge(stats)
+        for name, stats in totals.items():
+            if stats.total or stats.cut:
+                index.benign_filtered[name] = {"when": "load", **stats.as_dict()}
     return index
 
 

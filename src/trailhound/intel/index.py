@@ -126,6 +126,8 @@ class IntelIndex:
         self._domains: DomainMatcher[ThreatHit] = DomainMatcher()
         self._lists: dict[str, ListInfo] = {}
         self.problems: list[Problem] = []  # fatal load problems of lists that could not be used
+        # list name -> what the known-benign filter (``intel.benign``) took out of it, and when ("build" or "load")
+        self.benign_filtered: dict[str, dict[str, object]] = {}
         self.domain = self._domains.lookup  # type: ignore[method-assign]
 
     # -- building ------------------------------------------------------------------------

@@ -27,6 +27,27 @@ IP_GROUPS: dict[str, tuple[str, ...]] = {
              "18.214.234.", "18.214.240.", "44.195.161.", "44.195.22."),
     "sentry": ("34.120.195.",),
     "ntp": ("162.159.200.", "216.239.35."),
+    # NTP Pool volunteers: ordinary hosting anywhere (so drawn like any other address: never a listed one)
+    "ntppool": ("5.9.", "23.150.40.", "45.79.", "50.205.57.", "66.85.78.", "85.199.214.", "95.216.", "129.250.35.", "162.248.241.",
+                "178.62.", "192.48.105.", "204.2.134."),
+}
+# Answer groups wholly inside the shipped known-benign ranges (intel/data/benign-infrastructure.tsv): their
+# addresses are drawn as they come, listed or not, because the packaged intelligence must stay silent on them
+# whatever a list from the wild says (issue 9: security.ubuntu.com 185.125.190.83 was on maltrail's elf_mirai).
+BENIGN_GROUPS = frozenset({"canonical", "github", "ghcontent", "fastly", "cloudflare"})
+# Real answers for names whose addresses are well known, including addresses that lists from the wild named
+# before the known-benign filter (marked "listed"): CDN anycast addresses are shared by every customer.
+FIXED_ANSWERS: dict[str, tuple[str, ...]] = {
+    "security.ubuntu.com.": ("185.125.190.81", "185.125.190.82", "185.125.190.83", "91.189.91.81", "91.189.91.82", "91.189.91.83"),  # .83: listed
+    "archive.ubuntu.com.": ("185.125.190.81", "185.125.190.83", "91.189.91.81", "91.189.91.83"),
+    "ntp.ubuntu.com.": ("185.125.190.56", "185.125.190.57", "185.125.190.58", "91.189.91.157"),
+    "pypi.org.": ("151.101.0.223", "151.101.64.223", "151.101.128.223", "151.101.192.223"),
+    "files.pythonhosted.org.": ("151.101.0.223", "151.101.135.221"),  # 151.101.135.221: listed (deimos_c2)
+    "production.cloudflare.docker.com.": ("104.16.100.207", "104.16.155.10"),  # 104.16.155.10: listed (supershell_c2)
+    "github.com.": ("140.82.112.3", "140.82.113.3", "140.82.114.3"),
+    "objects.githubusercontent.com.": ("185.199.108.133", "185.199.110.133"),  # 185.199.110.133: listed
+    "time.google.com.": ("216.239.35.0", "216.239.35.4", "216.239.35.8", "216.239.35.12"),
+    "time.cloudflare.com.": ("162.159.200.1", "162.159.200.123"),
 }
 V6_GROUPS = {  # answer group -> IPv6 prefix, for the groups that answer AAAA
     "s3": "2600:1fa0:", "cloudfront": "2600:9000:", "fastly": "2a04:4e42:", "cloudflare": "2606:4700:",
@@ -79,6 +100,9 @@ DOMAINS: dict[str, tuple[_DomainRow, ...]] = {
         ("api.snapcraft.io.", "canonical", 443, "", 1),
         ("changelogs.ubuntu.com.", "canonical", 443, "", 0.2),
         ("ntp.ubuntu.com.", "canonical", 123, "", 1),
+        ("archive.ubuntu.com.", "canonical", 80, "", 1),
+        ("0.ubuntu.pool.ntp.org.", "ntppool", 123, "", 0.3),
+        ("1.ubuntu.pool.ntp.org.", "ntppool", 123, "", 0.3),
         ("entropy.ubuntu.com.", "canonical", 443, "", 0.1),
         ("livepatch.canonical.com.", "canonical", 443, "", 0.3),
         ("contracts.canonical.com.", "canonical", 443, "", 0.2),
@@ -91,6 +115,8 @@ DOMAINS: dict[str, tuple[_DomainRow, ...]] = {
         ("amazonlinux-2-repos-{r}.s3.dualstack.{r}.amazonaws.com.", "s3", 443, "s3-r-w.dualstack.{r}.amazonaws.com.", 1),
         ("cdn.amazonlinux.com.", "cloudfront", 443, "d2lzkl7pfhq30w.cloudfront.net.", 0.5),
         ("time.aws.com.", "aws", 123, "", 0.5),
+        ("2.amazon.pool.ntp.org.", "ntppool", 123, "", 0.3),
+        ("time.google.com.", "ntp", 123, "", 0.2),
     ),
     "windows": (
         ("ctldl.windowsupdate.com.", "akamai", 80, "ctldl.windowsupdate.com.edgesuite.net.", 2),
@@ -210,6 +236,8 @@ DOMAINS: dict[str, tuple[_DomainRow, ...]] = {
         ("codecov.io.", "google", 443, "", 0.1),
         ("uploader.codecov.io.", "google", 443, "", 0.1),
         ("sonarcloud.io.", "saas", 443, "", 0.1),
+        ("time.cloudflare.com.", "ntp", 123, "", 0.1),
+        ("pool.ntp.org.", "ntppool", 123, "", 0.1),
         ("api.snyk.io.", "saas", 443, "", 0.1),
     ),
 }

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 import orjson
 
-from trailhound.simulator.domains import DOMAINS, IP_GROUPS, KIND_DNS, V6_GROUPS
+from trailhound.simulator.domains import BENIGN_GROUPS, DOMAINS, FIXED_ANSWERS, IP_GROUPS, KIND_DNS, V6_GROUPS
 from trailhound.simulator.estate import Account, Estate, Instance
 from trailhound.simulator.spec import hexid, region_short, unlisted_ip
 
@@ -42,6 +42,13 @@ def _v6(r: random.Random, prefix: str) -> str:
         return prefix + f"{r.randint(1, 0xfff):x}"
     missing = 8 - len(prefix.rstrip(":").split(":"))
     return prefix + ":".join(f"{r.randint(0, 0xffff):x}" for _ in range(missing))
+
+
+def _draw(r: random.Random, prefix: str) -> str:
+    parts = prefix.rstrip(".").split(".")
+    while len(parts) < 3:
+        parts.append(str(r.randint(1, 254)))
+    return ".".join([*parts, str(r.randint(2, 253))])
 
 
 def _managed_ip(acct: Account, k: int) -> str:
@@ -88,7 +95,12 @@ class Network:
             r = random.Random(f"{self.est.spec.seed}:dns:{name}")
             prefixes = IP_GROUPS[group]
             n = r.randint(1, 4) if group in ("fastly", "cloudflare", "cloudfront", "akamai", "s3", "msft") else r.randint(1, 2)
-            self.zone.a_records[name] = sorted({unlisted_ip(r, r.choice(prefixes)) for _ in range(n)})
+            if name in FIXED_ANSWERS:
+                self.zone.a_records[name] = sorted(FIXED_ANSWERS[name])
+            elif group in BENIGN_GROUPS:  # listed or not: the known-benign filter must hold
+                self.zone.a_records[name] = sorted({_draw(r, r.choice(prefixes)) for _ in range(n)})
+            else:
+                self.zone.a_records[name] = sorted({unlisted_ip(r, r.choice(prefixes)) for _ in range(n)})
             v6p = V6_GROUPS.get(group)
             # most AWS endpoints are IPv4-only; S3 answers AAAA only on its dualstack names
             if v6p and (group != "s3" or "dualstack" in name) and (cname or r.random() < 0.6):
