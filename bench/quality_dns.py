@@ -1,8 +1,8 @@
 """(b) DGA and DNS-tunnelling name lists, replayed as one instance's Route 53 Resolver query log.
 
-Trailhound has no DGA heuristic (Trojan:EC2/DGADomainRequest.B) and no DNS exfiltration
-detector (Trojan:EC2/DNSDataExfiltration); only list-based types can fire here, e.g.
-Trojan:EC2/DGADomainRequest.C!DNS for a DGA domain on a packaged list.
+Trailhound has no DGA heuristic (Trojan:EC2/DGADomainRequest.B); only list-based types can fire on
+DGA names here, e.g. Trojan:EC2/DGADomainRequest.C!DNS for a DGA domain on a packaged list. DNS
+tunnelling is measured per session in ``quality_exfil``.
 """
 
 from __future__ import annotations

@@ -104,6 +104,8 @@ def matches(s: Sighting, key: Key) -> bool:
     what, value, first, last = key
     if not first - 1 <= s.time <= last + 1:
         return False
+    if what == "domain" and s.domain and value.endswith("." + s.domain):
+        return True  # a behaviour finding names the zone the queried names are under (DNS tunnelling)
     return value == {"api": s.api, "ip": s.remote_ip, "domain": s.domain, "pattern": f"{s.resource_key}:{s.local_port}"}[what]
 
 

@@ -120,8 +120,11 @@ class Detector:
 
 
 def rows_for(det: Detector, batch: Any) -> Any:
-    """The rows of a frame a detector reads (its ``where`` applied); anything else as it is."""
-    if det.where is None or not isinstance(batch, pl.DataFrame):
+    """The rows of a frame a detector reads (its ``where`` applied); of a list of records, its ``candidates``."""
+    if not isinstance(batch, pl.DataFrame):
+        pick = getattr(det, "candidates", None)
+        return pick(batch) if pick is not None else batch
+    if det.where is None:
         return batch
     mask = batch.select(det.where.fill_null(False)).to_series()
     return batch.filter(mask) if mask.any() else batch.clear()

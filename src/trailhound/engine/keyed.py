@@ -1,9 +1,10 @@
 """The keyed-detector contract: per-entity state passed in and returned, time owned by the engine.
 
 A keyed detector says which rows it reads at all (``where``, flows: a cheap Polars predicate the
-router evaluates once per file), which entity each row belongs to (``key``: a Polars expression for
-flows, ``key_of`` for CloudTrail and DNS records), what of a flow row it needs (``columns``: its rows
-arrive as tuples of those), and how one entity's rows change that entity's state::
+router evaluates once per file; records: an optional cheap ``candidates`` pass), which entity each
+row belongs to (``key``: a Polars expression for flows, ``key_of`` for CloudTrail and DNS records),
+what of a flow row it needs (``columns``: its rows arrive as tuples of those), and how one entity's
+rows change that entity's state::
 
     update(key, rows, state, watermark) -> (occurrences, new state or None)
     on_timer(key, state, watermark)     -> (occurrences, new state or None)   # when timer(state) is due
@@ -40,6 +41,11 @@ class KeyedDetector(Detector, Generic[S]):
     drops_late: ClassVar[bool] = False  # rows older than the watermark are counted and not given to it (windows)
     key: ClassVar[Any] = None  # flow detectors: a Polars expression giving the key (a string) of each row
     columns: ClassVar[tuple[Any, ...]] = ()  # flow detectors: the values of a row it reads (names or expressions), "start" among them
+
+    def candidates(self, events: Any) -> Any:
+        """Record detectors, optionally: the events of a batch it reads at all, as one cheap pass (a list
+        comprehension over a memo beats a ``key_of`` call per event when most events are of no use)."""
+        return events
 
     def key_of(self, event: Any) -> str | None:
         """Record detectors: the key of one event, or None when the detector has no use for it."""
