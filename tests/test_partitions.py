@@ -37,22 +37,25 @@ KEYED = [d for d in default_detectors(INTEL) if isinstance(d, KeyedDetector)]
 
 @pytest.fixture(scope="module")
 def streams(tmp_path_factory: pytest.TempPathFactory) -> dict[Source, Any]:
-    """Every case's records and a small benign estate, decoded as the pipeline decodes them, in time order."""
+    """Every case's records and a small benign estate (CloudTrail, flows, DNS), decoded as the pipeline decodes them, in time order."""
     root = tmp_path_factory.mktemp("partitions")
     files = write_case_logs(root / "cases", all_cases(START))
     estate = write_estate(root / "estate", EstateSpec(start=datetime(2026, 11, 4, tzinfo=UTC), days=1, seed=5, cloudtrail_events=3000,
                                                       flow_lines=20000, dns_lines=1000, instances=8, users=4))
-    frames, calls = [], []
-    for f in files + estate.flow + estate.cloudtrail:
+    frames, calls, queries = [], [], []
+    for f in files + estate.flow + estate.cloudtrail + estate.dns:
         data = f.read_bytes()
         parsed = parse(f, gzip.decompress(data) if data[:2] == b"\x1f\x8b" else data)
         if parsed.kind is Kind.FLOW:
             frames.append(mark_addresses(parsed.events, INTEL.ip))
         elif parsed.kind is Kind.CLOUDTRAIL:
             calls.extend(parsed.events)
+        elif parsed.kind is Kind.DNS:
+            queries.extend(parsed.events)
     flows = pl.concat(frames, how="vertical_relaxed").sort("start", maintain_order=True)
     calls.sort(key=event_time)
-    return {Source.FLOW: flows, Source.CLOUDTRAIL: calls}
+    queries.sort(key=event_time)
+    return {Source.FLOW: flows, Source.CLOUDTRAIL: calls, Source.DNS: queries}
 
 
 def _batches(rows: Any, rnd: random.Random) -> list[Any]:
