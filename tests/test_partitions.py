@@ -37,7 +37,7 @@ KEYED = [d for d in default_detectors(INTEL) if isinstance(d, KeyedDetector)]
 
 @pytest.fixture(scope="module")
 def streams(tmp_path_factory: pytest.TempPathFactory) -> dict[Source, Any]:
-    """Every case's records and a small benign estate, decoded as the pipeline decodes them, in time order."""
+    """Every case's records and a small benign estate (CloudTrail, flows, DNS), decoded as the pipeline decodes them, in time order."""
     root = tmp_path_factory.mktemp("partitions")
     files = write_case_logs(root / "cases", all_cases(START))
     estate = write_estate(root / "estate", EstateSpec(start=datetime(2026, 11, 4, tzinfo=UTC), days=1, seed=5, cloudtrail_events=3000,

@@ -1,0 +1,178 @@
+"""Trojan:EC2/DGADomainRequest.B — an instance querying a burst of algorithmically generated domains.
+
+Malware with a domain generation algorithm tries many generated names until one resolves to its C&C:
+most of them were never registered, so one instance asks for dozens of distinct, random-looking
+registrable domains within minutes and nearly all come back NXDOMAIN. Two halves:
+
+* **per name** — ``enrich.dga``: a small logistic regression (character bigrams/trigrams, entropy,
+  digit and consonant runs, rarity against benign n-grams, word segmentation for dictionary DGAs),
+  trained offline by ``tools/train_dga.py`` and judging the label that carries the entropy (the
+  registrable domain's, or a dynamic-DNS name's): CDN, load-balancer, S3 and antivirus lookup hashes
+  sit under their company's zone and are never scored. Once per distinct name, cached.
+* **per instance** — within 30 minutes, either ≥ ``MIN_HIGH`` distinct names scored DGA-like
+  (≤ 0.1% of benign names score that high), or ≥ ``MIN_LOW`` distinct NXDOMAIN names over the lower
+  threshold (2% of benign names; what dictionary and pronounceable DGAs reach); in both, most of
+  those names NXDOMAIN. A person's typos score low, a few odd but real names stay under the counts,
+  and a crawler resolving thousands of real domains has most of them answered.
+
+Names on packaged DGA lists raise Trojan:EC2/DGADomainRequest.C!DNS (``dns_intel``) one by one; this
+type needs no list. State per instance (only for names over the lower threshold): the window's
+NXDOMAIN names (exact up to 16, then a sketch and a sample) and three hashed counts, in ten-minute
+buckets — nothing for an instance whose names all look ordinary.
+"""
+
+from __future__ import annotations
+
+import random
+import zlib
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from trailhound.engine import Distinct, FindingType, Last, Sliding, Window, WindowedDetector, severity
+from trailhound.enrich.dga import Model, shipped_model
+from trailhound.enrich.domains import domain_with_suffix, normalize
+from trailhound.events import DnsQuery, Source
+from trailhound.findings.build import dns_request, instance_key, instance_resource
+from trailhound.findings.model import HIGH, Occurrence
+
+if TYPE_CHECKING:
+    from trailhound.simulator.records import Case
+
+DGA_B = "Trojan:EC2/DGADomainRequest.B"
+MIN_HIGH = 8  # distinct DGA-like names (score ≥ the model's threshold) in the window
+MIN_LOW = 12  # distinct NXDOMAIN names over the lower threshold in the window
+WINDOW = 1800.0
+
+
+def _h(unit: str) -> int:
+    return zlib.crc32(unit.encode())
+
+
+class DgaBurst(WindowedDetector):
+    name = "dga-burst"
+    consumes = Source.DNS
+    findings = (FindingType(DGA_B, severity(HIGH), "TA0011 Command and Control", "T1568.002 Dynamic Resolution: Domain Generation Algorithms",
+                            f"within 30 minutes, ≥{MIN_HIGH} distinct names a classifier scores as generated, or ≥{MIN_LOW} distinct NXDOMAIN "
+                            "names over its lower threshold, mostly NXDOMAIN"),)
+    window = Sliding(length=WINDOW, step=600)
+    # NXDOMAIN names over the lower threshold (the evidence), and hashed counts of the rest
+    reducers = {"nx": Distinct(exact=16, sample=10), "nx_high": Distinct(exact=16, sample=0), "high": Distinct(exact=16, sample=0),
+                "low": Distinct(exact=16, sample=0), "context": Last()}
+
+    def __init__(self, intel: Any = None, model: Model | None = None) -> None:
+        super().__init__(intel)
+        self.model = model or shipped_model()
+
+    def key_of(self, q: DnsQuery) -> str | None:
+        judged = self.model.judge(q.query_name)
+        if judged is None or judged.score < self.model.threshold_low:
+            return None  # an ordinary-looking name: the instance keeps no state for it
+        return q.srcids.instance or q.srcaddr or None
+
+    def observe(self, rows: list[DnsQuery]) -> Iterator[tuple[float, tuple[Any, ...]]]:
+        high_at = self.model.threshold
+        for q in rows:
+            j = self.model.judge(q.query_name)
+            if j is None:
+                continue
+            h, nx, high = _h(j.unit), q.rcode == "NXDOMAIN", j.score >= high_at
+            ctx = [q.srcids.instance, q.srcaddr, q.account_id, q.region, q.transport or "UDP", q.firewall_rule_action == "BLOCK",
+                   normalize(q.query_name)]
+            yield q.query_timestamp.timestamp(), (j.unit if nx else None, h if nx and high else None, h if high else None, h, ctx)
+
+    def threshold(self, key: str, w: Window) -> bool:
+        return burst(w["high"].count, w["nx_high"].count, w["low"].count, w["nx"].count) is not None
+
+    def report(self, key: str, w: Window) -> list[Occurrence]:
+        iid, src, account, region, transport, blocked, latest = w["context"]  # the latest suspicious name names the action
+        tier = burst(w["high"].count, w["nx_high"].count, w["low"].count, w["nx"].count)
+        sample = sorted(((self.model.judge(u), u) for u in w["nx"].items), key=lambda p: -(p[0].score if p[0] else 0))
+        names = [{"domain": u, "score": round(j.score, 4) if j else None} for j, u in sample]
+        counted, nx = (w["high"].count, w["nx_high"].count) if tier == "high" else (w["low"].count, w["nx"].count)
+        share = nx / counted if counted else 0.0
+        name = iid or src
+        info = {
+            "domains": names, "distinctDgaLikeDomains": w["high"].count, "distinctSuspiciousDomains": w["low"].count,
+            "distinctNxdomainSuspicious": w["nx"].count, "nxdomainShare": round(share, 3), "tier": tier,
+            "modelVersion": self.model.version, "threshold": self.model.threshold if tier == "high" else self.model.threshold_low,
+            "windowMinutes": int(WINDOW // 60),
+        }
+        return [Occurrence(
+            type=DGA_B, severity=self.severity(DGA_B), time=w.last, first_seen=w.first, account_id=account or "", region=region or "",
+            resource=instance_resource(iid, None, src), resource_key=instance_key(iid, None, src),
+            action=dns_request(latest, transport, bool(blocked), domain_with_suffix(latest)), resource_role="ACTOR", feature_name="DnsLogs",
+            title=f"EC2 instance {name} is querying algorithmically generated domains.",
+            description=f"EC2 instance {name} queried {counted} distinct domains that look algorithmically generated within "
+                        f"{int(WINDOW // 60)} minutes, {share:.0%} of them NXDOMAIN (e.g. {', '.join(n['domain'] for n in names[:3])}). "
+                        "Malware with a domain generation algorithm tries generated names until one reaches its command and control server.",
+            additional_info=info,
+        )]
+
+
+def burst(high: int, nx_high: int, low: int, nx_low: int) -> str | None:
+    """Which tier a window's counts meet ("high", "low") or None: enough distinct suspicious names,
+    most of them NXDOMAIN."""
+    if high >= MIN_HIGH and 2 * nx_high > high:
+        return "high"
+    if nx_low >= MIN_LOW and 2 * nx_low > low:
+        return "low"
+    return None
+
+
+# -- cases: names from small generators written here (the shape of known families, not their lists) --
+
+_WORDS = ("account", "answer", "bright", "garden", "middle", "summer", "window", "letter", "change", "follow", "mother", "market",
+          "silver", "travel", "winter", "yellow", "health", "island", "minute", "nature", "orange", "people", "public", "record",
+          "season", "simple", "spring", "stream", "street", "wonder", "castle", "honest", "jacket", "bridge", "camera", "doctor")
+
+
+def random_letters(rnd: random.Random, n: int) -> list[str]:
+    """CryptoLocker / Ramnit shape: 12-18 random letters."""
+    tlds = ("com", "net", "biz", "ru", "org", "info")
+    return [f"{''.join(rnd.choice('abcdefghijklmnopqrstuvwxyz') for _ in range(rnd.randint(12, 18)))}.{rnd.choice(tlds)}" for _ in range(n)]
+
+
+def alphanumeric(rnd: random.Random, n: int) -> list[str]:
+    """GameoverZeus / Corebot shape: 20-28 letters and digits."""
+    return [f"{''.join(rnd.choice('abcdefghijklmnopqrstuvwxyz0123456789') for _ in range(rnd.randint(20, 28)))}.{rnd.choice(('net', 'com', 'org', 'biz'))}"
+            for _ in range(n)]
+
+
+def dictionary(rnd: random.Random, n: int) -> list[str]:
+    """Matsnu shape: four or five dictionary words glued together."""
+    return [f"{''.join(rnd.sample(_WORDS, rnd.randint(4, 5)))}.com" for _ in range(n)]
+
+
+def cases(start: datetime, account: str = "111122223333") -> list[Case]:
+    from trailhound.simulator.records import Case, dns_record
+
+    def queries(names: list[str], at: float, spacing: float = 0.5, nx_every: int = 1, answered: int = 0) -> list[dict[str, Any]]:
+        """One query per name, ``spacing`` minutes apart; every name NXDOMAIN except every ``answered``-th."""
+        out = []
+        for i, n in enumerate(names):
+            nx = not (answered and i % answered == answered - 1)
+            rec = dns_record(start + timedelta(minutes=at + i * spacing), n, account=account, rcode="NXDOMAIN" if nx else "NOERROR")
+            if nx:
+                rec["answers"] = []
+            out.append(rec)
+        return out
+
+    rnd = random.Random(9)
+    typos = [f"{w}.com" for w in ("gooogle", "amazn", "faceboook", "githb", "stackoverlow", "wikipeda", "yotube", "microsfot", "twiter",
+                                  "linkdin", "reddt", "netflx", "ubunut", "debain", "pypi-org", "dockr", "npmjs-com", "cloudfare", "gogle",
+                                  "amazom", "gmial", "outlok", "slakc", "zooom", "dropbx", "bitbucke", "gitlabb", "jirra", "atlasian", "mozila")]
+    cdn = ([f"d{''.join(rnd.choice('abcdefghijklmnopqrstuvwxyz0123456789') for _ in range(13))}.cloudfront.net" for _ in range(15)]
+           + [f"internal-api-{rnd.randrange(10**9, 10**10)}.us-east-1.elb.amazonaws.com" for _ in range(15)]
+           + [f"{rnd.getrandbits(128):032x}.s3.amazonaws.com" for _ in range(15)]
+           + [f"{rnd.getrandbits(160):040x}.avqs.mcafee.com" for _ in range(15)]
+           + [f"{rnd.getrandbits(128):032x}.sophosxl.net" for _ in range(15)])
+    odd_but_real = ["xkcd.com", "jgrqyxupl.com", "zxcvbnml.com", "b117f8da23446a91387efea0e428392a.com", "qwxz.org", "ihfjsrkdw.com"]
+    return [
+        Case("dga-random-letters", DGA_B, queries(random_letters(rnd, 40), 0, answered=20), source="dns", role="ACTOR"),
+        Case("dga-alphanumeric", DGA_B, queries(alphanumeric(rnd, 40), 40), source="dns", role="ACTOR"),
+        Case("dga-dictionary-words", DGA_B, queries(dictionary(rnd, 40), 80, answered=10), source="dns", role="ACTOR"),
+        Case("odd-but-real-names", None, queries(odd_but_real * 3, 120, spacing=2, answered=1), source="dns"),
+        Case("nxdomain-typos", None, queries(typos, 170, spacing=0.3), source="dns"),
+        Case("cdn-and-av-hashes", None, queries(cdn, 200, spacing=0.2, answered=3), source="dns"),
+    ]
