@@ -59,7 +59,7 @@ def test_ldap_callback_is_high_with_log4j_context(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(("days", "fires"), [(3, False), (6, False), (8, True)])
 def test_warm_up_a_week_of_history(tmp_path: Path, days: int, fires: bool) -> None:
-    host = case_host(90, "app-90")
+    host = case_host(60, "app-90")
     web, db, attacker = internet_addresses(3, seed=9)
     rows = history(host, START, days, [(web, 443), (db, 5432)]) + [
         flow_row(START, src=host.ip, dst=attacker, sport=41000, dport=4444, at=host, flags=3)]
@@ -67,7 +67,7 @@ def test_warm_up_a_week_of_history(tmp_path: Path, days: int, fires: bool) -> No
 
 
 def test_port_older_than_thirty_days_is_new_again(tmp_path: Path) -> None:
-    host = case_host(91, "app-91")
+    host = case_host(61, "app-91")
     web, other = internet_addresses(2, seed=10)
     old = [flow_row(START - timedelta(days=35), src=host.ip, dst=other, sport=40001, dport=5900, at=host, flags=3)]
     rows = old + history(host, START, 12, [(web, 443)]) + [flow_row(START, src=host.ip, dst=other, sport=40002, dport=5900, at=host, flags=3)]
@@ -91,7 +91,7 @@ def test_spambot_counts_servers_and_a_reported_day_teaches_nothing(tmp_path: Pat
 
 
 def test_a_quiet_smtp_day_becomes_history(tmp_path: Path) -> None:
-    host = case_host(92, "app-92")
+    host = case_host(62, "app-92")
     web, *mx = internet_addresses(30, seed=12)
     first = [flow_row(START - timedelta(days=2, minutes=-i), src=host.ip, dst=mx[i], sport=44000 + i, dport=25, at=host, flags=3) for i in range(2)]
     burst = [flow_row(START + timedelta(minutes=i), src=host.ip, dst=s, sport=45000 + i, dport=25, at=host, flags=3) for i, s in enumerate(mx[5:25])]
@@ -104,7 +104,7 @@ def test_resolver_findings_name_the_operator(tmp_path: Path) -> None:
     assert f["type"] == "DefenseEvasion:EC2/UnusualDoHActivity" and info["operator"] == "Cloudflare" and info["protocol"] == "DoH"
     assert info["baseline"] == "resolvers in the last 30 days: none (the VPC resolver only); now DoH Cloudflare (1.1.1.1)"
     # the same instance having used Google's DNS on 53 all along: a switch to DoH is still new, and the baseline says what it used
-    host = case_host(93, "app-93")
+    host = case_host(63, "app-93")
     web = internet_addresses(1, seed=13)[0]
     rows = history(host, START, 10, [(web, 443), ("8.8.8.8", 53)]) + [flow_row(START, src=host.ip, dst="8.8.4.4", sport=43001, dport=443,
                                                                                  at=host, flags=3)]

@@ -164,12 +164,12 @@ def _iso(t: float) -> str:
 
 # ---- cases: instances with weeks of history, written compactly -------------------------------------
 
-def case_host(n: int, name: str) -> Any:
-    """An instance of its own for one case (10.0.200.n: no simulated estate uses that subnet), so cases
-    that run together never lend each other history."""
-    from trailhound.simulator.records import Host
+def case_host(n: int, name: str = "") -> Any:
+    """The instance of one case (``records.BASELINE_HOSTS``, in the attack day's inventory); ``name`` says
+    what it plays."""
+    from trailhound.simulator.records import BASELINE_HOSTS
 
-    return Host(f"i-0ba5e1{n:011x}", f"eni-0ba5e1{n:011x}", f"10.0.200.{n}", name)
+    return BASELINE_HOSTS[n]
 
 
 def history(host: Any, end: Any, days: int, peers: Iterable[tuple[str, int]], per_day: int = 2, protocol: int = 6) -> list[dict[str, Any]]:
