@@ -20,7 +20,7 @@ from trailhound.engine.detector import REGISTRY, Detector, FindingType, Intel
 if TYPE_CHECKING:
     from trailhound.simulator.records import Case
 
-_HELPERS = frozenset({"flows", "catalogue"})  # modules of shared helpers, not detectors
+_HELPERS = frozenset({"flows", "catalogue", "habits"})  # modules of shared helpers, not detectors
 
 
 @cache

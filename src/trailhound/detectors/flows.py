@@ -105,3 +105,22 @@ DEST_IS_LOCAL = (_FDIR == "ingress") | (_FDIR.is_null() & pl.col("dst_private"))
 # The interface and instance id on the row are the source's (destination's), not the other side's.
 LOGGED_AT_SOURCE = (_FDIR == "egress") | (_FDIR.is_null() & ~pl.col("dst_private"))
 LOGGED_AT_DEST = (_FDIR == "ingress") | (_FDIR.is_null() & ~pl.col("src_private"))
+
+# The half that opened its connection, over a batch (``opener`` as an expression, minus its service-port
+# tier: what it cannot tell counts as a reply). TCP flags decide when the row has them (SYN without the
+# ACK of a SYN-ACK opens; a SYN-ACK replies); otherwise the side with the well-known port, or the one
+# below the ephemeral range, is the server's. A reply from our service port to a client's high port is
+# never taken for a connection to that port.
+_FLAGS = pl.col("tcp_flags").fill_null(0)
+_SPORT, _DPORT = pl.col("srcport"), pl.col("dstport")
+OPENS = (pl.when(((_FLAGS & SYN) != 0) & ((_FLAGS & 16) == 0)).then(True)
+         .when((_FLAGS & SYN_ACK) == SYN_ACK).then(False)
+         .otherwise(((_DPORT < 1024) & (_SPORT >= 1024)) | ((_DPORT < EPHEMERAL_MIN) & (_SPORT >= EPHEMERAL_MIN))))
+# The destination is not a private, shared, link-local or loopback address (IPv4) nor a unique-local or
+# link-local one (IPv6): one regular expression per batch, where the ``dst_private`` column is only there
+# for logs without a direction. ``geo.is_private`` stays the judge of the few rows that get through.
+PUBLIC_DEST = ~pl.col("dstaddr").str.contains(
+    r"^(?:10\.|127\.|169\.254\.|192\.168\.|172\.(?:1[6-9]|2\d|3[01])\.|100\.(?:6[4-9]|[7-9]\d|1[01]\d|12[0-7])\.|f[cd]|fe[89ab]|::1$)"
+).fill_null(False)
+# Connections our instances opened, that were let through, to the Internet.
+OUTBOUND_TO_INTERNET = SOURCE_IS_LOCAL & ACCEPTED & OPENS & PUBLIC_DEST

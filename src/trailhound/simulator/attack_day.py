@@ -17,7 +17,8 @@ from trailhound.simulator.records import ATTACKER_IP, CUSTOM_DOMAIN, HOSTS, TRUS
 def write_case_logs(root: Path, cases: list[Case], account: str = "111122223333", region: str = "us-east-1") -> list[Path]:
     """Write cases as AWS delivers logs to S3: one CloudTrail object, one flow-log object, one DNS-log object."""
     ct = [r for c in cases if c.source == "cloudtrail" for r in c.records]
-    flows = [r for c in cases if c.source == "flow" for r in c.records]
+    # in time order, as AWS delivers them: a case's days of history come before the attack day's records of every case
+    flows = sorted((r for c in cases if c.source == "flow" for r in c.records), key=lambda r: r["start"])
     dns = [r for c in cases if c.source == "dns" for r in c.records]
     stamp_t = min(case_time(r) for c in cases for r in c.records) if cases else datetime.now(UTC)
     stamp, day = stamp_t.strftime("%Y%m%dT%H%MZ"), stamp_t.strftime("%Y/%m/%d")

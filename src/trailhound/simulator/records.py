@@ -149,7 +149,10 @@ BASTION = Host("i-0b5a57104b5a57104", "eni-0b5a57104b5a57104", "10.0.1.40", "bas
 WINDOWS_HOST = Host("i-0d3e57d3e57d3e57d", "eni-0d3e57d3e57d3e57d", "10.0.2.33", "win-app-1", "windows")
 BUILD_HOST = Host("i-0c0b1d0c0b1d0c0b1", "eni-0c0b1d0c0b1d0c0b1", "10.0.3.17", "build-1")
 MONITOR_HOST = Host("i-0e0e1e0e0e1e0e0e1", "eni-0e0e1e0e0e1e0e0e1", "10.0.3.50", "monitoring-1")
-HOSTS = (HOST, BASTION, WINDOWS_HOST, BUILD_HOST, MONITOR_HOST)
+# Instances of one baseline case each (detectors/habits.py): cases that run together never lend each other
+# history. 10.0.200.x: no simulated estate uses that subnet.
+BASELINE_HOSTS = {n: Host(f"i-0ba5e1{n:011x}", f"eni-0ba5e1{n:011x}", f"10.0.200.{n}", f"baseline-{n}") for n in range(1, 64)}
+HOSTS = (HOST, BASTION, WINDOWS_HOST, BUILD_HOST, MONITOR_HOST, *BASELINE_HOSTS.values())
 INSTANCE, ENI, LOCAL_IP = HOST.instance, HOST.eni, HOST.ip
 
 

@@ -1,0 +1,106 @@
+"""Behavior:EC2/NetworkPortUnusual — an instance connects to a remote port it has no history of.
+
+Judged per instance against its own baseline (``habits``): the remote ports of the Internet hosts it
+opened connections to, in active days over the last 30 days (capped at the 24 most used, decayed).
+An instance watched for a week and active on four days that opens a connection to a port below the
+ephemeral range it has not used in 30 days raises it — Medium, High for LDAP 389/1389 (the callback
+of a log4j exploit). Never judged: the everyday ports (80, 443, 123: a CI host fetching from a new
+mirror is no news), and the ports other baseline types own (SMTP: Spambot; 53 and 853: the
+DefenseEvasion resolver types). A new port is reported once a day, and learned.
+
+State per instance: its ports (about 30 bytes each, ~0.3-0.8 KB), deleted after 31 quiet days.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from trailhound.detectors.flows import EPHEMERAL_MIN
+from trailhound.detectors.habits import DPORT, EVERYDAY_PORTS, RECENT_DAYS, Habits, InstanceBaseline, case_host, history
+from trailhound.engine import FindingType, severity
+from trailhound.findings.build import port as port_details
+from trailhound.findings.model import HIGH, MEDIUM, Occurrence
+
+if TYPE_CHECKING:
+    from trailhound.simulator.records import Case
+
+TYPE = "Behavior:EC2/NetworkPortUnusual"
+LOG4J_PORTS = frozenset({389, 1389})
+OWNED_ELSEWHERE = frozenset({25, 465, 587, 53, 853})  # Spambot's and the resolver types' ports
+LOG4J = "Possible log4j callback"
+
+
+class NetworkPortUnusual(InstanceBaseline):
+    name = "network-port-unusual"
+    findings = (FindingType(TYPE, severity(MEDIUM, LOG4J=HIGH), "TA0011 Command and Control", "T1571 Non-Standard Port",
+                            f"an instance with a week of history opens a connection to a remote port it has not used in {RECENT_DAYS} days "
+                            "(not 80/443/123); High for LDAP 389/1389 (log4j callback)"),)
+
+    def judge(self, key: str, row: tuple[Any, ...], st: Habits, t: float, day: int) -> Iterable[Occurrence]:
+        dport = row[DPORT]
+        if dport is None or dport >= EPHEMERAL_MIN:
+            return ()  # a dynamic port (passive FTP, media): neither judged nor worth a place in the baseline
+        value = str(dport)
+        out: list[Occurrence] = []
+        if dport not in EVERYDAY_PORTS and dport not in OWNED_ELSEWHERE and not self.known(st.seen, value, day) and self.settled(st, t):
+            out.append(self._report(row, st, t, day))
+        self.profile.learn(st.seen, value, t)
+        return out
+
+    def _report(self, row: tuple[Any, ...], st: Habits, t: float, day: int) -> Occurrence:
+        dport, remote = row[DPORT], row[1]
+        usual = self.usual(st.seen, day, t)
+        shown = ", ".join(usual) if usual else "none"
+        log4j = dport in LOG4J_PORTS
+        info: dict[str, Any] = {"baseline": f"remote ports in the last {RECENT_DAYS} days: {shown}; now {dport}",
+                                "usualRemotePorts": [int(p) for p in usual], "unusualRemotePort": dport}
+        if log4j:
+            info["context"] = LOG4J
+        name = port_details(dport).port_name
+        return self.occurrence(
+            TYPE, self.severity(TYPE, "LOG4J" if log4j else None), row, st,
+            f"Unusual outbound communication seen from EC2 instance {{instance}} on port {dport}.",
+            f"EC2 instance {{instance}} is communicating with a remote host {remote} on an unusual server port {dport} ({name}). In the "
+            f"last {RECENT_DAYS} days it used {shown}."
+            + (" LDAP to an Internet host from a server is how a log4j (CVE-2021-44228) exploit fetches its payload." if log4j else ""),
+            info, aggregation_key=str(dport))
+
+
+def cases(start: datetime, account: str = "111122223333") -> list[Case]:
+    from trailhound.simulator.records import Case, flow_row, internet_addresses
+
+    mirror, db, attacker, ldap, *others = internet_addresses(48, seed=81)
+
+    def now(host: Any, dst: str, dport: int, n: int = 3, minutes: float = 0, protocol: int = 6, flags: int | None = 3) -> list[dict[str, Any]]:
+        return [flow_row(start + timedelta(minutes=minutes + i), src=host.ip, dst=dst, sport=41000 + 7 * i, dport=dport, at=host,
+                         protocol=protocol, flags=flags, nbytes=900, packets=8) for i in range(n)]
+
+    app, log4j, fresh, ci, ntp, server, rare = (case_host(n, name) for n, name in (
+        (1, "app-1"), (2, "app-2"), (3, "fresh-1"), (4, "ci-1"), (5, "worker-1"), (6, "api-1"), (7, "reporting-1")))
+    usual = [(mirror, 443), (db, 5432)]
+
+    replies = []  # clients connecting to the API on 8443; its replies go from 8443 to their high ports
+    for i, client in enumerate(others[:20]):
+        t = start + timedelta(minutes=i / 2)
+        replies += [flow_row(t, src=client, dst=server.ip, sport=50000 + 31 * i, dport=8443, at=server, flags=3, nbytes=700),
+                    flow_row(t, src=server.ip, dst=client, sport=8443, dport=50000 + 31 * i, at=server, flags=19 if i % 2 else None,
+                             nbytes=4200)]
+    seen_once = history(rare, start, 25, [(mirror, 443)])
+    seen_once.append(flow_row(start - timedelta(days=20), src=rare.ip, dst=db, sport=40123, dport=5900, at=rare, flags=3))
+    return [
+        Case("app-server-connects-to-4444", TYPE, history(app, start, 10, usual) + now(app, attacker, 4444), source="flow", role="ACTOR"),
+        Case("log4j-ldap-callback", TYPE, history(log4j, start, 10, usual) + now(log4j, ldap, 1389, n=1), source="flow", role="ACTOR"),
+        # launched yesterday: no habits to deviate from
+        Case("fresh-instance-new-port", None, history(fresh, start, 1, usual) + now(fresh, attacker, 4444), source="flow"),
+        # a CI host fetching packages from many mirrors: new hosts, everyday ports
+        Case("ci-host-many-mirrors", None, history(ci, start, 10, [(mirror, 443), (mirror, 80)])
+             + [r for i, m in enumerate(others[:40]) for r in now(ci, m, 443 if i % 3 else 80, n=1, minutes=i / 4)], source="flow"),
+        # NTP to the pool and DNS to the VPC resolver, never seen before in its history
+        Case("ntp-and-vpc-resolver", None, history(ntp, start, 10, usual) + now(ntp, others[0], 123, protocol=17, flags=None)
+             + now(ntp, "169.254.169.253", 53, protocol=17, flags=None) + now(ntp, "10.0.0.2", 53, protocol=17, flags=None), source="flow"),
+        Case("server-replies-to-client-ports", None, history(server, start, 10, usual) + replies, source="flow"),
+        # VNC to the reporting box's partner, used once three weeks ago: within the 30 days
+        Case("port-seen-once-weeks-ago", None, sorted(seen_once, key=lambda r: r["start"]) + now(rare, db, 5900), source="flow"),
+    ]

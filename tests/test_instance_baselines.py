@@ -1,0 +1,155 @@
+"""Per-instance network baselines (NetworkPortUnusual, Spambot, the DefenseEvasion resolver types): what
+their findings say about the baseline, when the warm-up ends, what a day that fired teaches, how the
+batch expressions read a flow row, and that state stays bounded."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pytest
+from conftest import scan
+
+from trailhound.detectors import habits, network_port_unusual, spambot, unusual_resolver
+from trailhound.detectors.flows import OPENS, PUBLIC_DEST, opener
+from trailhound.detectors.habits import SAMPLE, case_host, history
+from trailhound.detectors.network_port_unusual import NetworkPortUnusual
+from trailhound.detectors.spambot import Spambot
+from trailhound.detectors.unusual_resolver import UnusualResolver, public_resolvers
+from trailhound.enrich.geo import is_private
+from trailhound.simulator.attack_day import write_case_logs
+from trailhound.simulator.records import Case, flow_row, internet_addresses
+
+START = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
+
+
+def _findings(tmp_path: Path, name: str, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    report, store = scan(write_case_logs(tmp_path / name, [Case(name, None, sorted(records, key=lambda r: r["start"]), source="flow")]))
+    assert report.problems == [] and report.detector_errors == 0
+    return list(store.findings())
+
+
+def _info(f: dict[str, Any]) -> dict[str, Any]:
+    return json.loads(f["service"]["additionalInfo"]["value"])
+
+
+def _case(module: Any, name: str) -> Case:
+    return next(c for c in module.cases(START) if c.name == name)
+
+
+def test_new_port_finding_names_the_baseline(tmp_path: Path) -> None:
+    [f] = _findings(tmp_path, "c", _case(network_port_unusual, "app-server-connects-to-4444").records)
+    assert f["type"] == "Behavior:EC2/NetworkPortUnusual" and f["severity"] == 5.0
+    info = _info(f)
+    assert info["baseline"] == "remote ports in the last 30 days: 443, 5432; now 4444"
+    assert info["usualRemotePorts"] == [443, 5432] and info["historyDays"] == 11 and "context" not in info
+    action = f["service"]["action"]["networkConnectionAction"]
+    assert action["connectionDirection"] == "OUTBOUND" and action["remotePortDetails"]["port"] == 4444
+    assert f["resource"]["instanceDetails"]["instanceId"] == case_host(1, "app-1").instance
+    assert f["service"]["resourceRole"] == "ACTOR" and f["service"]["count"] == 1  # three connections, one new port a day
+
+
+def test_ldap_callback_is_high_with_log4j_context(tmp_path: Path) -> None:
+    [f] = _findings(tmp_path, "c", _case(network_port_unusual, "log4j-ldap-callback").records)
+    assert f["severity"] == 8.0 and _info(f)["context"] == "Possible log4j callback"
+
+
+@pytest.mark.parametrize(("days", "fires"), [(3, False), (6, False), (8, True)])
+def test_warm_up_a_week_of_history(tmp_path: Path, days: int, fires: bool) -> None:
+    host = case_host(60, "app-90")
+    web, db, attacker = internet_addresses(3, seed=9)
+    rows = history(host, START, days, [(web, 443), (db, 5432)]) + [
+        flow_row(START, src=host.ip, dst=attacker, sport=41000, dport=4444, at=host, flags=3)]
+    assert bool(_findings(tmp_path, "c", rows)) is fires
+
+
+def test_port_older_than_thirty_days_is_new_again(tmp_path: Path) -> None:
+    host = case_host(61, "app-91")
+    web, other = internet_addresses(2, seed=10)
+    old = [flow_row(START - timedelta(days=35), src=host.ip, dst=other, sport=40001, dport=5900, at=host, flags=3)]
+    rows = old + history(host, START, 12, [(web, 443)]) + [flow_row(START, src=host.ip, dst=other, sport=40002, dport=5900, at=host, flags=3)]
+    [f] = _findings(tmp_path, "c", rows)
+    assert _info(f)["baseline"].endswith("443; now 5900")
+    within = [flow_row(START - timedelta(days=25), src=host.ip, dst=other, sport=40001, dport=5900, at=host, flags=3)]
+    assert _findings(tmp_path, "d", within + rows[1:]) == []
+
+
+def test_spambot_counts_servers_and_a_reported_day_teaches_nothing(tmp_path: Path) -> None:
+    case = _case(spambot, "instance-starts-spamming")
+    bot = case_host(20, "web-2")
+    mx = internet_addresses(60, seed=83)[2:]
+    again = [flow_row(START + timedelta(days=1, minutes=i), src=bot.ip, dst=s, sport=44000 + i, dport=25, at=bot, flags=3)
+             for i, s in enumerate(mx[:12])]
+    [f] = _findings(tmp_path, "c", case.records + again)
+    info = _info(f)
+    assert f["type"] == "Backdoor:EC2/Spambot" and info["mailServers"] == 10 and len(info["sampledMailServers"]) == 10
+    assert info["baseline"].startswith("SMTP ports in the last 30 days: none;")
+    assert f["service"]["count"] == 2  # the next day's burst again: the first day did not become its habit
+
+
+def test_a_quiet_smtp_day_becomes_history(tmp_path: Path) -> None:
+    host = case_host(62, "app-92")
+    web, *mx = internet_addresses(30, seed=12)
+    first = [flow_row(START - timedelta(days=2, minutes=-i), src=host.ip, dst=mx[i], sport=44000 + i, dport=25, at=host, flags=3) for i in range(2)]
+    burst = [flow_row(START + timedelta(minutes=i), src=host.ip, dst=s, sport=45000 + i, dport=25, at=host, flags=3) for i, s in enumerate(mx[5:25])]
+    assert _findings(tmp_path, "c", history(host, START, 10, [(web, 443)]) + first + burst) == []
+
+
+def test_resolver_findings_name_the_operator(tmp_path: Path) -> None:
+    [f] = _findings(tmp_path, "c", _case(unusual_resolver, "starts-dns-over-https").records)
+    info = _info(f)
+    assert f["type"] == "DefenseEvasion:EC2/UnusualDoHActivity" and info["operator"] == "Cloudflare" and info["protocol"] == "DoH"
+    assert info["baseline"] == "resolvers in the last 30 days: none (the VPC resolver only); now DoH Cloudflare (1.1.1.1)"
+    # the same instance having used Google's DNS on 53 all along: a switch to DoH is still new, and the baseline says what it used
+    host = case_host(63, "app-93")
+    web = internet_addresses(1, seed=13)[0]
+    rows = history(host, START, 10, [(web, 443), ("8.8.8.8", 53)]) + [flow_row(START, src=host.ip, dst="8.8.4.4", sport=43001, dport=443,
+                                                                                 at=host, flags=3)]
+    [g] = _findings(tmp_path, "d", rows)
+    assert _info(g)["baseline"] == "resolvers in the last 30 days: DNS Google; now DoH Google (8.8.4.4)"
+
+
+def test_packaged_resolver_list() -> None:
+    resolvers = public_resolvers()
+    assert len(resolvers) > 60_000 and {"8.8.8.8", "1.1.1.1", "2001:4860:4860::8888"} <= resolvers
+    assert not any("/" in r or is_private(r) for r in list(resolvers)[:5000])
+    assert "104.16.132.229" not in habits.DOH_RESOLVERS  # Cloudflare's CDN is not its resolver
+
+
+def test_opens_agrees_with_opener_where_opener_is_sure() -> None:
+    rows = [(flags, sp, dp) for flags in (None, 0, 2, 3, 18, 19, 1, 4) for sp, dp in
+            ((40000, 443), (443, 40000), (40000, 4444), (4444, 40000), (5000, 4444), (123, 123), (40000, 50050), (8443, 51000), (1024, 80))]
+    df = pl.DataFrame(rows, schema={"tcp_flags": pl.Int32, "srcport": pl.Int32, "dstport": pl.Int32}, orient="row")
+    got = df.select(OPENS.alias("o"))["o"].to_list()
+    for (flags, sp, dp), o in zip(rows, got):
+        sure = opener(sp, dp, flags)
+        if sure is not None and sp != dp:
+            assert o is sure, (flags, sp, dp)
+        else:
+            assert o is False or sure is True, (flags, sp, dp)  # unsure: taken for a reply, never for a new connection
+
+
+def test_public_dest_agrees_with_is_private() -> None:
+    addresses = ["10.1.2.3", "172.16.0.1", "172.31.255.1", "172.32.0.1", "192.168.1.1", "169.254.169.253", "100.64.0.1", "100.127.1.1",
+                 "100.128.0.1", "127.0.0.1", "8.8.8.8", "1.1.1.1", "fd00::1", "fe80::1", "2600:1f18::1", "11.0.0.1", "192.169.0.1"]
+    got = pl.DataFrame({"dstaddr": addresses}).select(PUBLIC_DEST.alias("p"))["p"].to_list()
+    assert got == [not is_private(a) for a in addresses]
+
+
+@pytest.mark.parametrize("cls", [NetworkPortUnusual, Spambot, UnusualResolver])
+def test_state_stays_bounded(cls: type) -> None:
+    """A host touching hundreds of new ports, mail servers and resolvers keeps a few hundred bytes to ~1.5 KB."""
+    import msgspec
+
+    det = cls()
+    t0 = START.timestamp()
+    resolvers = sorted(public_resolvers())[:300]
+    rows = [("10.0.200.99", resolvers[i], SAMPLE * 1200, p, 6, t0 + 600 * i, "i-1", "eni-1", "1", "us-east-1", True)
+            for i, p in enumerate(list(range(1000, 1300)))]
+    rows += [("10.0.200.99", resolvers[i], SAMPLE * 1200, 25 if i % 2 else 53, 6, t0 + 600 * (300 + i), "i-1", "eni-1", "1", "us-east-1", True)
+             for i in range(300)]
+    _, st = det.update("10.0.200.99", rows, None, 0.0)
+    assert len(msgspec.msgpack.encode(st)) <= 1536
