@@ -101,7 +101,7 @@ def pipeline(source: str, files: list[Path]) -> dict:
         cpu, wall = cpu_seconds() - t, time.perf_counter() - w
         findings = store.count_findings()
         states = store.state_sizes() if hasattr(store, "state_sizes") else {}  # (a --baseline checkout may predate it)
-    return {"events": report.events_total, "cpu": cpu, "wall": wall, "workers": report.workers, "startup": startup, "rss_mb": peak_rss_mb(), "findings": findings,
+    return {"events": report.events_total, "cpu": cpu, "wall": wall, "workers": getattr(report, "workers", 0), "startup": startup, "rss_mb": peak_rss_mb(), "findings": findings,
             "problems": len(report.problems), "states": states}
 
 
