@@ -60,7 +60,9 @@ def child(listing: Path) -> None:
         scanner = Scanner(store)
         report = scanner.scan(files)
         states = store.state_sizes()
-        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        # VmHWM, not ru_maxrss: the latter can carry the parent's peak across fork+exec (the parent wrote the estate)
+        hwm = [line for line in Path("/proc/self/status").read_text().splitlines() if line.startswith("VmHWM:")]
+        rss = int(hwm[0].split()[1]) / 1024 if hwm else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         print(json.dumps({"events": report.events_total, "rss_mb": rss, "states": states, "in_memory": scanner.engine.states.size(),
                           "findings": store.count_findings(), "late": report.late_rows}))
 

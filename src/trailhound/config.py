@@ -44,6 +44,9 @@ class ScanSettings:
     # of flow logs takes about 4x that). AWS delivers many small files: each would cost ~2 ms alone.
     batch_files: int = 1000
     batch_mb: float = 4.0
+    # ...and whose estimated starts lie within this span of the first one: a batch's events wait in
+    # memory until their time comes, so memory must not grow with the time a batch covers.
+    batch_span_s: float = 6 * 3600.0
     # Worker processes that plan and read files while this one decodes and detects in event time
     # (-1: every core but one; 0: none), used when a scan has at least pool_min_files files.
     workers: int = 0

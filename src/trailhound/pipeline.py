@@ -280,7 +280,7 @@ class Scanner:
                 self._other_file(path, kind)
             self._opened: set[str] = set()
             timeline = Timeline(pending, self._load, self._finished, quantum=self.settings.order_quantum_s, batch_files=self.settings.batch_files,
-                                prefetch=self._pool.prefetch if self._pool else None)
+                                prefetch=self._pool.prefetch if self._pool else None, batch_span_s=self.settings.batch_span_s)
             for piece in timeline:
                 self._process(piece)
                 piece.run.meta.consumed = piece.stop

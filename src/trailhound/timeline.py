@@ -184,7 +184,9 @@ class Timeline:
     suffix of ``files``; never all of them), which are put back first in line."""
 
     def __init__(self, pending: list[PendingFile], load: Loader, on_done: Callable[[Run], None], quantum: float = 60.0,
-                 max_lag: float = 3600.0, batch_files: int = 1, prefetch: Callable[[list[PendingFile]], None] | None = None) -> None:
+                 max_lag: float = 3600.0, batch_files: int = 1, prefetch: Callable[[list[PendingFile]], None] | None = None,
+                 batch_span_s: float = float("inf")) -> None:
+        self.batch_span_s = batch_span_s
         self.pending = pending
         self.prefetch = prefetch  # told which files of a group come next, while the current ones are worked on
         self.load = load
@@ -193,6 +195,11 @@ class Timeline:
         self.max_lag = max_lag
         self.batch_files = max(1, batch_files)
         self.open_runs = 0
+
+    def _next_batch(self, queue: deque[PendingFile]) -> list[PendingFile]:
+        """The files the next batch of this queue will take (for reading ahead)."""
+        first = queue[0].start
+        return list(itertools.takewhile(lambda f: f.start <= first + self.batch_span_s, itertools.islice(queue, self.batch_files)))
 
     def __iter__(self) -> Iterator[Slice]:
         # one queue per group, each in estimated time order; `heads` orders the queues by their first file
@@ -203,7 +210,7 @@ class Timeline:
         heapq.heapify(heads)
         if self.prefetch:
             for _, _, g in sorted(heads):
-                self.prefetch(list(itertools.islice(queues[g], self.batch_files)))
+                self.prefetch(self._next_batch(queues[g]))
         heap: list[tuple[float, int, Run]] = []
         seq = 0
         lag = 0.0  # how much earlier than estimated files have turned out to start: open the next file that much sooner
@@ -212,7 +219,12 @@ class Timeline:
             if not heap or next_start <= heap[0][0]:
                 _, n, group = heapq.heappop(heads)
                 queue = queues[group]
-                batch = [queue.popleft() for _ in range(min(self.batch_files, len(queue)))]
+                # a batch spans at most batch_span_s of estimated starts: its events wait in memory until
+                # their time comes, so a few tiny files a day must not bring a month of events in at once
+                first = queue[0].start
+                batch = []
+                while queue and len(batch) < self.batch_files and (not batch or queue[0].start <= first + self.batch_span_s):
+                    batch.append(queue.popleft())
                 estimated = batch[0].start
                 runs, deferred = self.load(batch)
                 if len(deferred) >= len(batch):
@@ -221,7 +233,7 @@ class Timeline:
                 if queue:
                     heapq.heappush(heads, (queue[0].start, n, group))
                     if self.prefetch:
-                        self.prefetch(list(itertools.islice(queue, self.batch_files)))
+                        self.prefetch(self._next_batch(queue))
                 for run in runs:
                     if len(run) and estimated > 0:
                         # bounded: one record far earlier than its file (a wrong clock) must not make every file open at once
