@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from operator import attrgetter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from operator import attrgetter
 from pathlib import Path
 from typing import Any
 
@@ -100,7 +100,8 @@ class _Part:
         if kind is Kind.FLOW:  # the appended lines are read under the file's header
             end = data.find(b"\n")
             first = data[: end + 1] if 0 <= end < self.offset else b""
-            if first.split()[:1] and not first.split()[0].isdigit():
+            token = first.split(maxsplit=1)[:1]
+            if token and not token[0].isdigit():
                 return first + data[self.offset :]
         return data[self.offset :]
 
@@ -117,7 +118,7 @@ class _RunMeta:
     offsets: list[int]  # per file: content bytes before the part read (a file appended to since it was finished)
     consumed: int = 0  # events of the run processed
     usage: UsageCodes | None = None  # usage keys, and each event's key (None: the run spans two months)
-    weights: np.ndarray | None = None  # each event's share of its file's bytes (whole numbers)
+    weights: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))  # each event's share of its file's bytes
 
     def consumed_per_file(self) -> list[int]:
         # the merge is stable, so a run's first `consumed` events are a prefix of each file's own order
@@ -449,13 +450,14 @@ class Scanner:
             if len(members) > 1:  # find the file it is about: each alone
                 return [run for m in members for run in self._runs(kind, [m])]
             parsed, member_of, usage, weights = Parsed(kind, [], np.empty(0)), np.zeros(0, dtype=np.int32), None, np.zeros(0, dtype=np.int64)
+            counts = np.zeros(1, dtype=np.int64)
             damage = [Problem(paths[0], members[0].raw.error)] if members[0].raw.error else []
             problems, fatal = [damage + [Problem(paths[0], f"could not be read ({type(exc).__name__}: {exc})")]], [True]
         if not resumed:
             for m, probs, bad in zip(members, problems, fatal):
                 if probs:  # (a damaged file's damage is among them, named by the parser with what it kept)
                     self._quarantine(m.raw.fingerprint, probs, fatal=bad)
-        meta = _RunMeta(kind, paths, [m.raw.fingerprint for m in members], np.bincount(member_of, minlength=len(members)).tolist(),
+        meta = _RunMeta(kind, paths, [m.raw.fingerprint for m in members], counts.tolist(),
                         member_of if len(members) > 1 else None, offsets=[m.offset for m in members], consumed=resumed,
                         usage=usage, weights=weights)
         run = Run(Path(paths[0]), parsed, pos=min(resumed, len(parsed)), meta=meta)
@@ -532,7 +534,7 @@ class Scanner:
             keys, codes = _usage_codes_of(events, per_month=True)
         else:
             keys, codes = meta.usage[0], meta.usage[1][start:stop]
-        shares = meta.weights[start:stop] if meta.weights is not None else np.zeros(stop - start, dtype=np.int64)
+        shares = meta.weights[start:stop]
         if len(keys) == 1:
             counts, nbytes = [stop - start], [int(shares.sum())]
         else:

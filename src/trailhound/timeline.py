@@ -197,7 +197,9 @@ class Timeline:
         self.open_runs = 0
 
     def _next_batch(self, queue: deque[PendingFile]) -> list[PendingFile]:
-        """The files the next batch of this queue will take (for reading ahead)."""
+        """The files the next batch of this queue takes: at most batch_files, whose estimated starts lie
+        within batch_span_s of the first (a batch's events wait in memory until their time comes, so a
+        few tiny files a day must not bring a month of events in at once)."""
         first = queue[0].start
         return list(itertools.takewhile(lambda f: f.start <= first + self.batch_span_s, itertools.islice(queue, self.batch_files)))
 
@@ -219,12 +221,7 @@ class Timeline:
             if not heap or next_start <= heap[0][0]:
                 _, n, group = heapq.heappop(heads)
                 queue = queues[group]
-                # a batch spans at most batch_span_s of estimated starts: its events wait in memory until
-                # their time comes, so a few tiny files a day must not bring a month of events in at once
-                first = queue[0].start
-                batch = []
-                while queue and len(batch) < self.batch_files and (not batch or queue[0].start <= first + self.batch_span_s):
-                    batch.append(queue.popleft())
+                batch = [queue.popleft() for _ in range(len(self._next_batch(queue)))]
                 estimated = batch[0].start
                 runs, deferred = self.load(batch)
                 if len(deferred) >= len(batch):

@@ -20,12 +20,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import polars as pl
 
-from trailhound.events import FLOW_FIELDS
 from trailhound.formats import vpcflow
 from trailhound.formats.base import Kind, Parsed, Problem
-
-_FLOW_ERRORS = (pl.exceptions.ComputeError, pl.exceptions.InvalidOperationError, pl.exceptions.SchemaError, pl.exceptions.ShapeError)
-
 
 @dataclass(slots=True)
 class Member:
@@ -51,7 +47,7 @@ def parse_many(kind: Kind, members: list[Member], parse_one) -> Batch:  # type: 
     """Decode ``members`` (all of ``kind``) into one time-sorted batch; ``parse_one(path, data, damage)``
     decodes a single file."""
     if kind is Kind.FLOW and len(members) > 1:
-        shared, alone = _flow_shared_read(members)
+        shared, alone = vpcflow.read_shared([m.data for m in members], [bool(m.damage) for m in members])
     else:
         shared, alone = None, list(range(len(members)))
     parts: list[tuple[list[int], Parsed, np.ndarray]] = []
@@ -90,48 +86,3 @@ def _merge(kind: Kind, parts: list[tuple[list[int], Parsed, np.ndarray]]) -> tup
     if order is None:
         return Parsed(kind, events, times), ids
     return Parsed(kind, events, times[order]), ids[order]
-
-
-def _flow_shared_read(members: list[Member]) -> tuple[tuple[pl.DataFrame, np.ndarray, list[int], list[int]] | None, list[int]]:
-    """One ``read_csv`` over every member that starts with the same header line (or, headerless,
-    the same field count) and is plainly well formed; the rest are decoded alone."""
-    first = members[0].data
-    end = first.find(b"\n")
-    header = first[: end if end != -1 else len(first)]
-    tokens = header.decode("utf-8", "replace").split()
-    fields = tokens if vpcflow._is_header(tokens) else vpcflow._HEADERLESS.get(len(tokens))
-    # (unknown fields are named file by file, by the file's own decode)
-    if fields is None or "start" not in fields or "srcaddr" not in fields or not all(f in FLOW_FIELDS for f in fields):
-        return None, list(range(len(members)))
-    skip = len(header) + 1 if fields is tokens else 0
-    bodies: list[bytes] = []
-    lines: list[int] = []
-    idx: list[int] = []
-    alone: list[int] = []
-    for i, m in enumerate(members):
-        data = m.data
-        body = data[skip:] if (not skip or data[:skip] == header + b"\n") else None
-        if body is None or m.damage or (not skip and body[:1] in (b"\xef", b"\r", b"\n")):
-            alone.append(i)
-            continue
-        if body and not body.endswith(b"\n"):
-            body += b"\n"
-        n = body.count(b"\n")
-        # a member whose own separators do not add up is read alone, where its bad lines are named
-        if n and not vpcflow._consistent(body[:-1], len(fields)):
-            alone.append(i)
-            continue
-        bodies.append(body)
-        lines.append(n)
-        idx.append(i)
-    if len(idx) < 2:
-        return None, list(range(len(members)))
-    try:
-        df = vpcflow.read_frame(b"".join(bodies)[:-1], fields) if sum(lines) else None
-        if df is None or df.height != sum(lines) or vpcflow._bad_times(df):
-            return None, list(range(len(members)))
-        df = df.with_columns(pl.Series("__member", np.repeat(np.arange(len(idx), dtype=np.int32), lines)))
-        df = vpcflow._normalize(df, fields, extra=("__member",))
-    except _FLOW_ERRORS:
-        return None, list(range(len(members)))  # a value that does not fit its column: every member alone names it
-    return (df.drop("__member"), df["__member"].to_numpy(), lines, idx), alone

@@ -216,3 +216,49 @@ def parse(path: str, data: bytes) -> Parsed:
     else:
         df = _normalize(pl.DataFrame(schema={f: FLOW_FIELDS[f] for f in V2_DEFAULT}), V2_DEFAULT)
     return Parsed(Kind.FLOW, df, df["start"].cast(pl.Float64).to_numpy(), problems, records_read=total, fatal=df.height == 0 and bool(problems))
+
+
+def read_shared(datas: list[bytes], damaged: list[bool]) -> tuple[tuple[pl.DataFrame, np.ndarray, list[int], list[int]] | None, list[int]]:
+    """Many flow logs in one ``read_csv`` (formats.batch): every file that starts with the first one's
+    header line (or, headerless, its field count) and is plainly well formed. Returns (the frame,
+    each row's index among those files, their line counts, their indexes in ``datas``) or None, and
+    the indexes of the files to decode alone, where their problems are named."""
+    first = datas[0]
+    end = first.find(b"\n")
+    header = first[: end if end != -1 else len(first)]
+    tokens = header.decode("utf-8", "replace").split()
+    fields = tokens if _is_header(tokens) else _HEADERLESS.get(len(tokens))
+    # (unknown fields are named file by file, by the file's own decode)
+    if fields is None or "start" not in fields or "srcaddr" not in fields or not all(f in FLOW_FIELDS for f in fields):
+        return None, list(range(len(datas)))
+    skip = len(header) + 1 if fields is tokens else 0
+    bodies: list[bytes] = []
+    lines: list[int] = []
+    idx: list[int] = []
+    alone: list[int] = []
+    for i, (data, damage) in enumerate(zip(datas, damaged)):
+        body = data[skip:] if (not skip or data[:skip] == header + b"\n") else None
+        if body is None or damage or (not skip and body[:1] in (b"\xef", b"\r", b"\n")):
+            alone.append(i)
+            continue
+        if body and not body.endswith(b"\n"):
+            body += b"\n"
+        n = body.count(b"\n")
+        # a member whose own separators do not add up is read alone, where its bad lines are named
+        if n and not _consistent(body[:-1], len(fields)):
+            alone.append(i)
+            continue
+        bodies.append(body)
+        lines.append(n)
+        idx.append(i)
+    if len(idx) < 2:
+        return None, list(range(len(datas)))
+    try:
+        df = read_frame(b"".join(bodies)[:-1], fields) if sum(lines) else None
+        if df is None or df.height != sum(lines) or _bad_times(df):
+            return None, list(range(len(datas)))
+        df = df.with_columns(pl.Series("__member", np.repeat(np.arange(len(idx), dtype=np.int32), lines)))
+        df = _normalize(df, fields, extra=("__member",))
+    except (pl.exceptions.ComputeError, pl.exceptions.InvalidOperationError, pl.exceptions.SchemaError, pl.exceptions.ShapeError):
+        return None, list(range(len(datas)))  # a value that does not fit its column: every member alone names it
+    return (df.drop("__member"), df["__member"].to_numpy(), lines, idx), alone
