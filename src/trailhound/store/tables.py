@@ -79,6 +79,7 @@ findings = Table(
     Column("updated_ms", BigInteger, nullable=False, server_default=text("0")),
     Column("resource_type", Text),
     Column("resource_id", Text),  # instance id, access key id or bucket name
+    Column("feedback", Text),  # USEFUL | NOT_USEFUL, set through the API; a scan's update never touches it
     Column("doc", Document, nullable=False),
 )
 Index("findings_type_updated", findings.c.type, findings.c.updated_at)
