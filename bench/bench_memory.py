@@ -52,7 +52,7 @@ def child(listing: Path) -> None:
 
     configure_threads()
     from trailhound.pipeline import Scanner
-    from trailhound.store.sqlite import Store
+    from trailhound.store.database import Store
 
     files = [Path(p) for p in listing.read_text().split("\n") if p]
     with tempfile.TemporaryDirectory() as tmp:

@@ -87,7 +87,7 @@ def floor(source: str, files: list[Path]) -> dict:
 def pipeline(source: str, files: list[Path]) -> dict:
     from trailhound.config import ScanSettings
     from trailhound.pipeline import Scanner
-    from trailhound.store.sqlite import Store
+    from trailhound.store.database import Store
 
     workers = os.environ.get("BENCH_WORKERS")
     settings = ScanSettings() if workers is None else ScanSettings(workers=int(workers))

@@ -14,7 +14,7 @@ from typing import Any
 from trailhound.config import ScanSettings
 from trailhound.findings.model import Finding, Occurrence, to_wire
 from trailhound.pipeline import Scanner, ScanReport
-from trailhound.store.sqlite import Store
+from trailhound.store.database import Store
 
 # shared/ lies beside the checkout (as in tests/conftest.py)
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"

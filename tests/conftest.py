@@ -17,7 +17,9 @@ os.environ["TRAILHOUND_INTEL_DIR"] = tempfile.mkdtemp(prefix="trailhound-test-in
 
 from trailhound.config import ScanSettings
 from trailhound.pipeline import ScanReport, Scanner
-from trailhound.store.sqlite import Store
+from trailhound.store.database import Store
+
+import pg  # noqa: E402  (tests/ is on the path)
 
 # shared/ lies beside the checkout, here and in CI
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -36,7 +38,14 @@ def write_cloudtrail(path: Path, records: Iterable[dict[str, Any]], gz: bool = T
     return path
 
 
+# TRAILHOUND_TEST_STORE=postgresql: every scan that would use an in-memory SQLite store uses a fresh
+# PostgreSQL schema instead, so the detector and pipeline tests run against both stores.
+ON_POSTGRES = os.environ.get("TRAILHOUND_TEST_STORE", "sqlite") == "postgresql"
+
+
 def scan(paths: list[Path], db: Path | str = ":memory:", **settings: Any) -> tuple[ScanReport, Store]:
+    if db == ":memory:" and ON_POSTGRES:
+        db = pg.fresh_url()
     store = Store(db)
     report = Scanner(store, ScanSettings(**settings)).scan(paths)
     return report, store
@@ -52,3 +61,13 @@ def scan_records(tmp_path: Path):
         return report, list(store.findings())
 
     return run
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    pg.drop_all()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A new store's address, on each kind of store."""
+    return str(tmp_path / "store.db") if request.param == "sqlite" else pg.fresh_url()

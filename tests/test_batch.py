@@ -16,7 +16,7 @@ from trailhound.formats import Kind, parse
 from trailhound.formats.batch import Member, parse_many
 from trailhound.pipeline import Scanner
 from trailhound.simulator.labelled import simulate
-from trailhound.store.sqlite import Store
+from trailhound.store.database import Store
 
 HEADER = b"version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status"
 

@@ -16,7 +16,7 @@ from trailhound.engine.detector import FindingType, severity
 from trailhound.events import DnsQuery, DnsSourceIds, Source
 from trailhound.findings.build import dns_request, instance_resource
 from trailhound.findings.model import LOW, Occurrence
-from trailhound.store.sqlite import Changes, Store
+from trailhound.store.database import Changes, Store
 
 T0 = datetime(2026, 11, 10, 12, 0, tzinfo=UTC)
 

@@ -46,7 +46,7 @@ import trailhound.pipeline  # the whole pipeline's imports
 from trailhound.config import ScanSettings
 from trailhound.enrich import aws_ranges, domains, geo
 from trailhound.pipeline import Scanner
-from trailhound.store.sqlite import Store
+from trailhound.store.database import Store
 
 provider = geo.default_provider()
 out["geo"] = provider.remote_ip_details("8.8.8.8")

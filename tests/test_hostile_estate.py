@@ -19,7 +19,7 @@ from trailhound.config import ScanSettings
 from trailhound.pipeline import Scanner
 from trailhound.simulator.labelled import simulate
 from trailhound.simulator.records import iam_user, record
-from trailhound.store.sqlite import Store
+from trailhound.store.database import Store
 
 T = datetime(2026, 11, 1, 6, 0, tzinfo=UTC)  # inside the simulated estate's ordinary day
 ACCOUNT = "111122223333"

@@ -124,7 +124,7 @@ def test_flow_drop_point_with_a_drop_point_list(tmp_path: Path) -> None:
     from trailhound.intel.formats import load_list
     from trailhound.intel.index import Category, IntelIndex
     from trailhound.pipeline import Scanner
-    from trailhound.store.sqlite import Store
+    from trailhound.store.database import Store
 
     lst = tmp_path / "droppoints.txt"
     lst.write_text("45.155.205.233\n")

@@ -15,7 +15,7 @@ from trailhound.simulator.records import iam_user, record
 from trailhound.config import ScanSettings
 from trailhound.enrich.inventory import Inventory
 from trailhound.pipeline import Scanner
-from trailhound.store.sqlite import Store
+from trailhound.store.database import Store
 
 T0 = datetime(2025, 4, 7, 9, 0, tzinfo=UTC)
 ACCOUNT = "111122223333"

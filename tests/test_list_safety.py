@@ -20,7 +20,7 @@ from trailhound.intel.index import Category, IntelIndex
 from trailhound.pipeline import Scanner
 from trailhound.simulator.attack_day import write_case_logs
 from trailhound.simulator.records import Case, dns_record, flow_row, record
-from trailhound.store.sqlite import Store
+from trailhound.store.database import Store
 
 T0 = datetime(2026, 11, 6, 10, 0, tzinfo=UTC)
 OURS6 = "2600:1f18:abcd::1"  # the instance: an AWS IPv6 address, public like every VPC IPv6 address

@@ -11,7 +11,7 @@ from conftest import write_cloudtrail
 from trailhound.simulator.records import iam_user, record
 from trailhound.config import ScanSettings
 from trailhound.pipeline import Scanner
-from trailhound.store.sqlite import Store
+from trailhound.store.database import Store
 
 T0 = datetime(2026, 11, 5, 0, 0, tzinfo=UTC)
 
@@ -227,7 +227,7 @@ def test_checkpoints_of_older_stores_still_match(tmp_path: Path) -> None:
     import gzip
     import zlib
 
-    from trailhound.store.sqlite import Changes, Checkpoint
+    from trailhound.store.database import Changes, Checkpoint
 
     f = tmp_path / "a.log.gz"
     stored = gzip.compress(FLOW_HEADER + _c2_flows(3))
@@ -246,7 +246,8 @@ def test_store_without_offsets_is_migrated(tmp_path: Path) -> None:
     db = tmp_path / "old.db"
     Scanner(Store(db)).scan([logs])
     con = sqlite3.connect(db)
-    con.execute("ALTER TABLE checkpoints DROP COLUMN offset")  # as stores before it were
+    con.execute("ALTER TABLE checkpoints DROP COLUMN offset")  # as stores before it were, which kept no schema version
+    con.execute("DELETE FROM meta WHERE key = 'schema_version'")
     con.commit()
     con.close()
     report = Scanner(Store(db)).scan([logs])

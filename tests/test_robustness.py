@@ -13,7 +13,7 @@ from conftest import scan, write_cloudtrail
 from trailhound.simulator.records import iam_user, record
 from trailhound.config import ScanSettings
 from trailhound.pipeline import Scanner
-from trailhound.store.sqlite import Store
+from trailhound.store.database import Store
 
 T0 = datetime(2026, 5, 1, 10, 0, tzinfo=UTC)
 HEADER = "version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status"

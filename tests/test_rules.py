@@ -90,13 +90,14 @@ def test_password_policy_outlives_a_year_and_an_upgrade(tmp_path) -> None:
     import msgspec
     from conftest import scan, write_cloudtrail
 
-    from trailhound.store.sqlite import Store
+    from trailhound.store.database import Store
 
     db = tmp_path / "old.db"
     Store(db).close()
     con = sqlite3.connect(db)  # made a store of that time: untyped state, and not yet marked as a Trailhound store
     con.execute("PRAGMA application_id = 0")
     con.execute("DROP TABLE keyed_state")
+    con.execute("DELETE FROM meta WHERE key = 'schema_version'")  # nor did it keep a schema version
     con.execute("CREATE TABLE detector_state (detector TEXT NOT NULL, key TEXT NOT NULL, value BLOB NOT NULL, PRIMARY KEY (detector, key))")
     con.execute("INSERT INTO detector_state VALUES ('password-policy-change', '111122223333', ?)",
                 (msgspec.msgpack.encode({"minimumPasswordLength": 20, "requireSymbols": True}),))
@@ -106,4 +107,4 @@ def test_password_policy_outlives_a_year_and_an_upgrade(tmp_path) -> None:
     # the migrated row says nothing of when the policy was set (the old store did not keep it): it never expires
     _, store = scan([write_cloudtrail(tmp_path / "b.json.gz", [_policy_update(START, minimumPasswordLength=12, requireSymbols=True)])], db=db)
     assert [f["type"] for f in store.findings()] == ["Stealth:IAMUser/PasswordPolicyChange"]  # 20 -> 12
-    assert not store.db.execute("SELECT 1 FROM sqlite_master WHERE name = 'detector_state'").fetchone()
+    assert not store.conn.exec_driver_sql("SELECT 1 FROM sqlite_master WHERE name = 'detector_state'").fetchone()

@@ -12,7 +12,7 @@ from trailhound.detectors import implemented_finding_types
 from trailhound.findings.model import to_wire
 from trailhound.findings.samples import sample_findings
 from trailhound.simulator.records import HOSTS
-from trailhound.store.sqlite import Store
+from trailhound.store.database import Store
 
 HOST_NAMES = {h.instance: h.name for h in HOSTS}
 BIN = Path(sys.executable).with_name("trailhound")

@@ -19,12 +19,12 @@ from pathlib import Path
 import pytest
 
 from trailhound.store.guard import APPLICATION_ID
-from trailhound.store.sqlite import Store, StoreBusy, StoreError
+from trailhound.store.database import Store, StoreBusy, StoreError
 
 BIN = Path(sys.executable).with_name("trailhound")
 HOLDER = """
 import sys, time
-from trailhound.store.sqlite import Store
+from trailhound.store.database import Store
 store = Store(sys.argv[1])
 store.set_meta("holder", "was here")
 print("holding", flush=True)
@@ -212,7 +212,7 @@ def test_a_killed_writer_leaves_no_lock_behind(tmp_path: Path) -> None:
 def test_stores_of_one_process_share_its_lock_until_the_last_closes(tmp_path: Path) -> None:
     db = tmp_path / "t.db"
     first, second = Store(db), Store(tmp_path / "." / "t.db")  # one process: no waiting for itself
-    probe = [sys.executable, "-c", "import sys; from trailhound.store.sqlite import Store; Store(sys.argv[1], lock_wait_s=0)", str(db)]
+    probe = [sys.executable, "-c", "import sys; from trailhound.store.database import Store; Store(sys.argv[1], lock_wait_s=0)", str(db)]
     first.close()
     assert "another trailhound process" in subprocess.run(probe, capture_output=True, text=True).stderr
     second.close()

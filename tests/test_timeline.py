@@ -20,7 +20,7 @@ from trailhound.engine import Detector
 from trailhound.events import Source
 from trailhound.pipeline import Scanner
 from trailhound.sources.files import read
-from trailhound.store.sqlite import Store
+from trailhound.store.database import Store
 
 T0 = datetime(2025, 9, 1, 12, 0, tzinfo=UTC)
 ACCOUNT = "111122223333"

@@ -18,7 +18,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from trailhound.config import STORE_LOCK_WAIT_S, ScanSettings, configure_threads, default_db_path
 
 if TYPE_CHECKING:
-    from trailhound.store.sqlite import Store
+    from trailhound.store.database import Store
 
 configure_threads()  # before anything imports Polars
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Threat detection for AWS logs, GuardDuty-style.")
@@ -26,7 +26,7 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, help="Threat detec
 out = Console(width=None if sys.stdout.isatty() else 200)
 err = Console(stderr=True, width=None if sys.stderr.isatty() else 200)
 
-DbOption = Annotated[Optional[Path], typer.Option("--db", help="SQLite store (findings, state, checkpoints). Default: user data dir.")]
+DbOption = Annotated[Optional[str], typer.Option("--db", help="The store: a SQLite file, or postgresql://user@host/db. Default: a SQLite file in the user data dir.")]
 LockWaitOption = Annotated[float, typer.Option("--lock-wait", help="Seconds to wait while another trailhound process writes to the store.")]
 MAX_PROBLEM_LINES = 20
 
@@ -46,8 +46,8 @@ def _check_output(option: str, path: Path | None, folder: bool = False) -> None:
         _fail(f"{option} {path}: {why}")
 
 
-def _open_store(db: Path | None, *, readonly: bool = False, lock_wait_s: float = STORE_LOCK_WAIT_S) -> Store:
-    from trailhound.store.sqlite import Store, StoreError
+def _open_store(db: str | Path | None, *, readonly: bool = False, lock_wait_s: float = STORE_LOCK_WAIT_S) -> Store:
+    from trailhound.store.database import Store, StoreError
 
     try:
         return Store(db or default_db_path(), readonly=readonly, lock_wait_s=lock_wait_s)
@@ -60,13 +60,16 @@ def _reading(store: Store) -> Iterator[None]:
     """A store of an older layout, or damaged since it was opened: one line, not a traceback."""
     import sqlite3
 
+    from sqlalchemy.exc import SQLAlchemyError
+
     try:
         yield
-    except sqlite3.Error as exc:
-        _fail(f"store {store.path}: cannot read it: {exc}")
+    except (sqlite3.Error, SQLAlchemyError) as exc:
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+        _fail(f"store {store.path}: cannot read it: {reason[0] if reason else type(exc).__name__}")
 
 
-def _run_scan(paths: list[Path], settings: ScanSettings, db: Path | None, output: Path | None, show_all: bool = False,
+def _run_scan(paths: list[Path], settings: ScanSettings, db: str | Path | None, output: Path | None, show_all: bool = False,
               lock_wait_s: float = STORE_LOCK_WAIT_S) -> int:
     from trailhound.pipeline import ScanReport, Scanner
     from trailhound.report import print_findings, print_problems, print_summary, say
@@ -234,7 +237,7 @@ def sample_findings_cmd(
     """Create one sample finding per type (GuardDuty's CreateSampleFindings) in the store."""
     from trailhound.findings.model import encode
     from trailhound.findings.samples import sample_findings
-    from trailhound.store.sqlite import Changes
+    from trailhound.store.database import Changes
 
     store = _open_store(db, lock_wait_s=lock_wait)
     _check_output("-o", output)

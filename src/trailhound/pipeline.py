@@ -43,7 +43,7 @@ from trailhound.intel.guard import refusal
 from trailhound.intel.index import Category, IntelIndex
 from trailhound.sources.files import RawFile, extends, read, walk
 from trailhound.sources.pool import ReadPool, default_workers
-from trailhound.store.sqlite import Changes, Checkpoint, Store
+from trailhound.store.database import Changes, Checkpoint, Store
 from trailhound.timeline import PendingFile, Run, Slice, Timeline, plan
 
 ProgressFn = Callable[["ScanReport"], None]

@@ -26,7 +26,7 @@ from trailhound.intel.formats import load_list
 from trailhound.intel.index import Category, IntelIndex
 from trailhound.simulator.attack_day import add_attack_instances, write_case_logs, write_custom_lists
 from trailhound.simulator.records import Case, flow_row
-from trailhound.store.sqlite import Store
+from trailhound.store.database import Store
 
 SAMPLE_TIME = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 SAMPLE_DROP_POINT = "45.155.205.233"  # stands in for a drop point (no drop-point list is redistributable)
