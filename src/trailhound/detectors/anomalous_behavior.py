@@ -163,7 +163,15 @@ def cases(start: datetime, account: str = "111122223333") -> list[Case]:
               now("DescribeInstances", ec2, traveller, FAR, BROWSER), now("ListBuckets", s3, traveller, FAR, BROWSER)]
     linked = role_session(account, "aws-service-role/ecs.amazonaws.com/AWSServiceRoleForECS", "ecs-service-scheduler")
     service = [{**now("DeleteNetworkInterface", ec2, linked, VPS, "ecs.amazonaws.com"), "sourceIPAddress": "ecs.amazonaws.com"}]
-    return [
+    # one developer per remaining class: a fortnight from home with the CLI, then the class's API from far away through a script
+    others = []
+    for cls, (api, svc) in {"CredentialAccess": ("GetSecretValue", "secretsmanager.amazonaws.com"), "DefenseEvasion": ("DeleteFlowLogs", ec2),
+                            "Impact": ("DeleteSecurityGroup", ec2), "InitialAccess": ("StartSession", "ssm.amazonaws.com"),
+                            "PrivilegeEscalation": ("PutUserPolicy", iam)}.items():
+        dev = iam_user(account, f"dev-{cls.lower()}")
+        days = ip.daily(start, 14, dev, [("DescribeInstances", ec2), ("GetCallerIdentity", sts)], [HOME], CLI_UA, account)
+        others.append(Case(f"{cls.lower()}-api-from-far-away", type_of(cls), days + [now(api, svc, dev, FAR, "python-requests/2.32.3")]))
+    return others + [
         Case("analyst-creates-user-and-key-from-vps", type_of("Persistence"), analyst_days + persistence),
         Case("operator-enumerates-iam-from-far-away", type_of("Discovery"), ops_days + recon),
         Case("backup-role-shares-snapshot-from-vps", type_of("Exfiltration"), backup_days + exfil),
