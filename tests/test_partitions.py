@@ -21,6 +21,8 @@ from trailhound.engine import Engine, KeyedDetector
 from trailhound.engine.detector import rows_for
 from trailhound.engine.runner import event_time, group
 from trailhound.enrich.flows import mark_addresses
+from trailhound.enrich.geo import default_provider
+from trailhound.enrich.places import GeoPlaces
 from trailhound.events import Source
 from trailhound.findings.model import Finding, Occurrence, aggregate, encode, finding_id, new_finding
 from trailhound.formats import Kind, parse
@@ -32,7 +34,7 @@ from trailhound.simulator.attack_day import write_case_logs
 START = datetime(2026, 11, 4, 9, 0, tzinfo=UTC)
 PARTITIONS = 4
 INTEL = CombinedIntel(builtin_index())
-KEYED = [d for d in default_detectors(INTEL) if isinstance(d, KeyedDetector)]
+KEYED = [d for d in default_detectors(INTEL, GeoPlaces(default_provider())) if isinstance(d, KeyedDetector)]
 
 
 @pytest.fixture(scope="module")

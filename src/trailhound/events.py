@@ -52,6 +52,7 @@ class SessionContext(msgspec.Struct, rename="camel", omit_defaults=True, gc=Fals
     attributes: SessionAttributes | None = None
     source_identity: str | None = None
     ec2_role_delivery: str | None = None
+    assumed_root: str | None = None  # "true" on sts:AssumeRoot sessions (short-term, task-scoped root credentials)
 
 
 class UserIdentity(msgspec.Struct, rename="camel", omit_defaults=True, gc=False):

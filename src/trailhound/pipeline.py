@@ -27,8 +27,10 @@ from trailhound.config import ScanSettings
 from trailhound.detectors import default_detectors
 from trailhound.engine import Detector, Engine, KeyedDetector
 from trailhound.engine.router import Router
+from trailhound.enrich.aws_ranges import default_ranges
 from trailhound.enrich.geo import default_provider, open_provider
 from trailhound.enrich.inventory import Inventory
+from trailhound.enrich.places import GeoPlaces
 from trailhound.enrich.stages import FlowAddresses, InventoryLearning, Stage
 from trailhound.events import ApiCall, Source
 from trailhound.findings.aggregate import Aggregator, TrustedAddresses
@@ -236,7 +238,10 @@ class Scanner:
         # `intel` replaces the packaged lists (tests, or an operator's own feed set); custom lists always apply.
         base = intel if intel is not None else builtin_index() if self.settings.builtin_intel else None
         self.intel = CombinedIntel(base, custom.freeze())
-        self.detectors: list[Detector] = list(detectors) if detectors is not None else default_detectors(self.intel)
+        mmdb = list(self.settings.geoip_mmdb)
+        # one geo provider, opened on first use, for the identity detectors and the finding enricher
+        places = GeoPlaces((lambda: open_provider(mmdb)) if mmdb else default_provider, default_ranges())
+        self.detectors: list[Detector] = list(detectors) if detectors is not None else default_detectors(self.intel, places)
         self.inventory = Inventory.from_state(msgspec.json.decode(self.store.meta("inventory") or "null"))
         if detectors is None:  # the full set: state of detectors gone or changed since is of no use to anyone
             store.prune_state({d.name: d.state_version for d in self.detectors if isinstance(d, KeyedDetector)})
@@ -245,9 +250,7 @@ class Scanner:
                              watermark, capacity=self.settings.state_cache_entries)
         self.router = Router(self.detectors, self.engine)
         self.stages: list[Stage] = [InventoryLearning(self.inventory), FlowAddresses(self.intel.ip, self.trusted.ip), self.router]
-        mmdb = list(self.settings.geoip_mmdb)
-        geo = (lambda: open_provider(mmdb)) if mmdb else default_provider
-        self.aggregator = Aggregator(store.finding, store.detector_id, Enricher(self.inventory, geo=geo, default_region=self.settings.default_region),
+        self.aggregator = Aggregator(store.finding, store.detector_id, Enricher(self.inventory, geo=places.provider, default_region=self.settings.default_region),
                                      [TrustedAddresses(self.trusted.ip)], capacity=self.settings.finding_cache_entries)
         self.limit = int(self.settings.max_file_mb * 1e6)
         self.batch_bytes = int(self.settings.batch_mb * 1e6)

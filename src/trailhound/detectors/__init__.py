@@ -15,12 +15,12 @@ from functools import cache
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
-from trailhound.engine.detector import REGISTRY, Detector, FindingType, Intel
+from trailhound.engine.detector import REGISTRY, Detector, FindingType, Intel, Places
 
 if TYPE_CHECKING:
     from trailhound.simulator.records import Case
 
-_HELPERS = frozenset({"flows", "catalogue", "habits"})  # modules of shared helpers, not detectors
+_HELPERS = frozenset({"flows", "catalogue", "habits", "api_classes", "principals", "identity_profile"})  # modules of shared helpers, not detectors
 
 
 @cache
@@ -34,8 +34,8 @@ def detector_classes() -> list[type[Detector]]:
     return [cls for m in modules() for cls in REGISTRY if cls.__module__ == m.__name__]
 
 
-def default_detectors(intel: Intel | None = None) -> list[Detector]:
-    return [cls(intel) for cls in detector_classes()]
+def default_detectors(intel: Intel | None = None, places: Places | None = None) -> list[Detector]:
+    return [cls(intel, places) for cls in detector_classes()]
 
 
 def finding_types() -> dict[str, tuple[FindingType, type[Detector]]]:

@@ -60,8 +60,8 @@ class DgaBurst(WindowedDetector):
     reducers = {"nx": Distinct(exact=16, sample=10), "nx_high": Distinct(exact=16, sample=0), "high": Distinct(exact=16, sample=0),
                 "low": Distinct(exact=16, sample=0), "context": Last()}
 
-    def __init__(self, intel: Any = None, model: Model | None = None) -> None:
-        super().__init__(intel)
+    def __init__(self, intel: Any = None, places: Any = None, model: Model | None = None) -> None:
+        super().__init__(intel, places)
         self.model = model or shipped_model()
 
     def key_of(self, q: DnsQuery) -> str | None:

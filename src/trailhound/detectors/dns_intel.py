@@ -67,8 +67,8 @@ class DnsThreatIntel(Rule):
         FindingType(REBIND, severity(HIGH), "TA0006 Credential Access", "T1552.005 Unsecured Credentials: Cloud Instance Metadata API",
                     "a name other than AWS's own resolving to 169.254.169.254"),)
 
-    def __init__(self, intel: Any = None) -> None:
-        super().__init__(intel)
+    def __init__(self, intel: Any = None, places: Any = None) -> None:
+        super().__init__(intel, places)
         self._name_listed: dict[str, bool] = {}  # memo: query names and answers repeat heavily
         self._answer_flagged: dict[str, bool] = {}
 

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
+from trailhound.detectors.root_short_term import assumed_root
 from trailhound.engine import FindingType, Rule, severity
 from trailhound.events import ApiCall, Source
 from trailhound.findings.build import api_occurrence, is_ip
@@ -33,8 +34,8 @@ class RootCredentialUsage(Rule):
 
     def match(self, e: ApiCall) -> Occurrence | None:
         ident = e.user_identity
-        if ident.type != "Root" or e.event_type == "AwsServiceEvent":
-            return None
+        if ident.type != "Root" or e.event_type == "AwsServiceEvent" or assumed_root(ident):
+            return None  # an AssumeRoot session is ShortTermRootCredentialUsage
         # An AWS service acting for root (AWS Config, CloudFormation...) calls from the service's own
         # name, not an IP; root in the console (invokedBy signin.amazonaws.com) is root usage.
         if ident.invoked_by and not is_ip(e.source_ip):

@@ -67,6 +67,21 @@ class Intel(Protocol):
     def domain(self, name: str | None) -> tuple[Any, ...]: ...
 
 
+class Places(Protocol):
+    """Where an address is: country, ASN and coordinates (``enrich.geo.IpInfo``), and whether it is AWS's."""
+
+    def lookup(self, ip: str | None) -> Any: ...
+    def inside_aws(self, ip: str | None) -> bool: ...
+
+
+class _NoPlaces:
+    def lookup(self, ip: str | None) -> Any:
+        return None
+
+    def inside_aws(self, ip: str | None) -> bool:
+        return False
+
+
 class _NoIntel:
     def ip(self, ip: str | None) -> tuple[Any, ...]:
         return ()
@@ -98,8 +113,9 @@ class Detector:
         if not cls.abstract:
             REGISTRY.append(cls)
 
-    def __init__(self, intel: Intel | None = None) -> None:
+    def __init__(self, intel: Intel | None = None, places: Places | None = None) -> None:
         self.intel: Intel = intel or _NoIntel()
+        self.places: Places = places or _NoPlaces()
 
     @classmethod
     def finding_types(cls) -> tuple[str, ...]:

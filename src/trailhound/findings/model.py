@@ -256,6 +256,31 @@ class Evidence(_Wire):
     threat_intelligence_details: list[ThreatIntelligenceDetail] = msgspec.field(default_factory=list)
 
 
+class AnomalyObservations(_Wire):
+    text: list[str] = msgspec.field(default_factory=list)
+
+
+class AnomalyObject(_Wire, kw_only=True):
+    profile_type: str = "FREQUENCY"
+    profile_subtype: str  # FREQUENT | INFREQUENT | RARE | UNSEEN
+    observations: AnomalyObservations
+
+
+class AnomalyUnusual(_Wire):
+    behavior: dict[str, dict[str, AnomalyObject]] = msgspec.field(default_factory=dict)
+
+
+class Anomaly(_Wire):
+    """What a profile held (``profiles``: profile -> feature -> values by frequency class) and what was unusual."""
+
+    profiles: dict[str, dict[str, list[AnomalyObject]]] = msgspec.field(default_factory=dict)
+    unusual: AnomalyUnusual = msgspec.field(default_factory=AnomalyUnusual)
+
+
+class Detection(_Wire):
+    anomaly: Anomaly | None = None
+
+
 class AdditionalInfo(msgspec.Struct, kw_only=True):
     value: str  # a JSON document, as GuardDuty carries it
     type: str = "default"
@@ -274,6 +299,7 @@ class Service(msgspec.Struct, rename="camel", omit_defaults=True, kw_only=True):
     count: int
     evidence: Evidence | None = None
     user_feedback: str | None = None
+    detection: Detection | None = None
 
 
 class Finding(msgspec.Struct, rename="camel", kw_only=True):
@@ -313,6 +339,7 @@ class Occurrence(msgspec.Struct, kw_only=True):
     remote_ip: str | None = None  # the public IP the activity came from or went to (trusted-list check)
     aggregation_key: str = ""  # extra identity, e.g. the indicator for threat-intel types
     first_seen: float | None = None  # the earliest event, for an occurrence that gathers several
+    detection: Detection | None = None  # anomaly evidence of behaviour types (service.detection)
 
 
 # ---- the codec ----------------------------------------------------------------------------
@@ -367,7 +394,7 @@ def new_finding(occ: Occurrence, detector_id: str, now: float) -> Finding:
         service=Service(
             service_name="guardduty", detector_id=detector_id, feature_name=occ.feature_name, action=occ.action, resource_role=occ.resource_role,
             additional_info=_additional_info(occ.additional_info), event_first_seen=iso(_first(occ)), event_last_seen=iso(occ.time),
-            archived=False, count=1, evidence=occ.evidence,
+            archived=False, count=1, evidence=occ.evidence, detection=occ.detection,
         ),
     )
 
@@ -396,6 +423,7 @@ def aggregate(finding: Finding, occ: Occurrence, now: float) -> Finding:
         service.action = occ.action
         service.additional_info = _additional_info(occ.additional_info)
         service.evidence = occ.evidence
+        service.detection = occ.detection
         finding.resource = occ.resource
         finding.title = occ.title
         finding.description = occ.description

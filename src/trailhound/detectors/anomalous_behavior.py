@@ -1,0 +1,182 @@
+"""*:IAMUser/AnomalousBehavior — an identity calls an API of a tactic class in a way it never has.
+
+Judged per identity against its own profile (``identity_profile``): a call fires when its API, of one
+of the eight classes (``api_classes``), is unseen for this identity *and* so is at least one of where it
+came from (ASN organisation or country) and the client it came through (user-agent family). One unusual
+dimension is everyday life: a CI role deploying something new from its usual runners, an engineer on
+the usual laptop abroad. Anonymizing egress (Tor, hosting and VPN networks) and an unseen region are
+reported with it, not on their own. A settled profile only (``identity_profile.settled``); AWS services,
+service-linked roles and calls AWS makes for an identity are no one's behaviour (``principals``).
+
+One finding per identity and class; its evidence is GuardDuty's ``service.detection.anomaly`` (the
+profile's usual values by frequency, the unusual ones) and ``additionalInfo.anomalies.anomalousAPIs``:
+every anomalous call of the identity in the hour up to it, by success and error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import msgspec
+
+from trailhound.detectors import identity_profile as ip
+from trailhound.detectors.api_classes import CLASS_OF
+from trailhound.detectors.principals import agent_family, anonymizing, identity_key, origin
+from trailhound.engine import FindingType, KeyedDetector, severity
+from trailhound.events import ApiCall, Source
+from trailhound.findings.build import api_occurrence
+from trailhound.findings.model import HIGH, LOW, MEDIUM, Detection, Occurrence
+from trailhound.intel.index import Category
+
+if TYPE_CHECKING:
+    from trailhound.simulator.records import Case
+
+NEARBY = 3600.0  # seconds: anomalous calls this close are one series
+_CLASSES = {  # class: (severity, MITRE tactic, technique, what GuardDuty names)
+    "CredentialAccess": (MEDIUM, "TA0006 Credential Access", "T1555.006 Credentials from Password Stores: Cloud Secrets Management Stores",
+                         "secrets and passwords read (GetSecretValue, GetPasswordData...)"),
+    "DefenseEvasion": (MEDIUM, "TA0005 Defense Evasion", "T1562 Impair Defenses", "logging, alarms or detectors deleted or stopped"),
+    "Discovery": (LOW, "TA0007 Discovery", "T1580 Cloud Infrastructure Discovery", "identities, policies and resources enumerated"),
+    "Exfiltration": (HIGH, "TA0010 Exfiltration", "T1537 Transfer Data to Cloud Account", "snapshots, images or replication shared out"),
+    "Impact": (HIGH, "TA0040 Impact", "T1485 Data Destruction", "resources deleted, policies replaced"),
+    "InitialAccess": (MEDIUM, "TA0001 Initial Access", "T1078.004 Valid Accounts: Cloud Accounts", "sessions and tokens obtained"),
+    "Persistence": (MEDIUM, "TA0003 Persistence", "T1098.001 Account Manipulation: Additional Cloud Credentials",
+                    "users, keys or login profiles created"),
+    "PrivilegeEscalation": (MEDIUM, "TA0004 Privilege Escalation", "T1098.003 Account Manipulation: Additional Cloud Roles",
+                            "policies attached, roles or profiles changed"),
+}
+
+
+def type_of(cls: str) -> str:
+    return f"{cls}:IAMUser/AnomalousBehavior"
+
+
+class AnomalousBehavior(KeyedDetector[ip.IdentityProfile]):
+    name = "iam-anomalous-behavior"
+    consumes = Source.CLOUDTRAIL
+    method = "behaviour"
+    State: ClassVar[type[msgspec.Struct]] = ip.IdentityProfile
+    ttl = ip.TTL
+    findings = tuple(FindingType(type_of(c), severity(level), tactic, technique,
+                                 f"{what}: an API of the class unseen for the identity, from an unseen network or country or through an "
+                                 "unseen client, after a week of history") for c, (level, tactic, technique, what) in _CLASSES.items())
+
+    def candidates(self, events: Sequence[ApiCall]) -> list[ApiCall]:
+        return [e for e in events if e.event_category != "Data"]
+
+    def key_of(self, e: ApiCall) -> str | None:
+        return identity_key(e)
+
+    def update(self, key: str, rows: list[ApiCall], state: ip.IdentityProfile | None, watermark: float) -> tuple[list[Occurrence], Any]:
+        st = state if state is not None else ip.IdentityProfile()
+        hits: dict[str, tuple[ApiCall, dict[str, str], bool]] = {}  # class -> its first anomalous call this batch
+        for e in sorted(rows, key=lambda r: r.event_time):
+            t = e.event_time.timestamp()
+            ip.observe_day(st, t)
+            info = self.places.lookup(e.source_ip)
+            network, country = origin(e, info)
+            values = {ip.NETWORK: network, ip.COUNTRY: country, ip.AGENT: agent_family(e.user_agent), ip.REGION: e.aws_region or None}
+            cls = CLASS_OF.get(e.event_name)
+            if cls is not None and ip.settled(st, t) and ip.unseen(st, ip.API, e.event_name, t):
+                odd = {d: str(v) for d, v in values.items() if ip.unseen(st, d, v, t)}
+                if odd.keys() & {ip.NETWORK, ip.COUNTRY, ip.AGENT}:
+                    tor = any(h.category is Category.TOR_EXIT for h in self.intel.ip(e.source_ip))
+                    st.recent = [r for r in st.recent if t - r[0] <= NEARBY][-15:] + [[t, e.event_name, cls, e.succeeded]]
+                    hits.setdefault(cls, (e, {ip.API: e.event_name, **odd}, anonymizing(info, tor)))
+            ip.learn(st, values, t)
+            if cls is not None and e.succeeded:  # a refused call is no habit
+                ip.learn(st, {ip.API: e.event_name}, t)
+        return [self._report(key, st, cls, *hit) for cls, hit in hits.items()], st
+
+    def _report(self, key: str, st: ip.IdentityProfile, cls: str, e: ApiCall, unusual: dict[str, str], anon: bool) -> Occurrence:
+        t = e.event_time.timestamp()
+        series = [r for r in st.recent if abs(r[0] - t) <= NEARBY]
+        apis = {"success": sorted({f"{r[1]} ({r[2]})" for r in series if r[3]}), "error": sorted({f"{r[1]} ({r[2]})" for r in series if not r[3]})}
+        ftype = type_of(cls)
+        what = ", ".join(f"{d.lower().replace('_', ' ')} {v}" for d, v in unusual.items() if d != ip.API)
+        occ = api_occurrence(
+            e, ftype, self.severity(ftype),
+            f"APIs commonly used in {cls} tactics were invoked by {e.user_identity.type} {e.user_identity.name} under unusual circumstances.",
+            f"{e.event_name}, an API of the {cls} class that {e.user_identity.name} has not called before, was invoked from {e.source_ip} "
+            f"with {what}, all unseen for this identity" + (", through anonymizing infrastructure" if anon else "") + ".",
+            additional_info={"anomalies": {"anomalousAPIs": apis}, "unusual": unusual, "anonymizingEgress": anon,
+                             "profileDays": st.days},
+        )
+        occ.detection = Detection(anomaly=ip.anomaly(key, st, unusual, t))
+        return occ
+
+
+# Public addresses of the cases (none on a packaged list): an office and a home network, a rented server,
+# a far-away network
+OFFICE, HOME, VPS, FAR = "77.60.50.185", "80.141.122.103", "46.4.233.216", "45.149.17.157"
+RUNNERS = ("20.42.67.31", "20.57.216.90", "20.42.123.77")  # hosted CI runners, one cloud's network
+BROWSER = "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"
+BOTO = "Boto3/1.35.36 md/Botocore#1.35.36 ua/2.0 os/linux#6.8.0 md/arch#x86_64 lang/python#3.12.3 md/pyimpl#CPython Botocore/1.35.36"
+TF = "APN/1.0 HashiCorp/1.0 Terraform/1.9.8 (+https://www.terraform.io) terraform-provider-aws/5.74.0 aws-sdk-go-v2/1.32.3"
+
+
+def role_session(account: str, role: str, session: str) -> dict[str, Any]:
+    return {"type": "AssumedRole", "principalId": f"AROA{role.upper()[:12]:X<12}77:{session}", "arn": f"arn:aws:sts::{account}:assumed-role/{role}/{session}",
+            "accountId": account, "accessKeyId": f"ASIA{session.upper().replace('-', '')[:12]:X<12}0001",
+            "sessionContext": {"sessionIssuer": {"type": "Role", "arn": f"arn:aws:iam::{account}:role/{role}", "accountId": account, "userName": role},
+                               "attributes": {"creationDate": "2026-11-01T08:00:00Z", "mfaAuthenticated": "false"}}}
+
+
+def cases(start: datetime, account: str = "111122223333") -> list[Case]:
+    from trailhound.simulator.records import CLI_UA, Case, iam_user, record
+
+    s3, athena, iam, ec2, sts, cfn, lam = ("s3.amazonaws.com", "athena.amazonaws.com", "iam.amazonaws.com", "ec2.amazonaws.com",
+                                           "sts.amazonaws.com", "cloudformation.amazonaws.com", "lambda.amazonaws.com")
+    t = iter(start + timedelta(minutes=2 * i) for i in range(200))
+
+    def now(api: str, service: str, who: dict[str, Any], ip_: str, ua: str, **kw: Any) -> dict[str, Any]:
+        return record(api, service, time=next(t), account=account, identity=who, ip=ip_, ua=ua, **kw)
+
+    analyst = iam_user(account, "nora-analyst")  # S3 and Athena from the office, every day
+    analyst_days = ip.daily(start, 14, analyst, [("ListBuckets", s3), ("GetBucketLocation", s3), ("StartQueryExecution", athena),
+                                                 ("GetQueryResults", athena)], [OFFICE], CLI_UA, account)
+    persistence = [now("CreateUser", iam, analyst, VPS, BOTO, params={"userName": "svc-sync"}),
+                   now("CreateAccessKey", iam, analyst, VPS, BOTO, params={"userName": "svc-sync"}),
+                   now("AttachUserPolicy", iam, analyst, VPS, BOTO, params={"userName": "svc-sync", "policyArn": "arn:aws:iam::aws:policy/AdministratorAccess"})]
+    ops = iam_user(account, "sam-ops")
+    ops_days = ip.daily(start, 14, ops, [("DescribeInstances", ec2), ("GetCallerIdentity", sts), ("DescribeSecurityGroups", ec2)], [HOME], CLI_UA, account)
+    recon = [now(api, iam, ops, FAR, "python-requests/2.32.3") for api in ("ListUsers", "ListRoles", "GetAccountAuthorizationDetails", "ListAttachedUserPolicies")]
+    # a role: a new session every day, one profile (keyed on the role)
+    backup_days = [r for d in range(14, 0, -1) for r in ip.daily(start - timedelta(days=d - 1), 1, role_session(account, "backup-operator", f"nightly-{d}"),
+                                                                   [("CreateSnapshot", ec2), ("DescribeSnapshots", ec2)], [OFFICE], BOTO, account, hour=2)]
+    exfil = [now("ModifySnapshotAttribute", ec2, role_session(account, "backup-operator", "nightly-0"), VPS, "aws-cli/2.17.50 ua/2.0 os/linux",
+                 params={"snapshotId": "snap-0feed", "createVolumePermission": {"add": {"items": [{"userId": "999988887777"}]}}})]
+    # the CI role deploys every day from the hosted runners; today it also updates a function, as deployments do
+    ci = [("DescribeStacks", cfn), ("CreateChangeSet", cfn), ("ExecuteChangeSet", cfn), ("GetCallerIdentity", sts)]
+    ci_days = [r for d in range(14, 0, -1) for r in ip.daily(start - timedelta(days=d - 1), 1, role_session(account, "ci-release", f"gh-run-{d}"), ci,
+                                                               list(RUNNERS), TF, account, hour=8)]
+    ci_today = [now(api, svc, role_session(account, "ci-release", "gh-run-0"), RUNNERS[1], TF) for api, svc in ci + [("UpdateFunctionCode20150331v2", lam)]]
+    hire = iam_user(account, "omar-new-hire")  # started three days ago
+    hire_days = ip.daily(start, 3, hire, [("DescribeInstances", ec2), ("ListBuckets", s3)], [HOME], CLI_UA, account)
+    hire_today = [now("CreateAccessKey", iam, hire, VPS, BOTO, params={"userName": "omar-new-hire"})]
+    traveller = iam_user(account, "ines-console")
+    travel_days = ip.daily(start, 14, traveller, [("ConsoleLogin", "signin.amazonaws.com"), ("DescribeInstances", ec2), ("ListBuckets", s3)],
+                           [HOME], BROWSER, account)
+    abroad = [now("ConsoleLogin", "signin.amazonaws.com", traveller, FAR, BROWSER, response={"ConsoleLogin": "Success"}),
+              now("DescribeInstances", ec2, traveller, FAR, BROWSER), now("ListBuckets", s3, traveller, FAR, BROWSER)]
+    linked = role_session(account, "aws-service-role/ecs.amazonaws.com/AWSServiceRoleForECS", "ecs-service-scheduler")
+    service = [{**now("DeleteNetworkInterface", ec2, linked, VPS, "ecs.amazonaws.com"), "sourceIPAddress": "ecs.amazonaws.com"}]
+    # one developer per remaining class: a fortnight from home with the CLI, then the class's API from far away through a script
+    others = []
+    for cls, (api, svc) in {"CredentialAccess": ("GetSecretValue", "secretsmanager.amazonaws.com"), "DefenseEvasion": ("DeleteFlowLogs", ec2),
+                            "Impact": ("DeleteSecurityGroup", ec2), "InitialAccess": ("StartSession", "ssm.amazonaws.com"),
+                            "PrivilegeEscalation": ("PutUserPolicy", iam)}.items():
+        dev = iam_user(account, f"dev-{cls.lower()}")
+        days = ip.daily(start, 14, dev, [("DescribeInstances", ec2), ("GetCallerIdentity", sts)], [HOME], CLI_UA, account)
+        others.append(Case(f"{cls.lower()}-api-from-far-away", type_of(cls), days + [now(api, svc, dev, FAR, "python-requests/2.32.3")]))
+    return others + [
+        Case("analyst-creates-user-and-key-from-vps", type_of("Persistence"), analyst_days + persistence),
+        Case("operator-enumerates-iam-from-far-away", type_of("Discovery"), ops_days + recon),
+        Case("backup-role-shares-snapshot-from-vps", type_of("Exfiltration"), backup_days + exfil),
+        Case("ci-role-deploys-as-every-day", None, ci_days + ci_today),
+        Case("new-hire-first-week", None, hire_days + hire_today),
+        Case("traveller-signs-in-abroad", None, travel_days + abroad),
+        Case("service-linked-role", None, service),
+    ]

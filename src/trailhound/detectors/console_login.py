@@ -1,0 +1,135 @@
+"""UnauthorizedAccess:IAMUser/ConsoleLoginSuccess.B — one user's successful console sign-ins from
+places too far apart for the time between them.
+
+Per user: the place of the last successful ``ConsoleLogin`` (coordinates when the geo data has them —
+an operator's city database — else the country's centroid, ``CENTROIDS``). A sign-in fires when it lies
+at least ``MIN_KM`` from the last one and reaching it would take more than ``MAX_KMH`` (a jet's speed
+with the airports either side). The distance floor absorbs what address geolocation gets wrong
+between neighbouring countries (a mobile carrier's or VPN's egress one border over). A failed sign-in
+is no one being anywhere.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import msgspec
+
+from trailhound.detectors.principals import identity_key
+from trailhound.engine import FindingType, KeyedDetector, severity
+from trailhound.engine.baseline import DAY
+from trailhound.events import ApiCall, Source
+from trailhound.findings.build import api_occurrence
+from trailhound.findings.model import MEDIUM, Occurrence
+
+if TYPE_CHECKING:
+    from trailhound.simulator.records import Case
+
+TYPE = "UnauthorizedAccess:IAMUser/ConsoleLoginSuccess.B"
+MIN_KM = 1000.0
+MAX_KMH = 1000.0
+
+# Country centroids (lat, lon), rounded to a degree: Google's DSPL canonical countries.csv
+# (developers.google.com/public-data/docs/canonical/countries_csv), for the countries most sign-ins come from.
+CENTROIDS: dict[str, tuple[float, float]] = {
+    "US": (37, -95), "CA": (56, -106), "MX": (23, -102), "BR": (-14, -51), "AR": (-38, -63), "CL": (-35, -71), "CO": (4, -74),
+    "PE": (-9, -75), "GB": (55, -3), "IE": (53, -8), "FR": (46, 2), "DE": (51, 10), "NL": (52, 5), "BE": (50, 4), "LU": (50, 6),
+    "CH": (47, 8), "AT": (47, 14), "IT": (42, 12), "ES": (40, -4), "PT": (39, -8), "DK": (56, 9), "NO": (60, 8), "SE": (60, 18),
+    "FI": (61, 25), "PL": (52, 19), "CZ": (50, 15), "SK": (48, 19), "HU": (47, 19), "RO": (45, 25), "BG": (42, 25), "GR": (39, 21),
+    "UA": (48, 31), "RU": (61, 105), "TR": (38, 35), "IL": (31, 35), "AE": (23, 53), "SA": (23, 45), "EG": (26, 30), "NG": (9, 8),
+    "KE": (0, 37), "ZA": (-30, 22), "IN": (20, 78), "PK": (30, 69), "BD": (23, 90), "CN": (35, 104), "HK": (22, 114), "TW": (23, 120),
+    "JP": (36, 138), "KR": (35, 127), "SG": (1, 104), "MY": (4, 101), "TH": (15, 100), "VN": (14, 108), "ID": (-0.8, 113), "PH": (12, 121),
+    "AU": (-25, 133), "NZ": (-40, 174), "IR": (32, 53), "KZ": (48, 66), "LT": (55, 23), "LV": (56, 24), "EE": (58, 25), "RS": (44, 21),
+    "HR": (45, 15), "SI": (46, 15), "IS": (64, -19), "MA": (31, -7),
+}
+
+
+def km(a: tuple[float, float], b: tuple[float, float]) -> float:
+    """Great-circle distance (haversine, mean Earth radius)."""
+    (lat1, lon1), (lat2, lon2) = (tuple(map(math.radians, p)) for p in (a, b))
+    h = math.sin((lat2 - lat1) / 2) ** 2 + math.cos(lat1) * math.cos(lat2) * math.sin((lon2 - lon1) / 2) ** 2
+    return 2 * 6371.0 * math.asin(math.sqrt(h))
+
+
+class LastLogin(msgspec.Struct, array_like=True):
+    t: float
+    lat: float
+    lon: float
+    where: str  # country code (or city) and address, for the description
+    ip: str
+
+
+class ConsoleLoginSuccessB(KeyedDetector[LastLogin]):
+    name = "console-login-success-b"
+    consumes = Source.CLOUDTRAIL
+    method = "behaviour"
+    event_names = frozenset({"ConsoleLogin"})
+    State: ClassVar[type[msgspec.Struct]] = LastLogin
+    ttl = 2 * DAY
+    findings = (FindingType(TYPE, severity(MEDIUM), "TA0001 Initial Access", "T1078.004 Valid Accounts: Cloud Accounts",
+                            f"two successful console sign-ins of one user ≥{MIN_KM:,.0f} km apart, faster than {MAX_KMH:,.0f} km/h between them"),)
+
+    def candidates(self, events: Sequence[ApiCall]) -> list[ApiCall]:
+        return [e for e in events if e.event_name == "ConsoleLogin" and not e.error_code]
+
+    def key_of(self, e: ApiCall) -> str | None:
+        return identity_key(e) if e.response().get("ConsoleLogin") == "Success" else None
+
+    def place(self, e: ApiCall) -> tuple[tuple[float, float], str] | None:
+        info = self.places.lookup(e.source_ip)
+        if info is None:
+            return None
+        if info.lat is not None and info.lon is not None:
+            return (info.lat, info.lon), info.city or info.country_code or "?"
+        point = CENTROIDS.get(info.country_code or "")
+        return (point, str(info.country_code)) if point else None
+
+    def update(self, key: str, rows: list[ApiCall], state: LastLogin | None, watermark: float) -> tuple[list[Occurrence], Any]:
+        last, out = state, []
+        for e in sorted(rows, key=lambda r: r.event_time):
+            found = self.place(e)
+            if found is None:
+                continue
+            point, where = found
+            t = e.event_time.timestamp()
+            if last is not None:
+                distance = km((last.lat, last.lon), point)
+                hours = max(t - last.t, 60.0) / 3600
+                if distance >= MIN_KM and distance / hours > MAX_KMH:
+                    out.append(self._report(e, last, where, distance, hours))
+            last = LastLogin(t, point[0], point[1], where, str(e.source_ip))
+        return out, last
+
+    def _report(self, e: ApiCall, last: LastLogin, where: str, distance: float, hours: float) -> Occurrence:
+        user = e.user_identity.name
+        return api_occurrence(
+            e, TYPE, self.severity(TYPE),
+            f"Multiple worldwide successful console logins were observed for {user}.",
+            f"{user} signed in to the console from {e.source_ip} ({where}) {hours * 60:.0f} minutes after signing in from {last.ip} "
+            f"({last.where}), {distance:,.0f} km away: {distance / hours:,.0f} km/h.",
+            additional_info={"previousLogin": {"ip": last.ip, "location": last.where}, "distanceKm": round(distance), "minutesApart": round(hours * 60)},
+        )
+
+
+def cases(start: datetime, account: str = "111122223333") -> list[Case]:
+    from trailhound.detectors.anomalous_behavior import BROWSER, FAR, HOME, OFFICE
+    from trailhound.simulator.records import Case, iam_user, record
+
+    us_home = "73.15.211.40"
+
+    def login(user: str, ip_: str, at: datetime, ok: bool = True) -> dict[str, Any]:
+        rec = record("ConsoleLogin", "signin.amazonaws.com", time=at, account=account, identity=iam_user(account, user), ip=ip_, ua=BROWSER,
+                     response={"ConsoleLogin": "Success" if ok else "Failure"}, error_code=None if ok else "Failed authentication")
+        return rec
+
+    return [
+        Case("logins-from-two-continents-minutes-apart", TYPE, [login("kai-admin", HOME, start), login("kai-admin", us_home, start + timedelta(minutes=12))]),
+        # a flight: Frankfurt in the morning, Hong Kong fourteen hours later
+        Case("traveller-lands-and-signs-in", None, [login("lena-sales", HOME, start - timedelta(hours=14)), login("lena-sales", FAR, start)]),
+        # neighbouring countries minutes apart: under the distance floor (geolocation of carriers and VPN exits)
+        Case("neighbouring-countries", None, [login("jonas-dev", HOME, start), login("jonas-dev", OFFICE, start + timedelta(minutes=8))]),
+        Case("failed-login-far-away", None, [login("mia-ops", HOME, start), login("mia-ops", FAR, start + timedelta(minutes=5), ok=False)]),
+    ]

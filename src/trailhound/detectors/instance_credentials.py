@@ -1,0 +1,156 @@
+"""UnauthorizedAccess:IAMUser/InstanceCredentialExfiltration.OutsideAWS / .InsideAWS — an instance's
+role credentials used from an address that is not the instance's.
+
+An EC2 instance's role session is named after the instance (``assumed-role/<role>/i-...``, an ``ASIA``
+key); its calls come from the instance's own egress — its public address, a NAT gateway's, or a private
+address through a VPC endpoint. Judged per role and instance: the public addresses the pair calls from in
+its first ``SETTLE`` are its egress (learned, up to ``MAX_SOURCES``); a later call from another public
+address raises OutsideAWS, or InsideAWS when the address is AWS's (another account's EC2, a Lambda)
+(``Places.inside_aws``: the operator's ip-ranges.json, else Amazon's ASNs). An address seen on
+``LEARNED_DAYS`` days becomes an expected source, as GuardDuty learns recurring ones. Calls AWS makes
+with the credentials (``ec2.amazonaws.com``, ``AWS Internal``) and private addresses never judge.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import msgspec
+
+from trailhound.engine import FindingType, KeyedDetector, severity
+from trailhound.engine.baseline import DAY
+from trailhound.enrich.geo import is_public
+from trailhound.events import ApiCall, Source
+from trailhound.findings.build import api_occurrence, is_ip, principal_key
+from trailhound.findings.model import HIGH, Occurrence
+
+if TYPE_CHECKING:
+    from trailhound.simulator.records import Case
+
+OUTSIDE = "UnauthorizedAccess:IAMUser/InstanceCredentialExfiltration.OutsideAWS"
+INSIDE = "UnauthorizedAccess:IAMUser/InstanceCredentialExfiltration.InsideAWS"
+SETTLE = 3600.0  # seconds from the pair's first call in which its egress addresses are learned
+MAX_SOURCES = 6
+LEARNED_DAYS = 3
+_INSTANCE = re.compile(r"^i-[0-9a-f]{8,17}$")
+
+
+def instance_session(e: ApiCall) -> str | None:
+    """The instance id of an instance-role session's call, or None."""
+    ident = e.user_identity
+    if ident.type != "AssumedRole" or not (ident.access_key_id or "").startswith("ASIA") or not ident.arn:
+        return None
+    session = ident.arn.rsplit("/", 1)[-1]
+    return session if _INSTANCE.match(session) else None
+
+
+class Egress(msgspec.Struct, array_like=True):
+    first: float = 0.0
+    sources: list[str] = msgspec.field(default_factory=list)  # the instance's own egress addresses
+    strangers: dict[str, list[int]] = msgspec.field(default_factory=dict)  # other address -> days it called on (≤ LEARNED_DAYS)
+
+
+class InstanceCredentialExfiltration(KeyedDetector[Egress]):
+    name = "instance-credential-exfiltration"
+    consumes = Source.CLOUDTRAIL
+    method = "behaviour"
+    State: ClassVar[type[msgspec.Struct]] = Egress
+    ttl = 7 * DAY
+    findings = (
+        FindingType(OUTSIDE, severity(HIGH), "TA0006 Credential Access", "T1552.005 Unsecured Credentials: Cloud Instance Metadata API",
+                    "an instance's role session (`ASIA` key, session `i-…`) used from a public address outside AWS that is not the "
+                    "instance's egress (learned in the session's first hour)", sources=("CloudTrail", "S3DataEvents")),
+        FindingType(INSIDE, severity(HIGH), "TA0006 Credential Access", "T1552.005 Unsecured Credentials: Cloud Instance Metadata API",
+                    "the same, from an AWS address that is not the instance's (another account's EC2, a Lambda)",
+                    sources=("CloudTrail", "S3DataEvents")),
+    )
+
+    def candidates(self, events: Sequence[ApiCall]) -> list[ApiCall]:
+        return [e for e in events if e.user_identity.type == "AssumedRole" and is_ip(e.source_ip)]
+
+    def key_of(self, e: ApiCall) -> str | None:
+        instance = instance_session(e)
+        return f"{principal_key(e)}|{instance}" if instance and is_ip(e.source_ip) and is_public(e.source_ip) else None
+
+    def update(self, key: str, rows: list[ApiCall], state: Egress | None, watermark: float) -> tuple[list[Occurrence], Any]:
+        st = state if state is not None else Egress()
+        out: list[Occurrence] = []
+        reported: set[str] = set()
+        for e in sorted(rows, key=lambda r: r.event_time):
+            t, src = e.event_time.timestamp(), str(e.source_ip)
+            if not st.sources:
+                st.first = t
+            if src in st.sources:
+                continue
+            if t - st.first <= SETTLE and len(st.sources) < MAX_SOURCES:
+                st.sources.append(src)
+                continue
+            days = st.strangers.setdefault(src, [])
+            day = int(t // DAY)
+            if day not in days:
+                days.append(day)
+            if len(days) >= LEARNED_DAYS and len(st.sources) < MAX_SOURCES:  # a recurring source is expected
+                st.sources.append(src)
+                del st.strangers[src]
+                continue
+            if src not in reported:
+                reported.add(src)
+                out.append(self._report(e, key.rsplit("|", 1)[1], st))
+        if len(st.strangers) > 16:  # bounded: keep the most recent strangers
+            st.strangers = dict(sorted(st.strangers.items(), key=lambda kv: kv[1][-1])[-16:])
+        return out, st
+
+    def _report(self, e: ApiCall, instance: str, st: Egress) -> Occurrence:
+        inside = self.places.inside_aws(e.source_ip)
+        ftype = INSIDE if inside else OUTSIDE
+        where = "another AWS address" if inside else "outside AWS"
+        return api_occurrence(
+            e, ftype, self.severity(ftype),
+            f"Credentials for instance {instance} were used from {where}.",
+            f"Role credentials delivered to EC2 instance {instance} ({e.user_identity.name}) called {e.event_name} from {e.source_ip}, "
+            f"{where}; the instance calls from {', '.join(st.sources)}. Instance credentials are only meant to be used on the instance.",
+            additional_info={"instanceId": instance, "instanceSources": list(st.sources)}, aggregation_key=instance,
+        )
+
+
+def instance_role(account: str, instance: str, role: str = "web-app") -> dict[str, Any]:
+    return {"type": "AssumedRole", "principalId": f"AROAEXAMPLEWEBAPP0001:{instance}", "arn": f"arn:aws:sts::{account}:assumed-role/{role}/{instance}",
+            "accountId": account, "accessKeyId": f"ASIA{instance[2:14].upper()}EX1",
+            "sessionContext": {"sessionIssuer": {"type": "Role", "arn": f"arn:aws:iam::{account}:role/{role}", "accountId": account, "userName": role},
+                               "attributes": {"creationDate": "2026-11-02T06:00:00Z", "mfaAuthenticated": "false"}, "ec2RoleDelivery": "2.0"}}
+
+
+def cases(start: datetime, account: str = "111122223333") -> list[Case]:
+    from trailhound.detectors.anomalous_behavior import RUNNERS, VPS
+    from trailhound.simulator.records import BASELINE_HOSTS, Case, record
+
+    sdk = "aws-sdk-java/2.28.16 Linux/6.1.112 OpenJDK_64-Bit_Server_VM/21.0.5 Java/21.0.5 cfg/auth-source#imds"
+    hosts = [BASELINE_HOSTS[n] for n in (40, 41, 42, 43, 44)]
+    own = [f"54.90.199.{60 + n}" for n in range(len(hosts))]  # each instance's public address (Amazon's)
+    other_ec2 = "3.5.140.2"  # EC2 in another account
+
+    def calls(n: int, ip_: str, at: datetime, count: int = 4, api: str = "GetSecretValue", service: str = "secretsmanager.amazonaws.com",
+              **extra: Any) -> list[dict[str, Any]]:
+        who = instance_role(account, hosts[n].instance)
+        return [{**record(api, service, time=at + timedelta(minutes=5 * i), account=account, identity=who, ip=ip_, ua=sdk), **extra}
+                for i in range(count)]
+
+    early = start - timedelta(hours=3)
+    return [
+        # the stolen key used from a rented server while the instance goes on using it
+        Case("instance-key-used-from-vps", OUTSIDE, calls(0, own[0], early, 8) + calls(0, VPS, start, 3, "ListBuckets", "s3.amazonaws.com")
+             + calls(0, own[0], start + timedelta(minutes=1))),
+        Case("instance-key-used-from-other-ec2", INSIDE, calls(1, own[1], early, 6) + calls(1, other_ec2, start, 2, "DescribeInstances", "ec2.amazonaws.com")),
+        # AWS acting with the instance's credentials: from the service's name
+        Case("ec2-service-on-instance-behalf", None, calls(2, own[2], early, 4)
+             + [{**r, "sourceIPAddress": "ec2.amazonaws.com"} for r in calls(2, own[2], start, 2, "CreateNetworkInterface", "ec2.amazonaws.com")]),
+        # two egress addresses (NAT gateways in two zones) from the start, and calls through a VPC endpoint
+        Case("instance-with-two-nat-gateways", None, calls(3, own[3], early, 3) + calls(3, "54.90.185.12", early + timedelta(minutes=20), 3)
+             + calls(3, "10.0.200.43", start, 2, vpcEndpointId="vpce-0a1b2c3d") + calls(3, "54.90.185.12", start, 2)),
+        # a CI role's sessions (not an instance's) from many runners
+        Case("ci-sessions-from-many-runners", None, [{**r, "userIdentity": {**r["userIdentity"], "arn": r["userIdentity"]["arn"].replace(hosts[4].instance, "gh-run-7")}}
+                                                     for n, ip_ in enumerate(RUNNERS) for r in calls(4, ip_, early + timedelta(hours=n), 2)]),
+    ]

@@ -1,0 +1,72 @@
+"""Who called, and from where, as the identity detectors see a CloudTrail record.
+
+* ``identity_key`` — the identity a profile belongs to: an IAM user, the role (not its rotating
+  sessions; an IAM Identity Center role per person, since many people share it), a federated user,
+  root. None for what is no one's behaviour: AWS services and service-linked roles, and calls AWS
+  makes on an identity's behalf (from a service's name, not an address).
+* ``agent_family`` — the client family of a user agent (aws-cli, Boto3, a browser, Terraform...),
+  not its version: an upgrade is no new client.
+* ``origin`` — the network a call came from: its ASN organisation, else (no geo data) its /16.
+* ``HOSTING_ASNS`` — hosting and VPN-egress networks an office or home never calls from.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from trailhound.events import ApiCall
+from trailhound.findings.build import is_ip, principal_key
+
+_SERVICE_ROLE = re.compile(r":role/aws-service-role/|:role/(?:aws-reserved/[^/]+/)?AWSServiceRoleFor", re.I)
+
+# Hosting networks whose addresses attackers rent and commercial VPNs exit from (each operator's own
+# ASN registration): DigitalOcean 14061, OVH 16276, Hetzner 24940, Linode/Akamai 63949, Vultr 20473,
+# M247 9009, Leaseweb 60781 and 28753, Contabo 51167, Datacamp (CDN77) 60068, Psychz 40676, Choopa 46407,
+# Scaleway 12876, Alibaba 45102, Tencent 132203, HostRoyale 203020, Tor exit operators' Stiftung Erneuerbare Freiheit 60729.
+HOSTING_ASNS = frozenset({14061, 16276, 24940, 63949, 20473, 9009, 60781, 28753, 51167, 60068, 40676, 46407, 12876, 45102, 132203,
+                          203020, 60729})
+
+_FAMILIES = ("terraform", "pulumi", "aws-cli", "boto3", "botocore", "aws-sdk-java", "aws-sdk-go-v2", "aws-sdk-go", "aws-sdk-js",
+             "aws-sdk-dotnet", "awspowershell", "aws-sdk-ruby", "aws-sdk-php", "aws-sdk-rust", "aws-sdk-cpp", "stratus-red-team", "pacu",
+             "cloudfox", "python-requests", "curl", "aws internal")
+
+
+def identity_key(e: ApiCall) -> str | None:
+    ident = e.user_identity
+    if e.event_type == "AwsServiceEvent" or ident.type in (None, "AWSService", "AWSAccount"):
+        return None
+    if not is_ip(e.source_ip):
+        return None  # an AWS service calling for it ("ec2.amazonaws.com", "AWS Internal")
+    key = principal_key(e)
+    if _SERVICE_ROLE.search(key):
+        return None
+    if ident.type == "AssumedRole" and ":role/aws-reserved/sso.amazonaws.com/" in key and ident.arn:
+        return f"{key}/{ident.arn.rsplit('/', 1)[-1]}"  # Identity Center: the person behind the shared role
+    return key
+
+
+def agent_family(ua: str | None) -> str:
+    if not ua:
+        return "none"
+    low = ua.lower()
+    if low.startswith("mozilla/") or "signin.amazonaws.com" in low or "console.amazonaws.com" in low:
+        return "browser"
+    for family in _FAMILIES:
+        if family in low:
+            return family
+    head = re.split(r"[/ (]", low, maxsplit=1)[0]
+    return re.sub(r"[\d.]+$", "", head)[:24] or "other"
+
+
+def origin(e: ApiCall, info: Any) -> tuple[str, str | None]:
+    """(the network, the country code) of the call's address."""
+    if info is not None and (info.asn_org or info.asn):
+        return (info.asn_org or f"AS{info.asn}")[:32], info.country_code
+    ip = e.source_ip or ""
+    net = ".".join(ip.split(".")[:2]) if "." in ip else ":".join(ip.split(":")[:2])
+    return f"net {net}", info.country_code if info is not None else None
+
+
+def anonymizing(info: Any, tor: bool) -> bool:
+    return tor or (info is not None and info.asn in HOSTING_ASNS)

@@ -1,0 +1,112 @@
+"""Identity profiles and IAM AnomalousBehavior, judged directly (no pipeline): the profile's size bound,
+and that each near miss beside the detector is silent for its stated reason — the same activity with
+that reason taken away fires."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import msgspec
+import orjson
+import pytest
+
+from trailhound.detectors import anomalous_behavior as ab
+from trailhound.detectors import identity_profile as ip
+from trailhound.detectors.principals import agent_family, identity_key
+from trailhound.enrich.geo import default_provider
+from trailhound.enrich.places import GeoPlaces
+from trailhound.events import ApiCall
+from trailhound.simulator.records import CLI_UA, iam_user, record
+
+START = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
+ACCOUNT = "111122223333"
+
+
+@pytest.fixture(scope="module")
+def detector() -> ab.AnomalousBehavior:
+    return ab.AnomalousBehavior(places=GeoPlaces(default_provider()))
+
+
+def calls(records: list[dict[str, Any]]) -> list[ApiCall]:
+    return [msgspec.json.decode(orjson.dumps(r), type=ApiCall) for r in records]
+
+
+def run(det: ab.AnomalousBehavior, records: list[dict[str, Any]]) -> tuple[list[Any], dict[str, Any]]:
+    """Feed records one day at a time, as a scan would; the types raised and the states by key."""
+    states: dict[str, Any] = {}
+    raised = []
+    for day in sorted({r["eventTime"][:10] for r in records}):
+        todays = calls([r for r in records if r["eventTime"][:10] == day])
+        for key in {det.key_of(e) for e in todays} - {None}:
+            occs, states[key] = det.update(key, [e for e in todays if det.key_of(e) == key], states.get(key), 0.0)
+            raised += occs
+    return raised, states
+
+
+def test_profile_of_a_busy_identity_stays_under_2_kb(detector: ab.AnomalousBehavior) -> None:
+    from trailhound.detectors.api_classes import CLASS_OF
+
+    apis = sorted(CLASS_OF)[:30]  # 30 distinct classed APIs a month: a busy administrator
+    who = iam_user(ACCOUNT, "busy-admin")
+    services = [(a, "iam.amazonaws.com") for a in apis]
+    days = [r for d in range(30) for r in ip.daily(START - timedelta(days=d), 1, who, services[d % 3::3], [ab.OFFICE, ab.HOME, ab.FAR][d % 3:d % 3 + 1],
+                                                   CLI_UA if d % 2 else ab.BROWSER, ACCOUNT, region=("us-east-1", "eu-west-1")[d % 2])]
+    _, states = run(detector, days)
+    (st,) = states.values()
+    size = len(msgspec.msgpack.encode(st))
+    assert len(st.apis.values) == 30 and size <= 2048, size
+    # full to every capacity with long names, it is still bounded
+    for i in range(200):
+        for dim in ip.PROFILES:
+            ip.learn(st, {dim: f"{dim}-value-with-a-long-name-{i:04d}"}, START.timestamp() + i * ip.DAY)
+    assert len(msgspec.msgpack.encode(st)) <= 4096
+
+
+def test_role_sessions_share_one_profile_and_service_roles_have_none() -> None:
+    one, two = (calls([record("DescribeInstances", "ec2.amazonaws.com", time=START, identity=ab.role_session(ACCOUNT, "deployer", s), ip=ab.OFFICE)])[0]
+                for s in ("run-1", "run-2"))
+    assert identity_key(one) == identity_key(two) == f"arn:aws:iam::{ACCOUNT}:role/deployer"
+    linked = calls([record("DescribeInstances", "ec2.amazonaws.com", time=START, ip=ab.OFFICE,
+                           identity=ab.role_session(ACCOUNT, "aws-service-role/ecs.amazonaws.com/AWSServiceRoleForECS", "x"))])[0]
+    assert identity_key(linked) is None
+    assert agent_family(CLI_UA) == agent_family("aws-cli/2.9.1 Python/3.9") == "aws-cli" and agent_family(ab.BROWSER) == "browser"
+
+
+def _case(name: str) -> list[dict[str, Any]]:
+    return next(c for c in ab.cases(START, ACCOUNT) if c.name == name).records
+
+
+def test_new_hire_is_silent_only_because_of_the_warm_up(detector: ab.AnomalousBehavior) -> None:
+    hire = iam_user(ACCOUNT, "omar-new-hire")
+    today = [r for r in _case("new-hire-first-week") if r["eventTime"] >= START.strftime("%Y-%m-%d")]
+    assert run(detector, _case("new-hire-first-week"))[0] == []
+    settled = ip.daily(START, 14, hire, [("DescribeInstances", "ec2.amazonaws.com"), ("ListBuckets", "s3.amazonaws.com")], [ab.HOME], CLI_UA, ACCOUNT)
+    assert [o.type for o in run(detector, settled + today)[0]] == [ab.type_of("Persistence")]
+
+
+def test_one_unusual_dimension_is_not_enough(detector: ab.AnomalousBehavior) -> None:
+    history = [r for r in _case("analyst-creates-user-and-key-from-vps") if r["eventTime"] < START.strftime("%Y-%m-%d")]
+    analyst = iam_user(ACCOUNT, "nora-analyst")
+
+    def create_user(ip_: str, ua: str) -> list[dict[str, Any]]:
+        return [record("CreateUser", "iam.amazonaws.com", time=START, identity=analyst, ip=ip_, ua=ua, params={"userName": "x"})]
+
+    assert run(detector, history + create_user(ab.OFFICE, CLI_UA))[0] == []  # a new API from the usual place and client
+    assert [o.type for o in run(detector, history + create_user(ab.OFFICE, ab.BOTO))[0]] == [ab.type_of("Persistence")]  # + a new client
+    # the usual API from a new network and client: no new API, nothing to say
+    usual = [record("ListBuckets", "s3.amazonaws.com", time=START, identity=analyst, ip=ab.VPS, ua=ab.BOTO)]
+    assert run(detector, history + usual)[0] == []
+
+
+def test_ci_role_fires_when_its_new_call_comes_from_elsewhere(detector: ab.AnomalousBehavior) -> None:
+    records = _case("ci-role-deploys-as-every-day")
+    assert run(detector, records)[0] == []
+    stolen = [{**r, "sourceIPAddress": ab.VPS} if "UpdateFunctionCode" in r["eventName"] else r for r in records]
+    raised = run(detector, stolen)[0]
+    assert [o.type for o in raised] == [ab.type_of("Persistence")]
+    anomaly = raised[0].detection.anomaly
+    (behavior,) = anomaly.unusual.behavior.values()
+    assert behavior["ASN_ORG"].observations.text == ["Hetzner Online GmbH"] and "USER_AGENT_FAMILY" not in behavior
+    (profile,) = anomaly.profiles.values()
+    assert any("GetCallerIdentity" in o.observations.text for o in profile["API"])
