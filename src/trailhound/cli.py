@@ -369,3 +369,13 @@ def intel_update(
 
 if __name__ == "__main__":  # pragma: no cover
     app()
+
+
+def _api_commands() -> None:
+    from trailhound.api.commands import credentials_app, serve
+
+    app.add_typer(credentials_app, name="credentials")
+    app.command()(serve)
+
+
+_api_commands()

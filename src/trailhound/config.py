@@ -62,3 +62,15 @@ def configure_threads() -> None:
     import os
 
     os.environ.setdefault("POLARS_MAX_THREADS", "1")
+
+
+def master_key_path(db: str | Path) -> Path:
+    """Where the key that seals API secrets lives: beside a SQLite store; in the user data dir for PostgreSQL
+    (or TRAILHOUND_MASTER_KEY in the environment, for either)."""
+    text = str(db)
+    if text.startswith(("postgresql", "postgres:")):
+        return Path(user_data_dir("trailhound", appauthor=False)) / "master.key"
+    return Path(text.removeprefix("sqlite:///") + ".key")
+
+
+DEFAULT_LISTEN = "127.0.0.1:8743"  # the API's address: loopback unless asked otherwise

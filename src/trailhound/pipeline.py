@@ -36,6 +36,7 @@ from trailhound.events import ApiCall, Source
 from trailhound.findings.aggregate import Aggregator, TrustedAddresses
 from trailhound.findings.enrich import Enricher
 from trailhound.findings.model import Finding, Occurrence
+from trailhound.findings.suppress import Suppression
 from trailhound.formats import Kind, Parsed, Problem, parse
 from trailhound.formats.batch import Member, parse_many
 from trailhound.intel.builtin import builtin_index
@@ -67,6 +68,7 @@ class ScanReport:
     findings_new: int = 0
     findings_updated: int = 0
     suppressed_trusted: int = 0
+    suppressed_by_rules: int = 0  # findings written archived by a suppression rule (a filter with action ARCHIVE)
     detector_errors: int = 0
     skipped_data_events: int = 0  # CloudTrail data events of services other than S3
     files_skipped: int = 0  # FIFOs, devices, sockets, symlink loops: not read
@@ -252,6 +254,7 @@ class Scanner:
         self.stages: list[Stage] = [InventoryLearning(self.inventory), FlowAddresses(self.intel.ip, self.trusted.ip), self.router]
         self.aggregator = Aggregator(store.finding, store.detector_id, Enricher(self.inventory, geo=places.provider, default_region=self.settings.default_region),
                                      [TrustedAddresses(self.trusted.ip)], capacity=self.settings.finding_cache_entries)
+        self.suppression = Suppression.load(store.conn)  # the API's ARCHIVE filters, applied as findings are written
         self.limit = int(self.settings.max_file_mb * 1e6)
         self.batch_bytes = int(self.settings.batch_mb * 1e6)
         self.changes = Changes()
@@ -577,6 +580,8 @@ class Scanner:
             ch.meta["inventory"] = msgspec.json.encode(self.inventory.to_state()).decode()
             self.inventory.changed = False
         ch.findings = self.aggregator.take()
+        if self.suppression:
+            self.report.suppressed_by_rules += sum(1 for f in ch.findings.values() if self.suppression.apply(f))
         ch.state = self.engine.states.changes()
         ch.ttl = {name: det.ttl for name, det in self.engine.detectors.items()}
         if self.engine.watermark > float("-inf"):

@@ -19,12 +19,11 @@ import secrets
 import sqlite3
 import time
 import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import msgspec
 import orjson
 from sqlalchemy import Connection, Engine, create_engine, delete, event, func, inspect as sa_inspect, select, text
 from sqlalchemy.exc import SQLAlchemyError
@@ -37,14 +36,10 @@ from trailhound.store import tables as t
 from trailhound.store.guard import APPLICATION_ID, Found, StoreBusy, StoreError, acquire, inspect, lock_path, release
 from trailhound.store.rows import finding_row, upsert
 
-__all__ = ["Changes", "Checkpoint", "Store", "StoreBusy", "StoreError", "is_url"]
+__all__ = ["Changes", "Checkpoint", "Store", "StoreBusy", "StoreError", "transaction", "write_findings"]
 
 StateRow = tuple[int, float, float, float | None, bytes]  # version, born, last, timer_at, value
 _CHUNK = 500  # keys per IN (...): under SQLite's limit on bound parameters
-
-
-def is_url(target: str | Path) -> bool:
-    return isinstance(target, str) and target.startswith(("postgresql:", "postgresql+psycopg:", "postgres:", "sqlite:"))
 
 
 @dataclass(slots=True)
@@ -76,8 +71,11 @@ class Changes:
 
 
 def _sqlite(target: str, uri: bool = False) -> sqlite3.Connection:
+    from trailhound.findings.criteria import install_sqlite_functions
+
     db = sqlite3.connect(target, isolation_level=None, check_same_thread=False, uri=uri)
     db.execute("PRAGMA busy_timeout = 10000")  # the API's short writes wait for a scan's commit, not fail
+    install_sqlite_functions(db)  # FindingCriteria on document keys
     return db
 
 
@@ -152,7 +150,7 @@ class Store:
         if url.startswith("postgresql://"):
             url = "postgresql+psycopg://" + url[len("postgresql://"):]
         try:
-            engine = create_engine(url, pool_pre_ping=True)
+            engine = create_engine(url, pool_pre_ping=True, pool_size=8, max_overflow=16)
         except (SQLAlchemyError, ValueError) as exc:
             raise StoreError(f"store {self.path}: not a usable PostgreSQL URL: {exc}") from None
         event.listen(engine, "connect", _raw_json)
@@ -293,6 +291,12 @@ class Store:
         rows = self.conn.execute(select(u.month, u.account_id, u.source, u.events, u.bytes).order_by(u.month, u.account_id, u.source))
         return [dict(zip(("month", "accountId", "source", "events", "bytes"), r)) for r in rows]
 
+    def connect(self) -> Connection:
+        """Another connection (autocommit; ``transaction`` for writes), for a thread of the API."""
+        if isinstance(self.engine.pool, StaticPool):  # one connection: an in-memory store, or a scan's writer
+            return self.conn
+        return self._autocommit(self.engine, f"store {self.path}: cannot connect")
+
     # -- writes --------------------------------------------------------------------------
     def _transaction(self) -> _Transaction:
         return _Transaction(self.conn)
@@ -302,8 +306,7 @@ class Store:
             return
         now = time.time()
         with self._transaction() as c:
-            if ch.findings:
-                c.execute(_finding_upsert(c), [finding_row(f, encode(f)) for f in ch.findings.values()])
+            write_findings(c, ch.findings.values())
             live = [{"detector": det, "key": key, "version": row[0], "born": row[1], "last": row[2], "timer_at": row[3],
                      "expires_at": row[2] + ch.ttl.get(det, float("inf")), "value": row[4]}
                     for (det, key), row in ch.state.items() if row is not None]
@@ -336,9 +339,15 @@ class Store:
         self.commit(Changes(meta={key: value}))
 
 
-def _finding_upsert(c: Connection) -> Any:
-    # archived only ever rises here: a scan's copy of a finding may predate the API archiving it
-    return upsert(c, t.findings, ["id"], keep=("created_at", "created_ms", "feedback"), rise=("archived",))
+def write_findings(c: Connection, findings: Iterable[Finding]) -> None:
+    rows = [finding_row(f, encode(f)) for f in findings]
+    if rows:
+        # archived only ever rises here: a scan's copy of a finding may predate the API archiving it
+        c.execute(upsert(c, t.findings, ["id"], keep=("created_at", "created_ms", "feedback"), rise=("archived",)), rows)
+
+
+def transaction(conn: Connection) -> _Transaction:
+    return _Transaction(conn)
 
 
 class _Transaction:

@@ -1,0 +1,122 @@
+"""``trailhound serve``'s HTTP side: GuardDuty's API, as an ASGI app (Starlette under uvicorn).
+
+Each request is verified (SigV4) before anything else, then routed and checked against botocore's
+model, then carried out by the registered handler on a connection of its own, in a worker thread
+(the store is synchronous). Errors leave as GuardDuty's do, so botocore raises the same exceptions.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Any
+
+import orjson
+from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from trailhound.api import context, ops  # noqa: F401  (ops registers the handlers)
+from trailhound.api.keys import SealError, unseal
+from trailhound.api.protocol import ApiError, Protocol
+from trailhound.api.sigv4 import AuthError, KeyRecord, verify
+from trailhound.store import tables as t
+from trailhound.store.database import Store
+
+log = logging.getLogger("trailhound.api")
+MAX_BODY = 1 << 20  # the largest GuardDuty request (50 criteria of 50 values, 50 ids) is far below this
+KEY_CACHE_S = 60.0  # a deleted key stops working within this
+
+
+class Keys:
+    """Access keys from the store, unsealed once and kept a minute."""
+
+    def __init__(self, store: Store, master_key: bytes) -> None:
+        self.store, self.master_key = store, master_key
+        self._cache: dict[str, tuple[float, KeyRecord | None]] = {}
+        self._lock = threading.Lock()
+
+    def __call__(self, access_key_id: str) -> KeyRecord | None:
+        now = time.monotonic()
+        with self._lock:
+            hit = self._cache.get(access_key_id)
+        if hit is not None and now - hit[0] < KEY_CACHE_S:
+            return hit[1]
+        c = t.credentials.c
+        conn = self.store.connect()
+        try:
+            row = conn.execute(select(c.account_id, c.admin, c.secret).where(c.access_key_id == access_key_id)).first()
+        finally:
+            if conn is not self.store.conn:
+                conn.close()
+        record = None
+        if row is not None:
+            try:
+                record = KeyRecord(row.account_id, bool(row.admin), unseal(bytes(row.secret), self.master_key, access_key_id))
+            except SealError:
+                log.error("access key %s: its secret does not open with this master key", access_key_id)
+        with self._lock:
+            if len(self._cache) > 10_000:
+                self._cache.clear()
+            self._cache[access_key_id] = (now, record)
+        return record
+
+
+def create_app(store: Store, master_key: bytes) -> Starlette:
+    protocol = Protocol()
+    keys = Keys(store, master_key)
+
+    def handle(method: str, raw_path: str, raw_query: str, headers: Any, body: bytes) -> Response:
+        try:
+            caller = verify(method, raw_path, raw_query, headers, body, keys)
+            op, path_params = protocol.route(method, raw_path)
+            handler = context.HANDLERS.get(op.name)
+            if handler is None:
+                raise ApiError("BadRequestException", f"{op.name} is not supported by Trailhound", 400)
+            params = protocol.parse(op, path_params, raw_query, body)
+            conn = store.connect()
+            try:
+                result = handler(context.Ctx(caller, store, conn), params) or {}
+            finally:
+                if conn is not store.conn:
+                    conn.close()
+            status = op.http.get("responseCode", 200)
+            if status == 204:
+                return Response(status_code=204)
+            return Response(orjson.dumps(protocol.output(op, result)), status_code=status, media_type="application/json")
+        except AuthError as exc:
+            return _error(exc.code, exc.message, exc.status)
+        except ApiError as exc:
+            return _error(exc.code, exc.message, exc.status)
+        except SQLAlchemyError:
+            log.exception("store error on %s %s", method, raw_path[:200])
+            return _error("InternalServerErrorException", "the store could not carry out the request", 500)
+        except Exception:
+            log.exception("error on %s %s", method, raw_path[:200])
+            return _error("InternalServerErrorException", "internal error", 500)
+
+    async def endpoint(request: Request) -> Response:
+        length = request.headers.get("content-length")
+        if length is not None and (not length.isdigit() or int(length) > MAX_BODY):
+            return _error("BadRequestException", f"request body over {MAX_BODY} bytes", 400)
+        body = b""
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > MAX_BODY:
+                return _error("BadRequestException", f"request body over {MAX_BODY} bytes", 400)
+        raw_path = request.scope.get("raw_path", request.url.path.encode()).decode("latin-1")
+        raw_query = request.scope.get("query_string", b"").decode("latin-1")
+        return await run_in_threadpool(handle, request.method, raw_path, raw_query, request.headers, body)
+
+    methods = ["GET", "POST", "PUT", "DELETE", "PATCH"]
+    return Starlette(routes=[Route("/{path:path}", endpoint, methods=methods)])
+
+
+def _error(code: str, message: str, status: int) -> Response:
+    return Response(orjson.dumps({"message": message, "__type": code}), status_code=status, media_type="application/json",
+                    headers={"x-amzn-ErrorType": code})
