@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+from sqlalchemy import Connection
 
 from trailhound.config import DEFAULT_LISTEN, default_db_path, master_key_path
 
@@ -44,23 +45,27 @@ def credentials_create(
     master_key: KeyOption = None,
 ) -> None:
     """Make an access key; prints {"AccessKeyId", "SecretAccessKey"} once (the store keeps the secret sealed)."""
-    from trailhound.api.keys import new_key, seal
+    if not account.isdigit() or len(account) != 12:
+        typer.echo(f"error: --account {account!r}: an AWS account id is 12 digits", err=True)
+        raise typer.Exit(2)
+    key = _master_key(db, master_key)
+    store = _store(db, service=True)
+    key_id, secret = issue_key(store.connect(), key, account, admin)  # type: ignore[attr-defined]
+    typer.echo(json.dumps({"AccessKeyId": key_id, "SecretAccessKey": secret}))
+
+
+def issue_key(conn: Connection, master_key: bytes, account: str, admin: bool = False) -> tuple[str, str]:
+    """A new access key of `account`, its secret sealed in the store; (access key id, secret)."""
     from trailhound.api.context import now_iso
+    from trailhound.api.keys import new_key, seal
     from trailhound.store import tables as t
     from trailhound.store.database import transaction
 
-    try:
-        key_id, secret = new_key(account)
-    except ValueError as exc:
-        typer.echo(f"error: --account {account!r}: {exc}", err=True)
-        raise typer.Exit(2) from None
-    key = _master_key(db, master_key)
-    store = _store(db, service=True)
-    conn = store.connect()  # type: ignore[attr-defined]
+    key_id, secret = new_key(account)
     with transaction(conn) as c:
         c.execute(t.credentials.insert().values(access_key_id=key_id, account_id=account, admin=admin,
-                                                secret=seal(secret, key, key_id), created_at=now_iso()))
-    typer.echo(json.dumps({"AccessKeyId": key_id, "SecretAccessKey": secret}))
+                                                secret=seal(secret, master_key, key_id), created_at=now_iso()))
+    return key_id, secret
 
 
 def serve(

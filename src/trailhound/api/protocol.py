@@ -102,10 +102,13 @@ class Protocol:
         return wire
 
     def _validate(self, shape: StructureShape, wire: dict[str, Any]) -> None:
-        report = self._validator.validate(_from_wire(shape, wire, top=True), shape)
+        params = _from_wire(shape, wire, top=True)
+        report = self._validator.validate(params, shape)
         if report.has_errors():
             problems = report.generate_report().splitlines()[1:] or ["invalid input"]
             raise bad_request("; ".join(p.strip() for p in problems)[:1000])
+        if problem := _over_max(shape, params, ""):  # botocore checks minimums only: the server checks the rest
+            raise bad_request(problem)
 
     def output(self, op: OperationModel, result: dict[str, Any]) -> dict[str, Any]:
         """The handler's result (top-level by model member name or already by wire name) under wire names."""
@@ -158,6 +161,28 @@ def _from_wire(shape: Shape, value: Any, top: bool = False) -> Any:
     if shape.type_name == "map" and isinstance(value, dict):
         return {k: _from_wire(shape.value, v) for k, v in value.items()}  # type: ignore[attr-defined]
     return value
+
+
+def _over_max(shape: Shape, value: Any, where: str) -> str | None:
+    limit = shape.metadata.get("max")
+    if limit is not None:
+        if shape.type_name in ("integer", "long") and isinstance(value, int) and value > limit:
+            return f"{where or 'input'}: {value} is over the maximum {limit}"
+        if shape.type_name in ("string", "list", "map") and isinstance(value, str | list | dict) and len(value) > limit:
+            return f"{where or 'input'}: length {len(value)} is over the maximum {limit}"
+    if isinstance(shape, StructureShape) and isinstance(value, dict):
+        for name, v in value.items():
+            if name in shape.members and (problem := _over_max(shape.members[name], v, f"{where}.{name}".strip("."))):
+                return problem
+    elif shape.type_name == "list" and isinstance(value, list):
+        for i, v in enumerate(value):
+            if problem := _over_max(shape.member, v, f"{where}[{i}]"):  # type: ignore[attr-defined]
+                return problem
+    elif shape.type_name == "map" and isinstance(value, dict):
+        for k, v in value.items():
+            if problem := _over_max(shape.value, v, f"{where}.{k}"):  # type: ignore[attr-defined]
+                return problem
+    return None
 
 
 @functools.cache

@@ -73,11 +73,9 @@ def wire(doc: bytes, archived: int, feedback: str | None, detectors: dict[tuple[
     if feedback:
         service["userFeedback"] = feedback
     detector = detectors.get((out["accountId"], out["region"]))
-    if detector and service.get("detectorId") != detector:
-        old = service.get("detectorId")
+    if detector:  # the scan wrote the store's own detector id; through the API a finding is its account's detector's
         service["detectorId"] = detector
-        if old:
-            out["arn"] = out["arn"].replace(f"detector/{old}/", f"detector/{detector}/")
+        out["arn"] = f"arn:{out.get('partition', 'aws')}:guardduty:{out['region']}:{out['accountId']}:detector/{detector}/finding/{out['id']}"
     return out
 
 
