@@ -41,12 +41,23 @@ def write_cloudtrail(path: Path, records: Iterable[dict[str, Any]], gz: bool = T
 # TRAILHOUND_TEST_STORE=postgresql: every scan that would use an in-memory SQLite store uses a fresh
 # PostgreSQL schema instead, so the detector and pipeline tests run against both stores.
 ON_POSTGRES = os.environ.get("TRAILHOUND_TEST_STORE", "sqlite") == "postgresql"
+_open_stores: list[Store] = []
+
+
+@pytest.fixture(autouse=True)
+def _close_postgres_stores():
+    """A PostgreSQL store holds a server connection: the stores a test's scans opened close with the test."""
+    yield
+    while _open_stores:
+        _open_stores.pop().close()
 
 
 def scan(paths: list[Path], db: Path | str = ":memory:", **settings: Any) -> tuple[ScanReport, Store]:
     if db == ":memory:" and ON_POSTGRES:
         db = pg.fresh_url()
     store = Store(db)
+    if ON_POSTGRES:
+        _open_stores.append(store)
     report = Scanner(store, ScanSettings(**settings)).scan(paths)
     return report, store
 

@@ -150,7 +150,9 @@ class Store:
         if url.startswith("postgresql://"):
             url = "postgresql+psycopg://" + url[len("postgresql://"):]
         try:
-            engine = create_engine(url, pool_pre_ping=True, pool_size=8, max_overflow=16)
+            # a scan uses its one connection; only the API's threads need a pool
+            pool: dict[str, Any] = {"pool_size": 8, "max_overflow": 16, "pool_pre_ping": True} if service else {"poolclass": NullPool}
+            engine = create_engine(url, **pool)
         except (SQLAlchemyError, ValueError) as exc:
             raise StoreError(f"store {self.path}: not a usable PostgreSQL URL: {exc}") from None
         event.listen(engine, "connect", _raw_json)
