@@ -87,7 +87,11 @@ def floor(source: str, files: list[Path]) -> dict:
 def pipeline(source: str, files: list[Path]) -> dict:
     from trailhound.config import ScanSettings
     from trailhound.pipeline import Scanner
-    from trailhound.store.database import Store
+
+    try:
+        from trailhound.store.database import Store
+    except ImportError:  # a --baseline checkout from before the store was SQLAlchemy's
+        from trailhound.store.sqlite import Store  # type: ignore[no-redef]
 
     workers = os.environ.get("BENCH_WORKERS")
     settings = ScanSettings() if workers is None else ScanSettings(workers=int(workers))
