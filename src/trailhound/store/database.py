@@ -267,21 +267,28 @@ class Store:
 
     def checkpoints(self, paths: list[str]) -> dict[str, Checkpoint]:
         """The checkpoints of these paths, in a few queries (a batch of small files is looked up at once)."""
-        k = t.checkpoints.c
         out: dict[str, Checkpoint] = {}
-        for i in range(0, len(paths), _CHUNK):
-            q = select(k.path, k.fingerprint, k.kind, k.events, k.consumed, k.complete, k.offset).where(k.path.in_(paths[i : i + _CHUNK]))
-            out.update((r[0], Checkpoint(*r[:5], bool(r[5]), r[6])) for r in self.conn.execute(q))
+        for chunk, marks in self._chunks(paths):
+            rows = self.conn.exec_driver_sql('SELECT path, fingerprint, kind, events, consumed, complete, "offset" FROM checkpoints '
+                                             f"WHERE path IN ({marks})", chunk)
+            out.update((r[0], Checkpoint(*r[:5], bool(r[5]), r[6])) for r in rows)
         return out
 
     def complete_fingerprints(self, fingerprints: list[str]) -> set[str]:
         """Which of these contents some path has been read to its end under (moved or copied deliveries)."""
-        k = t.checkpoints.c
         out: set[str] = set()
-        for i in range(0, len(fingerprints), _CHUNK):
-            q = select(k.fingerprint).distinct().where(k.complete != 0, k.fingerprint.in_(fingerprints[i : i + _CHUNK]))
-            out.update(self.conn.execute(q).scalars())
+        for chunk, marks in self._chunks(fingerprints):
+            rows = self.conn.exec_driver_sql(f"SELECT DISTINCT fingerprint FROM checkpoints WHERE complete != 0 AND fingerprint IN ({marks})", chunk)
+            out.update(r[0] for r in rows)
         return out
+
+    def _chunks(self, values: list[str]) -> Iterator[tuple[tuple[str, ...], str]]:
+        # the driver's own placeholders: these two lookups run per batch of small files, where
+        # building a SQL expression per IN list costs more than the query
+        mark = "?" if self.dialect == "sqlite" else "%s"
+        for i in range(0, len(values), _CHUNK):
+            chunk = tuple(values[i : i + _CHUNK])
+            yield chunk, ",".join([mark] * len(chunk))
 
     def quarantined(self) -> list[dict[str, Any]]:
         q = t.quarantine.c
