@@ -31,7 +31,10 @@ class Live:
 
     def client(self, account: str = "111122223333", *, admin: bool = False, region: str = "us-east-1", secret: str | None = None) -> Any:
         if (account, admin) not in self.keys:
-            self.keys[(account, admin)] = issue_key(self.store.connect(), self.master_key, account, admin)
+            conn = self.store.connect()
+            self.keys[(account, admin)] = issue_key(conn, self.master_key, account, admin)
+            if conn is not self.store.conn:
+                conn.close()
         key_id, real = self.keys[(account, admin)]
         return boto3.client("guardduty", endpoint_url=self.endpoint, region_name=region, aws_access_key_id=key_id,
                             aws_secret_access_key=secret or real, config=Config(retries={"max_attempts": 1}))

@@ -43,6 +43,7 @@ from trailhound.intel.builtin import builtin_index
 from trailhound.intel.combined import CombinedIntel
 from trailhound.intel.formats import load_list
 from trailhound.intel.guard import refusal
+from trailhound.intel import stored as stored_lists
 from trailhound.intel.index import Category, IntelIndex
 from trailhound.sources.files import RawFile, extends, read, walk
 from trailhound.sources.pool import ReadPool, default_workers
@@ -78,6 +79,7 @@ class ScanReport:
     list_entries_refused: int = 0  # threat/trusted list entries too broad to use (intel.guard)
     list_entries_non_public: int = 0  # threat/trusted list entries that are private or reserved throughout
     list_benign: list[str] = field(default_factory=list)  # one line per threat list naming known-benign infrastructure
+    stored_lists: list[str] = field(default_factory=list)  # one line per ACTIVE list of the store (made through the API) in use
     finding_ids: set[str] = field(default_factory=set)
     seconds: float = 0.0
 
@@ -236,10 +238,12 @@ class Scanner:
         self.progress = progress
         custom = _operator_lists(self.settings.threat_lists, self.report, threat=True)
         self.trusted = _operator_lists(self.settings.trusted_lists, self.report).freeze()
+        stored = stored_lists.for_scan(store.conn, self.report.problems)  # the API's ACTIVE IPSets and ThreatIntelSets
+        self.report.stored_lists = stored.used
         self._lists_report = self.report  # what loading the lists said, repeated by every scan
         # `intel` replaces the packaged lists (tests, or an operator's own feed set); custom lists always apply.
         base = intel if intel is not None else builtin_index() if self.settings.builtin_intel else None
-        self.intel = CombinedIntel(base, custom.freeze())
+        self.intel = CombinedIntel(base, custom.freeze(), stored.threat)
         mmdb = list(self.settings.geoip_mmdb)
         # one geo provider, opened on first use, for the identity detectors and the finding enricher
         places = GeoPlaces((lambda: open_provider(mmdb)) if mmdb else default_provider, default_ranges())
@@ -253,7 +257,7 @@ class Scanner:
         self.router = Router(self.detectors, self.engine)
         self.stages: list[Stage] = [InventoryLearning(self.inventory), FlowAddresses(self.intel.ip, self.trusted.ip), self.router]
         self.aggregator = Aggregator(store.finding, store.detector_id, Enricher(self.inventory, geo=places.provider, default_region=self.settings.default_region),
-                                     [TrustedAddresses(self.trusted.ip)], capacity=self.settings.finding_cache_entries)
+                                     [TrustedAddresses(self.trusted.ip), *stored_lists.scan_hooks(stored)], capacity=self.settings.finding_cache_entries)
         self.suppression = Suppression.load(store.conn)  # the API's ARCHIVE filters, applied as findings are written
         self.limit = int(self.settings.max_file_mb * 1e6)
         self.batch_bytes = int(self.settings.batch_mb * 1e6)
@@ -267,7 +271,8 @@ class Scanner:
         started = time.perf_counter()
         lists = self._lists_report
         report = self.report = ScanReport(problems=list(lists.problems), list_entries_refused=lists.list_entries_refused,
-                                          list_entries_non_public=lists.list_entries_non_public, list_benign=list(lists.list_benign))
+                                          list_entries_non_public=lists.list_entries_non_public, list_benign=list(lists.list_benign),
+                                          stored_lists=list(lists.stored_lists))
         skipped: list[tuple[str, str]] = []
         for inv_path in walk(self.settings.inventory, skipped):
             self._load_inventory(inv_path, read(inv_path, self.limit).data)

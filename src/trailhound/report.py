@@ -44,6 +44,8 @@ def print_summary(console: Console, report: Any, findings: Sequence[dict[str, An
     if refused or non_public:  # said on stderr line by line too; here so it is not lost above the findings
         console.print(f"[yellow]threat/trusted lists: {refused} entries refused as too broad, {non_public} private or reserved "
                       "entries skipped (see the warnings)[/]", highlight=False)
+    for line in getattr(report, "stored_lists", ()):  # the IPSets / ThreatIntelSets activated through the API
+        console.print(Text(printable(f"stored {line}")), highlight=False, soft_wrap=True)
     for line in getattr(report, "list_benign", ()):  # the operator's threat lists on known-benign infrastructure
         console.print(Text(printable(f"warning: threat list {line}"), style="yellow"), highlight=False, soft_wrap=True)
     if report.suppressed_trusted:

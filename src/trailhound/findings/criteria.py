@@ -460,6 +460,10 @@ def order_by(sort_criteria: Any, table: Table) -> list[ColumnElement[Any]]:
     if not isinstance(key, str) or key not in _model().keys:
         raise CriteriaError(f"unknown SortCriteria attribute {_name(str(key))}")
     expr = table.c[_SORT_COLUMNS[key]] if key in _SORT_COLUMNS else _doc_field(table.c.doc, literal(key, Text))
+    if key in _SORT_COLUMNS and not table.c[_SORT_COLUMNS[key]].nullable:
+        # no NULLS LAST on a NOT NULL column: PostgreSQL would not match it to a btree scanned backwards
+        # (DESC is NULLS FIRST there), so it would sort every matching row instead of reading an index in order
+        return [expr.asc(), table.c.id.asc()] if direction == "ASC" else [expr.desc(), table.c.id.desc()]
     if direction == "ASC":
         return [expr.asc().nulls_last(), table.c.id.asc()]
     return [expr.desc().nulls_last(), table.c.id.desc()]
