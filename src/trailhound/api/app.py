@@ -67,28 +67,34 @@ class Keys:
         return record
 
 
-def create_app(store: Store, master_key: bytes) -> Starlette:
-    protocol = Protocol()
-    keys = Keys(store, master_key)
+class Api:
+    """One request in, one response out: verify, route, check, carry out. (The ASGI app only moves bytes.)"""
 
-    def handle(method: str, raw_path: str, raw_query: str, headers: Any, body: bytes) -> Response:
+    def __init__(self, store: Store, master_key: bytes) -> None:
+        self.store = store
+        self.protocol = Protocol()
+        self.keys = Keys(store, master_key)
+        self.scopes = context.Scopes()
+
+    def __call__(self, method: str, raw_path: str, raw_query: str, headers: Any, body: bytes) -> Response:
+        store = self.store
         try:
-            caller = verify(method, raw_path, raw_query, headers, body, keys)
-            op, path_params = protocol.route(method, raw_path)
+            caller = verify(method, raw_path, raw_query, headers, body, self.keys)
+            op, path_params = self.protocol.route(method, raw_path)
             handler = context.HANDLERS.get(op.name)
             if handler is None:
                 raise ApiError("BadRequestException", f"{op.name} is not supported by Trailhound", 400)
-            params = protocol.parse(op, path_params, raw_query, body)
+            params = self.protocol.parse(op, path_params, raw_query, body)
             conn = store.connect()
             try:
-                result = handler(context.Ctx(caller, store, conn), params) or {}
+                result = handler(context.Ctx(caller, store, conn, self.scopes), params) or {}
             finally:
                 if conn is not store.conn:
                     conn.close()
             status = op.http.get("responseCode", 200)
             if status == 204:
                 return Response(status_code=204)
-            return Response(orjson.dumps(protocol.output(op, result)), status_code=status, media_type="application/json")
+            return Response(orjson.dumps(self.protocol.output(op, result)), status_code=status, media_type="application/json")
         except AuthError as exc:
             return _error(exc.code, exc.message, exc.status)
         except ApiError as exc:
@@ -99,6 +105,10 @@ def create_app(store: Store, master_key: bytes) -> Starlette:
         except Exception:
             log.exception("error on %s %s", method, raw_path[:200])
             return _error("InternalServerErrorException", "internal error", 500)
+
+
+def create_app(store: Store, master_key: bytes) -> Starlette:
+    api = Api(store, master_key)
 
     async def endpoint(request: Request) -> Response:
         length = request.headers.get("content-length")
@@ -111,7 +121,7 @@ def create_app(store: Store, master_key: bytes) -> Starlette:
                 return _error("BadRequestException", f"request body over {MAX_BODY} bytes", 400)
         raw_path = request.scope.get("raw_path", request.url.path.encode()).decode("latin-1")
         raw_query = request.scope.get("query_string", b"").decode("latin-1")
-        return await run_in_threadpool(handle, request.method, raw_path, raw_query, request.headers, body)
+        return await run_in_threadpool(api, request.method, raw_path, raw_query, request.headers, body)
 
     methods = ["GET", "POST", "PUT", "DELETE", "PATCH"]
     return Starlette(routes=[Route("/{path:path}", endpoint, methods=methods)])

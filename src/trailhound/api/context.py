@@ -8,6 +8,8 @@ account, and the accounts it administers) before it reads or changes anything.
 from __future__ import annotations
 
 import secrets
+import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -43,12 +45,40 @@ def new_id() -> str:
     return secrets.token_hex(16)  # GuardDuty's ids are 32 hex characters
 
 
+class Scopes:
+    """Who may see what, read once and kept a moment: every request asks for its detector and its
+    accounts, which change only through this API (detectors, members). Writes here clear it at once;
+    another ``serve`` process on the same store sees a change within ``TTL_S``."""
+
+    TTL_S = 2.0
+
+    def __init__(self) -> None:
+        self._cache: dict[tuple[str, ...], tuple[float, Any]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[str, ...], load: Callable[[], Any]) -> Any:
+        now = time.monotonic()
+        hit = self._cache.get(key)
+        if hit is not None and now - hit[0] < self.TTL_S:
+            return hit[1]
+        value = load()
+        with self._lock:
+            if len(self._cache) > 50_000:
+                self._cache.clear()
+            self._cache[key] = (now, value)
+        return value
+
+    def invalidate(self) -> None:
+        with self._lock:
+            self._cache.clear()
+
+
 @dataclass
 class Ctx:
     caller: Caller
     store: Store
     conn: Connection
-    _visible: frozenset[str] | None = field(default=None, repr=False)
+    scopes: Scopes = field(default_factory=Scopes)
 
     @property
     def account(self) -> str:
@@ -61,10 +91,15 @@ class Ctx:
     def transaction(self) -> Any:
         return transaction(self.conn)
 
+    def changed_scopes(self) -> None:
+        """A detector or a membership changed: what requests may see is read again."""
+        self.scopes.invalidate()
+
     def detector(self, detector_id: str) -> RowMapping:
         """The caller's detector with this id, in the region the request was signed for."""
         d = t.detectors.c
-        row = self.conn.execute(select(t.detectors).where(d.id == detector_id)).mappings().first()
+        row = self.scopes.get(("detector", detector_id),
+                              lambda: self.conn.execute(select(t.detectors).where(d.id == detector_id)).mappings().first())
         if row is None or row["account_id"] != self.account or row["region"] != self.region:
             # the same answer for another account's detector as for none: ids are not an oracle
             raise bad_request("The request is rejected because the input detectorId is not owned by the current account.")
@@ -72,16 +107,19 @@ class Ctx:
 
     def visible_accounts(self) -> frozenset[str]:
         """The caller's account and the member accounts it administers (enabled members only)."""
-        if self._visible is None:
-            m = t.members.c
+        m = t.members.c
+
+        def load() -> frozenset[str]:
             rows = self.conn.execute(select(m.account_id).where(m.administrator_id == self.account, m.relationship_status == "Enabled"))
-            self._visible = frozenset({self.account, *rows.scalars()})
-        return self._visible
+            return frozenset({self.account, *rows.scalars()})
+
+        return self.scopes.get(("visible", self.account), load)
 
     def administrator(self) -> str | None:
         """The account that administers the caller's, if any."""
         m = t.members.c
-        return self.conn.execute(select(m.administrator_id).where(m.account_id == self.account, m.relationship_status == "Enabled")).scalar()
+        return self.scopes.get(("administrator", self.account), lambda: self.conn.execute(
+            select(m.administrator_id).where(m.account_id == self.account, m.relationship_status == "Enabled")).scalar())
 
     def require_not_member(self, what: str) -> None:
         if self.administrator() is not None:

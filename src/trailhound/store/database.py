@@ -151,7 +151,8 @@ class Store:
             url = "postgresql+psycopg://" + url[len("postgresql://"):]
         try:
             # a scan uses its one connection; only the API's threads need a pool
-            pool: dict[str, Any] = {"pool_size": 8, "max_overflow": 16, "pool_pre_ping": True} if service else {"poolclass": NullPool}
+            # no pre-ping (a round trip per request): a dropped connection fails one request and is replaced
+            pool: dict[str, Any] = {"pool_size": 8, "max_overflow": 16, "isolation_level": "AUTOCOMMIT"} if service else {"poolclass": NullPool}
             engine = create_engine(url, **pool)
         except (SQLAlchemyError, ValueError) as exc:
             raise StoreError(f"store {self.path}: not a usable PostgreSQL URL: {exc}") from None

@@ -38,6 +38,7 @@ def create_detector(ctx: Ctx, p: dict[str, Any]) -> dict[str, Any]:
             publishing_frequency=p.get("FindingPublishingFrequency") or "SIX_HOURS",
             features=orjson.dumps(_features(p.get("Features"), s3=(p.get("DataSources") or {}).get("s3Logs"))),
             tags=orjson.dumps(p.get("Tags") or {}), created_at=now, updated_at=now))
+    ctx.changed_scopes()
     return {"DetectorId": detector_id}
 
 
@@ -67,6 +68,7 @@ def update_detector(ctx: Ctx, p: dict[str, Any]) -> None:
         values["features"] = orjson.dumps(_features(p.get("Features"), orjson.loads(row["features"]), (p.get("DataSources") or {}).get("s3Logs")))
     with ctx.transaction() as c:
         c.execute(update(t.detectors).where(t.detectors.c.id == row["id"]).values(**values))
+    ctx.changed_scopes()
 
 
 @handles("DeleteDetector")
@@ -76,6 +78,7 @@ def delete_detector(ctx: Ctx, p: dict[str, Any]) -> None:
         c.execute(delete(t.filters).where(t.filters.c.detector_id == row["id"]))
         c.execute(delete(t.intel_sets).where(t.intel_sets.c.detector_id == row["id"]))
         c.execute(delete(t.detectors).where(t.detectors.c.id == row["id"]))
+    ctx.changed_scopes()
 
 
 @handles("ListDetectors")

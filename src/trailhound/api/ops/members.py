@@ -57,6 +57,7 @@ def create_members(ctx: Ctx, p: dict[str, Any]) -> dict[str, Any]:
     if rows:
         with ctx.transaction() as c:
             c.execute(upsert(c, t.members, ["administrator_id", "account_id"]), rows)
+        ctx.changed_scopes()
     return {"UnprocessedAccounts": unprocessed}
 
 
@@ -93,6 +94,7 @@ def delete_members(ctx: Ctx, p: dict[str, Any]) -> dict[str, Any]:
     mine, unprocessed = _mine(ctx, p["AccountIds"])
     with ctx.transaction() as c:
         c.execute(delete(t.members).where(M.administrator_id == ctx.account, M.account_id.in_(mine)))
+    ctx.changed_scopes()
     return {"UnprocessedAccounts": unprocessed}
 
 
@@ -103,6 +105,7 @@ def disassociate_members(ctx: Ctx, p: dict[str, Any]) -> dict[str, Any]:
     with ctx.transaction() as c:
         c.execute(update(t.members).where(M.administrator_id == ctx.account, M.account_id.in_(mine))
                   .values(relationship_status="Removed", updated_at=now_iso()))
+    ctx.changed_scopes()
     return {"UnprocessedAccounts": unprocessed}
 
 
@@ -122,3 +125,4 @@ def disassociate_from_administrator(ctx: Ctx, p: dict[str, Any]) -> None:
     with ctx.transaction() as c:
         c.execute(update(t.members).where(M.account_id == ctx.account, M.relationship_status == "Enabled")
                   .values(relationship_status="Removed", updated_at=now_iso()))
+    ctx.changed_scopes()

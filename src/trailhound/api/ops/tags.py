@@ -76,6 +76,7 @@ def tag_resource(ctx: Ctx, p: dict[str, Any]) -> None:
         if len(tags) > MAX_TAGS:
             raise bad_request(f"The request is rejected because a resource may have at most {MAX_TAGS} tags.")
         ctx.conn.execute(update(table).where(where).values(tags=orjson.dumps(tags)))
+    ctx.changed_scopes()  # a detector's tags are in its cached row
 
 
 @handles("UntagResource")
@@ -85,3 +86,4 @@ def untag_resource(ctx: Ctx, p: dict[str, Any]) -> None:
         gone = set(p["TagKeys"])
         tags = {k: v for k, v in _tags(ctx, table, where).items() if k not in gone}
         ctx.conn.execute(update(table).where(where).values(tags=orjson.dumps(tags)))
+    ctx.changed_scopes()  # a detector's tags are in its cached row
