@@ -68,10 +68,12 @@ class Intel(Protocol):
 
 
 class Places(Protocol):
-    """Where an address is: country, ASN and coordinates (``enrich.geo.IpInfo``), and whether it is AWS's."""
+    """Where an address is: country, ASN and coordinates (``enrich.geo.IpInfo``), and whether it is AWS's;
+    the public addresses the inventory gives an instance."""
 
     def lookup(self, ip: str | None) -> Any: ...
     def inside_aws(self, ip: str | None) -> bool: ...
+    def instance_addresses(self, instance_id: str) -> list[str]: ...
 
 
 class _NoPlaces:
@@ -80,6 +82,9 @@ class _NoPlaces:
 
     def inside_aws(self, ip: str | None) -> bool:
         return False
+
+    def instance_addresses(self, instance_id: str) -> list[str]:
+        return []
 
 
 class _NoIntel:

@@ -156,6 +156,11 @@ HOSTS = (HOST, BASTION, WINDOWS_HOST, BUILD_HOST, MONITOR_HOST, *BASELINE_HOSTS.
 INSTANCE, ENI, LOCAL_IP = HOST.instance, HOST.eni, HOST.ip
 
 
+def public_ip(host: Host) -> str:
+    """The public address the cases' inventory gives an instance (Amazon's, us-east-1)."""
+    return f"54.90.199.{21 + HOSTS.index(host)}"
+
+
 def flow_row(t: datetime, *, src: str, dst: str, sport: int, dport: int, action: str = "ACCEPT", direction: str | None = None,
              protocol: int = 6, packets: int = 4, nbytes: int = 320, account: str = "111122223333", flags: int | None = 2,
              at: Host = HOST, duration: int = 50) -> dict[str, Any]:
