@@ -60,6 +60,7 @@ class FindingType:
     technique: str  # MITRE ATT&CK technique, "T1110.001 Password Guessing"
     trigger: str  # one line: what raises it
     sources: tuple[str, ...] = field(default=())  # GuardDuty feature names, when not the detector's source's (S3DataEvents)
+    extension: bool = False  # a Trailhound extension type: GuardDuty has none for this (named `<Purpose>:<Resource>/Trailhound.<Name>`)
 
 
 class Intel(Protocol):
