@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import msgspec
 
 from trailhound.detectors import identity_profile as ip
-from trailhound.detectors.principals import agent_family, identity_key, origin
+from trailhound.detectors.principals import identity_key, place_values
 from trailhound.engine import FindingType, KeyedDetector, severity
 from trailhound.engine.baseline import DAY, Profile, ProfileState
 from trailhound.events import ApiCall, Source
@@ -68,7 +68,7 @@ class BucketHabit(msgspec.Struct, array_like=True):
 class S3Profile(msgspec.Struct, array_like=True):
     buckets: dict[str, BucketHabit] = msgspec.field(default_factory=dict)
     places: ProfileState = msgspec.field(default_factory=ProfileState)  # networks, countries and clients of its S3 calls
-    first: float = -1.0
+    first: float = 0.0
     last_day: int = -1
     days: int = 0
     listed: list[list[Any]] = msgspec.field(default_factory=list)  # [time, bucket] of listings of buckets new to it, last hour
@@ -112,11 +112,8 @@ class S3AnomalousBehavior(KeyedDetector[S3Profile]):
         for e in sorted(rows, key=lambda r: r.event_time):
             t = e.event_time.timestamp()
             day = int(t // DAY)
-            if st.first < 0:
-                st.first = t
-            if day > st.last_day:
-                st.days, st.last_day = st.days + 1, day
-            settled = t - st.first >= ip.WARMUP and st.days >= ip.MIN_ACTIVE_DAYS
+            ip.observe_day(st, t)
+            settled = ip.settled(st, t)
             bucket, cls = bucket_of(e) or "", _CLASS_OF[e.event_name]
             habit = st.buckets.get(bucket)
             new_bucket = habit is None
@@ -124,8 +121,7 @@ class S3AnomalousBehavior(KeyedDetector[S3Profile]):
                 habit = st.buckets[bucket] = BucketHabit()
             habit.last_used = t
             known_before = habit.first.get(cls, day) < day  # done here on an earlier day
-            network, country = origin(e, self.places.lookup(e.source_ip))
-            place = {f"net {network}", f"country {country}", f"client {agent_family(e.user_agent)}"}
+            place = place_values(e, self.places.lookup(e.source_ip))
             odd_place = sorted(v for v in place if not _PLACES.seen_before(st.places, v, t))
             if settled and not known_before:
                 occ = self._judge(e, st, habit, bucket, cls, new_bucket, odd_place, t)

@@ -24,9 +24,9 @@ from typing import Any, ClassVar, Protocol
 import polars as pl
 
 from trailhound.events import Source
-from trailhound.findings.model import HIGH, LOW, MEDIUM, Occurrence
+from trailhound.findings.model import CRITICAL, HIGH, LOW, MEDIUM, Occurrence
 
-SEVERITY_NAMES = {LOW: "Low", MEDIUM: "Medium", HIGH: "High"}
+SEVERITY_NAMES = {LOW: "Low", MEDIUM: "Medium", HIGH: "High", CRITICAL: "Critical"}
 
 
 @dataclass(frozen=True)
