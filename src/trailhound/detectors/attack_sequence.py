@@ -179,8 +179,7 @@ def cases(start: datetime, account: str = "111122223333") -> list[Case]:
     from trailhound.detectors.anomalous_behavior import BOTO, HOME, OFFICE, VPS
     from trailhound.simulator.records import CLI_UA, Case, iam_user, record
 
-    ec2, iam, sts, s3, sm, ct = ("ec2.amazonaws.com", "iam.amazonaws.com", "sts.amazonaws.com", "s3.amazonaws.com",
-                                 "secretsmanager.amazonaws.com", "cloudtrail.amazonaws.com")
+    ec2, iam, sts, s3, sm = "ec2.amazonaws.com", "iam.amazonaws.com", "sts.amazonaws.com", "s3.amazonaws.com", "secretsmanager.amazonaws.com"
     t = iter(start + timedelta(minutes=3 * i) for i in range(400))
 
     def now(api: str, service: str, who: dict[str, Any], ip_: str, ua: str, **kw: Any) -> dict[str, Any]:
@@ -191,8 +190,8 @@ def cases(start: datetime, account: str = "111122223333") -> list[Case]:
 
     dev = iam_user(account, "pat-developer")
     dev_days = ip.daily(start, 14, dev, [("DescribeInstances", ec2), ("GetCallerIdentity", sts)], [HOME], CLI_UA, account)
-    takeover = [now("ListUsers", iam, dev, VPS, BOTO), now("GetSecretValue", sm, dev, VPS, BOTO), now("CreateAccessKey", iam, dev, VPS, BOTO),
-                now("StopLogging", ct, dev, VPS, BOTO, params={"name": "org-trail"})]
+    takeover = [now("ListUsers", iam, dev, VPS, BOTO), now("ListRoles", iam, dev, VPS, BOTO), now("GetSecretValue", sm, dev, VPS, BOTO),
+                now("CreateAccessKey", iam, dev, VPS, BOTO, params={"userName": "svc-backup"})]
     fin = iam_user(account, "quinn-finance")
     fin_days = ip.daily(start, 14, fin, [("ListBuckets", s3), ("GetCallerIdentity", sts)], [OFFICE], CLI_UA, account)
     data = [now("ListBuckets", s3, fin, VPS, BOTO), now("GetBucketAcl", s3, fin, VPS, BOTO, params={"bucketName": "finance-reports"}),
@@ -208,9 +207,9 @@ def cases(start: datetime, account: str = "111122223333") -> list[Case]:
                                                                   ("DeleteFlowLogs", ec2))]
     # the sequences are made of findings of their own: the calls' AnomalousBehavior types and the rules they trip
     signals = frozenset(f"{c}:IAMUser/AnomalousBehavior" for c in ("Discovery", "CredentialAccess", "Persistence", "DefenseEvasion", "Impact",
-                                                                  "Exfiltration")) | {"Stealth:IAMUser/CloudTrailLoggingDisabled"}
+                                                                  "Exfiltration"))
     return [
-        Case("stolen-keys-discover-steal-persist-evade", IAM_SEQ, dev_days + takeover, also=signals),
+        Case("stolen-keys-discover-steal-persist", IAM_SEQ, dev_days + takeover, also=signals),
         Case("stolen-keys-open-and-drain-finance-bucket", S3_SEQ, fin_days + data, also=signals),
         Case("busy-admin-new-tasks-from-the-desk", None, admin_days + busy),
         Case("new-hire-first-week-from-a-hotel", None, hire_days + first_week),
