@@ -36,6 +36,10 @@ TRAIL_OFF = "Stealth:IAMUser/CloudTrailLoggingDisabled"
 CRED_EXFIL = frozenset({"UnauthorizedAccess:IAMUser/InstanceCredentialExfiltration.OutsideAWS",
                         "UnauthorizedAccess:IAMUser/InstanceCredentialExfiltration.InsideAWS"})
 ROOT = "Policy:IAMUser/RootCredentialUsage"
+# Trailhound extension types, for the four techniques GuardDuty has no type for
+EXT_LAUNCH, EXT_COMMAND = "Impact:IAMUser/Trailhound.UnusualInstanceLaunch", "Execution:IAMUser/Trailhound.UnusualRunCommand"
+EXT_CONNECT, EXT_SERIAL = "LateralMovement:IAMUser/Trailhound.UnusualInstanceConnect", "LateralMovement:IAMUser/Trailhound.UnusualSerialConsoleAccess"
+EXTENSIONS = frozenset({EXT_LAUNCH, EXT_COMMAND, EXT_CONNECT, EXT_SERIAL})
 
 # technique -> (types GuardDuty would raise, further types a finding may justifiably carry, note)
 STRATUS: dict[str, tuple[frozenset[str], frozenset[str], str]] = {
@@ -51,9 +55,9 @@ STRATUS: dict[str, tuple[frozenset[str], frozenset[str], str]] = {
     "aws.defense-evasion.organizations-leave": (frozenset({DEFENSE}), frozenset(), "LeaveOrganization, by tactic"),
     "aws.defense-evasion.vpc-remove-flow-logs": (frozenset({DEFENSE}), frozenset(), "DeleteFlowLogs is listed under DefenseEvasion"),
     "aws.discovery.ec2-download-user-data": (frozenset({DISCOVERY}), frozenset(), "DescribeInstanceAttribute, by tactic"),
-    "aws.execution.ec2-launch-unusual-instances": (frozenset(), frozenset(), "no Execution family; the retired ResourceConsumption:IAMUser/ComputeResources was the equivalent"),
+    "aws.execution.ec2-launch-unusual-instances": (frozenset({EXT_LAUNCH}), frozenset({PERSIST}), "Trailhound extension (GuardDuty has no Execution family; the retired ResourceConsumption:IAMUser/ComputeResources was the equivalent)"),
     "aws.execution.ec2-user-data": (frozenset({PERSIST}), frozenset(), "ModifyInstanceAttribute is listed under Persistence"),
-    "aws.execution.ssm-send-command": (frozenset(), frozenset(), "no Execution family"),
+    "aws.execution.ssm-send-command": (frozenset({EXT_COMMAND}), frozenset(), "Trailhound extension (GuardDuty has no Execution family)"),
     "aws.execution.ssm-start-session": (frozenset({INITIAL}), frozenset(), "StartSession is listed under InitialAccess"),
     "aws.exfiltration.ec2-security-group-open-port-22-ingress": (frozenset({EXFIL}), frozenset(), "by tactic"),
     "aws.exfiltration.ec2-share-ami": (frozenset({EXFIL}), frozenset(), "ModifyImageAttribute, by tactic"),
@@ -61,8 +65,8 @@ STRATUS: dict[str, tuple[frozenset[str], frozenset[str], str]] = {
     "aws.exfiltration.rds-share-snapshot": (frozenset({EXFIL}), frozenset(), "ModifyDBSnapshotAttribute, by tactic"),
     "aws.impact.bedrock-invoke-model": (frozenset({IMPACT}), frozenset(), "by tactic"),
     "aws.initial-access.console-login-without-mfa": (frozenset({INITIAL}), frozenset({"UnauthorizedAccess:IAMUser/ConsoleLoginSuccess.B"}), "by tactic; ConsoleLoginSuccess.B needs logins from several places"),
-    "aws.lateral-movement.ec2-instance-connect": (frozenset(), frozenset(), "no LateralMovement family"),
-    "aws.lateral-movement.ec2-serial-console-send-ssh-public-key": (frozenset(), frozenset(), "no LateralMovement family"),
+    "aws.lateral-movement.ec2-instance-connect": (frozenset({EXT_CONNECT}), frozenset(), "Trailhound extension (GuardDuty has no LateralMovement family)"),
+    "aws.lateral-movement.ec2-serial-console-send-ssh-public-key": (frozenset({EXT_SERIAL}), frozenset(), "Trailhound extension (GuardDuty has no LateralMovement family)"),
     "aws.persistence.iam-backdoor-role": (frozenset({PERSIST}), frozenset(), "UpdateAssumeRolePolicy, by tactic"),
     "aws.persistence.iam-backdoor-user": (frozenset({PERSIST}), frozenset(), "CreateAccessKey is listed under Persistence"),
     "aws.persistence.iam-create-admin-user": (frozenset({PERSIST}), frozenset({PRIVESC}), "CreateUser/CreateAccessKey, AttachUserPolicy"),
@@ -94,7 +98,7 @@ class TechniqueResult:
     @property
     def unjustified(self) -> set[str]:
         _, also, _ = STRATUS[self.technique]
-        return set(self.raised) - self.expected - also - ANOMALY
+        return set(self.raised) - self.expected - also - ANOMALY - EXTENSIONS
 
 
 @dataclass

@@ -37,6 +37,7 @@ class CaseResult:
     source: str
     records: int
     sightings: list[Sighting]
+    also: frozenset[str] = frozenset()  # other types its records justifiably raise (the signals of an attack sequence)
 
     @property
     def caught(self) -> bool:
@@ -44,7 +45,7 @@ class CaseResult:
 
     @property
     def other_types(self) -> set[str]:
-        return {s.type for s in self.sightings if s.type != self.expect}
+        return {s.type for s in self.sightings if s.type != self.expect} - self.also
 
 
 @dataclass
@@ -125,7 +126,7 @@ def run_estate(root: Path, seed: int, scale: float, days: int) -> SimResult:
             hits[name].append(s)
         if not owners:
             unexplained.append(s)
-    cases = [CaseResult(c.name, c.expect, c.source, len(c.record) if isinstance(c.record, list) else 1, hits[c.name]) for c in estate.cases]
+    cases = [CaseResult(c.name, c.expect, c.source, len(c.record) if isinstance(c.record, list) else 1, hits[c.name], c.also) for c in estate.cases]
     return SimResult(seed, scale, days, result.report.events_total, cases, unexplained, time.perf_counter() - started,
                      findings=len(result.findings), problems=[str(p) for p in result.report.problems])
 

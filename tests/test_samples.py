@@ -29,7 +29,7 @@ def test_one_valid_sample_per_implemented_type() -> None:
         assert json.loads(f["service"]["additionalInfo"]["value"])["sample"] is True
         assert f["resource"]["resourceType"] in ("AccessKey", "Instance", "S3Bucket")
         assert f["service"]["action"]["actionType"] in ("AWS_API_CALL", "NETWORK_CONNECTION", "PORT_PROBE", "DNS_REQUEST")
-        assert 1.0 <= f["severity"] <= 8.9 and f["service"]["count"] == 1
+        assert 1.0 <= f["severity"] <= 10.0 and f["service"]["count"] == 1
         if f["resource"]["resourceType"] == "Instance":
             details = f["resource"]["instanceDetails"]
             assert details["instanceType"] == "t3.medium" and {"key": "Name", "value": HOST_NAMES[details["instanceId"]]} in details["tags"]

@@ -249,6 +249,7 @@ class Scanner:
         places = GeoPlaces((lambda: open_provider(mmdb)) if mmdb else default_provider, default_ranges())
         self.detectors: list[Detector] = list(detectors) if detectors is not None else default_detectors(self.intel, places)
         self.inventory = Inventory.from_state(msgspec.json.decode(self.store.meta("inventory") or "null"))
+        places.inventory = self.inventory  # an instance's own addresses, for the instance-credential detector
         if detectors is None:  # the full set: state of detectors gone or changed since is of no use to anyone
             store.prune_state({d.name: d.state_version for d in self.detectors if isinstance(d, KeyedDetector)})
         watermark = float(self.store.meta("watermark") or "-inf")

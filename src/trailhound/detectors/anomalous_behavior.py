@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import msgspec
 
 from trailhound.detectors import identity_profile as ip
-from trailhound.detectors.api_classes import CLASS_OF
+from trailhound.detectors.api_classes import classify
 from trailhound.detectors.principals import agent_family, anonymizing, identity_key, origin
 from trailhound.engine import FindingType, KeyedDetector, severity
 from trailhound.events import ApiCall, Source
@@ -49,8 +49,23 @@ _CLASSES = {  # class: (severity, MITRE tactic, technique, what GuardDuty names)
 }
 
 
+# Trailhound extension classes (GuardDuty has no type for them; ``api_classes.classify``): class -> (type, severity,
+# MITRE tactic, technique, what)
+EXTENSIONS = {
+    "InstanceLaunch": ("Impact:IAMUser/Trailhound.UnusualInstanceLaunch", MEDIUM, "TA0040 Impact", "T1496 Resource Hijacking",
+                       "GPU, accelerated, bare-metal or ≥24xlarge instances launched (RunInstances of a family new to the identity)"),
+    "RunCommand": ("Execution:IAMUser/Trailhound.UnusualRunCommand", MEDIUM, "TA0002 Execution", "T1651 Cloud Administration Command",
+                   "commands run on instances through SSM (SendCommand)"),
+    "InstanceConnect": ("LateralMovement:IAMUser/Trailhound.UnusualInstanceConnect", MEDIUM, "TA0008 Lateral Movement",
+                        "T1021.004 Remote Services: SSH", "an SSH key pushed to an instance through EC2 Instance Connect (SendSSHPublicKey)"),
+    "SerialConsole": ("LateralMovement:IAMUser/Trailhound.UnusualSerialConsoleAccess", MEDIUM, "TA0008 Lateral Movement",
+                      "T1021.004 Remote Services: SSH", "serial console access enabled or an SSH key pushed to an instance's serial console"),
+}
+_RULE = "unseen for the identity, from an unseen network or country or through an unseen client, after a week of history"
+
+
 def type_of(cls: str) -> str:
-    return f"{cls}:IAMUser/AnomalousBehavior"
+    return EXTENSIONS[cls][0] if cls in EXTENSIONS else f"{cls}:IAMUser/AnomalousBehavior"
 
 
 class AnomalousBehavior(KeyedDetector[ip.IdentityProfile]):
@@ -59,9 +74,10 @@ class AnomalousBehavior(KeyedDetector[ip.IdentityProfile]):
     method = "behaviour"
     State: ClassVar[type[msgspec.Struct]] = ip.IdentityProfile
     ttl = ip.TTL
-    findings = tuple(FindingType(type_of(c), severity(level), tactic, technique,
-                                 f"{what}: an API of the class unseen for the identity, from an unseen network or country or through an "
-                                 "unseen client, after a week of history") for c, (level, tactic, technique, what) in _CLASSES.items())
+    findings = tuple(FindingType(type_of(c), severity(level), tactic, technique, f"{what}: an API of the class {_RULE}")
+                     for c, (level, tactic, technique, what) in _CLASSES.items()) + tuple(
+        FindingType(name, severity(level), tactic, technique, f"{what}: {_RULE}", extension=True)
+        for name, level, tactic, technique, what in EXTENSIONS.values())
 
     def candidates(self, events: Sequence[ApiCall]) -> list[ApiCall]:
         return [e for e in events if e.event_category != "Data"]
@@ -78,16 +94,16 @@ class AnomalousBehavior(KeyedDetector[ip.IdentityProfile]):
             info = self.places.lookup(e.source_ip)
             network, country = origin(e, info)
             values = {ip.NETWORK: network, ip.COUNTRY: country, ip.AGENT: agent_family(e.user_agent), ip.REGION: e.aws_region or None}
-            cls = CLASS_OF.get(e.event_name)
-            if cls is not None and ip.settled(st, t) and ip.unseen(st, ip.API, e.event_name, t):
+            cls, api = classify(e)
+            if cls is not None and ip.settled(st, t) and ip.unseen(st, ip.API, api, t):
                 odd = {d: str(v) for d, v in values.items() if ip.unseen(st, d, v, t)}
                 if odd.keys() & {ip.NETWORK, ip.COUNTRY, ip.AGENT}:
                     tor = any(h.category is Category.TOR_EXIT for h in self.intel.ip(e.source_ip))
-                    st.recent = [r for r in st.recent if t - r[0] <= NEARBY][-15:] + [[t, e.event_name, cls, e.succeeded]]
-                    hits.setdefault(cls, (e, {ip.API: e.event_name, **odd}, anonymizing(info, tor)))
+                    st.recent = [r for r in st.recent if t - r[0] <= NEARBY][-15:] + [[t, api, cls, e.succeeded]]
+                    hits.setdefault(cls, (e, {ip.API: api, **odd}, anonymizing(info, tor)))
             ip.learn(st, values, t)
             if cls is not None and e.succeeded:  # a refused call is no habit
-                ip.learn(st, {ip.API: e.event_name}, t)
+                ip.learn(st, {ip.API: api}, t)
         return [self._report(key, st, cls, *hit) for cls, hit in hits.items()], st
 
     def _report(self, key: str, st: ip.IdentityProfile, cls: str, e: ApiCall, unusual: dict[str, str], anon: bool) -> Occurrence:
@@ -96,10 +112,11 @@ class AnomalousBehavior(KeyedDetector[ip.IdentityProfile]):
         apis = {"success": sorted({f"{r[1]} ({r[2]})" for r in series if r[3]}), "error": sorted({f"{r[1]} ({r[2]})" for r in series if not r[3]})}
         ftype = type_of(cls)
         what = ", ".join(f"{d.lower().replace('_', ' ')} {v}" for d, v in unusual.items() if d != ip.API)
+        tactic = EXTENSIONS[cls][2].split(" ", 1)[1] if cls in EXTENSIONS else cls
         occ = api_occurrence(
             e, ftype, self.severity(ftype),
-            f"APIs commonly used in {cls} tactics were invoked by {e.user_identity.type} {e.user_identity.name} under unusual circumstances.",
-            f"{e.event_name}, an API of the {cls} class that {e.user_identity.name} has not called before, was invoked from {e.source_ip} "
+            f"APIs commonly used in {tactic} tactics were invoked by {e.user_identity.type} {e.user_identity.name} under unusual circumstances.",
+            f"{unusual[ip.API]}, an API of the {cls} class that {e.user_identity.name} has not called before, was invoked from {e.source_ip} "
             f"with {what}, all unseen for this identity" + (", through anonymizing infrastructure" if anon else "") + ".",
             additional_info={"anomalies": {"anomalousAPIs": apis}, "unusual": unusual, "anonymizingEgress": anon,
                              "profileDays": st.days},
@@ -165,13 +182,34 @@ def cases(start: datetime, account: str = "111122223333") -> list[Case]:
     service = [{**now("DeleteNetworkInterface", ec2, linked, VPS, "ecs.amazonaws.com"), "sourceIPAddress": "ecs.amazonaws.com"}]
     # one developer per remaining class: a fortnight from home with the CLI, then the class's API from far away through a script
     others = []
-    for cls, (api, svc) in {"CredentialAccess": ("GetSecretValue", "secretsmanager.amazonaws.com"), "DefenseEvasion": ("DeleteFlowLogs", ec2),
-                            "Impact": ("DeleteSecurityGroup", ec2), "InitialAccess": ("StartSession", "ssm.amazonaws.com"),
-                            "PrivilegeEscalation": ("PutUserPolicy", iam)}.items():
+    ssm, connect = "ssm.amazonaws.com", "ec2-instance-connect.amazonaws.com"
+    gpu = {"instanceType": "p3.8xlarge", "instancesSet": {"items": [{"imageId": "ami-0c7217cdde317cfec", "minCount": 1, "maxCount": 8}]}}
+    for cls, (api, svc, params) in {"CredentialAccess": ("GetSecretValue", "secretsmanager.amazonaws.com", None), "DefenseEvasion": ("DeleteFlowLogs", ec2, None),
+                                    "Impact": ("DeleteSecurityGroup", ec2, None), "InitialAccess": ("StartSession", ssm, None),
+                                    "PrivilegeEscalation": ("PutUserPolicy", iam, None), "InstanceLaunch": ("RunInstances", ec2, gpu),
+                                    "RunCommand": ("SendCommand", ssm, {"documentName": "AWS-RunShellScript", "instanceIds": ["i-0a1b2c3d4e5f60718"]}),
+                                    "InstanceConnect": ("SendSSHPublicKey", connect, {"instanceId": "i-0a1b2c3d4e5f60718", "instanceOSUser": "ec2-user"}),
+                                    "SerialConsole": ("SendSerialConsoleSSHPublicKey", connect, {"instanceId": "i-0a1b2c3d4e5f60718", "serialPort": 0})}.items():
         dev = iam_user(account, f"dev-{cls.lower()}")
         days = ip.daily(start, 14, dev, [("DescribeInstances", ec2), ("GetCallerIdentity", sts)], [HOME], CLI_UA, account)
-        others.append(Case(f"{cls.lower()}-api-from-far-away", type_of(cls), days + [now(api, svc, dev, FAR, "python-requests/2.32.3")]))
+        others.append(Case(f"{cls.lower()}-api-from-far-away", type_of(cls), days + [now(api, svc, dev, FAR, "python-requests/2.32.3", params=params)]))
+    # GPU training launched every day by the ML pipeline: today from a new runner network, the family is its habit
+    ml = role_session(account, "ml-training", "pipeline")
+    ml_days = ip.daily(start, 14, ml, [("RunInstances", ec2), ("DescribeInstances", ec2)], list(RUNNERS), BOTO, account)
+    ml_days = [{**r, "requestParameters": gpu} if r["eventName"] == "RunInstances" else r for r in ml_days]
+    ml_today = [now("RunInstances", ec2, ml, VPS, BOTO, params={**gpu, "instanceType": "p3.2xlarge"})]
+    # a data scientist's first GPU instance, from home through the usual CLI: one new thing is daily life
+    scientist = iam_user(account, "dana-data-science")
+    scientist_days = ip.daily(start, 14, scientist, [("DescribeInstances", ec2), ("ListBuckets", s3)], [HOME], CLI_UA, account)
+    first_gpu = [now("RunInstances", ec2, scientist, HOME, CLI_UA, params=gpu)]
+    # an operator who runs SSM commands daily, today from a hotel (the API is a habit)
+    sre = iam_user(account, "sre-oncall")
+    sre_days = ip.daily(start, 14, sre, [("SendCommand", ssm), ("DescribeInstanceInformation", ssm)], [HOME], CLI_UA, account)
+    sre_today = [now("SendCommand", ssm, sre, FAR, CLI_UA, params={"documentName": "AWS-RunShellScript"})]
     return others + [
+        Case("ml-pipeline-launches-gpus-as-every-day", None, ml_days + ml_today),
+        Case("data-scientist-first-gpu-from-home", None, scientist_days + first_gpu),
+        Case("sre-runs-commands-from-a-hotel", None, sre_days + sre_today),
         Case("analyst-creates-user-and-key-from-vps", type_of("Persistence"), analyst_days + persistence),
         Case("operator-enumerates-iam-from-far-away", type_of("Discovery"), ops_days + recon),
         Case("backup-role-shares-snapshot-from-vps", type_of("Exfiltration"), backup_days + exfil),

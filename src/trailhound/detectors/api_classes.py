@@ -7,10 +7,26 @@ From two sources, the first winning where they differ:
   put in the most specific class, in ``PRIORITY`` order (CreateAccessKey: Persistence, not
   PrivilegeEscalation). Execution, Lateral Movement and Collection have no GuardDuty class and are left out.
 
+* Trailhound's additions (``ADDITIONS``): APIs neither source names, classed by what they do — deleting
+  Route 53 Resolver query logging is defense evasion like deleting flow logs; an IAM Roles Anywhere trust
+  anchor lets an outside CA obtain role credentials (persistence).
+
+``classify`` refines the class of one call where the API alone does not say it:
+* resetting **another** user's console password (``UpdateLoginProfile`` with a ``userName`` not the
+  caller's) takes that identity over — PrivilegeEscalation; one's own is Persistence as listed;
+* ``RunInstances`` of accelerated or very large instances (GPU, Inferentia/Trainium, FPGA, memory-huge,
+  bare metal, ≥ 24xlarge) is the Trailhound extension class ``InstanceLaunch``, its family the API value
+  learned (``RunInstances(p3)``): resource hijacking, which GuardDuty's retired ComputeResources type judged;
+* the extension classes GuardDuty has none for (Stratus execution and lateral movement): SSM Run Command
+  (``RunCommand``), EC2 Instance Connect (``InstanceConnect``) and the EC2 serial console (``SerialConsole``).
+
 S3 data events are judged by the S3 types, not here.
 """
 
 from __future__ import annotations
+
+import re
+from typing import Any
 
 PRIORITY = ("CredentialAccess", "Persistence", "PrivilegeEscalation", "DefenseEvasion", "Exfiltration", "Impact", "InitialAccess", "Discovery")
 
@@ -118,3 +134,42 @@ TRAILDISCOVER: dict[str, tuple[str, ...]] = {
 _DATA_EVENTS = frozenset({"GetObject", "PutObject", "DeleteObject", "HeadObject"})
 CLASS_OF: dict[str, str] = {api: cls for cls in reversed(PRIORITY) for api in TRAILDISCOVER[cls] if api not in _DATA_EVENTS}
 CLASS_OF.update(GUARDDUTY_EXAMPLES)
+
+# Trailhound's additions: APIs neither GuardDuty's examples nor TrailDiscover class
+ADDITIONS = {
+    "DeleteResolverQueryLogConfig": "DefenseEvasion", "DisassociateResolverQueryLogConfig": "DefenseEvasion",
+    "DeleteModelInvocationLoggingConfiguration": "DefenseEvasion", "CreateTrustAnchor": "Persistence",
+}
+for _api, _cls in ADDITIONS.items():
+    CLASS_OF.setdefault(_api, _cls)
+
+# Trailhound extension classes (no GuardDuty type): API -> class
+EXTENSION_OF = {"SendCommand": "RunCommand", "SendSSHPublicKey": "InstanceConnect",
+                "SendSerialConsoleSSHPublicKey": "SerialConsole", "EnableSerialConsoleAccess": "SerialConsole"}
+LAUNCHES = frozenset({"RunInstances", "RequestSpotInstances", "CreateFleet", "RunScheduledInstances"})
+# accelerated (GPU, Inferentia, Trainium, Gaudi, FPGA, video), memory-huge and high-memory families
+_COSTLY = re.compile(r"^(p\d|g\d|inf\d|trn\d|dl\d|f\d|vt\d|x\d|u\d*-|u-)", re.I)
+_SIZE = re.compile(r"\.(\d+)xlarge$")
+
+
+def costly_instance_type(itype: str) -> bool:
+    size = _SIZE.search(itype)
+    return bool(_COSTLY.match(itype)) or itype.endswith(".metal") or (size is not None and int(size.group(1)) >= 24)
+
+
+def classify(e: Any) -> tuple[str | None, str]:
+    """(class, the API value learned) of one CloudTrail call: the class its API is listed under, refined."""
+    name = e.event_name
+    ext = EXTENSION_OF.get(name)
+    if ext is not None:
+        return ext, name
+    if name in LAUNCHES:
+        params = e.params()
+        itype = params.get("instanceType") or (params.get("launchSpecification") or {}).get("instanceType")
+        if isinstance(itype, str) and costly_instance_type(itype):
+            return "InstanceLaunch", f"{name}({itype.split('.', 1)[0].lower()})"
+    elif name == "UpdateLoginProfile":
+        target = e.params().get("userName")
+        if isinstance(target, str) and target != e.user_identity.user_name:
+            return "PrivilegeEscalation", name
+    return CLASS_OF.get(name), name

@@ -22,5 +22,6 @@ def markdown() -> str:
     lines = [README_BEGIN, "", f"{len(rows())} types.", "",
              "| Type | Severity | Data | Kind | MITRE ATT&CK | Raised when |", "|---|---|---|---|---|---|"]
     for f, sources, how in rows():
-        lines.append(f"| {f.name} | {f.severity.describe()} | {sources} | {how} | {f.tactic}; {f.technique} | {f.trigger.replace('|', '/')} |")
+        kind = f"{how}, Trailhound extension" if f.extension else how
+        lines.append(f"| {f.name} | {f.severity.describe()} | {sources} | {kind} | {f.tactic}; {f.technique} | {f.trigger.replace('|', '/')} |")
     return "\n".join(lines + ["", README_END])

@@ -48,7 +48,8 @@ class IdentityProfile(msgspec.Struct, array_like=True):
         return {API: self.apis, NETWORK: self.networks, COUNTRY: self.countries, AGENT: self.agents, REGION: self.regions}[dimension]
 
 
-def observe_day(st: IdentityProfile, t: float) -> None:
+def observe_day(st: Any, t: float) -> None:
+    """Count a new active day (any profile with ``first``, ``last_day`` and ``days``)."""
     day = int(t // DAY)
     if st.last_day < 0:
         st.first = t
@@ -57,7 +58,7 @@ def observe_day(st: IdentityProfile, t: float) -> None:
         st.last_day = day
 
 
-def settled(st: IdentityProfile, t: float) -> bool:
+def settled(st: Any, t: float) -> bool:
     return t - st.first >= WARMUP and st.days >= MIN_ACTIVE_DAYS
 
 

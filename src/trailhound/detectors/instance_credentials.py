@@ -2,12 +2,23 @@
 role credentials used from an address that is not the instance's.
 
 An EC2 instance's role session is named after the instance (``assumed-role/<role>/i-...``, an ``ASIA``
-key); its calls come from the instance's own egress — its public address, a NAT gateway's, or a private
-address through a VPC endpoint. Judged per role and instance: the public addresses the pair calls from in
-its first ``SETTLE`` are its egress (learned, up to ``MAX_SOURCES``); a later call from another public
-address raises OutsideAWS, or InsideAWS when the address is AWS's (another account's EC2, a Lambda)
-(``Places.inside_aws``: the operator's ip-ranges.json, else Amazon's ASNs). An address seen on
-``LEARNED_DAYS`` days becomes an expected source, as GuardDuty learns recurring ones. Calls AWS makes
+key); its calls come from the instance's own egress — its public address or Elastic IP, a NAT gateway's,
+or a private address through a VPC endpoint — and every one of those public addresses is AWS's. Judged
+per role and instance:
+
+* the instance's public addresses from the inventory (``describe-instances``: public IPs and EIPs of its
+  interfaces, IPv6 addresses) are its egress from the start, and then nothing else is learned in the
+  first hour: a stolen key used elsewhere at once still fires;
+* without them, the AWS addresses the pair calls from in its first ``SETTLE`` are its egress (up to
+  ``MAX_SOURCES``: a NAT gateway per zone). An address outside AWS is never learned that way: the
+  instance cannot have it, and a key stolen through the metadata service is often used before the
+  instance itself calls at all (OTRF's EC2-proxy breach: the first call of the session is the
+  attacker's, twelve minutes after EC2 issued the credentials);
+* an address seen on ``LEARNED_DAYS`` days becomes an expected source, as GuardDuty learns recurring
+  ones (egress through an on-premises proxy fires on its first days, as in GuardDuty).
+
+Any other public address raises OutsideAWS, or InsideAWS when it is AWS's (another account's EC2, a
+Lambda) (``Places.inside_aws``: the operator's ip-ranges.json, else Amazon's ASNs). Calls AWS makes
 with the credentials (``ec2.amazonaws.com``, ``AWS Internal``) and private addresses never judge.
 """
 
@@ -35,7 +46,7 @@ INSIDE = "UnauthorizedAccess:IAMUser/InstanceCredentialExfiltration.InsideAWS"
 SETTLE = 3600.0  # seconds from the pair's first call in which its egress addresses are learned
 MAX_SOURCES = 6
 LEARNED_DAYS = 3
-_INSTANCE = re.compile(r"^i-[0-9a-f]{8,17}$")
+_INSTANCE = re.compile(r"^i-[0-9a-f]{8,17}$", re.I)  # anonymised corpora mix the case
 
 
 def instance_session(e: ApiCall) -> str | None:
@@ -48,9 +59,10 @@ def instance_session(e: ApiCall) -> str | None:
 
 
 class Egress(msgspec.Struct, array_like=True):
-    first: float = 0.0
+    first: float = -1.0  # the pair's first call (event time), -1 before it
     sources: list[str] = msgspec.field(default_factory=list)  # the instance's own egress addresses
     strangers: dict[str, list[int]] = msgspec.field(default_factory=dict)  # other address -> days it called on (≤ LEARNED_DAYS)
+    pinned: bool = False  # the egress came from the inventory: nothing is learned in the first hour
 
 
 class InstanceCredentialExfiltration(KeyedDetector[Egress]):
@@ -59,10 +71,11 @@ class InstanceCredentialExfiltration(KeyedDetector[Egress]):
     method = "behaviour"
     State: ClassVar[type[msgspec.Struct]] = Egress
     ttl = 7 * DAY
+    state_version = 2
     findings = (
         FindingType(OUTSIDE, severity(HIGH), "TA0006 Credential Access", "T1552.005 Unsecured Credentials: Cloud Instance Metadata API",
                     "an instance's role session (`ASIA` key, session `i-…`) used from a public address outside AWS that is not the "
-                    "instance's egress (learned in the session's first hour)", sources=("CloudTrail", "S3DataEvents")),
+                    "instance's egress (its inventory addresses, else AWS addresses of its first hour, else seen on 3 days)", sources=("CloudTrail", "S3DataEvents")),
         FindingType(INSIDE, severity(HIGH), "TA0006 Credential Access", "T1552.005 Unsecured Credentials: Cloud Instance Metadata API",
                     "the same, from an AWS address that is not the instance's (another account's EC2, a Lambda)",
                     sources=("CloudTrail", "S3DataEvents")),
@@ -81,11 +94,14 @@ class InstanceCredentialExfiltration(KeyedDetector[Egress]):
         reported: set[str] = set()
         for e in sorted(rows, key=lambda r: r.event_time):
             t, src = e.event_time.timestamp(), str(e.source_ip)
-            if not st.sources:
+            if st.first < 0:
                 st.first = t
+                known = self.places.instance_addresses(key.rsplit("|", 1)[1])
+                st.sources.extend(known[:MAX_SOURCES])
+                st.pinned = bool(known)
             if src in st.sources:
                 continue
-            if t - st.first <= SETTLE and len(st.sources) < MAX_SOURCES:
+            if t - st.first <= SETTLE and not st.pinned and len(st.sources) < MAX_SOURCES and self._could_be_instance(src):
                 st.sources.append(src)
                 continue
             days = st.strangers.setdefault(src, [])
@@ -103,6 +119,10 @@ class InstanceCredentialExfiltration(KeyedDetector[Egress]):
             st.strangers = dict(sorted(st.strangers.items(), key=lambda kv: kv[1][-1])[-16:])
         return out, st
 
+    def _could_be_instance(self, ip: str) -> bool:
+        """An instance's public egress is AWS's; where the address is unknown to the geo data, it may be."""
+        return self.places.inside_aws(ip) or self.places.lookup(ip) is None
+
     def _report(self, e: ApiCall, instance: str, st: Egress) -> Occurrence:
         inside = self.places.inside_aws(e.source_ip)
         ftype = INSIDE if inside else OUTSIDE
@@ -111,7 +131,8 @@ class InstanceCredentialExfiltration(KeyedDetector[Egress]):
             e, ftype, self.severity(ftype),
             f"Credentials for instance {instance} were used from {where}.",
             f"Role credentials delivered to EC2 instance {instance} ({e.user_identity.name}) called {e.event_name} from {e.source_ip}, "
-            f"{where}; the instance calls from {', '.join(st.sources)}. Instance credentials are only meant to be used on the instance.",
+            f"{where}; " + (f"the instance calls from {', '.join(st.sources)}" if st.sources else "the instance has called from no public address")
+            + ". Instance credentials are only meant to be used on the instance.",
             additional_info={"instanceId": instance, "instanceSources": list(st.sources)}, aggregation_key=instance,
         )
 
@@ -125,32 +146,43 @@ def instance_role(account: str, instance: str, role: str = "web-app") -> dict[st
 
 def cases(start: datetime, account: str = "111122223333") -> list[Case]:
     from trailhound.detectors.anomalous_behavior import RUNNERS, VPS
-    from trailhound.simulator.records import BASELINE_HOSTS, Case, record
+    from trailhound.simulator.records import BASELINE_HOSTS, Case, Host, public_ip, record
 
     sdk = "aws-sdk-java/2.28.16 Linux/6.1.112 OpenJDK_64-Bit_Server_VM/21.0.5 Java/21.0.5 cfg/auth-source#imds"
-    hosts = [BASELINE_HOSTS[n] for n in (40, 41, 42, 43, 44)]
-    own = [f"54.90.199.{60 + n}" for n in range(len(hosts))]  # each instance's public address (Amazon's)
+    hosts = [BASELINE_HOSTS[n] for n in (50, 51, 52, 53, 54)]  # no other case's instances
+    own = [public_ip(h) for h in hosts]  # each instance's public address, as the inventory gives it
+    # instances the inventory does not know (launched since it was taken): a private subnet behind NAT gateways,
+    # and one whose key is stolen before the instance calls at all
+    private, unseen = Host("i-0a7e0000000000c01", "eni-0a7e0000000000c01", "10.0.201.1"), Host("i-0a7e0000000000c02", "eni-0a7e0000000000c02", "10.0.201.2")
     other_ec2 = "3.5.140.2"  # EC2 in another account
 
-    def calls(n: int, ip_: str, at: datetime, count: int = 4, api: str = "GetSecretValue", service: str = "secretsmanager.amazonaws.com",
+    def calls(host: Host, ip_: str, at: datetime, count: int = 4, api: str = "GetSecretValue", service: str = "secretsmanager.amazonaws.com",
               **extra: Any) -> list[dict[str, Any]]:
-        who = instance_role(account, hosts[n].instance)
+        who = instance_role(account, host.instance)
         return [{**record(api, service, time=at + timedelta(minutes=5 * i), account=account, identity=who, ip=ip_, ua=sdk), **extra}
                 for i in range(count)]
 
     early = start - timedelta(hours=3)
     return [
         # the stolen key used from a rented server while the instance goes on using it
-        Case("instance-key-used-from-vps", OUTSIDE, calls(0, own[0], early, 8) + calls(0, VPS, start, 3, "ListBuckets", "s3.amazonaws.com")
-             + calls(0, own[0], start + timedelta(minutes=1))),
-        Case("instance-key-used-from-other-ec2", INSIDE, calls(1, own[1], early, 6) + calls(1, other_ec2, start, 2, "DescribeInstances", "ec2.amazonaws.com")),
+        Case("instance-key-used-from-vps", OUTSIDE, calls(hosts[0], own[0], early, 8) + calls(hosts[0], VPS, start, 3, "ListBuckets", "s3.amazonaws.com")
+             + calls(hosts[0], own[0], start + timedelta(minutes=1))),
+        Case("instance-key-used-from-other-ec2", INSIDE, calls(hosts[1], own[1], early, 6)
+             + calls(hosts[1], other_ec2, start, 2, "DescribeInstances", "ec2.amazonaws.com")),
+        # within the session's first hour: the inventory names the instance's address, so the other EC2 is no egress
+        Case("instance-key-used-from-other-ec2-in-first-hour", INSIDE, calls(hosts[4], own[4], start - timedelta(minutes=30), 2)
+             + calls(hosts[4], other_ec2, start - timedelta(minutes=20), 2, "ListBuckets", "s3.amazonaws.com")),
+        # the key's first use is the thief's, from outside AWS, before the instance calls (OTRF's proxy breach)
+        Case("instance-key-first-used-outside-aws", OUTSIDE, calls(unseen, VPS, start, 3, "ListBuckets", "s3.amazonaws.com")),
         # AWS acting with the instance's credentials: from the service's name
-        Case("ec2-service-on-instance-behalf", None, calls(2, own[2], early, 4)
-             + [{**r, "sourceIPAddress": "ec2.amazonaws.com"} for r in calls(2, own[2], start, 2, "CreateNetworkInterface", "ec2.amazonaws.com")]),
+        Case("ec2-service-on-instance-behalf", None, calls(hosts[2], own[2], early, 4)
+             + [{**r, "sourceIPAddress": "ec2.amazonaws.com"} for r in calls(hosts[2], own[2], start, 2, "CreateNetworkInterface", "ec2.amazonaws.com")]),
         # two egress addresses (NAT gateways in two zones) from the start, and calls through a VPC endpoint
-        Case("instance-with-two-nat-gateways", None, calls(3, own[3], early, 3) + calls(3, "54.90.185.12", early + timedelta(minutes=20), 3)
-             + calls(3, "10.0.200.43", start, 2, vpcEndpointId="vpce-0a1b2c3d") + calls(3, "54.90.185.12", start, 2)),
+        Case("instance-with-two-nat-gateways", None, calls(private, "54.90.185.12", early, 3) + calls(private, "54.90.186.40", early + timedelta(minutes=20), 3)
+             + calls(private, "10.0.200.43", start, 2, vpcEndpointId="vpce-0a1b2c3d") + calls(private, "54.90.185.12", start, 2)),
+        # the instance on its own address all along
+        Case("instance-on-its-own-address", None, calls(hosts[3], own[3], early, 3) + calls(hosts[3], own[3], start, 3, "ListBuckets", "s3.amazonaws.com")),
         # a CI role's sessions (not an instance's) from many runners
-        Case("ci-sessions-from-many-runners", None, [{**r, "userIdentity": {**r["userIdentity"], "arn": r["userIdentity"]["arn"].replace(hosts[4].instance, "gh-run-7")}}
-                                                     for n, ip_ in enumerate(RUNNERS) for r in calls(4, ip_, early + timedelta(hours=n), 2)]),
+        Case("ci-sessions-from-many-runners", None, [{**r, "userIdentity": {**r["userIdentity"], "arn": r["userIdentity"]["arn"].replace(hosts[2].instance, "gh-run-7")}}
+                                                     for n, ip_ in enumerate(RUNNERS) for r in calls(hosts[2], ip_, early + timedelta(hours=n), 2)]),
     ]

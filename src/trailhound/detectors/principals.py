@@ -70,3 +70,9 @@ def origin(e: ApiCall, info: Any) -> tuple[str, str | None]:
 
 def anonymizing(info: Any, tor: bool) -> bool:
     return tor or (info is not None and info.asn in HOSTING_ASNS)
+
+
+def place_values(e: ApiCall, info: Any) -> set[str]:
+    """A call's network, country and client family as profile values ("network …", "country …", "client …")."""
+    network, country = origin(e, info)
+    return {f"network {network}", f"country {country}", f"client {agent_family(e.user_agent)}"}

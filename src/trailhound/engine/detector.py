@@ -24,9 +24,9 @@ from typing import Any, ClassVar, Protocol
 import polars as pl
 
 from trailhound.events import Source
-from trailhound.findings.model import HIGH, LOW, MEDIUM, Occurrence
+from trailhound.findings.model import CRITICAL, HIGH, LOW, MEDIUM, Occurrence
 
-SEVERITY_NAMES = {LOW: "Low", MEDIUM: "Medium", HIGH: "High"}
+SEVERITY_NAMES = {LOW: "Low", MEDIUM: "Medium", HIGH: "High", CRITICAL: "Critical"}
 
 
 @dataclass(frozen=True)
@@ -60,6 +60,7 @@ class FindingType:
     technique: str  # MITRE ATT&CK technique, "T1110.001 Password Guessing"
     trigger: str  # one line: what raises it
     sources: tuple[str, ...] = field(default=())  # GuardDuty feature names, when not the detector's source's (S3DataEvents)
+    extension: bool = False  # a Trailhound extension type: GuardDuty has none for this (named `<Purpose>:<Resource>/Trailhound.<Name>`)
 
 
 class Intel(Protocol):
@@ -68,10 +69,12 @@ class Intel(Protocol):
 
 
 class Places(Protocol):
-    """Where an address is: country, ASN and coordinates (``enrich.geo.IpInfo``), and whether it is AWS's."""
+    """Where an address is: country, ASN and coordinates (``enrich.geo.IpInfo``), and whether it is AWS's;
+    the public addresses the inventory gives an instance."""
 
     def lookup(self, ip: str | None) -> Any: ...
     def inside_aws(self, ip: str | None) -> bool: ...
+    def instance_addresses(self, instance_id: str) -> list[str]: ...
 
 
 class _NoPlaces:
@@ -80,6 +83,9 @@ class _NoPlaces:
 
     def inside_aws(self, ip: str | None) -> bool:
         return False
+
+    def instance_addresses(self, instance_id: str) -> list[str]:
+        return []
 
 
 class _NoIntel:

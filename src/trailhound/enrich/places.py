@@ -5,7 +5,8 @@ The geo tables take 0.2 s to load, so they are opened on the first lookup (a sca
 never pays). Inside AWS: the operator's ``ip-ranges.json`` when one is configured
 (``aws_ranges.default_ranges``), else Amazon's own autonomous systems in the bundled ASN data —
 AWS publishes no licence for ip-ranges.json, so none ships, but its address space is announced by
-these ASNs.
+these ASNs. An instance's own public addresses come from the scan's inventory (``inventory``, set by
+the pipeline), when it has them.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ class GeoPlaces:
     def __init__(self, geo: GeoProvider | Callable[[], GeoProvider] | None, ranges: Any = None) -> None:
         self._geo = geo
         self.ranges = ranges  # an aws_ranges.AwsRanges, or None
+        self.inventory: Any = None  # an enrich.inventory.Inventory, or None
 
     def provider(self) -> GeoProvider | None:
         """The geo provider, opened on first use (the finding enricher shares it)."""
@@ -45,3 +47,14 @@ class GeoPlaces:
             return True
         info = self.lookup(ip)
         return info is not None and info.asn in AMAZON_ASNS
+
+    def instance_addresses(self, instance_id: str) -> list[str]:
+        """The public IPv4 addresses (public IPs, Elastic IPs) and IPv6 addresses of an instance's
+        interfaces, as the inventory knows them; [] when it does not know the instance."""
+        known = (self.inventory.instance(instance_id) or self.inventory.instance(instance_id.lower())) if self.inventory is not None else None
+        out: list[str] = []
+        for nic in (known or {}).get("networkInterfaces") or []:
+            for ip in [nic.get("publicIp"), *(nic.get("ipv6Addresses") or [])]:
+                if isinstance(ip, str) and ip not in out and is_public(ip):
+                    out.append(ip)
+        return out

@@ -24,6 +24,7 @@ import msgspec
 import orjson
 
 LOW, MEDIUM, HIGH = 2.0, 5.0, 8.0
+CRITICAL = 9.0  # attack sequences only
 SCHEMA_VERSION = "2.0"
 
 
@@ -277,8 +278,43 @@ class Anomaly(_Wire):
     unusual: AnomalyUnusual = msgspec.field(default_factory=AnomalyUnusual)
 
 
+class SequenceSignal(_Wire):
+    """One signal of an attack sequence: a finding, or a weaker observation that is no finding on its own."""
+
+    uid: str
+    type: str  # FINDING | CLOUD_TRAIL
+    name: str  # a finding type, or the API
+    description: str = ""
+    first_seen_at: str = ""
+    last_seen_at: str = ""
+    count: int = 1
+    severity: float = 0.0
+    actor_ids: list[str] = msgspec.field(default_factory=list)
+    endpoint_ids: list[str] = msgspec.field(default_factory=list)
+    resource_uids: list[str] = msgspec.field(default_factory=list)
+
+
+class SequenceIndicator(_Wire):
+    key: str  # ATTACK_TACTIC | HIGH_RISK_API | UNUSUAL_API_FOR_ACCOUNT | UNUSUAL_ASN_FOR_USER | ...
+    values: list[str] = msgspec.field(default_factory=list)
+    title: str = ""
+
+
+class Sequence(_Wire):
+    """GuardDuty's ``service.detection.sequence``: what an attack sequence correlated and why."""
+
+    uid: str
+    description: str
+    actors: list[dict[str, Any]] = msgspec.field(default_factory=list)
+    resources: list[dict[str, Any]] = msgspec.field(default_factory=list)
+    endpoints: list[dict[str, Any]] = msgspec.field(default_factory=list)
+    signals: list[SequenceSignal] = msgspec.field(default_factory=list)
+    sequence_indicators: list[SequenceIndicator] = msgspec.field(default_factory=list)
+
+
 class Detection(_Wire):
     anomaly: Anomaly | None = None
+    sequence: Sequence | None = None
 
 
 class AdditionalInfo(msgspec.Struct, kw_only=True):

@@ -11,7 +11,7 @@ import json
 from datetime import UTC, datetime
 from pathlib import Path
 
-from trailhound.simulator.records import ATTACKER_IP, CUSTOM_DOMAIN, HOSTS, TRUSTED_IP, VPC, Case, case_time
+from trailhound.simulator.records import ATTACKER_IP, CUSTOM_DOMAIN, HOSTS, TRUSTED_IP, VPC, Case, case_time, public_ip
 
 
 def write_case_logs(root: Path, cases: list[Case], account: str = "111122223333", region: str = "us-east-1") -> list[Path]:
@@ -56,7 +56,7 @@ def add_attack_instances(inventory: Path) -> None:
             "Tags": [{"Key": "Name", "Value": host.name}, {"Key": "team", "Value": "payments"}],
             "NetworkInterfaces": [{"NetworkInterfaceId": host.eni, "PrivateIpAddress": host.ip, "SubnetId": "subnet-0a1b2c3d", "VpcId": VPC,
                                    "PrivateIpAddresses": [{"PrivateIpAddress": host.ip, "Primary": True}],
-                                   "Association": {"PublicIp": f"54.90.199.{21 + n}", "PublicDnsName": f"ec2-54-90-199-{21 + n}.compute-1.amazonaws.com"},
+                                   "Association": {"PublicIp": public_ip(host), "PublicDnsName": f"ec2-{public_ip(host).replace('.', '-')}.compute-1.amazonaws.com"},
                                    "Groups": [{"GroupId": "sg-0a1b2c3d4e5f60718", "GroupName": host.name}]}],
         }]})
     inventory.write_text(json.dumps(doc, indent=1))

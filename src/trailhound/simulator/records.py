@@ -88,6 +88,7 @@ class Case:
     source: str = "cloudtrail"  # "cloudtrail" | "flow" | "dns"
     needs_custom_list: bool = False  # fires only with ATTACKER_IP / CUSTOM_DOMAIN on an operator threat list
     role: str | None = None  # the resourceRole the finding must carry (ACTOR / TARGET), when it matters
+    also: frozenset[str] = frozenset()  # other types its records justifiably raise (an attack sequence is made of them)
 
     @property
     def records(self) -> list[Any]:
@@ -154,6 +155,11 @@ MONITOR_HOST = Host("i-0e0e1e0e0e1e0e0e1", "eni-0e0e1e0e0e1e0e0e1", "10.0.3.50",
 BASELINE_HOSTS = {n: Host(f"i-0ba5e1{n:011x}", f"eni-0ba5e1{n:011x}", f"10.0.200.{n}", f"baseline-{n}") for n in range(1, 64)}
 HOSTS = (HOST, BASTION, WINDOWS_HOST, BUILD_HOST, MONITOR_HOST, *BASELINE_HOSTS.values())
 INSTANCE, ENI, LOCAL_IP = HOST.instance, HOST.eni, HOST.ip
+
+
+def public_ip(host: Host) -> str:
+    """The public address the cases' inventory gives an instance (Amazon's, us-east-1)."""
+    return f"54.90.199.{21 + HOSTS.index(host)}"
 
 
 def flow_row(t: datetime, *, src: str, dst: str, sport: int, dport: int, action: str = "ACCEPT", direction: str | None = None,

@@ -1,0 +1,217 @@
+"""S3 AnomalousBehavior — an identity does to a bucket, in bulk, what it has never done to it.
+
+Judged per identity (``principals.identity_key``: a user, a role not its sessions) against its own S3
+history, bucket by bucket: for each bucket it touched, the day it first read, wrote, deleted, listed or
+changed permissions there (``BucketHabit``), and the networks and clients it calls S3 from. A settled
+identity (a week of history on four days, as the IAM profiles) raises
+
+* **Exfiltration:S3/AnomalousBehavior** — ≥ ``READS`` objects read from one bucket within an hour, a
+  bucket it has not read on an earlier day (a user with no history syncing the finance bucket);
+* **Impact:S3/AnomalousBehavior.Delete** — ≥ ``DELETES`` objects deleted from a bucket within an hour
+  where it never deleted on an earlier day;
+* **Impact:S3/AnomalousBehavior.Write** — ≥ ``WRITES`` objects written or overwritten in a bucket within
+  an hour where it never wrote on an earlier day (ransomware re-encrypting in place);
+* **Discovery:S3/AnomalousBehavior** — ≥ ``LISTED`` buckets listed within an hour that it never touched;
+* **Impact:S3/AnomalousBehavior.Permission** — a bucket policy, ACL or ownership change on a bucket where
+  it never changed permissions, from a network, country or client unseen for its S3 calls.
+
+What an identity does every night stays quiet: a backup role reading ten thousand objects from the bucket
+it reads every night, a pipeline overwriting its own outputs, a cleanup job deleting what it always
+deletes. Bounded: 48 buckets per identity (the least recently used go), one counter per bucket and class.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import msgspec
+
+from trailhound.detectors import identity_profile as ip
+from trailhound.detectors.principals import identity_key, place_values
+from trailhound.engine import FindingType, KeyedDetector, severity
+from trailhound.engine.baseline import DAY, Profile, ProfileState
+from trailhound.events import ApiCall, Source
+from trailhound.findings.build import api_occurrence, bucket_resource
+from trailhound.findings.model import HIGH, LOW, MEDIUM, Occurrence
+
+if TYPE_CHECKING:
+    from trailhound.simulator.records import Case
+
+HOUR = 3600.0
+READS, DELETES, WRITES, LISTED = 100, 50, 100, 5
+MAX_BUCKETS = 48
+READ, WRITE, DELETE, LIST, PERMISSION = "read", "write", "delete", "list", "permission"
+_CLASS_OF = {
+    "GetObject": READ, "GetObjectVersion": READ, "SelectObjectContent": READ, "RestoreObject": READ,
+    "PutObject": WRITE, "CopyObject": WRITE, "CompleteMultipartUpload": WRITE, "UploadPart": WRITE,
+    "DeleteObject": DELETE, "DeleteObjects": DELETE, "DeleteObjectVersion": DELETE,
+    "ListObjects": LIST, "ListObjectsV2": LIST, "ListObjectVersions": LIST, "ListBucket": LIST, "GetBucketAcl": LIST,
+    "PutBucketPolicy": PERMISSION, "DeleteBucketPolicy": PERMISSION, "PutBucketAcl": PERMISSION, "PutObjectAcl": PERMISSION,
+    "PutBucketOwnershipControls": PERMISSION, "PutBucketPublicAccessBlock": PERMISSION, "DeleteBucketPublicAccessBlock": PERMISSION,
+}
+EXFIL, DISCOVERY = "Exfiltration:S3/AnomalousBehavior", "Discovery:S3/AnomalousBehavior"
+DELETE_T, WRITE_T, PERMISSION_T = "Impact:S3/AnomalousBehavior.Delete", "Impact:S3/AnomalousBehavior.Write", "Impact:S3/AnomalousBehavior.Permission"
+_PLACES = Profile(capacity=8)
+# management events (bucket configuration); the rest are S3 data events
+BUCKET_LEVEL = frozenset({"PutBucketPolicy", "DeleteBucketPolicy", "PutBucketAcl", "GetBucketAcl", "PutBucketOwnershipControls",
+                          "PutBucketPublicAccessBlock", "DeleteBucketPublicAccessBlock"})
+
+
+class BucketHabit(msgspec.Struct, array_like=True):
+    first: dict[str, int] = msgspec.field(default_factory=dict)  # class -> the first day (epoch day) the identity did it here
+    last_used: float = 0.0
+    hour: dict[str, list[float]] = msgspec.field(default_factory=dict)  # class -> [window start, count, reported 0/1]
+
+
+class S3Profile(msgspec.Struct, array_like=True):
+    buckets: dict[str, BucketHabit] = msgspec.field(default_factory=dict)
+    places: ProfileState = msgspec.field(default_factory=ProfileState)  # networks, countries and clients of its S3 calls
+    first: float = 0.0
+    last_day: int = -1
+    days: int = 0
+    listed: list[list[Any]] = msgspec.field(default_factory=list)  # [time, bucket] of listings of buckets new to it, last hour
+
+
+def bucket_of(e: ApiCall) -> str | None:
+    name = e.params().get("bucketName")
+    return name if isinstance(name, str) and name else None
+
+
+class S3AnomalousBehavior(KeyedDetector[S3Profile]):
+    name = "s3-anomalous-behavior"
+    consumes = Source.CLOUDTRAIL
+    method = "behaviour"
+    State: ClassVar[type[msgspec.Struct]] = S3Profile
+    ttl = ip.TTL
+    event_names = frozenset(_CLASS_OF)
+    findings = (
+        FindingType(DISCOVERY, severity(LOW), "TA0007 Discovery", "T1619 Cloud Storage Object Discovery",
+                    f"≥{LISTED} buckets the identity never touched listed within an hour, after a week of history", sources=("S3DataEvents",)),
+        FindingType(EXFIL, severity(HIGH), "TA0010 Exfiltration", "T1530 Data from Cloud Storage",
+                    f"≥{READS} objects read within an hour from a bucket the identity has not read on an earlier day", sources=("S3DataEvents",)),
+        FindingType(DELETE_T, severity(HIGH), "TA0040 Impact", "T1485 Data Destruction",
+                    f"≥{DELETES} objects deleted within an hour from a bucket where the identity never deleted", sources=("S3DataEvents",)),
+        FindingType(WRITE_T, severity(MEDIUM), "TA0040 Impact", "T1486 Data Encrypted for Impact",
+                    f"≥{WRITES} objects written within an hour to a bucket where the identity never wrote", sources=("S3DataEvents",)),
+        FindingType(PERMISSION_T, severity(HIGH), "TA0040 Impact", "T1222 File and Directory Permissions Modification",
+                    "a bucket policy, ACL or ownership change where the identity never changed permissions, from a network, country or "
+                    "client unseen for its S3 calls", sources=("CloudTrail", "S3DataEvents")),
+    )
+
+    def candidates(self, events: Sequence[ApiCall]) -> list[ApiCall]:
+        return [e for e in events if e.event_source == "s3.amazonaws.com" and e.event_name in _CLASS_OF]
+
+    def key_of(self, e: ApiCall) -> str | None:
+        return identity_key(e) if bucket_of(e) else None
+
+    def update(self, key: str, rows: list[ApiCall], state: S3Profile | None, watermark: float) -> tuple[list[Occurrence], Any]:
+        st = state if state is not None else S3Profile()
+        out: list[Occurrence] = []
+        for e in sorted(rows, key=lambda r: r.event_time):
+            t = e.event_time.timestamp()
+            day = int(t // DAY)
+            ip.observe_day(st, t)
+            settled = ip.settled(st, t)
+            bucket, cls = bucket_of(e) or "", _CLASS_OF[e.event_name]
+            habit = st.buckets.get(bucket)
+            new_bucket = habit is None
+            if habit is None:
+                habit = st.buckets[bucket] = BucketHabit()
+            habit.last_used = t
+            known_before = habit.first.get(cls, day) < day  # done here on an earlier day
+            place = place_values(e, self.places.lookup(e.source_ip))
+            odd_place = sorted(v for v in place if not _PLACES.seen_before(st.places, v, t))
+            if settled and not known_before:
+                occ = self._judge(e, st, habit, bucket, cls, new_bucket, odd_place, t)
+                if occ is not None:
+                    out.append(occ)
+            if e.succeeded:
+                habit.first.setdefault(cls, day)
+                for v in place:
+                    _PLACES.learn(st.places, v, t)
+        if len(st.buckets) > MAX_BUCKETS:
+            st.buckets = dict(sorted(st.buckets.items(), key=lambda kv: kv[1].last_used)[-MAX_BUCKETS:])
+        return out, st
+
+    def _judge(self, e: ApiCall, st: S3Profile, habit: BucketHabit, bucket: str, cls: str, new_bucket: bool, odd_place: list[str],
+               t: float) -> Occurrence | None:
+        if cls == PERMISSION:
+            if odd_place and e.succeeded:
+                return self._report(e, PERMISSION_T, bucket, 1, f"changed permissions ({e.event_name}) on {bucket} for the first time, from "
+                                    + ", ".join(odd_place) + ", unseen for its S3 calls")
+            return None
+        if cls == LIST:
+            if new_bucket or not any(c != LIST for c in habit.first):
+                st.listed = [x for x in st.listed if t - x[0] <= HOUR and x[1] != bucket] + [[t, bucket]]
+                if len(st.listed) == LISTED:
+                    return self._report(e, DISCOVERY, bucket, LISTED, f"listed {LISTED} buckets it never touched within an hour: "
+                                        + ", ".join(x[1] for x in st.listed))
+            return None
+        window = habit.hour.get(cls)
+        if window is None or t - window[0] > HOUR:
+            window = habit.hour[cls] = [t, 0.0, 0.0]
+        window[1] += 1
+        limit, ftype, verb = {READ: (READS, EXFIL, "read"), DELETE: (DELETES, DELETE_T, "deleted"), WRITE: (WRITES, WRITE_T, "wrote")}[cls]
+        if window[1] >= limit and not window[2]:
+            window[2] = 1.0
+            return self._report(e, ftype, bucket, int(window[1]), f"{verb} {int(window[1])} objects in {bucket} within an hour, "
+                                f"a bucket where it had not {verb.replace('wrote', 'written')} before")
+        return None
+
+    def _report(self, e: ApiCall, ftype: str, bucket: str, count: int, what: str) -> Occurrence:
+        name = e.user_identity.name
+        return api_occurrence(
+            e, ftype, self.severity(ftype), f"{e.user_identity.type} {name} is invoking S3 APIs on {bucket} in an unusual way.",
+            f"{name} {what}. Judged against its own S3 history, bucket by bucket.",
+            resource=bucket_resource(e, bucket), resource_key=f"{bucket}|{identity_key(e)}", affected={"AWS::S3::Bucket": bucket},
+            additional_info={"bucket": bucket, "count": count}, aggregation_key=bucket,
+        )
+
+
+def cases(start: datetime, account: str = "111122223333") -> list[Case]:
+    from trailhound.detectors.anomalous_behavior import BOTO, FAR, HOME, OFFICE, VPS, role_session
+    from trailhound.simulator.records import CLI_UA, Case, iam_user, record
+
+    s3 = "s3.amazonaws.com"
+
+    def data(api: str, who: dict[str, Any], bucket: str, at: datetime, ip_: str, ua: str, n: int = 1, every: float = 2.0,
+             **params: Any) -> list[dict[str, Any]]:
+        return [{**record(api, s3, time=at + timedelta(seconds=every * i), account=account, identity=who, ip=ip_, ua=ua,
+                          params={"bucketName": bucket, "Host": f"{bucket}.s3.amazonaws.com", "key": f"data/{i:05d}.parquet", **params}),
+                 **({"eventCategory": "Data", "managementEvent": False} if api not in BUCKET_LEVEL else {}),
+                 "readOnly": api.startswith(("Get", "List"))} for i in range(n)]
+
+    def days(who: dict[str, Any], bucket: str, api: str, ip_: str, ua: str, n: int = 3, hour: int = 10, count: int = 14) -> list[dict[str, Any]]:
+        return [r for d in range(count, 0, -1) for r in data(api, who, bucket, start - timedelta(days=d) + timedelta(hours=hour - start.hour), ip_, ua, n)]
+
+    analyst = iam_user(account, "lena-analyst")  # reads the marketing bucket from the office every day
+    analyst_days = days(analyst, "marketing-assets", "GetObject", OFFICE, CLI_UA)
+    backup = role_session(account, "nightly-backup", "backup-run")  # reads the finance bucket every night, in bulk
+    backup_days = days(backup, "finance-reports", "GetObject", OFFICE, BOTO, n=150, hour=2)
+    cleaner = role_session(account, "log-cleanup", "cleanup")  # deletes expired logs every day
+    cleaner_days = days(cleaner, "app-logs", "DeleteObject", OFFICE, BOTO, n=60, hour=4)
+    writer = role_session(account, "etl-writer", "etl")  # overwrites its own outputs every day
+    writer_days = days(writer, "etl-output", "PutObject", OFFICE, BOTO, n=120, hour=5)
+    admin = iam_user(account, "ops-admin")  # manages bucket policies from home with the CLI
+    admin_days = days(admin, "shared-docs", "GetObject", HOME, CLI_UA) + days(admin, "shared-docs", "PutBucketPolicy", HOME, CLI_UA, n=1, count=5)
+    hire = iam_user(account, "new-hire-2")  # three days of history
+    hire_days = days(hire, "team-bucket", "GetObject", HOME, CLI_UA, count=3)
+    now = start
+    buckets = ("finance-reports", "hr-payroll", "legal-contracts", "customer-exports", "backups-db", "audit-trail")
+    return [
+        Case("user-syncs-finance-bucket-without-history", EXFIL, analyst_days + data("GetObject", analyst, "finance-reports", now, OFFICE, CLI_UA, 140)),
+        Case("mass-delete-where-never-deleted", DELETE_T, analyst_days + data("DeleteObject", analyst, "marketing-assets", now, VPS, BOTO, 60)),
+        Case("mass-overwrite-where-never-wrote", WRITE_T, analyst_days
+             + data("PutObject", analyst, "marketing-assets", now, VPS, BOTO, 120, **{"x-amz-server-side-encryption-customer-algorithm": "AES256"})),
+        Case("bucket-enumeration-from-far-away", DISCOVERY, analyst_days + [r for b in buckets for r in data("ListObjects", analyst, b, now, FAR, BOTO)]),
+        Case("object-acl-opened-from-vps", PERMISSION_T, analyst_days + data("PutObjectAcl", analyst, "marketing-assets", now, VPS, BOTO,
+                                                                           **{"x-amz-acl": "public-read"})),
+        Case("nightly-backup-reads", None, backup_days + data("GetObject", backup, "finance-reports", now - timedelta(hours=start.hour - 2), OFFICE, BOTO, 150)),
+        Case("daily-log-cleanup", None, cleaner_days + data("DeleteObject", cleaner, "app-logs", now, OFFICE, BOTO, 60)),
+        Case("etl-overwrites-its-outputs", None, writer_days + data("PutObject", writer, "etl-output", now, OFFICE, BOTO, 120)),
+        Case("admin-policy-change-as-usual", None, admin_days + data("PutBucketPolicy", admin, "shared-docs", now, HOME, CLI_UA)),
+        Case("analyst-reads-a-few-new-objects", None, analyst_days + data("GetObject", analyst, "finance-reports", now, OFFICE, CLI_UA, 20)),
+        Case("new-hire-bulk-read", None, hire_days + data("GetObject", hire, "finance-reports", now, HOME, CLI_UA, 140)),
+    ]
