@@ -88,22 +88,30 @@ class AnomalousBehavior(KeyedDetector[ip.IdentityProfile]):
     def update(self, key: str, rows: list[ApiCall], state: ip.IdentityProfile | None, watermark: float) -> tuple[list[Occurrence], Any]:
         st = state if state is not None else ip.IdentityProfile()
         hits: dict[str, tuple[ApiCall, dict[str, str], bool]] = {}  # class -> its first anomalous call this batch
+        learned: set[tuple[Any, ...]] = set()  # calls that only taught the profile: their like again the same day teaches nothing
         for e in sorted(rows, key=lambda r: r.event_time):
             t = e.event_time.timestamp()
+            cls, api = classify(e)
+            like = (int(t // ip.DAY), ip.settled(st, t), e.source_ip, e.user_agent, e.aws_region, cls, api, e.succeeded)
+            if like in learned:
+                continue
+            anomalous = False
             ip.observe_day(st, t)
             info = self.places.lookup(e.source_ip)
             network, country = origin(e, info)
             values = {ip.NETWORK: network, ip.COUNTRY: country, ip.AGENT: agent_family(e.user_agent), ip.REGION: e.aws_region or None}
-            cls, api = classify(e)
             if cls is not None and ip.settled(st, t) and ip.unseen(st, ip.API, api, t):
                 odd = {d: str(v) for d, v in values.items() if ip.unseen(st, d, v, t)}
                 if odd.keys() & {ip.NETWORK, ip.COUNTRY, ip.AGENT}:
                     tor = any(h.category is Category.TOR_EXIT for h in self.intel.ip(e.source_ip))
                     st.recent = [r for r in st.recent if t - r[0] <= NEARBY][-15:] + [[t, api, cls, e.succeeded]]
+                    anomalous = True
                     hits.setdefault(cls, (e, {ip.API: api, **odd}, anonymizing(info, tor)))
             ip.learn(st, values, t)
             if cls is not None and e.succeeded:  # a refused call is no habit
                 ip.learn(st, {ip.API: api}, t)
+            if not anomalous:
+                learned.add(like)  # (a profile learns once per day: the same call again the same day changes nothing)
         return [self._report(key, st, cls, *hit) for cls, hit in hits.items()], st
 
     def _report(self, key: str, st: ip.IdentityProfile, cls: str, e: ApiCall, unusual: dict[str, str], anon: bool) -> Occurrence:

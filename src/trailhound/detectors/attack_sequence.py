@@ -100,13 +100,19 @@ class AttackSequence(KeyedDetector[Signals]):
     def update(self, key: str, rows: list[ApiCall], state: Signals | None, watermark: float) -> tuple[list[Occurrence], Any]:
         st = state if state is not None else Signals()
         out: list[Occurrence] = []
+        learned: set[tuple[Any, ...]] = set()  # calls that were no signal: their like again the same day teaches nothing
         for e in sorted(rows, key=lambda r: r.event_time):
             t = e.event_time.timestamp()
+            sig = _signal_of(e)
+            like = (int(t // ip.DAY), ip.settled(st, t), e.source_ip, e.user_agent, sig, e.succeeded)
+            if like in learned:
+                continue
             ip.observe_day(st, t)
             place = place_values(e, self.places.lookup(e.source_ip))
             odd = sorted(v for v in place if not _PLACES.seen_before(st.places, v, t))
-            sig = _signal_of(e)
-            if sig is not None and ip.settled(st, t) and not _APIS.seen_before(st.apis, sig[1], t):
+            if not (sig is not None and ip.settled(st, t) and not _APIS.seen_before(st.apis, sig[1], t)):
+                learned.add(like)  # (profiles learn once per day: the same call again the same day changes nothing)
+            else:
                 st.signals = [s for s in st.signals if t - s[0] <= WINDOW][-(MAX_SIGNALS - 1):]
                 st.signals.append([t, sig[0], sig[1], e.succeeded, ", ".join(odd), e.source_ip or "", sig[2]])
                 occ = self._judge(key, e, st, t)

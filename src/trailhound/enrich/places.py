@@ -22,11 +22,16 @@ from trailhound.enrich.geo import GeoProvider, IpInfo, ip_key, is_public
 AMAZON_ASNS = frozenset({16509, 14618, 8987, 38895, 39111, 7224, 10124, 62785, 135630})
 
 
+_MISS = object()
+_REMEMBER = 100_000  # addresses; ~20 MB at most
+
+
 class GeoPlaces:
     def __init__(self, geo: GeoProvider | Callable[[], GeoProvider] | None, ranges: Any = None) -> None:
         self._geo = geo
         self.ranges = ranges  # an aws_ranges.AwsRanges, or None
         self.inventory: Any = None  # an enrich.inventory.Inventory, or None
+        self._seen: dict[str, IpInfo | None] = {}
 
     def provider(self) -> GeoProvider | None:
         """The geo provider, opened on first use (the finding enricher shares it)."""
@@ -35,10 +40,21 @@ class GeoPlaces:
         return self._geo  # type: ignore[return-value]
 
     def lookup(self, ip: str | None) -> IpInfo | None:
-        if not ip or ip_key(ip) is None or not is_public(ip):
+        # several identity detectors ask about every call's address, and an estate's callers are few:
+        # remembered (bounded), a repeat costs one dict probe
+        if not ip:
             return None
-        geo = self.provider()
-        return geo.lookup(ip) if geo is not None else None
+        hit = self._seen.get(ip, _MISS)
+        if hit is not _MISS:
+            return hit  # type: ignore[return-value]
+        info = None
+        if ip_key(ip) is not None and is_public(ip):
+            geo = self.provider()
+            info = geo.lookup(ip) if geo is not None else None
+        if len(self._seen) >= _REMEMBER:
+            self._seen.clear()
+        self._seen[ip] = info
+        return info
 
     def inside_aws(self, ip: str | None) -> bool:
         if not ip or ip_key(ip) is None:
