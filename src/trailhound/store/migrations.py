@@ -18,6 +18,7 @@ def migrate(c: Connection, new: bool) -> None:
         if version < t.SCHEMA_VERSION:
             if version == 1:
                 _from_v1(c)
+            # 2 -> 3: the follower's tables (follow_markers, s3_objects), made by create_all below
             t.metadata.create_all(c, checkfirst=True)
             for table in t.metadata.sorted_tables:  # indexes that a table older than them lacks
                 for index in table.indexes:
