@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from operator import attrgetter
@@ -231,8 +231,11 @@ class Scanner:
         detectors: Sequence[Detector] | None = None,
         progress: ProgressFn | None = None,
         intel: CombinedIntel | None = None,
+        on_commit: Callable[[float], None] | None = None,
     ) -> None:
         self.store = store
+        # told, after each commit point, the wall time it began: every finding updated before then is in the store
+        self.on_commit = on_commit
         self.settings = settings or ScanSettings()
         self.report = ScanReport()
         self.progress = progress
@@ -264,12 +267,17 @@ class Scanner:
         self.batch_bytes = int(self.settings.batch_mb * 1e6)
         self.changes = Changes()
         self.open_runs: dict[str, Run] = {}
+        self._names: Mapping[str, str] = {}  # local path -> the name the store knows the file by (see ``scan``)
         self._pool: ReadPool | None = None
         self._last_commit = time.monotonic()
 
     # -- entry point ---------------------------------------------------------------------
-    def scan(self, paths: Iterable[str | Path]) -> ScanReport:
+    def scan(self, paths: Iterable[str | Path], names: Mapping[str, str] | None = None) -> ScanReport:
+        """Read ``paths`` (files and folders). ``names`` gives the name a file is known by in the store
+        (checkpoints, quarantine, messages) when that is not its local path: an S3 object fetched to a
+        local file is ``s3://bucket/key``, so it is the same object whichever file held it."""
         started = time.perf_counter()
+        self._names = names or {}
         lists = self._lists_report
         report = self.report = ScanReport(problems=list(lists.problems), list_entries_refused=lists.list_entries_refused,
                                           list_entries_non_public=lists.list_entries_non_public, list_benign=list(lists.list_benign),
@@ -311,8 +319,14 @@ class Scanner:
         return report
 
     # -- files ---------------------------------------------------------------------------
+    def _name(self, path: Path) -> str:
+        """What the store calls this file (its path, unless ``scan`` was told another name)."""
+        text = str(path)
+        return self._names.get(text, text)
+
     def _other_file(self, path: Path, kind: Kind) -> None:
         report = self.report
+        name = self._name(path)
         if kind is Kind.NOT_LOG:
             report.files_not_log += 1
         elif kind is Kind.DIGEST:
@@ -323,12 +337,12 @@ class Scanner:
             try:
                 raw = read(path, self.limit)
             except OSError as exc:
-                self._quarantine("", [Problem(str(path), f"unreadable: {exc.strerror or exc}")], fatal=True)
+                self._quarantine("", [Problem(name, f"unreadable: {exc.strerror or exc}")], fatal=True)
                 report.files_done += 1
                 return
-            key = str(path)
+            key = name
             if raw.too_large:
-                self._quarantine(raw.fingerprint, [Problem(str(path), raw.error or "too large")], fatal=True)
+                self._quarantine(raw.fingerprint, [Problem(name, raw.error or "too large")], fatal=True)
                 report.files_done += 1
                 return
             if self._already_scanned(key, raw.fingerprint):
@@ -336,8 +350,8 @@ class Scanner:
             else:
                 why = "empty file" if not raw.data.strip() else (
                     "unknown format: not CloudTrail JSON, a VPC flow log, a Route 53 query log or describe-instances output")
-                problems = [Problem(str(path), raw.error)] if raw.error else []
-                self._quarantine(raw.fingerprint, problems + [Problem(str(path), why)], fatal=True)
+                problems = [Problem(name, raw.error)] if raw.error else []
+                self._quarantine(raw.fingerprint, problems + [Problem(name, why)], fatal=True)
                 self.changes.checkpoints[key] = Checkpoint(key, raw.fingerprint, kind.value, 0, 0, True)
         report.files_done += 1
 
@@ -368,11 +382,11 @@ class Scanner:
                 raise ahead
             raw = ahead if ahead is not None else read(path, self.limit)
         except OSError as exc:
-            self._quarantine("", [Problem(str(path), f"unreadable: {exc.strerror or exc}")], fatal=True)
+            self._quarantine("", [Problem(self._name(path), f"unreadable: {exc.strerror or exc}")], fatal=True)
             self.report.files_done += 1
             return None
         if raw.too_large:  # not checkpointed: with a higher limit, a later scan reads it
-            self._quarantine(raw.fingerprint, [Problem(str(path), raw.error or "too large")], fatal=True)
+            self._quarantine(raw.fingerprint, [Problem(self._name(path), raw.error or "too large")], fatal=True)
             self.report.files_done += 1
             return None
         return raw
@@ -393,7 +407,7 @@ class Scanner:
         the batch budget is spent (the rest handed back) and decoded as one run; a file a previous
         scan stopped inside is a run of its own, resumed where it stopped; a file appended to since
         it was finished is read from where it ended."""
-        known = self.store.checkpoints([str(p.path) for p in batch])
+        known = self.store.checkpoints([self._name(p.path) for p in batch])
         fresh: list[_Part] = []
         unsure: list[_Part] = []  # not checkpointed under this path: maybe moved, copied or re-compressed
         runs: list[Run] = []
@@ -407,7 +421,7 @@ class Scanner:
             if raw is None:
                 continue
             used += len(raw.data)
-            cp = known.get(str(pending.path))
+            cp = known.get(self._name(pending.path))
             if cp is not None and cp.fingerprint in (raw.fingerprint, raw.stored_fingerprint):
                 if cp.complete:
                     self._skip_copy()
@@ -439,7 +453,7 @@ class Scanner:
 
     def _runs(self, kind: Kind, members: list[_Part], resumed: int = 0) -> list[Run]:
         """Decode and enrich files as one run (a resumed file is always alone)."""
-        paths = [str(m.pending.path) for m in members]
+        paths = [self._name(m.pending.path) for m in members]
         contents = [m.content(kind) for m in members]
         try:  # a bug in parsing or enriching must cost its file, not the scan
             batch = parse_many(kind, [Member(path, data, m.raw.error) for path, data, m in zip(paths, contents, members)], self._parse_one(kind))
@@ -593,7 +607,10 @@ class Scanner:
         if self.engine.watermark > float("-inf"):
             ch.watermark = self.engine.watermark
         self.report.late_rows = sum(self.engine.late_rows.values())
+        began = time.time()
         self.store.commit(ch)
+        if self.on_commit:
+            self.on_commit(began)
         self.changes = Changes()
         self._last_commit = time.monotonic()
         if self.progress:

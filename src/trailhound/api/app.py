@@ -10,6 +10,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
+from dataclasses import asdict, is_dataclass
 from typing import Any
 
 import orjson
@@ -107,7 +109,7 @@ class Api:
             return _error("InternalServerErrorException", "internal error", 500)
 
 
-def create_app(store: Store, master_key: bytes) -> Starlette:
+def create_app(store: Store, master_key: bytes, health: Callable[[], dict[str, Any]] | None = None) -> Starlette:
     api = Api(store, master_key)
 
     async def endpoint(request: Request) -> Response:
@@ -123,8 +125,13 @@ def create_app(store: Store, master_key: bytes) -> Starlette:
         raw_query = request.scope.get("query_string", b"").decode("latin-1")
         return await run_in_threadpool(api, request.method, raw_path, raw_query, request.headers, body)
 
+    async def healthz(request: Request) -> Response:
+        """Unsigned, for load balancers and supervisors: the follower's and exporter's counters (no finding data)."""
+        parts = {name: asdict(part) if is_dataclass(part) else part for name, part in (health() if health else {}).items()}
+        return Response(orjson.dumps({"status": "ok", **parts}), media_type="application/json")
+
     methods = ["GET", "POST", "PUT", "DELETE", "PATCH"]
-    return Starlette(routes=[Route("/{path:path}", endpoint, methods=methods)])
+    return Starlette(routes=[Route("/healthz", healthz, methods=["GET"]), Route("/{path:path}", endpoint, methods=methods)])
 
 
 def _error(code: str, message: str, status: int) -> Response:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, NoReturn, Optional
 
 import typer
 from sqlalchemy import Connection
@@ -72,17 +72,129 @@ def serve(
     db: DbOption = None,
     listen: Annotated[str, typer.Option("--listen", help="HOST:PORT to answer on.")] = DEFAULT_LISTEN,
     master_key: KeyOption = None,
+    source: Annotated[list[str], typer.Option("--source", help="Follow this log folder or s3://BUCKET/PREFIX (repeatable): "
+                                              "read what is there, then what arrives.")] = [],
+    s3_endpoint: Annotated[Optional[str], typer.Option("--s3-endpoint", help="URL of an S3-compatible store, instead of AWS.")] = None,
+    poll_s: Annotated[float, typer.Option("--poll-s", help="Seconds between looks for new log objects.")] = 30.0,
+    commit_interval_s: Annotated[float, typer.Option("--commit-interval-s", help="Commit findings, detector state and checkpoints "
+                                                     "together at least this often while reading.")] = 5.0,
+    threat_list: Annotated[list[str], typer.Option("--threat-list", help="Threat list, as for scan.")] = [],
+    trusted_list: Annotated[list[str], typer.Option("--trusted-list", help="Trusted IP list, as for scan.")] = [],
+    inventory: Annotated[list[Path], typer.Option("--inventory", help="EC2 describe-instances JSON file or folder.")] = [],
+    geoip_mmdb: Annotated[list[Path], typer.Option("--geoip-mmdb", help="MaxMind-format City/ASN database, as for scan.")] = [],
+    max_file_mb: Annotated[float, typer.Option("--max-file-mb", help="Log objects larger than this are quarantined, not read.")] = 192.0,
+    lock_wait: Annotated[float, typer.Option("--lock-wait", help="Seconds to wait while another trailhound process writes to the store.")] = 5.0,
+    webhook: Annotated[Optional[str], typer.Option("--webhook", help="POST each new or updated finding here, in EventBridge's envelope.")] = None,
+    webhook_secret: Annotated[Optional[str], typer.Option("--webhook-secret", envvar="TRAILHOUND_WEBHOOK_SECRET",
+                                                          help="Sign webhook bodies: X-Trailhound-Signature: sha256=<hex HMAC>.")] = None,
+    webhook_attempts: Annotated[int, typer.Option("--webhook-attempts", help="Tries of a delivery before it goes to the dead-letter file.")] = 5,
+    webhook_backoff_s: Annotated[float, typer.Option("--webhook-backoff-s", help="Wait before the first retry (doubled after each).")] = 2.0,
+    dead_letter: Annotated[Optional[Path], typer.Option("--dead-letter", help="JSON lines of events that could not be delivered. "
+                                                        "Default: <db>.dead-letter.jsonl (the user data dir for PostgreSQL).")] = None,
+    export_file: Annotated[Optional[str], typer.Option("--export-file", help="Append each new or updated finding's event as a JSON line "
+                                                       "to this file (- for stdout).")] = None,
+    export_delay_s: Annotated[float, typer.Option("--export-delay-s", help="New and updated findings go out within this many seconds "
+                                                  "(GuardDuty: 5 minutes).")] = 300.0,
 ) -> None:
-    """Answer GuardDuty's API (boto3, the aws cli, Terraform...) from the store."""
+    """Answer GuardDuty's API (boto3, the aws cli, Terraform...) from the store; with --source, follow logs as
+    they are delivered, and with --webhook or --export-file, send findings out as they happen."""
+    import threading
+
     import uvicorn
 
     from trailhound.api.app import create_app
 
     host, _, port = listen.rpartition(":")
     if not host or not port.isdigit():
-        typer.echo(f"error: --listen {listen!r}: give HOST:PORT", err=True)
-        raise typer.Exit(2)
+        _usage(f"--listen {listen!r}: give HOST:PORT")
+    if poll_s <= 0 or export_delay_s < 0 or webhook_attempts < 1 or webhook_backoff_s < 0:
+        _usage("--poll-s must be above 0, --export-delay-s and --webhook-backoff-s at least 0, --webhook-attempts at least 1")
+    if webhook_secret and not webhook:
+        _usage("--webhook-secret: give --webhook too")
     key = _master_key(db, master_key)
     store = _store(db, service=True)
-    typer.echo(f"GuardDuty API for {store.path} on http://{host}:{port}", err=True)  # type: ignore[attr-defined]
-    uvicorn.run(create_app(store, key), host=host.strip("[]"), port=int(port), log_level="warning", access_log=False)  # type: ignore[arg-type]
+    stop = threading.Event()
+    threads: list[threading.Thread] = []
+    follower = exporter = writer = None
+    health: dict[str, Any] = {}
+    try:
+        if source:
+            follower, writer = _follower(db, source, s3_endpoint, poll_s, threat_list, trusted_list, inventory, geoip_mmdb, max_file_mb,
+                                         lock_wait, commit_interval_s)
+            threads.append(threading.Thread(target=follower.run, args=(stop,), name="trailhound-follow", daemon=True))
+            health["follow"] = follower.status
+        exporter = _exporter(store, db, webhook, webhook_secret, webhook_attempts, webhook_backoff_s, dead_letter, export_file,
+                             export_delay_s, follower)
+        if exporter is not None:
+            threads.append(threading.Thread(target=exporter.run, args=(stop,), name="trailhound-export", daemon=True))
+            health["export"] = exporter.status
+        typer.echo(f"GuardDuty API for {store.path} on http://{host}:{port}"  # type: ignore[attr-defined]
+                   + (f"; following {', '.join(source)}" if source else ""), err=True)
+        for thread in threads:
+            thread.start()
+        app = create_app(store, key, health=lambda: health)  # type: ignore[arg-type]
+        uvicorn.run(app, host=host.strip("[]"), port=int(port), log_level="warning", access_log=False)
+    finally:
+        stop.set()  # SIGTERM/SIGINT: the follower ends after its chunk (or is cut short: checkpoints make that safe)
+        for thread in threads:
+            thread.join(30)
+        if exporter is not None:
+            exporter.close()
+        if follower is not None:
+            follower.close()
+        if writer is not None:
+            writer.close()
+
+
+def _usage(line: str) -> NoReturn:
+    typer.echo(f"error: {line}", err=True)
+    raise typer.Exit(2)
+
+
+def _follower(db: str | None, source: list[str], s3_endpoint: str | None, poll_s: float, threat_list: list[str], trusted_list: list[str],
+              inventory: list[Path], geoip_mmdb: list[Path], max_file_mb: float, lock_wait: float,
+              commit_interval_s: float) -> tuple[Any, Any]:
+    from trailhound.config import ScanSettings
+    from trailhound.sources.follow import Follower, FollowSettings
+    from trailhound.store.database import Store, StoreError
+
+    for s in source:
+        if s.startswith("s3://"):
+            continue
+        if not Path(s).exists():  # a folder may come and go later, but a mistyped one should say so now
+            typer.echo(f"warning: --source {s}: no such folder yet (looked for every {poll_s:g} s)", err=True)
+    try:
+        writer = Store(db or default_db_path(), lock_wait_s=lock_wait)  # the follower is the store's one writer, as a scan is
+    except StoreError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+    settings = ScanSettings(threat_lists=threat_list, trusted_lists=trusted_list, inventory=inventory, geoip_mmdb=geoip_mmdb,
+                            max_file_mb=max_file_mb, commit_interval_s=commit_interval_s)
+    try:
+        follower = Follower(writer, settings, source, FollowSettings(poll_s=poll_s, s3_endpoint=s3_endpoint))
+    except (ValueError, FileNotFoundError) as exc:
+        writer.close()
+        _usage(f"--source/lists: {exc}")
+    return follower, writer
+
+
+def _exporter(store: Any, db: str | None, webhook: str | None, secret: str | None, attempts: int, backoff_s: float,
+              dead_letter: Path | None, export_file: str | None, delay_s: float, follower: Any) -> Any:
+    from trailhound.export.delivery import Exporter, ExportSettings, FileDestination, WebhookDestination
+
+    destinations: list[Any] = []
+    if webhook:
+        try:
+            destinations.append(WebhookDestination(webhook, secret))
+        except ValueError as exc:
+            _usage(str(exc))
+    if export_file:
+        destinations.append(FileDestination(export_file))
+    if not destinations:
+        return None
+    if dead_letter is None:
+        base = str(db or default_db_path())
+        dead_letter = (master_key_path(base).parent / "dead-letter.jsonl" if base.startswith(("postgresql", "postgres:"))
+                       else Path(base.removeprefix("sqlite:///") + ".dead-letter.jsonl"))
+    settings = ExportSettings(delay_s=delay_s, attempts=attempts, backoff_s=backoff_s, dead_letter=dead_letter)
+    return Exporter(store, destinations, settings, horizon=follower.committed_before if follower is not None else None)

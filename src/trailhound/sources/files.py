@@ -55,6 +55,11 @@ def _kind(mode: int) -> str | None:
     return "not a regular file"
 
 
+def ignored(name: str) -> bool:
+    """A name that is never a log (a README, a signature, a dotfile): passed over without a word."""
+    return name in _IGNORED_NAMES or name.startswith(".") or name.endswith(_IGNORED_SUFFIXES)
+
+
 def walk(paths: Iterable[str | os.PathLike[str]], skipped: list[tuple[str, str]] | None = None) -> Iterator[Path]:
     """Every regular file under the given files and folders, recursively, in a stable order, as an
     absolute path with symlinks resolved (one stat each). What is not read — FIFOs, devices, sockets,
@@ -95,8 +100,7 @@ def _walk_dir(root: Path, skipped: list[tuple[str, str]]) -> Iterator[Path]:
         skipped.append((str(root), f"cannot be listed ({exc.strerror or exc})"))
         return
     for entry in entries:
-        name = entry.name
-        if name in _IGNORED_NAMES or name.startswith(".") or name.endswith(_IGNORED_SUFFIXES):
+        if ignored(entry.name):
             continue
         try:
             if entry.is_dir(follow_symlinks=False):

@@ -21,6 +21,7 @@ def migrate(c: Connection, new: bool) -> None:
             if version in (1, 2):  # v3 indexes ListFindings' sort keys with id; these two are covered by them
                 for name in ("findings_type_updated", "findings_severity"):
                     c.exec_driver_sql(f"DROP INDEX IF EXISTS {name}")
+            # 3 -> 4: the follower's tables (follow_markers, s3_objects), made by create_all below
             t.metadata.create_all(c, checkfirst=True)
             for table in t.metadata.sorted_tables:  # indexes that a table older than them lacks
                 for index in table.indexes:

@@ -26,7 +26,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import BYTEA, JSONB
 from sqlalchemy.types import TypeDecorator
 
-SCHEMA_VERSION = 3  # bump with a step in store.migrations
+SCHEMA_VERSION = 4  # bump with a step in store.migrations
 
 
 class Document(TypeDecorator):
@@ -146,6 +146,25 @@ usage = Table(
     Column("events", BigInteger, nullable=False),
     Column("bytes", BigInteger, nullable=False),
     PrimaryKeyConstraint("month", "account_id", "source"),
+)
+
+# ---- what `serve --source` follows -----------------------------------------------------------
+
+follow_markers = Table(
+    "follow_markers",
+    metadata,
+    Column("source", Text, primary_key=True),  # s3://bucket/prefix, as given to --source
+    Column("marker", Text, nullable=False),  # every key up to this one (in S3's listing order) has been read
+    Column("updated_at", Float, nullable=False),
+)
+
+s3_objects = Table(
+    "s3_objects",
+    metadata,
+    Column("name", Text, primary_key=True),  # s3://bucket/key: the name its checkpoint has
+    Column("etag", Text, nullable=False),  # as S3 listed it when it was read: another ETag is new content
+    Column("size", BigInteger, nullable=False),
+    Column("read_at", Float, nullable=False),
 )
 
 # ---- the API's resources (GuardDuty's detectors, filters, lists, members, keys) ----------------

@@ -1,0 +1,368 @@
+"""The follower: ``serve --source`` reads logs as they are delivered, through the scan pipeline.
+
+A cycle finds what is new — in a local folder, files not seen at their size and mtime; under an S3
+prefix, the keys listed after the stored marker whose ETag has not been read — orders it by delivery
+time (the stamp in AWS's names), and feeds it to the same ``Scanner`` as ``trailhound scan`` in
+chunks: S3 objects are fetched to a spool folder first and known to the store as ``s3://bucket/key``.
+On a cold start the first cycle is the history that is there, like a scan of it; later cycles are
+what arrived since. The last chunk of a cycle ends like a scan (open behaviour windows report what
+they hold; a later cycle that completes them does not report them twice), so each cycle's findings
+are those a ``scan`` of the same files would give.
+
+Exactly once rests on the pipeline's checkpoints, committed in the same transaction as the findings
+and detector state they produced: an object is known by its name and content fingerprint, a restart
+after ``kill -9`` resumes inside the object it stopped in, and an object read before is not read
+again. The marker and the ETags of read objects (``follow_markers``, ``s3_objects``) only save
+listing and fetching work: lost with a crash, they cost a fetch of objects the checkpoints then skip.
+
+A source that cannot be read (no such folder or bucket, no credentials, the endpoint down) gets one
+line when it fails and one when it recovers; the other sources go on.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import tempfile
+import threading
+import time
+import traceback
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+
+from trailhound.config import ScanSettings
+from trailhound.formats.base import Problem
+from trailhound.pipeline import Scanner, ScanReport
+from trailhound.sources.files import ignored, walk
+from trailhound.sources.s3 import S3Location, S3Object, S3Reader, SourceError, Stream, key_time, parse_location
+from trailhound.store import tables as t
+from trailhound.store.database import Changes, Store, transaction
+from trailhound.store.rows import upsert
+from trailhound.text import printable
+
+_CHUNK_KEYS = 500  # names per IN (...)
+_PROBLEM_LINES = 20  # problem lines printed per chunk (all of them are in the quarantine list)
+
+
+@dataclass
+class FollowSettings:
+    poll_s: float = 30.0  # wait between cycles that found nothing more to read
+    chunk_objects: int = 1000  # files scanned together (S3 objects fetched to the spool at once)
+    chunk_mb: float = 256.0  # ...and no more stored bytes than this (bounds the spool's disk use)
+    list_limit: int = 50_000  # keys listed per prefix in one cycle (bounds memory on a cold start of a big bucket)
+    s3_endpoint: str | None = None  # an S3-compatible store instead of AWS
+    spool: Path | None = None  # where S3 objects are fetched to (default: a new temporary folder)
+
+
+@dataclass(slots=True)
+class _Item:
+    time: float
+    size: int
+    path: Path | None = None  # a local file
+    stamp: tuple[int, int] = (0, 0)  # its (size, mtime_ns)
+    obj: S3Object | None = None
+
+
+@dataclass
+class _Listing:
+    """One prefix's listing in this cycle: which keys are done, so the marker can move past them."""
+
+    location: S3Location
+    marker: str
+    objects: list[S3Object]
+    done: set[str] = field(default_factory=set)
+
+    def next_marker(self) -> str:
+        marker = ""
+        for obj in self.objects:
+            if obj.key not in self.done:
+                break
+            marker = obj.key
+        return max(marker, self.marker)  # never back: keys before it are listed again anyway (Stream.start_after)
+
+
+@dataclass
+class FollowStatus:
+    cycles: int = 0
+    files_read: int = 0
+    events: int = 0
+    findings_new: int = 0
+    findings_updated: int = 0
+    last_cycle_at: float | None = None
+    errors: dict[str, str] = field(default_factory=dict)  # source -> the line it failed with (until it recovers)
+
+
+def _stderr(line: str) -> None:
+    sys.stderr.write(line + "\n")
+    sys.stderr.flush()
+
+
+class Follower:
+    def __init__(self, store: Store, scan_settings: ScanSettings, sources: Iterable[str], settings: FollowSettings | None = None,
+                 notify: Callable[[str], None] | None = None, reader: S3Reader | None = None) -> None:
+        self.store = store
+        self.settings = settings or FollowSettings()
+        self.notify = notify or _stderr
+        self.dirs: list[Path] = []
+        self.prefixes: list[S3Location] = []
+        for source in sources:
+            if source.startswith("s3://"):
+                self.prefixes.append(parse_location(source))  # ValueError: a usage error, before anything starts
+            else:
+                self.dirs.append(Path(source))
+        scan_settings.workers = 0  # no forked readers in a process that runs the API's threads
+        self.scanner = Scanner(store, scan_settings, on_commit=self._committed)
+        self.limit = self.scanner.limit
+        self._reader = reader
+        self.status = FollowStatus()
+        self.seen: dict[str, tuple[int, int]] = {}  # local files read at this (size, mtime_ns)
+        spool = self.settings.spool or Path(tempfile.mkdtemp(prefix="trailhound-spool-"))
+        spool.mkdir(parents=True, exist_ok=True)
+        self.spool = Path(os.path.realpath(spool))  # as walk names files: the scanner's names are looked up by it
+        self._chunks = 0
+        self._catching_up: set[str] = set()  # streams listed from their marker itself, not the day before it
+        self._pending_since: float | None = None  # while a scan runs: findings updated since then may not be in the store yet
+        self._list_lines = len(self.scanner.report.problems)  # what loading the threat and trusted lists said: every scan repeats it
+        for line in self.scanner.report.problems:
+            self.notify(f"serve: {printable(str(line))}")
+
+    @property
+    def reader(self) -> S3Reader:
+        if self._reader is None:
+            self._reader = S3Reader(self.settings.s3_endpoint)
+        return self._reader
+
+    def committed_before(self) -> float:
+        """Every finding updated before this wall time is in the store (the exporter reads no further)."""
+        since = self._pending_since
+        return float("inf") if since is None else since
+
+    def _committed(self, began: float) -> None:
+        if self._pending_since is not None:
+            self._pending_since = began
+
+    # -- the loop ------------------------------------------------------------------------
+    def run(self, stop: threading.Event) -> None:
+        while not stop.is_set():
+            more = False
+            try:
+                more = self.cycle(stop)
+            except Exception as exc:  # never let one bad cycle end the service: say so, try again next time
+                self._pending_since = None
+                if os.environ.get("TRAILHOUND_DEBUG"):
+                    traceback.print_exc()
+                self.notify(f"serve: follow cycle failed: {type(exc).__name__}: {printable(str(exc).splitlines()[0] if str(exc) else '')}")
+            if not more:
+                stop.wait(self.settings.poll_s)
+
+    def cycle(self, stop: threading.Event | None = None) -> bool:
+        """Read what is new at every source; returns whether a listing was cut short (more to read at once)."""
+        items: list[_Item] = []
+        for d in self.dirs:
+            items.extend(self._local(d))
+        listings: list[_Listing] = []
+        more = False
+        for location in self.prefixes:
+            try:
+                streams = self.reader.streams(location)
+            except SourceError as exc:
+                self._failed(location.url, str(exc))
+                continue
+            self._recovered(location.url)
+            for stream in streams:
+                listing, truncated = self._list(stream)
+                if listing is None:
+                    continue
+                more |= truncated
+                listings.append(listing)
+                items.extend(_Item(o.time, o.size, obj=o) for o in listing.objects if o.key not in listing.done)
+        self.status.cycles += 1
+        self.status.last_cycle_at = time.time()
+        if not items:
+            self._save_markers(listings, [])
+            return more
+        items.sort(key=lambda i: (i.time, i.obj.name if i.obj else str(i.path)))
+        chunks = list(self._chunked(items))
+        for n, chunk in enumerate(chunks):
+            if stop is not None and stop.is_set():
+                return False
+            self._read_chunk(chunk, listings, last=n == len(chunks) - 1 and not more)
+        return more
+
+    def _chunked(self, items: list[_Item]) -> Iterable[list[_Item]]:
+        budget = int(self.settings.chunk_mb * 1e6)
+        chunk: list[_Item] = []
+        used = 0
+        for item in items:
+            if chunk and (len(chunk) >= self.settings.chunk_objects or used + item.size > budget):
+                yield chunk
+                chunk, used = [], 0
+            chunk.append(item)
+            used += item.size
+        if chunk:
+            yield chunk
+
+    # -- sources -------------------------------------------------------------------------
+    def _local(self, folder: Path) -> list[_Item]:
+        skipped: list[tuple[str, str]] = []
+        out: list[_Item] = []
+        try:
+            for path in walk([folder], skipped):
+                try:
+                    st = path.stat()
+                except OSError:
+                    continue  # gone since it was listed
+                stamp = (st.st_size, st.st_mtime_ns)
+                if self.seen.get(str(path)) != stamp:
+                    out.append(_Item(key_time(path.name, st.st_mtime), st.st_size, path=path, stamp=stamp))
+        except OSError as exc:
+            self._failed(str(folder), f"{folder}: {exc.strerror}" if exc.strerror else str(exc))
+            return []
+        self._recovered(str(folder))
+        return out
+
+    def _list(self, stream: Stream) -> tuple[_Listing | None, bool]:
+        location = stream.location
+        marker = self._marker(location)
+        start = stream.start_after(marker, exact=location.url in self._catching_up)
+        try:
+            objects, truncated = self.reader.list_after(location, start, self.settings.list_limit, flat=stream.flat)
+        except SourceError as exc:
+            self._failed(location.url, str(exc))
+            return None, False
+        self._recovered(location.url)
+        if truncated:  # more than a listing holds: go on from the marker itself until caught up
+            self._catching_up.add(location.url)
+        else:
+            self._catching_up.discard(location.url)
+        objects = [o for o in objects if not ignored(o.key.rsplit("/", 1)[-1])]
+        listing = _Listing(location, marker, objects)
+        known = self._etags([o.name for o in objects])
+        listing.done = {o.key for o in objects if known.get(o.name) == o.etag}
+        return listing, truncated
+
+    def _failed(self, source: str, line: str) -> None:
+        if self.status.errors.get(source) != line:
+            self.notify(f"serve: source {printable(line)} (retrying every {self.settings.poll_s:g} s; other sources go on)")
+        self.status.errors[source] = line
+
+    def _recovered(self, source: str) -> None:
+        if self.status.errors.pop(source, None) is not None:
+            self.notify(f"serve: source {printable(source)}: readable again")
+
+    # -- a chunk -------------------------------------------------------------------------
+    def _read_chunk(self, chunk: list[_Item], listings: list[_Listing], last: bool) -> None:
+        self._chunks += 1
+        folder = self.spool / f"chunk-{self._chunks}"
+        folder.mkdir(parents=True, exist_ok=True)
+        paths: list[Path] = []
+        names: dict[str, str] = {}
+        fetched: list[S3Object] = []
+        too_large: list[S3Object] = []
+        try:
+            for i, item in enumerate(chunk):
+                if item.path is not None:
+                    paths.append(item.path)
+                    continue
+                obj = item.obj
+                assert obj is not None
+                if obj.size > self.limit:  # not fetched at all: quarantined with the reason, as scan does
+                    too_large.append(obj)
+                    continue
+                dest = folder / f"{i:06d}"
+                try:
+                    self.reader.fetch(obj, dest)
+                except SourceError as exc:  # tried again next cycle: the marker stays before it
+                    self._failed(obj.location.url, str(exc))
+                    continue
+                paths.append(dest)
+                names[str(dest)] = obj.name
+                fetched.append(obj)
+            report = None
+            if paths:
+                self.scanner.settings.flush_at_end = last
+                self._pending_since = time.time()
+                try:
+                    report = self.scanner.scan(paths, names)
+                finally:
+                    self._pending_since = None
+                self._tell(report)
+            for item in chunk:
+                if item.path is not None:
+                    self.seen[str(item.path)] = item.stamp
+            self._done(fetched, too_large, listings)
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+
+    def _tell(self, report: ScanReport) -> None:
+        st = self.status
+        read = report.files_done - report.files_already_scanned
+        st.files_read += read
+        st.events += report.events_total
+        st.findings_new += report.findings_new
+        st.findings_updated += report.findings_updated
+        problems = report.problems[self._list_lines:]
+        for p in problems[:_PROBLEM_LINES]:
+            self.notify(f"serve: {printable(str(p))}")
+        if len(problems) > _PROBLEM_LINES:
+            self.notify(f"serve: ... and {len(problems) - _PROBLEM_LINES} more (trailhound quarantine lists them)")
+        if read or report.findings_new or report.findings_updated:
+            self.notify(f"serve: read {read:,} files, {report.events_total:,} events: {report.findings_new} new findings, "
+                        f"{report.findings_updated} updated ({report.seconds:.1f} s)")
+
+    def _done(self, fetched: list[S3Object], too_large: list[S3Object], listings: list[_Listing]) -> None:
+        """Remember what was read (its ETag) and move the markers past every key read so far."""
+        now = time.time()
+        if too_large:
+            self.store.commit(Changes(quarantine=[(f"{o.size}-toolarge", Problem(o.name, f"larger than {self.limit / 1e6:,.0f} MB, not read "
+                                                                                  "(the limit, --max-file-mb)")) for o in too_large]))
+            for o in too_large:
+                self.notify(f"serve: {printable(o.name)}: larger than {self.limit / 1e6:,.0f} MB, not read (--max-file-mb)")
+        read = fetched + too_large
+        by_location: dict[S3Location, set[str]] = {}
+        for o in read:
+            by_location.setdefault(o.location, set()).add(o.key)
+        for listing in listings:
+            listing.done |= by_location.get(listing.location, set())
+        rows = [{"name": o.name, "etag": o.etag, "size": o.size, "read_at": now} for o in read]
+        self._save_markers(listings, rows)
+
+    # -- what the store keeps for the follower -------------------------------------------
+    def _marker(self, location: S3Location) -> str:
+        m = t.follow_markers.c
+        return self.store.conn.execute(select(m.marker).where(m.source == location.url)).scalar() or ""
+
+    def _etags(self, names: list[str]) -> dict[str, str]:
+        o = t.s3_objects.c
+        out: dict[str, str] = {}
+        for i in range(0, len(names), _CHUNK_KEYS):
+            out.update((name, etag) for name, etag in self.store.conn.execute(select(o.name, o.etag).where(o.name.in_(names[i : i + _CHUNK_KEYS]))))
+        return out
+
+    def _save_markers(self, listings: list[_Listing], rows: list[dict[str, Any]]) -> None:
+        now = time.time()
+        moved = []
+        for listing in listings:
+            marker = listing.next_marker()
+            if marker != listing.marker:
+                moved.append({"source": listing.location.url, "marker": marker, "updated_at": now})
+                listing.marker = marker
+        if not rows and not moved:
+            return
+        with transaction(self.store.conn) as c:
+            if rows:
+                c.execute(upsert(c, t.s3_objects, ["name"]), rows)
+            if moved:
+                c.execute(upsert(c, t.follow_markers, ["source"]), moved)
+
+    def close(self) -> None:
+        if self.settings.spool is None:
+            shutil.rmtree(self.spool, ignore_errors=True)
+
+
+__all__ = ["FollowSettings", "FollowStatus", "Follower"]
