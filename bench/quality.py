@@ -50,6 +50,9 @@ from quality_dga import DgaResult, run_dga  # noqa: E402
 from quality_dga import rows as dga_rows  # noqa: E402
 from quality_dga import section as dga_section  # noqa: E402
 from quality_dns import DGA_TYPES, DnsListResult, run_dns_lists  # noqa: E402
+from quality_reputation import ReputationResult, run_reputation  # noqa: E402
+from quality_reputation import rows as reputation_rows  # noqa: E402
+from quality_reputation import section as reputation_section  # noqa: E402
 from quality_exfil import ExfilResult, run_exfil  # noqa: E402
 from quality_sim import SimResult, describe, recall_by_type, run_estate, summary  # noqa: E402
 from quality_zeek import BEHAVIOUR_TYPES, BenignResult, CaptureResult, ScenarioResult, run_zeek, run_zeek_benign  # noqa: E402
@@ -74,6 +77,7 @@ class Results:
     dns: DnsListResult | None = None
     exfil: ExfilResult | None = None
     dga: DgaResult | None = None
+    reputation: ReputationResult | None = None
     zeek: list[CaptureResult] = field(default_factory=list)
     zeek_benign: list[BenignResult] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)
@@ -111,6 +115,7 @@ def run(small: bool, shared: Path = SHARED, work: Path | None = None) -> Results
         res.dns = timed("dns lists", run_dns_lists, shared, work)
         res.exfil = timed("dns tunnels", run_exfil, shared, work)
         res.dga = timed("dga leave-one-family-out", run_dga, shared)
+        res.reputation = timed("domain reputation on benign lists", run_reputation, shared, work)
     res.zeek = timed("zeek", run_zeek, shared, work, small)
     res.zeek_benign = timed("zeek benign parts", run_zeek_benign, shared, work, small)
     return res
@@ -137,6 +142,8 @@ def summary_rows(r: Results) -> list[list[str]]:
         rows += _exfil_rows(r.exfil)
     if r.dga:
         rows += dga_rows(r.dga)
+    if r.reputation:
+        rows += reputation_rows(r.reputation)
     if r.zeek:
         rows += _zeek_rows(r)
     rows.append(["Run time", f"{sum(r.seconds.values()):.0f} s", ", ".join(f"{k} {v:.1f} s" for k, v in r.seconds.items())])
@@ -284,6 +291,8 @@ def render(r: Results) -> str:
         out += _exfil_section(r.exfil)
     if r.dga:
         out += dga_section(r.dga)
+    if r.reputation:
+        out += reputation_section(r.reputation)
     if r.zeek:
         out += _zeek_section(r.zeek) + _zeek_behaviour_section(r)
     return "\n".join(out).rstrip() + "\n"

@@ -145,7 +145,7 @@ def test_rebuild_from_shared_data_is_byte_identical(tmp_path: Path) -> None:
     rebuilt = build_mod.build(DATA, tmp_path, built=packaged_manifest()["built"])
     for e in rebuilt["lists"]:
         assert (tmp_path / e["file"]).read_bytes() == (DATA_DIR / e["file"]).read_bytes(), e["name"]
-    for f in ("popular-domains.txt.gz", "known-sinkholes.tsv.gz"):  # the benign sets the build writes
+    for f in ("popular-domains.txt.gz", "known-sinkholes.tsv.gz", "dynamic-dns.txt.gz"):  # the benign and reputation sets the build writes
         assert (tmp_path / f).read_bytes() == (DATA_DIR / f).read_bytes(), f
     assert json.loads((tmp_path / "manifest.json").read_text()) == packaged_manifest()
     c2 = next(e for e in rebuilt["lists"] if e["name"] == "maltrail-c2")

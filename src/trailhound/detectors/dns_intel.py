@@ -43,6 +43,10 @@ IMDS_ADDRESSES = frozenset({"169.254.169.254", "fd00:ec2::254"})
 # AWS's own names for the metadata service are not a rebinding attack.
 _IMDS_OWN_NAMES = ("instance-data", "instance-data.ec2.internal", "metadata.google.internal")
 _MEMO_LIMIT = 500_000
+# GuardDuty's tester asks for these names (under its listed C&C domain) to trigger the four
+# Impact:EC2/*DomainRequest.Reputation types: those are raised by ``domain_reputation``, not C&C here.
+REPUTATION_TESTER = {f"{k}-rep.guarddutyc2activityb.com": f"Impact:EC2/{t}DomainRequest.Reputation"
+                     for k, t in (("abused", "Abused"), ("crypto", "Bitcoin"), ("malicious", "Malicious"), ("suspicious", "Suspicious"))}
 
 
 def dns_occurrence(q: DnsQuery, ftype: str, severity: float, title: str, description: str, *, info: dict[str, Any], key: str,
@@ -83,7 +87,8 @@ class DnsThreatIntel(Rule):
         for q in events:
             listed = names.get(q.query_name)
             if listed is None:
-                listed = names[q.query_name] = bool(domain(q.query_name.rstrip(".").lower()))
+                name = q.query_name.rstrip(".").lower()
+                listed = names[q.query_name] = bool(domain(name)) and name not in REPUTATION_TESTER
             if not listed:
                 for a in q.answers:
                     flagged = answers.get(a.rdata)

@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from trailhound.enrich.domains import normalize
+from trailhound.enrich.domains import memoised, normalize
 
 MODEL_FILE = "dga-model.npz"
 ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789-"
@@ -218,16 +218,11 @@ class Model:
 
     def judge(self, name: str) -> Judged | None:
         """The verdict on a query name (memoised per name, bounded)."""
-        memo = self._memo
-        got = memo.get(name, memo)
-        if got is not memo:
-            return got  # type: ignore[return-value]
-        if len(memo) >= MEMO_LIMIT:
-            memo.clear()
+        return memoised(self._memo, name, MEMO_LIMIT, self._judge)
+
+    def _judge(self, name: str) -> Judged | None:
         part = judged_label(name)
-        verdict = None if part is None else Judged(part[0], part[1], self.score(part[1]))
-        memo[name] = verdict
-        return verdict
+        return None if part is None else Judged(part[0], part[1], self.score(part[1]))
 
 
 @functools.lru_cache(maxsize=1)

@@ -31,9 +31,12 @@ from __future__ import annotations
 
 import functools
 import socket
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
-__all__ = ["registrable_domain", "domain_with_suffix", "split_name", "normalize", "psl_version"]
+V = TypeVar("V")
+
+__all__ = ["registrable_domain", "domain_with_suffix", "split_name", "normalize", "psl_version", "memoised"]
 
 _REVERSE = ("in-addr.arpa", "ip6.arpa")
 CACHE_SIZE = 1 << 17
@@ -120,3 +123,14 @@ def domain_with_suffix(name: str, private: bool = False) -> str:
         return reg
     host = normalize(name)
     return host[1:-1] if host.startswith("[") and host.endswith("]") else host
+
+
+def memoised(memo: dict[str, V], key: str, limit: int, compute: Callable[[str], V]) -> V:
+    """``memo[key]``, computed on a miss (None is a remembered answer too); the memo is emptied when it
+    reaches ``limit`` entries — a full reset is cheaper than LRU bookkeeping on every probe."""
+    got = memo.get(key, memo)
+    if got is memo:
+        if len(memo) >= limit:
+            memo.clear()
+        got = memo[key] = compute(key)
+    return got  # type: ignore[return-value]

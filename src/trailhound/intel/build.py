@@ -271,6 +271,28 @@ def _filter_rows(sets: benign.BenignSets, rows: dict[str, tuple[str, list[str], 
     return kept, stats
 
 
+DYNAMIC_DNS = "dynamic-dns.txt.gz"
+DYN_DNS_UPSTREAM = "https://github.com/alexandrosmagos/dyn-dns-list"
+
+
+def dynamic_dns(shared: Path, out: Path) -> dict:
+    """Free dynamic-DNS and shared-subdomain zones (MISP's ``dynamic-dns`` warninglist), written as
+    ``dynamic-dns.txt.gz`` for the domain reputation signals (``enrich.reputation``); its manifest entry.
+
+    MISP's list is CC0 (its README); its entries come from alexandrosmagos/dyn-dns-list (the Unlicense:
+    public domain), scraped from the providers' own sign-up pages (afraid.org, no-ip, dyn, changeip, ...),
+    as MISP's tools/generate-dynamic-dns.py says, plus entries MISP's maintainers added by hand."""
+    src = _misp(shared, "dynamic-dns")
+    zones = sorted({n for n in (benign.normalise_domain(x.lstrip(".")) for x in src["list"]) if n and "." in n})
+    blob = _gzip(f"# Free dynamic-DNS and shared-subdomain zones: MISP warninglists dynamic-dns version {src['version']}, commit "
+                 f"{MISP_COMMIT} (CC0 1.0), from {DYN_DNS_UPSTREAM} (the Unlicense) and MISP's maintainers\n" + "\n".join(zones) + "\n")
+    (out / DYNAMIC_DNS).write_bytes(blob)
+    return {"file": DYNAMIC_DNS, "entries": len(zones), "source": f"{MISP_REPO} lists/dynamic-dns", "commit": MISP_COMMIT,
+            "version": src["version"], "upstream": DYN_DNS_UPSTREAM, "licence": "CC0 1.0 (MISP); upstream the Unlicense",
+            "used_for": "domain reputation: names registered under a free dynamic-DNS zone (Impact:EC2/AbusedDomainRequest.Reputation)",
+            "sha256": hashlib.sha256(blob).hexdigest(), "bytes": len(blob)}
+
+
 def build(shared: Path, out: Path = DATA_DIR, built: str | None = None) -> dict:
     """Write the packaged lists, licences and manifest.json into `out`; returns the manifest."""
     out.mkdir(parents=True, exist_ok=True)
@@ -354,7 +376,7 @@ def build(shared: Path, out: Path = DATA_DIR, built: str | None = None) -> dict:
                       "sha256": hashlib.sha256(blob).hexdigest(), "bytes": len(blob), "entries": len(entries), "ips": 0,
                       "networks": 0, "domains": len(entries), "members": []})
     manifest = {"schema": 1, "built": built, "lists": lists, "refused": REFUSED, "benign": benign_info,
-                "total_bytes": sum(e["bytes"] for e in lists)}
+                "reputation": [dynamic_dns(shared, out)], "total_bytes": sum(e["bytes"] for e in lists)}
     (out / "manifest.json").write_text(json.dumps(manifest, indent=1, ensure_ascii=False) + "\n")
     return manifest
 

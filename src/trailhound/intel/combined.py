@@ -33,3 +33,7 @@ class CombinedIntel:
                 memo.clear()
             memo[key] = hit
         return hit
+
+    def domains_under(self, name: str) -> int:
+        """Listed domains strictly under ``name``, over every index that counts them."""
+        return sum(index.domains_under(name) for index in self.indexes if hasattr(index, "domains_under"))

@@ -17,6 +17,7 @@ from __future__ import annotations
 import enum
 import ipaddress
 from bisect import bisect_right
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, NamedTuple
@@ -184,6 +185,7 @@ class IntelIndex:
         if info.ips > ips_before and ip_cat not in info.categories:
             info.categories.append(ip_cat)
         self.__dict__.pop("ip", None)  # rebind on next lookup
+        self.__dict__.pop("_under", None)
         return dropped
 
     def freeze(self) -> IntelIndex:
@@ -218,9 +220,23 @@ class IntelIndex:
         lookup = self._domains.lookup
         return [lookup(n) for n in batch]
 
+    def domains_under(self, name: str) -> int:
+        """How many listed domains lie strictly under ``name`` (canonical form): ``evil.com`` has one when
+        only ``c2.evil.com`` is listed. Counted once, on first use (domain reputation's closeness signal)."""
+        counts = self.__dict__.get("_under")
+        if counts is None:
+            counts = self._under = Counter()
+            for key in self._domains:
+                i = key.find(".")
+                while (j := key.find(".", i + 1)) > 0:
+                    counts[key[i + 1 :]] += 1
+                    i = j
+        return counts.get(name, 0)
+
     def __getstate__(self) -> dict[str, object]:
         state = dict(self.__dict__)
         state.pop("ip", None)  # a closure: rebound after unpickling, on first use
+        state.pop("_under", None)  # derived: counted again on first use
         return state
 
     # -- sizes ---------------------------------------------------------------------------

@@ -1,0 +1,240 @@
+"""What can be known offline about a domain's reputation, from its name alone: the static half of the
+Impact:EC2/*DomainRequest.Reputation types (``detectors.domain_reputation`` adds what the estate has seen).
+
+``Reputation.facts(name)`` (memoised per query name, bounded) finds the name's **owner** — whoever
+chose its leftmost meaningful label: the registrable domain (the Public Suffix List with its private
+section, so ``x.github.io`` and ``bucket.s3.amazonaws.com`` are their customers'), or the name
+registered under a free dynamic-DNS zone or an abused service (``abc.duckdns.org``) — and the signals
+that make it risky, each with a weight in (0, 1) and the value that set it:
+
+* ``dynamicDns`` / ``tunnel`` / ``paste`` / ``freeHosting`` — a legitimate service anyone can get a
+  name or a drop box from, and that malware uses for that reason: the 35k free dynamic-DNS and
+  shared-subdomain zones of MISP's ``dynamic-dns`` warninglist (CC0; upstream dyn-dns-list, the
+  Unlicense), and ``intel/data/abused-services.tsv`` (tunnels such as ngrok and Cloudflare Quick
+  Tunnels, paste and file-drop sites, out-of-band callback zones, free hosting platforms);
+  ``listedHosting``: a zone with more than ``HOSTING_LISTED`` names on the packaged lists under it;
+* ``lexical`` — the DGA model's score of the owner's label (``enrich.dga``), with its entropy, digits
+  and length reported beside it;
+* ``listedUnderSameDomain`` — up to five names on a threat list lie under the same owner (``c2.evil.com``
+  is listed and ``www.evil.com`` is asked for; ``listedNeighbourhood``, weaker: six to twenty). Not strong
+  alone: big companies' and hosters' apexes (``bytedance.com``, ``office.net``) have a listed name or two
+  under them; it makes a finding with a random-looking label, NXDOMAIN answers or other evidence;
+  ``listedOtherTld`` — the owner's label is listed under
+  another top-level domain (``evilcorp.net`` asked for, ``evilcorp.com`` listed);
+* ``mining`` — mining-pool vocabulary in the name's labels (``xmr``, ``stratum``, ``nicehash``…, or a
+  pool word with a coin: ``eth-pool``, ``btcmine``), beyond the exact pool lists.
+
+Never judged (``facts`` returns None): names without a registrable domain (single labels, addresses,
+reverse lookups, internal zones), names the packaged threat lists already name (their own types fire),
+and names that are, or lie under, a popular (top-10k) or known-benign name — unless the popular name is
+the abused service itself (``duckdns.org`` is popular; ``evil.duckdns.org`` is judged as its own owner).
+"""
+
+from __future__ import annotations
+
+import functools
+import gzip
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from trailhound.enrich.dga import _entropy
+from trailhound.enrich.domains import memoised, normalize
+
+DATA_DIR = Path(__file__).resolve().parent.parent / "intel" / "data"
+DYNAMIC_DNS = "dynamic-dns.txt.gz"
+ABUSED = "abused-services.tsv"
+MEMO_LIMIT = 200_000
+HOSTING_LISTED = 20  # a zone with more listed names under it is a host handing out names, not one actor's domain
+NEIGHBOURS_STRONG = 5  # up to this many listed names under an owner: one actor's domain (strong); more: a neighbourhood (weaker)
+MIN_OTHER_TLD_LABEL = 7  # a shorter label is a word many owners share across TLDs
+OTHER_TLDS = ("com", "net", "org", "info", "biz", "ru", "xyz", "top", "io", "cn", "online", "site", "club", "pw", "cc", "su", "me",
+              "co", "tk", "ml", "ga", "cf", "gq", "us", "in", "live", "shop", "icu", "vip", "work")
+
+# signal -> weight (its share of the score when present; signals combine as a noisy-OR)
+WEIGHTS: dict[str, float] = {
+    "dynamicDns": 0.35, "freeHosting": 0.25, "listedHosting": 0.35, "tunnel": 0.5, "paste": 0.5,
+    "lexicalHigh": 0.5, "lexicalLow": 0.25, "listedUnderSameDomain": 0.45, "listedNeighbourhood": 0.3, "listedOtherTld": 0.45,
+    "miningStrong": 0.6, "miningWeak": 0.5,
+    # what the estate has seen (detectors.domain_reputation)
+    "nxdomainHistory": 0.25, "nxdomainHistoryRepeated": 0.4, "newlySeen": 0.15,
+}
+ABUSED_KINDS = {"dynamic-dns": "dynamicDns", "tunnel": "tunnel", "paste": "paste", "free-hosting": "freeHosting"}
+
+# Mining-pool vocabulary: tokens that name mining on their own, pool words, and coins (a pool word with a coin).
+MINING_STRONG = ("xmrig", "nbminer", "cpuminer", "minerd", "xmr", "monero", "stratum", "nicehash", "cryptonight", "minergate", "coinhive", "hashvault", "randomx", "kawpow",
+                 "ethash", "coinimp", "cryptoloot", "unmineable", "hashrate")
+POOL_WORDS = frozenset({"pool", "pools", "mine", "miner", "miners", "mining", "minepool", "solo"})
+COINS = frozenset({"btc", "bitcoin", "eth", "etc", "ethereum", "ltc", "litecoin", "doge", "dogecoin", "zec", "zcash", "rvn", "ravencoin",
+                   "erg", "ergo", "kas", "kaspa", "xmr", "monero", "bch", "grin", "beam", "cfx", "flux", "firo", "neoxa", "nexa", "alph",
+                   "dero", "zeph", "coin", "coins", "crypto", "hash", "xmg", "ton", "etn", "xhv", "wow", "aeon", "turtle", "trtl"})
+
+
+@dataclass(frozen=True)
+class Facts:
+    """The static verdict on one query name."""
+
+    owner: str  # the name judged as one owner's (see the module doc)
+    label: str  # the owner's own label
+    signals: tuple[tuple[str, float, Any], ...]  # (signal, weight, value), strongest first
+    abused: str | None  # the abused-service signal present, if any
+    mining: str | None  # the mining token found, if any
+    lexical: dict[str, Any]  # the DGA model's score, entropy, digits, length of the owner's label
+
+    def has(self, signal: str) -> bool:
+        return any(s == signal for s, _, _ in self.signals)
+
+
+def combine(weights: list[float] | tuple[float, ...]) -> float:
+    """Signals as independent pieces of evidence: 1 - prod(1 - w)."""
+    p = 1.0
+    for w in weights:
+        p *= 1.0 - w
+    return 1.0 - p
+
+
+def mining_token(labels: list[str], vocabulary: frozenset[str] = frozenset()) -> tuple[str, str] | None:
+    """("miningStrong" | "miningWeak", the token) when the labels name mining, else None. A strong word counts
+    as a token of its own or glued to a word (``supportxmr``, ``moneroocean``, ``xmrpool``): a random label
+    holds any three letters somewhere (``sdxexmr``)."""
+    tokens: list[str] = []
+    known = POOL_WORDS | COINS | vocabulary
+    for lab in labels:
+        words = [t for t in "".join(c if c.isalpha() else " " for c in lab).split() if t]
+        for t in words:
+            for s in MINING_STRONG:
+                if t == s or t.startswith(s) and t[len(s):] in known or t.endswith(s) and t[: -len(s)] in known:
+                    return "miningStrong", s
+        tokens += words
+    pool = coin = None
+    for t in tokens:
+        if t in POOL_WORDS:
+            pool = t
+        elif t in COINS:
+            coin = t
+        else:  # compounds: ethpool, poolbtc, btcmine
+            for w in POOL_WORDS:
+                if t.endswith(w) and t[: -len(w)] in COINS or t.startswith(w) and t[len(w):] in COINS:
+                    return "miningWeak", t
+    if pool and coin:
+        return "miningWeak", f"{pool}+{coin}"
+    return None
+
+
+def _zones() -> tuple[frozenset[str], dict[str, tuple[str, str]]]:
+    text = gzip.decompress((DATA_DIR / DYNAMIC_DNS).read_bytes()).decode()
+    dyn = frozenset(line for line in text.splitlines() if line and not line.startswith("#"))
+    table: dict[str, tuple[str, str]] = {}  # zone -> (kind, scope)
+    for line in (DATA_DIR / ABUSED).read_text().splitlines():
+        if line and not line.startswith("#"):
+            zone, kind, scope, _ = line.split("\t")
+            table[zone] = (kind, scope)
+    return dyn, table
+
+
+class Reputation:
+    """The static signals of query names (see the module doc), judged once per distinct name."""
+
+    def __init__(self, intel: Any = None, model: Any = None, benign: Any = None) -> None:
+        from trailhound.enrich.dga import shipped_model
+        from trailhound.intel.benign import shipped_sets
+
+        self.intel = intel
+        self.model = model or shipped_model()
+        self.benign = benign or shipped_sets()
+        self.dynamic, self.services = _zones()
+        self._memo: dict[str, Facts | None] = {}
+
+    # -- owners -------------------------------------------------------------------------------
+    def owner(self, host: str) -> tuple[str, str, str | None, str] | None:
+        """(owner, its label, abused kind or None, the abused zone or '') of a normalised name, or None when it has no owner."""
+        from trailhound.enrich.domains import split_name
+
+        labels = host.split(".")
+        if host in self.dynamic or self.services.get(host, ("", ""))[1] == "below":
+            return None  # the provider's own name, not a customer's
+        # the longest abused zone the name is under (a zone itself is the service, not a customer)
+        for i in range(1, len(labels) - 1):
+            zone = ".".join(labels[i:])
+            if zone in self.services:
+                kind, scope = self.services[zone]
+                if scope == "below":
+                    return f"{labels[i - 1]}.{zone}", labels[i - 1], kind, zone
+                break
+            if zone in self.dynamic:
+                return f"{labels[i - 1]}.{zone}", labels[i - 1], "dynamic-dns", zone
+        _, reg, _ = split_name(host, private=True)
+        if not reg or reg.endswith(".arpa"):
+            return None
+        _, icann, suffix = split_name(host)
+        if not icann or suffix in ("internal", "local", "localhost", "invalid", "test", "example", "corp", "lan", "home"):
+            return None
+        if reg in self.services:  # a paste site's own names
+            return reg, reg.split(".", 1)[0], self.services[reg][0], reg
+        return reg, reg.split(".", 1)[0], None, ""
+
+    # -- the verdict --------------------------------------------------------------------------
+    def facts(self, name: str) -> Facts | None:
+        return memoised(self._memo, name, MEMO_LIMIT, lambda n: self._judge(normalize(n)))
+
+    def popular(self, host: str, owner: str) -> bool:
+        """Whether the name, or a parent of it up to its owner, is a popular or known-benign name."""
+        domain = self.benign.domain
+        at = 0
+        while True:
+            part = host[at:]
+            if domain(part):
+                return True
+            if part == owner or "." not in part:
+                return False
+            at = host.find(".", at) + 1
+
+    def _judge(self, host: str) -> Facts | None:
+        if "." not in host or not host.isascii():
+            return None
+        found = self.owner(host)
+        if found is None:
+            return None
+        owner, label, abused, zone = found
+        intel = self.intel
+        if intel is not None and intel.domain(host):
+            return None  # on a threat list: its own type fires (dns_intel)
+        if self.popular(host, owner):
+            return None
+        signals: list[tuple[str, float, Any]] = []
+        if abused:
+            signals.append((ABUSED_KINDS[abused], WEIGHTS[ABUSED_KINDS[abused]], zone))
+        score = self.model.score(label) if label else 0.0
+        digits = sum(c.isdigit() for c in label)
+        lexical = {"dgaScore": round(score, 4), "entropy": round(_entropy(label), 3), "digits": digits, "length": len(label)}
+        if score >= self.model.threshold:
+            signals.append(("lexicalHigh", WEIGHTS["lexicalHigh"], lexical["dgaScore"]))
+        elif score >= self.model.threshold_low or (len(label) >= 16 and digits >= 2 and lexical["entropy"] >= 3.6):
+            signals.append(("lexicalLow", WEIGHTS["lexicalLow"], lexical["dgaScore"]))
+        if intel is not None and hasattr(intel, "domains_under"):
+            below = intel.domains_under(owner)
+            if below > HOSTING_LISTED and not abused:
+                signals.append(("listedHosting", WEIGHTS["listedHosting"], below))
+                abused = "listed-hosting"
+            elif below and not abused:
+                signal = "listedUnderSameDomain" if below <= NEIGHBOURS_STRONG else "listedNeighbourhood"
+                signals.append((signal, WEIGHTS[signal], below))
+            if len(label) >= MIN_OTHER_TLD_LABEL and not abused and not below and owner.count(".") == 1:  # one closeness signal at most
+                own_tld = owner.rsplit(".", 1)[1]
+                for tld in OTHER_TLDS:
+                    if tld != own_tld and intel.domain(f"{label}.{tld}"):
+                        signals.append(("listedOtherTld", WEIGHTS["listedOtherTld"], f"{label}.{tld}"))
+                        break
+        mined = mining_token(host.split(".")[:-1], self.model.words)
+        if mined:
+            signals.append((mined[0], WEIGHTS[mined[0]], mined[1]))
+        if not signals:
+            return None
+        signals.sort(key=lambda s: -s[1])
+        kind = ABUSED_KINDS.get(abused or "", "listedHosting" if abused else None)
+        return Facts(owner, label, tuple(signals), kind, mined[1] if mined else None, lexical)
+
+
+@functools.lru_cache(maxsize=4)
+def reputation_for(intel: Any) -> Reputation:
+    return Reputation(intel)
