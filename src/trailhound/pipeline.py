@@ -521,7 +521,7 @@ class Scanner:
         events = piece.events()
         meta: _RunMeta = piece.run.meta
         self._meter_slice(meta, piece.start, piece.stop, events)
-        routed = self.router.run(SOURCES[piece.kind], events, piece.run.parsed.events, piece.start)
+        routed = self.router.run(SOURCES[piece.kind], events, piece.run.parsed.events, piece.start, piece.run.parsed.times)
         if routed.problems:
             self.report.problems.extend(routed.problems)
             self.report.detector_errors += len(routed.problems)

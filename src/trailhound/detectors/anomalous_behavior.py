@@ -23,8 +23,9 @@ import msgspec
 
 from trailhound.detectors import identity_profile as ip
 from trailhound.detectors.api_classes import classify
-from trailhound.detectors.principals import agent_family, anonymizing, identity_key, origin
+from trailhound.detectors.principals import agent_family, anonymizing, call_sig, identity_key, origin
 from trailhound.engine import FindingType, KeyedDetector, severity
+from trailhound.engine.runner import timed
 from trailhound.events import ApiCall, Source
 from trailhound.findings.build import api_occurrence
 from trailhound.findings.model import HIGH, LOW, MEDIUM, Detection, Occurrence
@@ -82,17 +83,24 @@ class AnomalousBehavior(KeyedDetector[ip.IdentityProfile]):
     def candidates(self, events: Sequence[ApiCall]) -> list[ApiCall]:
         return [e for e in events if e.event_category != "Data"]
 
-    def key_of(self, e: ApiCall) -> str | None:
-        return identity_key(e)
+    key_by = staticmethod(identity_key)  # shared: computed once per call for every identity detector
+    facts_by = staticmethod(call_sig)
 
     def update(self, key: str, rows: list[ApiCall], state: ip.IdentityProfile | None, watermark: float) -> tuple[list[Occurrence], Any]:
         st = state if state is not None else ip.IdentityProfile()
         hits: dict[str, tuple[ApiCall, dict[str, str], bool]] = {}  # class -> its first anomalous call this batch
         learned: set[tuple[Any, ...]] = set()  # calls that only taught the profile: their like again the same day teaches nothing
-        for e in sorted(rows, key=lambda r: r.event_time):
-            t = e.event_time.timestamp()
-            cls, api = classify(e)
-            like = (int(t // ip.DAY), ip.settled(st, t), e.source_ip, e.user_agent, e.aws_region, cls, api, e.succeeded)
+        parts: dict[int, tuple[Any, ...]] = {}  # call_sig -> what the like is made of: worked out once per alike call
+        for t, e, sig in timed(rows):
+            part = parts.get(sig) if sig is not None else None
+            if part is None:
+                cls, api = classify(e)
+                part = (e.source_ip, e.user_agent, e.aws_region, cls, api, e.succeeded)
+                if sig is not None:
+                    parts[sig] = part
+            else:
+                cls, api = part[3], part[4]
+            like = (int(t // ip.DAY), ip.settled(st, t), part)
             if like in learned:
                 continue
             anomalous = False

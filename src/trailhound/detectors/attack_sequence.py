@@ -30,8 +30,9 @@ import msgspec
 
 from trailhound.detectors import identity_profile as ip
 from trailhound.detectors.api_classes import classify
-from trailhound.detectors.principals import identity_key, place_values
+from trailhound.detectors.principals import call_sig, identity_key, place_values
 from trailhound.engine import FindingType, KeyedDetector, severity
+from trailhound.engine.runner import timed
 from trailhound.engine.baseline import DAY, Profile, ProfileState
 from trailhound.events import ApiCall, Source
 from trailhound.findings.build import api_occurrence
@@ -94,17 +95,22 @@ class AttackSequence(KeyedDetector[Signals]):
     def candidates(self, events: Sequence[ApiCall]) -> list[ApiCall]:
         return [e for e in events if e.event_category != "Data" or e.event_name in _S3_DATA]
 
-    def key_of(self, e: ApiCall) -> str | None:
-        return identity_key(e)
+    key_by = staticmethod(identity_key)  # shared: computed once per call for every identity detector
+    facts_by = staticmethod(call_sig)
 
     def update(self, key: str, rows: list[ApiCall], state: Signals | None, watermark: float) -> tuple[list[Occurrence], Any]:
         st = state if state is not None else Signals()
         out: list[Occurrence] = []
         learned: set[tuple[Any, ...]] = set()  # calls that were no signal: their like again the same day teaches nothing
-        for e in sorted(rows, key=lambda r: r.event_time):
-            t = e.event_time.timestamp()
-            sig = _signal_of(e)
-            like = (int(t // ip.DAY), ip.settled(st, t), e.source_ip, e.user_agent, sig, e.succeeded)
+        parts: dict[int, tuple[Any, ...]] = {}  # call_sig -> what the like is made of: worked out once per alike call
+        for t, e, same in timed(rows):
+            part = parts.get(same) if same is not None else None
+            if part is None:
+                part = (e.source_ip, e.user_agent, _signal_of(e), e.succeeded)
+                if same is not None:
+                    parts[same] = part
+            sig = part[2]
+            like = (int(t // ip.DAY), ip.settled(st, t), part)
             if like in learned:
                 continue
             ip.observe_day(st, t)

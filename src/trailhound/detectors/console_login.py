@@ -20,6 +20,7 @@ import msgspec
 
 from trailhound.detectors.principals import identity_key
 from trailhound.engine import FindingType, KeyedDetector, severity
+from trailhound.engine.runner import timed
 from trailhound.engine.baseline import DAY
 from trailhound.events import ApiCall, Source
 from trailhound.findings.build import api_occurrence
@@ -89,12 +90,11 @@ class ConsoleLoginSuccessB(KeyedDetector[LastLogin]):
 
     def update(self, key: str, rows: list[ApiCall], state: LastLogin | None, watermark: float) -> tuple[list[Occurrence], Any]:
         last, out = state, []
-        for e in sorted(rows, key=lambda r: r.event_time):
+        for t, e, _ in timed(rows):
             found = self.place(e)
             if found is None:
                 continue
             point, where = found
-            t = e.event_time.timestamp()
             if last is not None:
                 distance = km((last.lat, last.lon), point)
                 hours = max(t - last.t, 60.0) / 3600

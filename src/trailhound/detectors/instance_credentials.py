@@ -24,6 +24,7 @@ with the credentials (``ec2.amazonaws.com``, ``AWS Internal``) and private addre
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Sequence
 from datetime import datetime, timedelta
@@ -32,6 +33,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import msgspec
 
 from trailhound.engine import FindingType, KeyedDetector, severity
+from trailhound.engine.runner import timed
 from trailhound.engine.baseline import DAY
 from trailhound.enrich.geo import is_public
 from trailhound.events import ApiCall, Source
@@ -54,8 +56,18 @@ def instance_session(e: ApiCall) -> str | None:
     ident = e.user_identity
     if ident.type != "AssumedRole" or not (ident.access_key_id or "").startswith("ASIA") or not ident.arn:
         return None
-    session = ident.arn.rsplit("/", 1)[-1]
+    return _instance_of(ident.arn)
+
+
+@functools.lru_cache(maxsize=8192)  # an instance session makes many calls: its arn is worked out once
+def _instance_of(arn: str) -> str | None:
+    session = arn.rsplit("/", 1)[-1]
     return session if _INSTANCE.match(session) else None
+
+
+@functools.lru_cache(maxsize=8192)
+def _public(ip: str) -> bool:
+    return is_public(ip)
 
 
 class Egress(msgspec.Struct, array_like=True):
@@ -82,18 +94,20 @@ class InstanceCredentialExfiltration(KeyedDetector[Egress]):
     )
 
     def candidates(self, events: Sequence[ApiCall]) -> list[ApiCall]:
-        return [e for e in events if e.user_identity.type == "AssumedRole" and is_ip(e.source_ip)]
+        # an instance session's call at all (``instance_session``'s cheap half: an ASIA key, a session after "/i-")
+        return [e for e in events if (u := e.user_identity).type == "AssumedRole" and u.arn and ("/i-" in u.arn or "/I-" in u.arn)
+                and (u.access_key_id or "").startswith("ASIA") and is_ip(e.source_ip)]
 
     def key_of(self, e: ApiCall) -> str | None:
         instance = instance_session(e)
-        return f"{principal_key(e)}|{instance}" if instance and is_ip(e.source_ip) and is_public(e.source_ip) else None
+        return f"{principal_key(e)}|{instance}" if instance and is_ip(e.source_ip) and _public(e.source_ip) else None
 
     def update(self, key: str, rows: list[ApiCall], state: Egress | None, watermark: float) -> tuple[list[Occurrence], Any]:
         st = state if state is not None else Egress()
         out: list[Occurrence] = []
         reported: set[str] = set()
-        for e in sorted(rows, key=lambda r: r.event_time):
-            t, src = e.event_time.timestamp(), str(e.source_ip)
+        for t, e, _ in timed(rows):
+            src = str(e.source_ip)
             if st.first < 0:
                 st.first = t
                 known = self.places.instance_addresses(key.rsplit("|", 1)[1])

@@ -12,9 +12,12 @@
 
 from __future__ import annotations
 
+import functools
+import itertools
 import re
 from typing import Any
 
+from trailhound.detectors.api_classes import LAUNCHES
 from trailhound.events import ApiCall
 from trailhound.findings.build import is_ip, principal_key
 
@@ -34,18 +37,49 @@ _FAMILIES = ("terraform", "pulumi", "aws-cli", "boto3", "botocore", "aws-sdk-jav
 
 def identity_key(e: ApiCall) -> str | None:
     ident = e.user_identity
-    if e.event_type == "AwsServiceEvent" or ident.type in (None, "AWSService", "AWSAccount"):
+    kind = ident.type
+    if e.event_type == "AwsServiceEvent" or kind is None or kind == "AWSService" or kind == "AWSAccount":
         return None
     if not is_ip(e.source_ip):
         return None  # an AWS service calling for it ("ec2.amazonaws.com", "AWS Internal")
     key = principal_key(e)
-    if _SERVICE_ROLE.search(key):
+    if _service_role(key):
         return None
-    if ident.type == "AssumedRole" and ":role/aws-reserved/sso.amazonaws.com/" in key and ident.arn:
+    if kind == "AssumedRole" and ":role/aws-reserved/sso.amazonaws.com/" in key and ident.arn:
         return f"{key}/{ident.arn.rsplit('/', 1)[-1]}"  # Identity Center: the person behind the shared role
     return key
 
 
+@functools.lru_cache(maxsize=8192)  # every identity detector asks about every call, and an estate's principals are few
+def _service_role(key: str) -> bool:
+    return bool(_SERVICE_ROLE.search(key))
+
+
+# What the identity detectors read of a call besides its time and identity, for calls whose parameters do not
+# matter to them: two calls with the same number are alike in all of it (address, agent, region, service,
+# API, category, error). Numbers are never reused, so a forgotten call only costs a new number.
+_PARAMETRIC = LAUNCHES | {"UpdateLoginProfile"}  # ``api_classes.classify`` reads their parameters (or the caller's name)
+_calls: dict[tuple[Any, ...], int] = {}
+_numbers = itertools.count()
+
+
+def call_sig(e: ApiCall) -> int | None:
+    """A number for what the identity detectors read of ``e`` besides its time and identity (equal numbers,
+    equal readings), so a detector works a call out once per batch; None where parameters matter (S3 and
+    the calls ``classify`` refines)."""
+    source, name = e.event_source, e.event_name
+    if source == "s3.amazonaws.com" or name in _PARAMETRIC:
+        return None
+    sig = (e.source_ip, e.user_agent, e.aws_region, source, name, e.event_category, e.error_code)
+    n = _calls.get(sig)
+    if n is None:
+        if len(_calls) >= 100_000:
+            _calls.clear()
+        n = _calls[sig] = next(_numbers)
+    return n
+
+
+@functools.lru_cache(maxsize=4096)
 def agent_family(ua: str | None) -> str:
     if not ua:
         return "none"

@@ -29,8 +29,9 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import msgspec
 
 from trailhound.detectors import identity_profile as ip
-from trailhound.detectors.principals import identity_key, place_values
+from trailhound.detectors.principals import call_sig, identity_key, place_values
 from trailhound.engine import FindingType, KeyedDetector, severity
+from trailhound.engine.runner import timed
 from trailhound.engine.baseline import DAY, Profile, ProfileState
 from trailhound.events import ApiCall, Source
 from trailhound.findings.build import api_occurrence, bucket_resource
@@ -101,7 +102,10 @@ class S3AnomalousBehavior(KeyedDetector[S3Profile]):
     )
 
     def candidates(self, events: Sequence[ApiCall]) -> list[ApiCall]:
-        return [e for e in events if e.event_source == "s3.amazonaws.com" and e.event_name in _CLASS_OF]
+        return [e for e in events if e.event_source == "s3.amazonaws.com" and e.event_name in _CLASS_OF and bucket_of(e)]
+
+    key_by = staticmethod(identity_key)  # of the candidates, which name a bucket; shared with the other identity detectors
+    facts_by = staticmethod(call_sig)
 
     def key_of(self, e: ApiCall) -> str | None:
         return identity_key(e) if bucket_of(e) else None
@@ -109,8 +113,7 @@ class S3AnomalousBehavior(KeyedDetector[S3Profile]):
     def update(self, key: str, rows: list[ApiCall], state: S3Profile | None, watermark: float) -> tuple[list[Occurrence], Any]:
         st = state if state is not None else S3Profile()
         out: list[Occurrence] = []
-        for e in sorted(rows, key=lambda r: r.event_time):
-            t = e.event_time.timestamp()
+        for t, e, _ in timed(rows):
             day = int(t // DAY)
             ip.observe_day(st, t)
             settled = ip.settled(st, t)

@@ -42,6 +42,14 @@ class KeyedDetector(Detector, Generic[S]):
     key: ClassVar[Any] = None  # flow detectors: a Polars expression giving the key (a string) of each row
     columns: ClassVar[tuple[Any, ...]] = ()  # flow detectors: the values of a row it reads (names or expressions), "start" among them
 
+    # Record detectors: a key function of one record that other detectors use too (a module-level function,
+    # e.g. ``principals.identity_key``): the engine computes it once per record of a batch for all of them,
+    # and it is the detector's ``key_of`` for the records its ``candidates`` keep.
+    key_by: ClassVar[Any] = None
+    # ... and, with it, a function of one record whose value the engine computes once per record for the
+    # detectors that share both, handed along as ``rows.facts`` (``runner.Records``): e.g. a memo key.
+    facts_by: ClassVar[Any] = None
+
     def candidates(self, events: Any) -> Any:
         """Record detectors, optionally: the events of a batch it reads at all, as one cheap pass (a list
         comprehension over a memo beats a ``key_of`` call per event when most events are of no use)."""
@@ -49,6 +57,8 @@ class KeyedDetector(Detector, Generic[S]):
 
     def key_of(self, event: Any) -> str | None:
         """Record detectors: the key of one event, or None when the detector has no use for it."""
+        if self.key_by is not None:
+            return self.key_by(event)  # type: ignore[no-any-return]
         raise NotImplementedError
 
     def update(self, key: str, rows: Any, state: S | None, watermark: float) -> tuple[list[Occurrence], S | None]:

@@ -102,15 +102,31 @@ class Router:
         self._files.pop(id(batch), None)
 
     # -- routing: once per slice ---------------------------------------------------------------
-    def run(self, source: Source, events: Any, whole: Any = None, start: int = 0) -> Routed:
+    def run(self, source: Source, events: Any, whole: Any = None, start: int = 0, times: Any = None) -> Routed:
         """Run the detectors of ``source`` on ``events``: rows ``start``.. of the file ``whole`` (flows),
-        or a batch of their own."""
+        or a batch of their own; records' event times (``times``, of ``whole`` when given, as parsing
+        computed them) are shared by their keyed detectors."""
         out = Routed()
+        if source is not Source.FLOW:
+            if times is not None and whole is not None and whole is not events:
+                times = times[start : start + len(events)]
+            if times is not None and len(times) != len(events):
+                times = None
+            self.engine.begin(events, times.tolist() if hasattr(times, "tolist") else times)
+            try:
+                self._records(source, events, out)
+            finally:
+                self.engine.end()
+            return out
         for det in self._every[source]:
             self._call(det, events, out)
-        if source is Source.FLOW:
-            self._flows(events, whole, start, out)
-        elif source is Source.CLOUDTRAIL and self._by_name:
+        self._flows(events, whole, start, out)
+        return out
+
+    def _records(self, source: Source, events: Any, out: Routed) -> None:
+        for det in self._every[source]:
+            self._call(det, events, out)
+        if source is Source.CLOUDTRAIL and self._by_name:
             routed: dict[int, tuple[Detector, list[Any]]] = {}
             by_name = self._by_name
             for e in events:
@@ -123,7 +139,6 @@ class Router:
                         slot[1].append(e)
             for det, evs in routed.values():
                 self._call(det, evs, out)
-        return out
 
     def _flows(self, events: Any, whole: Any, start: int, out: Routed) -> None:
         picked = self._files.get(id(whole)) if whole is not None else None

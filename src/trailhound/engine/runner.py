@@ -7,6 +7,7 @@ point, and a scan over 15 days of logs moves it exactly as 15 days of live deliv
 
 from __future__ import annotations
 
+import itertools
 from collections import Counter
 from collections.abc import Iterable
 from typing import Any
@@ -40,30 +41,110 @@ def _start_at(det: KeyedDetector) -> int:
     return [c if isinstance(c, str) else c.meta.output_name() for c in det.columns].index("start")
 
 
-def group(det: KeyedDetector, rows: Any) -> dict[str, tuple[list[Any], float, float]]:
+class Records(list):  # type: ignore[type-arg]
+    """A record detector's rows of one key (CloudTrail calls, DNS queries) with their event times:
+    ``times[i]`` is row i's, as a float; ``ordered`` when the rows are in time order (a scan's batches
+    are, so a detector need not sort them again); ``facts[i]``, what the detector's ``facts_by`` says of
+    row i (None without one)."""
+
+    __slots__ = ("times", "ordered", "facts")
+
+    def __init__(self, rows: Any = (), times: list[float] | None = None, ordered: bool = False, facts: list[Any] | None = None) -> None:
+        super().__init__(rows)
+        self.times = times if times is not None else [event_time(e) for e in self]
+        self.ordered = ordered
+        self.facts = facts
+
+
+def timed(rows: Any) -> Any:
+    """(event time, row, its facts or None) of a record detector's rows, in time order (a stable sort
+    where they were not)."""
+    if isinstance(rows, Records):
+        triples = zip(rows.times, rows, rows.facts if rows.facts is not None else itertools.repeat(None))
+        return triples if rows.ordered else sorted(triples, key=_first)
+    return sorted(((event_time(e), e, None) for e in rows), key=_first)
+
+
+def _first(pair: tuple[Any, ...]) -> float:
+    return pair[0]
+
+
+class Facts:
+    """What a batch's records are, worked out once however many detectors read them: each record's
+    event time (given by the caller, as parsing computed it, or on first use) and its key under each
+    shared key function (``KeyedDetector.key_by``, with its ``facts_by``). A record is known by ``id`` while
+    its batch lives."""
+
+    def __init__(self, events: Any = None, times: Any = None) -> None:
+        self.time_of: dict[int, float] = dict(zip(map(id, events), times)) if events is not None and times is not None else {}
+        self.keys: dict[Any, dict[int, Any]] = {}
+
+
+_MISSING = object()
+
+
+def group(det: KeyedDetector, rows: Any, facts: Facts | None = None) -> dict[str, tuple[list[Any], float, float]]:
     """key -> (that key's rows in their batch order, first time, last time). Flow rows are tuples of
-    the detector's ``columns``: the few rows that reach a detector cost Python, not a Polars call each."""
+    the detector's ``columns``: the few rows that reach a detector cost Python, not a Polars call each.
+    Records come as ``Records`` (their times beside them); a key function several detectors share
+    (``key_by``) is computed once per record of the batch (``facts``)."""
     out: dict[str, tuple[list[Any], float, float]] = {}
     if isinstance(rows, pl.DataFrame):
         rows = keyed_rows(det, rows)
     if isinstance(rows, KeyedRows):
         at = _start_at(det)
-        pairs = ((k, row) for k, *row in rows)
-        times: Any = lambda row: float(row[at])  # noqa: E731
-    else:
-        key_of = det.key_of
-        pairs = ((key_of(e), e) for e in rows)
-        times = event_time
-    for k, row in pairs:
-        if k is None:
-            continue
-        t = times(row)
-        slot = out.get(k)
-        if slot is None:
-            out[k] = ([row], t, t)
+        for k, *row in rows:
+            if k is None:
+                continue
+            t = float(row[at])
+            slot = out.get(k)
+            if slot is None:
+                out[k] = ([row], t, t)
+            else:
+                slot[0].append(row)
+                out[k] = (slot[0], min(slot[1], t), max(slot[2], t))
+        return out
+    if facts is None:
+        facts = Facts()
+    key_by, facts_by = det.key_by, det.facts_by
+    shared = facts.keys.setdefault((key_by, facts_by), {}) if key_by is not None else None
+    key_of = key_by if key_by is not None else det.key_of
+    time_of = facts.time_of
+    slots: dict[str, list[Any]] = {}  # key -> [rows, times, facts, first, last, ordered]
+    for e in rows:
+        i = id(e)
+        if shared is not None:
+            kft = shared.get(i)
+            if kft is None:
+                k = key_of(e)
+                t = time_of.get(i) if k is not None else None
+                if k is not None and t is None:
+                    t = time_of[i] = event_time(e)
+                kft = shared[i] = (k, facts_by(e) if facts_by is not None and k is not None else None, t)
+            k, f, t = kft
+            if k is None:
+                continue
         else:
-            slot[0].append(row)
-            out[k] = (slot[0], min(slot[1], t), max(slot[2], t))
+            k, f = key_of(e), None
+            if k is None:
+                continue
+            t = time_of.get(i)
+            if t is None:
+                t = time_of[i] = event_time(e)
+        slot = slots.get(k)
+        if slot is None:
+            slots[k] = [[e], [t], [f], t, t, True]
+        else:
+            slot[0].append(e)
+            slot[1].append(t)
+            slot[2].append(f)
+            if t < slot[4]:
+                slot[5] = False
+                slot[3] = min(slot[3], t)
+            else:
+                slot[4] = t
+    for k, (krows, times, fs, first, last, ordered) in slots.items():
+        out[k] = (Records(krows, times, ordered, fs if facts_by is not None else None), first, last)
     return out
 
 
@@ -77,9 +158,18 @@ class Engine:
         self.states.watermark = watermark
         self.late_rows: Counter[str] = Counter()  # rows older than the watermark when they arrived, per detector
         self.problems: list[Problem] = []  # a detector that failed on a key: that key's state is dropped, the rest goes on
+        self.facts: Facts | None = None  # the batch of records being routed (``begin``), shared by its detectors
+
+    def begin(self, events: Any, times: Any = None) -> None:
+        """A batch of records is about to be fed to several detectors: what they share is computed once
+        (``times``: the records' event times, when the caller has them). ``end`` forgets it."""
+        self.facts = Facts(events, times)
+
+    def end(self) -> None:
+        self.facts = None
 
     def feed(self, det: KeyedDetector, batch: Any) -> list[Occurrence]:
-        groups = group(det, rows_for(det, batch))
+        groups = group(det, rows_for(det, batch), self.facts)
         if not groups:
             return []
         envs = self.states.get_many(det.name, list(groups))
@@ -89,7 +179,9 @@ class Engine:
                 late = self._late(det, rows)
                 self.late_rows[det.name] += len(late)
                 if det.drops_late:  # windows before the watermark are judged: these rows would open a second verdict
-                    rows = [r for i, r in enumerate(rows) if i not in late]
+                    rows = ([r for i, r in enumerate(rows) if i not in late] if not isinstance(rows, Records) else
+                            Records([r for i, r in enumerate(rows) if i not in late], [t for i, t in enumerate(rows.times) if i not in late],
+                                    rows.ordered, None if rows.facts is None else [f for i, f in enumerate(rows.facts) if i not in late]))
                     if not rows:
                         continue
             env = envs.get(key)
@@ -159,4 +251,5 @@ class Engine:
         if det.columns:
             at = _start_at(det)
             return {i for i, r in enumerate(rows) if r[at] < self.watermark}
-        return {i for i, e in enumerate(rows) if event_time(e) < self.watermark}
+        times = rows.times if isinstance(rows, Records) else map(event_time, rows)
+        return {i for i, t in enumerate(times) if t < self.watermark}
