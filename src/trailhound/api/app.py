@@ -123,8 +123,11 @@ def create_app(store: Store, master_key: bytes) -> Starlette:
         raw_query = request.scope.get("query_string", b"").decode("latin-1")
         return await run_in_threadpool(api, request.method, raw_path, raw_query, request.headers, body)
 
+    from trailhound.console.web import Console
+
     methods = ["GET", "POST", "PUT", "DELETE", "PATCH"]
-    return Starlette(routes=[Route("/{path:path}", endpoint, methods=methods)])
+    # the console's routes first: they own /console and /console/... (no GuardDuty path begins so), the API the rest
+    return Starlette(routes=[*Console(api).routes(), Route("/{path:path}", endpoint, methods=methods)])
 
 
 def _error(code: str, message: str, status: int) -> Response:
