@@ -110,7 +110,8 @@ class Console:
         self.api = api
         self.sessions = Sessions()
         self.files = {name: (_static(name), kind) for name, kind in
-                      (("console.js", "text/javascript"), ("console.css", "text/css"), ("shell.html", "text/html"))}
+                      (("console.js", "text/javascript"), ("console.css", "text/css"), ("favicon.svg", "image/svg+xml"),
+                                                   ("shell.html", "text/html"))}
 
     def routes(self) -> list[BaseRoute]:
         return [
@@ -293,7 +294,8 @@ def _html(text: str, status: int = 200) -> Response:
 
 def _doc(title: str, body: str) -> str:
     return (f"<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width\">"
-            f"<title>{html.escape(title)} · Trailhound</title><link rel=\"stylesheet\" href=\"/console/static/console.css\"></head>"
+            f"<title>{html.escape(title)} · Trailhound</title><link rel=\"stylesheet\" href=\"/console/static/console.css\">"
+            f"<link rel=\"icon\" href=\"/console/static/favicon.svg\"></head>"
             f"<body><main class=\"narrow\">{body}</main></body></html>")
 
 
