@@ -130,8 +130,11 @@ def create_app(store: Store, master_key: bytes, health: Callable[[], dict[str, A
         parts = {name: asdict(part) if is_dataclass(part) else part for name, part in (health() if health else {}).items()}
         return Response(orjson.dumps({"status": "ok", **parts}), media_type="application/json")
 
+    from trailhound.console.web import Console
+
     methods = ["GET", "POST", "PUT", "DELETE", "PATCH"]
-    return Starlette(routes=[Route("/healthz", healthz, methods=["GET"]), Route("/{path:path}", endpoint, methods=methods)])
+    # the console's routes first: they own /console and /console/... (no GuardDuty path begins so), the API the rest
+    return Starlette(routes=[Route("/healthz", healthz, methods=["GET"]), *Console(api).routes(), Route("/{path:path}", endpoint, methods=methods)])
 
 
 def _error(code: str, message: str, status: int) -> Response:

@@ -101,6 +101,11 @@ class Protocol:
         self._validate(shape, wire)
         return wire
 
+    def check(self, op: OperationModel, wire: dict[str, Any]) -> None:
+        """Check an operation's input given as ``parse`` returns it (the console's calls come this way)."""
+        if op.input_shape is not None:
+            self._validate(op.input_shape, wire)
+
     def _validate(self, shape: StructureShape, wire: dict[str, Any]) -> None:
         params = _from_wire(shape, wire, top=True)
         report = self._validator.validate(params, shape)

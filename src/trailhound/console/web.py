@@ -1,0 +1,313 @@
+"""The web console, served by ``trailhound serve`` at ``/console/`` beside the API.
+
+A browser cannot sign SigV4, so the console signs in with the same access keys (key id and secret,
+checked against the store), then holds a server-side session: a random token in an HttpOnly,
+SameSite=Strict cookie, and a CSRF token every data call must echo in ``X-CSRF-Token``.
+
+Its data calls are the API's own operations: ``POST /console/api/<Operation>?region=<region>`` with the
+operation's input as the API takes it (top-level model names, camelCase inside) runs the registered
+handler (``context.HANDLERS``) with a ``Ctx`` for the session's caller — so the same input checks, the
+same FindingCriteria and the same account isolation — and answers the API's wire form. The console adds
+only the detector: the caller's own in that region, found by ``ListDetectors``.
+
+The pages are one static HTML shell and a small script (``static/``) that builds every element with DOM
+calls and text nodes, never markup from data: finding fields are written by attackers (titles, user
+agents, bucket names). A strict Content-Security-Policy (no inline script) backs that up.
+"""
+
+from __future__ import annotations
+
+import hmac
+import html
+import logging
+import re
+import secrets
+import threading
+import time
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any
+from urllib.parse import parse_qs, quote, urlsplit
+
+import orjson
+from sqlalchemy.exc import SQLAlchemyError
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import BaseRoute, Mount, Route
+
+from trailhound.api import context
+from trailhound.api.protocol import ApiError
+from trailhound.api.sigv4 import Caller
+
+log = logging.getLogger("trailhound.console")
+
+COOKIE = "trailhound_console"
+SESSION_S = 8 * 3600  # a session ends this long after sign-in
+MAX_SESSIONS = 10_000
+MAX_BODY = 1 << 16
+# what the console may call: reading findings, triage, suppression rules, its detector
+OPERATIONS = frozenset({"ListDetectors", "CreateDetector", "GetDetector", "ListFindings", "GetFindings", "GetFindingsStatistics",
+                        "ArchiveFindings", "UnarchiveFindings", "UpdateFindingsFeedback", "CreateFilter", "GetFilter", "ListFilters"})
+_REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-\d{1,2}")
+_KEY_ID = re.compile(r"[A-Z0-9]{16,128}")
+HEADERS = {
+    "Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; "
+                               "form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+    "X-Content-Type-Options": "nosniff", "Referrer-Policy": "same-origin", "X-Frame-Options": "DENY", "Cache-Control": "no-store",
+}
+
+
+@dataclass(frozen=True)
+class Session:
+    access_key_id: str
+    account_id: str
+    admin: bool
+    region: str  # the region chosen at sign-in; a page may ask for another
+    csrf: str
+    expires: float
+
+
+class Sessions:
+    """Server-side sessions in memory (a restart signs everyone out)."""
+
+    def __init__(self) -> None:
+        self._by_token: dict[str, Session] = {}
+        self._lock = threading.Lock()
+
+    def new(self, key_id: str, account: str, admin: bool, region: str) -> str:
+        token = secrets.token_urlsafe(32)
+        now = time.time()
+        with self._lock:
+            if len(self._by_token) >= MAX_SESSIONS:
+                self._by_token = {t: s for t, s in self._by_token.items() if s.expires > now}
+                while len(self._by_token) >= MAX_SESSIONS:  # still full: the oldest go first
+                    self._by_token.pop(next(iter(self._by_token)))
+            self._by_token[token] = Session(key_id, account, admin, region, secrets.token_urlsafe(32), now + SESSION_S)
+        return token
+
+    def get(self, token: str | None) -> Session | None:
+        if not token:
+            return None
+        with self._lock:
+            s = self._by_token.get(token)
+            if s is not None and s.expires <= time.time():
+                del self._by_token[token]
+                s = None
+        return s
+
+    def drop(self, token: str | None) -> None:
+        with self._lock:
+            self._by_token.pop(token or "", None)
+
+
+def _static(name: str) -> bytes:
+    return resources.files("trailhound.console").joinpath("static", name).read_bytes()
+
+
+class Console:
+    def __init__(self, api: Any) -> None:  # an api.app.Api: its store, protocol, keys and scopes
+        self.api = api
+        self.sessions = Sessions()
+        self.files = {name: (_static(name), kind) for name, kind in
+                      (("console.js", "text/javascript"), ("console.css", "text/css"), ("favicon.svg", "image/svg+xml"),
+                                                   ("shell.html", "text/html"))}
+
+    def routes(self) -> list[BaseRoute]:
+        return [
+            Route("/console", lambda r: _redirect("/console/")),
+            Mount("/console", routes=[
+                Route("/signin", self.signin_page, methods=["GET"]),
+                Route("/signin", self.signin, methods=["POST"]),
+                Route("/static/{name}", self.static, methods=["GET"]),
+                Route("/api/session", self.session_info, methods=["GET"]),
+                Route("/api/signout", self.signout, methods=["POST"]),
+                Route("/api/{operation}", self.call, methods=["POST"]),
+                Route("/{page:path}", self.page, methods=["GET"]),
+            ]),
+        ]
+
+    # --- pages -----------------------------------------------------------------------------------------
+
+    def _session(self, request: Request) -> Session | None:
+        return self.sessions.get(request.cookies.get(COOKIE))
+
+    async def page(self, request: Request) -> Response:
+        page = request.path_params["page"]
+        if not re.fullmatch(r"|findings|findings/[0-9a-zA-Z_-]{1,300}|suppress", page):
+            return _html(_doc("Not found", "<p>No such page. <a href=\"/console/\">Summary</a></p>"), 404)
+        if self._session(request) is None:
+            target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+            return _redirect("/console/signin?next=" + quote(target, safe=""))
+        body, kind = self.files["shell.html"]
+        return Response(body, media_type=kind, headers=HEADERS)
+
+    async def static(self, request: Request) -> Response:
+        hit = self.files.get(request.path_params["name"])
+        if hit is None or hit[1] == "text/html":
+            return Response(b"not found", 404, headers=HEADERS)
+        return Response(hit[0], media_type=hit[1], headers={**HEADERS, "Cache-Control": "no-cache"})
+
+    async def signin_page(self, request: Request) -> Response:
+        return _html(_signin_form(request.query_params.get("next", ""), ""))
+
+    async def signin(self, request: Request) -> Response:
+        if not _same_origin(request):
+            return _html(_doc("Refused", "<p>Sign-in from another site is refused.</p>"), 403)
+        body = await request.body()
+        if len(body) > MAX_BODY:
+            return _html(_signin_form("", "The request is too large."), 400)
+        form = {k: v[0] for k, v in parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True).items()}
+        key_id, secret = form.get("access_key_id", "").strip(), form.get("secret_access_key", "")
+        region, target = form.get("region", "").strip() or "us-east-1", form.get("next", "")
+        if not _REGION.fullmatch(region):
+            return _html(_signin_form(target, "That is not an AWS region name (like us-east-1)."), 400)
+        record = await run_in_threadpool(self.api.keys, key_id) if _KEY_ID.fullmatch(key_id) else None
+        # one answer for an unknown key and a wrong secret; the comparison takes the same time either way
+        expected = record.secret if record is not None else secrets.token_urlsafe(30)
+        if not hmac.compare_digest(expected.encode(), secret.encode()) or record is None:
+            log.warning("console sign-in refused for key %s", key_id[:24])
+            return _html(_signin_form(target, "The access key id or the secret access key is wrong."), 401)
+        token = self.sessions.new(key_id, record.account_id, record.admin, region)
+        response = _redirect(_safe_next(target) or "/console/?region=" + region)
+        response.set_cookie(COOKIE, token, max_age=SESSION_S, path="/console", httponly=True, samesite="strict",
+                            secure=request.url.scheme == "https")
+        return response
+
+    # --- the JSON side ---------------------------------------------------------------------------------
+
+    def _authorized(self, request: Request, *, changes: bool = True) -> Session | Response:
+        """The request's session, or the refusal: no session, another site, or (for calls) no CSRF token."""
+        session = self._session(request)
+        if session is None:
+            return _json({"message": "Sign in first.", "__type": "SignInRequired"}, 401)
+        if not _same_origin(request):
+            return _json({"message": "A request from another site is refused.", "__type": "AccessDeniedException"}, 403)
+        if changes and not _csrf_ok(request, session):
+            return _json({"message": "The CSRF token is missing or wrong.", "__type": "AccessDeniedException"}, 403)
+        return session
+
+    async def session_info(self, request: Request) -> Response:
+        session = self._authorized(request, changes=False)
+        if isinstance(session, Response):
+            return session
+        region = request.query_params.get("region") or session.region
+        if not _REGION.fullmatch(region):
+            return _json({"message": "not a region name", "__type": "BadRequestException"}, 400)
+        detectors = await run_in_threadpool(self._run, session, region, "ListDetectors", {})
+        return _json({"accountId": session.account_id, "admin": session.admin, "region": region, "signedInRegion": session.region,
+                      "detectorId": (detectors.get("detectorIds") or [None])[0], "csrfToken": session.csrf})
+
+    async def signout(self, request: Request) -> Response:
+        session = self._authorized(request)
+        if isinstance(session, Response):
+            return session
+        self.sessions.drop(request.cookies.get(COOKIE))
+        response = _json({})
+        response.delete_cookie(COOKIE, path="/console")
+        return response
+
+    async def call(self, request: Request) -> Response:
+        session = self._authorized(request)
+        if isinstance(session, Response):
+            return session
+        if request.headers.get("content-type", "").split(";")[0].strip() != "application/json":
+            return _json({"message": "Send application/json.", "__type": "BadRequestException"}, 415)
+        operation = request.path_params["operation"]
+        region = request.query_params.get("region") or session.region
+        if operation not in OPERATIONS:
+            return _json({"message": f"The console does not call {operation[:64]}.", "__type": "BadRequestException"}, 400)
+        if not _REGION.fullmatch(region):
+            return _json({"message": "not a region name", "__type": "BadRequestException"}, 400)
+        body = await request.body()
+        if len(body) > MAX_BODY:
+            return _json({"message": "request too large", "__type": "BadRequestException"}, 400)
+        try:
+            params = orjson.loads(body or b"{}")
+            if not isinstance(params, dict):
+                raise ValueError
+        except ValueError:
+            return _json({"message": "The body must be a JSON object.", "__type": "BadRequestException"}, 400)
+        try:
+            return _json(await run_in_threadpool(self._run, session, region, operation, params))
+        except ApiError as exc:
+            return _json({"message": exc.message, "__type": exc.code}, exc.status)
+        except SQLAlchemyError:
+            log.exception("store error on console %s", operation)
+            return _json({"message": "the store could not carry out the request", "__type": "InternalServerErrorException"}, 500)
+
+    def _run(self, session: Session, region: str, operation: str, params: dict[str, Any]) -> dict[str, Any]:
+        """One operation for the session's caller, through the API's own checks and handler."""
+        api, store = self.api, self.api.store
+        op = api.protocol.model.operation_model(operation)
+        caller = Caller(session.access_key_id, session.account_id, session.admin, region)
+        conn = store.connect()
+        try:
+            ctx = context.Ctx(caller, store, conn, api.scopes)
+            if op.input_shape is not None and "DetectorId" in op.input_shape.members:
+                mine = context.HANDLERS["ListDetectors"](ctx, {}) or {}
+                if not mine.get("DetectorIds"):
+                    raise ApiError("BadRequestException", f"Account {session.account_id} has no detector in {region}.", 400)
+                params = {**params, "DetectorId": mine["DetectorIds"][0]}  # the caller's own, never one the page names
+            api.protocol.check(op, params)
+            result = context.HANDLERS[operation](ctx, params) or {}
+        finally:
+            if conn is not store.conn:
+                conn.close()
+        return api.protocol.output(op, result)
+
+
+def _same_origin(request: Request) -> bool:
+    """A browser names where a request comes from; one from another site is refused (with SameSite, CSRF tokens)."""
+    if request.headers.get("sec-fetch-site", "same-origin") not in ("same-origin", "none"):
+        return False
+    origin = request.headers.get("origin")
+    if origin is None or origin == "null" and request.method == "GET":
+        return True
+    host = request.headers.get("host", "")
+    parts = urlsplit(origin)
+    return parts.netloc == host and parts.scheme in ("http", "https")
+
+
+def _csrf_ok(request: Request, session: Session) -> bool:
+    return hmac.compare_digest(request.headers.get("x-csrf-token", "").encode(), session.csrf.encode())
+
+
+def _safe_next(target: str) -> str:
+    """Where to go after sign-in: a console page of this host only (no open redirect)."""
+    if target.startswith("/console/") and not target.startswith("//") and "\\" not in target and all(c.isprintable() for c in target):
+        return target
+    return ""
+
+
+def _redirect(url: str) -> Response:
+    return RedirectResponse(url, status_code=303, headers=HEADERS)
+
+
+def _json(value: Any, status: int = 200) -> Response:
+    return Response(orjson.dumps(value), status_code=status, media_type="application/json", headers=HEADERS)
+
+
+def _html(text: str, status: int = 200) -> Response:
+    return Response(text.encode(), status_code=status, media_type="text/html; charset=utf-8", headers=HEADERS)
+
+
+def _doc(title: str, body: str) -> str:
+    return (f"<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width\">"
+            f"<title>{html.escape(title)} · Trailhound</title><link rel=\"stylesheet\" href=\"/console/static/console.css\">"
+            f"<link rel=\"icon\" href=\"/console/static/favicon.svg\"></head>"
+            f"<body><main class=\"narrow\">{body}</main></body></html>")
+
+
+def _signin_form(target: str, problem: str) -> str:
+    e = html.escape
+    alert = f"<p class=\"error\" role=\"alert\" id=\"signin-error\">{e(problem)}</p>" if problem else ""
+    return _doc("Sign in", f"""<h1>Trailhound</h1>
+<p>Sign in with an access key from <code>trailhound credentials create</code>.</p>{alert}
+<form method="post" action="/console/signin" class="signin">
+<label>Access key id <input name="access_key_id" autocomplete="username" required autofocus></label>
+<label>Secret access key <input name="secret_access_key" type="password" autocomplete="current-password" required></label>
+<label>Region <input name="region" value="us-east-1" required></label>
+<input type="hidden" name="next" value="{e(_safe_next(target))}">
+<button type="submit">Sign in</button>
+</form>""")

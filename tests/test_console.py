@@ -1,0 +1,301 @@
+"""The web console in a real browser: Debian's chromium driven by Playwright, against a live ``serve``
+(the real ASGI app under uvicorn) on SQLite and PostgreSQL.
+
+The console's numbers are checked against the store; its calls go through the API's handlers, so a
+member's session sees only its own findings; finding fields written by an attacker render as text.
+No browser here is a failure, not a skip: these tests are the console's only proof.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+
+import orjson
+import pytest
+import requests
+from api_server import Live, live_server
+from sqlalchemy import select
+
+from trailhound.findings.model import Finding, decode, encode
+from trailhound.findings.samples import sample_findings
+from trailhound.store import tables as t
+from trailhound.store.database import transaction, write_findings
+
+CHROMIUM = "/usr/bin/chromium"
+ADMIN, MEMBER, OTHER = "111122223333", "444455556666", "777788889999"
+REGION = "us-east-1"
+XSS_TITLE = "<script>window.__xss = 1</script>Bad title"
+XSS_DESCRIPTION = '"><img src=x onerror="window.__xss = 2">'
+XSS_AGENT = "<img src=x onerror=alert(3)>"
+XSS_BUCKET = '"onerror=alert(4)><svg onload=alert(5)>'
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError as exc:  # a missing browser stack fails the tests: it is never a reason to skip them
+        pytest.fail(f"playwright is not installed: {exc}")
+    with sync_playwright() as p:
+        try:
+            b = p.chromium.launch(executable_path=CHROMIUM)
+        except Exception as exc:
+            pytest.fail(f"chromium does not start ({CHROMIUM}; `apt-get install -y chromium`): {exc}")
+        yield b
+        b.close()
+
+
+def _copy(f: Finding, account: str, region: str = REGION, **changes: object) -> Finding:
+    doc = orjson.loads(encode(f))
+    doc.update(accountId=account, region=region, id=hashlib.blake2b(f"console|{account}|{region}|{f.type}".encode(), digest_size=16).hexdigest())
+    doc.update(changes)
+    return decode(orjson.dumps(doc))
+
+
+def _hostile(samples: list[Finding]) -> Finding:
+    base = next(f for f in samples if f.type == "Discovery:S3/TorIPCaller")
+    doc = orjson.loads(encode(_copy(base, ADMIN)))
+    doc["id"] = "0" * 31 + "1"
+    doc["title"], doc["description"] = XSS_TITLE, XSS_DESCRIPTION
+    doc["service"]["action"]["awsApiCallAction"]["userAgent"] = XSS_AGENT
+    doc["resource"]["s3BucketDetails"][0]["name"] = XSS_BUCKET
+    return decode(orjson.dumps(doc))
+
+
+@pytest.fixture(scope="module")
+def samples() -> list[Finding]:
+    return sample_findings()
+
+
+@pytest.fixture
+def live(store_url: str, samples: list[Finding]) -> Iterator[Live]:
+    with live_server(store_url) as server:
+        findings = [_copy(f, a) for f in samples for a in (ADMIN, MEMBER, OTHER)] + [_copy(f, ADMIN, "eu-west-1") for f in samples[:10]]
+        findings.append(_hostile(samples))
+        with transaction(server.store.connect()) as c:
+            write_findings(c, findings)
+        for account in (ADMIN, MEMBER, OTHER):
+            server.client(account, admin=account == ADMIN).create_detector(Enable=True)
+        yield server
+
+
+def _rows(live: Live, account: str, region: str = REGION) -> list[dict]:
+    f = t.findings.c
+    conn = live.store.connect()
+    return [dict(r._mapping) for r in conn.execute(select(f.id, f.type, f.severity, f.archived, f.feedback, f.updated_ms)
+                                                      .where(f.account_id == account, f.region == region))]
+
+
+def _page(browser, live: Live):
+    context = browser.new_context()
+    page = context.new_page()
+    page.errors = []
+    page.on("pageerror", lambda e: page.errors.append(str(e)))
+    page.on("dialog", lambda d: (page.errors.append(f"dialog: {d.message}"), d.dismiss()))
+    page.on("console", lambda m: m.type == "error" and page.errors.append(f"console: {m.text}"))
+    # everything the console loads comes from serve itself: no CDN, no request leaving the host
+    context.on("request", lambda r: r.url.startswith(live.endpoint + "/") or page.errors.append(f"left the host: {r.url}"))
+    return page
+
+
+def _sign_in(browser, live: Live, account: str, *, admin: bool = False, secret: str | None = None):
+    live.client(account, admin=admin)  # issues the key on first use
+    key_id, real = live.keys[(account, admin)]
+    page = _page(browser, live)
+    page.goto(f"{live.endpoint}/console/")
+    assert "/console/signin" in page.url  # not signed in: the sign-in form
+    page.fill("input[name=access_key_id]", key_id)
+    page.fill("input[name=secret_access_key]", secret or real)
+    page.click("button[type=submit]")
+    if secret is None:
+        _ready(page)
+    return page
+
+
+def _ready(page) -> None:
+    page.wait_for_selector("body[data-ready=true]", timeout=15_000)
+
+
+def _open(page, live: Live, path: str) -> None:
+    page.goto(f"{live.endpoint}/console/{path}")
+    _ready(page)
+
+
+def _band(severity: float) -> str:
+    return "critical" if severity >= 9 else "high" if severity >= 7 else "medium" if severity >= 4 else "low"
+
+
+def test_sign_in_and_the_summary_counts_are_the_stores(browser, live: Live) -> None:
+    page = _sign_in(browser, live, ADMIN, admin=True)
+    assert ADMIN in page.text_content("#who")
+    current = [r for r in _rows(live, ADMIN) if not r["archived"]]
+    want = {b: sum(1 for r in current if _band(r["severity"]) == b) for b in ("low", "medium", "high", "critical")}
+    got = {b: int(page.get_attribute(f"#count-{b}", "data-count")) for b in want}
+    assert got == want and sum(want.values()) == int(page.get_attribute("#count-total", "data-count")) == len(current)
+    types = page.locator("#top-types tbody tr").all_inner_texts()
+    assert len(types) == 10
+    resources = page.locator("#top-resources tbody tr").all_inner_texts()
+    assert resources and all(ADMIN in r for r in resources)
+    cookie = next(c for c in page.context.cookies() if c["name"] == "trailhound_console")
+    assert cookie["httpOnly"] and cookie["sameSite"] == "Strict" and cookie["path"] == "/console"
+    assert page.errors == []
+
+
+def test_wrong_secret_unknown_key_and_missing_csrf_are_refused(browser, live: Live) -> None:
+    page = _sign_in(browser, live, ADMIN, admin=True, secret="not-the-secret-" + "x" * 25)
+    assert "/console/signin" in page.url and "wrong" in page.text_content("#signin-error")
+    assert not [c for c in page.context.cookies() if c["name"] == "trailhound_console"]
+    unknown = requests.post(f"{live.endpoint}/console/signin", data={"access_key_id": "THAK" + "0" * 16, "secret_access_key": "x"},
+                            allow_redirects=False, timeout=10)
+    assert unknown.status_code == 401 and "set-cookie" not in unknown.headers
+    # a signed-in session's data call without its CSRF token, or from another site, is refused
+    page = _sign_in(browser, live, ADMIN, admin=True)
+    ids = [r["id"] for r in _rows(live, ADMIN)][:1]
+    no_token = page.context.request.post(f"{live.endpoint}/console/api/ArchiveFindings", data=orjson.dumps({"FindingIds": ids}),
+                                         headers={"Content-Type": "application/json"})
+    assert no_token.status == 403
+    csrf = page.evaluate("fetch('/console/api/session').then(r => r.json()).then(s => s.csrfToken)")
+    foreign = page.context.request.post(f"{live.endpoint}/console/api/ArchiveFindings", data=orjson.dumps({"FindingIds": ids}),
+                                        headers={"Content-Type": "application/json", "X-CSRF-Token": csrf, "Origin": "https://evil.example"})
+    assert foreign.status == 403
+    assert not any(r["archived"] for r in _rows(live, ADMIN))
+
+
+def test_findings_filtered_sorted_and_paged_from_the_url(browser, live: Live) -> None:
+    page = _sign_in(browser, live, ADMIN, admin=True)
+    _open(page, live, f"findings?region={REGION}&severity=high,critical")
+    rows = _rows(live, ADMIN)
+    high = sorted((r for r in rows if r["severity"] >= 7 and not r["archived"]), key=lambda r: (r["updated_ms"], r["id"]), reverse=True)
+    shown = page.locator("#findings tbody tr").evaluate_all("rows => rows.map(r => r.dataset.id)")
+    assert shown == [r["id"] for r in high][:50] and int(page.get_attribute("#match-count", "data-count")) == len(high)
+    assert page.is_checked("[data-severity=high]") and not page.is_checked("[data-severity=low]")
+    # the form writes the filter back into the address; a page of 10, then the next
+    page.check("[data-severity=low]")
+    page.select_option("#f-sort", "type")
+    page.select_option("#f-order", "ASC")
+    page.click("#filters button[type=submit]")
+    _ready(page)
+    assert "severity=critical%2Chigh%2Clow" in page.url or "severity=high%2Ccritical%2Clow" in page.url or "low" in page.url
+    assert "sort=type" in page.url and "order=ASC" in page.url
+    _open(page, live, page.url.split("/console/", 1)[1] + "&size=10")
+    chosen = sorted((r for r in rows if (r["severity"] >= 7 or r["severity"] < 4) and not r["archived"]), key=lambda r: (r["type"], r["id"]))
+    first = page.locator("#findings tbody tr").evaluate_all("rows => rows.map(r => r.dataset.id)")
+    page.click("#next-page")
+    _ready(page)
+    second = page.locator("#findings tbody tr").evaluate_all("rows => rows.map(r => r.dataset.id)")
+    assert first + second == [r["id"] for r in chosen][:20]
+    assert page.errors == []
+
+
+def test_detail_explains_the_finding_and_archive_and_feedback_work(browser, live: Live) -> None:
+    page = _sign_in(browser, live, ADMIN, admin=True)
+    rows = {r["type"]: r for r in _rows(live, ADMIN)}
+    behaviour = rows["Exfiltration:IAMUser/AnomalousBehavior"]["id"]
+    _open(page, live, f"findings/{behaviour}")
+    assert "ModifySnapshotAttribute" in page.text_content("#action-words") and "Germany" in page.text_content("#action-words")
+    anomaly = page.text_content("#anomaly")
+    assert "CreateSnapshot" in anomaly and "ModifySnapshotAttribute (UNSEEN)" in anomaly
+    assert not page.is_visible("#raw pre")
+    page.click("#raw summary")
+    assert orjson.loads(page.text_content("#raw pre"))["id"] == behaviour
+    page.click("#useful")
+    page.wait_for_selector("#action-status .ok")
+    page.click("#archive")
+    page.wait_for_selector("#unarchive")  # the page reloads showing the finding archived
+    stored = {r["id"]: r for r in _rows(live, ADMIN)}[behaviour]
+    assert stored["archived"] and stored["feedback"] == "USEFUL"
+    tor = rows["Recon:IAMUser/TorIPCaller"]["id"]
+    _open(page, live, f"findings/{tor}")
+    assert "tor-exit-nodes" in page.text_content("#threat-intel")
+    assert page.errors == []
+
+
+def test_suppress_like_this_creates_a_rule_that_archives_new_matching_findings(browser, live: Live) -> None:
+    page = _sign_in(browser, live, ADMIN, admin=True)
+    portscan = next(r for r in _rows(live, ADMIN) if r["type"] == "Recon:EC2/Portscan")["id"]
+    _open(page, live, f"findings/{portscan}")
+    page.click("text=Suppress findings like this")
+    _ready(page)
+    assert page.input_value("#value-0") == "Recon:EC2/Portscan" and page.input_value("#value-1") == "i-0c0b1d0c0b1d0c0b1"
+    assert page.is_checked("#use-0") and page.is_checked("#use-1") and not page.is_checked("#use-2")
+    page.fill("#filter-name", "known-scanner")
+    page.click("#save-filter")
+    page.wait_for_selector("#action-status .ok")
+    gd = live.client(ADMIN, admin=True)
+    detector = gd.list_detectors()["DetectorIds"][0]
+    rule = gd.get_filter(DetectorId=detector, FilterName="known-scanner")
+    assert rule["Action"] == "ARCHIVE" and rule["FindingCriteria"] == {"Criterion": {
+        "type": {"Eq": ["Recon:EC2/Portscan"]}, "resource.instanceDetails.instanceId": {"Eq": ["i-0c0b1d0c0b1d0c0b1"]}}}
+    before = {r["id"] for r in _rows(live, ADMIN)}
+    gd.create_sample_findings(DetectorId=detector, FindingTypes=["Recon:EC2/Portscan", "Backdoor:EC2/Spambot"])
+    new = {r["type"]: r["archived"] for r in _rows(live, ADMIN) if r["id"] not in before}
+    assert new == {"Recon:EC2/Portscan": 1, "Backdoor:EC2/Spambot": 0}
+    assert page.errors == []
+
+
+def test_a_member_session_sees_only_its_own_findings(browser, live: Live) -> None:
+    admin = live.client(ADMIN, admin=True)
+    admin.create_members(DetectorId=admin.list_detectors()["DetectorIds"][0], AccountDetails=[{"AccountId": MEMBER, "Email": "m@example.com"}])
+    page = _sign_in(browser, live, MEMBER)
+    mine = {r["id"] for r in _rows(live, MEMBER) if not r["archived"]}
+    assert int(page.get_attribute("#count-total", "data-count")) == len(mine)
+    _open(page, live, "findings?size=50")
+    seen: set[str] = set()
+    while True:
+        seen |= set(page.locator("#findings tbody tr").evaluate_all("rows => rows.map(r => r.dataset.id)"))
+        if not page.locator("#next-page").count():
+            break
+        page.click("#next-page")
+        _ready(page)
+    assert seen == mine
+    foreign = next(r["id"] for r in _rows(live, OTHER))
+    admins = next(r["id"] for r in _rows(live, ADMIN))
+    for fid in (foreign, admins):
+        _open(page, live, f"findings/{fid}")
+        assert "not found" in page.text_content("h1")
+    # naming another account's detector in a call changes nothing: the console uses the session's own
+    got = page.evaluate("""async ([ids, detector]) => {
+        const s = await (await fetch('/console/api/session')).json();
+        const r = await fetch('/console/api/GetFindings', {method: 'POST', headers: {'Content-Type': 'application/json', 'X-CSRF-Token': s.csrfToken},
+                              body: JSON.stringify({FindingIds: ids, DetectorId: detector})});
+        return (await r.json()).findings.map(f => f.accountId);
+    }""", [[foreign, admins], admin.list_detectors()["DetectorIds"][0]])
+    assert got == []
+    # a member cannot archive (as in GuardDuty): the console says so
+    _open(page, live, f"findings/{sorted(mine)[0]}")
+    page.click("#archive")
+    page.wait_for_selector("#action-status .error")
+    assert "administrator" in page.text_content("#action-status")
+    assert [e for e in page.errors if "status of 400" not in e] == []  # the refused archive is the one failed load
+
+
+def test_attacker_written_fields_render_as_text(browser, live: Live) -> None:
+    page = _sign_in(browser, live, ADMIN, admin=True)
+    hostile = "0" * 31 + "1"
+    for path in ("", "findings?type=Discovery:S3/TorIPCaller", f"findings/{hostile}", f"suppress?finding={hostile}"):
+        _open(page, live, path)
+        assert page.evaluate("window.__xss") is None
+        assert page.locator("img, svg, script:not([src])").count() == 0
+    _open(page, live, f"findings/{hostile}")
+    assert page.text_content("#finding-title").endswith(XSS_TITLE)
+    assert page.text_content("#finding-description") == XSS_DESCRIPTION
+    assert XSS_AGENT in page.text_content("#action") and XSS_BUCKET in page.text_content("#resource")
+    _open(page, live, "findings?type=Discovery:S3/TorIPCaller")
+    assert XSS_BUCKET in page.text_content("#findings")
+    assert page.errors == []  # no alert() dialog, no script error
+    csp = requests.get(f"{live.endpoint}/console/signin", timeout=10).headers["content-security-policy"]
+    assert "script-src 'self'" in csp and "unsafe-inline" not in csp
+
+
+def test_the_console_and_the_api_keep_their_own_paths(live: Live) -> None:
+    plain = requests.get(f"{live.endpoint}/console/findings?severity=high", allow_redirects=False, timeout=10)
+    assert plain.status_code == 303 and plain.headers["location"].startswith("/console/signin?next=")
+    assert requests.get(f"{live.endpoint}/console", allow_redirects=False, timeout=10).headers["location"] == "/console/"
+    assert requests.get(f"{live.endpoint}/console/no/such/page", timeout=10).status_code == 404
+    assert requests.post(f"{live.endpoint}/console/api/ListFindings", json={}, timeout=10).status_code == 401
+    # the API's own paths, signed or not, still reach the API
+    unsigned = requests.get(f"{live.endpoint}/detector", timeout=10)
+    assert unsigned.status_code == 403 and unsigned.headers["x-amzn-errortype"] == "MissingAuthenticationTokenException"
+    assert requests.get(f"{live.endpoint}/consoles", timeout=10).headers.get("x-amzn-errortype") == "MissingAuthenticationTokenException"
+    assert len(live.client(ADMIN, admin=True).list_detectors()["DetectorIds"]) == 1
