@@ -35,6 +35,9 @@ if TYPE_CHECKING:
     from trailhound.simulator.records import Case
 
 NEARBY = 3600.0  # seconds: anomalous calls this close are one series
+# Discovery is reading: one new read from a new place is a console page or a script run once, not
+# enumeration, which is a series. Other classes change something, and one call is enough.
+DISCOVERY_SERIES = 2
 _CLASSES = {  # class: (severity, MITRE tactic, technique, what GuardDuty names)
     "CredentialAccess": (MEDIUM, "TA0006 Credential Access", "T1555.006 Credentials from Password Stores: Cloud Secrets Management Stores",
                          "secrets and passwords read (GetSecretValue, GetPasswordData...)"),
@@ -114,7 +117,8 @@ class AnomalousBehavior(KeyedDetector[ip.IdentityProfile]):
                     tor = any(h.category is Category.TOR_EXIT for h in self.intel.ip(e.source_ip))
                     st.recent = [r for r in st.recent if t - r[0] <= NEARBY][-15:] + [[t, api, cls, e.succeeded]]
                     anomalous = True
-                    hits.setdefault(cls, (e, {ip.API: api, **odd}, anonymizing(info, tor)))
+                    if cls != "Discovery" or sum(1 for r in st.recent if r[2] == "Discovery") >= DISCOVERY_SERIES:
+                        hits.setdefault(cls, (e, {ip.API: api, **odd}, anonymizing(info, tor)))
             ip.learn(st, values, t)
             if cls is not None and e.succeeded:  # a refused call is no habit
                 ip.learn(st, {ip.API: api}, t)
@@ -228,6 +232,8 @@ def cases(start: datetime, account: str = "111122223333") -> list[Case]:
         Case("sre-runs-commands-from-a-hotel", None, sre_days + sre_today),
         Case("analyst-creates-user-and-key-from-vps", type_of("Persistence"), analyst_days + persistence),
         Case("operator-enumerates-iam-from-far-away", type_of("Discovery"), ops_days + recon),
+        # one new read from a new place (a console page, a script run once) is no enumeration
+        Case("operator-reads-one-new-config-from-far-away", None, ops_days + recon[:1]),
         Case("backup-role-shares-snapshot-from-vps", type_of("Exfiltration"), backup_days + exfil),
         Case("ci-role-deploys-as-every-day", None, ci_days + ci_today),
         Case("new-hire-first-week", None, hire_days + hire_today),
