@@ -22,6 +22,7 @@ deletes. Bounded: 48 buckets per identity (the least recently used go), one coun
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -29,6 +30,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import msgspec
 
 from trailhound.detectors import identity_profile as ip
+from trailhound.detectors import s3_public
 from trailhound.detectors.principals import call_sig, identity_key, place_values
 from trailhound.engine import FindingType, KeyedDetector, severity
 from trailhound.engine.runner import timed
@@ -52,6 +54,33 @@ _CLASS_OF = {
     "PutBucketPolicy": PERMISSION, "DeleteBucketPolicy": PERMISSION, "PutBucketAcl": PERMISSION, "PutObjectAcl": PERMISSION,
     "PutBucketOwnershipControls": PERMISSION, "PutBucketPublicAccessBlock": PERMISSION, "DeleteBucketPublicAccessBlock": PERMISSION,
 }
+_ACCOUNT_IN = re.compile(r"(?<!\d)(\d{12})(?!\d)")
+_PRIVATE_ACLS = frozenset({"private", "bucket-owner-read", "bucket-owner-full-control"})
+
+
+def restricts(e: ApiCall) -> bool:
+    """A permission change that lets no one new in: Block Public Access switched on, a private canned ACL,
+    or a bucket policy that is not public and names no other account. Locking a bucket down from a new
+    place is an administrator's day, not an Impact; opening it (public, another account, protections
+    removed, or a grant this cannot read) is judged."""
+    params = e.params()
+    if e.event_name in ("PutBucketPublicAccessBlock", "PutPublicAccessBlock"):
+        config = params.get("PublicAccessBlockConfiguration")
+        return isinstance(config, dict) and bool(config) and all(v is True for v in config.values())
+    if e.event_name in ("PutBucketAcl", "PutObjectAcl"):
+        canned = [str(v).lower() for v in s3_public.as_list(params.get("x-amz-acl"))]
+        grants = any(k.startswith("x-amz-grant-") for k in params) or bool(params.get("AccessControlPolicy"))
+        return bool(canned) and set(canned) <= _PRIVATE_ACLS and not grants
+    if e.event_name == "PutBucketPolicy":
+        policy = params.get("bucketPolicy") or params.get("policy")
+        if not policy or s3_public.policy_exposure(policy)[0] is not s3_public.Exposure.NOT_PUBLIC:
+            return False
+        own = e.recipient_account_id or e.account_id
+        text = policy if isinstance(policy, str) else msgspec.json.encode(policy).decode()
+        return all(account == own for account in _ACCOUNT_IN.findall(text))
+    return False
+
+
 EXFIL, DISCOVERY = "Exfiltration:S3/AnomalousBehavior", "Discovery:S3/AnomalousBehavior"
 DELETE_T, WRITE_T, PERMISSION_T = "Impact:S3/AnomalousBehavior.Delete", "Impact:S3/AnomalousBehavior.Write", "Impact:S3/AnomalousBehavior.Permission"
 _PLACES = Profile(capacity=8)
@@ -141,7 +170,7 @@ class S3AnomalousBehavior(KeyedDetector[S3Profile]):
     def _judge(self, e: ApiCall, st: S3Profile, habit: BucketHabit, bucket: str, cls: str, new_bucket: bool, odd_place: list[str],
                t: float) -> Occurrence | None:
         if cls == PERMISSION:
-            if odd_place and e.succeeded:
+            if odd_place and e.succeeded and not restricts(e):
                 return self._report(e, PERMISSION_T, bucket, 1, f"changed permissions ({e.event_name}) on {bucket} for the first time, from "
                                     + ", ".join(odd_place) + ", unseen for its S3 calls")
             return None
@@ -214,6 +243,8 @@ def cases(start: datetime, account: str = "111122223333") -> list[Case]:
         Case("nightly-backup-reads", None, backup_days + data("GetObject", backup, "finance-reports", now - timedelta(hours=start.hour - 2), OFFICE, BOTO, 150)),
         Case("daily-log-cleanup", None, cleaner_days + data("DeleteObject", cleaner, "app-logs", now, OFFICE, BOTO, 60)),
         Case("etl-overwrites-its-outputs", None, writer_days + data("PutObject", writer, "etl-output", now, OFFICE, BOTO, 120)),
+        Case("analyst-locks-a-bucket-down-from-vps", None, analyst_days + data("PutBucketAcl", analyst, "marketing-assets", now, VPS, BOTO,
+                                                                             **{"x-amz-acl": "private"})),
         Case("admin-policy-change-as-usual", None, admin_days + data("PutBucketPolicy", admin, "shared-docs", now, HOME, CLI_UA)),
         Case("analyst-reads-a-few-new-objects", None, analyst_days + data("GetObject", analyst, "finance-reports", now, OFFICE, CLI_UA, 20)),
         Case("new-hire-bulk-read", None, hire_days + data("GetObject", hire, "finance-reports", now, HOME, CLI_UA, 140)),

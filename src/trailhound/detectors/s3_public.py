@@ -53,7 +53,7 @@ class Exposure(enum.IntEnum):
     ANONYMOUS = 2  # anyone on the internet
 
 
-def _as_list(value: Any) -> list[Any]:
+def as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [] if value is None else [value]
 
 
@@ -101,7 +101,7 @@ def statement_exposure(stmt: Mapping[str, Any]) -> Exposure:
             k = key.lower()
             if k not in _NARROWING_KEYS and k != "aws:principaltype":
                 continue
-            vals = [str(v) for v in _as_list(values)]
+            vals = [str(v) for v in as_list(values)]
             if k == "aws:principaltype" or (vals and all(_is_open_value(k, v) for v in vals)) or negated:
                 if k in _AUTHENTICATED_KEYS:
                     authenticated_only = True
@@ -115,7 +115,7 @@ def _access(statements: Iterable[Mapping[str, Any]], level: Exposure) -> tuple[b
     for stmt in statements:
         if statement_exposure(stmt) < level:
             continue
-        for action in _as_list(stmt.get("Action")) or ["*"]:
+        for action in as_list(stmt.get("Action")) or ["*"]:
             a = str(action).lower()
             if a in ("*", "s3:*"):
                 read = write = True
@@ -135,7 +135,7 @@ def policy_exposure(policy: Any) -> tuple[Exposure, bool, bool]:
             return Exposure.NOT_PUBLIC, False, False
     if not isinstance(policy, dict):
         return Exposure.NOT_PUBLIC, False, False
-    statements = [s for s in _as_list(policy.get("Statement")) if isinstance(s, dict)]
+    statements = [s for s in as_list(policy.get("Statement")) if isinstance(s, dict)]
     exposure = max((statement_exposure(s) for s in statements), default=Exposure.NOT_PUBLIC)
     read, write = _access(statements, exposure) if exposure else (False, False)
     return exposure, read, write
@@ -144,7 +144,7 @@ def policy_exposure(policy: Any) -> tuple[Exposure, bool, bool]:
 def acl_exposure(params: Mapping[str, Any]) -> tuple[Exposure, bool, bool]:
     """Exposure granted by a PutBucketAcl/CreateBucket request: canned ACL header or grant list."""
     exposure, read, write = Exposure.NOT_PUBLIC, False, False
-    for canned in _as_list(params.get("x-amz-acl")):
+    for canned in as_list(params.get("x-amz-acl")):
         canned = str(canned).lower()
         if canned in ("public-read", "public-read-write"):
             exposure, read, write = Exposure.ANONYMOUS, True, write or canned == "public-read-write"
@@ -152,9 +152,9 @@ def acl_exposure(params: Mapping[str, Any]) -> tuple[Exposure, bool, bool]:
             exposure, read = Exposure.AUTHENTICATED, True
     acp = params.get("AccessControlPolicy") or {}
     acl = acp.get("AccessControlList") if isinstance(acp, dict) else None
-    grants = _as_list(acl.get("Grant")) if isinstance(acl, dict) else []
+    grants = as_list(acl.get("Grant")) if isinstance(acl, dict) else []
     for header, perm in (("x-amz-grant-read", "READ"), ("x-amz-grant-write", "WRITE"), ("x-amz-grant-full-control", "FULL_CONTROL")):
-        for value in _as_list(params.get(header)):
+        for value in as_list(params.get(header)):
             grants.append({"Grantee": {"URI": _ALL_USERS if _ALL_USERS in str(value) else _AUTH_USERS if _AUTH_USERS in str(value) else ""}, "Permission": perm})
     for grant in grants:
         if not isinstance(grant, dict):
