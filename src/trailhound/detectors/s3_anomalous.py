@@ -56,6 +56,7 @@ _CLASS_OF = {
 }
 _ACCOUNT_IN = re.compile(r"(?<!\d)(\d{12})(?!\d)")
 _PRIVATE_ACLS = frozenset({"private", "bucket-owner-read", "bucket-owner-full-control"})
+_BPA_FLAGS = ("BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy", "RestrictPublicBuckets")
 
 
 def restricts(e: ApiCall) -> bool:
@@ -66,7 +67,8 @@ def restricts(e: ApiCall) -> bool:
     params = e.params()
     if e.event_name in ("PutBucketPublicAccessBlock", "PutPublicAccessBlock"):
         config = params.get("PublicAccessBlockConfiguration")
-        return isinstance(config, dict) and bool(config) and all(v is True for v in config.values())
+        flags = [config[k] for k in _BPA_FLAGS if k in config] if isinstance(config, dict) else []
+        return bool(flags) and all(v is True or str(v).lower() == "true" for v in flags)  # (CloudTrail also carries an xmlns)
     if e.event_name in ("PutBucketAcl", "PutObjectAcl"):
         canned = [str(v).lower() for v in s3_public.as_list(params.get("x-amz-acl"))]
         grants = any(k.startswith("x-amz-grant-") for k in params) or bool(params.get("AccessControlPolicy"))
@@ -243,6 +245,9 @@ def cases(start: datetime, account: str = "111122223333") -> list[Case]:
         Case("nightly-backup-reads", None, backup_days + data("GetObject", backup, "finance-reports", now - timedelta(hours=start.hour - 2), OFFICE, BOTO, 150)),
         Case("daily-log-cleanup", None, cleaner_days + data("DeleteObject", cleaner, "app-logs", now, OFFICE, BOTO, 60)),
         Case("etl-overwrites-its-outputs", None, writer_days + data("PutObject", writer, "etl-output", now, OFFICE, BOTO, 120)),
+        Case("analyst-blocks-public-access-from-vps", None, analyst_days + data("PutBucketPublicAccessBlock", analyst, "marketing-assets", now, VPS,
+                                                                              BOTO, PublicAccessBlockConfiguration={
+                                                                                  "xmlns": "http://s3.amazonaws.com/doc/2006-03-01/", **dict.fromkeys(_BPA_FLAGS, True)})),
         Case("analyst-locks-a-bucket-down-from-vps", None, analyst_days + data("PutBucketAcl", analyst, "marketing-assets", now, VPS, BOTO,
                                                                              **{"x-amz-acl": "private"})),
         Case("admin-policy-change-as-usual", None, admin_days + data("PutBucketPolicy", admin, "shared-docs", now, HOME, CLI_UA)),
