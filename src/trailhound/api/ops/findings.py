@@ -44,12 +44,16 @@ def _ids(ctx: Ctx, p: dict[str, Any]) -> tuple[ColumnElement[bool], list[str]]:
     return _scope(ctx, p["DetectorId"]), list(dict.fromkeys(p["FindingIds"]))
 
 
-@handles("ListFindings")
-def list_findings(ctx: Ctx, p: dict[str, Any]) -> dict[str, Any]:
+def _matching(ctx: Ctx, p: dict[str, Any]) -> ColumnElement[bool]:
+    """The detector's visible findings that meet the request's FindingCriteria."""
     where = _scope(ctx, p["DetectorId"])
     crit = _criteria(ctx, p.get("FindingCriteria"))
-    if crit is not None:
-        where = and_(where, crit)
+    return where if crit is None else and_(where, crit)
+
+
+@handles("ListFindings")
+def list_findings(ctx: Ctx, p: dict[str, Any]) -> dict[str, Any]:
+    where = _matching(ctx, p)
     limit = p.get("MaxResults") or 50
     salt = hashlib.blake2b(orjson.dumps([p["DetectorId"], p.get("FindingCriteria"), p.get("SortCriteria")], option=orjson.OPT_SORT_KEYS),
                            digest_size=8).hexdigest()
@@ -108,10 +112,7 @@ _GROUPS = {"ACCOUNT": (F.account_id, "groupedByAccount", "accountId"), "FINDING_
 
 @handles("GetFindingsStatistics")
 def get_findings_statistics(ctx: Ctx, p: dict[str, Any]) -> dict[str, Any]:
-    where = _scope(ctx, p["DetectorId"])
-    crit = _criteria(ctx, p.get("FindingCriteria"))
-    if crit is not None:
-        where = and_(where, crit)
+    where = _matching(ctx, p)
     group = p.get("GroupBy")
     if not group:
         if "COUNT_BY_SEVERITY" not in (p.get("FindingStatisticTypes") or []):
