@@ -23,7 +23,7 @@ import msgspec
 
 from trailhound.detectors import identity_profile as ip
 from trailhound.detectors.api_classes import classify
-from trailhound.detectors.principals import agent_family, anonymizing, call_sig, identity_key, origin
+from trailhound.detectors.principals import anonymizing, call_sig, identity_key, place_memo, place_of
 from trailhound.engine import FindingType, KeyedDetector, severity
 from trailhound.engine.runner import timed
 from trailhound.events import ApiCall, Source
@@ -93,24 +93,27 @@ class AnomalousBehavior(KeyedDetector[ip.IdentityProfile]):
         st = state if state is not None else ip.IdentityProfile()
         hits: dict[str, tuple[ApiCall, dict[str, str], bool]] = {}  # class -> its first anomalous call this batch
         learned: set[tuple[Any, ...]] = set()  # calls that only taught the profile: their like again the same day teaches nothing
-        parts: dict[int, tuple[Any, ...]] = {}  # call_sig -> what the like is made of: worked out once per alike call
+        parts: dict[int, tuple[Any, ...]] = {}  # call_sig -> (class, api, number of what the like is made of): once per alike call
+        numbers: dict[tuple[Any, ...], int] = {}  # what a like is made of -> its number (a small int hashes faster than the tuple)
+        memo = place_memo(rows)
         for t, e, sig in timed(rows):
+            ready = t - st.first >= ip.WARMUP and st.days >= ip.MIN_ACTIVE_DAYS  # ip.settled, inlined: it is asked of every call
             part = parts.get(sig) if sig is not None else None
             if part is None:
                 cls, api = classify(e)
-                part = (e.source_ip, e.user_agent, e.aws_region, cls, api, e.succeeded)
+                made = (e.source_ip, e.user_agent, e.aws_region, cls, api, e.succeeded)
+                part = (cls, api, numbers.setdefault(made, len(numbers)))
                 if sig is not None:
                     parts[sig] = part
-            else:
-                cls, api = part[3], part[4]
-            like = (int(t // ip.DAY), ip.settled(st, t), part)
+            cls, api, number = part
+            like = (int(t // ip.DAY), ready, number)
             if like in learned:
                 continue
             anomalous = False
             ip.observe_day(st, t)
-            info = self.places.lookup(e.source_ip)
-            network, country = origin(e, info)
-            values = {ip.NETWORK: network, ip.COUNTRY: country, ip.AGENT: agent_family(e.user_agent), ip.REGION: e.aws_region or None}
+            place = place_of(e, self.places, memo)
+            info = place.info
+            values = {ip.NETWORK: place.network, ip.COUNTRY: place.country, ip.AGENT: place.agent, ip.REGION: e.aws_region or None}
             if cls is not None and ip.settled(st, t) and ip.unseen(st, ip.API, api, t):
                 odd = {d: str(v) for d, v in values.items() if ip.unseen(st, d, v, t)}
                 if odd.keys() & {ip.NETWORK, ip.COUNTRY, ip.AGENT}:

@@ -30,7 +30,7 @@ import msgspec
 
 from trailhound.detectors import identity_profile as ip
 from trailhound.detectors.api_classes import classify
-from trailhound.detectors.principals import call_sig, identity_key, place_values
+from trailhound.detectors.principals import call_sig, identity_key, place_memo, place_of
 from trailhound.engine import FindingType, KeyedDetector, severity
 from trailhound.engine.runner import timed
 from trailhound.engine.baseline import DAY, Profile, ProfileState
@@ -102,19 +102,23 @@ class AttackSequence(KeyedDetector[Signals]):
         st = state if state is not None else Signals()
         out: list[Occurrence] = []
         learned: set[tuple[Any, ...]] = set()  # calls that were no signal: their like again the same day teaches nothing
-        parts: dict[int, tuple[Any, ...]] = {}  # call_sig -> what the like is made of: worked out once per alike call
+        parts: dict[int, tuple[Any, ...]] = {}  # call_sig -> (signal, number of what the like is made of): once per alike call
+        numbers: dict[tuple[Any, ...], int] = {}  # what a like is made of -> its number (a small int hashes faster than the tuple)
+        memo = place_memo(rows)
         for t, e, same in timed(rows):
+            ready = t - st.first >= ip.WARMUP and st.days >= ip.MIN_ACTIVE_DAYS  # ip.settled, inlined: it is asked of every call
             part = parts.get(same) if same is not None else None
             if part is None:
-                part = (e.source_ip, e.user_agent, _signal_of(e), e.succeeded)
+                signal = _signal_of(e)
+                part = (signal, numbers.setdefault((e.source_ip, e.user_agent, signal, e.succeeded), len(numbers)))
                 if same is not None:
                     parts[same] = part
-            sig = part[2]
-            like = (int(t // ip.DAY), ip.settled(st, t), part)
+            sig, number = part
+            like = (int(t // ip.DAY), ready, number)
             if like in learned:
                 continue
             ip.observe_day(st, t)
-            place = place_values(e, self.places.lookup(e.source_ip))
+            place = place_of(e, self.places, memo).values
             odd = sorted(v for v in place if not _PLACES.seen_before(st.places, v, t))
             if not (sig is not None and ip.settled(st, t) and not _APIS.seen_before(st.apis, sig[1], t)):
                 learned.add(like)  # (profiles learn once per day: the same call again the same day changes nothing)

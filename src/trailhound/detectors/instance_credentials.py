@@ -45,6 +45,7 @@ if TYPE_CHECKING:
 
 OUTSIDE = "UnauthorizedAccess:IAMUser/InstanceCredentialExfiltration.OutsideAWS"
 INSIDE = "UnauthorizedAccess:IAMUser/InstanceCredentialExfiltration.InsideAWS"
+_MISS = object()
 SETTLE = 3600.0  # seconds from the pair's first call in which its egress addresses are learned
 MAX_SOURCES = 6
 LEARNED_DAYS = 3
@@ -93,12 +94,29 @@ class InstanceCredentialExfiltration(KeyedDetector[Egress]):
                     sources=("CloudTrail", "S3DataEvents")),
     )
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._keys: dict[tuple[Any, ...], str | None] = {}
+
     def candidates(self, events: Sequence[ApiCall]) -> list[ApiCall]:
         # an instance session's call at all (``instance_session``'s cheap half: an ASIA key, a session after "/i-")
         return [e for e in events if (u := e.user_identity).type == "AssumedRole" and u.arn and ("/i-" in u.arn or "/I-" in u.arn)
                 and (u.access_key_id or "").startswith("ASIA") and is_ip(e.source_ip)]
 
     def key_of(self, e: ApiCall) -> str | None:
+        # an instance session makes many calls from few addresses: its key is worked out once per session and address
+        ident = e.user_identity
+        ctx = ident.session_context
+        issuer = ctx.session_issuer if ctx is not None else None
+        shape = (ident.type, ident.arn, (ident.access_key_id or "").startswith("ASIA"), issuer.arn if issuer is not None else None, e.source_ip)
+        key = self._keys.get(shape, _MISS)
+        if key is _MISS:
+            if len(self._keys) >= 50_000:
+                self._keys.clear()
+            key = self._keys[shape] = self._key_of(e)
+        return key  # type: ignore[return-value]
+
+    def _key_of(self, e: ApiCall) -> str | None:
         instance = instance_session(e)
         return f"{principal_key(e)}|{instance}" if instance and is_ip(e.source_ip) and _public(e.source_ip) else None
 

@@ -15,11 +15,11 @@ from __future__ import annotations
 import functools
 import itertools
 import re
-from typing import Any
+from typing import Any, NamedTuple
 
 from trailhound.detectors.api_classes import LAUNCHES
+from trailhound.engine.runner import memo_of
 from trailhound.events import ApiCall
-from trailhound.findings.build import is_ip, principal_key
 
 _SERVICE_ROLE = re.compile(r":role/aws-service-role/|:role/(?:aws-reserved/[^/]+/)?AWSServiceRoleFor", re.I)
 
@@ -40,9 +40,16 @@ def identity_key(e: ApiCall) -> str | None:
     kind = ident.type
     if e.event_type == "AwsServiceEvent" or kind is None or kind == "AWSService" or kind == "AWSAccount":
         return None
-    if not is_ip(e.source_ip):
+    ip = e.source_ip
+    if not ip or not (ip[0].isdigit() or ":" in ip):  # findings.build.is_ip, inlined: asked of every call
         return None  # an AWS service calling for it ("ec2.amazonaws.com", "AWS Internal")
-    key = principal_key(e)
+    # findings.build.principal_key, inlined
+    ctx = ident.session_context
+    issuer = ctx.session_issuer if ctx is not None else None
+    if kind == "AssumedRole" and issuer is not None and issuer.arn:
+        key = issuer.arn
+    else:
+        key = ident.arn or ident.principal_id or ident.access_key_id or "unknown"
     if _service_role(key):
         return None
     if kind == "AssumedRole" and ":role/aws-reserved/sso.amazonaws.com/" in key and ident.arn:
@@ -110,3 +117,28 @@ def place_values(e: ApiCall, info: Any) -> set[str]:
     """A call's network, country and client family as profile values ("network …", "country …", "client …")."""
     network, country = origin(e, info)
     return {f"network {network}", f"country {country}", f"client {agent_family(e.user_agent)}"}
+
+
+class Place(NamedTuple):
+    """Where a call came from, as every identity detector reads it."""
+
+    info: Any  # the address's ``geo.IpInfo``, or None
+    network: str
+    country: str | None
+    agent: str  # the client family
+    values: set[str]  # ``place_values``: read only, shared by the detectors
+
+
+def place_memo(rows: Any) -> dict[Any, Any]:
+    """Where ``place_of`` remembers the places of a batch's calls: shared by the identity detectors reading it."""
+    return memo_of(rows).setdefault(place_of, {})  # type: ignore[no-any-return]
+
+
+def place_of(e: ApiCall, places: Any, memo: dict[Any, Any]) -> Place:
+    """The call's ``Place``, worked out once per address and user agent in ``memo`` (``place_memo``)."""
+    k = (e.source_ip, e.user_agent)
+    found = memo.get(k)
+    if found is None:
+        info = places.lookup(e.source_ip)
+        found = memo[k] = Place(info, *origin(e, info), agent_family(e.user_agent), place_values(e, info))
+    return found  # type: ignore[no-any-return]

@@ -31,7 +31,7 @@ import msgspec
 
 from trailhound.detectors import identity_profile as ip
 from trailhound.detectors import s3_public
-from trailhound.detectors.principals import call_sig, identity_key, place_values
+from trailhound.detectors.principals import call_sig, identity_key, place_memo, place_of
 from trailhound.engine import FindingType, KeyedDetector, severity
 from trailhound.engine.runner import timed
 from trailhound.engine.baseline import DAY, Profile, ProfileState
@@ -144,6 +144,7 @@ class S3AnomalousBehavior(KeyedDetector[S3Profile]):
     def update(self, key: str, rows: list[ApiCall], state: S3Profile | None, watermark: float) -> tuple[list[Occurrence], Any]:
         st = state if state is not None else S3Profile()
         out: list[Occurrence] = []
+        memo = place_memo(rows)
         for t, e, _ in timed(rows):
             day = int(t // DAY)
             ip.observe_day(st, t)
@@ -155,7 +156,7 @@ class S3AnomalousBehavior(KeyedDetector[S3Profile]):
                 habit = st.buckets[bucket] = BucketHabit()
             habit.last_used = t
             known_before = habit.first.get(cls, day) < day  # done here on an earlier day
-            place = place_values(e, self.places.lookup(e.source_ip))
+            place = place_of(e, self.places, memo).values
             odd_place = sorted(v for v in place if not _PLACES.seen_before(st.places, v, t))
             if settled and not known_before:
                 occ = self._judge(e, st, habit, bucket, cls, new_bucket, odd_place, t)

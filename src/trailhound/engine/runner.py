@@ -8,6 +8,7 @@ point, and a scan over 15 days of logs moves it exactly as 15 days of live deliv
 from __future__ import annotations
 
 import itertools
+import operator
 from collections import Counter
 from collections.abc import Iterable
 from typing import Any
@@ -45,15 +46,23 @@ class Records(list):  # type: ignore[type-arg]
     """A record detector's rows of one key (CloudTrail calls, DNS queries) with their event times:
     ``times[i]`` is row i's, as a float; ``ordered`` when the rows are in time order (a scan's batches
     are, so a detector need not sort them again); ``facts[i]``, what the detector's ``facts_by`` says of
-    row i (None without one)."""
+    row i (None without one); ``memo``, a dict the detectors reading the batch share (what they work
+    out of a call once for all of them, e.g. ``principals.place_of``)."""
 
-    __slots__ = ("times", "ordered", "facts")
+    __slots__ = ("times", "ordered", "facts", "memo")
 
-    def __init__(self, rows: Any = (), times: list[float] | None = None, ordered: bool = False, facts: list[Any] | None = None) -> None:
+    def __init__(self, rows: Any = (), times: list[float] | None = None, ordered: bool = False, facts: list[Any] | None = None,
+                 memo: dict[Any, Any] | None = None) -> None:
         super().__init__(rows)
         self.times = times if times is not None else [event_time(e) for e in self]
         self.ordered = ordered
         self.facts = facts
+        self.memo = memo if memo is not None else {}
+
+
+def memo_of(rows: Any) -> dict[Any, Any]:
+    """The batch's shared memo of a detector's rows (a fresh one for rows not from the engine)."""
+    return rows.memo if isinstance(rows, Records) else {}
 
 
 def timed(rows: Any) -> Any:
@@ -71,13 +80,89 @@ def _first(pair: tuple[Any, ...]) -> float:
 
 class Facts:
     """What a batch's records are, worked out once however many detectors read them: each record's
-    event time (given by the caller, as parsing computed it, or on first use) and its key under each
-    shared key function (``KeyedDetector.key_by``, with its ``facts_by``). A record is known by ``id`` while
-    its batch lives."""
+    event time (given by the caller, as parsing computed it, or on first use) and, per shared key
+    function (``KeyedDetector.key_by``, with its ``facts_by``), the batch's records grouped by key
+    (``Shared``). A record is known by ``id`` while its batch lives."""
 
     def __init__(self, events: Any = None, times: Any = None) -> None:
+        self.events = events if isinstance(events, list) else None
+        self.times = times if self.events is not None and times is not None and len(times) == len(self.events) else None
         self.time_of: dict[int, float] = dict(zip(map(id, events), times)) if events is not None and times is not None else {}
         self.keys: dict[Any, dict[int, Any]] = {}
+        self.shared: dict[Any, Shared] = {}
+        self.memo: dict[Any, Any] = {}
+        self._at: dict[int, int] | None = None
+
+    def at(self) -> dict[int, int]:
+        """id of a record -> its position in the batch."""
+        if self._at is None:
+            self._at = dict(zip(map(id, self.events or ()), itertools.count()))
+        return self._at
+
+
+class Shared:
+    """A batch's records grouped once by a shared key function: each key's positions in batch order,
+    and every record's time and facts (None where it has no key)."""
+
+    __slots__ = ("by_key", "times", "facts", "ordered", "memo")
+
+    def __init__(self, facts: Facts, key_by: Any, facts_by: Any) -> None:
+        self.memo = facts.memo
+        events = facts.events or []
+        times = facts.times if facts.times is not None else [event_time(e) for e in events]
+        keys = list(map(key_by, events))
+        by_key: dict[Any, list[int]] = {}
+        for i, k in enumerate(keys):
+            if k is not None:
+                slot = by_key.get(k)
+                if slot is None:
+                    by_key[k] = [i]
+                else:
+                    slot.append(i)
+        by_key.pop(None, None)
+        self.by_key = by_key
+        self.times = times
+        self.facts = [facts_by(e) if k is not None else None for e, k in zip(events, keys)] if facts_by is not None else None
+        self.ordered: dict[Any, bool] = {}  # key -> its rows are in time order (worked out on first use)
+
+    def records(self, key: Any, positions: list[int], events: list[Any], with_facts: bool) -> tuple[Records, float, float]:
+        times = list(map(self.times.__getitem__, positions))
+        ordered = self.ordered.get(key)
+        if ordered is None:
+            full = self.by_key[key]
+            ft = times if full is positions else list(map(self.times.__getitem__, full))
+            ordered = self.ordered[key] = all(a <= b for a, b in zip(ft, ft[1:]))
+        if not ordered:  # (a subsequence of rows in time order is in time order; of others, maybe)
+            ordered = all(a <= b for a, b in zip(times, times[1:]))
+        fs = list(map(self.facts.__getitem__, positions)) if with_facts and self.facts is not None else None
+        return Records(map(events.__getitem__, positions), times, ordered, fs, self.memo), min(times), max(times)
+
+
+def _shared_groups(det: KeyedDetector, rows: Any, facts: Facts) -> dict[str, tuple[list[Any], float, float]] | None:
+    """``group`` for a detector with a shared ``key_by``, from the batch's grouping (None when the rows
+    are not of the batch the engine was told of)."""
+    events = facts.events
+    if events is None:
+        return None
+    sig = (det.key_by, det.facts_by)
+    shared = facts.shared.get(sig)
+    if shared is None:
+        shared = facts.shared[sig] = Shared(facts, det.key_by, det.facts_by)
+    with_facts = det.facts_by is not None
+    out: dict[str, tuple[list[Any], float, float]] = {}
+    if rows is events or len(rows) == len(events) and all(map(operator.is_, rows, events)):
+        for k, positions in shared.by_key.items():
+            out[k] = shared.records(k, positions, events, with_facts)
+        return out
+    at = facts.at()
+    picked = set(map(at.get, map(id, rows)))
+    if None in picked:
+        return None
+    mine = {k: m for k, positions in shared.by_key.items() if (m := [p for p in positions if p in picked])}
+    for k in sorted(mine, key=lambda k: mine[k][0]):  # keys in the order their first row comes, as a group of the rows would be
+        m = mine[k]
+        out[k] = shared.records(k, m if len(m) < len(shared.by_key[k]) else shared.by_key[k], events, with_facts)
+    return out
 
 
 _MISSING = object()
@@ -106,6 +191,10 @@ def group(det: KeyedDetector, rows: Any, facts: Facts | None = None) -> dict[str
         return out
     if facts is None:
         facts = Facts()
+    elif det.key_by is not None:
+        found = _shared_groups(det, rows, facts)
+        if found is not None:
+            return found
     key_by, facts_by = det.key_by, det.facts_by
     shared = facts.keys.setdefault((key_by, facts_by), {}) if key_by is not None else None
     key_of = key_by if key_by is not None else det.key_of
@@ -144,7 +233,7 @@ def group(det: KeyedDetector, rows: Any, facts: Facts | None = None) -> dict[str
             else:
                 slot[4] = t
     for k, (krows, times, fs, first, last, ordered) in slots.items():
-        out[k] = (Records(krows, times, ordered, fs if facts_by is not None else None), first, last)
+        out[k] = (Records(krows, times, ordered, fs if facts_by is not None else None, facts.memo), first, last)
     return out
 
 
@@ -181,7 +270,8 @@ class Engine:
                 if det.drops_late:  # windows before the watermark are judged: these rows would open a second verdict
                     rows = ([r for i, r in enumerate(rows) if i not in late] if not isinstance(rows, Records) else
                             Records([r for i, r in enumerate(rows) if i not in late], [t for i, t in enumerate(rows.times) if i not in late],
-                                    rows.ordered, None if rows.facts is None else [f for i, f in enumerate(rows.facts) if i not in late]))
+                                    rows.ordered, None if rows.facts is None else [f for i, f in enumerate(rows.facts) if i not in late],
+                                    rows.memo))
                     if not rows:
                         continue
             env = envs.get(key)
