@@ -390,8 +390,8 @@ class TableGeoProvider(GeoProvider):
         t = _load_tables(str(self.path))
         self.meta: dict[str, Any] = t["meta"]
         self._tables: dict[tuple[str, int], IntervalTable] = t["tables"]
-        self._locations: list[IpInfo] = t["locations"]
-        self._ases: list[IpInfo] = t["ases"]
+        self._locations: _Records = t["locations"]
+        self._ases: _Records = t["ases"]
         self._pairs: dict[tuple[int, int], IpInfo] = {}
         self.sources = tuple(s.get("attribution", s.get("name", "")) for s in self.meta.get("sources", ()))
         super().__init__(cache_size)
@@ -414,6 +414,21 @@ class TableGeoProvider(GeoProvider):
         return {f"{kind}_v{4 if width == 4 else 6}": len(t) for (kind, width), t in self._tables.items()}
 
 
+class _Records:
+    """A table's records by index, each made on first use and kept (a scan meets a few hundred of the
+    hundred thousand; making them all took most of the tables' load time). Index 0 is no record."""
+
+    def __init__(self, make: Callable[[int], IpInfo]) -> None:
+        self._make = make
+        self._made: dict[int, IpInfo] = {0: _EMPTY}
+
+    def __getitem__(self, i: int) -> IpInfo:
+        info = self._made.get(i)
+        if info is None:
+            info = self._made[i] = self._make(i)
+        return info
+
+
 @functools.lru_cache(maxsize=4)
 def _load_tables(path: str) -> dict[str, Any]:
     """Read a geo ``.npz`` once per process (shared by every provider on the same file)."""
@@ -426,24 +441,22 @@ def _load_tables(path: str) -> dict[str, Any]:
             for width, tag in ((4, "v4"), (16, "v6")):
                 tables[(kind, width)] = IntervalTable(z[f"{kind}_{tag}_start"], z[f"{kind}_{tag}_value"])
         names = dict(zip((c.decode() for c in z["country_code"].tolist()), _split_blob(z["country_name"]), strict=True))
-        codes = [c.decode() for c in z["loc_country"].tolist()]
+        codes = z["loc_country"].tolist()  # bytes, decoded as records are made
         cities = _split_blob(z["loc_city"])
         city_idx = z["loc_city_index"].tolist()
         lat = z["loc_lat"].tolist()
         lon = z["loc_lon"].tolist()
-        locations = [_EMPTY]
-        for i in range(1, len(codes)):
+
+        def location(i: int) -> IpInfo:
             has_point = not (math.isnan(lat[i]) or math.isnan(lon[i]))
-            locations.append(IpInfo(
-                country_code=codes[i] or None,
-                country_name=names.get(codes[i]) if codes[i] else None,
-                city=cities[city_idx[i]] or None,
-                lat=round(lat[i], 4) if has_point else None,
-                lon=round(lon[i], 4) if has_point else None,
-            ))
+            code = codes[i].decode()
+            return IpInfo(country_code=code or None, country_name=names.get(code) if code else None, city=cities[city_idx[i]] or None,
+                          lat=round(lat[i], 4) if has_point else None, lon=round(lon[i], 4) if has_point else None)
+
         as_numbers = z["as_number"].tolist()
         as_orgs = _split_blob(z["as_org"])
-        ases = [_EMPTY] + [IpInfo(asn=as_numbers[i], asn_org=as_orgs[i] or None) for i in range(1, len(as_numbers))]
+        locations = _Records(location)
+        ases = _Records(lambda i: IpInfo(asn=as_numbers[i], asn_org=as_orgs[i] or None))
     return {"meta": meta, "tables": tables, "locations": locations, "ases": ases}
 
 

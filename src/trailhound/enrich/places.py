@@ -1,7 +1,7 @@
 """Where a caller's address is, for the identity detectors: country, ASN organisation and coordinates
 (``geo.IpInfo``), and whether it is inside AWS.
 
-The geo tables take 0.2 s to load, so they are opened on the first lookup (a scan with no CloudTrail
+The geo tables take ~0.1 s to load, so they are opened on the first lookup (a scan with no CloudTrail
 never pays). Inside AWS: the operator's ``ip-ranges.json`` when one is configured
 (``aws_ranges.default_ranges``), else Amazon's own autonomous systems in the bundled ASN data —
 AWS publishes no licence for ip-ranges.json, so none ships, but its address space is announced by

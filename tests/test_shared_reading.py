@@ -1,0 +1,109 @@
+"""What the pipeline works out once and shares: a batch's calls grouped once for every identity detector
+(``engine.runner.Shared``), and small files decompressed once when planning peeks at them
+(``sources.files.peek``). Both must give exactly what working it out each time gives."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import random
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from trailhound.detectors import default_detectors
+from trailhound.engine import KeyedDetector
+from trailhound.engine.detector import rows_for
+from trailhound.engine.runner import Facts, Records, group
+from trailhound.formats import Kind, parse
+from trailhound.simulator.records import iam_user, record
+from trailhound.sources.files import peek, read, unpeek
+from trailhound.timeline import plan_files
+
+
+def _batch(seed: int) -> list:
+    """A shuffled batch of calls: users and instance sessions, management and S3 data events, services."""
+    rng = random.Random(seed)
+    start = datetime(2026, 11, 2, 9, tzinfo=UTC)
+    acct = "111122223333"
+    who = [iam_user(acct, n) for n in ("ann", "bo", "cy")] + [
+        {"type": "AssumedRole", "arn": f"arn:aws:sts::{acct}:assumed-role/web/i-0abc{n}def012345678", "accountId": acct,
+         "accessKeyId": f"ASIAXX{n}", "sessionContext": {"sessionIssuer": {"type": "Role", "arn": f"arn:aws:iam::{acct}:role/web"}}}
+        for n in range(2)]
+    calls = [("ListBuckets", "s3.amazonaws.com", False), ("GetObject", "s3.amazonaws.com", True), ("CreateUser", "iam.amazonaws.com", False),
+             ("DescribeInstances", "ec2.amazonaws.com", False), ("GetSecretValue", "secretsmanager.amazonaws.com", False),
+             ("Invoke", "lambda.amazonaws.com", True)]
+    recs = []
+    for i in range(600):
+        api, svc, data = rng.choice(calls)
+        recs.append(record(api, svc, time=start + timedelta(seconds=rng.randint(0, 7200)), identity=rng.choice(who),
+                           ip=rng.choice(["81.2.69.160", "203.0.113.9", "ec2.amazonaws.com"]), data_event=data,
+                           params={"bucketName": rng.choice(["a", "b"]), "key": str(i)} if svc.startswith("s3") else None,
+                           error_code=rng.choice([None, None, "AccessDenied"])))
+    parsed = parse("batch.json", json.dumps({"Records": recs}).encode(), Kind.CLOUDTRAIL)
+    events = list(parsed.events)
+    rng.shuffle(events)  # (a slice of a merged batch is only roughly in time order)
+    return events
+
+
+def _plain(groups: dict) -> dict:
+    return {k: ([id(r) for r in rows], list(rows.times), rows.ordered, rows.facts, first, last) for k, (rows, first, last) in groups.items()}
+
+
+def test_a_batch_grouped_once_gives_every_detector_what_grouping_its_own_rows_gives() -> None:
+    detectors = [d for d in default_detectors() if isinstance(d, KeyedDetector) and d.key_by is not None]
+    assert len(detectors) >= 3  # the identity detectors share identity_key
+    for seed in range(3):
+        events = _batch(seed)
+        times = [e.event_time.timestamp() for e in events]
+        facts = Facts(events, times)
+        for det in detectors:
+            rows = rows_for(det, events)
+            shared = group(det, rows, facts)
+            alone = group(det, rows, Facts())
+            assert list(shared) == list(alone)  # the same keys, in the order of their first row
+            assert _plain(shared) == _plain(alone)
+            assert all(isinstance(r, Records) and r.memo is facts.memo for r, _, _ in shared.values())  # one memo per batch
+        assert len(facts.shared) == 1  # all of them read the batch's one grouping
+
+
+def test_rows_from_outside_the_batch_are_grouped_as_before() -> None:
+    det = next(d for d in default_detectors() if isinstance(d, KeyedDetector) and d.key_by is not None)
+    events = _batch(7)
+    facts = Facts(events[:100], [e.event_time.timestamp() for e in events[:100]])
+    rows = rows_for(det, events[50:200])  # partly another batch's
+    assert _plain(group(det, rows, facts)) == _plain(group(det, rows, Facts()))
+
+
+def _gz(path: Path, text: str) -> Path:
+    path.write_bytes(gzip.compress(text.encode()))
+    return path
+
+
+def test_a_small_file_peeked_whole_is_read_as_it_is_now(tmp_path: Path) -> None:
+    line = '{"query_timestamp": "2026-11-02T09:00:00Z", "query_name": "example.com."}\n'
+    f = _gz(tmp_path / "q.log.gz", line * 20)
+    assert peek(f, 64) == (line * 20).encode()[:64]
+    _gz(f, line * 3)  # rewritten between planning and reading: the new content, not the peeked one
+    raw = read(f)
+    assert raw.data == (line * 3).encode() and raw.error is None
+    assert peek(f, 4096) == (line * 3).encode()
+    assert read(f).data == (line * 3).encode()  # unchanged: the kept content, the same bytes
+    assert read(f, limit=10).too_large  # the size limit still holds for kept content
+
+
+def test_a_damaged_small_file_is_read_as_before(tmp_path: Path) -> None:
+    whole = gzip.compress(b'{"Records": []}\n' * 50)
+    f = tmp_path / "cut.json.gz"
+    f.write_bytes(whole[: len(whole) // 2])
+    head = peek(f, 4096)
+    raw = read(f)
+    assert raw.error and raw.data.startswith(head[: len(raw.data)])
+
+
+def test_planning_lets_go_of_files_it_will_not_read(tmp_path: Path) -> None:
+    from trailhound.sources import files
+
+    other = _gz(tmp_path / "notes.txt.gz", "not a log at all\n" * 10)
+    _, others = plan_files([other])
+    assert others and other not in files._WHOLE.kept
+    unpeek(other)  # (nothing kept: a no-op)
