@@ -63,7 +63,9 @@ def test_a_batch_grouped_once_gives_every_detector_what_grouping_its_own_rows_gi
             assert list(shared) == list(alone)  # the same keys, in the order of their first row
             assert _plain(shared) == _plain(alone)
             assert all(isinstance(r, Records) and r.memo is facts.memo for r, _, _ in shared.values())  # one memo per batch
-        assert len(facts.shared) == 1  # all of them read the batch's one grouping
+        assert len(facts.shared) == len({(d.key_by, d.facts_by) for d in detectors})  # one grouping per shared key function
+        ic = next(d for d in detectors if d.name == "instance-credential-exfiltration")
+        assert any(k.endswith("|i-0abc1def012345678") for k in group(ic, rows_for(ic, events), facts))
 
 
 def test_rows_from_outside_the_batch_are_grouped_as_before() -> None:

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -66,6 +65,28 @@ def _instance_of(arn: str) -> str | None:
     return session if _INSTANCE.match(session) else None
 
 
+_keys: dict[tuple[Any, ...], str | None] = {}
+
+
+def instance_key(e: ApiCall) -> str | None:
+    """"<role>|<instance id>" of an instance-role session's call from a public address, else None."""
+    ident = e.user_identity
+    arn = ident.arn
+    if ident.type != "AssumedRole" or not arn or ("/i-" not in arn and "/I-" not in arn):  # (most calls: no need to look further)
+        return None
+    # an instance session makes many calls from few addresses: its key is worked out once per session and address
+    ctx = ident.session_context
+    issuer = ctx.session_issuer if ctx is not None else None
+    shape = (arn, (ident.access_key_id or "").startswith("ASIA"), issuer.arn if issuer is not None else None, e.source_ip)
+    key = _keys.get(shape, _MISS)
+    if key is _MISS:
+        if len(_keys) >= 50_000:
+            _keys.clear()
+        instance = instance_session(e)
+        key = _keys[shape] = f"{principal_key(e)}|{instance}" if instance and is_ip(e.source_ip) and _public(e.source_ip) else None
+    return key  # type: ignore[return-value]
+
+
 @functools.lru_cache(maxsize=8192)
 def _public(ip: str) -> bool:
     return is_public(ip)
@@ -94,31 +115,9 @@ class InstanceCredentialExfiltration(KeyedDetector[Egress]):
                     sources=("CloudTrail", "S3DataEvents")),
     )
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._keys: dict[tuple[Any, ...], str | None] = {}
-
-    def candidates(self, events: Sequence[ApiCall]) -> list[ApiCall]:
-        # an instance session's call at all (``instance_session``'s cheap half: an ASIA key, a session after "/i-")
-        return [e for e in events if (u := e.user_identity).type == "AssumedRole" and u.arn and ("/i-" in u.arn or "/I-" in u.arn)
-                and (u.access_key_id or "").startswith("ASIA") and is_ip(e.source_ip)]
-
-    def key_of(self, e: ApiCall) -> str | None:
-        # an instance session makes many calls from few addresses: its key is worked out once per session and address
-        ident = e.user_identity
-        ctx = ident.session_context
-        issuer = ctx.session_issuer if ctx is not None else None
-        shape = (ident.type, ident.arn, (ident.access_key_id or "").startswith("ASIA"), issuer.arn if issuer is not None else None, e.source_ip)
-        key = self._keys.get(shape, _MISS)
-        if key is _MISS:
-            if len(self._keys) >= 50_000:
-                self._keys.clear()
-            key = self._keys[shape] = self._key_of(e)
-        return key  # type: ignore[return-value]
-
-    def _key_of(self, e: ApiCall) -> str | None:
-        instance = instance_session(e)
-        return f"{principal_key(e)}|{instance}" if instance and is_ip(e.source_ip) and _public(e.source_ip) else None
+    # an instance session's calls, keyed by role and instance: a key function of its own, so the engine groups
+    # a batch by it once (``runner.Shared``) instead of a candidates pass and a key_of call per call
+    key_by = staticmethod(instance_key)
 
     def update(self, key: str, rows: list[ApiCall], state: Egress | None, watermark: float) -> tuple[list[Occurrence], Any]:
         st = state if state is not None else Egress()
