@@ -1,14 +1,11 @@
-"""What the pipeline works out once and shares: a batch's calls grouped once for every identity detector
-(``engine.runner.Shared``), and small files decompressed once when planning peeks at them
-(``sources.files.peek``). Both must give exactly what working it out each time gives."""
+"""What the engine works out once and shares: a batch's calls grouped once for every detector with the same
+key function (``engine.runner.Shared``). It must give exactly what grouping each detector's rows gives."""
 
 from __future__ import annotations
 
-import gzip
 import json
 import random
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 from trailhound.detectors import default_detectors
 from trailhound.engine import KeyedDetector
@@ -16,8 +13,6 @@ from trailhound.engine.detector import rows_for
 from trailhound.engine.runner import Facts, Records, group
 from trailhound.formats import Kind, parse
 from trailhound.simulator.records import iam_user, record
-from trailhound.sources.files import peek, read, unpeek
-from trailhound.timeline import plan_files
 
 
 def _batch(seed: int) -> list:
@@ -74,38 +69,3 @@ def test_rows_from_outside_the_batch_are_grouped_as_before() -> None:
     facts = Facts(events[:100], [e.event_time.timestamp() for e in events[:100]])
     rows = rows_for(det, events[50:200])  # partly another batch's
     assert _plain(group(det, rows, facts)) == _plain(group(det, rows, Facts()))
-
-
-def _gz(path: Path, text: str) -> Path:
-    path.write_bytes(gzip.compress(text.encode()))
-    return path
-
-
-def test_a_small_file_peeked_whole_is_read_as_it_is_now(tmp_path: Path) -> None:
-    line = '{"query_timestamp": "2026-11-02T09:00:00Z", "query_name": "example.com."}\n'
-    f = _gz(tmp_path / "q.log.gz", line * 20)
-    assert peek(f, 64) == (line * 20).encode()[:64]
-    _gz(f, line * 3)  # rewritten between planning and reading: the new content, not the peeked one
-    raw = read(f)
-    assert raw.data == (line * 3).encode() and raw.error is None
-    assert peek(f, 4096) == (line * 3).encode()
-    assert read(f).data == (line * 3).encode()  # unchanged: the kept content, the same bytes
-    assert read(f, limit=10).too_large  # the size limit still holds for kept content
-
-
-def test_a_damaged_small_file_is_read_as_before(tmp_path: Path) -> None:
-    whole = gzip.compress(b'{"Records": []}\n' * 50)
-    f = tmp_path / "cut.json.gz"
-    f.write_bytes(whole[: len(whole) // 2])
-    head = peek(f, 4096)
-    raw = read(f)
-    assert raw.error and raw.data.startswith(head[: len(raw.data)])
-
-
-def test_planning_lets_go_of_files_it_will_not_read(tmp_path: Path) -> None:
-    from trailhound.sources import files
-
-    other = _gz(tmp_path / "notes.txt.gz", "not a log at all\n" * 10)
-    _, others = plan_files([other])
-    assert others and other not in files._WHOLE.kept
-    unpeek(other)  # (nothing kept: a no-op)

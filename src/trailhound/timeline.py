@@ -35,7 +35,7 @@ import numpy as np
 
 from trailhound.formats.base import EARLIEST, LATEST, Kind, Parsed
 from trailhound.formats.sniff import sniff
-from trailhound.sources.files import peek, unpeek
+from trailhound.sources.files import peek
 
 _INF = float("inf")
 _CT_TIME = re.compile(rb'"eventTime"\s*:\s*"([0-9T:\-.]+Z?)"')
@@ -171,7 +171,6 @@ def plan_files(paths: list[Path]) -> Planned:
         if kind in (Kind.CLOUDTRAIL, Kind.FLOW, Kind.DNS):
             pending.append(PendingFile(estimate_start(path, head, kind), path, kind, _group(head, kind)))
         else:
-            unpeek(path)
             others.append((path, kind))
     return pending, others
 

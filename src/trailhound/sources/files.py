@@ -217,11 +217,6 @@ def read(path: Path, limit: int | None = None) -> RawFile:
     # not the stored bytes: a log gunzipped or re-compressed after a scan is the same log.
     stored_fp = fingerprint(stored)
     if stored[:2] == GZIP_MAGIC:
-        data = _WHOLE.take(path, stored) if _WHOLE.kept else None
-        if data is not None:  # decompressed whole when planning peeked at it (a small file)
-            if limit is not None and len(data) > limit:
-                return RawFile(path, b"", len(stored), f"{len(stored)}-toolarge", _too_large(limit), too_large=True, stored_fingerprint=stored_fp)
-            return RawFile(path, data, len(stored), fingerprint(data), None, stored_fingerprint=stored_fp)
         if limit is None:
             data, error = gunzip(stored)
             return RawFile(path, data, len(stored), fingerprint(data), error, stored_fingerprint=stored_fp)
@@ -256,66 +251,15 @@ def extends(data: bytes, fingerprint_: str) -> int:
     return n if f"{_zlib.crc32(data[:n]):08x}" == crc else 0
 
 
-class _Whole:
-    """Small gzipped files planning decompressed whole, kept (within a byte budget) until ``read`` takes
-    them: AWS delivers tens of thousands of files of a few KB, and setting up a decompressor twice per
-    file cost as much as the rest of reading it. ``read`` uses an entry only when the stored bytes it
-    reads are the same, so a file changed since is read afresh."""
-
-    BUDGET = 32 << 20  # decompressed bytes
-    SMALL = 16384  # stored bytes: a file this small is decompressed whole when peeked at
-
-    def __init__(self) -> None:
-        self.kept: dict[Path, tuple[bytes, bytes]] = {}
-        self.used = 0
-
-    def keep(self, path: Path, stored: bytes) -> bytes | None:
-        if self.used >= self.BUDGET or len(stored) > self.SMALL:
-            return None
-        data, error, over = _inflate(stored, self.SMALL * 64)
-        if error or over:
-            return None
-        old = self.kept.pop(path, None)
-        if old is not None:
-            self.used -= len(old[1])
-        self.kept[path] = (stored, data)
-        self.used += len(data)
-        return data
-
-    def forget(self, path: Path) -> None:
-        entry = self.kept.pop(path, None)
-        if entry is not None:
-            self.used -= len(entry[1])
-
-    def take(self, path: Path, stored: bytes) -> bytes | None:
-        entry = self.kept.pop(path, None)
-        if entry is None:
-            return None
-        self.used -= len(entry[1])
-        return entry[1] if entry[0] == stored else None
-
-
-_WHOLE = _Whole()
-
-
-def unpeek(path: Path) -> None:
-    """Planning will not read ``path`` as a log (a digest, an unknown file): what its peek kept is let go."""
-    _WHOLE.forget(path)
-
-
 def peek(path: Path, size: int = 16384) -> bytes:
     """The first decompressed bytes of a file, for format sniffing and time estimates."""
     fd = os.open(path, os.O_RDONLY)
     try:
         stored = os.read(fd, 4 * size)  # plenty for `size` bytes of any log that compresses at all
-        whole = len(stored) < 4 * size and os.fstat(fd).st_size == len(stored)
     finally:
         os.close(fd)
     if stored[:2] != GZIP_MAGIC:
         return stored[:size]
-    data = _WHOLE.keep(path, stored) if whole else None
-    if data is not None:
-        return data[:size]
     out: list[bytes] = []
     have = 0
     rest = stored
