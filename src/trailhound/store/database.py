@@ -95,6 +95,7 @@ class Store:
     def __init__(self, target: str | Path, *, readonly: bool = False, lock_wait_s: float = STORE_LOCK_WAIT_S, service: bool = False) -> None:
         self._unlock: Callable[[], object] = lambda: None
         self.readonly = readonly
+        self._pool_autocommit = False
         target = str(target)
         if target.startswith("sqlite:///"):
             target = target[len("sqlite:///"):]
@@ -154,6 +155,7 @@ class Store:
             # no pre-ping (a round trip per request): a dropped connection fails one request and is replaced
             pool: dict[str, Any] = {"pool_size": 8, "max_overflow": 16, "isolation_level": "AUTOCOMMIT"} if service else {"poolclass": NullPool}
             engine = create_engine(url, **pool)
+            self._pool_autocommit = service
         except (SQLAlchemyError, ValueError) as exc:
             raise StoreError(f"store {self.path}: not a usable PostgreSQL URL: {exc}") from None
         event.listen(engine, "connect", _raw_json)
@@ -305,6 +307,12 @@ class Store:
         """Another connection (autocommit; ``transaction`` for writes), for a thread of the API."""
         if isinstance(self.engine.pool, StaticPool):  # one connection: an in-memory store, or a scan's writer
             return self.conn
+        if self._pool_autocommit:
+            # the API's PostgreSQL pool is autocommit already: setting it again per checkout cost a reset at each checkin
+            try:
+                return self.engine.connect()
+            except SQLAlchemyError as exc:
+                raise StoreError(f"store {self.path}: cannot connect: {_reason(exc)}") from None
         return self._autocommit(self.engine, f"store {self.path}: cannot connect")
 
     # -- writes --------------------------------------------------------------------------
