@@ -63,7 +63,7 @@ class Changes:
     watermark: float | None = None  # keyed state that expired before this event time is deleted
     checkpoints: dict[str, Checkpoint] = field(default_factory=dict)
     quarantine: list[tuple[str, Problem]] = field(default_factory=list)  # (fingerprint, problem)
-    usage: dict[tuple[str, str, str], list[int]] = field(default_factory=dict)  # (month, acct, source) -> [events, bytes]
+    usage: dict[tuple[str, str, str, str], list[int]] = field(default_factory=dict)  # (day, acct, source, resource) -> [events, bytes]
     meta: dict[str, str] = field(default_factory=dict)
 
     def __bool__(self) -> bool:
@@ -299,9 +299,12 @@ class Store:
         return [{"path": p, "line": _none(line), "record": _none(rec), "field": fld, "message": m} for p, line, rec, fld, m in rows]
 
     def usage(self) -> list[dict[str, Any]]:
+        """Usage per month, account and source (the days and resources it is metered by, summed)."""
         u = t.usage.c
-        rows = self.conn.execute(select(u.month, u.account_id, u.source, u.events, u.bytes).order_by(u.month, u.account_id, u.source))
-        return [dict(zip(("month", "accountId", "source", "events", "bytes"), r)) for r in rows]
+        month = func.substr(u.day, 1, 7)
+        rows = self.conn.execute(select(month, u.account_id, u.source, func.sum(u.events), func.sum(u.bytes))
+                                 .group_by(month, u.account_id, u.source).order_by(month, u.account_id, u.source))
+        return [dict(zip(("month", "accountId", "source", "events", "bytes"), (m, a, s, int(e), int(b)))) for m, a, s, e, b in rows]
 
     def connect(self) -> Connection:
         """Another connection (autocommit; ``transaction`` for writes), for a thread of the API."""
@@ -348,8 +351,9 @@ class Store:
                           [{"path": p.path, "fingerprint": fp, "line": _minus(p.line), "record": _minus(p.record), "field": p.field,
                             "message": p.message, "seen_at": now} for fp, p in ch.quarantine])
             if ch.usage:
-                ins = upsert(c, t.usage, ["month", "account_id", "source"], add=("events", "bytes"))
-                c.execute(ins, [{"month": m, "account_id": a, "source": s_, "events": v[0], "bytes": v[1]} for (m, a, s_), v in ch.usage.items()])
+                ins = upsert(c, t.usage, ["day", "account_id", "source", "resource"], add=("events", "bytes"))
+                c.execute(ins, [{"day": d, "account_id": a, "source": s_, "resource": r, "events": v[0], "bytes": v[1]}
+                                for (d, a, s_, r), v in ch.usage.items()])
             if ch.meta:
                 c.execute(upsert(c, t.meta, ["key"]), [{"key": k, "value": v} for k, v in ch.meta.items()])
 
