@@ -12,6 +12,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 import boto3
@@ -64,14 +65,16 @@ def served(store_url: str, tmp_path: Path):
     proc = subprocess.Popen([sys.executable, "-c", "from trailhound.cli import app; app()", "serve", "--db", store_url,
                              "--listen", f"127.0.0.1:{port}", "--workers", "2"], env=env, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 60
-    while True:
+    while True:  # answering (the socket listens before the workers have started), with its worker forked
         try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            break
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as r:
+                if r.status == 200 and len(_children(proc.pid)) == 1:
+                    break
         except OSError:
-            assert proc.poll() is None, proc.stderr.read().decode()[-2000:]  # type: ignore[union-attr]
-            assert time.monotonic() < deadline, "serve did not start"
-            time.sleep(0.1)
+            pass
+        assert proc.poll() is None, proc.stderr.read().decode()[-2000:]  # type: ignore[union-attr]
+        assert time.monotonic() < deadline, "serve did not start"
+        time.sleep(0.1)
     try:
         yield proc, f"http://127.0.0.1:{port}", keys, findings
     finally:
