@@ -1,6 +1,7 @@
 """The API under load: 1M findings in PostgreSQL, ``trailhound serve`` as a subprocess, boto3 signing.
 
     .venv/bin/python bench/bench_api.py [--findings 1000000] [--server postgresql://postgres@127.0.0.1:5432] [--keep]
+                                        [--url URL_OF_A_FILLED_STORE] [--workers 1,2]
 
 Fills a fresh schema (database ``trailhound_bench``) with findings made from the sample findings
 (their full wire documents as JSONB, with varied id, type, severity, account, region, updatedAt and
@@ -9,7 +10,8 @@ resource), by COPY with the indexes built afterwards; then, against a live ``ser
 * ListFindings, three criteria keys and a sort, MaxResults 50: p50 / p95 (goal p95 <= 100 ms);
 * GetFindings of 50 ids: p50 / p95 (goal <= 50 ms);
 * GetFindings of 10 ids, concurrent clients: requests/s (goal >= 500/s), with boto3 clients and with
-  botocore-signed raw HTTP (less client CPU on the same two cores), and the server's CPU per request.
+  botocore-signed raw HTTP (less client CPU on the same two cores), and the server's CPU per request,
+  for each ``serve --workers`` count asked for, with the load average (the machine may be shared).
 
 The administrator's detector is in us-east-1 and administers 9 member accounts, so a request's scope
 is 10 accounts of one region (about 60% of the findings).
@@ -145,12 +147,12 @@ def drop_schema(server: str, schema: str) -> None:
 
 # ---- the server and its clients --------------------------------------------------------------
 
-def start_server(url: str, env: dict[str, str]) -> tuple[subprocess.Popen[bytes], str]:
+def start_server(url: str, env: dict[str, str], workers: int = 1) -> tuple[subprocess.Popen[bytes], str]:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    proc = subprocess.Popen([sys.executable, "-c", "from trailhound.cli import app; app()", "serve", "--db", url, "--listen", f"127.0.0.1:{port}"], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen([sys.executable, "-c", "from trailhound.cli import app; app()", "serve", "--db", url, "--listen", f"127.0.0.1:{port}",
+                             "--workers", str(workers)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:
@@ -240,7 +242,7 @@ def raw_get(endpoint: str, key: dict[str, str], detector: str, ids: list[str], n
 
 def throughput(worker: Callable[..., None], endpoint: str, key: dict[str, str], detector: str, ids: list[str], server_pid: int,
                procs: int = 2, threads: int = 4, seconds: float = 15.0) -> tuple[float, float]:
-    """(requests/s, server CPU ms per request)."""
+    """(requests/s, server CPU ms per request: its workers' too)."""
     out: mp.Queue = mp.Queue()
     cpu0 = _cpu(server_pid)
     started = time.perf_counter()
@@ -255,8 +257,16 @@ def throughput(worker: Callable[..., None], endpoint: str, key: dict[str, str], 
 
 
 def _cpu(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """CPU seconds of a process and of its live children (serve's forked workers)."""
+    total = 0.0
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    for p in [pid, *(int(c) for c in (children.read_text().split() if children.exists() else []))]:
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        except FileNotFoundError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
 
 
 def main() -> None:
@@ -266,6 +276,7 @@ def main() -> None:
     ap.add_argument("--keep", action="store_true", help="keep the schema (its URL is printed)")
     ap.add_argument("--url", help="an already filled store: skip the fill")
     ap.add_argument("--samples", type=int, default=200)
+    ap.add_argument("--workers", default="1,2", help="serve --workers counts to measure throughput with (comma-separated)")
     args = ap.parse_args()
 
     schema = None
@@ -280,7 +291,8 @@ def main() -> None:
     made = subprocess.run([sys.executable, "-c", "from trailhound.cli import app; app()", "credentials", "create", "--db", url, "--account", ADMIN, "--admin"],
                           env=env, check=True, capture_output=True, text=True)
     key = json.loads(made.stdout)
-    proc, endpoint = start_server(url, env)
+    counts = [int(w) for w in args.workers.split(",")]
+    proc, endpoint = start_server(url, env, counts[0])
     try:
         gd = client(endpoint, key)
         detector = (gd.list_detectors()["DetectorIds"] or [gd.create_detector(Enable=True)["DetectorId"]])[0]
@@ -316,10 +328,18 @@ def main() -> None:
         raw50 = raw_get(endpoint, key, detector, ids, 50, 2)
         timed(raw50, 20)
         print(summary("GetFindings of 50 ids, signed raw HTTP (no boto3 parsing)", timed(raw50, args.samples), "goal <= 50 ms"))
-        for name, worker in (("boto3 clients", _boto_worker), ("botocore-signed raw HTTP", _raw_worker)):
-            rate, cpu = throughput(worker, endpoint, key, detector, ids, proc.pid)
-            print(f"GetFindings of 10 ids, 8 concurrent {name}: {rate:.0f} requests/s; server CPU {cpu:.2f} ms/request "
-                  f"(= {1000 / cpu:.0f}/s per core) (goal >= 500/s)", flush=True)
+        for n, workers in enumerate(counts):
+            if n:  # another worker count: a new server on the same store
+                proc.terminate()
+                proc.wait(30)
+                proc, endpoint = start_server(url, env, workers)
+            timed(raw_get(endpoint, key, detector, ids, 10, 3), 50)
+            for name, worker in (("boto3 clients", _boto_worker), ("botocore-signed raw HTTP", _raw_worker)):
+                load = os.getloadavg()[0]
+                rate, cpu = throughput(worker, endpoint, key, detector, ids, proc.pid)
+                print(f"GetFindings of 10 ids, 8 concurrent {name}, serve --workers {workers}: {rate:.0f} requests/s; server CPU {cpu:.2f} "
+                      f"ms/request (= {1000 / cpu:.0f}/s per core); load average {load:.1f} before, {os.getloadavg()[0]:.1f} after "
+                      "(goal >= 500/s)", flush=True)
     finally:
         proc.terminate()
         proc.wait(10)

@@ -52,6 +52,21 @@ def _close_postgres_stores():
         _open_stores.pop().close()
 
 
+_places: dict[tuple[str, str], str] = {}
+
+
+def store_at(tmp_path: Path, name: str) -> Path | str:
+    """A test's store by name, for tests of what a store does (not of what a SQLite file is): the file
+    tmp_path/name, or with TRAILHOUND_TEST_STORE=postgresql a fresh PostgreSQL schema, the same one
+    each time the test names it again (a store reopened after a crash)."""
+    if not ON_POSTGRES:
+        return tmp_path / name
+    key = (str(tmp_path), name)
+    if key not in _places:
+        _places[key] = pg.fresh_url()
+    return _places[key]
+
+
 def scan(paths: list[Path], db: Path | str = ":memory:", **settings: Any) -> tuple[ScanReport, Store]:
     if db == ":memory:" and ON_POSTGRES:
         db = pg.fresh_url()

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import orjson
 import pytest
+from conftest import store_at
 
 from trailhound.config import ScanSettings
 from trailhound.formats import Kind, parse
@@ -98,16 +99,16 @@ def aws_estate(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-unt
     return simulate(tmp_path_factory.mktemp("aws"), None, seed=11, scale=0.05, days=2, delivery="aws")
 
 
-def _scan(estate, db: Path, **kw):  # type: ignore[no-untyped-def]
+def _scan(estate, db: Path | str, **kw):  # type: ignore[no-untyped-def]
     settings = ScanSettings(threat_lists=[estate.threat_list], trusted_lists=[estate.trusted_list], inventory=[estate.inventory], **kw)
     store = Store(db)
     return Scanner(store, settings).scan([estate.logs]), store
 
 
 def test_aws_shaped_estate_batched_equals_file_by_file(aws_estate, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    one, one_store = _scan(aws_estate, tmp_path / "one.db", batch_files=1)
-    many, many_store = _scan(aws_estate, tmp_path / "many.db")
-    tiny, tiny_store = _scan(aws_estate, tmp_path / "tiny.db", batch_mb=0.002)  # the budget hands most files back to the queue
+    one, one_store = _scan(aws_estate, store_at(tmp_path, "one.db"), batch_files=1)
+    many, many_store = _scan(aws_estate, store_at(tmp_path, "many.db"))
+    tiny, tiny_store = _scan(aws_estate, store_at(tmp_path, "tiny.db"), batch_mb=0.002)  # the budget hands most files back to the queue
     assert one.files_total > 1000 and many.files_done == one.files_done == one.files_total
     assert many.runs * 20 < one.runs and one.runs >= one.files_total - 1  # a run per file (the inventory is no run) vs per batch
     assert one.runs > tiny.runs > many.runs
@@ -121,8 +122,8 @@ def test_a_copy_in_the_same_scan_is_read_once(aws_estate, tmp_path: Path) -> Non
     logs = tmp_path / "logs"
     shutil.copytree(aws_estate.logs, logs / "original")
     shutil.copytree(aws_estate.logs, logs / "copy")
-    report = Scanner(Store(tmp_path / "s.db"), ScanSettings(builtin_intel=False)).scan([logs])
-    single = Scanner(Store(tmp_path / "one.db"), ScanSettings(builtin_intel=False)).scan([logs / "original"])
+    report = Scanner(Store(store_at(tmp_path, "s.db")), ScanSettings(builtin_intel=False)).scan([logs])
+    single = Scanner(Store(store_at(tmp_path, "one.db")), ScanSettings(builtin_intel=False)).scan([logs / "original"])
     assert report.events == single.events
     assert report.files_already_scanned == sum(1 for _ in (logs / "original").rglob("*.gz")) > 1000  # every log file once
 
@@ -136,7 +137,7 @@ def test_usage_bytes_are_the_files_bytes(tmp_path: Path) -> None:
         sizes += len(data)
         (tmp_path / f"f{f}.log.gz").write_bytes(gzip.compress(data))
     for batch in (1, 3, 1000):
-        store = Store(tmp_path / f"b{batch}.db")
+        store = Store(store_at(tmp_path, f"b{batch}.db"))
         Scanner(store, ScanSettings(builtin_intel=False, batch_files=batch)).scan([tmp_path])
         [u] = store.usage()
         assert (u["events"], u["bytes"]) == (100, sizes)
@@ -155,8 +156,8 @@ def test_byte_shares_are_prefix_stable() -> None:
 
 def test_worker_processes_change_nothing_but_who_reads(aws_estate, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     """Planning and reading in a worker process: the same findings, usage and quarantine."""
-    alone, alone_store = _scan(aws_estate, tmp_path / "alone.db", workers=0)
-    pooled, pooled_store = _scan(aws_estate, tmp_path / "pooled.db", workers=1, pool_min_files=1)
+    alone, alone_store = _scan(aws_estate, store_at(tmp_path, "alone.db"), workers=0)
+    pooled, pooled_store = _scan(aws_estate, store_at(tmp_path, "pooled.db"), workers=1, pool_min_files=1)
     assert (alone.workers, pooled.workers) == (0, 1)
     assert pooled.events == alone.events and pooled.files_done == alone.files_done
     assert _summary(pooled_store) == _summary(alone_store)
@@ -193,7 +194,7 @@ def test_a_batch_spans_hours_not_a_month(tmp_path: Path) -> None:
     brought in together (memory would grow with the days a scan covers)."""
     for d in range(5):
         (tmp_path / f"day{d}.log").write_bytes(_flow([(T + 86400 * d + i, "9.9.9.9") for i in range(3)]))
-    daily = Scanner(Store(tmp_path / "a.db"), ScanSettings(builtin_intel=False)).scan([tmp_path])
-    unbounded = Scanner(Store(tmp_path / "b.db"), ScanSettings(builtin_intel=False, batch_span_s=float("inf"))).scan([tmp_path])
+    daily = Scanner(Store(store_at(tmp_path, "a.db")), ScanSettings(builtin_intel=False)).scan([tmp_path])
+    unbounded = Scanner(Store(store_at(tmp_path, "b.db")), ScanSettings(builtin_intel=False, batch_span_s=float("inf"))).scan([tmp_path])
     assert (daily.runs, unbounded.runs) == (5, 1)
     assert daily.events == unbounded.events == {"flow": 15}

@@ -4,7 +4,6 @@ distinct counting, baselines — with a toy detector, so each property is seen i
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -127,8 +126,8 @@ def _commit(engine: Engine, store: Store, det: KeyedDetector) -> None:
     store.commit(Changes(state=engine.states.changes(), ttl={det.name: det.ttl}, watermark=engine.watermark))
 
 
-def test_state_and_timers_survive_a_restart(tmp_path: Path) -> None:
-    store = Store(tmp_path / "s.db")
+def test_state_and_timers_survive_a_restart(store_url: str) -> None:
+    store = Store(store_url)
     det = ManyNames()
     first, engine = run(det, [burst(0, 3)], store=store, flush=False)
     _commit(engine, store, det)
@@ -140,7 +139,7 @@ def test_state_and_timers_survive_a_restart(tmp_path: Path) -> None:
     assert len(out) == 1 and out[0].description.startswith("5 names")
 
 
-def test_expired_state_is_deleted_and_forgotten(tmp_path: Path) -> None:
+def test_expired_state_is_deleted_and_forgotten(store_url: str) -> None:
     class Counter(KeyedDetector):
         name = "toy-counter"
         consumes = Source.DNS
@@ -156,7 +155,7 @@ def test_expired_state_is_deleted_and_forgotten(tmp_path: Path) -> None:
         def update(self, key: str, rows: list[DnsQuery], state: Any, watermark: float) -> tuple[list[Occurrence], Any]:
             return [], self.State((state.n if state else 0) + len(rows))
 
-    store = Store(tmp_path / "s.db")
+    store = Store(store_url)
     det = Counter()
     engine = Engine([det], store, 0.0)
     engine.feed(det, [q(0, "a"), q(1, "b")])
@@ -173,8 +172,8 @@ def test_expired_state_is_deleted_and_forgotten(tmp_path: Path) -> None:
     assert store.state_rows(det.name, ["10.0.0.5", "10.0.0.6"]).keys() == {"10.0.0.6"}
 
 
-def test_state_of_another_version_is_dropped_not_misread(tmp_path: Path) -> None:
-    store = Store(tmp_path / "s.db")
+def test_state_of_another_version_is_dropped_not_misread(store_url: str) -> None:
+    store = Store(store_url)
     det = ManyNames()
     _, engine = run(det, [burst(0, 3)], store=store, flush=False)
     _commit(engine, store, det)
@@ -269,7 +268,7 @@ def test_a_timer_that_does_not_move_forward_costs_its_key() -> None:
     assert "a timer must move forward" in problem.message and engine.states.get(det.name, "10.0.0.5") is None
 
 
-def test_a_baseline_scores_before_it_learns_and_outlives_its_windows(tmp_path: Path) -> None:
+def test_a_baseline_scores_before_it_learns_and_outlives_its_windows(store_url: str) -> None:
     class NewHabit(ManyNames):
         """Toy: >= 5 names in 10 minutes, unless the source did so on an earlier day."""
 
@@ -284,7 +283,7 @@ def test_a_baseline_scores_before_it_learns_and_outlives_its_windows(tmp_path: P
             if w["names"].count >= 5:
                 self.baseline.learn(usual, "busy", w.last)
 
-    store = Store(tmp_path / "s.db")
+    store = Store(store_url)
     det = NewHabit()
     day1, engine = run(det, [burst(0, 6), burst(120, 6), [q(240, "later.example.com", src="10.0.0.7")]], store=store, flush=False)
     assert len(day1) == 2  # the same day twice: today does not vouch for today

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
-from conftest import write_cloudtrail
+from conftest import store_at, write_cloudtrail
 
 from trailhound.simulator.records import iam_user, record
 from trailhound.config import ScanSettings
@@ -292,7 +292,7 @@ def test_run_instances_fills_in_an_instance_first_seen_in_flow_logs(tmp_path: Pa
 
 
 def test_inventory_persisted_and_reloaded(tmp_path: Path) -> None:
-    db = tmp_path / "x.db"
+    db = store_at(tmp_path, "x.db")
     inv_file = tmp_path / "describe.json"
     inv_file.write_text(json.dumps(describe_instances()))
     logs = tmp_path / "logs"

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from conftest import write_cloudtrail
+from conftest import store_at, write_cloudtrail
 
 from trailhound.simulator.records import iam_user, record
 from trailhound.config import ScanSettings
@@ -47,6 +47,13 @@ class CrashingScanner(Scanner):
         super()._process(piece)
 
 
+def _crash(db: Path | str, settings: ScanSettings, crash_after: int, logs: Path) -> None:
+    crashed = Store(db)
+    with pytest.raises(Crash):
+        CrashingScanner(crashed, settings, crash_after=crash_after).scan([logs])
+    crashed.close()  # as when the process dies: its connection goes, and with it PostgreSQL's session lock
+
+
 def _summary(store: Store) -> tuple:
     findings = sorted((f["id"], f["service"]["count"], f["service"]["eventFirstSeen"], f["service"]["eventLastSeen"]) for f in store.findings())
     usage = [(u["source"], u["events"], u["bytes"]) for u in store.usage()]  # bytes too: exact across a crash
@@ -60,13 +67,12 @@ def test_crash_and_restart_equals_one_clean_scan(tmp_path: Path, crash_after: in
     logs = _estate(tmp_path / "logs")
     settings = ScanSettings(order_quantum_s=0.0, commit_interval_s=0.0, batch_files=batch)  # many small slices, commit after each
 
-    clean = Store(tmp_path / "clean.db")
+    clean = Store(store_at(tmp_path, "clean.db"))
     clean_report = Scanner(clean, settings).scan([logs])
     assert clean_report.events["cloudtrail"] == 120
 
-    db = tmp_path / "crashy.db"
-    with pytest.raises(Crash):
-        CrashingScanner(Store(db), settings, crash_after=crash_after).scan([logs])
+    db = store_at(tmp_path, "crashy.db")
+    _crash(db, settings, crash_after, logs)
     partial = Store(db)
     assert sum(f["service"]["count"] for f in partial.findings()) < 40  # it really stopped half-way
     resumed_report = Scanner(partial, settings).scan([logs])
@@ -77,7 +83,7 @@ def test_crash_and_restart_equals_one_clean_scan(tmp_path: Path, crash_after: in
 
 def test_rescan_of_finished_files_reads_nothing_new(tmp_path: Path) -> None:
     logs = _estate(tmp_path / "logs")
-    store = Store(tmp_path / "s.db")
+    store = Store(store_at(tmp_path, "s.db"))
     Scanner(store).scan([logs])
     before = _summary(store)
     again = Scanner(store).scan([logs])
@@ -88,7 +94,7 @@ def test_rescan_of_finished_files_reads_nothing_new(tmp_path: Path) -> None:
 def test_changed_file_is_read_again(tmp_path: Path) -> None:
     logs = tmp_path / "logs"
     f = write_cloudtrail(logs / "a.json.gz", [record("StopLogging", "cloudtrail.amazonaws.com", time=T0, params={"name": "t"})])
-    store = Store(tmp_path / "s.db")
+    store = Store(store_at(tmp_path, "s.db"))
     Scanner(store).scan([logs])
     write_cloudtrail(f, [record("StopLogging", "cloudtrail.amazonaws.com", time=T0 + timedelta(hours=1), params={"name": "t"})])
     report = Scanner(store).scan([logs])
@@ -120,7 +126,7 @@ def _network_estate(root: Path) -> Path:
 def test_crash_and_restart_with_flows_and_dns(tmp_path: Path, crash_after: int, batch: int) -> None:
     logs = _network_estate(tmp_path / "logs")
     settings = ScanSettings(order_quantum_s=0.0, commit_interval_s=0.0, batch_files=batch)
-    clean = Store(tmp_path / "clean.db")
+    clean = Store(store_at(tmp_path, "clean.db"))
     clean_report = Scanner(clean, settings).scan([logs])
     assert clean_report.events["flow"] == 120 and clean_report.events["dns"] == 120
     assert sum(f["service"]["count"] for f in clean.findings()) == 60  # 30 C2 flows + 30 C2 queries
@@ -129,9 +135,8 @@ def test_crash_and_restart_with_flows_and_dns(tmp_path: Path, crash_after: int, 
 
 
 def _crash_then_resume(tmp_path: Path, logs: Path, settings: ScanSettings, crash_after: int) -> Store:
-    db = tmp_path / "crashy.db"
-    with pytest.raises(Crash):
-        CrashingScanner(Store(db), settings, crash_after=crash_after).scan([logs])
+    db = store_at(tmp_path, "crashy.db")
+    _crash(db, settings, crash_after, logs)
     resumed = Store(db)
     Scanner(resumed, settings).scan([logs])
     return resumed
@@ -157,7 +162,7 @@ def test_crash_and_restart_with_behaviour_windows(tmp_path: Path, crash_after: i
     """Window state, timers and the watermark are committed with the checkpoints: a restart resumes them."""
     logs = _behaviour_estate(tmp_path / "logs")
     settings = ScanSettings(commit_interval_s=0.0, batch_files=batch)  # ~170 slices with single files, a commit point after each
-    clean = Store(tmp_path / "clean.db")
+    clean = Store(store_at(tmp_path, "clean.db"))
     Scanner(clean, settings).scan([logs])
     types = {f["type"] for f in clean.findings()}
     assert {"UnauthorizedAccess:EC2/SSHBruteForce", "Recon:EC2/Portscan", "Impact:EC2/PortSweep"} <= types
@@ -193,7 +198,7 @@ def test_appended_file_is_read_from_where_it_ended(tmp_path: Path, compressed: b
     f.parent.mkdir()
     first, more = FLOW_HEADER + _c2_flows(10), _c2_flows(5, first=10)
     f.write_bytes(gzip.compress(first) if compressed else first)
-    store = Store(tmp_path / "s.db")
+    store = Store(store_at(tmp_path, "s.db"))
     Scanner(store).scan([f])
     assert _flows_seen(store) == (10, len(first), 10)
     with open(f, "ab") as fh:
@@ -211,7 +216,7 @@ def test_recompressed_or_gunzipped_log_is_the_same_log(tmp_path: Path) -> None:
     logs.mkdir()
     content = FLOW_HEADER + _c2_flows(8)
     (logs / "a.log.gz").write_bytes(gzip.compress(content, compresslevel=1))
-    store = Store(tmp_path / "s.db")
+    store = Store(store_at(tmp_path, "s.db"))
     Scanner(store).scan([logs])
     (logs / "a.log.gz").write_bytes(gzip.compress(content, compresslevel=9))  # other bytes on disk, same log
     assert Scanner(store).scan([logs]).files_already_scanned == 1
@@ -232,7 +237,7 @@ def test_checkpoints_of_older_stores_still_match(tmp_path: Path) -> None:
     f = tmp_path / "a.log.gz"
     stored = gzip.compress(FLOW_HEADER + _c2_flows(3))
     f.write_bytes(stored)
-    store = Store(tmp_path / "s.db")
+    store = Store(store_at(tmp_path, "s.db"))
     legacy = f"{len(stored)}-{zlib.crc32(stored):08x}"
     store.commit(Changes(checkpoints={str(f): Checkpoint(str(f), legacy, "flow", 3, 3, True)}))
     report = Scanner(store).scan([f])

@@ -8,7 +8,7 @@ import shutil
 from datetime import UTC, datetime
 from pathlib import Path
 
-from conftest import scan, write_cloudtrail
+from conftest import scan, store_at, write_cloudtrail
 
 from trailhound.simulator.records import iam_user, record
 from trailhound.config import ScanSettings
@@ -185,8 +185,10 @@ def test_a_failing_timer_costs_its_key_not_the_scan_nor_the_restart(tmp_path: Pa
     cases = {c.name: c for c in brute_force.cases(T0)}
     files = write_case_logs(tmp_path / "logs", [cases["bastion-ssh-hammered"], cases["winrm-guessing"]])
     detectors = [d for d in default_detectors() if d.name != brute_force.BruteForceTarget.name] + [Broken()]
-    db = tmp_path / "s.db"
-    report = Scanner(Store(db), ScanSettings(), detectors=detectors).scan(files)
+    db = store_at(tmp_path, "s.db")
+    first = Store(db)
+    report = Scanner(first, ScanSettings(), detectors=detectors).scan(files)
+    first.close()
     assert report.detector_errors >= 2 and any("broken-brute-force: on_timer failed" in str(p) or "update failed" in str(p)
                                                  for p in report.problems)
     again = Scanner(Store(db), ScanSettings(), detectors=detectors).scan(files)

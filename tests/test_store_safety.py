@@ -7,6 +7,7 @@ or the real CLI in a subprocess.
 from __future__ import annotations
 
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -37,7 +38,7 @@ def run(*args: str | Path) -> subprocess.CompletedProcess[str]:
 
 
 @contextmanager
-def holder(db: Path, seconds: float = 60.0) -> Iterator[subprocess.Popen[str]]:
+def holder(db: Path | str, seconds: float = 60.0) -> Iterator[subprocess.Popen[str]]:
     """Another process with the store open for writing, until it ends or is killed."""
     proc = subprocess.Popen([sys.executable, "-c", HOLDER, str(db), str(seconds)], stdout=subprocess.PIPE, text=True)
     try:
@@ -180,33 +181,54 @@ def test_a_read_only_folder_or_store_file_is_a_clear_error(tmp_path: Path) -> No
 
 # -- one writer ----------------------------------------------------------------------------------
 
-def test_a_second_writer_gives_up_clearly_while_readers_still_read(tmp_path: Path) -> None:
-    db = tmp_path / "t.db"
+def _busy(db: Path | str, pid: int) -> str:
+    """What a second writer is told: SQLite's lock names its holder; PostgreSQL's (a session lock) cannot."""
+    if isinstance(db, Path):
+        return re.escape(f"another trailhound process (pid {pid}) is writing to {db.resolve()}")
+    return re.escape(f"another trailhound process is writing to {db}")
+
+
+def _writer_store(store_url: str) -> Path | str:
+    return Path(store_url) if not store_url.startswith("postgresql") else store_url
+
+
+def test_a_second_writer_gives_up_clearly_while_readers_still_read(store_url: str) -> None:
+    db = _writer_store(store_url)
     with holder(db) as proc:
         started = time.monotonic()
-        with pytest.raises(StoreBusy, match=f"another trailhound process \\(pid {proc.pid}\\) is writing to {db.resolve()}"):
+        with pytest.raises(StoreBusy, match=_busy(db, proc.pid)):
             Store(db, lock_wait_s=0.5)
         assert time.monotonic() - started >= 0.5
-        assert Store(db, readonly=True).meta("holder") == "was here"  # WAL: reading goes on beside the writer
+        assert Store(db, readonly=True).meta("holder") == "was here"  # WAL (or PostgreSQL): reading goes on beside the writer
 
 
-def test_a_second_writer_waits_for_the_first_to_finish(tmp_path: Path) -> None:
-    db = tmp_path / "t.db"
+def test_a_second_writer_waits_for_the_first_to_finish(store_url: str) -> None:
+    db = _writer_store(store_url)
     with holder(db, seconds=2.0):
         started = time.monotonic()
         store = Store(db, lock_wait_s=30)
         assert 0.5 < time.monotonic() - started < 30
         assert store.meta("holder") == "was here"
+        store.close()
 
 
-def test_a_killed_writer_leaves_no_lock_behind(tmp_path: Path) -> None:
-    db = tmp_path / "t.db"
+def test_a_killed_writer_leaves_no_lock_behind(store_url: str) -> None:
+    db = _writer_store(store_url)
     with holder(db) as proc:
         proc.send_signal(signal.SIGKILL)
         proc.wait()
-    assert (tmp_path / "t.db.lock").exists()  # the stale lock file stays, and blocks nothing
-    store = Store(db, lock_wait_s=0)
+    if isinstance(db, Path):
+        assert db.with_name("store.db.lock").exists()  # the stale lock file stays, and blocks nothing
+    deadline = time.monotonic() + 10  # PostgreSQL ends a killed client's session (and its lock) when it sees the socket close
+    while True:
+        try:
+            store = Store(db, lock_wait_s=0)
+            break
+        except StoreBusy:
+            assert isinstance(db, str) and time.monotonic() < deadline
+            time.sleep(0.1)
     assert store.meta("holder") == "was here"
+    store.close()
 
 
 def test_stores_of_one_process_share_its_lock_until_the_last_closes(tmp_path: Path) -> None:

@@ -14,8 +14,6 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from operator import attrgetter
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +30,7 @@ from trailhound.enrich.geo import default_provider, open_provider
 from trailhound.enrich.inventory import Inventory
 from trailhound.enrich.places import GeoPlaces
 from trailhound.enrich.stages import FlowAddresses, InventoryLearning, Stage
-from trailhound.events import ApiCall, Source
+from trailhound.events import Source
 from trailhound.findings.aggregate import Aggregator, TrustedAddresses
 from trailhound.findings.enrich import Enricher
 from trailhound.findings.model import Finding, Occurrence
@@ -45,6 +43,7 @@ from trailhound.intel.formats import load_list
 from trailhound.intel.guard import refusal
 from trailhound.intel import stored as stored_lists
 from trailhound.intel.index import Category, IntelIndex
+from trailhound.metering import UsageCodes, usage_codes
 from trailhound.sources.files import RawFile, extends, read, walk
 from trailhound.sources.pool import ReadPool, default_workers
 from trailhound.store.database import Changes, Checkpoint, Store
@@ -88,9 +87,6 @@ class ScanReport:
         return sum(self.events.values())
 
 
-UsageCodes = tuple[list[tuple[str, str, Source]], np.ndarray]
-
-
 @dataclass(slots=True)
 class _Part:
     """A file to read, from ``offset`` bytes of its content on (0, or where it ended when it was last finished)."""
@@ -123,7 +119,7 @@ class _RunMeta:
     member_of: np.ndarray | None  # each event's file, as an index into paths (None: a single file)
     offsets: list[int]  # per file: content bytes before the part read (a file appended to since it was finished)
     consumed: int = 0  # events of the run processed
-    usage: UsageCodes | None = None  # usage keys, and each event's key (None: the run spans two months)
+    usage: UsageCodes | None = None  # usage keys, and each event's key (metering.usage_codes)
     weights: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))  # each event's share of its file's bytes
 
     def consumed_per_file(self) -> list[int]:
@@ -131,53 +127,6 @@ class _RunMeta:
         if self.member_of is None:
             return [self.consumed]
         return np.bincount(self.member_of[: self.consumed], minlength=len(self.paths)).tolist()
-
-
-def _month(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m")
-
-
-def _usage_codes_of(events: Any, per_month: bool = False, month: str = "") -> UsageCodes:
-    """Number each record's usage key (month, account, source) so that any slice is metered with one bincount."""
-    combos: dict[tuple[Any, ...], int] = {}
-    if isinstance(events, pl.DataFrame):  # flow records: usually one account per file (S3 delivers per account)
-        accts = events["account_id"].fill_null("unknown")
-        if per_month:
-            months = (events["start"] * 1000).cast(pl.Datetime("ms")).dt.strftime("%Y-%m")
-            accts = months + "|" + accts
-        uniq = accts.unique(maintain_order=True).to_list()
-        if len(uniq) == 1:
-            codes = np.zeros(len(accts), dtype=np.int64)
-        else:
-            codes = accts.replace_strict(uniq, list(range(len(uniq))), return_dtype=pl.Int64).to_numpy()
-        keys = [tuple(k.split("|", 1)) if per_month else (month, k) for k in uniq]
-        return [(m, a, Source.FLOW) for m, a in keys], codes
-    if per_month:  # rare (a run across a month's end): a key per record
-        if events and isinstance(events[0], ApiCall):
-            key = lambda e: (e.event_time, e.account_id, Source.S3_DATA if e.event_category == "Data" else Source.CLOUDTRAIL)  # noqa: E731
-        else:
-            key = lambda e: (e.query_timestamp, e.account_id, Source.DNS)  # noqa: E731
-        keys = ((f"{t.year:04d}-{t.month:02d}", acct or "unknown", source) for t, acct, source in map(key, events))
-        codes = np.fromiter((combos.setdefault(k, len(combos)) for k in keys), dtype=np.int64, count=len(events))
-        return list(combos), codes
-    # one month: a record's key is its account (and for CloudTrail, data event or not); number the raw
-    # attribute pairs at C speed, then fold them into usage keys
-    is_api = bool(events) and isinstance(events[0], ApiCall)
-    raw: dict[Any, int] = {}
-    first = [raw.setdefault(k, len(raw)) for k in map(attrgetter("account_id", "event_category") if is_api else attrgetter("account_id"), events)]
-    fold = []
-    for k in raw:
-        acct, source = (k[0], Source.S3_DATA if k[1] == "Data" else Source.CLOUDTRAIL) if is_api else (k, Source.DNS)
-        fold.append(combos.setdefault((month, acct or "unknown", source), len(combos)))
-    codes = np.asarray(fold, dtype=np.int64)[np.asarray(first, dtype=np.int64)] if first else np.zeros(0, dtype=np.int64)
-    return list(combos), codes
-
-
-def _usage_codes(parsed: Parsed) -> UsageCodes | None:
-    month = _month(float(parsed.times[0]))
-    if month != _month(float(parsed.times[-1])):
-        return None  # rare: metered record by record
-    return _usage_codes_of(parsed.events, month=month)
 
 
 def _byte_shares(member_of: np.ndarray, counts: np.ndarray, shares: np.ndarray) -> np.ndarray:
@@ -465,7 +414,7 @@ class Scanner:
             shares = np.array([(len(m.raw.data) - m.offset) * int(n) // max(1, r) for m, n, r in zip(members, counts, batch.records_read)],
                               dtype=np.int64)
             weights = _byte_shares(member_of, counts, shares)
-            usage = _usage_codes(parsed) if len(parsed) else None
+            usage = usage_codes(parsed.events, parsed.times) if len(parsed) else None
             if len(parsed):
                 source = SOURCES[parsed.kind]
                 for stage in self.stages:
@@ -556,20 +505,19 @@ class Scanner:
 
     def _meter_slice(self, meta: _RunMeta, start: int, stop: int, events: Any) -> None:
         """Usage of exactly the events of this slice (so a resumed file is never metered twice)."""
-        if meta.usage is None:  # a run spanning two months: count record by record
-            keys, codes = _usage_codes_of(events, per_month=True)
-        else:
-            keys, codes = meta.usage[0], meta.usage[1][start:stop]
+        if meta.usage is None:  # a run with no events
+            return
+        keys, codes = meta.usage[0], meta.usage[1][start:stop]
         shares = meta.weights[start:stop]
         if len(keys) == 1:
             counts, nbytes = [stop - start], [int(shares.sum())]
         else:
             counts = np.bincount(codes, minlength=len(keys)).tolist()
             nbytes = np.bincount(codes, weights=shares, minlength=len(keys)).tolist()  # whole numbers: exact in float64 below 2**53
-        for (month, acct, source), count, size in zip(keys, counts, nbytes):
+        for (day, acct, source, resource), count, size in zip(keys, counts, nbytes):
             if count:
                 self.report.events[source.value] += int(count)
-                slot = self.changes.usage.setdefault((month, acct, source.value), [0, 0])
+                slot = self.changes.usage.setdefault((day, acct, source.value, resource), [0, 0])
                 slot[0] += int(count)
                 slot[1] += int(size)
 

@@ -95,6 +95,8 @@ def serve(
                                                        "to this file (- for stdout).")] = None,
     export_delay_s: Annotated[float, typer.Option("--export-delay-s", help="New and updated findings go out within this many seconds "
                                                   "(GuardDuty: 5 minutes).")] = 300.0,
+    workers: Annotated[int, typer.Option("--workers", help="Processes answering the API on the one socket (the follower and "
+                                         "exporter run in the first only).")] = 1,
 ) -> None:
     """Answer GuardDuty's API (boto3, the aws cli, Terraform...) from the store; with --source, follow logs as
     they are delivered, and with --webhook or --export-file, send findings out as they happen."""
@@ -111,7 +113,10 @@ def serve(
         _usage("--poll-s must be above 0, --export-delay-s and --webhook-backoff-s at least 0, --webhook-attempts at least 1")
     if webhook_secret and not webhook:
         _usage("--webhook-secret: give --webhook too")
+    if workers < 1:
+        _usage("--workers must be at least 1")
     key = _master_key(db, master_key)
+    pool = _workers(host, int(port), workers, db, key) if workers > 1 else None
     store = _store(db, service=True)
     stop = threading.Event()
     threads: list[threading.Thread] = []
@@ -132,9 +137,14 @@ def serve(
                    + (f"; following {', '.join(source)}" if source else ""), err=True)
         for thread in threads:
             thread.start()
-        app = create_app(store, key, health=lambda: health)  # type: ignore[arg-type]
-        uvicorn.run(app, host=host.strip("[]"), port=int(port), log_level="warning", access_log=False)
+        app = create_app(store, key, health=lambda: health, scopes=pool.scopes() if pool else None)  # type: ignore[arg-type]
+        if pool is not None:
+            pool.serve(app)
+        else:
+            uvicorn.run(app, host=host.strip("[]"), port=int(port), log_level="warning", access_log=False)
     finally:
+        if pool is not None:
+            pool.stop()
         stop.set()  # SIGTERM/SIGINT: the follower ends after its chunk (or is cut short: checkpoints make that safe)
         for thread in threads:
             thread.join(30)
@@ -144,6 +154,28 @@ def serve(
             follower.close()
         if writer is not None:
             writer.close()
+
+
+def _workers(host: str, port: int, count: int, db: str | None, key: bytes) -> Any:
+    """Bind the socket and fork the other workers (before this process opens the store or starts a thread)."""
+    from trailhound.api.app import create_app
+    from trailhound.api.workers import Workers
+
+    try:
+        pool = Workers(host, port, count)
+    except OSError as exc:
+        typer.echo(f"error: --listen {host}:{port}: {exc.strerror or exc}", err=True)
+        raise typer.Exit(1) from None
+
+    def worker() -> None:
+        store = _store(db, service=True)
+        try:
+            pool.serve(create_app(store, key, scopes=pool.scopes()))  # type: ignore[arg-type]
+        finally:
+            store.close()  # type: ignore[attr-defined]
+
+    pool.fork(worker)
+    return pool
 
 
 def _usage(line: str) -> NoReturn:

@@ -47,17 +47,24 @@ def new_id() -> str:
 
 class Scopes:
     """Who may see what, read once and kept a moment: every request asks for its detector and its
-    accounts, which change only through this API (detectors, members). Writes here clear it at once;
-    another ``serve`` process on the same store sees a change within ``TTL_S``."""
+    accounts, which change only through this API (detectors, members). Writes here clear it at once,
+    in every worker process of one ``serve`` (``generation``: a counter in memory they share); another
+    ``serve`` on the same store sees a change within ``TTL_S``."""
 
     TTL_S = 2.0
 
-    def __init__(self) -> None:
+    def __init__(self, generation: Any = None) -> None:
         self._cache: dict[tuple[str, ...], tuple[float, Any]] = {}
         self._lock = threading.Lock()
+        self._generation = generation  # a multiprocessing.RawValue made before the workers fork, or None (one process)
+        self._seen = generation.value if generation is not None else 0
 
     def get(self, key: tuple[str, ...], load: Callable[[], Any]) -> Any:
         now = time.monotonic()
+        if self._generation is not None and self._generation.value != self._seen:
+            with self._lock:  # another worker changed a detector or a membership
+                self._seen = self._generation.value
+                self._cache.clear()
         hit = self._cache.get(key)
         if hit is not None and now - hit[0] < self.TTL_S:
             return hit[1]
@@ -70,6 +77,9 @@ class Scopes:
 
     def invalidate(self) -> None:
         with self._lock:
+            if self._generation is not None:
+                self._generation.value += 1  # racing increments lose one: either still changes the value the others compare
+                self._seen = self._generation.value
             self._cache.clear()
 
 

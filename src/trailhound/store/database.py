@@ -63,7 +63,7 @@ class Changes:
     watermark: float | None = None  # keyed state that expired before this event time is deleted
     checkpoints: dict[str, Checkpoint] = field(default_factory=dict)
     quarantine: list[tuple[str, Problem]] = field(default_factory=list)  # (fingerprint, problem)
-    usage: dict[tuple[str, str, str], list[int]] = field(default_factory=dict)  # (month, acct, source) -> [events, bytes]
+    usage: dict[tuple[str, str, str, str], list[int]] = field(default_factory=dict)  # (day, acct, source, resource) -> [events, bytes]
     meta: dict[str, str] = field(default_factory=dict)
 
     def __bool__(self) -> bool:
@@ -95,6 +95,7 @@ class Store:
     def __init__(self, target: str | Path, *, readonly: bool = False, lock_wait_s: float = STORE_LOCK_WAIT_S, service: bool = False) -> None:
         self._unlock: Callable[[], object] = lambda: None
         self.readonly = readonly
+        self._pool_autocommit = False
         target = str(target)
         if target.startswith("sqlite:///"):
             target = target[len("sqlite:///"):]
@@ -154,6 +155,7 @@ class Store:
             # no pre-ping (a round trip per request): a dropped connection fails one request and is replaced
             pool: dict[str, Any] = {"pool_size": 8, "max_overflow": 16, "isolation_level": "AUTOCOMMIT"} if service else {"poolclass": NullPool}
             engine = create_engine(url, **pool)
+            self._pool_autocommit = service
         except (SQLAlchemyError, ValueError) as exc:
             raise StoreError(f"store {self.path}: not a usable PostgreSQL URL: {exc}") from None
         event.listen(engine, "connect", _raw_json)
@@ -297,14 +299,23 @@ class Store:
         return [{"path": p, "line": _none(line), "record": _none(rec), "field": fld, "message": m} for p, line, rec, fld, m in rows]
 
     def usage(self) -> list[dict[str, Any]]:
+        """Usage per month, account and source (the days and resources it is metered by, summed)."""
         u = t.usage.c
-        rows = self.conn.execute(select(u.month, u.account_id, u.source, u.events, u.bytes).order_by(u.month, u.account_id, u.source))
-        return [dict(zip(("month", "accountId", "source", "events", "bytes"), r)) for r in rows]
+        month = func.substr(u.day, 1, 7)
+        rows = self.conn.execute(select(month, u.account_id, u.source, func.sum(u.events), func.sum(u.bytes))
+                                 .group_by(month, u.account_id, u.source).order_by(month, u.account_id, u.source))
+        return [dict(zip(("month", "accountId", "source", "events", "bytes"), (m, a, s, int(e), int(b)))) for m, a, s, e, b in rows]
 
     def connect(self) -> Connection:
         """Another connection (autocommit; ``transaction`` for writes), for a thread of the API."""
         if isinstance(self.engine.pool, StaticPool):  # one connection: an in-memory store, or a scan's writer
             return self.conn
+        if self._pool_autocommit:
+            # the API's PostgreSQL pool is autocommit already: setting it again per checkout cost a reset at each checkin
+            try:
+                return self.engine.connect()
+            except SQLAlchemyError as exc:
+                raise StoreError(f"store {self.path}: cannot connect: {_reason(exc)}") from None
         return self._autocommit(self.engine, f"store {self.path}: cannot connect")
 
     # -- writes --------------------------------------------------------------------------
@@ -340,8 +351,9 @@ class Store:
                           [{"path": p.path, "fingerprint": fp, "line": _minus(p.line), "record": _minus(p.record), "field": p.field,
                             "message": p.message, "seen_at": now} for fp, p in ch.quarantine])
             if ch.usage:
-                ins = upsert(c, t.usage, ["month", "account_id", "source"], add=("events", "bytes"))
-                c.execute(ins, [{"month": m, "account_id": a, "source": s_, "events": v[0], "bytes": v[1]} for (m, a, s_), v in ch.usage.items()])
+                ins = upsert(c, t.usage, ["day", "account_id", "source", "resource"], add=("events", "bytes"))
+                c.execute(ins, [{"day": d, "account_id": a, "source": s_, "resource": r, "events": v[0], "bytes": v[1]}
+                                for (d, a, s_, r), v in ch.usage.items()])
             if ch.meta:
                 c.execute(upsert(c, t.meta, ["key"]), [{"key": k, "value": v} for k, v in ch.meta.items()])
 

@@ -22,6 +22,8 @@ def migrate(c: Connection, new: bool) -> None:
                 for name in ("findings_type_updated", "findings_severity"):
                     c.exec_driver_sql(f"DROP INDEX IF EXISTS {name}")
             # 3 -> 4: the follower's tables (follow_markers, s3_objects), made by create_all below
+            if 1 <= version <= 4:
+                _usage_by_day(c)
             t.metadata.create_all(c, checkfirst=True)
             for table in t.metadata.sorted_tables:  # indexes that a table older than them lacks
                 for index in table.indexes:
@@ -60,6 +62,20 @@ def _from_v1(c: Connection) -> None:
         c.execute(update(t.findings).where(f.id == fid).values(created_ms=epoch_ms(finding.created_at), updated_ms=epoch_ms(finding.updated_at),
                                                               resource_id=resource_id(finding.resource)))
     _from_untyped_state(c)
+
+
+def _usage_by_day(c: Connection) -> None:
+    """4 -> 5: usage was kept per month, account and source; it is now per day (GuardDuty reports a
+    rolling 30 days) and per resource. A month's usage is carried over on its first day, unsplit (no
+    record of which days it came from is left), under no resource."""
+    if not inspect(c).has_table("usage") or "month" not in {col["name"] for col in inspect(c).get_columns("usage")}:
+        return
+    rows = c.exec_driver_sql("SELECT month, account_id, source, events, bytes FROM usage").all()
+    c.exec_driver_sql("DROP TABLE usage")  # its key changes: a new table (create_all), not an ALTER both dialects would spell apart
+    t.usage.create(c)
+    if rows:
+        c.execute(t.usage.insert(), [{"day": f"{month}-01", "account_id": a, "source": s, "resource": "", "events": e, "bytes": b}
+                                     for month, a, s, e, b in rows])
 
 
 def _from_untyped_state(c: Connection) -> None:

@@ -26,7 +26,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import BYTEA, JSONB
 from sqlalchemy.types import TypeDecorator
 
-SCHEMA_VERSION = 4  # bump with a step in store.migrations
+SCHEMA_VERSION = 5  # bump with a step in store.migrations
 
 
 class Document(TypeDecorator):
@@ -140,12 +140,13 @@ quarantine = Table(
 usage = Table(
     "usage",
     metadata,
-    Column("month", Text, nullable=False),
+    Column("day", Text, nullable=False),  # YYYY-MM-DD (UTC) of the records' own time: GuardDuty reports a rolling 30 days
     Column("account_id", Text, nullable=False),
     Column("source", Text, nullable=False),
+    Column("resource", Text, nullable=False, server_default=""),  # the bucket of S3 data events; "" where GuardDuty reports none
     Column("events", BigInteger, nullable=False),
     Column("bytes", BigInteger, nullable=False),
-    PrimaryKeyConstraint("month", "account_id", "source"),
+    PrimaryKeyConstraint("day", "account_id", "source", "resource", name="usage_days_pkey"),
 )
 
 # ---- what `serve --source` follows -----------------------------------------------------------

@@ -4,21 +4,22 @@ How the store's sources map onto GuardDuty's names (one meter each, so every vie
 
     source      dataSource    feature          billed (pricing.py, US East list prices)
     cloudtrail  CLOUD_TRAIL   CLOUD_TRAIL      per 1M management events
-    s3data      S3_LOGS       S3_DATA_EVENTS   per 1M S3 data events, tiered
+    s3data      S3_LOGS       S3_DATA_EVENTS   per 1M S3 data events, tiered; per bucket too (the resource views)
     flow        FLOW_LOGS     FLOW_LOGS        per GB, tiered on flow + DNS bytes together;
     dns         DNS_LOGS      DNS_LOGS         the shared bill is split between them by bytes
 
-GuardDuty reports the last 30 days; the store meters by calendar month of the events' own time (logs
-are often scanned long after), so the statistics cover the latest month that has usage for the
-accounts asked about, priced per account as GuardDuty's tiers are. The store meters neither region
-nor resource: usage is the accounts' across regions, and the resource views (SUM_BY_RESOURCE,
-TOP_RESOURCES) are empty rather than invented.
+GuardDuty reports the last 30 days. The store meters by the UTC day of the events' own time (logs are
+often scanned long after they were written), so the statistics cover the 30 days that end on the latest
+day with usage for the accounts asked about, priced per account as GuardDuty's tiers are. A bucket's
+cost is its share (by events) of its account's S3 data events bill. The store does not meter per
+region: usage is the accounts' across regions.
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections import defaultdict
+from datetime import date, timedelta
 from typing import Any
 
 import orjson
@@ -75,6 +76,34 @@ def _sources(criteria: dict[str, Any]) -> list[str]:
     return sources
 
 
+WINDOW_DAYS = 30
+
+
+def _window(ctx: Ctx, accounts: list[str], sources: list[str]) -> tuple[str, str] | None:
+    """The 30 days (first, last, as YYYY-MM-DD) ending on the latest day with usage, or None without any."""
+    last = ctx.conn.execute(select(func.max(U.day)).where(U.account_id.in_(accounts), U.source.in_(sources))).scalar()
+    if last is None:
+        return None
+    first = (date.fromisoformat(last) - timedelta(days=WINDOW_DAYS - 1)).isoformat()
+    return first, last
+
+
+def cells(rows: list[tuple[str, str, str, int, int]]) -> dict[tuple[str, str, str], float]:
+    """(account, source, resource) -> USD, from the window's (account, source, resource, events, bytes) rows:
+    each account's bill per source (costs), split between its resources by events."""
+    used: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
+    for account, source, _, events, size in rows:
+        used[(account, source)][0] += events
+        used[(account, source)][1] += size
+    bill = costs([(a, s, e, b) for (a, s), (e, b) in used.items()])
+    out: dict[tuple[str, str, str], float] = {}
+    for account, source, resource, events, _ in rows:
+        total = used[(account, source)][0]
+        share = events / total if total else 1.0
+        out[(account, source, resource)] = out.get((account, source, resource), 0.0) + bill.get((account, source), 0.0) * share
+    return out
+
+
 @handles("GetUsageStatistics")
 def get_usage_statistics(ctx: Ctx, p: dict[str, Any]) -> dict[str, Any]:
     ctx.detector(p["DetectorId"])
@@ -82,28 +111,43 @@ def get_usage_statistics(ctx: Ctx, p: dict[str, Any]) -> dict[str, Any]:
         raise bad_request("The request is rejected because unit must be USD.")
     kind, criteria = p["UsageStatisticType"], p.get("UsageCriteria") or {}
     accounts, sources = _accounts(ctx, criteria.get("accountIds")), _sources(criteria)
-    month = ctx.conn.execute(select(func.max(U.month)).where(U.account_id.in_(accounts), U.source.in_(sources))).scalar()
-    # priced on every source of the month (flow and DNS share one tiered meter), then narrowed to those asked for
-    rows = ctx.conn.execute(select(U.account_id, U.source, U.events, U.bytes).where(U.month == month, U.account_id.in_(accounts))).all()
-    cost = {k: v for k, v in costs([tuple(r) for r in rows]).items() if k[1] in sources}  # type: ignore[misc]
-    if kind in ("SUM_BY_RESOURCE", "TOP_RESOURCES") or criteria.get("resources"):
-        items: list[dict[str, Any]] = []  # no per-resource metering (module docstring)
-    elif kind == "SUM_BY_ACCOUNT":
+    window = _window(ctx, accounts, sources)
+    cost: dict[tuple[str, str, str], float] = {}
+    if window is not None:
+        # priced on every source of the window (flow and DNS share one tiered meter), then narrowed to those asked for
+        rows = ctx.conn.execute(select(U.account_id, U.source, U.resource, func.sum(U.events), func.sum(U.bytes))
+                                .where(U.day >= window[0], U.day <= window[1], U.account_id.in_(accounts))
+                                .group_by(U.account_id, U.source, U.resource)).all()
+        cost = {k: v for k, v in cells([(a, s, r, int(e), int(b)) for a, s, r, e, b in rows]).items() if k[1] in sources}
+    if criteria.get("resources"):  # exact names: only usage GuardDuty meters per resource (S3 data events per bucket)
+        wanted = set(criteria["resources"])
+        cost = {k: v for k, v in cost.items() if k[2] in wanted}
+    if kind in ("SUM_BY_RESOURCE", "TOP_RESOURCES"):
         per: dict[str, float] = defaultdict(float)
-        for (account, _), usd in cost.items():
+        for (_, _, resource), usd in cost.items():
+            if resource:
+                per[resource] += usd
+        ranked = sorted(per.items()) if kind == "SUM_BY_RESOURCE" else sorted(per.items(), key=lambda x: (-x[1], x[0]))[:50]
+        items: list[dict[str, Any]] = [{"resource": r, "total": _total(usd)} for r, usd in ranked]
+    elif kind == "SUM_BY_ACCOUNT":
+        per = defaultdict(float)
+        for (account, _, _), usd in cost.items():
             per[account] += usd
         items = [{"accountId": a, "total": _total(usd)} for a, usd in sorted(per.items())]
     elif kind in ("SUM_BY_DATA_SOURCE", "SUM_BY_FEATURES"):
         at, key = (0, "dataSource") if kind == "SUM_BY_DATA_SOURCE" else (1, "feature")
         per = defaultdict(float)
-        for (_, source), usd in cost.items():
+        for (_, source, _), usd in cost.items():
             per[SOURCES[source][at]] += usd
         items = [{key: name, "total": _total(usd)} for name, usd in sorted(per.items())]
     else:  # TOP_ACCOUNTS_BY_FEATURE
+        by: dict[tuple[str, str], float] = defaultdict(float)
+        for (account, source, _), usd in cost.items():
+            by[(SOURCES[source][1], account)] += usd
         top: dict[str, list[tuple[float, str]]] = defaultdict(list)
-        for (account, source), usd in cost.items():
-            top[SOURCES[source][1]].append((usd, account))
-        items = [{"feature": f, "accounts": [{"accountId": a, "total": _total(usd)} for usd, a in sorted(v, key=lambda x: (-x[0], x[1]))]}
+        for (feature, account), usd in by.items():
+            top[feature].append((usd, account))
+        items = [{"feature": f, "accounts": [{"accountId": a, "total": _total(usd)} for usd, a in sorted(v, key=lambda x: (-x[0], x[1]))[:50]]}
                  for f, v in sorted(top.items())]
     limit = p.get("MaxResults") or 50
     salt = hashlib.blake2b(orjson.dumps([p["DetectorId"], kind, criteria], option=orjson.OPT_SORT_KEYS), digest_size=8).hexdigest()
