@@ -31,6 +31,7 @@ from trailhound.engine.detector import Detector
 from trailhound.findings.model import Occurrence
 
 S = TypeVar("S", bound=msgspec.Struct)
+ROW = "__row"
 
 
 class KeyedDetector(Detector, Generic[S]):
@@ -41,6 +42,14 @@ class KeyedDetector(Detector, Generic[S]):
     drops_late: ClassVar[bool] = False  # rows older than the watermark are counted and not given to it (windows)
     key: ClassVar[Any] = None  # flow detectors: a Polars expression giving the key (a string) of each row
     columns: ClassVar[tuple[Any, ...]] = ()  # flow detectors: the values of a row it reads (names or expressions), "start" among them
+    # Flow detectors that judge sums, not records (a flood is thousands of one-packet records): a function
+    # of the frame of picked rows returning one row per group, in Polars, before anything becomes a tuple.
+    # It sees a ``ROW`` column (each row's position) and must keep its minimum per group, so each sum
+    # arrives where its first record would have; ``key`` and ``columns`` then read the summed frame, and
+    # ``reads`` names the raw columns the function needs. Sums cover one batch: a group split by a batch
+    # boundary arrives as two rows.
+    rollup: ClassVar[Any] = None
+    reads: ClassVar[tuple[str, ...]] = ()
 
     # Record detectors: a key function of one record that other detectors use too (a module-level function,
     # e.g. ``principals.identity_key``): the engine computes it once per record of a batch for all of them,

@@ -67,6 +67,9 @@ class Router:
         needed: set[str] = set()
         for det in self._picked:
             if isinstance(det, KeyedDetector):
+                if det.rollup is not None:
+                    needed |= set(det.reads)
+                    continue
                 for e in (det.key, *((pl.col(c) if isinstance(c, str) else c) for c in det.columns)):
                     needed |= set(e.meta.root_names())
         self._narrow = self._wheres + [pl.col(c) for c in sorted(needed)]
@@ -88,11 +91,12 @@ class Router:
                     continue
                 mask, numbers = found
                 if isinstance(det, KeyedDetector):
-                    same = (j, id(det.key), id(det.columns))
+                    same = (j, id(det.key), id(det.columns), id(det.rollup))
                     rows = shared.get(same)
                     if rows is None:
                         rows = shared[same] = keyed_rows(det, narrow.filter(mask))
-                    picked.append((det, numbers, rows))
+                    # a rollup's sums are routed with the slice of the file that holds their first record
+                    picked.append((det, numbers if rows.picked is None else numbers[rows.picked], rows))
                 else:
                     picked.append((det, numbers, batch.filter(mask)))
             self._files[id(batch)] = picked

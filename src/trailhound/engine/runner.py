@@ -15,7 +15,7 @@ from typing import Any
 import polars as pl
 
 from trailhound.engine.detector import rows_for
-from trailhound.engine.keyed import KeyedDetector
+from trailhound.engine.keyed import ROW, KeyedDetector
 from trailhound.engine.state import Envelope, States
 from trailhound.events import ApiCall
 from trailhound.findings.model import Occurrence
@@ -29,12 +29,20 @@ def event_time(e: Any) -> float:
 
 
 class KeyedRows(list):  # type: ignore[type-arg]
-    """Flow rows already picked for a detector: (key, *its columns) tuples, in time order."""
+    """Flow rows already picked for a detector: (key, *its columns) tuples, in time order. ``picked``:
+    for a rollup's sums, the position in the picked frame of each one's first record (else None)."""
+
+    picked: Any = None
 
 
 def keyed_rows(det: KeyedDetector, frame: pl.DataFrame) -> KeyedRows:
-    """A flow frame's rows as the tuples a detector reads, each led by its key."""
-    return KeyedRows(frame.select(det.key.alias(_KEY), *det.columns).iter_rows())
+    """A flow frame's rows as the tuples a detector reads, each led by its key (summed first, for a rollup)."""
+    if det.rollup is None:
+        return KeyedRows(frame.select(det.key.alias(_KEY), *det.columns).iter_rows())
+    summed = det.rollup(frame.with_row_index(ROW)).sort(ROW)
+    rows = KeyedRows(summed.select(det.key.alias(_KEY), *det.columns).iter_rows())
+    rows.picked = summed.get_column(ROW).to_numpy()
+    return rows
 
 
 def _start_at(det: KeyedDetector) -> int:

@@ -1,0 +1,263 @@
+"""Backdoor:EC2/DenialOfService.{Tcp,Udp,UdpOnTcpPorts,Dns,UnusualProtocol} — an instance flooding a public address.
+
+A flood is judged on sums, not records: a flood from random source ports is thousands of one-packet
+records, so the rows are summed in Polars first (``rollup``) per instance, remote address, protocol and
+minute — packets per second (each record's packets over its span, at least a minute), bytes, and what
+came back from that address in the same minute. What makes a minute a flood:
+
+* at least ``MIN_PPS`` packets per second to one public address (AWS's own tester sends 400,000
+  datagrams in seconds), and ``FACTOR`` times the instance's busiest flood-shaped minute of its own
+  to any one address, per type, on earlier days within 30 days: a DNS forwarder's or a media relay's
+  daily habit raises its own bar. A new instance has no history, and is judged on the floor alone:
+  attackers flood from instances they have just launched.
+* flood-shaped: small packets (≤ ``MAX_PACKET`` bytes on average: a bulk upload to S3, a backup or a
+  video push fills its packets) and little coming back (TCP: at most ``TCP_ECHO`` times the bytes sent,
+  UDP and the rest: at most ``UDP_ECHO``). A download's outbound half is a stream of small ACKs, but
+  the data comes back; a DNS client gets answers larger than its queries; a voice relay receives as
+  much as it sends.
+* never: DNS to a public resolver (a busy resolver client is no flood), ICMP (GuardDuty has no type for
+  it), one-way telemetry over UDP (syslog 514, statsd 8125, NetFlow/IPFIX/sFlow, GELF 12201).
+
+Type by protocol and port: 53 is ``.Dns``; UDP to a port only TCP services use is ``.UdpOnTcpPorts``
+(80 and 443 carry QUIC, so UDP there is ``.Udp``, as AWS's tester expects of its port-80 flood);
+other UDP ``.Udp``; TCP ``.Tcp``; a protocol other than TCP, UDP, ICMP, IPsec and GRE
+``.UnusualProtocol``. Each (type, address) is reported once a day; a reported minute is not learned.
+
+A minute split by a batch boundary arrives as two sums, each judged alone: a flood lasts minutes.
+State per instance: per type, the busiest flood-shaped minute of each of the last 30 days
+(≤ 5 × 31 numbers), and what was reported today: typically under 100 bytes, none for most instances.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import msgspec
+import polars as pl
+
+from trailhound.detectors.flows import DEST_IS_LOCAL, PUBLIC_DEST, PUBLIC_SRC, SOURCE_IS_LOCAL
+from trailhound.detectors.unusual_resolver import public_resolvers
+from trailhound.engine import FindingType, KeyedDetector, severity
+from trailhound.engine.baseline import DAY
+from trailhound.engine.keyed import ROW
+from trailhound.enrich.geo import is_private
+from trailhound.events import Source
+from trailhound.findings.build import instance_key, instance_resource, network_connection
+from trailhound.findings.build import port as port_details
+from trailhound.findings.model import HIGH, Occurrence
+
+if TYPE_CHECKING:
+    from trailhound.simulator.records import Case
+
+TCP, UDP, DNS, UDP_ON_TCP, UNUSUAL = (f"Backdoor:EC2/DenialOfService.{k}" for k in ("Tcp", "Udp", "Dns", "UdpOnTcpPorts", "UnusualProtocol"))
+MIN_PPS = 1000.0
+FACTOR = 10.0
+FLOOR = MIN_PPS / FACTOR  # below this nothing can matter: not judged, not learned (history under it never raises a bar above MIN_PPS)
+MAX_PACKET = 600.0
+TCP_ECHO, UDP_ECHO = 2.0, 0.5
+RECENT_DAYS = 30
+# Services reached only over TCP: UDP to them is no protocol's traffic (80 and 443 are not here: QUIC)
+TCP_ONLY_PORTS = frozenset({21, 22, 23, 25, 110, 143, 445, 465, 587, 993, 995, 1433, 1521, 3306, 5432, 5900, 6379, 8080, 8443, 9200,
+                            27017})
+TELEMETRY_PORTS = frozenset({514, 8125, 2055, 4739, 6343, 12201})  # one-way by design: syslog, statsd, NetFlow, IPFIX, sFlow, GELF
+USUAL_PROTOCOLS = frozenset({1, 6, 17, 47, 50, 51, 58})  # ICMP, TCP, UDP, GRE, ESP, AH, ICMPv6: everything else is unusual
+
+_OUT = SOURCE_IS_LOCAL & PUBLIC_DEST
+_IN = DEST_IS_LOCAL & PUBLIC_SRC
+_SPAN = pl.max_horizontal((pl.col("end") - pl.col("start")).fill_null(0), pl.lit(60)).cast(pl.Float64)
+_MINUTE = (pl.col("start") // 60).alias("minute")
+_PAIR = ["srcaddr", "dstaddr", "protocol", "minute"]
+
+
+def rollup(frame: pl.DataFrame) -> pl.DataFrame:
+    """Per (instance, remote, protocol, minute) with at least FLOOR packets per second sent: the rates,
+    sizes and context of what was sent, and what came back in that minute."""
+    sent = (frame.filter(_OUT.fill_null(False)).with_columns(_MINUTE)
+            .group_by(_PAIR).agg(
+                pl.col(ROW).min(), pl.col("start").min(),
+                (pl.col("packets") / _SPAN).sum().alias("pps"), (pl.col("bytes") / _SPAN).sum().alias("bps"),
+                pl.col("packets").sum(), pl.col("bytes").sum(), pl.len().alias("records"),
+                pl.col("dstport").sort_by("packets").last(), pl.col("srcport").sort_by("packets").last(),
+                pl.col("instance_id").drop_nulls().first(), pl.col("interface_id").drop_nulls().first(),
+                pl.col("account_id").first(), pl.col("region").first())
+            .filter(pl.col("pps") >= FLOOR))
+    if sent.is_empty():
+        return sent.with_columns(pl.lit(0, pl.Int64).alias("back"))
+    back = (frame.filter(_IN.fill_null(False)).with_columns(_MINUTE)
+            .select(pl.col("dstaddr").alias("srcaddr"), pl.col("srcaddr").alias("dstaddr"), "protocol", "minute", "bytes")
+            .join(sent.select(_PAIR), on=_PAIR, how="semi")
+            .group_by(_PAIR).agg(pl.col("bytes").sum().alias("back")))
+    return sent.join(back, on=_PAIR, how="left").with_columns(pl.col("back").fill_null(0))
+
+
+COLUMNS = ("dstaddr", "protocol", "start", "pps", "bps", "packets", "bytes", "back", "records", "dstport", "srcport", "instance_id",
+           "interface_id", "account_id", "region")
+REMOTE, PROTO, START, PPS, BPS, PACKETS, BYTES, BACK, RECORDS, DPORT, SPORT, IID, ENI, ACCOUNT, REGION = range(15)
+
+
+def kind(protocol: int | None, dport: int | None, remote: str) -> str | None:
+    """The DoS type traffic of this protocol and port would raise, or None for traffic never judged."""
+    if dport == 53 and protocol in (6, 17):
+        return None if remote in public_resolvers() else DNS
+    if protocol == 6:
+        return TCP
+    if protocol == 17:
+        if dport in TELEMETRY_PORTS:
+            return None
+        return UDP_ON_TCP if dport in TCP_ONLY_PORTS else UDP
+    if protocol is None or protocol in USUAL_PROTOCOLS:
+        return None
+    return UNUSUAL
+
+
+def flood_shaped(row: tuple[Any, ...], ftype: str) -> bool:
+    packets, nbytes, back = row[PACKETS], row[BYTES], row[BACK]
+    if ftype != UNUSUAL and nbytes > MAX_PACKET * max(packets, 1):
+        return False  # full packets: a transfer, not a flood
+    return back <= (TCP_ECHO if ftype == TCP else UDP_ECHO) * nbytes
+
+
+class FloodState(msgspec.Struct, array_like=True):
+    peaks: dict[str, list[list[float]]] = msgspec.field(default_factory=dict)  # type -> [[day, busiest flood-shaped pps], ...]
+    reported: dict[str, int] = msgspec.field(default_factory=dict)  # "type|remote" -> day reported
+
+
+class DenialOfService(KeyedDetector[FloodState]):
+    name = "denial-of-service"
+    consumes = Source.FLOW
+    method = "behaviour"
+    State: ClassVar[type[msgspec.Struct]] = FloodState
+    ttl = (RECENT_DAYS + 1) * DAY
+    where = _OUT | _IN
+    key = pl.col("srcaddr")  # the instance's address: the sender, by the rollup
+    columns = COLUMNS
+    rollup = staticmethod(rollup)
+    reads = ("srcaddr", "dstaddr", "srcport", "dstport", "protocol", "packets", "bytes", "start", "end", "instance_id", "interface_id",
+             "account_id", "region", "flow_direction", "src_private", "dst_private")
+    _why = (f"≥{MIN_PPS:,.0f} packets/s to one public address in a minute (and {FACTOR:.0f}× the instance's busiest such minute in "
+            f"{RECENT_DAYS} days), small packets, little coming back")
+    findings = (
+        FindingType(TCP, severity(HIGH), "TA0040 Impact", "T1498.001 Network Denial of Service: Direct Network Flood", f"TCP: {_why}"),
+        FindingType(UDP, severity(HIGH), "TA0040 Impact", "T1498.001 Network Denial of Service: Direct Network Flood", f"UDP: {_why}"),
+        FindingType(UDP_ON_TCP, severity(HIGH), "TA0040 Impact", "T1498.001 Network Denial of Service: Direct Network Flood",
+                    f"UDP to a TCP-only service port (22, 3306, 8080...): {_why}"),
+        FindingType(DNS, severity(HIGH), "TA0040 Impact", "T1498.001 Network Denial of Service: Direct Network Flood",
+                    f"port 53 of an address that is no public resolver: {_why}"),
+        FindingType(UNUSUAL, severity(HIGH), "TA0040 Impact", "T1498.001 Network Denial of Service: Direct Network Flood",
+                    f"a protocol other than TCP, UDP, ICMP, IPsec or GRE (IGMP...): {_why}"),
+    )
+
+    def update(self, key: str, rows: list[tuple[Any, ...]], state: FloodState | None, watermark: float) -> tuple[list[Occurrence], FloodState | None]:
+        st = state if state is not None else FloodState()
+        out: list[Occurrence] = []
+        for row in rows:
+            remote = row[REMOTE]
+            ftype = kind(row[PROTO], row[DPORT], remote)
+            if ftype is None or is_private(remote) or not flood_shaped(row, ftype):
+                continue
+            day = int(float(row[START]) // DAY)
+            peaks = st.peaks.setdefault(ftype, [])
+            usual = max((p for d, p in peaks if day - RECENT_DAYS <= d < day), default=0.0)
+            if row[PPS] >= max(MIN_PPS, FACTOR * usual):
+                if st.reported.get(f"{ftype}|{remote}") != day:
+                    st.reported[f"{ftype}|{remote}"] = day
+                    out.append(self._report(ftype, key, row, usual))
+                continue  # a flood is not learned: the next one is judged by the same bar
+            if peaks and peaks[-1][0] == day:
+                peaks[-1][1] = max(peaks[-1][1], row[PPS])
+            else:
+                peaks.append([day, row[PPS]])
+                del peaks[: max(0, len(peaks) - RECENT_DAYS - 1)]
+        if st.reported:
+            today = max(st.reported.values())
+            st.reported = {k: d for k, d in st.reported.items() if d == today}
+        return out, st if st.peaks or st.reported else None
+
+    def _report(self, ftype: str, local: str, row: tuple[Any, ...], usual: float) -> Occurrence:
+        remote, dport, iid, eni = row[REMOTE], row[DPORT], row[IID], row[ENI]
+        name = iid or eni or local
+        pps, packet = row[PPS], row[BYTES] / max(row[PACKETS], 1)
+        proto = {6: "TCP", 17: "UDP"}.get(row[PROTO], f"protocol {row[PROTO]}")
+        info = {"baseline": (f"busiest minute of this kind to one address in the last {RECENT_DAYS} days: "
+                             + (f"{usual:,.0f} packets/s" if usual else f"none over {FLOOR:,.0f} packets/s") + f"; now {pps:,.0f} packets/s"),
+                "packetsPerSecond": round(pps, 1), "bytesPerSecond": round(row[BPS], 1), "packets": row[PACKETS], "bytes": row[BYTES],
+                "averagePacketBytes": round(packet, 1), "bytesReturned": row[BACK], "flowRecords": row[RECORDS],
+                "usualPacketsPerSecond": round(usual, 1), "minute": time.strftime("%Y-%m-%dT%H:%M:00Z", time.gmtime(float(row[START])))}
+        return Occurrence(
+            type=ftype, severity=self.severity(ftype), time=float(row[START]), account_id=row[ACCOUNT] or "", region=row[REGION] or "",
+            resource=instance_resource(iid, eni, local), resource_key=instance_key(iid, eni, local),
+            action=network_connection(direction="OUTBOUND", protocol=row[PROTO], local=local, local_port=row[SPORT], remote=remote,
+                                      remote_port=dport, blocked=False, eni=eni),
+            title=f"EC2 instance {name} is behaving in a manner that may indicate it is being used to perform a Denial of Service (DoS) "
+                  f"attack using the {proto} protocol.",
+            description=(f"EC2 instance {name} sent {row[PACKETS]:,} {proto} packets ({packet:,.0f} bytes on average) to {remote}"
+                         + (f" port {dport} ({port_details(dport).port_name})" if dport else "")
+                         + f" within a minute, {pps:,.0f} per second, and got {row[BACK]:,} bytes back. " + info["baseline"].capitalize()
+                         + ". A compromised instance is often made to flood a victim."),
+            resource_role="ACTOR", feature_name="FlowLogs", remote_ip=remote, additional_info=info, aggregation_key=remote,
+        )
+
+
+def cases(start: datetime, account: str = "111122223333") -> list[Case]:
+    from trailhound.detectors.habits import case_host
+    from trailhound.simulator.records import Case, flow_row, internet_addresses
+
+    victim, carrier, s3, mirror, forwarder, *_ = internet_addresses(8, seed=91)
+    hosts = {name: case_host(n, name) for n, name in zip((*range(30, 40), 55, 56, 57), (
+        "batch-1", "batch-2", "batch-3", "batch-4", "batch-5", "batch-6", "sbc-1", "encoder-1", "dns-fwd-1", "build-9", "dns-client-1",
+        "load-test-1", "dns-fwd-2"))}
+    h = hosts
+
+    def burst(host: Any, dst: str, dport: int, packets: int, size: int, *, protocol: int = 17, at: datetime | None = None,
+              sources: int = 1, flags: int | None = None, inbound: int = 0, in_size: int = 0) -> list[dict[str, Any]]:
+        """``packets`` packets of ``size`` bytes sent within a minute from ``sources`` source ports, and ``inbound`` back."""
+        t, per = at or start, max(packets // sources, 1)
+        rows = [flow_row(t + timedelta(seconds=i * 50 / sources), src=host.ip, dst=dst, sport=40000 + i, dport=dport, at=host,
+                         protocol=protocol, flags=flags, packets=per, nbytes=per * size, duration=8) for i in range(sources)]
+        if inbound:
+            rows += [flow_row(t + timedelta(seconds=i * 50 / sources), src=dst, dst=host.ip, sport=dport, dport=40000 + i, at=host,
+                              protocol=protocol, flags=None if protocol != 6 else 18, packets=max(inbound // sources, 1),
+                              nbytes=max(inbound // sources, 1) * in_size, duration=8) for i in range(sources)]
+        return rows
+
+    def daily(host: Any, days: int, make: Any) -> list[dict[str, Any]]:
+        return [r for d in range(days, 0, -1) for r in make(start - timedelta(days=d))]
+
+    return [
+        # AWS's tester: 400,000 datagrams of 256 bytes to port 80, and of 64 bytes to port 53 of a host that is no resolver
+        Case("udp-flood-to-port-80", UDP, burst(h["batch-1"], victim, 80, 400_000, 256), source="flow", role="ACTOR"),
+        Case("dns-flood-to-a-non-resolver", DNS, burst(h["batch-2"], victim, 53, 400_000, 64), source="flow", role="ACTOR"),
+        # a SYN flood from 600 source ports: a sum of small records; the victim answers some SYNs
+        Case("syn-flood-from-many-ports", TCP, burst(h["batch-3"], victim, 443, 150_000, 60, protocol=6, sources=600, flags=2,
+                                                      inbound=60_000, in_size=40), source="flow", role="ACTOR"),
+        Case("udp-flood-to-mysql-port", UDP_ON_TCP, burst(h["batch-4"], victim, 3306, 300_000, 512), source="flow", role="ACTOR"),
+        Case("igmp-flood", UNUSUAL, [{**r, "srcport": 0, "dstport": 0} for r in burst(h["batch-5"], victim, 0, 200_000, 60, protocol=2)],
+             source="flow", role="ACTOR"),
+        # the same habit, and then ten times more: a flood above its own bar
+        Case("flood-above-its-habit", DNS, daily(h["dns-fwd-2"], 10, lambda t: burst(h["dns-fwd-2"], forwarder, 53, 54_000, 70,
+                                                                                      at=t + timedelta(hours=12)))
+             + burst(h["dns-fwd-2"], forwarder, 53, 600_000, 70), source="flow", role="ACTOR"),
+        # near misses
+        Case("too-slow-to-be-a-flood", None, burst(h["batch-6"], victim, 80, 50_000, 256), source="flow"),  # 833 packets/s
+        # a busy client of Google's resolver: its answers come back, and it is a public resolver anyway
+        Case("busy-client-of-a-public-resolver", None, burst(h["dns-client-1"], "8.8.8.8", 53, 300_000, 70, inbound=300_000, in_size=180),
+             source="flow"),
+        # a DNS forwarder to its company's resolvers (no answers logged: they come over the VPN), every day at ~900
+        # queries/s at its peak: today's 3,000 is within ten times its habit
+        Case("dns-forwarder-with-history", None, daily(h["dns-fwd-1"], 10, lambda t: burst(h["dns-fwd-1"], forwarder, 53, 54_000, 70,
+                                                                                           at=t + timedelta(hours=12)))
+             + burst(h["dns-fwd-1"], forwarder, 53, 180_000, 70), source="flow"),
+        # a voice relay: as many RTP packets come back as go out
+        Case("voice-relay-rtp", None, burst(h["sbc-1"], carrier, 16384, 600_000, 214, sources=50, inbound=600_000, in_size=214),
+             source="flow"),
+        # an encoder uploading to S3: full packets; a build host downloading: small ACKs out, the data back
+        Case("encoder-uploads-to-s3", None, burst(h["encoder-1"], s3, 443, 2_000_000, 1400, protocol=6, sources=8, flags=3,
+                                                  inbound=700_000, in_size=52), source="flow"),
+        Case("large-download", None, burst(h["build-9"], mirror, 443, 400_000, 52, protocol=6, sources=4, flags=3, inbound=800_000,
+                                           in_size=1448), source="flow"),
+        # a load test against our own load balancer's private address: not a public victim
+        Case("load-test-on-a-private-address", None, burst(h["load-test-1"], "10.0.3.17", 80, 400_000, 256), source="flow"),
+    ]
