@@ -15,7 +15,7 @@ from conftest import scan
 from trailhound.detectors import denial_of_service as dos
 from trailhound.detectors import traffic_volume as tv
 from trailhound.detectors.habits import case_host
-from trailhound.engine.keyed import ROW
+from trailhound.engine.keyed import KEY, ROW
 from trailhound.simulator.attack_day import add_attack_instances, write_case_logs
 from trailhound.simulator.records import Case, flow_row, internet_addresses
 
@@ -42,14 +42,23 @@ def _flood(t: datetime, *, sources: int, per: int, size: int = 60, dport: int = 
 def test_rollup_sums_a_flood_from_many_source_ports_and_what_came_back() -> None:
     rows = _flood(START, sources=600, per=200, protocol=6)
     back = [flow_row(START + timedelta(seconds=i), src=VICTIM, dst=HOST.ip, sport=80, dport=40000 + i, at=HOST, protocol=6, flags=18,
-                     packets=1, nbytes=40) for i in range(50)]
-    ordinary = [flow_row(START, src=HOST.ip, dst=internet_addresses(2, seed=6)[1], sport=41000, dport=443, at=HOST, packets=20, nbytes=9000)]
-    summed = dos.rollup(_frame(rows + back + ordinary).with_row_index(ROW))
-    assert summed.height == 1  # the ordinary connection is far under the floor
+                     packets=60, nbytes=60 * 40) for i in range(50)]
+    frame = _frame(rows + back)
+    picked = frame.filter(dos.WHERE)
+    assert picked.height == 650  # every record counts: the flood's (heavy) and what came back (heavy)
+    summed = dos.rollup(picked.with_row_index(ROW).with_columns(dos.LOCAL.alias(KEY)))
+    assert summed.height == 1
     got = summed.row(0, named=True)
-    assert got["packets"] == 600 * 200 and got["records"] == 600 and got["back"] == 50 * 40
+    assert got[KEY] == HOST.ip and got["remote"] == VICTIM and got["records"] == 600
+    assert got["packets"] == 600 * 200 and got["back"] == 50 * 60 * 40
     assert abs(got["pps"] - 600 * 200 / 60) < 1e-6  # each record's packets over a minute (its span is shorter)
-    assert got[ROW] == 0  # routed with the slice that holds its first record
+    assert 65535 - got["heaviest"] % 65536 == 80 and got[ROW] == 0
+
+
+def test_an_ordinary_connection_is_not_picked() -> None:
+    """A web request (20 packets in a minute, SYN and ACK seen) is no candidate: it costs the detector nothing."""
+    ordinary = [flow_row(START, src=HOST.ip, dst=VICTIM, sport=41000, dport=443, at=HOST, packets=20, nbytes=9000, flags=3, duration=30)]
+    assert _frame(ordinary).filter(dos.WHERE).height == 0
 
 
 def test_a_flood_delivered_in_many_files_is_one_finding_per_day_with_its_rate(tmp_path: Path) -> None:
@@ -97,12 +106,22 @@ def test_traffic_volume_state_stays_bounded() -> None:
     assert len(msgspec.msgpack.encode(st)) < 4096
 
 
-def test_flood_state_keeps_a_month_of_peaks() -> None:
+def test_flood_state_keeps_a_month_of_peaks_and_closes_its_minutes() -> None:
     det = dos.DenialOfService()
     st = None
     for day in range(100):
-        row = (VICTIM, 17, START.timestamp() + day * 86400, 500.0, 30_000.0, 30_000, 1_800_000, 0, 1, 5353, 40000, "i-1", "eni-1",
-               "111122223333", "us-east-1")
-        _, st = det.update(HOST.ip, [row], st, 0.0)
-    assert st is not None and sum(len(p) for p in st.peaks.values()) <= dos.RECENT_DAYS + 1
+        minute = int(START.timestamp() // 60) + day * 1440
+        row = (VICTIM, 17, minute, 500.0, 30_000.0, 30_000, 1_800_000, 0, 1, 30_000 * 65536 + 65535 - 5353, "i-1", "eni-1", "111122223333",
+               "us-east-1", minute * 60)
+        _, st = det.update(HOST.ip, [row], st, minute * 60 + 61.0)  # the watermark has passed the minute: judged at once
+    assert st is not None and not st.open and sum(len(p) for p in st.peaks.values()) <= dos.RECENT_DAYS + 1
     assert len(msgspec.msgpack.encode(st)) < 1024
+    # a sweep's lone SYNs to a thousand addresses: at most OPEN minutes stay open, and a flood among them is kept
+    rows = [(f"198.51.{i // 250}.{i % 250}", 6, minute + 1, 0.03, 2.0, 2, 120, 0, 1, 2 * 65536 + 65535 - 22, "i-1", "eni-1", "111122223333",
+             "us-east-1", (minute + 1) * 60) for i in range(1000)]
+    rows.insert(500, (VICTIM, 6, minute + 1, 5000.0, 300_000.0, 300_000, 18_000_000, 0, 600, 300 * 65536 + 65535 - 443, "i-1", "eni-1",
+                      "111122223333", "us-east-1", (minute + 1) * 60))
+    found, st = det.update(HOST.ip, rows, st, 0.0)
+    assert not found and len(st.open) <= dos.OPEN and f"{VICTIM}|6|{minute + 1}" in st.open
+    found, st = det.on_timer(HOST.ip, st, (minute + 2) * 60.0)
+    assert [f.type for f in found] == [dos.TCP] and not st.open

@@ -1,9 +1,13 @@
 """Backdoor:EC2/DenialOfService.{Tcp,Udp,UdpOnTcpPorts,Dns,UnusualProtocol} — an instance flooding a public address.
 
-A flood is judged on sums, not records: a flood from random source ports is thousands of one-packet
-records, so the rows are summed in Polars first (``rollup``) per instance, remote address, protocol and
-minute — packets per second (each record's packets over its span, at least a minute), bytes, and what
-came back from that address in the same minute. What makes a minute a flood:
+A flood is judged on sums, not records: a flood from random source ports is thousands of small
+records. The records that can make one — heavy ones (a packet a second or more over their span), lone
+SYNs, short UDP exchanges, any record of an unusual protocol, and heavy records coming back — are summed
+in Polars per instance, remote address, protocol and minute (``rollup``); the instance's state adds up
+the sums of a minute however the records were batched, and judges the minute once the watermark has
+passed it (a timer), so the same records give the same findings in any batches or partitions. Per minute:
+packets per second (each record's packets over its span, at least a minute), bytes, and what came back.
+What makes a minute a flood:
 
 * at least ``MIN_PPS`` packets per second to one public address (AWS's own tester sends 400,000
   datagrams in seconds), and ``FACTOR`` times the instance's busiest flood-shaped minute of its own
@@ -18,14 +22,16 @@ came back from that address in the same minute. What makes a minute a flood:
 * never: DNS to a public resolver (a busy resolver client is no flood), ICMP (GuardDuty has no type for
   it), one-way telemetry over UDP (syslog 514, statsd 8125, NetFlow/IPFIX/sFlow, GELF 12201).
 
-Type by protocol and port: 53 is ``.Dns``; UDP to a port only TCP services use is ``.UdpOnTcpPorts``
-(80 and 443 carry QUIC, so UDP there is ``.Udp``, as AWS's tester expects of its port-80 flood);
-other UDP ``.Udp``; TCP ``.Tcp``; a protocol other than TCP, UDP, ICMP, IPsec and GRE
-``.UnusualProtocol``. Each (type, address) is reported once a day; a reported minute is not learned.
+Type by protocol and port (the port of the minute's heaviest record): 53 is ``.Dns``; UDP to a port only
+TCP services use is ``.UdpOnTcpPorts`` (80 and 443 carry QUIC, so UDP there is ``.Udp``, as AWS's tester
+expects of its port-80 flood); other UDP ``.Udp``; TCP ``.Tcp``; a protocol other than TCP, UDP, ICMP,
+IPsec and GRE ``.UnusualProtocol``. Each (type, address) is reported once a day; a reported minute is not
+learned. A flood of records that are each light and no lone SYN or short UDP (many TCP connections that
+each complete) is not seen: that is an application-layer flood, not this type's.
 
-A minute split by a batch boundary arrives as two sums, each judged alone: a flood lasts minutes.
-State per instance: per type, the busiest flood-shaped minute of each of the last 30 days
-(≤ 5 × 31 numbers), and what was reported today: typically under 100 bytes, none for most instances.
+State per instance: per type, the busiest flood-shaped minute of each of the last 30 days (≤ 5 × 31
+numbers), what was reported today, and the minutes still open (those within the allowed lateness, at
+most ``OPEN`` of them): typically under 200 bytes.
 """
 
 from __future__ import annotations
@@ -42,7 +48,7 @@ from trailhound.detectors.flows import DEST_IS_LOCAL, PUBLIC_DEST, PUBLIC_SRC, S
 from trailhound.detectors.unusual_resolver import public_resolvers
 from trailhound.engine import FindingType, KeyedDetector, severity
 from trailhound.engine.baseline import DAY
-from trailhound.engine.keyed import ROW
+from trailhound.engine.keyed import KEY, ROW
 from trailhound.enrich.geo import is_private
 from trailhound.events import Source
 from trailhound.findings.build import instance_key, instance_resource, network_connection
@@ -68,34 +74,44 @@ USUAL_PROTOCOLS = frozenset({1, 6, 17, 47, 50, 51, 58})  # ICMP, TCP, UDP, GRE, 
 _OUT = SOURCE_IS_LOCAL & PUBLIC_DEST
 _IN = DEST_IS_LOCAL & PUBLIC_SRC
 _SPAN = pl.max_horizontal((pl.col("end") - pl.col("start")).fill_null(0), pl.lit(60)).cast(pl.Float64)
-_MINUTE = (pl.col("start") // 60).alias("minute")
-_PAIR = ["srcaddr", "dstaddr", "protocol", "minute"]
+_PROTO = pl.col("protocol")
+# Records that can be part of a flood, each judged alone (so the choice does not depend on batching)
+_HEAVY = pl.col("packets") >= _SPAN
+_LONE = (((_PROTO == 6) & (pl.col("tcp_flags").fill_null(0) == 2))
+         | ((_PROTO == 17) & (pl.col("packets") <= 3) & (pl.col("dstport") != 123))
+         | ~_PROTO.is_in(sorted(USUAL_PROTOCOLS)))
+WHERE = (_OUT & (_HEAVY | _LONE)) | (_IN & _HEAVY)
+_KEYS = [KEY, "remote", "protocol", "minute"]
+LOCAL = pl.when(_OUT.fill_null(False)).then(pl.col("srcaddr")).otherwise(pl.col("dstaddr"))  # the instance's side of a record
 
 
 def rollup(frame: pl.DataFrame) -> pl.DataFrame:
-    """Per (instance, remote, protocol, minute) with at least FLOOR packets per second sent: the rates,
-    sizes and context of what was sent, and what came back in that minute."""
-    sent = (frame.filter(_OUT.fill_null(False)).with_columns(_MINUTE)
-            .group_by(_PAIR).agg(
-                pl.col(ROW).min(), pl.col("start").min(),
-                (pl.col("packets") / _SPAN).sum().alias("pps"), (pl.col("bytes") / _SPAN).sum().alias("bps"),
-                pl.col("packets").sum(), pl.col("bytes").sum(), pl.len().alias("records"),
-                pl.col("dstport").sort_by("packets").last(), pl.col("srcport").sort_by("packets").last(),
-                pl.col("instance_id").drop_nulls().first(), pl.col("interface_id").drop_nulls().first(),
-                pl.col("account_id").first(), pl.col("region").first())
-            .filter(pl.col("pps") >= FLOOR))
-    if sent.is_empty():
-        return sent.with_columns(pl.lit(0, pl.Int64).alias("back"))
-    back = (frame.filter(_IN.fill_null(False)).with_columns(_MINUTE)
-            .select(pl.col("dstaddr").alias("srcaddr"), pl.col("srcaddr").alias("dstaddr"), "protocol", "minute", "bytes")
-            .join(sent.select(_PAIR), on=_PAIR, how="semi")
-            .group_by(_PAIR).agg(pl.col("bytes").sum().alias("back")))
-    return sent.join(back, on=_PAIR, how="left").with_columns(pl.col("back").fill_null(0))
+    """Per (instance, remote, protocol, minute): packets per second, bytes and records sent, bytes that came
+    back, and the heaviest record sent (as packets × 65536 + 65535 − its port: a maximum, so partial sums
+    merge to the same answer)."""
+    out = _OUT.fill_null(False)
+    sent = pl.when(out)
+    return (frame.with_columns(
+                remote=pl.when(out).then(pl.col("dstaddr")).otherwise(pl.col("srcaddr")),
+                minute=pl.col("start") // 60, out=out)
+            .group_by(_KEYS).agg(
+                pl.col(ROW).min(),
+                sent.then(pl.col("packets") / _SPAN).otherwise(0.0).sum().alias("pps"),
+                sent.then(pl.col("bytes") / _SPAN).otherwise(0.0).sum().alias("bps"),
+                sent.then(pl.col("packets")).otherwise(0).sum().alias("packets"),
+                sent.then(pl.col("bytes")).otherwise(0).sum().alias("bytes"),
+                pl.col("out").sum().cast(pl.Int64).alias("records"),
+                pl.when(~out).then(pl.col("bytes")).otherwise(0).sum().alias("back"),
+                sent.then(pl.col("packets").cast(pl.Int64) * 65536 + 65535 - pl.col("dstport").fill_null(0)).max().alias("heaviest"),
+                pl.col("instance_id").min(), pl.col("interface_id").min(), pl.col("account_id").min(), pl.col("region").min()))
 
 
-COLUMNS = ("dstaddr", "protocol", "start", "pps", "bps", "packets", "bytes", "back", "records", "dstport", "srcport", "instance_id",
-           "interface_id", "account_id", "region")
-REMOTE, PROTO, START, PPS, BPS, PACKETS, BYTES, BACK, RECORDS, DPORT, SPORT, IID, ENI, ACCOUNT, REGION = range(15)
+COLUMNS = ("remote", "protocol", "minute", "pps", "bps", "packets", "bytes", "back", "records", "heaviest", "instance_id", "interface_id",
+           "account_id", "region", (pl.col("minute") * 60).alias("start"))
+(REMOTE, PROTO, MINUTE, PPS, BPS, PACKETS, BYTES, BACK, RECORDS, HEAVIEST, IID, ENI, ACCOUNT, REGION) = range(14)
+OPEN = 64  # open minutes kept per instance: past this the lightest go (a sweep's lone SYNs, never a flood)
+# an open minute: [packets/s, bytes/s, packets, bytes, bytes back, records, heaviest record], keyed "remote|protocol|minute"
+O_PPS, O_BPS, O_PACKETS, O_BYTES, O_BACK, O_RECORDS, O_HEAVIEST = range(7)
 
 
 def kind(protocol: int | None, dport: int | None, remote: str) -> str | None:
@@ -113,16 +129,25 @@ def kind(protocol: int | None, dport: int | None, remote: str) -> str | None:
     return UNUSUAL
 
 
-def flood_shaped(row: tuple[Any, ...], ftype: str) -> bool:
-    packets, nbytes, back = row[PACKETS], row[BYTES], row[BACK]
+def flood_shaped(m: list[Any], ftype: str) -> bool:
+    packets, nbytes, back = m[O_PACKETS], m[O_BYTES], m[O_BACK]
     if ftype != UNUSUAL and nbytes > MAX_PACKET * max(packets, 1):
         return False  # full packets: a transfer, not a flood
     return back <= (TCP_ECHO if ftype == TCP else UDP_ECHO) * nbytes
 
 
+def _merge(into: list[Any], row: tuple[Any, ...]) -> None:
+    for i, j in ((O_PPS, PPS), (O_BPS, BPS), (O_PACKETS, PACKETS), (O_BYTES, BYTES), (O_BACK, BACK), (O_RECORDS, RECORDS)):
+        into[i] += row[j] or 0
+    if row[HEAVIEST] is not None and (into[O_HEAVIEST] is None or row[HEAVIEST] > into[O_HEAVIEST]):
+        into[O_HEAVIEST] = row[HEAVIEST]
+
+
 class FloodState(msgspec.Struct, array_like=True):
     peaks: dict[str, list[list[float]]] = msgspec.field(default_factory=dict)  # type -> [[day, busiest flood-shaped pps], ...]
     reported: dict[str, int] = msgspec.field(default_factory=dict)  # "type|remote" -> day reported
+    open: dict[str, list[Any]] = msgspec.field(default_factory=dict)  # "remote|protocol|minute" -> the minute's sums so far
+    context: list[Any] = msgspec.field(default_factory=lambda: [None, None, None, None])  # instance, interface, account, region
 
 
 class DenialOfService(KeyedDetector[FloodState]):
@@ -131,11 +156,12 @@ class DenialOfService(KeyedDetector[FloodState]):
     method = "behaviour"
     State: ClassVar[type[msgspec.Struct]] = FloodState
     ttl = (RECENT_DAYS + 1) * DAY
-    where = _OUT | _IN
-    key = pl.col("srcaddr")  # the instance's address: the sender, by the rollup
+    drops_late = True  # a minute is judged once: a record arriving after its verdict would open a second one
+    where = WHERE
+    key = LOCAL
     columns = COLUMNS
     rollup = staticmethod(rollup)
-    reads = ("srcaddr", "dstaddr", "srcport", "dstport", "protocol", "packets", "bytes", "start", "end", "instance_id", "interface_id",
+    reads = ("srcaddr", "dstaddr", "dstport", "protocol", "packets", "bytes", "start", "end", "tcp_flags", "instance_id", "interface_id",
              "account_id", "region", "flow_direction", "src_private", "dst_private")
     _why = (f"≥{MIN_PPS:,.0f} packets/s to one public address in a minute (and {FACTOR:.0f}× the instance's busiest such minute in "
             f"{RECENT_DAYS} days), small packets, little coming back")
@@ -152,53 +178,90 @@ class DenialOfService(KeyedDetector[FloodState]):
 
     def update(self, key: str, rows: list[tuple[Any, ...]], state: FloodState | None, watermark: float) -> tuple[list[Occurrence], FloodState | None]:
         st = state if state is not None else FloodState()
-        out: list[Occurrence] = []
         for row in rows:
-            remote = row[REMOTE]
-            ftype = kind(row[PROTO], row[DPORT], remote)
-            if ftype is None or is_private(remote) or not flood_shaped(row, ftype):
-                continue
-            day = int(float(row[START]) // DAY)
-            peaks = st.peaks.setdefault(ftype, [])
-            usual = max((p for d, p in peaks if day - RECENT_DAYS <= d < day), default=0.0)
-            if row[PPS] >= max(MIN_PPS, FACTOR * usual):
-                if st.reported.get(f"{ftype}|{remote}") != day:
-                    st.reported[f"{ftype}|{remote}"] = day
-                    out.append(self._report(ftype, key, row, usual))
-                continue  # a flood is not learned: the next one is judged by the same bar
-            if peaks and peaks[-1][0] == day:
-                peaks[-1][1] = max(peaks[-1][1], row[PPS])
-            else:
-                peaks.append([day, row[PPS]])
-                del peaks[: max(0, len(peaks) - RECENT_DAYS - 1)]
+            for i, j in enumerate((IID, ENI, ACCOUNT, REGION)):
+                if row[j] is not None and (st.context[i] is None or row[j] < st.context[i]):
+                    st.context[i] = row[j]
+            slot = f"{row[REMOTE]}|{row[PROTO]}|{row[MINUTE]}"
+            into = st.open.get(slot)
+            if into is None:
+                if len(st.open) >= OPEN:
+                    del st.open[min(st.open, key=lambda k: (st.open[k][O_PPS], k))]
+                into = st.open[slot] = [0.0, 0.0, 0, 0, 0, 0, None]
+            _merge(into, row)
+        return self._close(key, st, watermark)
+
+    def timer(self, state: FloodState) -> float | None:
+        return min(((_minute(k) + 1) * 60.0 for k in state.open), default=None)
+
+    def on_timer(self, key: str, state: FloodState, watermark: float) -> tuple[list[Occurrence], FloodState | None]:
+        return self._close(key, state, watermark)
+
+    def _close(self, key: str, st: FloodState, watermark: float) -> tuple[list[Occurrence], FloodState | None]:
+        """Judge the minutes the watermark has passed, oldest first, and forget them."""
+        done = sorted((minute, k) for k in st.open if ((minute := _minute(k)) + 1) * 60.0 <= watermark)
+        out: list[Occurrence] = []
+        for minute, slot in done:
+            remote, proto, _ = slot.rsplit("|", 2)
+            found = self._judge(key, remote, int(proto), minute, st.open.pop(slot), st)
+            if found is not None:
+                out.append(found)
         if st.reported:
             today = max(st.reported.values())
             st.reported = {k: d for k, d in st.reported.items() if d == today}
-        return out, st if st.peaks or st.reported else None
+        return out, st if st.peaks or st.reported or st.open else None
 
-    def _report(self, ftype: str, local: str, row: tuple[Any, ...], usual: float) -> Occurrence:
-        remote, dport, iid, eni = row[REMOTE], row[DPORT], row[IID], row[ENI]
+    def _judge(self, key: str, remote: str, proto: int, minute: int, m: list[Any], st: FloodState) -> Occurrence | None:
+        heaviest = m[O_HEAVIEST]
+        if m[O_PPS] < FLOOR or heaviest is None or is_private(remote):
+            return None
+        dport = 65535 - heaviest % 65536
+        ftype = kind(proto, dport, remote)
+        if ftype is None or not flood_shaped(m, ftype):
+            return None
+        day = int(minute * 60 // DAY)
+        peaks = st.peaks.setdefault(ftype, [])
+        usual = max((p for d, p in peaks if day - RECENT_DAYS <= d < day), default=0.0)
+        if m[O_PPS] >= max(MIN_PPS, FACTOR * usual):
+            if st.reported.get(f"{ftype}|{remote}") == day:
+                return None
+            st.reported[f"{ftype}|{remote}"] = day
+            return self._report(ftype, key, remote, proto, minute, m, dport, st.context, usual)  # a flood is not learned: the next one is judged by the same bar
+        if peaks and peaks[-1][0] == day:
+            peaks[-1][1] = max(peaks[-1][1], m[O_PPS])
+        else:
+            peaks.append([day, m[O_PPS]])
+            del peaks[: max(0, len(peaks) - RECENT_DAYS - 1)]
+        return None
+
+    def _report(self, ftype: str, local: str, remote: str, protocol: int, minute: int, m: list[Any], dport: int, context: list[Any],
+                usual: float) -> Occurrence:
+        iid, eni, account, region = context
         name = iid or eni or local
-        pps, packet = row[PPS], row[BYTES] / max(row[PACKETS], 1)
-        proto = {6: "TCP", 17: "UDP"}.get(row[PROTO], f"protocol {row[PROTO]}")
+        pps, packet, port = m[O_PPS], m[O_BYTES] / max(m[O_PACKETS], 1), dport or None
+        proto = {6: "TCP", 17: "UDP"}.get(protocol, f"protocol {protocol}")
         info = {"baseline": (f"busiest minute of this kind to one address in the last {RECENT_DAYS} days: "
                              + (f"{usual:,.0f} packets/s" if usual else f"none over {FLOOR:,.0f} packets/s") + f"; now {pps:,.0f} packets/s"),
-                "packetsPerSecond": round(pps, 1), "bytesPerSecond": round(row[BPS], 1), "packets": row[PACKETS], "bytes": row[BYTES],
-                "averagePacketBytes": round(packet, 1), "bytesReturned": row[BACK], "flowRecords": row[RECORDS],
-                "usualPacketsPerSecond": round(usual, 1), "minute": time.strftime("%Y-%m-%dT%H:%M:00Z", time.gmtime(float(row[START])))}
+                "packetsPerSecond": round(pps, 1), "bytesPerSecond": round(m[O_BPS], 1), "packets": m[O_PACKETS], "bytes": m[O_BYTES],
+                "averagePacketBytes": round(packet, 1), "bytesReturned": m[O_BACK], "flowRecords": m[O_RECORDS],
+                "usualPacketsPerSecond": round(usual, 1), "minute": time.strftime("%Y-%m-%dT%H:%M:00Z", time.gmtime(minute * 60))}
         return Occurrence(
-            type=ftype, severity=self.severity(ftype), time=float(row[START]), account_id=row[ACCOUNT] or "", region=row[REGION] or "",
+            type=ftype, severity=self.severity(ftype), time=minute * 60.0, account_id=account or "", region=region or "",
             resource=instance_resource(iid, eni, local), resource_key=instance_key(iid, eni, local),
-            action=network_connection(direction="OUTBOUND", protocol=row[PROTO], local=local, local_port=row[SPORT], remote=remote,
-                                      remote_port=dport, blocked=False, eni=eni),
+            action=network_connection(direction="OUTBOUND", protocol=protocol, local=local, local_port=None, remote=remote,
+                                      remote_port=port, blocked=False, eni=eni),
             title=f"EC2 instance {name} is behaving in a manner that may indicate it is being used to perform a Denial of Service (DoS) "
                   f"attack using the {proto} protocol.",
-            description=(f"EC2 instance {name} sent {row[PACKETS]:,} {proto} packets ({packet:,.0f} bytes on average) to {remote}"
-                         + (f" port {dport} ({port_details(dport).port_name})" if dport else "")
-                         + f" within a minute, {pps:,.0f} per second, and got {row[BACK]:,} bytes back. " + info["baseline"].capitalize()
+            description=(f"EC2 instance {name} sent {m[O_PACKETS]:,} {proto} packets ({packet:,.0f} bytes on average) to {remote}"
+                         + (f" port {port} ({port_details(port).port_name})" if port else "")
+                         + f" within a minute, {pps:,.0f} per second, and got {m[O_BACK]:,} bytes back. " + info["baseline"].capitalize()
                          + ". A compromised instance is often made to flood a victim."),
             resource_role="ACTOR", feature_name="FlowLogs", remote_ip=remote, additional_info=info, aggregation_key=remote,
         )
+
+
+def _minute(slot: str) -> int:
+    return int(slot.rsplit("|", 1)[1])
 
 
 def cases(start: datetime, account: str = "111122223333") -> list[Case]:

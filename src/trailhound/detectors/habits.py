@@ -74,7 +74,10 @@ WHERE = OUTBOUND_TO_INTERNET & (
     | ((pl.col("srcport") % SAMPLE) == 0)
     | (pl.col("bytes") >= BIG_RECORD)  # a connection-minute of a bulk transfer: TrafficVolumeUnusual's rows
 )
-KEY = pl.col("srcaddr")  # the instance's address: ours, by WHERE
+# The instance's fleet (Auto Scaling or EKS node group: ``Inventory.groups``) where it has one, else its
+# address (ours, by WHERE): a fleet's members share one baseline, so a member launched today is judged
+# by its fleet's habits, and one that does what its siblings do is no news.
+KEY = pl.coalesce(pl.col("instance_group"), pl.col("srcaddr"))
 COLUMNS = ("srcaddr", "dstaddr", "srcport", "dstport", "protocol", "start", "instance_id", "interface_id", "account_id", "region",
            LOGGED_AT_SOURCE.alias("at_source"), "bytes")
 SRC, DST, SPORT, DPORT, PROTO, START, BYTES = 0, 1, 2, 3, 4, 5, 11
@@ -123,6 +126,9 @@ class InstanceBaseline(KeyedDetector[Any]):
                 st.days += 1
                 st.last_day = day
             out.extend(self.judge(key, row, st, t, day))
+        if out and key != out[0].resource_key and not key[:1].isdigit() and ":" in key:  # a fleet's baseline, not the instance's own
+            for o in out:
+                o.additional_info["baselineOf"] = key
         return out, st
 
     # -- helpers for ``judge`` -----------------------------------------------------------------

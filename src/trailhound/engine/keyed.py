@@ -31,7 +31,7 @@ from trailhound.engine.detector import Detector
 from trailhound.findings.model import Occurrence
 
 S = TypeVar("S", bound=msgspec.Struct)
-ROW = "__row"
+ROW, KEY = "__row", "__key"
 
 
 class KeyedDetector(Detector, Generic[S]):
@@ -44,10 +44,11 @@ class KeyedDetector(Detector, Generic[S]):
     columns: ClassVar[tuple[Any, ...]] = ()  # flow detectors: the values of a row it reads (names or expressions), "start" among them
     # Flow detectors that judge sums, not records (a flood is thousands of one-packet records): a function
     # of the frame of picked rows returning one row per group, in Polars, before anything becomes a tuple.
-    # It sees a ``ROW`` column (each row's position) and must keep its minimum per group, so each sum
-    # arrives where its first record would have; ``key`` and ``columns`` then read the summed frame, and
-    # ``reads`` names the raw columns the function needs. Sums cover one batch: a group split by a batch
-    # boundary arrives as two rows.
+    # It sees a ``ROW`` column (each row's position) and a ``KEY`` column (each row's ``key``, which reads
+    # the raw rows, so rows can be partitioned by it), groups by the key among others and keeps the
+    # minimum ``ROW`` per group, so each sum arrives where its first record would have. ``columns`` then
+    # read the summed frame, and ``reads`` names the raw columns the function needs. Sums cover one
+    # batch: a group split by a batch boundary arrives as two rows, which the detector's state adds up.
     rollup: ClassVar[Any] = None
     reads: ClassVar[tuple[str, ...]] = ()
 

@@ -67,11 +67,11 @@ class Router:
         needed: set[str] = set()
         for det in self._picked:
             if isinstance(det, KeyedDetector):
-                if det.rollup is not None:
-                    needed |= set(det.reads)
-                    continue
-                for e in (det.key, *((pl.col(c) if isinstance(c, str) else c) for c in det.columns)):
+                # a rollup's columns are its sums': the raw rows it reads are ``reads``
+                read = (det.key,) if det.rollup is not None else (det.key, *((pl.col(c) if isinstance(c, str) else c) for c in det.columns))
+                for e in read:
                     needed |= set(e.meta.root_names())
+                needed |= set(det.reads)
         self._narrow = self._wheres + [pl.col(c) for c in sorted(needed)]
         self._files: dict[int, list[tuple[Detector, np.ndarray, Any]]] = {}  # id(file frame) -> (detector, row numbers, rows)
 

@@ -15,13 +15,13 @@ from typing import Any
 import polars as pl
 
 from trailhound.engine.detector import rows_for
-from trailhound.engine.keyed import ROW, KeyedDetector
+from trailhound.engine.keyed import KEY, ROW, KeyedDetector
 from trailhound.engine.state import Envelope, States
 from trailhound.events import ApiCall
 from trailhound.findings.model import Occurrence
 from trailhound.formats.base import Problem
 
-_KEY = "__key"
+_KEY = KEY
 
 
 def event_time(e: Any) -> float:
@@ -39,8 +39,8 @@ def keyed_rows(det: KeyedDetector, frame: pl.DataFrame) -> KeyedRows:
     """A flow frame's rows as the tuples a detector reads, each led by its key (summed first, for a rollup)."""
     if det.rollup is None:
         return KeyedRows(frame.select(det.key.alias(_KEY), *det.columns).iter_rows())
-    summed = det.rollup(frame.with_row_index(ROW)).sort(ROW)
-    rows = KeyedRows(summed.select(det.key.alias(_KEY), *det.columns).iter_rows())
+    summed = det.rollup(frame.with_row_index(ROW).with_columns(det.key.alias(_KEY))).sort(ROW)
+    rows = KeyedRows(summed.select(_KEY, *det.columns).iter_rows())
     rows.picked = summed.get_column(ROW).to_numpy()
     return rows
 
