@@ -147,6 +147,7 @@ class FloodState(msgspec.Struct, array_like=True):
     peaks: dict[str, list[list[float]]] = msgspec.field(default_factory=dict)  # type -> [[day, busiest flood-shaped pps], ...]
     reported: dict[str, int] = msgspec.field(default_factory=dict)  # "type|remote" -> day reported
     open: dict[str, list[Any]] = msgspec.field(default_factory=dict)  # "remote|protocol|minute" -> the minute's sums so far
+    soonest: int = 0  # the earliest open minute (when any is open): the timer, without a pass over them
     context: list[Any] = msgspec.field(default_factory=lambda: [None, None, None, None])  # instance, interface, account, region
 
 
@@ -187,25 +188,30 @@ class DenialOfService(KeyedDetector[FloodState]):
             if into is None:
                 if len(st.open) >= OPEN:
                     del st.open[min(st.open, key=lambda k: (st.open[k][O_PPS], k))]
+                if not st.open or row[MINUTE] < st.soonest:
+                    st.soonest = row[MINUTE]
                 into = st.open[slot] = [0.0, 0.0, 0, 0, 0, 0, None]
             _merge(into, row)
         return self._close(key, st, watermark)
 
     def timer(self, state: FloodState) -> float | None:
-        return min(((_minute(k) + 1) * 60.0 for k in state.open), default=None)
+        return (state.soonest + 1) * 60.0 if state.open else None
 
     def on_timer(self, key: str, state: FloodState, watermark: float) -> tuple[list[Occurrence], FloodState | None]:
         return self._close(key, state, watermark)
 
     def _close(self, key: str, st: FloodState, watermark: float) -> tuple[list[Occurrence], FloodState | None]:
         """Judge the minutes the watermark has passed, oldest first, and forget them."""
-        done = sorted((minute, k) for k in st.open if ((minute := _minute(k)) + 1) * 60.0 <= watermark)
         out: list[Occurrence] = []
+        if not st.open or (st.soonest + 1) * 60.0 > watermark:
+            return out, st if st.peaks or st.reported or st.open else None
+        done = sorted((minute, k) for k in st.open if ((minute := _minute(k)) + 1) * 60.0 <= watermark)
         for minute, slot in done:
             remote, proto, _ = slot.rsplit("|", 2)
             found = self._judge(key, remote, int(proto), minute, st.open.pop(slot), st)
             if found is not None:
                 out.append(found)
+        st.soonest = min(map(_minute, st.open), default=0)
         if st.reported:
             today = max(st.reported.values())
             st.reported = {k: d for k, d in st.reported.items() if d == today}
