@@ -15,7 +15,6 @@ to the right types. Merging buckets into a window result never mutates the bucke
 from __future__ import annotations
 
 import math
-
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
