@@ -15,7 +15,6 @@ from conftest import scan
 from trailhound.detectors import denial_of_service as dos
 from trailhound.detectors import traffic_volume as tv
 from trailhound.detectors.habits import case_host
-from trailhound.engine.keyed import KEY, ROW
 from trailhound.simulator.attack_day import add_attack_instances, write_case_logs
 from trailhound.simulator.records import Case, flow_row, internet_addresses
 
@@ -39,20 +38,20 @@ def _flood(t: datetime, *, sources: int, per: int, size: int = 60, dport: int = 
                      protocol=protocol, flags=None, packets=per, nbytes=per * size, duration=5) for i in range(sources)]
 
 
-def test_rollup_sums_a_flood_from_many_source_ports_and_what_came_back() -> None:
+def test_compact_sums_a_flood_from_many_source_ports_and_what_came_back() -> None:
     rows = _flood(START, sources=600, per=200, protocol=6)
     back = [flow_row(START + timedelta(seconds=i), src=VICTIM, dst=HOST.ip, sport=80, dport=40000 + i, at=HOST, protocol=6, flags=18,
                      packets=60, nbytes=60 * 40) for i in range(50)]
     frame = _frame(rows + back)
     picked = frame.filter(dos.WHERE)
     assert picked.height == 650  # every record counts: the flood's (heavy) and what came back (heavy)
-    summed = dos.rollup(picked.with_row_index(ROW).with_columns(dos.LOCAL.alias(KEY)))
+    summed = dos.compact(picked.select(dos.LOCAL.alias("k"), *dos.COLUMNS).with_row_index("n"), "k", "n")
     assert summed.height == 1
     got = summed.row(0, named=True)
-    assert got[KEY] == HOST.ip and got["remote"] == VICTIM and got["records"] == 600
+    assert got["k"] == HOST.ip and got["remote"] == VICTIM and got["records"] == 600
     assert got["packets"] == 600 * 200 and got["back"] == 50 * 60 * 40
     assert abs(got["pps"] - 600 * 200 / 60) < 1e-6  # each record's packets over a minute (its span is shorter)
-    assert 65535 - got["heaviest"] % 65536 == 80 and got[ROW] == 0
+    assert 65535 - got["heaviest"] % 65536 == 80 and got["n"] == 649  # routed with the slice that holds its last record
 
 
 def test_an_ordinary_connection_is_not_picked() -> None:

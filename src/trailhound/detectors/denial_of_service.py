@@ -3,7 +3,7 @@
 A flood is judged on sums, not records: a flood from random source ports is thousands of small
 records. The records that can make one — heavy ones (a packet a second or more over their span), lone
 SYNs, short UDP exchanges, any record of an unusual protocol, and heavy records coming back — are summed
-in Polars per instance, remote address, protocol and minute (``rollup``); the instance's state adds up
+in Polars per instance, remote address, protocol and minute (``compact``); the instance's state adds up
 the sums of a minute however the records were batched, and judges the minute once the watermark has
 passed it (a timer), so the same records give the same findings in any batches or partitions. Per minute:
 packets per second (each record's packets over its span, at least a minute), bytes, and what came back.
@@ -48,7 +48,6 @@ from trailhound.detectors.flows import DEST_IS_LOCAL, PUBLIC_DEST, PUBLIC_SRC, S
 from trailhound.detectors.unusual_resolver import public_resolvers
 from trailhound.engine import FindingType, KeyedDetector, severity
 from trailhound.engine.baseline import DAY
-from trailhound.engine.keyed import KEY, ROW
 from trailhound.enrich.geo import is_private
 from trailhound.events import Source
 from trailhound.findings.build import instance_key, instance_resource, network_connection
@@ -81,34 +80,30 @@ _LONE = (((_PROTO == 6) & (pl.col("tcp_flags").fill_null(0) == 2))
          | ((_PROTO == 17) & (pl.col("packets") <= 3) & (pl.col("dstport") != 123))
          | ~_PROTO.is_in(sorted(USUAL_PROTOCOLS)))
 WHERE = (_OUT & (_HEAVY | _LONE)) | (_IN & _HEAVY)
-_KEYS = [KEY, "remote", "protocol", "minute"]
 LOCAL = pl.when(_OUT.fill_null(False)).then(pl.col("srcaddr")).otherwise(pl.col("dstaddr"))  # the instance's side of a record
-
-
-def rollup(frame: pl.DataFrame) -> pl.DataFrame:
-    """Per (instance, remote, protocol, minute): packets per second, bytes and records sent, bytes that came
-    back, and the heaviest record sent (as packets × 65536 + 65535 − its port: a maximum, so partial sums
-    merge to the same answer)."""
-    out = _OUT.fill_null(False)
-    sent = pl.when(out)
-    return (frame.with_columns(
-                remote=pl.when(out).then(pl.col("dstaddr")).otherwise(pl.col("srcaddr")),
-                minute=pl.col("start") // 60, out=out)
-            .group_by(_KEYS).agg(
-                pl.col(ROW).min(),
-                sent.then(pl.col("packets") / _SPAN).otherwise(0.0).sum().alias("pps"),
-                sent.then(pl.col("bytes") / _SPAN).otherwise(0.0).sum().alias("bps"),
-                sent.then(pl.col("packets")).otherwise(0).sum().alias("packets"),
-                sent.then(pl.col("bytes")).otherwise(0).sum().alias("bytes"),
-                pl.col("out").sum().cast(pl.Int64).alias("records"),
-                pl.when(~out).then(pl.col("bytes")).otherwise(0).sum().alias("back"),
-                sent.then(pl.col("packets").cast(pl.Int64) * 65536 + 65535 - pl.col("dstport").fill_null(0)).max().alias("heaviest"),
-                pl.col("instance_id").min(), pl.col("interface_id").min(), pl.col("account_id").min(), pl.col("region").min()))
-
-
-COLUMNS = ("remote", "protocol", "minute", "pps", "bps", "packets", "bytes", "back", "records", "heaviest", "instance_id", "interface_id",
-           "account_id", "region", (pl.col("minute") * 60).alias("start"))
+_SENT = pl.when(_OUT.fill_null(False))
+# What each picked record adds to its minute: sent (packets over its span, bytes, the heaviest record as
+# packets × 65536 + 65535 − its port, a maximum so partial sums merge to the same answer) or come back.
+COLUMNS = (pl.when(_OUT.fill_null(False)).then(pl.col("dstaddr")).otherwise(pl.col("srcaddr")).alias("remote"), "protocol",
+           (pl.col("start") // 60).alias("minute"),
+           _SENT.then(pl.col("packets") / _SPAN).otherwise(0.0).alias("pps"), _SENT.then(pl.col("bytes") / _SPAN).otherwise(0.0).alias("bps"),
+           _SENT.then(pl.col("packets")).otherwise(0).alias("packets"), _SENT.then(pl.col("bytes")).otherwise(0).alias("bytes"),
+           pl.when(_OUT.fill_null(False)).then(0).otherwise(pl.col("bytes")).alias("back"), _OUT.fill_null(False).cast(pl.Int64).alias("records"),
+           _SENT.then(pl.col("packets").cast(pl.Int64) * 65536 + 65535 - pl.col("dstport").fill_null(0)).alias("heaviest"),
+           "instance_id", "interface_id", "account_id", "region", "start")
 (REMOTE, PROTO, MINUTE, PPS, BPS, PACKETS, BYTES, BACK, RECORDS, HEAVIEST, IID, ENI, ACCOUNT, REGION) = range(14)
+_SUMS = ("pps", "bps", "packets", "bytes", "back", "records")
+
+
+def compact(frame: pl.DataFrame, key: str, row: str) -> pl.DataFrame:
+    """One row per (instance, remote, protocol, minute) of a file's picked records: their sums."""
+    names = [c if isinstance(c, str) else c.meta.output_name() for c in COLUMNS]
+    return (frame.group_by([key, "remote", "protocol", "minute"])
+            .agg(*(pl.col(c).sum() for c in _SUMS), pl.col("heaviest").max(),
+                 *(pl.col(c).min() for c in ("instance_id", "interface_id", "account_id", "region")), pl.col("start").max(), pl.col(row).max())
+            .sort(row).select(key, *names, row))
+
+
 OPEN = 64  # open minutes kept per instance: past this the lightest go (a sweep's lone SYNs, never a flood)
 # an open minute: [packets/s, bytes/s, packets, bytes, bytes back, records, heaviest record], keyed "remote|protocol|minute"
 O_PPS, O_BPS, O_PACKETS, O_BYTES, O_BACK, O_RECORDS, O_HEAVIEST = range(7)
@@ -161,9 +156,7 @@ class DenialOfService(KeyedDetector[FloodState]):
     where = WHERE
     key = LOCAL
     columns = COLUMNS
-    rollup = staticmethod(rollup)
-    reads = ("srcaddr", "dstaddr", "dstport", "protocol", "packets", "bytes", "start", "end", "tcp_flags", "instance_id", "interface_id",
-             "account_id", "region", "flow_direction", "src_private", "dst_private")
+    compact = staticmethod(compact)
     _why = (f"≥{MIN_PPS:,.0f} packets/s to one public address in a minute (and {FACTOR:.0f}× the instance's busiest such minute in "
             f"{RECENT_DAYS} days), small packets, little coming back")
     findings = (

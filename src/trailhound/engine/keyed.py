@@ -31,7 +31,6 @@ from trailhound.engine.detector import Detector
 from trailhound.findings.model import Occurrence
 
 S = TypeVar("S", bound=msgspec.Struct)
-ROW, KEY = "__row", "__key"
 
 
 class KeyedDetector(Detector, Generic[S]):
@@ -42,15 +41,11 @@ class KeyedDetector(Detector, Generic[S]):
     drops_late: ClassVar[bool] = False  # rows older than the watermark are counted and not given to it (windows)
     key: ClassVar[Any] = None  # flow detectors: a Polars expression giving the key (a string) of each row
     columns: ClassVar[tuple[Any, ...]] = ()  # flow detectors: the values of a row it reads (names or expressions), "start" among them
-    # Flow detectors that judge sums, not records (a flood is thousands of one-packet records): a function
-    # of the frame of picked rows returning one row per group, in Polars, before anything becomes a tuple.
-    # It sees a ``ROW`` column (each row's position) and a ``KEY`` column (each row's ``key``, which reads
-    # the raw rows, so rows can be partitioned by it), groups by the key among others and keeps the
-    # minimum ``ROW`` per group, so each sum arrives where its first record would have. ``columns`` then
-    # read the summed frame, and ``reads`` names the raw columns the function needs. Sums cover one
-    # batch: a group split by a batch boundary arrives as two rows, which the detector's state adds up.
-    rollup: ClassVar[Any] = None
-    reads: ClassVar[tuple[str, ...]] = ()
+    # Flow detectors, optionally: ``compact(frame, key, row) -> frame`` merges a file's picked rows (the key column, its
+    # ``columns`` and the row-number column) before they become tuples — e.g. one row per series with list columns —
+    # keeping the key first, the columns' order (a merged row's "start" is its last row's), and the row number of its
+    # last row, in row order. For a detector that reads most rows, Polars does per file what Python would per row.
+    compact: ClassVar[Any] = None
 
     # Record detectors: a key function of one record that other detectors use too (a module-level function,
     # e.g. ``principals.identity_key``): the engine computes it once per record of a batch for all of them,

@@ -67,11 +67,8 @@ class Router:
         needed: set[str] = set()
         for det in self._picked:
             if isinstance(det, KeyedDetector):
-                # a rollup's columns are its sums': the raw rows it reads are ``reads``
-                read = (det.key,) if det.rollup is not None else (det.key, *((pl.col(c) if isinstance(c, str) else c) for c in det.columns))
-                for e in read:
+                for e in (det.key, *((pl.col(c) if isinstance(c, str) else c) for c in det.columns)):
                     needed |= set(e.meta.root_names())
-                needed |= set(det.reads)
         self._narrow = self._wheres + [pl.col(c) for c in sorted(needed)]
         self._files: dict[int, list[tuple[Detector, np.ndarray, Any]]] = {}  # id(file frame) -> (detector, row numbers, rows)
 
@@ -80,7 +77,7 @@ class Router:
         if self._wheres and isinstance(batch, pl.DataFrame) and batch.height:
             narrow = batch.select(self._narrow)
             hits: dict[int, tuple[pl.Series, np.ndarray] | None] = {}
-            shared: dict[tuple[int, int, int], KeyedRows] = {}  # detectors that differ only in how they judge read the same tuples
+            shared: dict[tuple[int, int, int, int], tuple[KeyedRows, np.ndarray]] = {}  # detectors that differ only in how they judge read the same tuples
             picked = []
             for det, j in zip(self._picked, self._which):
                 if j not in hits:
@@ -91,12 +88,11 @@ class Router:
                     continue
                 mask, numbers = found
                 if isinstance(det, KeyedDetector):
-                    same = (j, id(det.key), id(det.columns), id(det.rollup))
-                    rows = shared.get(same)
-                    if rows is None:
-                        rows = shared[same] = keyed_rows(det, narrow.filter(mask))
-                    # a rollup's sums are routed with the slice of the file that holds their first record
-                    picked.append((det, numbers if rows.picked is None else numbers[rows.picked], rows))
+                    same = (j, id(det.key), id(det.columns), id(det.compact))
+                    got = shared.get(same)
+                    if got is None:
+                        got = shared[same] = keyed_rows(det, narrow.filter(mask), numbers)
+                    picked.append((det, got[1], got[0]))
                 else:
                     picked.append((det, numbers, batch.filter(mask)))
             self._files[id(batch)] = picked
