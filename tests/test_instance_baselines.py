@@ -1,4 +1,4 @@
-"""Per-instance network baselines (NetworkPortUnusual, Spambot, the DefenseEvasion resolver types): what
+"""Per-instance (and per-fleet) network baselines (NetworkPortUnusual, Spambot, the DefenseEvasion resolver types): what
 their findings say about the baseline, when the warm-up ends, what a day that fired teaches, how the
 batch expressions read a flow row, and that state stays bounded."""
 
@@ -153,3 +153,45 @@ def test_state_stays_bounded(cls: type) -> None:
              for i in range(300)]
     _, st = det.update("10.0.200.99", rows, None, 0.0)
     assert len(msgspec.msgpack.encode(st)) <= 1536
+
+
+def test_fleets_come_from_auto_scaling_and_node_group_tags_only() -> None:
+    from trailhound.enrich.flows import mark_addresses
+    from trailhound.enrich.inventory import Inventory
+
+    def instance(iid: str, eni: str, tags: dict[str, str]) -> dict[str, Any]:
+        return {"InstanceId": iid, "PrivateIpAddress": "10.0.0.1", "Tags": [{"Key": k, "Value": v} for k, v in tags.items()],
+                "NetworkInterfaces": [{"NetworkInterfaceId": eni, "PrivateIpAddress": "10.0.0.1"}]}
+
+    inv = Inventory()
+    inv.load_describe_instances({"Reservations": [{"Instances": [
+        instance("i-0000000000000000a", "eni-a", {"aws:autoscaling:groupName": "web", "Name": "web-1"}),
+        instance("i-0000000000000000b", "eni-b", {"eks:nodegroup-name": "ng-1", "aws:ec2launchtemplate:id": "lt-1"}),
+        instance("i-0000000000000000c", "eni-c", {"aws:ec2launchtemplate:id": "lt-1", "Name": "web-1"}),  # a template is no fleet
+    ]}]})
+    by_instance, by_eni = inv.groups()
+    assert by_instance == {"i-0000000000000000a": "asg:web", "i-0000000000000000b": "eks-nodegroup:ng-1"}
+    assert by_eni == {"eni-a": "asg:web", "eni-b": "eks-nodegroup:ng-1"}
+    # v2 logs name no instance: its interface does; an instance learned later is grouped from then on
+    frame = pl.DataFrame({"srcaddr": ["10.0.0.1"] * 3, "dstaddr": ["1.2.3.4"] * 3, "instance_id": [None, "i-0000000000000000b", None],
+                          "interface_id": ["eni-a", None, "eni-d"], "flow_direction": ["egress"] * 3},
+                         schema_overrides={"instance_id": pl.String})
+    assert mark_addresses(frame, lambda ip: None, groups=inv.groups())["instance_group"].to_list() == ["asg:web", "eks-nodegroup:ng-1", None]
+    inv.load_describe_instances({"Reservations": [{"Instances": [instance("i-0000000000000000d", "eni-d", {"aws:autoscaling:groupName": "web"})]}]})
+    assert mark_addresses(frame, lambda ip: None, groups=inv.groups())["instance_group"].to_list()[2] == "asg:web"
+    assert mark_addresses(frame, lambda ip: None)["instance_group"].null_count() == 3
+
+
+def test_a_new_fleet_member_is_judged_by_its_fleet_and_says_so(tmp_path: Path) -> None:
+    from trailhound.simulator.attack_day import add_attack_instances
+
+    inventory = tmp_path / "inv.json"
+    add_attack_instances(inventory)
+    case = _case(network_port_unusual, "new-fleet-member-connects-to-4444")
+    _, store = scan(write_case_logs(tmp_path / "logs", [case]), inventory=[inventory])
+    [f] = list(store.findings())
+    from trailhound.simulator.records import FLEET_HOSTS
+
+    assert f["resource"]["instanceDetails"]["instanceId"] == FLEET_HOSTS[3].instance  # the member, not the fleet
+    info = _info(f)
+    assert info["baselineOf"] == "asg:web-fleet" and info["historyDays"] == 11 and "443, 5432" in info["baseline"]

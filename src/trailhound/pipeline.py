@@ -208,7 +208,7 @@ class Scanner:
         self.engine = Engine([d for d in self.detectors if isinstance(d, KeyedDetector)], store, self.settings.allowed_lateness_s,
                              watermark, capacity=self.settings.state_cache_entries)
         self.router = Router(self.detectors, self.engine)
-        self.stages: list[Stage] = [InventoryLearning(self.inventory), FlowAddresses(self.intel.ip, self.trusted.ip), self.router]
+        self.stages: list[Stage] = [InventoryLearning(self.inventory), FlowAddresses(self.intel.ip, self.trusted.ip, self.inventory), self.router]
         self.aggregator = Aggregator(store.finding, store.detector_id, Enricher(self.inventory, geo=places.provider, default_region=self.settings.default_region),
                                      [TrustedAddresses(self.trusted.ip), *stored_lists.scan_hooks(stored)], capacity=self.settings.finding_cache_entries)
         self.suppression = Suppression.load(store.conn)  # the API's ARCHIVE filters, applied as findings are written

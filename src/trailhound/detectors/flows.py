@@ -119,8 +119,8 @@ OPENS = (pl.when(((_FLAGS & SYN) != 0) & ((_FLAGS & 16) == 0)).then(True)
 # The destination is not a private, shared, link-local or loopback address (IPv4) nor a unique-local or
 # link-local one (IPv6): one regular expression per batch, where the ``dst_private`` column is only there
 # for logs without a direction. ``geo.is_private`` stays the judge of the few rows that get through.
-PUBLIC_DEST = ~pl.col("dstaddr").str.contains(
-    r"^(?:10\.|127\.|169\.254\.|192\.168\.|172\.(?:1[6-9]|2\d|3[01])\.|100\.(?:6[4-9]|[7-9]\d|1[01]\d|12[0-7])\.|f[cd]|fe[89ab]|::1$)"
-).fill_null(False)
+_PRIVATE = r"^(?:10\.|127\.|169\.254\.|192\.168\.|172\.(?:1[6-9]|2\d|3[01])\.|100\.(?:6[4-9]|[7-9]\d|1[01]\d|12[0-7])\.|f[cd]|fe[89ab]|::1$)"
+PUBLIC_DEST = ~pl.col("dstaddr").str.contains(_PRIVATE).fill_null(False)
+PUBLIC_SRC = ~pl.col("srcaddr").str.contains(_PRIVATE).fill_null(False)
 # Connections our instances opened, that were let through, to the Internet.
 OUTBOUND_TO_INTERNET = SOURCE_IS_LOCAL & ACCEPTED & OPENS & PUBLIC_DEST

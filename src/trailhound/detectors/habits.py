@@ -1,13 +1,13 @@
 """An instance's network habits: what it has talked to on the Internet lately, learned from its own
 outbound connections. Shared by the per-instance baseline detectors (NetworkPortUnusual, Spambot, the
-DefenseEvasion resolver types).
+DefenseEvasion resolver types, TrafficVolumeUnusual).
 
 What reaches them (``WHERE``, one Polars pass per file, shared by all three so the router turns each
 row into a tuple once): connections an instance opened (``OPENS``: our reply from a service port to a
 client's high port is no connection to that port), that were accepted, to a public address, and
 either to a port below the ephemeral range other than the everyday web and time ports (80, 443,
 123), or to 443 of a known DoH resolver, or — a 1-in-32 sample by the client's ephemeral port — any
-of the rest. The sample is the instance's heartbeat: it tells the days the instance was active and
+of the rest, and the records of bulk transfers (``BIG_RECORD`` bytes or more). The sample is the instance's heartbeat: it tells the days the instance was active and
 puts its everyday ports in its baseline ("443, 5432"), at a thirty-second of the cost of reading its
 HTTPS traffic, which is most of a flow log.
 
@@ -39,6 +39,7 @@ MIN_ACTIVE_DAYS = 4
 RECENT_DAYS = 30
 EVERYDAY_PORTS = (80, 443, 123)  # web and time: every instance's; a new one of them is no news
 SAMPLE = 32  # 1 in SAMPLE of the other connections (by ephemeral port) is the heartbeat
+BIG_RECORD = 1 << 20  # bytes in one flow record that make it part of a bulk transfer
 
 # Addresses of public resolvers that answer DNS over HTTPS on 443, by operator, from each operator's
 # documentation of its service addresses. Only addresses that serve nothing but DNS: Cloudflare's CDN
@@ -71,11 +72,15 @@ WHERE = OUTBOUND_TO_INTERNET & (
     ((_DPORT < EPHEMERAL_MIN) & ~_DPORT.is_in(EVERYDAY_PORTS))
     | ((_DPORT == 443) & pl.col("dstaddr").is_in(sorted(DOH_RESOLVERS)))
     | ((pl.col("srcport") % SAMPLE) == 0)
+    | (pl.col("bytes") >= BIG_RECORD)  # a connection-minute of a bulk transfer: TrafficVolumeUnusual's rows
 )
-KEY = pl.col("srcaddr")  # the instance's address: ours, by WHERE
+# The instance's fleet (Auto Scaling or EKS node group: ``Inventory.groups``) where it has one, else its
+# address (ours, by WHERE): a fleet's members share one baseline, so a member launched today is judged
+# by its fleet's habits, and one that does what its siblings do is no news.
+KEY = pl.coalesce(pl.col("instance_group"), pl.col("srcaddr"))
 COLUMNS = ("srcaddr", "dstaddr", "srcport", "dstport", "protocol", "start", "instance_id", "interface_id", "account_id", "region",
-           LOGGED_AT_SOURCE.alias("at_source"))
-SRC, DST, SPORT, DPORT, PROTO, START = range(6)
+           LOGGED_AT_SOURCE.alias("at_source"), "bytes")
+SRC, DST, SPORT, DPORT, PROTO, START, BYTES = 0, 1, 2, 3, 4, 5, 11
 
 
 class Habits(msgspec.Struct, array_like=True):
@@ -121,6 +126,9 @@ class InstanceBaseline(KeyedDetector[Any]):
                 st.days += 1
                 st.last_day = day
             out.extend(self.judge(key, row, st, t, day))
+        if out and key != out[0].resource_key and not key[:1].isdigit() and ":" in key:  # a fleet's baseline, not the instance's own
+            for o in out:
+                o.additional_info["baselineOf"] = key
         return out, st
 
     # -- helpers for ``judge`` -----------------------------------------------------------------
@@ -142,7 +150,7 @@ class InstanceBaseline(KeyedDetector[Any]):
 
     def occurrence(self, ftype: str, severity: float, row: tuple[Any, ...], st: Habits, title: str, description: str,
                    info: dict[str, Any], aggregation_key: str = "") -> Occurrence:
-        src, dst, sport, dport, proto, start, iid, eni, account, region, at_source = row
+        src, dst, sport, dport, proto, start, iid, eni, account, region, at_source = row[:11]
         iid, eni = (iid, eni) if at_source else (None, None)
         name = iid or eni or src
         return Occurrence(

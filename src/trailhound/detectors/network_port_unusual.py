@@ -87,9 +87,21 @@ def cases(start: datetime, account: str = "111122223333") -> list[Case]:
         replies += [flow_row(t, src=client, dst=server.ip, sport=50000 + 31 * i, dport=8443, at=server, flags=3, nbytes=700),
                     flow_row(t, src=server.ip, dst=client, sport=8443, dport=50000 + 31 * i, at=server, flags=19 if i % 2 else None,
                              nbytes=4200)]
+    from trailhound.simulator.records import FLEET_HOSTS
+
+    web_fleet, api_fleet = [FLEET_HOSTS[n] for n in (1, 2)], [FLEET_HOSTS[n] for n in (5, 6)]
+    fleet_history = sorted(history(web_fleet[0], start, 10, usual) + history(web_fleet[1], start, 8, usual) + history(api_fleet[0], start, 10, usual)
+                           + history(api_fleet[1], start, 6, usual + [(mirror, 6379)]), key=lambda r: r["start"])
+    web_history = [r for r in fleet_history if r["srcaddr"] in {h.ip for h in web_fleet}]
+    api_history = [r for r in fleet_history if r["srcaddr"] in {h.ip for h in api_fleet}]
     seen_once = history(rare, start, 25, [(mirror, 443)])
     seen_once.append(flow_row(start - timedelta(days=20), src=rare.ip, dst=db, sport=40123, dport=5900, at=rare, flags=3))
     return [
+        # launched by its Auto Scaling group an hour ago: judged by its fleet's month, not left in a warm-up of its own
+        Case("new-fleet-member-connects-to-4444", TYPE, web_history + now(FLEET_HOSTS[3], attacker, 4444), source="flow", role="ACTOR"),
+        # a new member doing what its siblings do, 6379 included (only one sibling used it, days ago)
+        Case("new-fleet-member-does-what-its-fleet-does", None, api_history + now(FLEET_HOSTS[7], db, 5432) + now(FLEET_HOSTS[7], mirror, 6379),
+             source="flow"),
         Case("app-server-connects-to-4444", TYPE, history(app, start, 10, usual) + now(app, attacker, 4444), source="flow", role="ACTOR"),
         Case("log4j-ldap-callback", TYPE, history(log4j, start, 10, usual) + now(log4j, ldap, 1389, n=1), source="flow", role="ACTOR"),
         # launched yesterday: no habits to deviate from

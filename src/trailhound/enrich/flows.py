@@ -2,7 +2,9 @@
 
 ``mark_addresses`` adds boolean columns from one pass over the file's distinct addresses (a file of
 10k flows has a few hundred): ``listed`` (the source or destination is on a threat list), ``trusted``
-(on a trusted list), ``src_private`` and ``dst_private`` (not publicly routable). Threat-intel detectors then walk only
+(on a trusted list), ``src_private`` and ``dst_private`` (not publicly routable), and ``instance_group`` (the
+fleet the logging instance belongs to, from ``groups``: an Auto Scaling group or EKS node group, else null).
+Threat-intel detectors then walk only
 the flagged rows and skip a clean batch with one ``any()``; behaviour detectors tell our side of a
 connection from the other without a string operation per row.
 """
@@ -22,7 +24,7 @@ _MEMO_LIMIT = 200_000
 
 
 def mark_addresses(df: pl.DataFrame, lookup: Callable[[str], Any], trusted: Callable[[str], Any] | None = None,
-                   memo: dict[str, int] | None = None) -> pl.DataFrame:
+                   memo: dict[str, int] | None = None, groups: tuple[dict[str, str], dict[str, str]] | None = None) -> pl.DataFrame:
     """``memo`` (address -> LISTED|TRUSTED|PRIVATE bits) carries the judgements from file to file: a
     flow file names mostly the addresses the last one did, and three lookups per address per file
     cost more than the rest of this stage. Valid while the lists behind ``lookup``/``trusted`` stay put."""
@@ -56,4 +58,14 @@ def mark_addresses(df: pl.DataFrame, lookup: Callable[[str], Any], trusted: Call
                     "dst_private": dst.is_in(private).fill_null(True) if private else none}
     else:
         columns |= {"src_private": none, "dst_private": none}
+    columns["instance_group"] = _groups(df, groups) if groups and groups[0] else pl.repeat(None, df.height, dtype=pl.String)
     return df.with_columns(**columns)
+
+
+def _groups(df: pl.DataFrame, groups: tuple[dict[str, str], dict[str, str]]) -> pl.Expr:
+    """Each row's logging instance's group: by the instance id the log names (v3+), else by its interface."""
+    by_instance, by_eni = groups
+    ids = pl.col("instance_id").replace_strict(by_instance, default=None, return_dtype=pl.String)
+    if df["instance_id"].null_count() == 0:
+        return ids
+    return pl.coalesce(ids, pl.col("interface_id").replace_strict(by_eni, default=None, return_dtype=pl.String))

@@ -47,6 +47,9 @@ def _items(value: Any) -> list[dict[str, Any]]:
     return _dicts(value)
 
 
+GROUP_TAGS = (("aws:autoscaling:groupName", "asg"), ("eks:nodegroup-name", "eks-nodegroup"))
+
+
 class Inventory:
     def __init__(self) -> None:
         self.instances: dict[str, dict[str, Any]] = {}  # instanceId -> InstanceDetails (wire form)
@@ -56,6 +59,8 @@ class Inventory:
         self.sessions_seen: set[str] = set()  # principal ids already learned (not persisted: a cheap memo)
         self.rejected = 0  # describe-instances entries that could not be understood
         self.changed = False
+        self._version = 0  # bumped by every change of instances or interfaces: the group maps are rebuilt then
+        self._groups: tuple[int, tuple[dict[str, str], dict[str, str]]] | None = None
 
     # -- sources --------------------------------------------------------------------------
     def load_describe_instances(self, doc: dict[str, Any]) -> int:
@@ -166,11 +171,29 @@ class Inventory:
             else:
                 self.by_eni[eni] = instance_id
                 self.changed = True
+                self._version += 1
 
     # -- lookups --------------------------------------------------------------------------
     def instance(self, instance_id: str | None = None, eni: str | None = None, private_ip: str | None = None) -> dict[str, Any] | None:
         iid = instance_id or (self.by_eni.get(eni) if eni else None) or (self.by_private_ip.get(private_ip) if private_ip else None)
         return self.instances.get(iid) if iid else None
+
+    def groups(self) -> tuple[dict[str, str], dict[str, str]]:
+        """(instance id -> group, interface id -> group) for the instances of a fleet whose members are
+        interchangeable by design — an Auto Scaling group, an EKS node group (by their tags) — so that a
+        member launched an hour ago is judged by what its fleet does, not left in a warm-up of its own.
+        Names, launch templates and images are not groups: one AMI serves unrelated workloads."""
+        if self._groups is None or self._groups[0] != self._version:
+            by_instance = {}
+            for iid, details in self.instances.items():
+                tags = {t.get("key"): t.get("value") for t in details.get("tags") or []}
+                for tag, kind in GROUP_TAGS:
+                    if tags.get(tag):
+                        by_instance[iid] = f"{kind}:{tags[tag]}"
+                        break
+            by_eni = {eni: by_instance[iid] for eni, iid in self.by_eni.items() if iid in by_instance}
+            self._groups = (self._version, (by_instance, by_eni))
+        return self._groups[1]
 
     # -- persistence ----------------------------------------------------------------------
     def to_state(self) -> dict[str, Any]:
@@ -202,3 +225,4 @@ class Inventory:
                 if ip:
                     self.by_private_ip[ip] = iid
         self.changed = True
+        self._version += 1

@@ -4,7 +4,8 @@ Each stage reads one source's batches, may add columns or learn from them, and r
 * ``InventoryLearning`` — which instance owns which interface and address (flow logs v3+ name
   them), instances launched (CloudTrail ``RunInstances``) and instance-role sessions;
 * ``FlowAddresses`` — ``listed``, ``src_private`` and ``dst_private`` columns on flow batches, from
-  one lookup per distinct address, so detectors skip clean batches and tell our side from theirs.
+  one lookup per distinct address, so detectors skip clean batches and tell our side from theirs; and
+  ``instance_group``, the fleet (Auto Scaling group, EKS node group) of the instance that logged a row.
 Geo/ASN enrichment is done per occurrence (``findings.enrich``): findings are rare, rows are not.
 """
 
@@ -57,10 +58,12 @@ class InventoryLearning:
 class FlowAddresses:
     sources = frozenset({Source.FLOW})
 
-    def __init__(self, lookup: Callable[[str], Any], trusted: Callable[[str], Any] | None = None) -> None:
+    def __init__(self, lookup: Callable[[str], Any], trusted: Callable[[str], Any] | None = None, inventory: Inventory | None = None) -> None:
         self.lookup = lookup
         self.trusted = trusted
+        self.inventory = inventory
         self.memo: dict[str, int] = {}  # the lists are fixed for a scan: judge each address once
 
     def __call__(self, source: Source, batch: Any, problems: list[Problem]) -> Any:
-        return mark_addresses(batch, self.lookup, self.trusted, self.memo)
+        groups = self.inventory.groups() if self.inventory is not None else None
+        return mark_addresses(batch, self.lookup, self.trusted, self.memo, groups)

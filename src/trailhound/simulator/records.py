@@ -142,6 +142,7 @@ class Host:
     ip: str
     name: str = "web-app-1"
     platform: str | None = None  # "windows" for Windows hosts
+    group: str | None = None  # the Auto Scaling group it was launched by
 
 
 VPC = "vpc-0a1b2c3d"
@@ -153,7 +154,10 @@ MONITOR_HOST = Host("i-0e0e1e0e0e1e0e0e1", "eni-0e0e1e0e0e1e0e0e1", "10.0.3.50",
 # Instances of one baseline case each (detectors/habits.py): cases that run together never lend each other
 # history. 10.0.200.x: no simulated estate uses that subnet.
 BASELINE_HOSTS = {n: Host(f"i-0ba5e1{n:011x}", f"eni-0ba5e1{n:011x}", f"10.0.200.{n}", f"baseline-{n}") for n in range(1, 64)}
-HOSTS = (HOST, BASTION, WINDOWS_HOST, BUILD_HOST, MONITOR_HOST, *BASELINE_HOSTS.values())
+# members of two Auto Scaling groups (their baselines are their fleet's)
+FLEET_HOSTS = {n: Host(f"i-0f1ee7{n:011x}", f"eni-0f1ee7{n:011x}", f"10.0.210.{n}", f"fleet-{n}", group="web-fleet" if n < 5 else "api-fleet")
+               for n in range(1, 9)}
+HOSTS = (HOST, BASTION, WINDOWS_HOST, BUILD_HOST, MONITOR_HOST, *BASELINE_HOSTS.values(), *FLEET_HOSTS.values())
 INSTANCE, ENI, LOCAL_IP = HOST.instance, HOST.eni, HOST.ip
 
 
