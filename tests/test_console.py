@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 
 import orjson
 import pytest
@@ -71,7 +72,10 @@ def samples() -> list[Finding]:
 @pytest.fixture
 def live(store_url: str, samples: list[Finding]) -> Iterator[Live]:
     with live_server(store_url) as server:
-        findings = [_copy(f, a) for f in samples for a in (ADMIN, MEMBER, OTHER)] + [_copy(f, ADMIN, "eu-west-1") for f in samples[:10]]
+        now = datetime.now(UTC)
+        # last updated over the past two weeks, so the summary's chart has days to draw
+        findings = [_copy(f, a, updatedAt=_iso(now - timedelta(days=i % 14, minutes=i))) for i, f in enumerate(samples) for a in (ADMIN, MEMBER, OTHER)]
+        findings += [_copy(f, ADMIN, "eu-west-1") for f in samples[:10]]
         findings.append(_hostile(samples))
         with transaction(server.store.connect()) as c:
             write_findings(c, findings)
@@ -80,10 +84,14 @@ def live(store_url: str, samples: list[Finding]) -> Iterator[Live]:
         yield server
 
 
+def _iso(t: datetime) -> str:
+    return t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{t.microsecond // 1000:03d}Z"
+
+
 def _rows(live: Live, account: str, region: str = REGION) -> list[dict]:
     f = t.findings.c
     conn = live.store.connect()
-    return [dict(r._mapping) for r in conn.execute(select(f.id, f.type, f.severity, f.archived, f.feedback, f.updated_ms)
+    return [dict(r._mapping) for r in conn.execute(select(f.id, f.type, f.severity, f.archived, f.feedback, f.updated_ms, f.resource_id, f.doc)
                                                       .where(f.account_id == account, f.region == region))]
 
 
@@ -137,6 +145,15 @@ def test_sign_in_and_the_summary_counts_are_the_stores(browser, live: Live) -> N
     assert len(types) == 10
     resources = page.locator("#top-resources tbody tr").all_inner_texts()
     assert resources and all(ADMIN in r for r in resources)
+    # the chart: per day and severity band, the store's current findings by their last update
+    drawn = page.locator("#severity-chart g.column").evaluate_all(
+        "gs => gs.flatMap(g => [...g.querySelectorAll('rect')].map(r => [g.dataset.label, r.dataset.series, +r.dataset.value]))")
+    by_day: dict[tuple[str, str], int] = {}
+    for r in current:
+        key = (datetime.fromtimestamp(r["updated_ms"] / 1000, UTC).strftime("%Y-%m-%d"), _band(r["severity"]))
+        by_day[key] = by_day.get(key, 0) + 1
+    assert {(d, b): n for d, b, n in drawn} == by_day and len({d for d, _ in by_day}) >= 10
+    assert page.locator("#severity-chart g.column").count() == 30
     cookie = next(c for c in page.context.cookies() if c["name"] == "trailhound_console")
     assert cookie["httpOnly"] and cookie["sameSite"] == "Strict" and cookie["path"] == "/console"
     assert page.errors == []
@@ -276,7 +293,9 @@ def test_attacker_written_fields_render_as_text(browser, live: Live) -> None:
     for path in ("", "findings?type=Discovery:S3/TorIPCaller", f"findings/{hostile}", f"suppress?finding={hostile}"):
         _open(page, live, path)
         assert page.evaluate("window.__xss") is None
-        assert page.locator("img, svg, script:not([src])").count() == 0
+        assert page.locator("img, svg:not(.chart), svg.chart svg, script:not([src]), iframe, object").count() == 0
+        # no element carries an event handler attribute (the charts' SVG included)
+        assert page.evaluate("[...document.querySelectorAll('*')].flatMap(e => [...e.attributes].map(a => a.name)).filter(n => n.startsWith('on'))") == []
     _open(page, live, f"findings/{hostile}")
     assert page.text_content("#finding-title").endswith(XSS_TITLE)
     assert page.text_content("#finding-description") == XSS_DESCRIPTION
@@ -299,3 +318,82 @@ def test_the_console_and_the_api_keep_their_own_paths(live: Live) -> None:
     assert unsigned.status_code == 403 and unsigned.headers["x-amzn-errortype"] == "MissingAuthenticationTokenException"
     assert requests.get(f"{live.endpoint}/consoles", timeout=10).headers.get("x-amzn-errortype") == "MissingAuthenticationTokenException"
     assert len(live.client(ADMIN, admin=True).list_detectors()["DetectorIds"]) == 1
+
+
+def _docs(live: Live, account: str = ADMIN) -> dict[str, dict]:
+    return {r["id"]: orjson.loads(r["doc"]) for r in _rows(live, account)}
+
+
+def _shown(page, selector: str) -> list[str]:
+    return page.locator(selector).evaluate_all("rows => rows.map(r => r.dataset.id)")
+
+
+def test_findings_time_window_in_the_url_and_from_the_chart(browser, live: Live) -> None:
+    page = _sign_in(browser, live, ADMIN, admin=True)
+    today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    since, until = today - timedelta(days=5), today - timedelta(days=3)
+    start, end = int(since.timestamp() * 1000), int((until + timedelta(days=1)).timestamp() * 1000)
+    # the window's edges: its first millisecond is in it, the one after its last day is not
+    ids = sorted(r["id"] for r in _rows(live, ADMIN) if not r["archived"])
+    f = t.findings.c
+    with transaction(live.store.connect()) as c:
+        for fid, ms in ((ids[0], start), (ids[1], end), (ids[2], end - 1)):
+            c.execute(t.findings.update().where(f.id == fid).values(updated_ms=ms, updated_at=_iso(datetime.fromtimestamp(ms / 1000, UTC))))
+    _open(page, live, f"findings?since={since:%Y-%m-%d}&until={until:%Y-%m-%d}&size=50")
+    want = sorted((r for r in _rows(live, ADMIN) if not r["archived"] and start <= r["updated_ms"] < end), key=lambda r: (r["updated_ms"], r["id"]), reverse=True)
+    assert _shown(page, "#findings tbody tr") == [r["id"] for r in want] and len(want) >= 5
+    assert ids[0] in _shown(page, "#findings tbody tr") and ids[2] in _shown(page, "#findings tbody tr") and ids[1] not in _shown(page, "#findings tbody tr")
+    assert page.input_value("#f-since") == f"{since:%Y-%m-%d}"
+    # the window survives the filter form, and a bar of the summary's chart opens its own day
+    page.check("[data-severity=high]")
+    page.click("#filters button[type=submit]")
+    _ready(page)
+    assert f"since={since:%Y-%m-%d}" in page.url and f"until={until:%Y-%m-%d}" in page.url
+    assert _shown(page, "#findings tbody tr") == [r["id"] for r in want if r["severity"] >= 7 and r["severity"] < 9]
+    _open(page, live, "")
+    day = f"{today - timedelta(days=2):%Y-%m-%d}"
+    total = int(page.get_attribute(f"#severity-chart g.column[data-label='{day}']", "data-total"))
+    page.click(f"#severity-chart g.column[data-label='{day}']")
+    _ready(page)
+    assert f"since={day}" in page.url and int(page.get_attribute("#match-count", "data-count")) == total > 0
+    assert page.errors == []
+
+
+def _remote_ips(doc: dict) -> set[str]:
+    action = doc["service"].get("action") or {}
+    return {(action.get(k) or {}).get("remoteIpDetails", {}).get("ipAddressV4") for k in ("awsApiCallAction", "networkConnectionAction")} - {None}
+
+
+def test_detail_shows_occurrences_and_related_findings(browser, live: Live) -> None:
+    page = _sign_in(browser, live, ADMIN, admin=True)
+    docs = _docs(live)
+    by_type = {d["type"]: d for d in docs.values()}
+    # same resource: the busiest instance's other findings, newest first, ten at most
+    rows = _rows(live, ADMIN)
+    busy = max({r["resource_id"] for r in rows}, key=lambda x: sum(1 for r in rows if r["resource_id"] == x))
+    one = next(r for r in rows if r["resource_id"] == busy and docs[r["id"]]["resource"]["resourceType"] == "Instance")
+    _open(page, live, f"findings/{one['id']}")
+    same = sorted((r for r in rows if r["resource_id"] == busy and r["id"] != one["id"]), key=lambda r: r["updated_ms"], reverse=True)
+    assert _shown(page, "#related-resource li") == [r["id"] for r in same][:10] and len(same) > 10
+    # occurrences: the span from first to last seen, with the count
+    doc = docs[one["id"]]
+    assert f"{doc['service']['count']} occurrence" in page.text_content("#occurrences") and page.locator("#occurrence-chart .span").count() == 1
+    # same remote address, through either kind of action
+    tor = by_type["Recon:IAMUser/TorIPCaller"]
+    ip = next(iter(_remote_ips(tor)))
+    _open(page, live, f"findings/{tor['id']}")
+    want = {i for i, d in docs.items() if ip in _remote_ips(d) and i != tor["id"]}
+    assert set(_shown(page, "#related-ip li")) == want and want
+    # attack sequences that name the finding's access key; the other sequence does not
+    seq = {d["type"]: i for i, d in docs.items() if d["type"].startswith("AttackSequence:")}
+    for kind, sequence in (("CredentialAccess:IAMUser/AnomalousBehavior", "AttackSequence:IAM/CompromisedCredentials"),
+                           ("Impact:IAMUser/AnomalousBehavior", "AttackSequence:S3/CompromisedData")):
+        _open(page, live, f"findings/{by_type[kind]['id']}")
+        assert _shown(page, "#related-sequences li") == [seq[sequence]]
+    _open(page, live, f"findings/{by_type['Recon:EC2/Portscan']['id']}")
+    assert page.text_content("#related-sequences") == "None."
+    # a sequence draws its signals on the same axis as itself
+    _open(page, live, f"findings/{seq['AttackSequence:IAM/CompromisedCredentials']}")
+    signals = docs[seq["AttackSequence:IAM/CompromisedCredentials"]]["service"]["detection"]["sequence"]["signals"]
+    assert page.locator("#occurrence-chart .span").count() == 1 + len(signals)
+    assert page.errors == []

@@ -134,7 +134,7 @@ def create_app(store: Store, master_key: bytes, health: Callable[[], dict[str, A
 
     methods = ["GET", "POST", "PUT", "DELETE", "PATCH"]
     # the console's routes first: they own /console and /console/... (no GuardDuty path begins so), the API the rest
-    return Starlette(routes=[Route("/healthz", healthz, methods=["GET"]), *Console(api).routes(), Route("/{path:path}", endpoint, methods=methods)])
+    return Starlette(routes=[Route("/healthz", healthz, methods=["GET"]), *Console(api, health).routes(), Route("/{path:path}", endpoint, methods=methods)])
 
 
 def _error(code: str, message: str, status: int) -> Response:
