@@ -16,12 +16,16 @@ import orjson
 import pytest
 import requests
 from api_server import Live, live_server
+from conftest import write_cloudtrail
 from sqlalchemy import select
 
+from trailhound.config import ScanSettings
 from trailhound.findings.model import Finding, decode, encode
 from trailhound.findings.samples import sample_findings
+from trailhound.pipeline import Scanner
+from trailhound.simulator.records import ATTACKER_IP, TRUSTED_IP, iam_user, record
 from trailhound.store import tables as t
-from trailhound.store.database import transaction, write_findings
+from trailhound.store.database import Store, transaction, write_findings
 
 CHROMIUM = "/usr/bin/chromium"
 ADMIN, MEMBER, OTHER = "111122223333", "444455556666", "777788889999"
@@ -397,3 +401,172 @@ def test_detail_shows_occurrences_and_related_findings(browser, live: Live) -> N
     signals = docs[seq["AttackSequence:IAM/CompromisedCredentials"]]["service"]["detection"]["sequence"]["signals"]
     assert page.locator("#occurrence-chart .span").count() == 1 + len(signals)
     assert page.errors == []
+
+
+def test_suppression_rules_listed_edited_and_deleted(browser, live: Live) -> None:
+    gd = live.client(ADMIN, admin=True)
+    detector = gd.list_detectors()["DetectorIds"][0]
+    gd.create_filter(DetectorId=detector, Name="scanner", Action="ARCHIVE", FindingCriteria={"Criterion": {"type": {"Eq": ["Recon:EC2/Portscan"]}}})
+    gd.create_filter(DetectorId=detector, Name="high-only", Action="NOOP", FindingCriteria={"Criterion": {"severity": {"Gte": 7}}})
+    page = _sign_in(browser, live, ADMIN, admin=True)
+    _open(page, live, "rules")
+    names = page.locator("#rules tbody tr").evaluate_all("rows => rows.map(r => r.dataset.name)")
+    assert names == ["scanner", "high-only"]
+    current = [r for r in _rows(live, ADMIN)]
+    counts = page.locator("#rules td.matches").evaluate_all("cells => cells.map(c => +c.dataset.count)")
+    assert counts == [sum(1 for r in current if r["type"] == "Recon:EC2/Portscan"), sum(1 for r in current if r["severity"] >= 7)]
+    # edit: a description, the action, and narrower criteria
+    row = page.locator("#rules tbody tr[data-name=high-only]")
+    row.locator(".rule-description").fill("critical only")
+    row.locator(".rule-action").select_option("ARCHIVE")
+    row.locator("summary").click()
+    row.locator(".rule-criteria").fill('{"severity": {"gte": 9}}')
+    row.locator(".rule-save").click()
+    page.wait_for_selector("#action-status .ok")
+    rule = gd.get_filter(DetectorId=detector, FilterName="high-only")
+    assert (rule["Description"], rule["Action"], rule["FindingCriteria"]) == ("critical only", "ARCHIVE", {"Criterion": {"severity": {"Gte": 9}}})
+    # criteria that are not JSON, or that the API refuses, change nothing and say why
+    row.locator(".rule-criteria").fill('{"severity": ')
+    row.locator(".rule-save").click()
+    page.wait_for_selector("#action-status .error")
+    row.locator(".rule-criteria").fill('{"no.such.key": {"eq": ["x"]}}')
+    row.locator(".rule-save").click()
+    page.wait_for_selector("#action-status:has-text('no.such.key')")
+    assert gd.get_filter(DetectorId=detector, FilterName="high-only")["FindingCriteria"] == {"Criterion": {"severity": {"Gte": 9}}}
+    # delete takes two presses; the first only arms the button
+    delete = page.locator("#rules tbody tr[data-name=scanner] button.danger")
+    delete.click()
+    assert gd.list_filters(DetectorId=detector)["FilterNames"] == ["scanner", "high-only"]
+    delete.click()
+    page.wait_for_load_state()
+    _ready(page)
+    assert gd.list_filters(DetectorId=detector)["FilterNames"] == ["high-only"]
+    assert page.locator("#rules tbody tr").evaluate_all("rows => rows.map(r => r.dataset.name)") == ["high-only"]
+    assert [e for e in page.errors if "status of 400" not in e] == []  # the refused criteria are the failed loads
+
+
+def _scan(live: Live, logs: list) -> None:
+    store = Store(live.url)
+    try:
+        Scanner(store, ScanSettings(builtin_intel=False)).scan(logs)
+    finally:
+        store.close()
+
+
+def test_lists_uploaded_activated_and_what_they_matched_then_usage_and_ingestion(browser, live: Live, tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("TRAILHOUND_LISTS_DIR", str(tmp_path / "lists"))
+    page = _sign_in(browser, live, ADMIN, admin=True)
+    _open(page, live, "lists")
+    assert page.text_content("#threatintelset-table") == "None."
+    for kind, name, body in (("threatintelset", "corp-threats", f"# ours\n{ATTACKER_IP}\n"), ("ipset", "office", f"{TRUSTED_IP}\n")):
+        page.select_option("#upload-kind", kind)
+        page.fill("#upload-name", name)
+        page.set_input_files("#upload-file", files=[{"name": f"{name}.txt", "mimeType": "text/plain", "buffer": body.encode()}])
+        page.click("#upload-submit")
+        page.wait_for_selector(f"tr[data-name={name}]")
+        _ready(page)
+    gd = live.client(ADMIN, admin=True)
+    detector = gd.list_detectors()["DetectorIds"][0]
+    [tid] = gd.list_threat_intel_sets(DetectorId=detector)["ThreatIntelSetIds"]
+    threat = gd.get_threat_intel_set(DetectorId=detector, ThreatIntelSetId=tid)
+    assert threat["Status"] == "ACTIVE" and threat["Location"].startswith(str(tmp_path / "lists"))
+    assert page.text_content("tr[data-name=corp-threats] .list-status") == "ACTIVE"
+    assert page.get_attribute("tr[data-name=corp-threats] .list-matches", "data-count") == "0"
+    files = sorted(p for p in (tmp_path / "lists").rglob("*") if p.is_file())
+    # real logs: one call from the listed address, one from the trusted one, one from neither
+    t0 = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=2)
+    calls = [record("ListAccessKeys", "iam.amazonaws.com", time=t0 + timedelta(minutes=i), account=ADMIN, identity=iam_user(ADMIN, who), ip=ip)
+             for i, (who, ip) in enumerate((("eve", ATTACKER_IP), ("bob", TRUSTED_IP), ("carol", "89.160.20.120")))]
+    _scan(live, [write_cloudtrail(tmp_path / "ct" / "trail.json.gz", calls)])
+    matched = [i for i, d in _docs(live).items() if "corp-threats" in d["service"]["additionalInfo"]["value"]]
+    assert len(matched) == 1
+    _open(page, live, "lists")
+    assert page.get_attribute("tr[data-name=corp-threats] .list-matches", "data-count") == "1"
+    page.click("tr[data-name=corp-threats] .list-matches")
+    _ready(page)
+    assert _shown(page, "#findings tbody tr") == matched
+    # deactivate, then delete (two presses)
+    _open(page, live, "lists")
+    page.click("tr[data-name=corp-threats] .list-toggle")
+    page.wait_for_selector("tr[data-name=corp-threats] .list-status:text-is('INACTIVE')")
+    assert gd.get_threat_intel_set(DetectorId=detector, ThreatIntelSetId=tid)["Status"] == "INACTIVE"
+    page.click("tr[data-name=office] button.danger")
+    page.click("tr[data-name=office] button.danger")
+    page.wait_for_selector("#ipset-table:not(table)")
+    assert gd.list_ip_sets(DetectorId=detector)["IpSetIds"] == []
+    # the scan metered its events: the usage page's rows are the store's, priced as GuardDuty prices CloudTrail
+    _open(page, live, "usage")
+    usage = [u for u in live.store.usage() if u["accountId"] == ADMIN]
+    assert usage and all(u["source"] == "cloudtrail" for u in usage)
+    shown = page.locator("#usage tbody tr").evaluate_all(
+        "rows => rows.map(r => [r.dataset.month, r.dataset.account, r.dataset.source, +r.querySelector('.usd').dataset.usd])")
+    assert shown == [[u["month"], ADMIN, "cloudtrail", round(u["events"] * 4.0 / 1e6, 6)] for u in usage]
+    bars = page.locator("#usage-chart g.column").evaluate_all("gs => gs.map(g => [g.dataset.label, +g.dataset.total])")
+    assert [b[0] for b in bars] == [u["month"] for u in usage] and all(abs(b[1] - u["events"] * 4e-6) < 1e-9 for b, u in zip(bars, usage))
+    # and the summary says when it was ingested
+    _open(page, live, "")
+    assert "Last scan or follow commit" in page.text_content("#ingestion")
+    lag = int(page.get_attribute("#lag", "data-seconds"))
+    assert 0 <= lag < 3 * 3600  # committed just now, for events of the last two hours
+    gd.create_members(DetectorId=detector, AccountDetails=[{"AccountId": MEMBER, "Email": "m@example.com"}])
+    member = _sign_in(browser, live, MEMBER)
+    _open(member, live, "usage")
+    assert member.locator("#usage tbody tr").count() == 0  # the admin's usage is not a stranger's
+    _open(member, live, "lists")
+    member.fill("#upload-name", "mine")
+    member.set_input_files("#upload-file", files=[{"name": "m.txt", "mimeType": "text/plain", "buffer": f"{ATTACKER_IP}\n".encode()}])
+    member.click("#upload-submit")
+    member.wait_for_selector("#action-status .error")  # a member may not manage lists (as in GuardDuty)
+    assert "administrator" in member.text_content("#action-status")
+    assert sorted(p for p in (tmp_path / "lists").rglob("*") if p.is_file()) == files  # and the refused upload left no file
+    assert page.errors == []
+
+
+def test_sources_page_shows_each_followed_sources_lag_last_object_errors_and_quarantine(browser, live: Live, tmp_path, monkeypatch) -> None:
+    import api_server
+
+    from trailhound.api.app import create_app
+    from trailhound.sources.follow import Follower, FollowSettings
+
+    folder, missing = tmp_path / "incoming", tmp_path / "not-there"
+    stamp = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(hours=3)
+    t0 = stamp - timedelta(minutes=10)
+    good = write_cloudtrail(folder / f"{ADMIN}_CloudTrail_us-east-1_{stamp:%Y%m%dT%H%MZ}_a1b2.json.gz",
+                            [record("ListBuckets", "s3.amazonaws.com", time=t0, account=ADMIN)])
+    write_cloudtrail(folder / f"{ADMIN}_CloudTrail_us-east-1_{stamp - timedelta(hours=1):%Y%m%dT%H%MZ}_c3d4.json.gz",
+                     [record("ListUsers", "iam.amazonaws.com", time=t0 - timedelta(hours=1), account=ADMIN)])
+    broken = folder / f"{ADMIN}_CloudTrail_us-east-1_{stamp - timedelta(hours=2):%Y%m%dT%H%MZ}_broken.json"
+    broken.write_text('{"Records": [{"eventTime": 12}]}')
+    writer = Store(live.url)
+    try:
+        follower = Follower(writer, ScanSettings(builtin_intel=False), [str(folder), str(missing)], FollowSettings(), notify=lambda _: None)
+        follower.cycle()
+    finally:
+        writer.close()
+    health = {"follow": follower.status, "sources": [str(folder), str(missing)]}
+    monkeypatch.setattr(api_server, "create_app", lambda store, key: create_app(store, key, health=lambda: health))
+    with live_server(live.url) as served:
+        page = _sign_in(browser, served, ADMIN, admin=True)
+        _open(page, served, "sources")
+        row = page.locator(f"#sources tr[data-source='{folder}']")
+        assert good.name in row.text_content() and "reading" in row.text_content()
+        lag = int(row.locator(".lag").get_attribute("data-seconds"))
+        assert 3 * 3600 - 5 <= lag < 3 * 3600 + 600  # now − the newest file's delivery stamp
+        quarantined = [q for q in writer_quarantine(live) if q.startswith(str(folder.resolve()))]
+        assert int(row.locator(".quarantined").get_attribute("data-count")) == len(quarantined) > 0 and broken.name in row.text_content()
+        gone = page.locator(f"#sources tr[data-source='{missing}']")
+        assert "not-there" in gone.locator("td.error").text_content() and gone.locator(".quarantined").get_attribute("data-count") == "0"
+        _open(page, served, "")
+        assert "1 failing" in page.text_content("#ingestion")
+        # a key that is no administrator's is not shown the operator's sources
+        member = _sign_in(browser, served, MEMBER)
+        _open(member, served, "sources")
+        assert "administrator" in member.text_content("main") and member.locator("#sources").count() == 0
+        assert page.errors == []
+    page = _sign_in(browser, live, ADMIN, admin=True)
+    _open(page, live, "sources")  # a serve that follows nothing says so
+    assert "follows no sources" in page.text_content("#not-following")
+
+
+def writer_quarantine(live: Live) -> list[str]:
+    return [q["path"] for q in live.store.quarantined()]

@@ -35,6 +35,7 @@ from trailhound.store import tables as t
 
 MAX_MONTHS = 24
 QUARANTINE_SHOWN = 5
+RECENT_FILES = 200
 LIST_KINDS = {"threatintelset": "CreateThreatIntelSet", "ipset": "CreateIPSet"}
 
 
@@ -114,9 +115,11 @@ def sources(call: Call, p: dict[str, Any]) -> dict[str, Any]:
         else:
             folder = Path(name)
             prefix, error = str(folder.resolve()), follow["errors"].get(str(folder))
-            row = c.execute(select(k.path, k.updated_at).where(k.path.startswith(prefix, autoescape=True))
-                            .order_by(k.updated_at.desc()).limit(1)).first()
-            if row is not None:
+            # of the files read last (one commit holds many), the one delivered last by the stamp in its name
+            recent = c.execute(select(k.path, k.updated_at).where(k.path.startswith(prefix, autoescape=True))
+                               .order_by(k.updated_at.desc()).limit(RECENT_FILES)).all()
+            if recent:
+                row = max(recent, key=lambda r: (key_time(r.path, r.updated_at), r.updated_at))
                 delivered = key_time(row.path, row.updated_at)
                 entry.update(lastObject=row.path, lastReadAt=iso(row.updated_at), lagSeconds=round(max(0.0, now - delivered)))
         count = c.execute(select(func.count()).select_from(t.quarantine).where(q.path.startswith(prefix, autoescape=True))).scalar() or 0

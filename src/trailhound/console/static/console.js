@@ -67,7 +67,7 @@ function resourceIdOf(f) {
   if (r.accessKeyDetails) return r.accessKeyDetails.accessKeyId;
   return "";
 }
-function show(...nodes) { document.getElementById("app").replaceChildren(...nodes.flat().filter((n) => n !== null && n !== undefined)); }
+function show(...nodes) { document.getElementById("app").replaceChildren(...nodes.flat(Infinity).filter((n) => n !== null && n !== undefined)); }
 function problem(error) { return h("p", { class: "error", role: "alert" }, String(error.message || error)); }
 
 function header() {
