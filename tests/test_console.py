@@ -9,8 +9,10 @@ No browser here is a failure, not a skip: these tests are the console's only pro
 from __future__ import annotations
 
 import hashlib
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import orjson
 import pytest
@@ -99,10 +101,11 @@ def _rows(live: Live, account: str, region: str = REGION) -> list[dict]:
                                                       .where(f.account_id == account, f.region == region))]
 
 
-def _page(browser, live: Live):
-    context = browser.new_context()
+def _page(browser, live: Live, **options: object):
+    context = browser.new_context(**options)
     page = context.new_page()
-    page.errors = []
+    page.errors, page.requests = [], []
+    context.on("request", lambda r: page.requests.append(r.url))
     page.on("pageerror", lambda e: page.errors.append(str(e)))
     page.on("dialog", lambda d: (page.errors.append(f"dialog: {d.message}"), d.dismiss()))
     page.on("console", lambda m: m.type == "error" and page.errors.append(f"console: {m.text}"))
@@ -111,10 +114,10 @@ def _page(browser, live: Live):
     return page
 
 
-def _sign_in(browser, live: Live, account: str, *, admin: bool = False, secret: str | None = None):
+def _sign_in(browser, live: Live, account: str, *, admin: bool = False, secret: str | None = None, **options: object):
     live.client(account, admin=admin)  # issues the key on first use
     key_id, real = live.keys[(account, admin)]
-    page = _page(browser, live)
+    page = _page(browser, live, **options)
     page.goto(f"{live.endpoint}/console/")
     assert "/console/signin" in page.url  # not signed in: the sign-in form
     page.fill("input[name=access_key_id]", key_id)
@@ -437,8 +440,8 @@ def test_suppression_rules_listed_edited_and_deleted(browser, live: Live) -> Non
     delete = page.locator("#rules tbody tr[data-name=scanner] button.danger")
     delete.click()
     assert gd.list_filters(DetectorId=detector)["FilterNames"] == ["scanner", "high-only"]
-    delete.click()
-    page.wait_for_load_state()
+    with page.expect_navigation():  # the page reloads without the rule
+        delete.click()
     _ready(page)
     assert gd.list_filters(DetectorId=detector)["FilterNames"] == ["high-only"]
     assert page.locator("#rules tbody tr").evaluate_all("rows => rows.map(r => r.dataset.name)") == ["high-only"]
@@ -556,6 +559,9 @@ def test_sources_page_shows_each_followed_sources_lag_last_object_errors_and_qua
         assert int(row.locator(".quarantined").get_attribute("data-count")) == len(quarantined) > 0 and broken.name in row.text_content()
         gone = page.locator(f"#sources tr[data-source='{missing}']")
         assert "not-there" in gone.locator("td.error").text_content() and gone.locator(".quarantined").get_attribute("data-count") == "0"
+        if not live.url.startswith("postgresql"):
+            page.set_viewport_size({"width": 1280, "height": 600})
+            page.screenshot(path=str(SHOTS / "sources.png"))
         _open(page, served, "")
         assert "1 failing" in page.text_content("#ingestion")
         # a key that is no administrator's is not shown the operator's sources
@@ -570,3 +576,150 @@ def test_sources_page_shows_each_followed_sources_lag_last_object_errors_and_qua
 
 def writer_quarantine(live: Live) -> list[str]:
     return [q["path"] for q in live.store.quarantined()]
+
+
+def _post_signin(live: Live, key_id: str, secret: str) -> requests.Response:
+    return requests.post(f"{live.endpoint}/console/signin", data={"access_key_id": key_id, "secret_access_key": secret}, allow_redirects=False, timeout=10)
+
+
+def test_sign_in_is_rate_limited_per_key_and_per_address(live: Live) -> None:
+    live.client(ADMIN, admin=True)
+    live.client(MEMBER)
+    key_id, secret = live.keys[(ADMIN, True)]
+    other_id, other_secret = live.keys[(MEMBER, False)]
+    for _ in range(4):
+        assert _post_signin(live, key_id, "wrong-" + "x" * 34).status_code == 401
+    assert _post_signin(live, key_id, secret).status_code == 303  # four failures: the right secret still signs in
+    assert _post_signin(live, key_id, "wrong-" + "x" * 34).status_code == 401  # the fifth failure
+    refused = _post_signin(live, key_id, secret)  # past the limit even the right secret waits: guessing costs time
+    assert refused.status_code == 429 and 0 < int(refused.headers["retry-after"]) <= 300 and "set-cookie" not in refused.headers
+    assert _post_signin(live, other_id, other_secret).status_code == 303  # another key from the same address is not locked out
+    # one address trying many keys: refused after 20 failures in all, whichever keys they named
+    for i in range(14):
+        assert _post_signin(live, f"THAK{i:016d}", "x").status_code == 401
+    assert _post_signin(live, other_id, other_secret).status_code == 303  # 19 failures from it so far
+    assert _post_signin(live, "THAK" + "9" * 16, "x").status_code == 401
+    assert _post_signin(live, other_id, other_secret).status_code == 429
+
+
+def test_sessions_are_kept_hashed_in_the_store_and_survive_a_restart(browser, live: Live, monkeypatch) -> None:
+    import types
+
+    import api_server
+
+    page = _sign_in(browser, live, ADMIN, admin=True)
+    token = next(c["value"] for c in page.context.cookies() if c["name"] == "trailhound_console")
+    m = t.meta.c
+    stored = dict(live.store.connect().execute(select(m.key, m.value).where(m.key.like("console-session:%"))).all())
+    assert list(stored) == ["console-session:" + hashlib.sha256(token.encode()).hexdigest()]
+    assert not any(token in k or token in v for k, v in stored.items())  # the token itself is nowhere in the store
+    # another serve on the same store and master key (a restart): the same browser is still signed in
+    monkeypatch.setattr(api_server, "secrets", types.SimpleNamespace(token_bytes=lambda n: live.master_key))
+    with live_server(live.url) as again:
+        page.goto(f"{again.endpoint}/console/findings")
+        _ready(page)
+        assert "/console/signin" not in page.url and ADMIN in page.text_content("#who")
+        # an expired row signs no one in, and is deleted when seen
+        with transaction(live.store.connect()) as c:
+            key = next(iter(stored))
+            c.execute(t.meta.update().where(m.key == key).values(value=f"{int(time.time()) - 1:010d}" + stored[key][10:]))
+        page.goto(f"{again.endpoint}/console/findings")
+        assert "/console/signin" in page.url
+        assert live.store.connect().execute(select(m.key).where(m.key.like("console-session:%"))).all() == []
+    # signing out ends the session on every serve
+    page = _sign_in(browser, live, ADMIN, admin=True)
+    page.click("#signout")
+    page.wait_for_url("**/console/signin")
+    assert live.store.connect().execute(select(m.key).where(m.key.like("console-session:%"))).all() == []
+
+
+SHOTS = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
+
+
+def _luminance(rgb: str) -> float:
+    def channel(c: float) -> float:
+        c /= 255
+        return c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4
+    r, g, b = (float(x) for x in rgb[rgb.index("(") + 1:rgb.index(")")].split(",")[:3])
+    return 0.2126 * channel(r) + 0.7152 * channel(g) + 0.0722 * channel(b)
+
+
+def _contrast(a: str, b: str) -> float:
+    hi, lo = sorted((_luminance(a), _luminance(b)), reverse=True)
+    return (hi + 0.05) / (lo + 0.05)
+
+
+def _colours(page, selector: str) -> tuple[str, str]:
+    return tuple(page.eval_on_selector(selector, "e => { const s = getComputedStyle(e); return [s.color, s.backgroundColor]; }"))
+
+
+def test_every_page_loads_only_from_serve_without_errors_in_light_and_dark(browser, live: Live, tmp_path, monkeypatch) -> None:
+    """Every page, with real data behind it: no console error, every request to serve's own origin, readable
+    contrast in both colour schemes; the README's screenshots are taken here (SQLite run)."""
+    monkeypatch.setenv("TRAILHOUND_LISTS_DIR", str(tmp_path / "lists"))
+    (tmp_path / "lists").mkdir()
+    (tmp_path / "lists" / "threats.txt").write_text(f"{ATTACKER_IP}\n")
+    gd = live.client(ADMIN, admin=True)
+    detector = gd.list_detectors()["DetectorIds"][0]
+    gd.create_threat_intel_set(DetectorId=detector, Name="corp-threats", Format="TXT", Location=str(tmp_path / "lists" / "threats.txt"), Activate=True)
+    gd.create_filter(DetectorId=detector, Name="known-scanner", Action="ARCHIVE", Description="the office's vulnerability scanner",
+                     FindingCriteria={"Criterion": {"type": {"Eq": ["Recon:EC2/Portscan"]}, "resource.instanceDetails.instanceId": {"Eq": ["i-0c0b1d0c0b1d0c0b1"]}}})
+    t0 = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
+    _scan(live, [write_cloudtrail(tmp_path / "ct" / "trail.json.gz", [record("ListAccessKeys", "iam.amazonaws.com", time=t0 + timedelta(seconds=i),
+                                                                              account=ADMIN, ip=ATTACKER_IP if i == 0 else "89.160.20.120")
+                                                                       for i in range(2000)])])
+    docs = _docs(live)
+    behaviour = next(i for i, d in docs.items() if d["type"] == "Exfiltration:IAMUser/AnomalousBehavior")
+    portscan = next(i for i, d in docs.items() if d["type"] == "Recon:EC2/Portscan")
+    pages = {"summary": "", "findings": "findings?severity=high,critical", "detail": f"findings/{behaviour}", "suppress": f"suppress?finding={portscan}",
+             "rules": "rules", "lists": "lists", "usage": "usage", "sources": "sources"}
+    shots = not live.url.startswith("postgresql")
+    if shots:
+        SHOTS.mkdir(parents=True, exist_ok=True)
+    for scheme in ("light", "dark"):
+        page = _sign_in(browser, live, ADMIN, admin=True, color_scheme=scheme, viewport={"width": 1280, "height": 860})
+        for name, path in pages.items():
+            _open(page, live, path)
+            assert page.locator("p.error[role=alert]").count() == 0, (name, page.text_content("main"))
+            text, background = _colours(page, "body")
+            assert _contrast(text, background) >= 7, (scheme, name)
+            for badge in page.locator(".sev").all()[:3]:
+                assert _contrast(*badge.evaluate("e => { const s = getComputedStyle(e); return [s.color, s.backgroundColor]; }")) >= 4.5, (scheme, name)
+            if shots and name != "sources" and (scheme == "light" or name in ("summary", "detail")):  # sources: its own test, with a follower
+                page.screenshot(path=str(SHOTS / f"{name}{'-dark' if scheme == 'dark' else ''}.png"))
+        dark = _luminance(_colours(page, "body")[1]) < 0.05
+        assert dark == (scheme == "dark")
+        assert page.errors == []
+        assert page.requests and all(u.startswith(live.endpoint + "/") for u in page.requests)
+        assert {u.split("?")[0].rsplit("/", 1)[-1] for u in page.requests} >= {"console.js", "chart.js", "pages.js", "console.css", "favicon.svg"}
+
+
+def test_the_console_works_from_the_keyboard(browser, live: Live) -> None:
+    page = _sign_in(browser, live, ADMIN, admin=True)
+
+    def tab_to(test: str, limit: int = 80) -> None:
+        for _ in range(limit):
+            page.keyboard.press("Tab")
+            if page.evaluate(f"(() => {{ const e = document.activeElement; return {test}; }})()"):
+                return
+        raise AssertionError(f"Tab never reached: {test}")
+
+    tab_to("e.tagName === 'A' && e.textContent === 'Findings'")
+    outline = page.evaluate("() => getComputedStyle(document.activeElement).outlineStyle")
+    assert outline != "none"  # the focused link is shown
+    page.keyboard.press("Enter")
+    _ready(page)
+    assert page.url.split("?")[0].endswith("/console/findings")
+    first = _shown(page, "#findings tbody tr")[0]
+    tab_to(f"e.closest && e.closest('tr') && e.closest('tr').dataset.id === '{first}' && e.tagName === 'A'")
+    page.keyboard.press("Enter")
+    _ready(page)
+    assert page.url.split("?")[0].endswith(f"/console/findings/{first}")
+    tab_to("e.id === 'archive'")
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#unarchive")
+    assert {r["id"]: r for r in _rows(live, ADMIN)}[first]["archived"]
+    tab_to("e.tagName === 'SUMMARY'")
+    page.keyboard.press("Enter")
+    assert page.is_visible("#raw pre")
+    assert page.errors == []

@@ -137,7 +137,7 @@ const USAGE_SOURCES = [["cloudtrail", "CloudTrail management"], ["s3data", "S3 d
 
 async function usagePage() {
   const u = await api("ConsoleUsage", {});
-  const usd = (v) => `$${v < 10 ? v.toFixed(2) : Math.round(v).toLocaleString("en")}`;
+  const usd = (v) => `$${v === 0 ? "0" : v < 0.1 ? v.toPrecision(2) : v < 10 ? v.toFixed(2) : Math.round(v).toLocaleString("en")}`;
   const chart = u.months.length ? stackedBars("usage-chart", "What GuardDuty would have charged, by month and source", u.months.map((m) => ({ label: m.month, values: m.bySource })),
     USAGE_SOURCES.map(([key, label], i) => ({ key, label, cls: `fill-s${i}` })), usd) : h("p", { class: "muted" }, "No usage metered yet: scan some logs.");
   const rows = u.rows.map((r) => h("tr", { "data-month": r.month, "data-account": r.accountId, "data-source": r.source },
