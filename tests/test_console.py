@@ -691,7 +691,7 @@ def test_every_page_loads_only_from_serve_without_errors_in_light_and_dark(brows
         assert dark == (scheme == "dark")
         assert page.errors == []
         assert page.requests and all(u.startswith(live.endpoint + "/") for u in page.requests)
-        assert {u.split("?")[0].rsplit("/", 1)[-1] for u in page.requests} >= {"console.js", "chart.js", "pages.js", "console.css", "favicon.svg"}
+        assert {u.split("?")[0].rsplit("/", 1)[-1] for u in page.requests} >= {"console.js", "chart.js", "related.js", "pages.js", "console.css", "favicon.svg"}
 
 
 def test_the_console_works_from_the_keyboard(browser, live: Live) -> None:

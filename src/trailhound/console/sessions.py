@@ -22,7 +22,7 @@ from collections import deque
 from dataclasses import dataclass
 
 import orjson
-from sqlalchemy import delete, func, select
+from sqlalchemy import Connection, delete, func, select
 
 from trailhound.store import tables as t
 from trailhound.store.database import Store, transaction
@@ -56,10 +56,10 @@ class Sessions:
     def __init__(self, store: Store) -> None:
         self.store = store
 
-    def _conn(self):  # type: ignore[no-untyped-def]
+    def _conn(self) -> Connection:
         return self.store.connect()
 
-    def _close(self, conn) -> None:  # type: ignore[no-untyped-def]
+    def _close(self, conn: Connection) -> None:
         if conn is not self.store.conn:
             conn.close()
 
@@ -71,7 +71,7 @@ class Sessions:
         conn = self._conn()
         try:
             with transaction(conn) as c:
-                live = (M.key.like(PREFIX + "%"))
+                live = M.key.like(PREFIX + "%")
                 c.execute(delete(t.meta).where(live, M.value < f"{int(now):010d}"))
                 count = c.execute(select(func.count()).select_from(t.meta).where(live)).scalar() or 0
                 if count >= MAX_SESSIONS:  # still full: the sessions that end soonest go first

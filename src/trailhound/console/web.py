@@ -71,7 +71,7 @@ class Console:
         self.sessions = Sessions(api.store)
         self.limit = RateLimit()
         self.files = {name: (_static(name), kind) for name, kind in
-                      (("console.js", "text/javascript"), ("chart.js", "text/javascript"), ("pages.js", "text/javascript"),
+                      (("console.js", "text/javascript"), ("chart.js", "text/javascript"), ("pages.js", "text/javascript"), ("related.js", "text/javascript"),
                                    ("console.css", "text/css"), ("favicon.svg", "image/svg+xml"),
                                                    ("shell.html", "text/html"))}
 
