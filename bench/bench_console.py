@@ -9,12 +9,14 @@ other accounts (a scope of ~600k findings), and loads the findings page's data t
 
     GET  /console/api/session                         (the session and its detector)
     POST /console/api/ListFindings      ┐ at once     (criteria from the address, a page of 50, sorted)
-    POST /console/api/GetFindingsStatistics ┘          (COUNT_BY_SEVERITY of the same criteria: the match count)
-    POST /console/api/GetFindings                     (the 50 findings of the page)
+    POST /console/api/ConsoleCount      │             (the match count of the same criteria, up to 10,000)
+    POST /console/api/GetFindings       ┘ after List  (the 50 findings of the page)
 
-"Server time" is the critical path of those requests as the client sees them on the same host (the
-HTTP round trips included, so an upper bound): session + max(list, statistics) + get. Goal: p95 <=
-300 ms for each view. With ``--browser``, also Chromium's time from navigation to the page drawn.
+The table is drawn when session, ListFindings and GetFindings are in; the count fills in beside it
+when it arrives. "Server time" is that critical path as the client sees it on the same host (the HTTP
+round trips included, so an upper bound): session + list + get, and the count's own time. Goal: the
+table's p95 <= 300 ms for each view. With ``--browser``, also Chromium's time from navigation to the
+table drawn.
 """
 
 from __future__ import annotations
@@ -109,16 +111,16 @@ def main() -> None:
             assert r.status_code == 200, (operation, r.text[:300])
             return (time.perf_counter() - t0) * 1000, r.json()
 
-        def page(criteria: dict, sort: dict) -> tuple[float, int, int]:
+        def page(criteria: dict, sort: dict) -> tuple[float, float, int, int]:
             t0 = time.perf_counter()
             web.get(f"{endpoint}/console/api/session", timeout=30).raise_for_status()
             t_session = (time.perf_counter() - t0) * 1000
-            with ThreadPoolExecutor(2) as pool:
-                listed = pool.submit(call, "ListFindings", {"FindingCriteria": criteria, "SortCriteria": sort, "MaxResults": 50})
-                stats = pool.submit(call, "GetFindingsStatistics", {"FindingCriteria": criteria, "FindingStatisticTypes": ["COUNT_BY_SEVERITY"]})
-                (t_list, got), (t_stats, counted) = listed.result(), stats.result()
-            t_get, found = call("GetFindings", {"FindingIds": got["findingIds"]})
-            return t_session + max(t_list, t_stats) + t_get, sum(counted["findingStatistics"]["countBySeverity"].values()), len(found["findings"])
+            with ThreadPoolExecutor(1) as pool:
+                stats = pool.submit(call, "ConsoleCount", {"FindingCriteria": criteria})
+                t_list, got = call("ListFindings", {"FindingCriteria": criteria, "SortCriteria": sort, "MaxResults": 50})
+                t_get, found = call("GetFindings", {"FindingIds": got["findingIds"]})
+                t_count, counted = stats.result()
+            return t_session + t_list + t_get, t_count, counted["count"] + counted["more"], len(found["findings"])
 
         import psycopg
 
@@ -127,14 +129,14 @@ def main() -> None:
         for name, (criteria, sort) in views(kinds).items():
             for _ in range(5):
                 page(criteria, sort)  # warm: plans, pools, caches
-            times, matched, shown = [], 0, 0
+            times, counts, matched, shown = [], [], 0, 0
             for _ in range(args.samples):
-                ms, matched, shown = page(criteria, sort)
+                ms, count_ms, matched, shown = page(criteria, sort)
                 times.append(ms)
-            times.sort()
-            p95 = times[min(len(times) - 1, int(len(times) * 0.95))]
-            print(f"{name}: {matched:,} match, {shown} shown; server time p50 {statistics.median(times):.0f} ms, p95 {p95:.0f} ms "
-                  f"({'✔' if p95 <= 300 else '✘'} goal p95 <= 300 ms)", flush=True)
+                counts.append(count_ms)
+            p50, p95 = quantiles(times)
+            print(f"{name}: {'more than 10,000' if matched > 10_000 else f'{matched:,}'} match, {shown} shown; table p50 {p50:.0f} ms, p95 {p95:.0f} ms "
+                  f"({'✔' if p95 <= 300 else '✘'} goal p95 <= 300 ms); count p50 {quantiles(counts)[0]:.0f} ms, p95 {quantiles(counts)[1]:.0f} ms", flush=True)
         if args.browser:
             browser_times(endpoint, key, kinds, args.samples // 3)
     finally:
@@ -151,6 +153,11 @@ def tidy(server: str, schema: str | None, url: str, keep: bool) -> None:
         print(f"kept: {url}")
     else:
         drop_schema(server, schema)
+
+
+def quantiles(values: list[float]) -> tuple[float, float]:
+    ordered = sorted(values)
+    return statistics.median(ordered), ordered[min(len(ordered) - 1, int(len(ordered) * 0.95))]
 
 
 def browser_times(endpoint: str, key: dict, kinds: list[str], samples: int) -> None:
@@ -170,13 +177,12 @@ def browser_times(endpoint: str, key: dict, kinds: list[str], samples: int) -> N
             query = {"region": "us-east-1", "severity": rnd.choice(["high,critical", "medium", ""]), "type": rnd.choice(kinds + [""] * 5)}
             t0 = time.perf_counter()
             page.goto(f"{endpoint}/console/findings?{urlencode({k: v for k, v in query.items() if v})}")
-            page.wait_for_selector("body[data-ready=true]", timeout=120_000)
+            page.wait_for_selector("body[data-drawn=true]", timeout=120_000)
             if i >= 3:
                 times.append((time.perf_counter() - t0) * 1000)
         b.close()
-    times.sort()
-    print(f"findings page in Chromium, navigation to drawn (random filters): p50 {statistics.median(times):.0f} ms, "
-          f"p95 {times[min(len(times) - 1, int(len(times) * 0.95))]:.0f} ms", flush=True)
+    p50, p95 = quantiles(times)
+    print(f"findings page in Chromium, navigation to the table drawn (random filters): p50 {p50:.0f} ms, p95 {p95:.0f} ms", flush=True)
 
 
 if __name__ == "__main__":

@@ -723,3 +723,19 @@ def test_the_console_works_from_the_keyboard(browser, live: Live) -> None:
     page.keyboard.press("Enter")
     assert page.is_visible("#raw pre")
     assert page.errors == []
+
+
+def test_the_findings_count_stops_at_its_cap(browser, live: Live, monkeypatch) -> None:
+    from trailhound.console import data
+
+    high = sum(1 for r in _rows(live, ADMIN) if 7 <= r["severity"] < 9 and not r["archived"])
+    page = _sign_in(browser, live, ADMIN, admin=True)
+    monkeypatch.setattr(data, "COUNT_CAP", high)  # exactly at the cap: still an exact count
+    _open(page, live, "findings?severity=high")
+    assert page.get_attribute("#match-count", "data-count") == str(high) and page.get_attribute("#match-count", "data-more") == "false"
+    assert page.text_content("#match-count") == f"{high} findings"
+    monkeypatch.setattr(data, "COUNT_CAP", high - 1)  # one over it: "more than"
+    _open(page, live, "findings?severity=high")
+    assert page.get_attribute("#match-count", "data-more") == "true" and page.text_content("#match-count") == f"More than {high - 1} findings"
+    assert page.locator("#findings tbody tr").count() == min(high, 50)  # the table itself is not capped
+    assert page.errors == []

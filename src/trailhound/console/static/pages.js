@@ -21,9 +21,9 @@ function criteriaText(fc) {
     `${key} ${Object.entries(ops).map(([op, v]) => `${op} ${Array.isArray(v) ? v.join(" | ") : v}`).join(", ")}`).join("; ");
 }
 
-async function countMatching(criterion) {
-  const stats = await api("GetFindingsStatistics", { FindingCriteria: { criterion }, FindingStatisticTypes: ["COUNT_BY_SEVERITY"] });
-  return Object.values(stats.findingStatistics.countBySeverity || {}).reduce((a, b) => a + b, 0);
+async function countMatching(criterion) {  // [count, text]: counted up to 10,000 (ConsoleCount)
+  const n = await api("ConsoleCount", { FindingCriteria: { criterion } });
+  return [n.count, n.more ? `more than ${n.count.toLocaleString("en")}` : n.count.toLocaleString("en")];
 }
 
 // --- Suppression rules ----------------------------------------------------------------------------------
@@ -37,7 +37,7 @@ async function rulesPage() {
     token = page.nextToken;
   } while (token);
   const rules = await Promise.all(names.map((name) => api("GetFilter", { FilterName: name })));
-  const counts = await Promise.all(rules.map((r) => countMatching(r.findingCriteria.criterion || {}).catch(() => null)));
+  const counts = await Promise.all(rules.map((r) => countMatching(r.findingCriteria.criterion || {}).catch(() => [null, "—"])));
   const status = h("p", { id: "action-status", role: "status" });
   const rows = rules.map((r, i) => {
     const description = h("input", { value: r.description || "", size: 40, "aria-label": `description of ${r.name}`, class: "rule-description" });
@@ -61,7 +61,7 @@ async function rulesPage() {
     return h("tr", { "data-name": r.name },
       h("td", {}, h("strong", {}, r.name), h("div", { class: "muted" }, criteriaText(r.findingCriteria))),
       h("td", {}, action), h("td", {}, rank), h("td", {}, description, h("details", {}, h("summary", {}, "Criteria (JSON)"), criteria)),
-      h("td", { class: "matches", "data-count": counts[i] }, counts[i] === null ? "—" : String(counts[i])),
+      h("td", { class: "matches", "data-count": counts[i][0] }, counts[i][1]),
       h("td", {}, h("div", { class: "bar" }, save, remove)));
   });
   show(h("h1", {}, `Suppression rules — ${session.region}`),
@@ -82,7 +82,7 @@ async function listSection(k, status) {
   const ids = (await api(`List${k.noun}s`, { MaxResults: 50 }))[k.ids] || [];
   const sets = await Promise.all(ids.map((id) => api(`Get${k.noun}`, { [k.id]: id }).then((x) => ({ ...x, id }))));
   const matched = await Promise.all(sets.map((x) => k.kind === "threatintelset"
-    ? countMatching({ "service.additionalInfo.threatListName": { eq: [x.name] } }).catch(() => null) : Promise.resolve(null)));
+    ? countMatching({ "service.additionalInfo.threatListName": { eq: [x.name] } }).catch(() => [null, "—"]) : Promise.resolve(null)));
   const rows = sets.map((x, i) => {
     const toggle = h("button", { type: "button", class: "list-toggle" }, x.status === "ACTIVE" ? "Deactivate" : "Activate");
     toggle.addEventListener("click", async () => {
@@ -92,7 +92,7 @@ async function listSection(k, status) {
       try { await api(`Delete${k.noun}`, { [k.id]: x.id }); location.reload(); } catch (error) { status.replaceChildren(problem(error)); }
     });
     const match = k.kind === "threatintelset"
-      ? h("a", { href: url("findings", { list: x.name, archived: "all" }), class: "list-matches", "data-count": matched[i] }, `${matched[i] ?? "—"} findings`)
+      ? h("a", { href: url("findings", { list: x.name, archived: "all" }), class: "list-matches", "data-count": matched[i][0] }, `${matched[i][1]} findings`)
       : h("span", { class: "muted" }, "suppresses findings from its addresses (nothing is kept per match)");
     return h("tr", { "data-name": x.name }, h("td", {}, h("strong", {}, x.name), h("div", { class: "muted" }, x.location)), h("td", {}, x.format),
       h("td", { class: "list-status" }, x.status, x.errorDetails ? h("div", { class: "error" }, x.errorDetails) : null), h("td", {}, match),
