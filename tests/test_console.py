@@ -297,7 +297,10 @@ def test_a_member_session_sees_only_its_own_findings(browser, live: Live) -> Non
 def test_attacker_written_fields_render_as_text(browser, live: Live) -> None:
     page = _sign_in(browser, live, ADMIN, admin=True)
     hostile = "0" * 31 + "1"
-    for path in ("", "findings?type=Discovery:S3/TorIPCaller", f"findings/{hostile}", f"suppress?finding={hostile}"):
+    gd = live.client(ADMIN, admin=True)  # a rule made from the hostile finding carries its bucket name
+    gd.create_filter(DetectorId=gd.list_detectors()["DetectorIds"][0], Name="from-hostile", Description=XSS_TITLE,
+                     FindingCriteria={"Criterion": {"resource.s3BucketDetails.name": {"Eq": [XSS_BUCKET]}}})
+    for path in ("", "findings?type=Discovery:S3/TorIPCaller", f"findings/{hostile}", f"suppress?finding={hostile}", "rules"):
         _open(page, live, path)
         assert page.evaluate("window.__xss") is None
         assert page.locator("img, svg:not(.chart), svg.chart svg, script:not([src]), iframe, object").count() == 0
@@ -309,6 +312,8 @@ def test_attacker_written_fields_render_as_text(browser, live: Live) -> None:
     assert XSS_AGENT in page.text_content("#action") and XSS_BUCKET in page.text_content("#resource")
     _open(page, live, "findings?type=Discovery:S3/TorIPCaller")
     assert XSS_BUCKET in page.text_content("#findings")
+    _open(page, live, "rules")
+    assert XSS_BUCKET in page.text_content("#rules") and page.input_value(".rule-description") == XSS_TITLE
     assert page.errors == []  # no alert() dialog, no script error
     csp = requests.get(f"{live.endpoint}/console/signin", timeout=10).headers["content-security-policy"]
     assert "script-src 'self'" in csp and "unsafe-inline" not in csp

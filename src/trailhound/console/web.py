@@ -1,16 +1,19 @@
 """The web console, served by ``trailhound serve`` at ``/console/`` beside the API.
 
 A browser cannot sign SigV4, so the console signs in with the same access keys (key id and secret,
-checked against the store), then holds a server-side session: a random token in an HttpOnly,
-SameSite=Strict cookie, and a CSRF token every data call must echo in ``X-CSRF-Token``.
+checked against the store, failures rate-limited), then holds a session kept in the store
+(``sessions.py``): a random token in an HttpOnly, SameSite=Strict cookie, and a CSRF token every data
+call must echo in ``X-CSRF-Token``.
 
 Its data calls are the API's own operations: ``POST /console/api/<Operation>?region=<region>`` with the
 operation's input as the API takes it (top-level model names, camelCase inside) runs the registered
 handler (``context.HANDLERS``) with a ``Ctx`` for the session's caller — so the same input checks, the
 same FindingCriteria and the same account isolation — and answers the API's wire form. The console adds
-only the detector: the caller's own in that region, found by ``ListDetectors``.
+only the detector: the caller's own in that region, found by ``ListDetectors``. What the API has no
+operation for (ingestion, usage by month, sources, list upload, a capped count) is ``data.py``'s, on
+the same ``Ctx``.
 
-The pages are one static HTML shell and a small script (``static/``) that builds every element with DOM
+The pages are one static HTML shell and small scripts (``static/``) that builds every element with DOM
 calls and text nodes, never markup from data: finding fields are written by attackers (titles, user
 agents, bucket names). A strict Content-Security-Policy (no inline script) backs that up.
 """
