@@ -530,7 +530,15 @@ def test_lists_uploaded_activated_and_what_they_matched_then_usage_and_ingestion
     assert page.errors == []
 
 
-def test_sources_page_shows_each_followed_sources_lag_last_object_errors_and_quarantine(browser, live: Live, tmp_path, monkeypatch) -> None:
+@pytest.fixture(scope="module")
+def s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    from s3_server import s3_server
+
+    with s3_server(tmp_path_factory.mktemp("seaweedfs")) as server:
+        yield server
+
+
+def test_sources_page_shows_each_followed_sources_lag_last_object_errors_and_quarantine(browser, live: Live, s3, tmp_path, monkeypatch) -> None:
     import api_server
 
     from trailhound.api.app import create_app
@@ -545,13 +553,24 @@ def test_sources_page_shows_each_followed_sources_lag_last_object_errors_and_qua
                      [record("ListUsers", "iam.amazonaws.com", time=t0 - timedelta(hours=1), account=ADMIN)])
     broken = folder / f"{ADMIN}_CloudTrail_us-east-1_{stamp - timedelta(hours=2):%Y%m%dT%H%MZ}_broken.json"
     broken.write_text('{"Records": [{"eventTime": 12}]}')
+    # an S3 prefix: two objects, the later delivered 2 hours ago; and a bucket that does not exist
+    for k, v in s3.env.items():
+        monkeypatch.setenv(k, v)
+    bucket = s3.client()
+    bucket.create_bucket(Bucket="console-logs")
+    keys = [f"logs/AWSLogs/{ADMIN}/CloudTrail/us-east-1/{when:%Y/%m/%d}/{ADMIN}_CloudTrail_us-east-1_{when:%Y%m%dT%H%MZ}_s3.json.gz"
+            for when in (stamp, stamp + timedelta(hours=1))]
+    for h, key in zip((0, 1), keys):
+        body = write_cloudtrail(tmp_path / "s3" / f"{h}.json.gz", [record("ListRoles", "iam.amazonaws.com", time=t0 + timedelta(hours=h), account=ADMIN)])
+        bucket.put_object(Bucket="console-logs", Key=key, Body=body.read_bytes())
+    sources = [str(folder), str(missing), "s3://console-logs/logs/", "s3://no-such-console-bucket/logs/"]
     writer = Store(live.url)
     try:
-        follower = Follower(writer, ScanSettings(builtin_intel=False), [str(folder), str(missing)], FollowSettings(), notify=lambda _: None)
+        follower = Follower(writer, ScanSettings(builtin_intel=False), sources, FollowSettings(s3_endpoint=s3.endpoint), notify=lambda _: None)
         follower.cycle()
     finally:
         writer.close()
-    health = {"follow": follower.status, "sources": [str(folder), str(missing)]}
+    health = {"follow": follower.status, "sources": sources}
     monkeypatch.setattr(api_server, "create_app", lambda store, key: create_app(store, key, health=lambda: health))
     with live_server(live.url) as served:
         page = _sign_in(browser, served, ADMIN, admin=True)
@@ -564,11 +583,15 @@ def test_sources_page_shows_each_followed_sources_lag_last_object_errors_and_qua
         assert int(row.locator(".quarantined").get_attribute("data-count")) == len(quarantined) > 0 and broken.name in row.text_content()
         gone = page.locator(f"#sources tr[data-source='{missing}']")
         assert "not-there" in gone.locator("td.error").text_content() and gone.locator(".quarantined").get_attribute("data-count") == "0"
+        prefix = page.locator("#sources tr[data-source='s3://console-logs/logs/']")
+        assert f"s3://console-logs/{keys[1]}" in prefix.text_content() and "reading" in prefix.text_content()
+        assert 2 * 3600 - 5 <= int(prefix.locator(".lag").get_attribute("data-seconds")) < 2 * 3600 + 600
+        assert "no-such-console-bucket" in page.locator("#sources tr[data-source='s3://no-such-console-bucket/logs/'] td.error").text_content()
         if not live.url.startswith("postgresql"):
             page.set_viewport_size({"width": 1280, "height": 600})
             page.screenshot(path=str(SHOTS / "sources.png"))
         _open(page, served, "")
-        assert "1 failing" in page.text_content("#ingestion")
+        assert "2 failing" in page.text_content("#ingestion")
         # a key that is no administrator's is not shown the operator's sources
         member = _sign_in(browser, served, MEMBER)
         _open(member, served, "sources")

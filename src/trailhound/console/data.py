@@ -35,7 +35,7 @@ from trailhound.api.ops.findings import _matching  # the API's scope and Finding
 from trailhound.api.ops.usage import SOURCES, costs
 from trailhound.api.protocol import ApiError, bad_request
 from trailhound.intel import stored
-from trailhound.sources.s3 import key_time
+from trailhound.sources.s3 import key_time, parse_location
 from trailhound.store import tables as t
 
 MAX_MONTHS = 24
@@ -112,12 +112,16 @@ def sources(call: Call, p: dict[str, Any]) -> dict[str, Any]:
     for name in names:
         entry: dict[str, Any] = {"source": name, "kind": "s3" if name.startswith("s3://") else "folder"}
         if name.startswith("s3://"):
-            prefix, error = name, follow["errors"].get(name.rstrip("/")) or follow["errors"].get(name)
-            row = c.execute(select(m.marker, m.updated_at).where(m.source.in_([name, name.rstrip("/")]))).first()
-            if row is not None:
+            location = parse_location(name)  # as the follower names it: its streams (AWS's dated folders under it), errors, objects
+            prefix = location.url
+            error = next((line for where, line in follow["errors"].items() if where.startswith(prefix)), None)
+            # each stream's marker is its last key read (every key up to it is read); the source's last object is the latest delivered
+            markers = c.execute(select(m.marker, m.updated_at).where(m.source.startswith(prefix, autoescape=True), m.marker != "")
+                                .order_by(m.updated_at.desc()).limit(RECENT_FILES)).all()
+            if markers:
+                row = max(markers, key=lambda r: (key_time(r.marker, r.updated_at), r.updated_at))
                 delivered = key_time(row.marker, row.updated_at)
-                entry.update(lastObject=f"{name.rstrip('/')}/{row.marker.rsplit('/', 1)[-1]}" if row.marker else None,
-                             lastReadAt=iso(row.updated_at), lagSeconds=round(max(0.0, now - delivered)))
+                entry.update(lastObject=location.name(row.marker), lastReadAt=iso(row.updated_at), lagSeconds=round(max(0.0, now - delivered)))
         else:
             folder = Path(name)
             prefix, error = str(folder.resolve()), follow["errors"].get(str(folder))
