@@ -556,14 +556,14 @@ def test_sources_page_shows_each_followed_sources_lag_last_object_errors_and_qua
     # an S3 prefix: two objects, the later delivered 2 hours ago; and a bucket that does not exist
     for k, v in s3.env.items():
         monkeypatch.setenv(k, v)
-    bucket = s3.client()
-    bucket.create_bucket(Bucket="console-logs")
+    bucket, name = s3.client(), f"console-logs-{hashlib.blake2b(live.url.encode(), digest_size=4).hexdigest()}"  # one server for both stores
+    bucket.create_bucket(Bucket=name)
     keys = [f"logs/AWSLogs/{ADMIN}/CloudTrail/us-east-1/{when:%Y/%m/%d}/{ADMIN}_CloudTrail_us-east-1_{when:%Y%m%dT%H%MZ}_s3.json.gz"
             for when in (stamp, stamp + timedelta(hours=1))]
     for h, key in zip((0, 1), keys):
         body = write_cloudtrail(tmp_path / "s3" / f"{h}.json.gz", [record("ListRoles", "iam.amazonaws.com", time=t0 + timedelta(hours=h), account=ADMIN)])
-        bucket.put_object(Bucket="console-logs", Key=key, Body=body.read_bytes())
-    sources = [str(folder), str(missing), "s3://console-logs/logs/", "s3://no-such-console-bucket/logs/"]
+        bucket.put_object(Bucket=name, Key=key, Body=body.read_bytes())
+    sources = [str(folder), str(missing), f"s3://{name}/logs/", "s3://no-such-console-bucket/logs/"]
     writer = Store(live.url)
     try:
         follower = Follower(writer, ScanSettings(builtin_intel=False), sources, FollowSettings(s3_endpoint=s3.endpoint), notify=lambda _: None)
@@ -583,8 +583,8 @@ def test_sources_page_shows_each_followed_sources_lag_last_object_errors_and_qua
         assert int(row.locator(".quarantined").get_attribute("data-count")) == len(quarantined) > 0 and broken.name in row.text_content()
         gone = page.locator(f"#sources tr[data-source='{missing}']")
         assert "not-there" in gone.locator("td.error").text_content() and gone.locator(".quarantined").get_attribute("data-count") == "0"
-        prefix = page.locator("#sources tr[data-source='s3://console-logs/logs/']")
-        assert f"s3://console-logs/{keys[1]}" in prefix.text_content() and "reading" in prefix.text_content()
+        prefix = page.locator(f"#sources tr[data-source='s3://{name}/logs/']")
+        assert f"s3://{name}/{keys[1]}" in prefix.text_content() and "reading" in prefix.text_content()
         assert 2 * 3600 - 5 <= int(prefix.locator(".lag").get_attribute("data-seconds")) < 2 * 3600 + 600
         assert "no-such-console-bucket" in page.locator("#sources tr[data-source='s3://no-such-console-bucket/logs/'] td.error").text_content()
         if not live.url.startswith("postgresql"):
