@@ -75,15 +75,17 @@ def ingestion(call: Call, p: dict[str, Any]) -> dict[str, Any]:
 
 def usage(call: Call, p: dict[str, Any]) -> dict[str, Any]:
     u = t.usage.c
+    # the store meters by month, or by day (and resource) in later schemas: either way summed per month here
+    month = func.substr(u.day, 1, 7) if "day" in u else u.month
     accounts = sorted(call.ctx.visible_accounts())
-    months = list(call.ctx.conn.execute(select(u.month).where(u.account_id.in_(accounts)).group_by(u.month)
-                                        .order_by(u.month.desc()).limit(MAX_MONTHS)).scalars())
-    rows = call.ctx.conn.execute(select(u.month, u.account_id, u.source, u.events, u.bytes)
-                                 .where(u.account_id.in_(accounts), u.month.in_(months))
-                                 .order_by(u.month, u.account_id, u.source)).all()
+    months = list(call.ctx.conn.execute(select(month).where(u.account_id.in_(accounts)).group_by(month)
+                                        .order_by(month.desc()).limit(MAX_MONTHS)).scalars())
+    rows = call.ctx.conn.execute(select(month, u.account_id, u.source, func.sum(u.events), func.sum(u.bytes))
+                                 .where(u.account_id.in_(accounts), month.in_(months))
+                                 .group_by(month, u.account_id, u.source).order_by(month, u.account_id, u.source)).all()
     by_month: dict[str, list[tuple[str, str, int, int]]] = defaultdict(list)
-    for month, account, source, events, size in rows:
-        by_month[month].append((account, source, events, size))
+    for m, account, source, events, size in rows:
+        by_month[m].append((account, source, int(events), int(size)))
     out, totals = [], []
     for month in sorted(by_month):
         priced = costs(by_month[month])  # per month, as the tiers reset each month
