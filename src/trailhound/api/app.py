@@ -125,7 +125,7 @@ def create_app(store: Store, master_key: bytes, health: Callable[[], dict[str, A
     from trailhound.console.web import Console
 
     # the console's routes first: they own /console and /console/... (no GuardDuty path begins so), the API the rest
-    site = Starlette(routes=[Route("/healthz", healthz, methods=["GET"]), *Console(api).routes(), Route("/{path:path}", endpoint, methods=METHODS)])
+    site = Starlette(routes=[Route("/healthz", healthz, methods=["GET"]), *Console(api, health).routes(), Route("/{path:path}", endpoint, methods=METHODS)])
 
     async def app(scope: dict[str, Any], receive: Callable[..., Any], send: Callable[..., Any]) -> None:
         # API requests go straight to the Api, past Starlette's routing and middleware (a tenth of the server's CPU per request)

@@ -128,6 +128,7 @@ def serve(
                                          lock_wait, commit_interval_s)
             threads.append(threading.Thread(target=follower.run, args=(stop,), name="trailhound-follow", daemon=True))
             health["follow"] = follower.status
+            health["sources"] = list(source)  # the console's sources page names them
         exporter = _exporter(store, db, webhook, webhook_secret, webhook_attempts, webhook_backoff_s, dead_letter, export_file,
                              export_delay_s, follower)
         if exporter is not None:

@@ -1,16 +1,19 @@
 """The web console, served by ``trailhound serve`` at ``/console/`` beside the API.
 
 A browser cannot sign SigV4, so the console signs in with the same access keys (key id and secret,
-checked against the store), then holds a server-side session: a random token in an HttpOnly,
-SameSite=Strict cookie, and a CSRF token every data call must echo in ``X-CSRF-Token``.
+checked against the store, failures rate-limited), then holds a session kept in the store
+(``sessions.py``): a random token in an HttpOnly, SameSite=Strict cookie, and a CSRF token every data
+call must echo in ``X-CSRF-Token``.
 
 Its data calls are the API's own operations: ``POST /console/api/<Operation>?region=<region>`` with the
 operation's input as the API takes it (top-level model names, camelCase inside) runs the registered
 handler (``context.HANDLERS``) with a ``Ctx`` for the session's caller — so the same input checks, the
 same FindingCriteria and the same account isolation — and answers the API's wire form. The console adds
-only the detector: the caller's own in that region, found by ``ListDetectors``.
+only the detector: the caller's own in that region, found by ``ListDetectors``. What the API has no
+operation for (ingestion, usage by month, sources, list upload, a capped count) is ``data.py``'s, on
+the same ``Ctx``.
 
-The pages are one static HTML shell and a small script (``static/``) that builds every element with DOM
+The pages are one static HTML shell and small scripts (``static/``) that builds every element with DOM
 calls and text nodes, never markup from data: finding fields are written by attackers (titles, user
 agents, bucket names). A strict Content-Security-Policy (no inline script) backs that up.
 """
@@ -22,10 +25,9 @@ import html
 import logging
 import re
 import secrets
-import threading
-import time
 from dataclasses import dataclass
 from importlib import resources
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
 
@@ -39,16 +41,20 @@ from starlette.routing import BaseRoute, Mount, Route
 from trailhound.api import context
 from trailhound.api.protocol import ApiError
 from trailhound.api.sigv4 import Caller
+from trailhound.console import data
+from trailhound.console.sessions import SESSION_S, RateLimit, Session, Sessions
 
 log = logging.getLogger("trailhound.console")
 
 COOKIE = "trailhound_console"
-SESSION_S = 8 * 3600  # a session ends this long after sign-in
-MAX_SESSIONS = 10_000
 MAX_BODY = 1 << 16
-# what the console may call: reading findings, triage, suppression rules, its detector
+MAX_UPLOAD = 2 << 20  # a list uploaded through the console (larger ones: put the file in the lists folder, or S3)
+# what the console may call: reading findings, triage, suppression rules, lists, usage, its detector
 OPERATIONS = frozenset({"ListDetectors", "CreateDetector", "GetDetector", "ListFindings", "GetFindings", "GetFindingsStatistics",
-                        "ArchiveFindings", "UnarchiveFindings", "UpdateFindingsFeedback", "CreateFilter", "GetFilter", "ListFilters"})
+                        "ArchiveFindings", "UnarchiveFindings", "UpdateFindingsFeedback",
+                        "CreateFilter", "GetFilter", "ListFilters", "UpdateFilter", "DeleteFilter",
+                        *(f"{verb}{noun}" for noun in ("IPSet", "ThreatIntelSet") for verb in ("Get", "Update", "Delete")),
+                        "ListIPSets", "ListThreatIntelSets", "GetUsageStatistics"})
 _REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-\d{1,2}")
 _KEY_ID = re.compile(r"[A-Z0-9]{16,128}")
 HEADERS = {
@@ -58,59 +64,18 @@ HEADERS = {
 }
 
 
-@dataclass(frozen=True)
-class Session:
-    access_key_id: str
-    account_id: str
-    admin: bool
-    region: str  # the region chosen at sign-in; a page may ask for another
-    csrf: str
-    expires: float
-
-
-class Sessions:
-    """Server-side sessions in memory (a restart signs everyone out)."""
-
-    def __init__(self) -> None:
-        self._by_token: dict[str, Session] = {}
-        self._lock = threading.Lock()
-
-    def new(self, key_id: str, account: str, admin: bool, region: str) -> str:
-        token = secrets.token_urlsafe(32)
-        now = time.time()
-        with self._lock:
-            if len(self._by_token) >= MAX_SESSIONS:
-                self._by_token = {t: s for t, s in self._by_token.items() if s.expires > now}
-                while len(self._by_token) >= MAX_SESSIONS:  # still full: the oldest go first
-                    self._by_token.pop(next(iter(self._by_token)))
-            self._by_token[token] = Session(key_id, account, admin, region, secrets.token_urlsafe(32), now + SESSION_S)
-        return token
-
-    def get(self, token: str | None) -> Session | None:
-        if not token:
-            return None
-        with self._lock:
-            s = self._by_token.get(token)
-            if s is not None and s.expires <= time.time():
-                del self._by_token[token]
-                s = None
-        return s
-
-    def drop(self, token: str | None) -> None:
-        with self._lock:
-            self._by_token.pop(token or "", None)
-
-
 def _static(name: str) -> bytes:
     return resources.files("trailhound.console").joinpath("static", name).read_bytes()
 
 
 class Console:
-    def __init__(self, api: Any) -> None:  # an api.app.Api: its store, protocol, keys and scopes
-        self.api = api
-        self.sessions = Sessions()
+    def __init__(self, api: Any, health: Callable[[], dict[str, Any]] | None = None) -> None:  # an api.app.Api
+        self.api, self.health = api, health or dict
+        self.sessions = Sessions(api.store)
+        self.limit = RateLimit()
         self.files = {name: (_static(name), kind) for name, kind in
-                      (("console.js", "text/javascript"), ("console.css", "text/css"), ("favicon.svg", "image/svg+xml"),
+                      (("console.js", "text/javascript"), ("chart.js", "text/javascript"), ("pages.js", "text/javascript"), ("related.js", "text/javascript"),
+                                   ("console.css", "text/css"), ("favicon.svg", "image/svg+xml"),
                                                    ("shell.html", "text/html"))}
 
     def routes(self) -> list[BaseRoute]:
@@ -129,14 +94,20 @@ class Console:
 
     # --- pages -----------------------------------------------------------------------------------------
 
-    def _session(self, request: Request) -> Session | None:
-        return self.sessions.get(request.cookies.get(COOKIE))
+    def _session_now(self, token: str | None) -> Session | None:
+        session = self.sessions.get(token)
+        if session is not None and self.api.keys(session.access_key_id) is None:
+            return None  # its access key was deleted: so is the session (within the key cache's minute)
+        return session
+
+    async def _session(self, request: Request) -> Session | None:
+        return await run_in_threadpool(self._session_now, request.cookies.get(COOKIE))
 
     async def page(self, request: Request) -> Response:
         page = request.path_params["page"]
-        if not re.fullmatch(r"|findings|findings/[0-9a-zA-Z_-]{1,300}|suppress", page):
+        if not re.fullmatch(r"|findings|findings/[0-9a-zA-Z_-]{1,300}|suppress|rules|lists|usage|sources", page):
             return _html(_doc("Not found", "<p>No such page. <a href=\"/console/\">Summary</a></p>"), 404)
-        if self._session(request) is None:
+        if await self._session(request) is None:
             target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
             return _redirect("/console/signin?next=" + quote(target, safe=""))
         body, kind = self.files["shell.html"]
@@ -162,13 +133,20 @@ class Console:
         region, target = form.get("region", "").strip() or "us-east-1", form.get("next", "")
         if not _REGION.fullmatch(region):
             return _html(_signin_form(target, "That is not an AWS region name (like us-east-1)."), 400)
+        address = request.client.host if request.client else "?"
+        wait = self.limit.retry_after(address, key_id[:128])
+        if wait > 0:  # refused before the secret is looked at: guessing costs a wait, whatever the guess
+            response = _html(_signin_form(target, f"Too many failed sign-ins: try again in {int(wait) + 1} seconds."), 429)
+            response.headers["Retry-After"] = str(int(wait) + 1)
+            return response
         record = await run_in_threadpool(self.api.keys, key_id) if _KEY_ID.fullmatch(key_id) else None
         # one answer for an unknown key and a wrong secret; the comparison takes the same time either way
         expected = record.secret if record is not None else secrets.token_urlsafe(30)
         if not hmac.compare_digest(expected.encode(), secret.encode()) or record is None:
-            log.warning("console sign-in refused for key %s", key_id[:24])
+            log.warning("console sign-in refused for key %s from %s", key_id[:24], address)
+            self.limit.failed(address, key_id[:128])
             return _html(_signin_form(target, "The access key id or the secret access key is wrong."), 401)
-        token = self.sessions.new(key_id, record.account_id, record.admin, region)
+        token = await run_in_threadpool(self.sessions.new, key_id, record.account_id, record.admin, region)
         response = _redirect(_safe_next(target) or "/console/?region=" + region)
         response.set_cookie(COOKIE, token, max_age=SESSION_S, path="/console", httponly=True, samesite="strict",
                             secure=request.url.scheme == "https")
@@ -176,9 +154,9 @@ class Console:
 
     # --- the JSON side ---------------------------------------------------------------------------------
 
-    def _authorized(self, request: Request, *, changes: bool = True) -> Session | Response:
+    async def _authorized(self, request: Request, *, changes: bool = True) -> Session | Response:
         """The request's session, or the refusal: no session, another site, or (for calls) no CSRF token."""
-        session = self._session(request)
+        session = await self._session(request)
         if session is None:
             return _json({"message": "Sign in first.", "__type": "SignInRequired"}, 401)
         if not _same_origin(request):
@@ -188,7 +166,7 @@ class Console:
         return session
 
     async def session_info(self, request: Request) -> Response:
-        session = self._authorized(request, changes=False)
+        session = await self._authorized(request, changes=False)
         if isinstance(session, Response):
             return session
         region = request.query_params.get("region") or session.region
@@ -199,28 +177,28 @@ class Console:
                       "detectorId": (detectors.get("detectorIds") or [None])[0], "csrfToken": session.csrf})
 
     async def signout(self, request: Request) -> Response:
-        session = self._authorized(request)
+        session = await self._authorized(request)
         if isinstance(session, Response):
             return session
-        self.sessions.drop(request.cookies.get(COOKIE))
+        await run_in_threadpool(self.sessions.drop, request.cookies.get(COOKIE))
         response = _json({})
         response.delete_cookie(COOKIE, path="/console")
         return response
 
     async def call(self, request: Request) -> Response:
-        session = self._authorized(request)
+        session = await self._authorized(request)
         if isinstance(session, Response):
             return session
         if request.headers.get("content-type", "").split(";")[0].strip() != "application/json":
             return _json({"message": "Send application/json.", "__type": "BadRequestException"}, 415)
         operation = request.path_params["operation"]
         region = request.query_params.get("region") or session.region
-        if operation not in OPERATIONS:
+        if operation not in OPERATIONS and operation not in data.OWN:
             return _json({"message": f"The console does not call {operation[:64]}.", "__type": "BadRequestException"}, 400)
         if not _REGION.fullmatch(region):
             return _json({"message": "not a region name", "__type": "BadRequestException"}, 400)
         body = await request.body()
-        if len(body) > MAX_BODY:
+        if len(body) > (4 * MAX_UPLOAD if operation == "ConsoleUploadList" else MAX_BODY):  # JSON escapes may grow a file
             return _json({"message": "request too large", "__type": "BadRequestException"}, 400)
         try:
             params = orjson.loads(body or b"{}")
@@ -238,23 +216,29 @@ class Console:
 
     def _run(self, session: Session, region: str, operation: str, params: dict[str, Any]) -> dict[str, Any]:
         """One operation for the session's caller, through the API's own checks and handler."""
-        api, store = self.api, self.api.store
-        op = api.protocol.model.operation_model(operation)
+        store = self.api.store
         caller = Caller(session.access_key_id, session.account_id, session.admin, region)
         conn = store.connect()
         try:
-            ctx = context.Ctx(caller, store, conn, api.scopes)
-            if op.input_shape is not None and "DetectorId" in op.input_shape.members:
-                mine = context.HANDLERS["ListDetectors"](ctx, {}) or {}
-                if not mine.get("DetectorIds"):
-                    raise ApiError("BadRequestException", f"Account {session.account_id} has no detector in {region}.", 400)
-                params = {**params, "DetectorId": mine["DetectorIds"][0]}  # the caller's own, never one the page names
-            api.protocol.check(op, params)
-            result = context.HANDLERS[operation](ctx, params) or {}
+            ctx = context.Ctx(caller, store, conn, self.api.scopes)
+            if operation in data.OWN:
+                call = data.Call(ctx, session.admin, self.health, lambda name, given: self._operation(ctx, name, given), MAX_UPLOAD)
+                return data.OWN[operation](call, params)
+            return self._operation(ctx, operation, params)
         finally:
             if conn is not store.conn:
                 conn.close()
-        return api.protocol.output(op, result)
+
+    def _operation(self, ctx: context.Ctx, operation: str, params: dict[str, Any]) -> dict[str, Any]:
+        api = self.api
+        op = api.protocol.model.operation_model(operation)
+        if op.input_shape is not None and "DetectorId" in op.input_shape.members:
+            mine = context.HANDLERS["ListDetectors"](ctx, {}) or {}
+            if not mine.get("DetectorIds"):
+                raise ApiError("BadRequestException", f"Account {ctx.account} has no detector in {ctx.region}.", 400)
+            params = {**params, "DetectorId": mine["DetectorIds"][0]}  # the caller's own, never one the page names
+        api.protocol.check(op, params)
+        return api.protocol.output(op, context.HANDLERS[operation](ctx, params) or {})
 
 
 def _same_origin(request: Request) -> bool:

@@ -27,7 +27,7 @@ from typing import Any
 import orjson
 from sqlalchemy import Connection, Engine, create_engine, delete, event, func, inspect as sa_inspect, select, text
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.pool import NullPool, StaticPool
+from sqlalchemy.pool import NullPool, QueuePool, StaticPool
 
 from trailhound.config import STORE_LOCK_WAIT_S
 from trailhound.findings.model import Finding, decode, encode
@@ -135,8 +135,10 @@ class Store:
             if found is not Found.NOTHING and not os.access(path, os.W_OK):
                 raise StoreError(f"store {path}: read-only file, cannot write to it")
             file = str(path)
-            engine = create_engine("sqlite://", creator=lambda: _sqlite(file),
-                                   poolclass=StaticPool if not service else None)  # type: ignore[arg-type]
+            # a service's pool is a queue: "sqlite://" alone would pick SingletonThreadPool, which closes connections
+            # still in use once more than five threads ask (the console's summary makes ten calls at once)
+            engine = create_engine("sqlite://", creator=lambda: _sqlite(file), **({"poolclass": QueuePool, "pool_size": 8, "max_overflow": 32}
+                                                                                     if service else {"poolclass": StaticPool}))
             self.conn = self._autocommit(engine, f"store {path}: cannot open it for writing")
             self._create(found)
             return engine
