@@ -10,9 +10,10 @@ What a connection is in a flow log. Records are aggregated per direction over 1 
 long-lived session is a record every aggregation interval: its regularity is the logger's, not the
 program's. Only the record that *opens* a connection counts: the instance's egress half with SYN (TCP
 flags logged), or — no flags (v2 logs, UDP) — a new source port, or the same one after more than
-``CONTINUES`` seconds of silence. A beacon that reuses one kept-alive connection is therefore invisible,
-and so is any schedule inside a single aggregation interval; a connection's bytes are those of its opening
-record (the first interval), which is what a short check-in sends.
+``CONTINUES`` seconds of silence. A beacon that reuses one kept-alive connection (or one UDP source port)
+is therefore invisible: its check-ins are packets inside records that carry only per-interval totals. Each
+new connection has its own record and start second, so short intervals between connections are seen. A
+connection's bytes are those of its opening record (its first interval), which is what a check-in sends.
 
 Judged every ``JUDGE_EVERY`` of event time (timer) and at the end of a bounded scan, over the last
 ``WINDOW``: a series needs ``MIN_CONNECTIONS`` connections, a score of ``MIN_SCORE`` (RITA's weights) and,
@@ -273,7 +274,7 @@ def cases(start: datetime, account: str = "111122223333") -> list[Case]:
                                                           [rnd.randint(20000, 4_000_000) for _ in range(5)],
                                                           start + timedelta(minutes=rnd.choice((0, 90, 240, 400)) + i))]
     ntp = series(hosts[1], "129.6.15.28", 123, [64 * 2 ** min(4, i // 8) for i in range(80)], 76, protocol=17, sport=123)
-    nightly = series(hosts[1], backup, 22, [DAY + rnd.uniform(-120, 120) for _ in range(9)], [rnd.randint(4_000_000_000, 4_200_000_000) for _ in range(9)],
+    nightly = series(case_host(58), backup, 443, [DAY + rnd.uniform(-120, 120) for _ in range(9)], [rnd.randint(4_000_000_000, 4_200_000_000) for _ in range(9)],
                      start - timedelta(days=8))
     persistent = [flow_row(start + timedelta(minutes=m), src=hosts[0].ip, dst=session, sport=41234, dport=443, at=hosts[0], flags=3 if m == 0 else 0,
                            nbytes=1800, packets=12) for m in range(0, 600)]
