@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import msgspec
+import polars as pl
 import pytest
 from conftest import scan
 
@@ -49,8 +50,19 @@ def test_fewer_than_six_busy_hours_earn_no_duration() -> None:
     assert r is not None and r.duration == 0.0 and r.score <= 0.75
 
 
-def _row(src: str, t: float, sport: int, nbytes: int = 1100, dst: str = C2, flags: int | None = 3) -> tuple:
-    return (src, dst, sport, 443, 6, flags, nbytes, int(t), "i-0abc", "eni-0abc", "111122223333", "us-east-1", True)
+def _row(src: str, t: float, sport: int, nbytes: int = 1100, syn: bool = True) -> tuple:
+    """A row as the detector reads it (``COLUMNS``): the destination is in the key."""
+    return (src, sport, syn, nbytes, int(t), "i-0abc eni-0abc 111122223333 us-east-1")
+
+
+class _Fed(Beaconing):
+    """The detector, given rows as the engine would: one file's rows of the key, merged by ``compact``."""
+
+    def update(self, key: str, rows: list, state: Destination | None, watermark: float) -> tuple:  # type: ignore[override]
+        frame = pl.DataFrame(rows, schema=["srcaddr", "srcport", "syn", "bytes", "start", "context"], orient="row")
+        frame = frame.select(pl.lit(key).alias("__key"), pl.all()).with_row_index("__row").select(pl.exclude("__row"), "__row")
+        merged = self.compact(frame, "__key", "__row").drop("__key", "__row")
+        return super().update(key, list(merged.iter_rows()), state, watermark)
 
 
 def _beacon(src: str, hours: float, every: float = 60.0, start: float = T0) -> list[tuple]:
@@ -59,10 +71,10 @@ def _beacon(src: str, hours: float, every: float = 60.0, start: float = T0) -> l
 
 
 def test_judged_on_its_timer_and_reported_once_a_day() -> None:
-    det = Beaconing()
+    det = _Fed()
     key = f"{C2}|443|6"
     rows = _beacon("10.0.1.5", 30)
-    out, st = det.update(key, [r for r in rows if r[7] < T0 + JUDGE_EVERY], None, T0)
+    out, st = det.update(key, [r for r in rows if r[4] < T0 + JUDGE_EVERY], None, T0)
     assert out == [] and det.timer(st) == T0 + JUDGE_EVERY
     fired, st = det.on_timer(key, st, T0 + JUDGE_EVERY)
     assert [o.type for o in fired] == [TYPE]
@@ -72,11 +84,11 @@ def test_judged_on_its_timer_and_reported_once_a_day() -> None:
                                             "coverage"}
     assert len(info["sampleTimestamps"]) == 10 and fired[0].resource_role == "ACTOR"
     # the next judgements of the day stay quiet; the next day's reports it again
-    _, st = det.update(key, [r for r in rows if T0 + JUDGE_EVERY <= r[7] < T0 + 2 * JUDGE_EVERY], st, T0 + JUDGE_EVERY)
+    _, st = det.update(key, [r for r in rows if T0 + JUDGE_EVERY <= r[4] < T0 + 2 * JUDGE_EVERY], st, T0 + JUDGE_EVERY)
     again, st = det.on_timer(key, st, T0 + 2 * JUDGE_EVERY)
     assert again == []
     for step in range(3, 6):
-        _, st = det.update(key, [r for r in rows if T0 + (step - 1) * JUDGE_EVERY <= r[7] < T0 + step * JUDGE_EVERY], st, T0)
+        _, st = det.update(key, [r for r in rows if T0 + (step - 1) * JUDGE_EVERY <= r[4] < T0 + step * JUDGE_EVERY], st, T0)
         again, st = det.on_timer(key, st, T0 + step * JUDGE_EVERY)
         assert (again != []) == (step == 5), step  # 24 h after the first report
     # bounded: at most MAX_CONNECTIONS per instance, and a 60-second beacon fills it
@@ -87,9 +99,9 @@ def test_judged_on_its_timer_and_reported_once_a_day() -> None:
 
 
 def test_a_destination_many_instances_reach_is_fleet_software() -> None:
-    det = Beaconing()
+    det = _Fed()
     key = f"{C2}|443|6"
-    rows = sorted((r for n in range(PREVALENT) for r in _beacon(f"10.0.1.{10 + n}", 7)), key=lambda r: r[7])
+    rows = sorted((r for n in range(PREVALENT) for r in _beacon(f"10.0.1.{10 + n}", 7)), key=lambda r: r[4])
     out, st = det.update(key, rows, None, T0)
     assert st.fleet_until > T0 and st.series == {}
     fired, st = det.on_timer(key, st, T0 + JUDGE_EVERY)
@@ -101,10 +113,10 @@ def test_a_destination_many_instances_reach_is_fleet_software() -> None:
 
 
 def test_one_kept_alive_session_is_not_a_series_of_connections() -> None:
-    det = Beaconing()
+    det = _Fed()
     key = f"{C2}|443|6"
     # v2 logs (no TCP flags): the same source port, a record a minute
-    _, st = det.update(key, [_row("10.0.1.5", T0 + 60 * m, 41000, flags=None) for m in range(600)], None, T0)
+    _, st = det.update(key, [_row("10.0.1.5", T0 + 60 * m, 41000, syn=False) for m in range(600)], None, T0)
     assert st.series["10.0.1.5"].times == [int(T0)]
     assert det.on_flush(key, st)[0] == []
 

@@ -95,15 +95,20 @@ def histogram(times: list[float], start: float, end: float) -> tuple[float, int,
     return max(0.0, 1.0 - cv), sum(busy), longest
 
 
-def score(times: list[float], sizes: list[float], start: float, end: float) -> BeaconScore | None:
+def score(times: list[float], sizes: list[float], start: float, end: float, min_timing: float = 0.0) -> BeaconScore | None:
     """The beacon score of connections at ``times`` (sorted) with ``sizes`` bytes, observed over [start, end];
-    None without three non-zero intervals (RITA's minimum)."""
+    None without three non-zero intervals (RITA's minimum), or when the timestamp score is under ``min_timing``
+    (the rest is not worked out)."""
     intervals = sorted(b - a for a, b in zip(times, times[1:]) if b > a)
     if len(intervals) < 3 or len(sizes) < 3:
         return None
-    i_skew, i_skew_score = bowley(intervals)
     i_mad, i_mad_score = mad(intervals, 1.0)
+    if (1.0 + i_mad_score) / 2 < min_timing:
+        return None  # even a perfect skew score could not lift it
+    i_skew, i_skew_score = bowley(intervals)
     ts = (i_skew_score + i_mad_score) / 2
+    if ts < min_timing:
+        return None
     ordered = sorted(sizes)
     s_skew, s_skew_score = bowley(ordered)
     s_mad, s_mad_score = mad(ordered, 0.0)

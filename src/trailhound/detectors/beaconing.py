@@ -77,11 +77,27 @@ QUIET_PORTS = (53, 853, 123, 67, 68, 137, 138, 5353)
 PROXY_PORTS = (3128,)
 
 _FLAGS = pl.col("tcp_flags")
-_OPENING = (pl.col("protocol") != 6) | _FLAGS.is_null() | ((_FLAGS & SYN) != 0)
+_TCP_FLAGGED = (pl.col("protocol") == 6) & _FLAGS.is_not_null()
+_OPENING = ~_TCP_FLAGGED | ((_FLAGS & SYN) != 0)
 _TO_PROXY = SOURCE_IS_LOCAL & ACCEPTED & OPENS & pl.col("dstport").is_in(PROXY_PORTS)
-WHERE = pl.col("protocol").is_in((6, 17)) & ~pl.col("dstport").is_in(QUIET_PORTS) & _OPENING & (OUTBOUND_TO_INTERNET | _TO_PROXY)
-COLUMNS = ("srcaddr", "dstaddr", "srcport", "dstport", "protocol", "tcp_flags", "bytes", "start", "instance_id", "interface_id",
-           "account_id", "region", LOGGED_AT_SOURCE.alias("at_source"))
+# Each connection once, as the instance's own interface logged it (a v2 log without a direction logs
+# traffic between two of our interfaces at both).
+WHERE = (pl.col("protocol").is_in((6, 17)) & ~pl.col("dstport").is_in(QUIET_PORTS) & _OPENING & LOGGED_AT_SOURCE
+         & (OUTBOUND_TO_INTERNET | _TO_PROXY))
+# Few columns, since every outbound connection reaches the detector: the destination is in the key, whether a
+# row certainly opens its connection (SYN) is worked out here, and where it was logged is one string.
+COLUMNS = ("srcaddr", "srcport", _TCP_FLAGGED.alias("syn"), pl.col("bytes").fill_null(0), "start",
+           pl.concat_str([pl.col(c).cast(pl.Utf8).fill_null("") for c in ("instance_id", "interface_id", "account_id", "region")],
+                         separator=" ").alias("context"))
+
+
+def _compact(frame: pl.DataFrame, key: str, row: str) -> pl.DataFrame:
+    """One row per (destination, instance) of a file (``KeyedDetector.compact``): its records' source ports, SYN
+    marks, bytes and start times as lists. Plain aggregations: Polars' fast path (a filter inside one is not)."""
+    return (frame.group_by(key, "srcaddr", maintain_order=True)
+            .agg(pl.col("srcport"), pl.col("syn"), pl.col("bytes"), pl.col("start").max(), pl.col("context").last(),
+                 pl.col("start").alias("starts"), pl.col(row).max())
+            .sort(row))
 
 
 class Series(msgspec.Struct, array_like=True):
@@ -91,7 +107,7 @@ class Series(msgspec.Struct, array_like=True):
     sizes: list[int] = msgspec.field(default_factory=list)
     sport: int = -1  # the last connection's source port
     seen: int = 0  # its last record
-    context: list[Any] = msgspec.field(default_factory=list)  # [instance id, ENI, account, region] as its own interface logged it
+    context: str = ""  # "instance-id ENI account region", as its own interface logged it
     reported: float = -DAY  # when it was last reported
 
 
@@ -124,11 +140,12 @@ class Beaconing(KeyedDetector[Destination]):
     key = pl.concat_str([pl.col("dstaddr"), pl.col("dstport").cast(pl.Utf8), pl.col("protocol").cast(pl.Utf8)], separator="|")
     where = WHERE
     columns = COLUMNS
+    compact = staticmethod(_compact)
     ttl = WINDOW + JUDGE_EVERY
 
-    def _benign(self, dst: str) -> str:
+    def _benign(self, dst: str, dport: int) -> str:
         if is_private(dst):
-            return ""  # reached the detector as a proxy
+            return "" if dport in PROXY_PORTS else "private"  # the expression's quick test let through what the careful one catches
         known = _benign_sets().ip(dst)
         if known:
             return known
@@ -140,42 +157,48 @@ class Beaconing(KeyedDetector[Destination]):
     def update(self, key: str, rows: list[tuple[Any, ...]], state: Destination | None, watermark: float) -> tuple[list[Occurrence], Any]:
         st = state
         if st is None:
-            t0 = float(rows[0][7])
-            st = Destination(first=t0, last=t0, due=t0 + JUDGE_EVERY, benign=self._benign(rows[0][1]))
-        for src, dst, sport, dport, proto, flags, nbytes, start, iid, eni, account, region, at_source in rows:
-            t = int(start)
-            st.last = max(st.last, t)
-            if st.benign:
+            dst, dport, _ = key.rsplit("|", 2)
+            t0 = float(min(r[6][0] for r in rows))  # merged rows (``_compact``): their start times are r[6]
+            st = Destination(first=t0, last=t0, due=t0 + JUDGE_EVERY, benign=self._benign(dst, int(dport)))
+        st.last = max(st.last, float(max(r[4] for r in rows)))
+        if st.benign:
+            return [], st
+        series = st.series
+        for src, ports, syns, sizes, last, context, starts in rows:
+            first = int(starts[0])
+            if st.fleet_until >= first:
+                st.fleet_until = max(st.fleet_until, int(last) + WINDOW)
                 continue
-            if is_private(dst) and dport not in PROXY_PORTS:
-                continue  # the expression's quick test let through what the careful one catches
-            if st.fleet_until >= t:
-                st.fleet_until = t + WINDOW
-                continue
-            s = st.series.get(src)
+            s = series.get(src)
             if s is None:
-                for other in [a for a, o in st.series.items() if o.seen < t - WINDOW]:
-                    del st.series[other]
-                if len(st.series) + 1 >= PREVALENT:
-                    st.series.clear()
-                    st.fleet_until = t + WINDOW
+                for other in [a for a, o in series.items() if o.seen < first - WINDOW]:
+                    del series[other]
+                if len(series) + 1 >= PREVALENT:
+                    series.clear()
+                    st.fleet_until = int(last) + WINDOW
                     continue
-                s = st.series[src] = Series()
-            opens = bool(flags & SYN) if proto == 6 and flags is not None else sport != s.sport or t - s.seen > CONTINUES
-            if at_source or not s.context:
-                s.context = [iid if at_source else None, eni if at_source else None, account, region]
-            if not opens:
-                s.seen = t
-                continue
-            s.times.append(t)
-            s.sizes.append(int(nbytes or 0))
-            if len(s.times) > MAX_CONNECTIONS:
-                del s.times[0], s.sizes[0]
-            s.sport, s.seen = int(sport if sport is not None else -1), t
+                s = series[src] = Series()
+            times, kept, port_was, seen = s.times, s.sizes, s.sport, s.seen
+            if (syns[0] or ports[0] != port_was or first - seen > CONTINUES) and (all(syns) or len(set(ports)) == len(ports)):
+                times.extend(starts)  # every record opens a connection (the usual case): no loop
+                kept.extend(sizes)
+                port_was, seen = ports[-1] if ports[-1] is not None else -1, starts[-1]
+            else:
+                for port, syn, nbytes, t in zip(ports, syns, sizes, starts):
+                    # without TCP flags, a new source port, or the same after a silence, opens a connection
+                    if syn or port != port_was or t - seen > CONTINUES:
+                        times.append(t)
+                        kept.append(nbytes)
+                        port_was = port if port is not None else -1
+                    seen = t
+            if len(times) > MAX_CONNECTIONS:
+                del times[:-MAX_CONNECTIONS], kept[:-MAX_CONNECTIONS]
+            s.sport, s.seen, s.context = port_was, int(seen), context
         return [], st
 
     def timer(self, state: Destination) -> float | None:
-        return state.due
+        # only a series long enough to judge needs the clock; the rest expire with the key (ttl)
+        return state.due if any(len(s.times) >= MIN_CONNECTIONS for s in state.series.values()) else None
 
     def on_timer(self, key: str, state: Destination, watermark: float) -> tuple[list[Occurrence], Destination | None]:
         at = state.due
@@ -201,19 +224,21 @@ class Beaconing(KeyedDetector[Destination]):
                 continue
             if len(s.times) < MIN_CONNECTIONS or at - s.reported < DAY or st.benign or st.fleet_until >= at:
                 continue
-            times = [float(t) for t in s.times if t <= at]
-            if len(times) < MIN_CONNECTIONS:
+            ordered = sorted(p for p in zip(s.times, s.sizes) if p[0] <= at)  # late rows may have come out of order
+            if len(ordered) < MIN_CONNECTIONS:
                 continue
-            result = beacon_score.score(times, [float(b) for b in s.sizes[:len(times)]], max(begin, st.first), at)
-            if result is None or result.score < MIN_SCORE or result.timestamp < MIN_TIMING:
+            times, sizes = [float(t) for t, _ in ordered], [b for _, b in ordered]
+            result = beacon_score.score(times, sizes, max(begin, st.first), at, MIN_TIMING)
+            if result is None or result.score < MIN_SCORE:
                 continue
             s.reported = at
-            out.append(self._report(key, src, s, times, result, len(st.series)))
+            out.append(self._report(key, src, s, times, sizes, result, len(st.series)))
         return out
 
-    def _report(self, key: str, src: str, s: Series, times: list[float], r: beacon_score.BeaconScore, sources: int) -> Occurrence:
+    def _report(self, key: str, src: str, s: Series, times: list[float], sizes: list[int], r: beacon_score.BeaconScore,
+                sources: int) -> Occurrence:
         dst, dport, proto = key.rsplit("|", 2)
-        iid, eni, account, region = s.context
+        iid, eni, account, region = (v or None for v in (s.context.split(" ") + ["", "", "", ""])[:4])
         name = iid or eni or src
         listed = bool(self.intel.ip(dst))
         interval = round(r.median_interval)
@@ -221,13 +246,13 @@ class Beaconing(KeyedDetector[Destination]):
             "beaconScore": round(r.score, 3), "scoreComponents": r.components(), "connections": len(times),
             "observedSpanSeconds": int(times[-1] - times[0]), "typicalIntervalSeconds": interval,
             "typicalBytesPerConnection": int(r.median_bytes), "sampleTimestamps": [_iso(t) for t in times[-10:]],
-            "sampleBytes": s.sizes[len(times) - 10:len(times)] if len(times) >= 10 else s.sizes[:len(times)],
+            "sampleBytes": sizes[-10:],
             "instancesReachingDestination": sources, "scoring": "RITA beacon score (activecm/rita analysis/beacons.go), equal weights",
         }
         return Occurrence(
             type=TYPE, severity=self.severity(TYPE, "LISTED" if listed else None), time=times[-1], first_seen=times[0],
             account_id=account or "", region=region or "", resource=instance_resource(iid, eni, src), resource_key=instance_key(iid, eni, src),
-            action=network_connection(direction="OUTBOUND", protocol=int(proto), local=src, local_port=s.sport if s.sport >= 0 else None,
+            action=network_connection(direction="OUTBOUND", protocol=int(proto), local=src, local_port=None,  # a new one each connection
                                       remote=dst, remote_port=int(dport), blocked=False, eni=eni),
             title=f"EC2 instance {name} is beaconing to {dst} on port {dport}.",
             description=f"EC2 instance {name} connected to {dst}:{dport} {len(times)} times over {_hours(times[-1] - times[0])}, about every "

@@ -41,6 +41,11 @@ class KeyedDetector(Detector, Generic[S]):
     drops_late: ClassVar[bool] = False  # rows older than the watermark are counted and not given to it (windows)
     key: ClassVar[Any] = None  # flow detectors: a Polars expression giving the key (a string) of each row
     columns: ClassVar[tuple[Any, ...]] = ()  # flow detectors: the values of a row it reads (names or expressions), "start" among them
+    # Flow detectors, optionally: ``compact(frame, key, row) -> frame`` merges a file's picked rows (the key column, its
+    # ``columns`` and the row-number column) before they become tuples — e.g. one row per series with list columns —
+    # keeping the key first, the columns' order (a merged row's "start" is its last row's), and the row number of its
+    # last row, in row order. For a detector that reads most rows, Polars does per file what Python would per row.
+    compact: ClassVar[Any] = None
 
     # Record detectors: a key function of one record that other detectors use too (a module-level function,
     # e.g. ``principals.identity_key``): the engine computes it once per record of a batch for all of them,

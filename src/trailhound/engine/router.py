@@ -77,7 +77,7 @@ class Router:
         if self._wheres and isinstance(batch, pl.DataFrame) and batch.height:
             narrow = batch.select(self._narrow)
             hits: dict[int, tuple[pl.Series, np.ndarray] | None] = {}
-            shared: dict[tuple[int, int, int], KeyedRows] = {}  # detectors that differ only in how they judge read the same tuples
+            shared: dict[tuple[int, int, int, int], tuple[KeyedRows, np.ndarray]] = {}  # detectors that differ only in how they judge read the same tuples
             picked = []
             for det, j in zip(self._picked, self._which):
                 if j not in hits:
@@ -88,11 +88,11 @@ class Router:
                     continue
                 mask, numbers = found
                 if isinstance(det, KeyedDetector):
-                    same = (j, id(det.key), id(det.columns))
-                    rows = shared.get(same)
-                    if rows is None:
-                        rows = shared[same] = keyed_rows(det, narrow.filter(mask))
-                    picked.append((det, numbers, rows))
+                    same = (j, id(det.key), id(det.columns), id(det.compact))
+                    got = shared.get(same)
+                    if got is None:
+                        got = shared[same] = keyed_rows(det, narrow.filter(mask), numbers)
+                    picked.append((det, got[1], got[0]))
                 else:
                     picked.append((det, numbers, batch.filter(mask)))
             self._files[id(batch)] = picked

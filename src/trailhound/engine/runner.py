@@ -22,6 +22,7 @@ from trailhound.findings.model import Occurrence
 from trailhound.formats.base import Problem
 
 _KEY = "__key"
+_ROW = "__row"
 
 
 def event_time(e: Any) -> float:
@@ -32,9 +33,17 @@ class KeyedRows(list):  # type: ignore[type-arg]
     """Flow rows already picked for a detector: (key, *its columns) tuples, in time order."""
 
 
-def keyed_rows(det: KeyedDetector, frame: pl.DataFrame) -> KeyedRows:
-    """A flow frame's rows as the tuples a detector reads, each led by its key."""
-    return KeyedRows(frame.select(det.key.alias(_KEY), *det.columns).iter_rows())
+def keyed_rows(det: KeyedDetector, frame: pl.DataFrame, numbers: Any = None) -> KeyedRows:
+    """A flow frame's rows as the tuples a detector reads, each led by its key. With the rows' numbers in
+    their file (``numbers``), returns (rows, their numbers): a detector's ``compact`` may merge rows, and
+    a merged row goes with the number of its last."""
+    picked = frame.select(det.key.alias(_KEY), *det.columns)
+    if det.compact is None:
+        rows = KeyedRows(picked.iter_rows())
+        return rows if numbers is None else (rows, numbers)  # type: ignore[return-value]
+    merged = det.compact(picked.with_columns(pl.Series(_ROW, numbers if numbers is not None else range(picked.height))), _KEY, _ROW)
+    rows = KeyedRows(merged.drop(_ROW).iter_rows())
+    return rows if numbers is None else (rows, merged.get_column(_ROW).to_numpy())  # type: ignore[return-value]
 
 
 def _start_at(det: KeyedDetector) -> int:
