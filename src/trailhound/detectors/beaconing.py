@@ -102,10 +102,10 @@ COLUMNS = ("srcaddr", "srcport", _TCP_FLAGGED.alias("syn"), pl.col("bytes").fill
 def _compact(frame: pl.DataFrame, key: str, row: str) -> pl.DataFrame:
     """One row per (destination, instance) of a file (``KeyedDetector.compact``): its records' source ports, SYN
     marks, bytes and start times as lists. Plain aggregations: Polars' fast path (a filter inside one is not)."""
-    return (frame.group_by(key, "srcaddr", maintain_order=True)
+    return (frame.lazy().group_by(key, "srcaddr")  # the order that matters is the rows' within a group, kept, and ``row``
             .agg(pl.col("srcport"), pl.col("syn"), pl.col("bytes"), pl.col("start").max(), pl.col("context").last(),
                  pl.col("start").alias("starts"), pl.col(row).max())
-            .sort(row))
+            .sort(row).collect())
 
 
 class Series(msgspec.Struct, array_like=True):
