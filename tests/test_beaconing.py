@@ -80,8 +80,8 @@ def test_judged_on_its_timer_and_reported_once_a_day() -> None:
     assert [o.type for o in fired] == [TYPE]
     info = fired[0].additional_info
     assert info["connections"] >= 340 and 55 <= info["typicalIntervalSeconds"] <= 65 and info["typicalBytesPerConnection"] == 1100
-    assert set(info["scoreComponents"]) >= {"intervalSkew", "intervalMadSeconds", "sizeSkew", "sizeMadBytes", "histogramScore", "durationScore",
-                                            "coverage"}
+    assert set(info["scoreComponents"]) >= {"intervalSkew", "intervalMadSeconds", "sizeSkew", "sizeMadBytes", "histogramScore",
+                                            "durationScore", "coverage"}
     assert len(info["sampleTimestamps"]) == 10 and fired[0].resource_role == "ACTOR"
     # the next judgements of the day stay quiet; the next day's reports it again
     _, st = det.update(key, [r for r in rows if T0 + JUDGE_EVERY <= r[4] < T0 + 2 * JUDGE_EVERY], st, T0 + JUDGE_EVERY)

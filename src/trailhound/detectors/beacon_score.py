@@ -47,7 +47,8 @@ class BeaconScore:
 
     def components(self) -> dict[str, float]:
         r = round
-        return {"timestampScore": r(self.timestamp, 3), "intervalSkew": r(self.interval_skew, 3), "intervalMadSeconds": r(self.interval_mad, 1),
+        return {"timestampScore": r(self.timestamp, 3), "intervalSkew": r(self.interval_skew, 3),
+                "intervalMadSeconds": r(self.interval_mad, 1),
                 "dataSizeScore": r(self.data_size, 3), "sizeSkew": r(self.size_skew, 3), "sizeMadBytes": r(self.size_mad, 1),
                 "histogramScore": r(self.histogram, 3), "durationScore": r(self.duration, 3), "coverage": r(self.coverage, 3),
                 "consistency": r(self.consistency, 3)}

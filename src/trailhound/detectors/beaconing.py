@@ -259,13 +259,15 @@ class Beaconing(KeyedDetector[Destination]):
         }
         return Occurrence(
             type=TYPE, severity=self.severity(TYPE, "LISTED" if listed else None), time=times[-1], first_seen=times[0],
-            account_id=account or "", region=region or "", resource=instance_resource(iid, eni, src), resource_key=instance_key(iid, eni, src),
-            action=network_connection(direction="OUTBOUND", protocol=int(proto), local=src, local_port=None,  # a new one each connection
+            account_id=account or "", region=region or "", resource=instance_resource(iid, eni, src),
+            resource_key=instance_key(iid, eni, src),
+            action=network_connection(direction="OUTBOUND", protocol=int(proto), local=src,
+                                      local_port=None,  # a new one each connection
                                       remote=dst, remote_port=int(dport), blocked=False, eni=eni),
             title=f"EC2 instance {name} is beaconing to {dst} on port {dport}.",
-            description=f"EC2 instance {name} connected to {dst}:{dport} {len(times)} times over {_hours(times[-1] - times[0])}, about every "
-                        f"{interval} s with {int(r.median_bytes)} bytes each, as regularly as malware checking in with its controller "
-                        f"(beacon score {r.score:.2f}; {sources} instance{'s' if sources > 1 else ''} reach this address)"
+            description=f"EC2 instance {name} connected to {dst}:{dport} {len(times)} times over {_hours(times[-1] - times[0])}, "
+                        f"about every {interval} s with {int(r.median_bytes)} bytes each, as regularly as malware checking in with "
+                        f"its controller (beacon score {r.score:.2f}; {sources} instance{'s' if sources > 1 else ''} reach this address)"
                         + (". The address is on a threat list." if listed else "."),
             resource_role="ACTOR", feature_name="FlowLogs", remote_ip=dst, additional_info=info, aggregation_key=key,
         )
@@ -300,19 +302,21 @@ def cases(start: datetime, account: str = "111122223333") -> list[Case]:
     def jittered(every: float, jitter: float, hours: float) -> list[float]:
         return [every + rnd.uniform(-jitter, jitter) for _ in range(int(hours * 3600 / every))]
 
-    fleet = [r for i, h in enumerate(hosts[2:6]) for r in series(h, metrics, 443, jittered(60, 2, 8), [2400, 2600, 2500], start + timedelta(seconds=7 * i))]
+    fleet = [r for i, h in enumerate(hosts[2:6])
+             for r in series(h, metrics, 443, jittered(60, 2, 8), [2400, 2600, 2500], start + timedelta(seconds=7 * i))]
     browsing = series(hosts[6], site, 443, [rnd.expovariate(1 / 40) + (rnd.random() < 0.1) * rnd.uniform(600, 5400) for _ in range(260)],
                       [rnd.randint(900, 90000) for _ in range(50)])
-    ci = [r for i, m in enumerate(mirrors) for r in series(hosts[7], m, 443 if i % 3 else 80, [rnd.uniform(1, 30) for _ in range(rnd.randint(1, 4))],
-                                                          [rnd.randint(20000, 4_000_000) for _ in range(5)],
-                                                          start + timedelta(minutes=rnd.choice((0, 90, 240, 400)) + i))]
+    ci = [r for i, m in enumerate(mirrors)
+          for r in series(hosts[7], m, 443 if i % 3 else 80, [rnd.uniform(1, 30) for _ in range(rnd.randint(1, 4))],
+                          [rnd.randint(20000, 4_000_000) for _ in range(5)], start + timedelta(minutes=rnd.choice((0, 90, 240, 400)) + i))]
     ntp = series(hosts[1], "129.6.15.28", 123, [64 * 2 ** min(4, i // 8) for i in range(80)], 76, protocol=17, sport=123)
-    nightly = series(case_host(58), backup, 443, [DAY + rnd.uniform(-120, 120) for _ in range(9)], [rnd.randint(4_000_000_000, 4_200_000_000) for _ in range(9)],
-                     start - timedelta(days=8))
-    persistent = [flow_row(start + timedelta(minutes=m), src=hosts[0].ip, dst=session, sport=41234, dport=443, at=hosts[0], flags=3 if m == 0 else 0,
-                           nbytes=1800, packets=12) for m in range(0, 600)]
+    nightly = series(case_host(58), backup, 443, [DAY + rnd.uniform(-120, 120) for _ in range(9)],
+                     [rnd.randint(4_000_000_000, 4_200_000_000) for _ in range(9)], start - timedelta(days=8))
+    persistent = [flow_row(start + timedelta(minutes=m), src=hosts[0].ip, dst=session, sport=41234, dport=443, at=hosts[0],
+                           flags=3 if m == 0 else 0, nbytes=1800, packets=12) for m in range(0, 600)]
     return [
-        Case("c2-beacon-60s-with-jitter", TYPE, series(hosts[0], c2, 443, jittered(60, 9, 9), [1150, 1160, 1148, 1152]), source="flow", role="ACTOR"),
+        Case("c2-beacon-60s-with-jitter", TYPE, series(hosts[0], c2, 443, jittered(60, 9, 9), [1150, 1160, 1148, 1152]), source="flow",
+             role="ACTOR"),
         Case("c2-beacon-5min-fixed-size", TYPE, series(hosts[1], c2b, 8443, jittered(300, 25, 10), 412), source="flow", role="ACTOR"),
         # near misses
         Case("ntp-polling-64-to-1024s", None, ntp, source="flow"),
