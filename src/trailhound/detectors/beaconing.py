@@ -287,11 +287,12 @@ def cases(start: datetime, account: str = "111122223333") -> list[Case]:
 
     c2, c2b, metrics, site, backup, short, session, *mirrors = internet_addresses(48, seed=808)
     rnd = random.Random(8)
-    hosts = [case_host(n) for n in range(50, 58)]
+    hosts = [case_host(n) for n in range(55, 63)]  # no other case's instances
 
-    def series(host: Any, dst: str, dport: int, gaps: list[float], sizes: list[int] | int, t0: datetime = start, protocol: int = 6,
+    # Every series ends by ``start``: hours of history before it, so the modules after this one are not pushed back.
+    def series(host: Any, dst: str, dport: int, gaps: list[float], sizes: list[int] | int, end: datetime = start, protocol: int = 6,
                sport: int | None = None) -> list[dict[str, Any]]:
-        rows, t = [], t0
+        rows, t = [], end - timedelta(seconds=sum(gaps[:-1]))
         for i, gap in enumerate(gaps):
             nbytes = sizes if isinstance(sizes, int) else sizes[i % len(sizes)]
             rows.append(flow_row(t, src=host.ip, dst=dst, sport=sport or 33000 + (7 * i) % 28000, dport=dport, at=host, protocol=protocol,
@@ -303,16 +304,16 @@ def cases(start: datetime, account: str = "111122223333") -> list[Case]:
         return [every + rnd.uniform(-jitter, jitter) for _ in range(int(hours * 3600 / every))]
 
     fleet = [r for i, h in enumerate(hosts[2:6])
-             for r in series(h, metrics, 443, jittered(60, 2, 8), [2400, 2600, 2500], start + timedelta(seconds=7 * i))]
+             for r in series(h, metrics, 443, jittered(60, 2, 8), [2400, 2600, 2500], start - timedelta(seconds=7 * i))]
     browsing = series(hosts[6], site, 443, [rnd.expovariate(1 / 40) + (rnd.random() < 0.1) * rnd.uniform(600, 5400) for _ in range(260)],
                       [rnd.randint(900, 90000) for _ in range(50)])
     ci = [r for i, m in enumerate(mirrors)
           for r in series(hosts[7], m, 443 if i % 3 else 80, [rnd.uniform(1, 30) for _ in range(rnd.randint(1, 4))],
-                          [rnd.randint(20000, 4_000_000) for _ in range(5)], start + timedelta(minutes=rnd.choice((0, 90, 240, 400)) + i))]
+                          [rnd.randint(20000, 4_000_000) for _ in range(5)], start - timedelta(minutes=rnd.choice((0, 90, 240, 400)) + i))]
     ntp = series(hosts[1], "129.6.15.28", 123, [64 * 2 ** min(4, i // 8) for i in range(80)], 76, protocol=17, sport=123)
-    nightly = series(case_host(58), backup, 443, [DAY + rnd.uniform(-120, 120) for _ in range(9)],
-                     [rnd.randint(4_000_000_000, 4_200_000_000) for _ in range(9)], start - timedelta(days=8))
-    persistent = [flow_row(start + timedelta(minutes=m), src=hosts[0].ip, dst=session, sport=41234, dport=443, at=hosts[0],
+    nightly = series(case_host(63), backup, 443, [DAY + rnd.uniform(-120, 120) for _ in range(9)],
+                     [rnd.randint(4_000_000_000, 4_200_000_000) for _ in range(9)])
+    persistent = [flow_row(start - timedelta(minutes=599 - m), src=hosts[0].ip, dst=session, sport=41234, dport=443, at=hosts[0],
                            flags=3 if m == 0 else 0, nbytes=1800, packets=12) for m in range(0, 600)]
     return [
         Case("c2-beacon-60s-with-jitter", TYPE, series(hosts[0], c2, 443, jittered(60, 9, 9), [1150, 1160, 1148, 1152]), source="flow",
