@@ -85,6 +85,7 @@ def test_real_capture_attackers_are_named(small: quality.Results) -> None:
     assert small.zeek_caught("89.32.41.104", "UnauthorizedAccess:EC2/SSHBruteForce", "TARGET")  # a login a minute, for hours (slow tier)
     assert small.zeek_caught("192.168.1.9", "Recon:EC2/Portscan", "ACTOR")
     assert small.zeek_caught("172.16.1.11", "Recon:EC2/Portscan", "ACTOR")
+    assert small.zeek_caught("10.136.0.18", "Backdoor:EC2/Trailhound.Beaconing", "ACTOR")  # RITA's proxy beacon
     burst = [sc for sc in small.zeek_scenarios if sc.scenario.truth.startswith("rule A")]  # >= 20 SSH sessions within 10 minutes
     assert len(burst) >= 5
     assert [sc.scenario.actor for sc in burst if not sc.caught] == []
