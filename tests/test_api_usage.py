@@ -17,6 +17,7 @@ from trailhound.pipeline import Scanner
 from trailhound.pricing import estimate
 from trailhound.simulator.records import iam_user, record
 from trailhound.store.database import Changes, Store
+from trailhound.store.tables import SCHEMA_VERSION
 
 ADMIN, MEMBER, OTHER = "111122223333", "444455556666", "777788889999"
 GB = 10**9
@@ -208,7 +209,7 @@ def test_a_store_metered_by_month_is_brought_forward(store_url: str) -> None:
 
     store = Store(store_url)
     try:
-        assert store.meta("schema_version") == "5"
+        assert store.meta("schema_version") == str(SCHEMA_VERSION)
         assert store.usage() == [
             {"month": "2026-10", "accountId": ADMIN, "source": "cloudtrail", "events": 7, "bytes": 700},
             {"month": "2026-11", "accountId": ADMIN, "source": "s3data", "events": 5, "bytes": 50},
@@ -220,7 +221,7 @@ def test_a_store_metered_by_month_is_brought_forward(store_url: str) -> None:
         assert [u["events"] for u in store.usage() if u["source"] == "s3data"] == [8]
     finally:
         store.close()
-    assert Store(store_url).meta("schema_version") == "5"  # opened again: nothing left to do
+    assert Store(store_url).meta("schema_version") == str(SCHEMA_VERSION)  # opened again: nothing left to do
 
 
 def test_tags_on_every_taggable_resource(api, tmp_path: Path) -> None:
@@ -265,3 +266,20 @@ def test_tags_on_every_taggable_resource(api, tmp_path: Path) -> None:
             admin.tag_resource(ResourceArn=arn, Tags=tags)
         assert _code(exc) == (400, "BadRequestException"), (arn, list(tags)[:1])
     assert admin.list_tags_for_resource(ResourceArn=base)["Tags"] == {"env": "test"}
+
+
+def test_a_schema_5_store_gains_the_type_and_severity_index(store_url: str) -> None:
+    """Schema 6 indexes findings by (type, severity, id): one type's findings, most severe first, read in
+    index order (the console's and ListFindings' sort) instead of sorted after reading them all."""
+    from sqlalchemy import inspect
+
+    store = Store(store_url)
+    store.conn.exec_driver_sql("DROP INDEX findings_type_severity_id")
+    store.conn.exec_driver_sql("UPDATE meta SET value = '5' WHERE key = 'schema_version'")
+    store.close()
+    store = Store(store_url)
+    try:
+        names = {i["name"] for i in inspect(store.conn).get_indexes("findings")}
+        assert "findings_type_severity_id" in names and store.meta("schema_version") == str(SCHEMA_VERSION)
+    finally:
+        store.close()

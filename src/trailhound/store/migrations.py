@@ -24,6 +24,7 @@ def migrate(c: Connection, new: bool) -> None:
             # 3 -> 4: the follower's tables (follow_markers, s3_objects), made by create_all below
             if 1 <= version <= 4:
                 _usage_by_day(c)
+            # 5 -> 6: findings_type_severity_id, made with the other missing indexes below
             t.metadata.create_all(c, checkfirst=True)
             for table in t.metadata.sorted_tables:  # indexes that a table older than them lacks
                 for index in table.indexes:

@@ -26,7 +26,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import BYTEA, JSONB
 from sqlalchemy.types import TypeDecorator
 
-SCHEMA_VERSION = 5  # bump with a step in store.migrations
+SCHEMA_VERSION = 6  # bump with a step in store.migrations
 
 
 class Document(TypeDecorator):
@@ -89,6 +89,7 @@ Index("findings_account_region_updated", findings.c.account_id, findings.c.regio
 Index("findings_type_updated_ms", findings.c.type, findings.c.updated_ms, findings.c.id)
 Index("findings_updated_ms", findings.c.updated_ms, findings.c.id)
 Index("findings_severity_id", findings.c.severity, findings.c.id)
+Index("findings_type_severity_id", findings.c.type, findings.c.severity, findings.c.id)  # one type, most severe first (console, ListFindings)
 Index("findings_account_region_severity", findings.c.account_id, findings.c.region, findings.c.severity, findings.c.id)
 Index("findings_resource", findings.c.resource_id)
 Index("findings_archived_updated", findings.c.archived, findings.c.updated_ms)
