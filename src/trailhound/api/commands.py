@@ -75,6 +75,11 @@ def serve(
     source: Annotated[list[str], typer.Option("--source", help="Follow this log folder or s3://BUCKET/PREFIX (repeatable): "
                                               "read what is there, then what arrives.")] = [],
     s3_endpoint: Annotated[Optional[str], typer.Option("--s3-endpoint", help="URL of an S3-compatible store, instead of AWS.")] = None,
+    sqs_queue: Annotated[Optional[str], typer.Option("--sqs-queue", help="URL of an SQS queue of the buckets' S3 event notifications: "
+                                                   "new objects are read as they are named; listing stays the fallback.")] = None,
+    list_interval_s: Annotated[float, typer.Option("--list-interval-s", help="With --sqs-queue: list the prefixes this often.")] = 300.0,
+    sqs_visibility_s: Annotated[int, typer.Option("--sqs-visibility-s", help="Seconds a received notification stays hidden "
+                                                  "while its objects are read (redelivered after, unless deleted).")] = 900,
     poll_s: Annotated[float, typer.Option("--poll-s", help="Seconds between looks for new log objects.")] = 30.0,
     commit_interval_s: Annotated[float, typer.Option("--commit-interval-s", help="Commit findings, detector state and checkpoints "
                                                      "together at least this often while reading.")] = 5.0,
@@ -109,6 +114,8 @@ def serve(
         _usage(f"--listen {listen!r}: give HOST:PORT")
     if poll_s <= 0 or export_delay_s < 0 or webhook_attempts < 1 or webhook_backoff_s < 0:
         _usage("--poll-s must be above 0, --export-delay-s and --webhook-backoff-s at least 0, --webhook-attempts at least 1")
+    if sqs_queue and not any(s.startswith("s3://") for s in source):
+        _usage("--sqs-queue: give the s3:// --source its notifications are about")
     if webhook_secret and not webhook:
         _usage("--webhook-secret: give --webhook too")
     key = _master_key(db, master_key)
@@ -120,7 +127,8 @@ def serve(
     try:
         if source:
             follower, writer = _follower(db, source, s3_endpoint, poll_s, threat_list, trusted_list, inventory, geoip_mmdb, max_file_mb,
-                                         lock_wait, commit_interval_s)
+                                         lock_wait, commit_interval_s, sqs_queue=sqs_queue, list_interval_s=list_interval_s,
+                                         sqs_visibility_s=sqs_visibility_s)
             threads.append(threading.Thread(target=follower.run, args=(stop,), name="trailhound-follow", daemon=True))
             health["follow"] = follower.status
         exporter = _exporter(store, db, webhook, webhook_secret, webhook_attempts, webhook_backoff_s, dead_letter, export_file,
@@ -153,7 +161,7 @@ def _usage(line: str) -> NoReturn:
 
 def _follower(db: str | None, source: list[str], s3_endpoint: str | None, poll_s: float, threat_list: list[str], trusted_list: list[str],
               inventory: list[Path], geoip_mmdb: list[Path], max_file_mb: float, lock_wait: float,
-              commit_interval_s: float) -> tuple[Any, Any]:
+              commit_interval_s: float, **follow: Any) -> tuple[Any, Any]:
     from trailhound.config import ScanSettings
     from trailhound.sources.follow import Follower, FollowSettings
     from trailhound.store.database import Store, StoreError
@@ -171,7 +179,7 @@ def _follower(db: str | None, source: list[str], s3_endpoint: str | None, poll_s
     settings = ScanSettings(threat_lists=threat_list, trusted_lists=trusted_list, inventory=inventory, geoip_mmdb=geoip_mmdb,
                             max_file_mb=max_file_mb, commit_interval_s=commit_interval_s)
     try:
-        follower = Follower(writer, settings, source, FollowSettings(poll_s=poll_s, s3_endpoint=s3_endpoint))
+        follower = Follower(writer, settings, source, FollowSettings(poll_s=poll_s, s3_endpoint=s3_endpoint, **follow))
     except (ValueError, FileNotFoundError) as exc:
         writer.close()
         _usage(f"--source/lists: {exc}")

@@ -33,6 +33,7 @@ import orjson
 from sqlalchemy import Connection, and_, or_, select
 
 from trailhound.export.envelope import SIGNATURE_HEADER, body, envelope, signature
+from trailhound.sources.failpoints import failpoint
 from trailhound.store import tables as t
 from trailhound.store.database import Store, transaction
 from trailhound.store.rows import upsert
@@ -168,6 +169,7 @@ class Exporter:
                 event = envelope(wire(doc, archived, feedback, detectors))
                 if not self._deliver(dest, event):
                     return sent  # stopping mid-retry: the cursor stays before it, it goes out after a restart
+                failpoint("export:before-cursor")
                 cursor = (updated_ms, fid)
                 self._save_cursor(dest, cursor)
                 sent += 1

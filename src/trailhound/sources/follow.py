@@ -39,7 +39,9 @@ from trailhound.config import ScanSettings
 from trailhound.formats.base import Problem
 from trailhound.pipeline import Scanner, ScanReport
 from trailhound.sources.files import ignored, walk
+from trailhound.sources.failpoints import failpoint
 from trailhound.sources.s3 import S3Location, S3Object, S3Reader, SourceError, Stream, key_time, parse_location
+from trailhound.sources.sqs import Queue
 from trailhound.store import tables as t
 from trailhound.store.database import Changes, Store, transaction
 from trailhound.store.rows import upsert
@@ -56,6 +58,10 @@ class FollowSettings:
     chunk_mb: float = 256.0  # ...and no more stored bytes than this (bounds the spool's disk use)
     list_limit: int = 50_000  # keys listed per prefix in one cycle (bounds memory on a cold start of a big bucket)
     s3_endpoint: str | None = None  # an S3-compatible store instead of AWS
+    sqs_queue: str | None = None  # S3 event notifications name new objects; listing becomes the fallback
+    list_interval_s: float = 300.0  # with a queue: list the prefixes this often (without one: every cycle)
+    sqs_messages: int = 1000  # notifications taken per cycle
+    sqs_visibility_s: int = 900  # hidden from other receivers while read; redelivered after it if not deleted
     spool: Path | None = None  # where S3 objects are fetched to (default: a new temporary folder)
 
 
@@ -64,6 +70,7 @@ class _Item:
     time: float
     size: int
     path: Path | None = None  # a local file
+    source: str = ""  # the --source it came from (a folder or s3://bucket/prefix)
     stamp: tuple[int, int] = (0, 0)  # its (size, mtime_ns)
     obj: S3Object | None = None
 
@@ -93,6 +100,9 @@ class FollowStatus:
     events: int = 0
     findings_new: int = 0
     findings_updated: int = 0
+    sqs_received: int = 0
+    sqs_deleted: int = 0
+    sqs_ignored: int = 0  # messages that were not S3 notifications
     last_cycle_at: float | None = None
     errors: dict[str, str] = field(default_factory=dict)  # source -> the line it failed with (until it recovers)
 
@@ -119,6 +129,9 @@ class Follower:
         self.scanner = Scanner(store, scan_settings, on_commit=self._committed)
         self.limit = self.scanner.limit
         self._reader = reader
+        self._queue = Queue(self.settings.sqs_queue) if self.settings.sqs_queue else None  # ValueError: a usage error, now
+        self._listed_at = float("-inf")
+        self._messages: dict[str, set[str]] = {}  # receipt handle -> names it waits for (deleted once none is left)
         self.status = FollowStatus()
         self.seen: dict[str, tuple[int, int]] = {}  # local files read at this (size, mtime_ns)
         spool = self.settings.spool or Path(tempfile.mkdtemp(prefix="trailhound-spool-"))
@@ -167,7 +180,11 @@ class Follower:
             items.extend(self._local(d))
         listings: list[_Listing] = []
         more = False
-        for location in self.prefixes:
+        now = time.time()
+        listing = not self.settings.sqs_queue or self._catching_up or now - self._listed_at >= self.settings.list_interval_s
+        if listing:
+            self._listed_at = now
+        for location in self.prefixes if listing else ():
             try:
                 streams = self.reader.streams(location)
             except SourceError as exc:
@@ -180,11 +197,14 @@ class Follower:
                     continue
                 more |= truncated
                 listings.append(listing)
-                items.extend(_Item(o.time, o.size, obj=o) for o in listing.objects if o.key not in listing.done)
+                items.extend(_Item(o.time, o.size, source=location.url, obj=o) for o in listing.objects if o.key not in listing.done)
+        if self.settings.sqs_queue:
+            items.extend(self._notified({i.obj.name for i in items if i.obj is not None}))
         self.status.cycles += 1
         self.status.last_cycle_at = time.time()
         if not items:
             self._save_markers(listings, [])
+            self._messages.clear()
             return more
         items.sort(key=lambda i: (i.time, i.obj.name if i.obj else str(i.path)))
         chunks = list(self._chunked(items))
@@ -192,6 +212,7 @@ class Follower:
             if stop is not None and stop.is_set():
                 return False
             self._read_chunk(chunk, listings, last=n == len(chunks) - 1 and not more)
+        self._messages.clear()  # those still waiting (an object that could not be fetched) come back after their visibility timeout
         return more
 
     def _chunked(self, items: list[_Item]) -> Iterable[list[_Item]]:
@@ -219,7 +240,7 @@ class Follower:
                     continue  # gone since it was listed
                 stamp = (st.st_size, st.st_mtime_ns)
                 if self.seen.get(str(path)) != stamp:
-                    out.append(_Item(key_time(path.name, st.st_mtime), st.st_size, path=path, stamp=stamp))
+                    out.append(_Item(key_time(path.name, st.st_mtime), st.st_size, path=path, source=str(folder), stamp=stamp))
         except OSError as exc:
             self._failed(str(folder), f"{folder}: {exc.strerror}" if exc.strerror else str(exc))
             return []
@@ -255,6 +276,54 @@ class Follower:
         if self.status.errors.pop(source, None) is not None:
             self.notify(f"serve: source {printable(source)}: readable again")
 
+    def _notified(self, listed: set[str]) -> list[_Item]:
+        """The objects the queue's notifications name that are under a --source and not read yet."""
+        queue = self._queue
+        assert queue is not None
+        try:
+            messages = queue.receive(self.settings.sqs_messages, self.settings.sqs_visibility_s)
+        except SourceError as exc:
+            self._failed(queue.url, str(exc))
+            return []
+        self._recovered(queue.url)
+        wanted: dict[str, S3Object] = {}
+        for m in messages:
+            if m.problem:
+                self.status.sqs_ignored += 1
+                self.notify(f"serve: {printable(m.problem)}: not an S3 event notification, deleted (listing still finds new objects)")
+            names = self._messages.setdefault(m.receipt, set())
+            for n in m.notices:
+                location = next((p for p in self.prefixes if p.bucket == n.bucket and n.key.startswith(p.prefix)), None)
+                if location is None or ignored(n.key.rsplit("/", 1)[-1]) or n.key.endswith("/"):
+                    continue  # another bucket or prefix shares the queue
+                obj = S3Object(location, n.key, n.etag, n.size, key_time(n.key, n.time))
+                names.add(obj.name)
+                wanted.setdefault(obj.name, obj)
+        self.status.sqs_received += len(messages)
+        known = self._etags(list(wanted))
+        read = {name for name, obj in wanted.items() if name in known and (known[name] == obj.etag or not obj.etag)}
+        self._settle(read)  # named objects already read (a redelivery, or listing got there first): delete their messages now
+        return [_Item(o.time, o.size, source=o.location.url, obj=o) for name, o in wanted.items() if name not in read and name not in listed]
+
+    def _settle(self, done: set[str]) -> None:
+        """Delete the messages whose objects are all committed (never before: a crash would lose them)."""
+        finished = []
+        for receipt, names in self._messages.items():
+            names -= done
+            if not names:
+                finished.append(receipt)
+        if not finished or self._queue is None:
+            return
+        failpoint("follow:before-sqs-delete")
+        try:
+            self._queue.delete(finished)
+        except SourceError as exc:  # redelivered later; the checkpoints skip what they name
+            self._failed(self._queue.url, str(exc))
+            return
+        self.status.sqs_deleted += len(finished)
+        for receipt in finished:
+            del self._messages[receipt]
+
     # -- a chunk -------------------------------------------------------------------------
     def _read_chunk(self, chunk: list[_Item], listings: list[_Listing], last: bool) -> None:
         self._chunks += 1
@@ -264,6 +333,7 @@ class Follower:
         names: dict[str, str] = {}
         fetched: list[S3Object] = []
         too_large: list[S3Object] = []
+        gone: set[str] = set()
         try:
             for i, item in enumerate(chunk):
                 if item.path is not None:
@@ -278,7 +348,11 @@ class Follower:
                 try:
                     self.reader.fetch(obj, dest)
                 except SourceError as exc:  # tried again next cycle: the marker stays before it
-                    self._failed(obj.location.url, str(exc))
+                    if exc.gone:
+                        gone.add(obj.name)  # deleted or rewritten since it was named: a notification of it waits for nothing
+                        self.notify(f"serve: {printable(str(exc))} (no longer there as named)")
+                    else:
+                        self._failed(obj.location.url, str(exc))
                     continue
                 paths.append(dest)
                 names[str(dest)] = obj.name
@@ -287,6 +361,7 @@ class Follower:
             if paths:
                 self.scanner.settings.flush_at_end = last
                 self._pending_since = time.time()
+                failpoint("follow:before-commit")
                 try:
                     report = self.scanner.scan(paths, names)
                 finally:
@@ -296,6 +371,8 @@ class Follower:
                 if item.path is not None:
                     self.seen[str(item.path)] = item.stamp
             self._done(fetched, too_large, listings)
+            if self._messages:
+                self._settle({o.name for o in fetched + too_large} | gone)
         finally:
             shutil.rmtree(folder, ignore_errors=True)
 

@@ -24,7 +24,12 @@ MAX_STREAMS = 10_000  # folders looked into under one prefix to find its streams
 
 
 class SourceError(Exception):
-    """A source that cannot be read now (no such bucket, no credentials, the endpoint down): one line."""
+    """A source that cannot be read now (no such bucket, no credentials, the endpoint down): one line.
+    ``gone``: the object itself is no longer there as named (deleted, or rewritten since)."""
+
+    def __init__(self, line: str, gone: bool = False) -> None:
+        super().__init__(line)
+        self.gone = gone
 
 
 @dataclass(frozen=True)
@@ -195,4 +200,5 @@ class S3Reader:
                 while chunk := body.read(_READ_CHUNK):
                     fh.write(chunk)
         except Exception as exc:
-            raise SourceError(f"{obj.name}: {describe(exc)}") from None
+            line = describe(exc)
+            raise SourceError(f"{obj.name}: {line}", gone=line.startswith(("NoSuchKey", "404", "PreconditionFailed", "412"))) from None
