@@ -308,6 +308,7 @@ def test_serve_killed_at_a_crash_point_loses_and_doubles_nothing(point: str, est
         _wait(lambda: _queued(sqs_endpoint, queue) == 0, 180, lambda: f"queue not drained: {log.read_text()[-3000:]}")
         _wait(lambda: (h := _health(port)) is not None and h["export"]["sent"] >= 1 and _exported_all(db, out), 60,
               lambda: f"findings not exported: {log.read_text()[-3000:]}")
+        metrics = _metrics(port)
     finally:
         stop(proc)
     store = Store(db, readonly=True)
@@ -320,6 +321,11 @@ def test_serve_killed_at_a_crash_point_loses_and_doubles_nothing(point: str, est
     assert len(want[0]) >= 5
     assert got[0] == want[0], "findings differ from one uninterrupted scan"
     assert got[1] == want[1], "usage differs: events or bytes lost or counted twice"
+    if point.startswith("follow:"):  # the message outlived the first process: the second deleted it
+        assert metrics["trailhound_sqs_messages_deleted_total"] == 1
+    assert 'trailhound_source_lag_seconds{source="s3://live/AWSLogs/"}' in metrics
+    if point == "follow:before-commit":  # the restarted process read everything: its counter is the whole estate's
+        assert metrics['trailhound_source_events_total{source="s3://live/AWSLogs/"}'] == sum(u["events"] for u in got[1])
     events = [orjson.loads(line) for line in out.read_bytes().splitlines()]
     by_id: dict[str, tuple[str, str]] = {}
     for e in events:
@@ -327,6 +333,15 @@ def test_serve_killed_at_a_crash_point_loses_and_doubles_nothing(point: str, est
     assert stored <= set(by_id.values()), "a finding as it stands was never exported"
     if point == "export:before-cursor":
         assert len(events) > len(by_id), "the event delivered before the kill went out again (at least once)"
+
+
+def _metrics(port: int) -> dict[str, float]:
+    import urllib.request
+
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
+        assert r.headers["Content-Type"].startswith("text/plain; version=0.0.4")
+        text = r.read().decode()
+    return {line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line and not line.startswith("#")}
 
 
 def _exported_all(db: Path, out: Path) -> bool:

@@ -80,6 +80,8 @@ def serve(
     list_interval_s: Annotated[float, typer.Option("--list-interval-s", help="With --sqs-queue: list the prefixes this often.")] = 300.0,
     sqs_visibility_s: Annotated[int, typer.Option("--sqs-visibility-s", help="Seconds a received notification stays hidden "
                                                   "while its objects are read (redelivered after, unless deleted).")] = 900,
+    allowed_lateness_s: Annotated[float, typer.Option("--allowed-lateness-s", help="A log object this far behind its source's "
+                                                      "watermark is counted late (and still read).")] = 900.0,
     poll_s: Annotated[float, typer.Option("--poll-s", help="Seconds between looks for new log objects.")] = 30.0,
     commit_interval_s: Annotated[float, typer.Option("--commit-interval-s", help="Commit findings, detector state and checkpoints "
                                                      "together at least this often while reading.")] = 5.0,
@@ -128,7 +130,7 @@ def serve(
         if source:
             follower, writer = _follower(db, source, s3_endpoint, poll_s, threat_list, trusted_list, inventory, geoip_mmdb, max_file_mb,
                                          lock_wait, commit_interval_s, sqs_queue=sqs_queue, list_interval_s=list_interval_s,
-                                         sqs_visibility_s=sqs_visibility_s)
+                                         sqs_visibility_s=sqs_visibility_s, allowed_lateness_s=allowed_lateness_s)
             threads.append(threading.Thread(target=follower.run, args=(stop,), name="trailhound-follow", daemon=True))
             health["follow"] = follower.status
         exporter = _exporter(store, db, webhook, webhook_secret, webhook_attempts, webhook_backoff_s, dead_letter, export_file,
@@ -141,6 +143,7 @@ def serve(
         for thread in threads:
             thread.start()
         app = create_app(store, key, health=lambda: health)  # type: ignore[arg-type]
+        app.router.routes.insert(0, _metrics_route(store, follower, exporter))
         uvicorn.run(app, host=host.strip("[]"), port=int(port), log_level="warning", access_log=False)
     finally:
         stop.set()  # SIGTERM/SIGINT: the follower ends after its chunk (or is cut short: checkpoints make that safe)
@@ -152,6 +155,29 @@ def serve(
             follower.close()
         if writer is not None:
             writer.close()
+
+
+def _metrics_route(store: Any, follower: Any, exporter: Any) -> Any:
+    """GET /metrics, unsigned like /healthz: Prometheus text (counters, lag per source; no finding data)."""
+    from starlette.concurrency import run_in_threadpool
+    from starlette.requests import Request
+    from starlette.responses import Response
+    from starlette.routing import Route
+
+    from trailhound.export.metrics import CONTENT_TYPE, render
+
+    def scrape() -> str:
+        conn = store.connect()
+        try:
+            return render(follower.status if follower else None, exporter.status if exporter else None, conn)
+        finally:
+            if conn is not store.conn:
+                conn.close()
+
+    async def metrics(request: Request) -> Response:
+        return Response(await run_in_threadpool(scrape), media_type=CONTENT_TYPE)
+
+    return Route("/metrics", metrics, methods=["GET"])
 
 
 def _usage(line: str) -> NoReturn:

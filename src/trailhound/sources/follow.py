@@ -40,6 +40,7 @@ from trailhound.formats.base import Problem
 from trailhound.pipeline import Scanner, ScanReport
 from trailhound.sources.files import ignored, walk
 from trailhound.sources.failpoints import failpoint
+from trailhound.sources.progress import SourceProgress
 from trailhound.sources.s3 import S3Location, S3Object, S3Reader, SourceError, Stream, key_time, parse_location
 from trailhound.sources.sqs import Queue
 from trailhound.store import tables as t
@@ -49,6 +50,7 @@ from trailhound.text import printable
 
 _CHUNK_KEYS = 500  # names per IN (...)
 _PROBLEM_LINES = 20  # problem lines printed per chunk (all of them are in the quarantine list)
+_WATERMARK = "follow_watermark:"  # meta key prefix: a source's watermark survives a restart
 
 
 @dataclass
@@ -62,6 +64,7 @@ class FollowSettings:
     list_interval_s: float = 300.0  # with a queue: list the prefixes this often (without one: every cycle)
     sqs_messages: int = 1000  # notifications taken per cycle
     sqs_visibility_s: int = 900  # hidden from other receivers while read; redelivered after it if not deleted
+    allowed_lateness_s: float = 900.0  # an object this far behind its source's watermark is late (read, and counted)
     spool: Path | None = None  # where S3 objects are fetched to (default: a new temporary folder)
 
 
@@ -105,6 +108,7 @@ class FollowStatus:
     sqs_ignored: int = 0  # messages that were not S3 notifications
     last_cycle_at: float | None = None
     errors: dict[str, str] = field(default_factory=dict)  # source -> the line it failed with (until it recovers)
+    sources: dict[str, SourceProgress] = field(default_factory=dict)
 
 
 def _stderr(line: str) -> None:
@@ -133,6 +137,9 @@ class Follower:
         self._listed_at = float("-inf")
         self._messages: dict[str, set[str]] = {}  # receipt handle -> names it waits for (deleted once none is left)
         self.status = FollowStatus()
+        for source in [str(d) for d in self.dirs] + [p.url for p in self.prefixes]:
+            mark = store.meta(_WATERMARK + source)
+            self.status.sources[source] = SourceProgress(watermark=float(mark) if mark else None)
         self.seen: dict[str, tuple[int, int]] = {}  # local files read at this (size, mtime_ns)
         spool = self.settings.spool or Path(tempfile.mkdtemp(prefix="trailhound-spool-"))
         spool.mkdir(parents=True, exist_ok=True)
@@ -207,12 +214,16 @@ class Follower:
             self._messages.clear()
             return more
         items.sort(key=lambda i: (i.time, i.obj.name if i.obj else str(i.path)))
+        for item in items:
+            self.status.sources[item.source].pending += 1
         chunks = list(self._chunked(items))
         for n, chunk in enumerate(chunks):
             if stop is not None and stop.is_set():
                 return False
             self._read_chunk(chunk, listings, last=n == len(chunks) - 1 and not more)
         self._messages.clear()  # those still waiting (an object that could not be fetched) come back after their visibility timeout
+        for progress in self.status.sources.values():
+            progress.pending = 0  # what could not be fetched is found again next cycle
         return more
 
     def _chunked(self, items: list[_Item]) -> Iterable[list[_Item]]:
@@ -358,6 +369,7 @@ class Follower:
                 names[str(dest)] = obj.name
                 fetched.append(obj)
             report = None
+            began = time.time()
             if paths:
                 self.scanner.settings.flush_at_end = last
                 self._pending_since = time.time()
@@ -371,10 +383,29 @@ class Follower:
                 if item.path is not None:
                     self.seen[str(item.path)] = item.stamp
             self._done(fetched, too_large, listings)
+            self._progress(chunk, fetched + too_large, began)
             if self._messages:
                 self._settle({o.name for o in fetched + too_large} | gone)
         finally:
             shutil.rmtree(folder, ignore_errors=True)
+
+    def _progress(self, chunk: list[_Item], objects: list[S3Object], began: float) -> None:
+        """Per source: the objects of this chunk that were committed, their events, the watermark and lateness."""
+        read = {o.name for o in objects}
+        done = [i for i in chunk if i.path is not None or (i.obj is not None and i.obj.name in read)]
+        wanted = [str(i.path) if i.path is not None else i.obj.name for i in done]  # type: ignore[union-attr]
+        c = t.checkpoints.c
+        events: dict[str, int] = {}
+        for i in range(0, len(wanted), _CHUNK_KEYS):
+            q = select(c.path, c.events).where(c.path.in_(wanted[i : i + _CHUNK_KEYS]), c.updated_at >= began - 1)
+            events.update((path, int(n)) for path, n in self.store.conn.execute(q))
+        now = time.time()
+        for item, name in zip(done, wanted):
+            self.status.sources[item.source].read(name, item.time, events.get(name, 0), self.settings.allowed_lateness_s, now)
+        rows = [{"key": _WATERMARK + src, "value": repr(p.watermark)} for src, p in self.status.sources.items() if p.watermark is not None]
+        if rows:
+            with transaction(self.store.conn) as conn:
+                conn.execute(upsert(conn, t.meta, ["key"]), rows)
 
     def _tell(self, report: ScanReport) -> None:
         st = self.status
