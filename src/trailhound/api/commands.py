@@ -100,6 +100,10 @@ def serve(
                                                         "Default: <db>.dead-letter.jsonl (the user data dir for PostgreSQL).")] = None,
     export_file: Annotated[Optional[str], typer.Option("--export-file", help="Append each new or updated finding's event as a JSON line "
                                                        "to this file (- for stdout).")] = None,
+    export_s3: Annotated[Optional[str], typer.Option("--export-s3", help="Write findings to s3://BUCKET/PREFIX in GuardDuty's export layout "
+                                                     "(gzipped JSON lines; --s3-endpoint applies).")] = None,
+    export_format: Annotated[str, typer.Option("--export-format", help="The body of exported findings: eventbridge (GuardDuty's "
+                                               "EventBridge event) or ocsf (an OCSF Detection Finding, class 2004).")] = "eventbridge",
     export_delay_s: Annotated[float, typer.Option("--export-delay-s", help="New and updated findings go out within this many seconds "
                                                   "(GuardDuty: 5 minutes).")] = 300.0,
 ) -> None:
@@ -118,6 +122,8 @@ def serve(
         _usage("--poll-s must be above 0, --export-delay-s and --webhook-backoff-s at least 0, --webhook-attempts at least 1")
     if sqs_queue and not any(s.startswith("s3://") for s in source):
         _usage("--sqs-queue: give the s3:// --source its notifications are about")
+    if export_format not in ("eventbridge", "ocsf"):
+        _usage(f"--export-format {export_format!r}: eventbridge or ocsf")
     if webhook_secret and not webhook:
         _usage("--webhook-secret: give --webhook too")
     key = _master_key(db, master_key)
@@ -134,7 +140,7 @@ def serve(
             threads.append(threading.Thread(target=follower.run, args=(stop,), name="trailhound-follow", daemon=True))
             health["follow"] = follower.status
         exporter = _exporter(store, db, webhook, webhook_secret, webhook_attempts, webhook_backoff_s, dead_letter, export_file,
-                             export_delay_s, follower)
+                             export_delay_s, follower, export_s3=export_s3, s3_endpoint=s3_endpoint, export_format=export_format)
         if exporter is not None:
             threads.append(threading.Thread(target=exporter.run, args=(stop,), name="trailhound-export", daemon=True))
             health["export"] = exporter.status
@@ -213,7 +219,8 @@ def _follower(db: str | None, source: list[str], s3_endpoint: str | None, poll_s
 
 
 def _exporter(store: Any, db: str | None, webhook: str | None, secret: str | None, attempts: int, backoff_s: float,
-              dead_letter: Path | None, export_file: str | None, delay_s: float, follower: Any) -> Any:
+              dead_letter: Path | None, export_file: str | None, delay_s: float, follower: Any, export_s3: str | None = None,
+              s3_endpoint: str | None = None, export_format: str = "eventbridge") -> Any:
     from trailhound.export.delivery import Exporter, ExportSettings, FileDestination, WebhookDestination
 
     destinations: list[Any] = []
@@ -224,11 +231,18 @@ def _exporter(store: Any, db: str | None, webhook: str | None, secret: str | Non
             _usage(str(exc))
     if export_file:
         destinations.append(FileDestination(export_file))
+    if export_s3:
+        from trailhound.export.s3_destination import S3Destination
+
+        try:
+            destinations.append(S3Destination(export_s3, s3_endpoint))
+        except ValueError as exc:
+            _usage(f"--export-s3: {exc}")
     if not destinations:
         return None
     if dead_letter is None:
         base = str(db or default_db_path())
         dead_letter = (master_key_path(base).parent / "dead-letter.jsonl" if base.startswith(("postgresql", "postgres:"))
                        else Path(base.removeprefix("sqlite:///") + ".dead-letter.jsonl"))
-    settings = ExportSettings(delay_s=delay_s, attempts=attempts, backoff_s=backoff_s, dead_letter=dead_letter)
+    settings = ExportSettings(delay_s=delay_s, attempts=attempts, backoff_s=backoff_s, dead_letter=dead_letter, format=export_format)
     return Exporter(store, destinations, settings, horizon=follower.committed_before if follower is not None else None)
