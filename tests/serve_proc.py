@@ -1,10 +1,12 @@
-"""A `trailhound serve` subprocess in the tests: how one is stopped."""
+"""A `trailhound serve` subprocess in the tests: how one is stopped, and what its store holds meanwhile."""
 
 from __future__ import annotations
 
 import os
 import signal
+import sqlite3
 import subprocess
+from pathlib import Path
 
 
 def stop(proc: subprocess.Popen[bytes]) -> None:
@@ -16,3 +18,12 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(10)
+
+
+def count(db: Path, sql: str) -> int:
+    """A number from a SQLite store that a serve is writing (read-only; 0 before it has the table)."""
+    try:
+        with sqlite3.connect(f"{db.resolve().as_uri()}?mode=ro", uri=True, timeout=5) as c:
+            return int(c.execute(sql).fetchone()[0])
+    except sqlite3.OperationalError:
+        return 0

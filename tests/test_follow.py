@@ -27,7 +27,7 @@ from trailhound.sources.s3 import S3Reader
 from trailhound.store.database import Store
 
 sys.path.insert(0, str(Path(__file__).parent))
-from serve_proc import stop  # noqa: E402
+from serve_proc import count as _count, stop  # noqa: E402
 from s3_server import S3Server, s3_server, upload_tree  # noqa: E402
 
 TYPES = ["UnauthorizedAccess:EC2/SSHBruteForce", "Stealth:IAMUser/CloudTrailLoggingDisabled", "Recon:IAMUser/MaliciousIPCaller.Custom",
@@ -212,14 +212,6 @@ def _serve(db: Path, s3: S3Server, estate: Any, port: int, out: Path, log: Path)
             "--trusted-list", str(estate.trusted_list), "--export-file", str(out), "--export-delay-s", "0"]
     return subprocess.Popen(args, env={**os.environ, **s3.env, "TRAILHOUND_DEBUG": "1"}, stdout=subprocess.DEVNULL,
                             stderr=open(log, "ab"), start_new_session=True)
-
-
-def _count(db: Path, sql: str) -> int:
-    try:
-        with sqlite3.connect(f"{db.resolve().as_uri()}?mode=ro", uri=True, timeout=5) as c:
-            return int(c.execute(sql).fetchone()[0])
-    except sqlite3.OperationalError:
-        return 0
 
 
 def _wait(what: Any, timeout: float, message: str) -> None:

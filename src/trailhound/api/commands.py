@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import signal
+import time
 from pathlib import Path
 from typing import Annotated, Any, NoReturn, Optional
 
@@ -11,6 +13,7 @@ from sqlalchemy import Connection
 
 from trailhound.config import DEFAULT_LISTEN, default_db_path, master_key_path
 
+SHUTDOWN_WAIT_S = 120.0  # on SIGTERM: how long the batch in hand may take to finish and commit
 credentials_app = typer.Typer(no_args_is_help=True, help="Access keys for the API (SigV4, as AWS's).")
 DbOption = Annotated[Optional[str], typer.Option("--db", help="The store: a SQLite file, or postgresql://user@host/db.")]
 KeyOption = Annotated[Optional[Path], typer.Option("--master-key", help="The file of the key that seals API secrets. "
@@ -68,7 +71,26 @@ def issue_key(conn: Connection, master_key: bytes, account: str, admin: bool = F
     return key_id, secret
 
 
+def _load_config(ctx: typer.Context, path: Optional[Path]) -> Optional[Path]:
+    """--config (eager): the file's settings and TRAILHOUND_* variables become the defaults of the options
+    not given on the command line."""
+    import os
+
+    from trailhound.config import ConfigError, serve_settings
+
+    try:
+        ctx.default_map = {**(ctx.default_map or {}), **serve_settings(path, dict(os.environ))}
+    except ConfigError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    return path
+
+
 def serve(
+    ctx: typer.Context,
+    config: Annotated[Optional[Path], typer.Option("--config", is_eager=True, callback=_load_config,
+                                                   help="A TOML file of these settings (db, listen, and tables follow, scan, export, log); "
+                                                   "TRAILHOUND_<TABLE>_<KEY> variables override it, options override both.")] = None,
+    log_format: Annotated[str, typer.Option("--log-format", help="text, or json: one JSON object a line on stderr.")] = "text",
     db: DbOption = None,
     listen: Annotated[str, typer.Option("--listen", help="HOST:PORT to answer on.")] = DEFAULT_LISTEN,
     master_key: KeyOption = None,
@@ -122,13 +144,30 @@ def serve(
         _usage("--poll-s must be above 0, --export-delay-s and --webhook-backoff-s at least 0, --webhook-attempts at least 1")
     if sqs_queue and not any(s.startswith("s3://") for s in source):
         _usage("--sqs-queue: give the s3:// --source its notifications are about")
+    if log_format not in ("text", "json"):
+        _usage(f"--log-format {log_format!r}: text or json")
     if export_format not in ("eventbridge", "ocsf"):
         _usage(f"--export-format {export_format!r}: eventbridge or ocsf")
     if webhook_secret and not webhook:
         _usage("--webhook-secret: give --webhook too")
+    from trailhound.export.logs import configure, notifier
+
+    configure(log_format == "json")
+    say = notifier("trailhound.serve", log_format == "json")
     key = _master_key(db, master_key)
     store = _store(db, service=True)
     stop = threading.Event()
+    servers: list[Any] = []
+
+    def shut_down(signum: int, frame: Any) -> None:
+        # ours before uvicorn's and after it (it hands a caught signal back on its way out): stop everything and
+        # return, so the batch in hand is finished below instead of the process dying with the signal
+        stop.set()
+        for server in servers:
+            server.should_exit = True
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, shut_down)
     threads: list[threading.Thread] = []
     follower = exporter = writer = None
     health: dict[str, Any] = {}
@@ -137,30 +176,43 @@ def serve(
             follower, writer = _follower(db, source, s3_endpoint, poll_s, threat_list, trusted_list, inventory, geoip_mmdb, max_file_mb,
                                          lock_wait, commit_interval_s, sqs_queue=sqs_queue, list_interval_s=list_interval_s,
                                          sqs_visibility_s=sqs_visibility_s, allowed_lateness_s=allowed_lateness_s)
+            follower.notify = notifier("trailhound.follow", log_format == "json")
             threads.append(threading.Thread(target=follower.run, args=(stop,), name="trailhound-follow", daemon=True))
             health["follow"] = follower.status
         exporter = _exporter(store, db, webhook, webhook_secret, webhook_attempts, webhook_backoff_s, dead_letter, export_file,
                              export_delay_s, follower, export_s3=export_s3, s3_endpoint=s3_endpoint, export_format=export_format)
         if exporter is not None:
+            exporter.notify = notifier("trailhound.export", log_format == "json")
             threads.append(threading.Thread(target=exporter.run, args=(stop,), name="trailhound-export", daemon=True))
             health["export"] = exporter.status
-        typer.echo(f"GuardDuty API for {store.path} on http://{host}:{port}"  # type: ignore[attr-defined]
-                   + (f"; following {', '.join(source)}" if source else ""), err=True)
+        say(f"GuardDuty API for {store.path} on http://{host}:{port}"  # type: ignore[attr-defined]
+            + (f"; following {', '.join(source)}" if source else ""))
         for thread in threads:
             thread.start()
         app = create_app(store, key, health=lambda: health)  # type: ignore[arg-type]
         app.router.routes.insert(0, _metrics_route(store, follower, exporter))
-        uvicorn.run(app, host=host.strip("[]"), port=int(port), log_level="warning", access_log=False)
+        server = uvicorn.Server(uvicorn.Config(app, host=host.strip("[]"), port=int(port), log_level="warning", access_log=False,
+                                               log_config=None if log_format == "json" else uvicorn.config.LOGGING_CONFIG))
+        servers.append(server)
+        server.should_exit = stop.is_set()
+        server.run()
     finally:
-        stop.set()  # SIGTERM/SIGINT: the follower ends after its chunk (or is cut short: checkpoints make that safe)
+        # SIGTERM/SIGINT (uvicorn returns): the follower finishes the chunk in hand and commits it, the exporter its
+        # delivery; past SHUTDOWN_WAIT_S they are cut short, which the checkpoints and cursors make safe too
+        stop.set()
+        if threads:
+            say("stopping: finishing the batch in hand")
+        deadline = time.monotonic() + SHUTDOWN_WAIT_S
         for thread in threads:
-            thread.join(30)
+            thread.join(max(0.0, deadline - time.monotonic()))
         if exporter is not None:
             exporter.close()
         if follower is not None:
             follower.close()
         if writer is not None:
             writer.close()
+        if threads:
+            say("stopped" if not any(t.is_alive() for t in threads) else "stopped before the batch in hand was finished")
 
 
 def _metrics_route(store: Any, follower: Any, exporter: Any) -> Any:
