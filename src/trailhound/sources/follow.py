@@ -21,6 +21,7 @@ line when it fails and one when it recovers; the other sources go on.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import sys
@@ -28,6 +29,7 @@ import tempfile
 import threading
 import time
 import traceback
+from concurrent.futures import Future, ThreadPoolExecutor
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,7 +44,7 @@ from trailhound.sources.files import ignored, walk
 from trailhound.sources.failpoints import failpoint
 from trailhound.sources.progress import SourceProgress
 from trailhound.sources.s3 import S3Location, S3Object, S3Reader, SourceError, Stream, key_time, parse_location
-from trailhound.sources.sqs import Queue
+from trailhound.sources.inbox import Inbox
 from trailhound.store import tables as t
 from trailhound.store.database import Changes, Store, transaction
 from trailhound.store.rows import upsert
@@ -58,6 +60,7 @@ class FollowSettings:
     poll_s: float = 30.0  # wait between cycles that found nothing more to read
     chunk_objects: int = 1000  # files scanned together (S3 objects fetched to the spool at once)
     chunk_mb: float = 256.0  # ...and no more stored bytes than this (bounds the spool's disk use)
+    fetch_threads: int = 16  # objects fetched at once (I/O-bound: threads, not processes)
     list_limit: int = 50_000  # keys listed per prefix in one cycle (bounds memory on a cold start of a big bucket)
     s3_endpoint: str | None = None  # an S3-compatible store instead of AWS
     sqs_queue: str | None = None  # S3 event notifications name new objects; listing becomes the fallback
@@ -133,9 +136,8 @@ class Follower:
         self.scanner = Scanner(store, scan_settings, on_commit=self._committed)
         self.limit = self.scanner.limit
         self._reader = reader
-        self._queue = Queue(self.settings.sqs_queue) if self.settings.sqs_queue else None  # ValueError: a usage error, now
+        self._inbox = Inbox(self.settings.sqs_queue, self) if self.settings.sqs_queue else None  # ValueError: a usage error, now
         self._listed_at = float("-inf")
-        self._messages: dict[str, set[str]] = {}  # receipt handle -> names it waits for (deleted once none is left)
         self.status = FollowStatus()
         for source in [str(d) for d in self.dirs] + [p.url for p in self.prefixes]:
             mark = store.meta(_WATERMARK + source)
@@ -205,23 +207,38 @@ class Follower:
                 more |= truncated
                 listings.append(listing)
                 items.extend(_Item(o.time, o.size, source=location.url, obj=o) for o in listing.objects if o.key not in listing.done)
-        if self.settings.sqs_queue:
-            items.extend(self._notified({i.obj.name for i in items if i.obj is not None}))
+        if self._inbox is not None:
+            notified = self._inbox.receive({i.obj.name for i in items if i.obj is not None})
+            items.extend(_Item(o.time, o.size, source=o.location.url, obj=o) for o in notified)
         self.status.cycles += 1
         self.status.last_cycle_at = time.time()
         if not items:
             self._save_markers(listings, [])
-            self._messages.clear()
+            self._forget()
             return more
         items.sort(key=lambda i: (i.time, i.obj.name if i.obj else str(i.path)))
         for item in items:
             self.status.sources[item.source].pending += 1
         chunks = list(self._chunked(items))
-        for n, chunk in enumerate(chunks):
-            if stop is not None and stop.is_set():
-                return False
-            self._read_chunk(chunk, listings, last=n == len(chunks) - 1 and not more)
-        self._messages.clear()  # those still waiting (an object that could not be fetched) come back after their visibility timeout
+        # the next chunk is fetched while this one is read: S3's round trips overlap the pipeline's CPU
+        # (at most two chunks in the spool)
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="trailhound-prefetch") as ahead:
+            coming: Future[tuple[Path, dict[str, SourceError]]] | None = ahead.submit(self._fetch_chunk, chunks[0])
+            try:
+                for n, chunk in enumerate(chunks):
+                    assert coming is not None
+                    spooled, coming = coming.result(), None
+                    if stop is not None and stop.is_set():
+                        shutil.rmtree(spooled[0], ignore_errors=True)
+                        return False
+                    if n + 1 < len(chunks):
+                        coming = ahead.submit(self._fetch_chunk, chunks[n + 1])
+                    self._read_chunk(chunk, spooled, listings, last=n == len(chunks) - 1 and not more)
+            finally:
+                if coming is not None:  # fetched ahead and never read (a chunk failed): out of the spool
+                    with contextlib.suppress(Exception):
+                        shutil.rmtree(coming.result()[0], ignore_errors=True)
+        self._forget()
         for progress in self.status.sources.values():
             progress.pending = 0  # what could not be fetched is found again next cycle
         return more
@@ -287,59 +304,21 @@ class Follower:
         if self.status.errors.pop(source, None) is not None:
             self.notify(f"serve: source {printable(source)}: readable again")
 
-    def _notified(self, listed: set[str]) -> list[_Item]:
-        """The objects the queue's notifications name that are under a --source and not read yet."""
-        queue = self._queue
-        assert queue is not None
-        try:
-            messages = queue.receive(self.settings.sqs_messages, self.settings.sqs_visibility_s)
-        except SourceError as exc:
-            self._failed(queue.url, str(exc))
-            return []
-        self._recovered(queue.url)
-        wanted: dict[str, S3Object] = {}
-        for m in messages:
-            if m.problem:
-                self.status.sqs_ignored += 1
-                self.notify(f"serve: {printable(m.problem)}: not an S3 event notification, deleted (listing still finds new objects)")
-            names = self._messages.setdefault(m.receipt, set())
-            for n in m.notices:
-                location = next((p for p in self.prefixes if p.bucket == n.bucket and n.key.startswith(p.prefix)), None)
-                if location is None or ignored(n.key.rsplit("/", 1)[-1]) or n.key.endswith("/"):
-                    continue  # another bucket or prefix shares the queue
-                obj = S3Object(location, n.key, n.etag, n.size, key_time(n.key, n.time))
-                names.add(obj.name)
-                wanted.setdefault(obj.name, obj)
-        self.status.sqs_received += len(messages)
-        known = self._etags(list(wanted))
-        read = {name for name, obj in wanted.items() if name in known and (known[name] == obj.etag or not obj.etag)}
-        self._settle(read)  # named objects already read (a redelivery, or listing got there first): delete their messages now
-        return [_Item(o.time, o.size, source=o.location.url, obj=o) for name, o in wanted.items() if name not in read and name not in listed]
-
-    def _settle(self, done: set[str]) -> None:
-        """Delete the messages whose objects are all committed (never before: a crash would lose them)."""
-        finished = []
-        for receipt, names in self._messages.items():
-            names -= done
-            if not names:
-                finished.append(receipt)
-        if not finished or self._queue is None:
-            return
-        failpoint("follow:before-sqs-delete")
-        try:
-            self._queue.delete(finished)
-        except SourceError as exc:  # redelivered later; the checkpoints skip what they name
-            self._failed(self._queue.url, str(exc))
-            return
-        self.status.sqs_deleted += len(finished)
-        for receipt in finished:
-            del self._messages[receipt]
+    def _forget(self) -> None:
+        if self._inbox is not None:
+            self._inbox.forget()  # messages still waiting (an object not fetched) come back after their visibility timeout
 
     # -- a chunk -------------------------------------------------------------------------
-    def _read_chunk(self, chunk: list[_Item], listings: list[_Listing], last: bool) -> None:
+    def _fetch_chunk(self, chunk: list[_Item]) -> tuple[Path, dict[str, SourceError]]:
+        """A chunk's S3 objects into a spool folder of their own; the folder, and the errors by object name."""
         self._chunks += 1
         folder = self.spool / f"chunk-{self._chunks}"
         folder.mkdir(parents=True, exist_ok=True)
+        jobs = [(item.obj, folder / f"{i:06d}") for i, item in enumerate(chunk) if item.obj is not None and item.obj.size <= self.limit]
+        return folder, self._fetch_all(jobs)
+
+    def _read_chunk(self, chunk: list[_Item], spooled: tuple[Path, dict[str, SourceError]], listings: list[_Listing], last: bool) -> None:
+        folder, errors = spooled
         paths: list[Path] = []
         names: dict[str, str] = {}
         fetched: list[S3Object] = []
@@ -356,9 +335,7 @@ class Follower:
                     too_large.append(obj)
                     continue
                 dest = folder / f"{i:06d}"
-                try:
-                    self.reader.fetch(obj, dest)
-                except SourceError as exc:  # tried again next cycle: the marker stays before it
+                if (exc := errors.get(obj.name)) is not None:  # tried again next cycle: the marker stays before it
                     if exc.gone:
                         gone.add(obj.name)  # deleted or rewritten since it was named: a notification of it waits for nothing
                         self.notify(f"serve: {printable(str(exc))} (no longer there as named)")
@@ -384,10 +361,29 @@ class Follower:
                     self.seen[str(item.path)] = item.stamp
             self._done(fetched, too_large, listings)
             self._progress(chunk, fetched + too_large, began)
-            if self._messages:
-                self._settle({o.name for o in fetched + too_large} | gone)
+            if self._inbox is not None:
+                self._inbox.settle({o.name for o in fetched + too_large} | gone)
         finally:
             shutil.rmtree(folder, ignore_errors=True)
+
+    def _fetch_all(self, jobs: list[tuple[S3Object, Path]]) -> dict[str, SourceError]:
+        """Fetch to the spool, several at a time (S3 answers each small object in milliseconds, but one after
+        another its round trips would take longer than reading them); the errors by object name."""
+        errors: dict[str, SourceError] = {}
+
+        def one(job: tuple[S3Object, Path]) -> None:
+            try:
+                self.reader.fetch(*job)
+            except SourceError as exc:
+                errors[job[0].name] = exc
+
+        if len(jobs) <= 1 or self.settings.fetch_threads <= 1:
+            for job in jobs:
+                one(job)
+        else:
+            with ThreadPoolExecutor(max_workers=self.settings.fetch_threads, thread_name_prefix="trailhound-fetch") as pool:
+                list(pool.map(one, jobs))
+        return errors
 
     def _progress(self, chunk: list[_Item], objects: list[S3Object], began: float) -> None:
         """Per source: the objects of this chunk that were committed, their events, the watermark and lateness."""
