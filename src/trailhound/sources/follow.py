@@ -60,6 +60,7 @@ class FollowSettings:
     poll_s: float = 30.0  # wait between cycles that found nothing more to read
     chunk_objects: int = 1000  # files scanned together (S3 objects fetched to the spool at once)
     chunk_mb: float = 256.0  # ...and no more stored bytes than this (bounds the spool's disk use)
+    first_chunk_objects: int = 100  # a cycle's first chunk is small: nothing overlaps its fetch
     fetch_threads: int = 16  # objects fetched at once (I/O-bound: threads, not processes)
     list_limit: int = 50_000  # keys listed per prefix in one cycle (bounds memory on a cold start of a big bucket)
     s3_endpoint: str | None = None  # an S3-compatible store instead of AWS
@@ -247,10 +248,11 @@ class Follower:
         budget = int(self.settings.chunk_mb * 1e6)
         chunk: list[_Item] = []
         used = 0
+        most = min(self.settings.first_chunk_objects, self.settings.chunk_objects)  # reading starts while the next chunk is fetched
         for item in items:
-            if chunk and (len(chunk) >= self.settings.chunk_objects or used + item.size > budget):
+            if chunk and (len(chunk) >= most or used + item.size > budget):
                 yield chunk
-                chunk, used = [], 0
+                chunk, used, most = [], 0, self.settings.chunk_objects
             chunk.append(item)
             used += item.size
         if chunk:
