@@ -12,6 +12,8 @@ against `scan` of the same files.
    events/s, and the ratio to scan (goal >= 0.5).
 4. The burst: the next day's objects uploaded at once while serve runs; the lag is the time from the
    last upload until the last of them is committed (goal < 60 s), sampled with /metrics' pending count.
+   With --sqs, serve has a queue (moto's server, tests/sqs_server.py) and no listing after its first:
+   each burst object is named by the S3 notification sent after its upload, as S3 would send it.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import tempfile
 import time
 import urllib.request
 from collections import Counter
+from contextlib import nullcontext
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -57,10 +60,15 @@ def healthy(port: int) -> bool:
         return False
 
 
-def upload(client: object, bucket: str, root: Path, files: list[Path]) -> float:
+def upload(client: object, bucket: str, root: Path, files: list[Path], sqs: object = None, queue: str = "") -> float:
+    from sqs_server import notification
+
     began = time.perf_counter()
     for f in files:
-        client.put_object(Bucket=bucket, Key=f.relative_to(root).as_posix(), Body=f.read_bytes())  # type: ignore[attr-defined]
+        key = f.relative_to(root).as_posix()
+        etag = client.put_object(Bucket=bucket, Key=key, Body=f.read_bytes())["ETag"].strip('"')  # type: ignore[attr-defined]
+        if sqs is not None:
+            sqs.send_message(QueueUrl=queue, MessageBody=notification(bucket, key, f.stat().st_size, etag))  # type: ignore[attr-defined]
     return time.perf_counter() - began
 
 
@@ -68,10 +76,12 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--days", type=int, default=3, help="history days (the burst is one more)")
     ap.add_argument("--scale", type=float, default=1.0)
+    ap.add_argument("--sqs", action="store_true", help="the burst through S3 notifications on SQS (moto), not listing")
     ap.add_argument("--keep", type=Path, help="work here and keep it (default: a temporary folder, removed)")
     args = ap.parse_args()
 
     from s3_server import s3_server
+    from sqs_server import sqs_client, sqs_server
 
     from trailhound.simulator.labelled import simulate
 
@@ -109,7 +119,10 @@ def main() -> None:
         print(f"scan:   {events:,} events in {scan_s:.1f} s = {scan_rate:,.0f} events/s")
 
         # -- serve from S3: the history (a cold start), then a burst ---------------------------------
-        with s3_server(work / "seaweedfs") as s3:
+        with s3_server(work / "seaweedfs") as s3, (sqs_server(work / "moto") if args.sqs else nullcontext(None)) as sqs_endpoint:
+            sqs = sqs_client(sqs_endpoint) if sqs_endpoint else None
+            queue = sqs.create_queue(QueueName="bench")["QueueUrl"] if sqs else ""
+            via = ["--sqs-queue", queue, "--list-interval-s", "86400"] if sqs else []
             client = s3.client()
             client.create_bucket(Bucket="bench")
             up = upload(client, "bench", logs, history)
@@ -118,7 +131,7 @@ def main() -> None:
             log = open(work / "serve.log", "wb")
             t = time.perf_counter()
             proc = subprocess.Popen([str(BIN / "trailhound"), "serve", "--db", str(db), "--listen", f"127.0.0.1:{port}",
-                                     "--source", "s3://bench/AWSLogs/", "--s3-endpoint", s3.endpoint, "--poll-s", "1", *lists],
+                                     "--source", "s3://bench/AWSLogs/", "--s3-endpoint", s3.endpoint, "--poll-s", "1", *via, *lists],
                                     env={**os.environ, **s3.env}, stdout=subprocess.DEVNULL, stderr=log)
             try:
                 while not healthy(port):
@@ -133,7 +146,7 @@ def main() -> None:
                 rate = served / serve_s
                 print(f"serve:  {served:,} events in {serve_s:.1f} s = {rate:,.0f} events/s = {rate / scan_rate:.2f}x scan "
                       f"(goal >= 0.5x; from process start, S3 listing and fetching included; the API answered after {started:.1f} s)")
-                up = upload(client, "bench", logs, burst)
+                up = upload(client, "bench", logs, burst, sqs, queue)
                 uploaded_at = time.perf_counter()
                 peak = 0
                 while count(db, "SELECT count(*) FROM s3_objects") < len(files):
@@ -144,7 +157,7 @@ def main() -> None:
                                 peak = max(peak, int(float(line.rsplit(" ", 1)[1])))
                     time.sleep(0.2)
                 lag = time.perf_counter() - uploaded_at
-                print(f"burst:  {len(burst):,} objects uploaded in {up:.1f} s; all committed {lag:.1f} s after the last upload "
+                print(f"burst{' (SQS)' if sqs else ''}:  {len(burst):,} objects uploaded in {up:.1f} s; all committed {lag:.1f} s after the last upload "
                       f"(goal < 60 s; at most {peak:,} pending at once)")
             finally:
                 proc.terminate()

@@ -12,11 +12,9 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.parse
 from pathlib import Path
 from typing import Any
 
-import boto3
 import orjson
 import pytest
 
@@ -30,26 +28,11 @@ from trailhound.store.database import Store
 sys.path.insert(0, str(Path(__file__).parent))
 from serve_proc import stop  # noqa: E402
 from s3_server import S3Server, s3_server  # noqa: E402
+from sqs_server import notification, record as _record, sqs_client as _sqs, sqs_server  # noqa: E402
 
 TYPES = ["UnauthorizedAccess:EC2/SSHBruteForce", "Stealth:IAMUser/CloudTrailLoggingDisabled", "Recon:IAMUser/MaliciousIPCaller.Custom",
          "Trojan:EC2/DNSDataExfiltration", "Backdoor:EC2/C&CActivity.B!DNS"]
 VENV_BIN = Path(sys.executable).parent
-
-
-def notification(bucket: str, key: str, size: int, etag: str, event: str = "ObjectCreated:Put") -> str:
-    """What S3 puts on the queue for one event (event structure version 2.1): the key URL-encoded, spaces as +."""
-    return orjson.dumps({"Records": [_record(bucket, key, size, etag, event)]}).decode()
-
-
-def _record(bucket: str, key: str, size: int, etag: str, event: str = "ObjectCreated:Put") -> dict[str, Any]:
-    return {
-        "eventVersion": "2.1", "eventSource": "aws:s3", "awsRegion": "us-east-1", "eventTime": "2026-11-03T10:05:12.345Z",
-        "eventName": event, "userIdentity": {"principalId": "AWS:AROAEXAMPLE:delivery"},
-        "requestParameters": {"sourceIPAddress": "10.0.0.1"}, "responseElements": {"x-amz-request-id": "C3D13FE58DE4C810",
-                                                                                   "x-amz-id-2": "FMyUVURIY8/IgAtTv8xRjskZQpcIZ9KG4V5Wp6S7S/JRWeUWerMUE5JgHvANOjpD"},
-        "s3": {"s3SchemaVersion": "1.0", "configurationId": "trailhound", "bucket": {"name": bucket, "ownerIdentity": {"principalId": "A3NL1KOZZKExample"},
-                                                                                    "arn": f"arn:aws:s3:::{bucket}"},
-               "object": {"key": urllib.parse.quote_plus(key, safe="/"), "size": size, "eTag": etag, "sequencer": "0055AED6DCD90281E5"}}}
 
 
 TEST_EVENT = orjson.dumps({"Service": "Amazon S3", "Event": "s3:TestEvent", "Time": "2026-11-03T10:00:00.000Z", "Bucket": "live",
@@ -81,30 +64,8 @@ def _free_port() -> int:
 @pytest.fixture(scope="module")
 def sqs_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Any:
     """moto's server mode, as SQS (no real SQS-compatible server is at hand here)."""
-    port = _free_port()
-    log = open(tmp_path_factory.mktemp("moto") / "moto.log", "wb")
-    proc = subprocess.Popen([str(VENV_BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(port)], stdout=log, stderr=subprocess.STDOUT,
-                            start_new_session=True)
-    endpoint = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert proc.poll() is None, "moto_server exited"
-            try:
-                _sqs(endpoint).list_queues()
-                break
-            except Exception:
-                assert time.monotonic() < deadline, "moto_server did not start"
-                time.sleep(0.2)
+    with sqs_server(tmp_path_factory.mktemp("moto")) as endpoint:
         yield endpoint
-    finally:
-        proc.terminate()
-        proc.wait(15)
-        log.close()
-
-
-def _sqs(endpoint: str) -> Any:
-    return boto3.client("sqs", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing")
 
 
 @pytest.fixture(scope="module")

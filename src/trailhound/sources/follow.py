@@ -191,10 +191,10 @@ class Follower:
         listings: list[_Listing] = []
         more = False
         now = time.time()
-        listing = not self.settings.sqs_queue or self._catching_up or now - self._listed_at >= self.settings.list_interval_s
-        if listing:
+        list_now = not self.settings.sqs_queue or self._catching_up or now - self._listed_at >= self.settings.list_interval_s
+        if list_now:
             self._listed_at = now
-        for location in self.prefixes if listing else ():
+        for location in self.prefixes if list_now else ():
             try:
                 streams = self.reader.streams(location)
             except SourceError as exc:
