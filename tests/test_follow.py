@@ -27,6 +27,7 @@ from trailhound.sources.s3 import S3Reader
 from trailhound.store.database import Store
 
 sys.path.insert(0, str(Path(__file__).parent))
+from serve_proc import count as _count, stop  # noqa: E402
 from s3_server import S3Server, s3_server, upload_tree  # noqa: E402
 
 TYPES = ["UnauthorizedAccess:EC2/SSHBruteForce", "Stealth:IAMUser/CloudTrailLoggingDisabled", "Recon:IAMUser/MaliciousIPCaller.Custom",
@@ -213,14 +214,6 @@ def _serve(db: Path, s3: S3Server, estate: Any, port: int, out: Path, log: Path)
                             stderr=open(log, "ab"), start_new_session=True)
 
 
-def _count(db: Path, sql: str) -> int:
-    try:
-        with sqlite3.connect(f"{db.resolve().as_uri()}?mode=ro", uri=True, timeout=5) as c:
-            return int(c.execute(sql).fetchone()[0])
-    except sqlite3.OperationalError:
-        return 0
-
-
 def _wait(what: Any, timeout: float, message: str) -> None:
     deadline = time.monotonic() + timeout
     while not what():
@@ -267,12 +260,7 @@ def test_serve_killed_mid_ingest_resumes_with_nothing_lost_or_doubled(estate: An
         assert health["status"] == "ok" and health["follow"]["errors"] == {}
         _wait(lambda: _health(port)["export"]["sent"] >= 1 and _pending_exports(db) == 0, 60, "findings not exported")
     finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
+        stop(proc)
     store = Store(db, readonly=True)
     try:
         got = _summary(store)

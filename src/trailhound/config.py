@@ -74,3 +74,94 @@ def master_key_path(db: str | Path) -> Path:
 
 
 DEFAULT_LISTEN = "127.0.0.1:8743"  # the API's address: loopback unless asked otherwise
+
+
+# ---- serve's settings from a TOML file (serve --config) and TRAILHOUND_* variables ---------------
+# One row a setting: its TOML key ([section] key), its type, and the serve option it fills. The
+# environment variable is TRAILHOUND_ + the key with dots as underscores, upper-case
+# (follow.poll_s -> TRAILHOUND_FOLLOW_POLL_S; lists comma-separated). The command line wins over the
+# environment, the environment over the file, the file over the defaults.
+SERVE_KEYS: dict[str, tuple[type, str]] = {
+    "db": (str, "db"),
+    "listen": (str, "listen"),
+    "log.format": (str, "log_format"),
+    "follow.sources": (list, "source"),
+    "follow.s3_endpoint": (str, "s3_endpoint"),
+    "follow.sqs_queue": (str, "sqs_queue"),
+    "follow.sqs_visibility_s": (int, "sqs_visibility_s"),
+    "follow.list_interval_s": (float, "list_interval_s"),
+    "follow.poll_s": (float, "poll_s"),
+    "follow.allowed_lateness_s": (float, "allowed_lateness_s"),
+    "follow.commit_interval_s": (float, "commit_interval_s"),
+    "scan.threat_lists": (list, "threat_list"),
+    "scan.trusted_lists": (list, "trusted_list"),
+    "scan.inventory": (list, "inventory"),
+    "scan.geoip_mmdb": (list, "geoip_mmdb"),
+    "scan.max_file_mb": (float, "max_file_mb"),
+    "export.webhook": (str, "webhook"),
+    "export.webhook_secret": (str, "webhook_secret"),
+    "export.webhook_attempts": (int, "webhook_attempts"),
+    "export.webhook_backoff_s": (float, "webhook_backoff_s"),
+    "export.dead_letter": (str, "dead_letter"),
+    "export.file": (str, "export_file"),
+    "export.s3": (str, "export_s3"),
+    "export.format": (str, "export_format"),
+    "export.delay_s": (float, "export_delay_s"),
+}
+
+
+class ConfigError(ValueError):
+    """A configuration file or variable that cannot be used: one line naming it."""
+
+
+def env_name(key: str) -> str:
+    return "TRAILHOUND_" + key.replace(".", "_").upper()
+
+
+def _typed(where: str, kind: type, value: object, env: bool = False) -> object:
+    if kind is list:
+        if env and isinstance(value, str):  # a variable holds one string: comma-separated (a file has TOML's arrays)
+            value = [v.strip() for v in value.split(",") if v.strip()]
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ConfigError(f"{where}: expected a list of strings")
+        return value
+    if kind is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{where}: expected a string")
+        return value
+    what = "an integer" if kind is int else "a number"
+    if isinstance(value, bool) or (kind is int and isinstance(value, float)):
+        raise ConfigError(f"{where}: expected {what}, not {value!r}")
+    try:
+        return kind(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{where}: expected {what}, not {value!r}") from None
+
+
+def serve_settings(path: Path | None, environ: dict[str, str]) -> dict[str, object]:
+    """serve's option name -> value, from the TOML file at ``path`` (if any) and then the environment."""
+    import tomllib
+
+    out: dict[str, object] = {}
+    if path is not None:
+        try:
+            doc = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise ConfigError(f"--config {path}: {exc.strerror or exc}") from None
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"--config {path}: not TOML ({exc})") from None
+        flat: dict[str, object] = {}
+        for name, value in doc.items():
+            if isinstance(value, dict):
+                flat.update((f"{name}.{k}", v) for k, v in value.items())
+            else:
+                flat[name] = value
+        for key, value in flat.items():
+            if key not in SERVE_KEYS:
+                raise ConfigError(f"--config {path}: unknown setting {key!r} (known: {', '.join(sorted(SERVE_KEYS))})")
+            kind, option = SERVE_KEYS[key]
+            out[option] = _typed(f"--config {path}: {key}", kind, value)
+    for key, (kind, option) in SERVE_KEYS.items():
+        if (text := environ.get(env_name(key))) is not None:
+            out[option] = _typed(env_name(key), kind, text, env=True)
+    return out

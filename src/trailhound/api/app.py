@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, is_dataclass
 from typing import Any
 
@@ -111,7 +111,8 @@ class Api:
 
 
 def create_app(store: Store, master_key: bytes, health: Callable[[], dict[str, Any]] | None = None, *,
-               scopes: context.Scopes | None = None) -> Callable[..., Any]:
+               scopes: context.Scopes | None = None, routes: Sequence[Route] = ()) -> Callable[..., Any]:
+    """The ASGI app: GuardDuty's API, /healthz, the console, and ``routes`` (unsigned, e.g. /metrics)."""
     api = Api(store, master_key, scopes)
 
     async def endpoint(request: Request) -> Response:
@@ -125,11 +126,13 @@ def create_app(store: Store, master_key: bytes, health: Callable[[], dict[str, A
     from trailhound.console.web import Console
 
     # the console's routes first: they own /console and /console/... (no GuardDuty path begins so), the API the rest
-    site = Starlette(routes=[Route("/healthz", healthz, methods=["GET"]), *Console(api, health).routes(), Route("/{path:path}", endpoint, methods=METHODS)])
+    site = Starlette(routes=[Route("/healthz", healthz, methods=["GET"]), *routes, *Console(api, health).routes(),
+                             Route("/{path:path}", endpoint, methods=METHODS)])
+    own = frozenset(r.path for r in routes)
 
     async def app(scope: dict[str, Any], receive: Callable[..., Any], send: Callable[..., Any]) -> None:
         # API requests go straight to the Api, past Starlette's routing and middleware (a tenth of the server's CPU per request)
-        if scope["type"] == "http" and scope["method"] in METHODS and not _site_path(scope["path"]):
+        if scope["type"] == "http" and scope["method"] in METHODS and not _site_path(scope["path"]) and scope["path"] not in own:
             response = await _answer(api, scope, receive)
             await response(scope, receive, send)
             return

@@ -60,11 +60,14 @@ class Workers:
 
         return Scopes(self.generation)
 
-    def serve(self, app: Any) -> None:
-        """Answer on the shared socket until SIGTERM/SIGINT (uvicorn's own handling)."""
+    def serve(self, app: Any, servers: list[Any] | None = None) -> None:
+        """Answer on the shared socket until SIGTERM/SIGINT (``servers`` collects the server, for a caller's
+        signal handler to stop)."""
         import uvicorn
 
         server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))
+        if servers is not None:
+            servers.append(server)
         server.run(sockets=[self.socket])
 
     def stop(self) -> None:

@@ -32,7 +32,9 @@ from typing import Any, BinaryIO, Protocol
 import orjson
 from sqlalchemy import Connection, and_, or_, select
 
-from trailhound.export.envelope import SIGNATURE_HEADER, body, envelope, signature
+from trailhound.export.envelope import SIGNATURE_HEADER, body, envelope, event_id, signature
+from trailhound.export.ocsf import detection_finding
+from trailhound.sources.failpoints import failpoint
 from trailhound.store import tables as t
 from trailhound.store.database import Store, transaction
 from trailhound.store.rows import upsert
@@ -45,10 +47,25 @@ class DeliveryError(Exception):
     pass
 
 
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """One finding as it goes out."""
+
+    key: str  # the idempotency key: a UUID of the finding's id and updatedAt (EventBridge's ``id``, OCSF's ``metadata.uid``)
+    finding_id: str
+    event: dict[str, Any]  # the body: EventBridge's event, or an OCSF Detection Finding
+    data: bytes  # the body's JSON
+    record: bytes  # a line of a GuardDuty-style export file: the finding itself (or the OCSF body)
+    account: str = ""
+    region: str = ""
+    finding_updated: str = ""  # its updatedAt
+
+
 class Destination(Protocol):
     name: str  # names its cursor in the store
+    batch: int  # findings per send: 1 for a webhook or a file, a page for an S3 object
 
-    def send(self, data: bytes, event: dict[str, Any]) -> None: ...
+    def send(self, items: list[Delivery]) -> None: ...
 
 
 class FileDestination:
@@ -58,13 +75,14 @@ class FileDestination:
         self.stdout = target == "-"
         self.path = None if self.stdout else Path(target).resolve()
         self.name = "stdout" if self.stdout else f"file:{self.path}"
+        self.batch = 1
         self._fh: BinaryIO | None = None
 
-    def send(self, data: bytes, event: dict[str, Any]) -> None:
+    def send(self, items: list[Delivery]) -> None:
         try:
             if self._fh is None:
                 self._fh = sys.stdout.buffer if self.stdout else open(self.path, "ab")  # type: ignore[arg-type]
-            self._fh.write(data + b"\n")
+            self._fh.write(b"".join(d.data + b"\n" for d in items))
             self._fh.flush()
         except (OSError, ValueError) as exc:
             raise DeliveryError(f"{self.name}: {getattr(exc, 'strerror', None) or exc}") from None
@@ -78,9 +96,14 @@ class WebhookDestination:
             raise ValueError(f"--webhook {url!r}: give an http:// or https:// URL")
         self.url, self.secret, self.timeout_s = url, secret, timeout_s
         self.name = "webhook:" + hashlib.sha256(url.encode()).hexdigest()[:16]
+        self.batch = 1
 
-    def send(self, data: bytes, event: dict[str, Any]) -> None:
-        headers = {"Content-Type": "application/json", "User-Agent": "trailhound-export/1", "X-Trailhound-Event-Id": event["id"]}
+    def send(self, items: list[Delivery]) -> None:
+        for d in items:
+            self._post(d.data, d.key)
+
+    def _post(self, data: bytes, key: str) -> None:
+        headers = {"Content-Type": "application/json", "User-Agent": "trailhound-export/1", "X-Trailhound-Event-Id": key}
         if self.secret:
             headers[SIGNATURE_HEADER] = signature(self.secret, data)
         request = urllib.request.Request(self.url, data=data, headers=headers, method="POST")
@@ -106,6 +129,7 @@ class ExportSettings:
     tick_s: float = 1.0  # how often the exporter looks for findings to send
     page: int = 500  # findings read at a time
     settle_s: float = 2.0  # findings at least this old are committed by the API's own short transactions (sample findings)
+    format: str = "eventbridge"  # the body: EventBridge's event for a GuardDuty finding, or "ocsf" (a Detection Finding)
 
 
 @dataclass
@@ -160,27 +184,40 @@ class Exporter:
             if not rows:
                 break
             detectors = self._detectors()
-            for updated_ms, fid, doc, archived, feedback in rows:
+            step = max(1, dest.batch)
+            for i in range(0, len(rows), step):
                 if self._stop.is_set():
                     return sent
-                from trailhound.api.ops.findings import wire
-
-                event = envelope(wire(doc, archived, feedback, detectors))
-                if not self._deliver(dest, event):
+                group = rows[i : i + step]
+                if not self._deliver(dest, [self._render(doc, archived, feedback, detectors) for _, _, doc, archived, feedback in group]):
                     return sent  # stopping mid-retry: the cursor stays before it, it goes out after a restart
-                cursor = (updated_ms, fid)
+                failpoint("export:before-cursor")
+                cursor = (group[-1][0], group[-1][1])
                 self._save_cursor(dest, cursor)
-                sent += 1
+                sent += len(group)
         return sent
 
-    def _deliver(self, dest: Destination, event: dict[str, Any]) -> bool:
-        data = body(event)
+    def _render(self, doc: bytes, archived: int, feedback: str | None, detectors: dict[tuple[str, str], str]) -> Delivery:
+        from trailhound.api.ops.findings import wire
+
+        finding = wire(doc, archived, feedback, detectors)
+        updated = str(finding.get("updatedAt", ""))
+        where = {"account": str(finding.get("accountId", "")), "region": str(finding.get("region", "")), "finding_updated": updated}
+        key = event_id(str(finding["id"]), updated)
+        if self.settings.format == "ocsf":
+            event = detection_finding(finding)
+            data = body(event)
+            return Delivery(key, str(finding["id"]), event, data, data, **where)
+        event = envelope(finding)
+        return Delivery(key, str(finding["id"]), event, body(event), orjson.dumps(finding), **where)
+
+    def _deliver(self, dest: Destination, items: list[Delivery]) -> bool:
         wait = self.settings.backoff_s
         error = ""
         for attempt in range(1, max(1, self.settings.attempts) + 1):
             try:
-                dest.send(data, event)
-                self.status.sent += 1
+                dest.send(items)
+                self.status.sent += len(items)
                 return True
             except DeliveryError as exc:
                 error = str(exc)
@@ -190,18 +227,20 @@ class Exporter:
                     if self._stop.wait(wait):
                         return False
                     wait = min(wait * 2, self.settings.backoff_max_s)
-        self._dead_letter(dest, event, error)
+        self._dead_letter(dest, items, error)
         return True
 
-    def _dead_letter(self, dest: Destination, event: dict[str, Any], error: str) -> None:
-        self.status.dead_lettered += 1
-        line = orjson.dumps({"destination": dest.name, "error": error, "attempts": self.settings.attempts,
-                             "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "event": event})
+    def _dead_letter(self, dest: Destination, items: list[Delivery], error: str) -> None:
+        self.status.dead_lettered += len(items)
+        at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        lines = b"".join(orjson.dumps({"destination": dest.name, "error": error, "attempts": self.settings.attempts, "at": at,
+                                       "event": d.event}) + b"\n" for d in items)
         where = self.settings.dead_letter
         if where is not None:
             with open(where, "ab") as fh:
-                fh.write(line + b"\n")
-        self.notify(f"serve: export of finding {event['detail']['id']} gave up after {self.settings.attempts} attempts "
+                fh.write(lines)
+        what = f"finding {items[0].finding_id}" if len(items) == 1 else f"{len(items)} findings"
+        self.notify(f"serve: export of {what} gave up after {self.settings.attempts} attempts "
                     f"({printable(error)}); written to {where or 'nowhere (no --dead-letter)'}")
 
     # -- the store -----------------------------------------------------------------------
@@ -240,4 +279,4 @@ class Exporter:
             self.conn.close()
 
 
-__all__ = ["DeliveryError", "Destination", "ExportSettings", "ExportStatus", "Exporter", "FileDestination", "WebhookDestination"]
+__all__ = ["Delivery", "DeliveryError", "Destination", "ExportSettings", "ExportStatus", "Exporter", "FileDestination", "WebhookDestination"]

@@ -21,6 +21,7 @@ line when it fails and one when it recovers; the other sources go on.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import sys
@@ -28,6 +29,7 @@ import tempfile
 import threading
 import time
 import traceback
+from concurrent.futures import Future, ThreadPoolExecutor
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,7 +41,10 @@ from trailhound.config import ScanSettings
 from trailhound.formats.base import Problem
 from trailhound.pipeline import Scanner, ScanReport
 from trailhound.sources.files import ignored, walk
+from trailhound.sources.failpoints import failpoint
+from trailhound.sources.progress import SourceProgress
 from trailhound.sources.s3 import S3Location, S3Object, S3Reader, SourceError, Stream, key_time, parse_location
+from trailhound.sources.inbox import Inbox
 from trailhound.store import tables as t
 from trailhound.store.database import Changes, Store, transaction
 from trailhound.store.rows import upsert
@@ -47,6 +52,7 @@ from trailhound.text import printable
 
 _CHUNK_KEYS = 500  # names per IN (...)
 _PROBLEM_LINES = 20  # problem lines printed per chunk (all of them are in the quarantine list)
+_WATERMARK = "follow_watermark:"  # meta key prefix: a source's watermark survives a restart
 
 
 @dataclass
@@ -54,8 +60,15 @@ class FollowSettings:
     poll_s: float = 30.0  # wait between cycles that found nothing more to read
     chunk_objects: int = 1000  # files scanned together (S3 objects fetched to the spool at once)
     chunk_mb: float = 256.0  # ...and no more stored bytes than this (bounds the spool's disk use)
+    first_chunk_objects: int = 100  # a cycle's first chunk is small: nothing overlaps its fetch
+    fetch_threads: int = 16  # objects fetched at once (I/O-bound: threads, not processes)
     list_limit: int = 50_000  # keys listed per prefix in one cycle (bounds memory on a cold start of a big bucket)
     s3_endpoint: str | None = None  # an S3-compatible store instead of AWS
+    sqs_queue: str | None = None  # S3 event notifications name new objects; listing becomes the fallback
+    list_interval_s: float = 300.0  # with a queue: list the prefixes this often (without one: every cycle)
+    sqs_messages: int = 1000  # notifications taken per cycle
+    sqs_visibility_s: int = 900  # hidden from other receivers while read; redelivered after it if not deleted
+    allowed_lateness_s: float = 900.0  # an object this far behind its source's watermark is late (read, and counted)
     spool: Path | None = None  # where S3 objects are fetched to (default: a new temporary folder)
 
 
@@ -64,6 +77,7 @@ class _Item:
     time: float
     size: int
     path: Path | None = None  # a local file
+    source: str = ""  # the --source it came from (a folder or s3://bucket/prefix)
     stamp: tuple[int, int] = (0, 0)  # its (size, mtime_ns)
     obj: S3Object | None = None
 
@@ -93,8 +107,12 @@ class FollowStatus:
     events: int = 0
     findings_new: int = 0
     findings_updated: int = 0
+    sqs_received: int = 0
+    sqs_deleted: int = 0
+    sqs_ignored: int = 0  # messages that were not S3 notifications
     last_cycle_at: float | None = None
     errors: dict[str, str] = field(default_factory=dict)  # source -> the line it failed with (until it recovers)
+    sources: dict[str, SourceProgress] = field(default_factory=dict)
 
 
 def _stderr(line: str) -> None:
@@ -119,7 +137,12 @@ class Follower:
         self.scanner = Scanner(store, scan_settings, on_commit=self._committed)
         self.limit = self.scanner.limit
         self._reader = reader
+        self._inbox = Inbox(self.settings.sqs_queue, self) if self.settings.sqs_queue else None  # ValueError: a usage error, now
+        self._listed_at = float("-inf")
         self.status = FollowStatus()
+        for source in [str(d) for d in self.dirs] + [p.url for p in self.prefixes]:
+            mark = store.meta(_WATERMARK + source)
+            self.status.sources[source] = SourceProgress(watermark=float(mark) if mark else None)
         self.seen: dict[str, tuple[int, int]] = {}  # local files read at this (size, mtime_ns)
         spool = self.settings.spool or Path(tempfile.mkdtemp(prefix="trailhound-spool-"))
         spool.mkdir(parents=True, exist_ok=True)
@@ -167,7 +190,11 @@ class Follower:
             items.extend(self._local(d))
         listings: list[_Listing] = []
         more = False
-        for location in self.prefixes:
+        now = time.time()
+        list_now = not self.settings.sqs_queue or self._catching_up or now - self._listed_at >= self.settings.list_interval_s
+        if list_now:
+            self._listed_at = now
+        for location in self.prefixes if list_now else ():
             try:
                 streams = self.reader.streams(location)
             except SourceError as exc:
@@ -180,28 +207,52 @@ class Follower:
                     continue
                 more |= truncated
                 listings.append(listing)
-                items.extend(_Item(o.time, o.size, obj=o) for o in listing.objects if o.key not in listing.done)
+                items.extend(_Item(o.time, o.size, source=location.url, obj=o) for o in listing.objects if o.key not in listing.done)
+        if self._inbox is not None:
+            notified = self._inbox.receive({i.obj.name for i in items if i.obj is not None})
+            items.extend(_Item(o.time, o.size, source=o.location.url, obj=o) for o in notified)
         self.status.cycles += 1
         self.status.last_cycle_at = time.time()
         if not items:
             self._save_markers(listings, [])
+            self._forget()
             return more
         items.sort(key=lambda i: (i.time, i.obj.name if i.obj else str(i.path)))
+        for item in items:
+            self.status.sources[item.source].pending += 1
         chunks = list(self._chunked(items))
-        for n, chunk in enumerate(chunks):
-            if stop is not None and stop.is_set():
-                return False
-            self._read_chunk(chunk, listings, last=n == len(chunks) - 1 and not more)
+        # the next chunk is fetched while this one is read: S3's round trips overlap the pipeline's CPU
+        # (at most two chunks in the spool)
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="trailhound-prefetch") as ahead:
+            coming: Future[tuple[Path, dict[str, SourceError]]] | None = ahead.submit(self._fetch_chunk, chunks[0])
+            try:
+                for n, chunk in enumerate(chunks):
+                    assert coming is not None
+                    spooled, coming = coming.result(), None
+                    if stop is not None and stop.is_set():
+                        shutil.rmtree(spooled[0], ignore_errors=True)
+                        return False
+                    if n + 1 < len(chunks):
+                        coming = ahead.submit(self._fetch_chunk, chunks[n + 1])
+                    self._read_chunk(chunk, spooled, listings, last=n == len(chunks) - 1 and not more)
+            finally:
+                if coming is not None:  # fetched ahead and never read (a chunk failed): out of the spool
+                    with contextlib.suppress(Exception):
+                        shutil.rmtree(coming.result()[0], ignore_errors=True)
+        self._forget()
+        for progress in self.status.sources.values():
+            progress.pending = 0  # what could not be fetched is found again next cycle
         return more
 
     def _chunked(self, items: list[_Item]) -> Iterable[list[_Item]]:
         budget = int(self.settings.chunk_mb * 1e6)
         chunk: list[_Item] = []
         used = 0
+        most = min(self.settings.first_chunk_objects, self.settings.chunk_objects)  # reading starts while the next chunk is fetched
         for item in items:
-            if chunk and (len(chunk) >= self.settings.chunk_objects or used + item.size > budget):
+            if chunk and (len(chunk) >= most or used + item.size > budget):
                 yield chunk
-                chunk, used = [], 0
+                chunk, used, most = [], 0, self.settings.chunk_objects
             chunk.append(item)
             used += item.size
         if chunk:
@@ -219,7 +270,7 @@ class Follower:
                     continue  # gone since it was listed
                 stamp = (st.st_size, st.st_mtime_ns)
                 if self.seen.get(str(path)) != stamp:
-                    out.append(_Item(key_time(path.name, st.st_mtime), st.st_size, path=path, stamp=stamp))
+                    out.append(_Item(key_time(path.name, st.st_mtime), st.st_size, path=path, source=str(folder), stamp=stamp))
         except OSError as exc:
             self._failed(str(folder), f"{folder}: {exc.strerror}" if exc.strerror else str(exc))
             return []
@@ -255,15 +306,26 @@ class Follower:
         if self.status.errors.pop(source, None) is not None:
             self.notify(f"serve: source {printable(source)}: readable again")
 
+    def _forget(self) -> None:
+        if self._inbox is not None:
+            self._inbox.forget()  # messages still waiting (an object not fetched) come back after their visibility timeout
+
     # -- a chunk -------------------------------------------------------------------------
-    def _read_chunk(self, chunk: list[_Item], listings: list[_Listing], last: bool) -> None:
+    def _fetch_chunk(self, chunk: list[_Item]) -> tuple[Path, dict[str, SourceError]]:
+        """A chunk's S3 objects into a spool folder of their own; the folder, and the errors by object name."""
         self._chunks += 1
         folder = self.spool / f"chunk-{self._chunks}"
         folder.mkdir(parents=True, exist_ok=True)
+        jobs = [(item.obj, folder / f"{i:06d}") for i, item in enumerate(chunk) if item.obj is not None and item.obj.size <= self.limit]
+        return folder, self._fetch_all(jobs)
+
+    def _read_chunk(self, chunk: list[_Item], spooled: tuple[Path, dict[str, SourceError]], listings: list[_Listing], last: bool) -> None:
+        folder, errors = spooled
         paths: list[Path] = []
         names: dict[str, str] = {}
         fetched: list[S3Object] = []
         too_large: list[S3Object] = []
+        gone: set[str] = set()
         try:
             for i, item in enumerate(chunk):
                 if item.path is not None:
@@ -275,18 +337,22 @@ class Follower:
                     too_large.append(obj)
                     continue
                 dest = folder / f"{i:06d}"
-                try:
-                    self.reader.fetch(obj, dest)
-                except SourceError as exc:  # tried again next cycle: the marker stays before it
-                    self._failed(obj.location.url, str(exc))
+                if (exc := errors.get(obj.name)) is not None:  # tried again next cycle: the marker stays before it
+                    if exc.gone:
+                        gone.add(obj.name)  # deleted or rewritten since it was named: a notification of it waits for nothing
+                        self.notify(f"serve: {printable(str(exc))} (no longer there as named)")
+                    else:
+                        self._failed(obj.location.url, str(exc))
                     continue
                 paths.append(dest)
                 names[str(dest)] = obj.name
                 fetched.append(obj)
             report = None
+            began = time.time()
             if paths:
                 self.scanner.settings.flush_at_end = last
                 self._pending_since = time.time()
+                failpoint("follow:before-commit")
                 try:
                     report = self.scanner.scan(paths, names)
                 finally:
@@ -296,8 +362,48 @@ class Follower:
                 if item.path is not None:
                     self.seen[str(item.path)] = item.stamp
             self._done(fetched, too_large, listings)
+            self._progress(chunk, fetched + too_large, began)
+            if self._inbox is not None:
+                self._inbox.settle({o.name for o in fetched + too_large} | gone)
         finally:
             shutil.rmtree(folder, ignore_errors=True)
+
+    def _fetch_all(self, jobs: list[tuple[S3Object, Path]]) -> dict[str, SourceError]:
+        """Fetch to the spool, several at a time (S3 answers each small object in milliseconds, but one after
+        another its round trips would take longer than reading them); the errors by object name."""
+        errors: dict[str, SourceError] = {}
+
+        def one(job: tuple[S3Object, Path]) -> None:
+            try:
+                self.reader.fetch(*job)
+            except SourceError as exc:
+                errors[job[0].name] = exc
+
+        if len(jobs) <= 1 or self.settings.fetch_threads <= 1:
+            for job in jobs:
+                one(job)
+        else:
+            with ThreadPoolExecutor(max_workers=self.settings.fetch_threads, thread_name_prefix="trailhound-fetch") as pool:
+                list(pool.map(one, jobs))
+        return errors
+
+    def _progress(self, chunk: list[_Item], objects: list[S3Object], began: float) -> None:
+        """Per source: the objects of this chunk that were committed, their events, the watermark and lateness."""
+        read = {o.name for o in objects}
+        done = [i for i in chunk if i.path is not None or (i.obj is not None and i.obj.name in read)]
+        wanted = [str(i.path) if i.path is not None else i.obj.name for i in done]  # type: ignore[union-attr]
+        c = t.checkpoints.c
+        events: dict[str, int] = {}
+        for i in range(0, len(wanted), _CHUNK_KEYS):
+            q = select(c.path, c.events).where(c.path.in_(wanted[i : i + _CHUNK_KEYS]), c.updated_at >= began - 1)
+            events.update((path, int(n)) for path, n in self.store.conn.execute(q))
+        now = time.time()
+        for item, name in zip(done, wanted):
+            self.status.sources[item.source].read(name, item.time, events.get(name, 0), self.settings.allowed_lateness_s, now)
+        rows = [{"key": _WATERMARK + src, "value": repr(p.watermark)} for src, p in self.status.sources.items() if p.watermark is not None]
+        if rows:
+            with transaction(self.store.conn) as conn:
+                conn.execute(upsert(conn, t.meta, ["key"]), rows)
 
     def _tell(self, report: ScanReport) -> None:
         st = self.status

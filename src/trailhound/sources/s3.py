@@ -24,7 +24,12 @@ MAX_STREAMS = 10_000  # folders looked into under one prefix to find its streams
 
 
 class SourceError(Exception):
-    """A source that cannot be read now (no such bucket, no credentials, the endpoint down): one line."""
+    """A source that cannot be read now (no such bucket, no credentials, the endpoint down): one line.
+    ``gone``: the object itself is no longer there as named (deleted, or rewritten since)."""
+
+    def __init__(self, line: str, gone: bool = False) -> None:
+        super().__init__(line)
+        self.gone = gone
 
 
 @dataclass(frozen=True)
@@ -124,7 +129,7 @@ def describe(exc: BaseException) -> str:
 
 
 class S3Reader:
-    """One boto3 S3 client (thread-confined to the follower)."""
+    """One boto3 S3 client: the follower's thread lists, its fetch threads share it (botocore's clients are thread-safe)."""
 
     def __init__(self, endpoint_url: str | None = None, region: str | None = None) -> None:
         import boto3
@@ -133,7 +138,7 @@ class S3Reader:
         session = boto3.session.Session()
         self.client: Any = session.client("s3", endpoint_url=endpoint_url, region_name=region or session.region_name or "us-east-1",
                                           config=Config(retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=5,
-                                                        read_timeout=60))
+                                                        read_timeout=60, max_pool_connections=32))
 
     def streams(self, location: S3Location) -> list[Stream]:
         """The streams under a prefix: folders are walked (with S3's delimiter) down to AWS's dated layout."""
@@ -195,4 +200,5 @@ class S3Reader:
                 while chunk := body.read(_READ_CHUNK):
                     fh.write(chunk)
         except Exception as exc:
-            raise SourceError(f"{obj.name}: {describe(exc)}") from None
+            line = describe(exc)
+            raise SourceError(f"{obj.name}: {line}", gone=line.startswith(("NoSuchKey", "404", "PreconditionFailed", "412"))) from None
