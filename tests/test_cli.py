@@ -58,6 +58,59 @@ def test_demo_finds_the_attack(tmp_path: Path) -> None:
     assert "0 bad records" in text and "bad input" not in p.stderr
 
 
+def test_demo_serve_prints_a_console_address_and_a_key_that_sees_every_account(tmp_path: Path) -> None:
+    """`demo --serve`: the printed key signs requests to the printed address; it is the administrator of the
+    estate's accounts, so it sees the demo's findings in all of them; the console page answers there."""
+    import re
+    import signal
+    import socket
+    import time
+    import urllib.request
+
+    import boto3
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([str(BIN), "demo", "--keep", str(tmp_path / "estate"), "--serve", "--listen", f"127.0.0.1:{port}"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+                            env={**os.environ, "COLUMNS": "200"})
+    try:
+        lines = []
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            line = proc.stdout.readline()  # type: ignore[union-attr]
+            assert line, f"demo ended: {proc.stderr.read()[-2000:]}"  # type: ignore[union-attr]
+            lines.append(line)
+            if "access key" in line:
+                break
+        text = "".join(lines[-3:])
+        found = re.search(r"console: (http://\S+/console/) .*access key (\S+) and secret (\S+)", text)
+        assert found, text
+        url, key_id, secret = found.groups()
+        while True:  # serve starts after the message
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2)
+                break
+            except OSError:
+                assert time.monotonic() < deadline and proc.poll() is None
+                time.sleep(0.2)
+        assert b"Trailhound" in urllib.request.urlopen(url, timeout=5).read()
+        gd = boto3.client("guardduty", endpoint_url=f"http://127.0.0.1:{port}", region_name="us-east-1", aws_access_key_id=key_id,
+                          aws_secret_access_key=secret)
+        det = (gd.list_detectors()["DetectorIds"] or [gd.create_detector(Enable=True)["DetectorId"]])[0]
+        ids = gd.list_findings(DetectorId=det, MaxResults=50)["FindingIds"]
+        accounts = {f["AccountId"] for f in gd.get_findings(DetectorId=det, FindingIds=ids)["Findings"]}
+        import sqlite3
+
+        with sqlite3.connect(tmp_path / "estate" / "demo.db") as db:
+            in_store = {a for (a,) in db.execute("SELECT DISTINCT account_id FROM findings")}
+        assert len(ids) >= 8 and accounts == in_store, (accounts, in_store)  # its own account's and its members'
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=60)
+
+
 def test_scan_of_everything_in_shared_data_never_crashes(tmp_path: Path, shared_data: Path) -> None:
     """376 files of every kind — logs, lists, pcaps, zips, CSVs: logs are read, the rest set aside, no traceback."""
     p = run("scan", shared_data, "--db", tmp_path / "t.db")

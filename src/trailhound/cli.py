@@ -15,7 +15,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from trailhound.config import STORE_LOCK_WAIT_S, ScanSettings, configure_threads, default_db_path
+from trailhound.config import DEFAULT_LISTEN, STORE_LOCK_WAIT_S, ScanSettings, configure_threads, default_db_path, master_key_path
 
 if TYPE_CHECKING:
     from trailhound.store.database import Store
@@ -147,6 +147,9 @@ def scan(
 @app.command()
 def demo(
     keep: Annotated[Optional[Path], typer.Option("--keep", help="Write the sample estate here instead of a temporary folder.")] = None,
+    serve: Annotated[bool, typer.Option("--serve", help="Then serve the findings: the console and the API, with a key to sign in "
+                                        "with (until Ctrl-C).")] = False,
+    listen: Annotated[str, typer.Option("--listen", help="With --serve: HOST:PORT to answer on.")] = DEFAULT_LISTEN,
 ) -> None:
     """Write a small sample AWS estate with attacks in it, scan it, and show the findings."""
     from trailhound.simulator.labelled import simulate as run_simulation
@@ -159,7 +162,42 @@ def demo(
         out.print(f"sample estate: {estate.root} ({estate.describe()})")
         settings = ScanSettings(threat_lists=[estate.threat_list], trusted_lists=[estate.trusted_list], inventory=[estate.inventory])
         code = _run_scan([estate.logs], settings, root / "demo.db", None, show_all=True)
+        if serve and code == 0:
+            code = _serve_demo(root / "demo.db", listen)
     raise typer.Exit(code)
+
+
+def _serve_demo(db: Path, listen: str) -> int:
+    """The demo's findings in the console: an administrator key of the estate's first account (its other
+    accounts its members, so it sees them all), printed with the console's address, then `serve`."""
+    import subprocess
+
+    from sqlalchemy import distinct, select
+
+    from trailhound.api.commands import issue_key
+    from trailhound.api.keys import load_or_create_master_key
+    from trailhound.api.context import now_iso
+    from trailhound.store import tables as t
+    from trailhound.store.database import transaction
+
+    store = _open_store(db)
+    try:
+        accounts = sorted(a for (a,) in store.conn.execute(select(distinct(t.findings.c.account_id))) if a)
+        admin, members = (accounts[0], accounts[1:]) if accounts else ("111122223333", [])
+        key_id, secret = issue_key(store.conn, load_or_create_master_key(master_key_path(db)), admin, admin=True)
+        if members:
+            with transaction(store.conn) as c:
+                c.execute(t.members.insert(), [{"administrator_id": admin, "account_id": m, "email": f"{m}@example.com",
+                                                "relationship_status": "Enabled", "invited_at": now_iso(), "updated_at": now_iso()}
+                                               for m in members])
+    finally:
+        store.close()
+    out.print(f"\nconsole: http://{listen}/console/ — sign in with access key {key_id} and secret {secret}"
+              f"\n(account {admin}, administrator of {', '.join(members) or 'no other account'}); Ctrl-C stops it", highlight=False)
+    try:
+        return subprocess.run([sys.executable, "-m", "trailhound.cli", "serve", "--db", str(db), "--listen", listen]).returncode
+    except KeyboardInterrupt:
+        return 0
 
 
 @app.command()
@@ -367,10 +405,6 @@ def intel_update(
     raise typer.Exit(1 if report.failed else 0)
 
 
-if __name__ == "__main__":  # pragma: no cover
-    app()
-
-
 def _api_commands() -> None:
     from trailhound.api.commands import credentials_app, serve
 
@@ -379,3 +413,7 @@ def _api_commands() -> None:
 
 
 _api_commands()
+
+
+if __name__ == "__main__":  # pragma: no cover  (after every command is registered: `python -m trailhound.cli serve`)
+    app()
