@@ -30,6 +30,7 @@ from trailhound.detectors.flows import EPHEMERAL_MIN, LOGGED_AT_SOURCE, OUTBOUND
 from trailhound.engine import KeyedDetector
 from trailhound.engine.baseline import DAY, Profile, ProfileState
 from trailhound.enrich.geo import is_private
+from trailhound.enrich.inventory import GROUP_PREFIXES
 from trailhound.events import Source
 from trailhound.findings.build import instance_key, instance_resource, network_connection
 from trailhound.findings.model import Occurrence
@@ -126,7 +127,7 @@ class InstanceBaseline(KeyedDetector[Any]):
                 st.days += 1
                 st.last_day = day
             out.extend(self.judge(key, row, st, t, day))
-        if out and key != out[0].resource_key and not key[:1].isdigit() and ":" in key:  # a fleet's baseline, not the instance's own
+        if out and key.startswith(GROUP_PREFIXES):  # a fleet's baseline, not the instance's own
             for o in out:
                 o.additional_info["baselineOf"] = key
         return out, st

@@ -48,6 +48,7 @@ def _items(value: Any) -> list[dict[str, Any]]:
 
 
 GROUP_TAGS = (("aws:autoscaling:groupName", "asg"), ("eks:nodegroup-name", "eks-nodegroup"))
+GROUP_PREFIXES = tuple(f"{kind}:" for _, kind in GROUP_TAGS)  # how a fleet's name starts (an address never does)
 
 
 class Inventory:
