@@ -118,6 +118,56 @@ def test_aws_shaped_estate_batched_equals_file_by_file(aws_estate, tmp_path: Pat
     assert len(one_store.quarantined()) == len(many_store.quarantined())
 
 
+def test_aws_names_plan_without_opening_the_files(aws_estate, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    """AWS's object names say what a delivery is and when it was written: planning opens one file per flow
+    log (for its format), no other, and finds what reading every file's first bytes finds."""
+    import trailhound.timeline as timeline
+
+    peeked: list[Path] = []
+    real_peek = timeline.peek
+    monkeypatch.setattr(timeline, "peek", lambda path, size=16384: peeked.append(path) or real_peek(path, size))
+    files = sorted(p for p in aws_estate.logs.rglob("*.gz"))
+    pending, _ = timeline.plan(files)
+    flow_logs = {p.name.split("_")[3] for p in files if "_vpcflowlogs_" in p.name}
+    assert len(files) > 1000 and len(pending) == len(files)
+    assert len(peeked) == len(flow_logs) and all("_vpcflowlogs_" in p.name for p in peeked)
+    monkeypatch.setattr(timeline, "from_name", lambda path: None)  # the same files planned by their content
+    by_content = {f.path: f for f in timeline.plan(files)[0]}
+    for f in pending:
+        other = by_content[f.path]
+        assert f.kind is other.kind and f.group == other.group
+        assert f.start <= other.start  # early (memory) rather than late (order): the name is when it was written
+        if not f.path.name.endswith(("attack0000000001.json.gz", "_0000a77a.log.gz")):  # (the simulator names its attack files for their first case)
+            assert other.start - f.start <= timeline.NAME_LEAD_S + 600  # a delivery window earlier at most
+
+
+def test_aws_named_estate_equals_the_same_files_under_other_names(aws_estate, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    renamed = tmp_path / "renamed"
+    for i, p in enumerate(sorted(aws_estate.logs.rglob("*"))):
+        if p.is_file():
+            to = renamed / p.relative_to(aws_estate.logs).parent / f"delivery-{i:05d}{''.join(p.suffixes)}"
+            to.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(p, to)
+    settings = ScanSettings(threat_lists=[aws_estate.threat_list], trusted_lists=[aws_estate.trusted_list], inventory=[aws_estate.inventory])
+    named_store, other_store = Store(store_at(tmp_path, "named.db")), Store(store_at(tmp_path, "other.db"))
+    named = Scanner(named_store, settings).scan([aws_estate.logs])
+    other = Scanner(other_store, settings).scan([renamed])
+    assert named.events == other.events and named.events_total > 10_000
+    assert _summary(named_store)[0] == _summary(other_store)[0] and len(_summary(named_store)[0]) >= 40
+
+
+def test_an_aws_name_on_other_content_is_what_its_content_says(tmp_path: Path) -> None:
+    day = tmp_path / "AWSLogs" / "111122223333" / "CloudTrail" / "us-east-1" / "2026" / "01" / "02"
+    day.mkdir(parents=True)
+    (day / "111122223333_CloudTrail_us-east-1_20260102T0005Z_AAAAAAAAAAAAAAAA.json.gz").write_bytes(
+        gzip.compress(_flow([(T + i, f"203.0.113.{i}") for i in range(5)])))
+    (day / "111122223333_CloudTrail_us-east-1_20260102T0010Z_BBBBBBBBBBBBBBBB.json.gz").write_bytes(gzip.compress(b"# notes\nnothing here\n"))
+    report = Scanner(Store(store_at(tmp_path, "s.db")), ScanSettings(builtin_intel=False)).scan([tmp_path / "AWSLogs"])
+    assert report.events.get("flow") == 5 and not report.events.get("cloudtrail")
+    assert report.files_done == 2
+    assert any("unknown format" in p.message for p in report.problems)
+
+
 def test_a_copy_in_the_same_scan_is_read_once(aws_estate, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     logs = tmp_path / "logs"
     shutil.copytree(aws_estate.logs, logs / "original")

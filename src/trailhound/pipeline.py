@@ -37,6 +37,7 @@ from trailhound.findings.model import Finding, Occurrence
 from trailhound.findings.suppress import Suppression
 from trailhound.formats import Kind, Parsed, Problem, parse
 from trailhound.formats.batch import Member, parse_many
+from trailhound.formats.sniff import sniff
 from trailhound.intel.builtin import builtin_index
 from trailhound.intel.combined import CombinedIntel
 from trailhound.intel.formats import load_list
@@ -127,6 +128,16 @@ class _RunMeta:
         if self.member_of is None:
             return [self.consumed]
         return np.bincount(self.member_of[: self.consumed], minlength=len(self.paths)).tolist()
+
+
+def _looks_like(kind: Kind, data: bytes) -> bool:
+    """A cheap check that an AWS-named file holds what its name says (else it is sniffed in full)."""
+    head = data[:64].lstrip()
+    if kind is Kind.CLOUDTRAIL:
+        return head[:1] == b"[" or head[:1] == b"{" and b'"Records"' in head
+    if kind is Kind.DNS:
+        return head[:1] == b"{" and b'"query_name"' in data[:4096]
+    return head[:1].isalnum()
 
 
 def _byte_shares(member_of: np.ndarray, counts: np.ndarray, shares: np.ndarray) -> np.ndarray:
@@ -368,6 +379,13 @@ class Scanner:
                 break
             raw = self._read(pending.path)
             if raw is None:
+                continue
+            if pending.named and not _looks_like(pending.kind, raw.data) and (actual := sniff(pending.path, raw.data[:4096])) is not pending.kind:
+                # an AWS name on other content: it is what its content says (read again, as it is rare)
+                if actual in (Kind.CLOUDTRAIL, Kind.FLOW, Kind.DNS):
+                    runs.extend(self._load([PendingFile(pending.start, pending.path, actual, actual.value.encode())])[0])
+                else:
+                    self._other_file(pending.path, actual)
                 continue
             used += len(raw.data)
             cp = known.get(self._name(pending.path))

@@ -8,7 +8,9 @@ scale, so the timeline works like a k-way merge of sorted runs:
   for flow logs, one header) that are next in time order are opened together as one run, up to
   ``batch_files`` of them (the loader may read fewer, to bound memory, and hand the rest back), so
   that AWS's thousands of small files cost one decode and one columnar pass per batch;
-* files are opened in the order of their estimated first event (peeked from the first KB),
+* files are opened in the order of their estimated first event: for AWS's own deliveries, from the
+  object's name (it says what the file is and when it was written: no file is opened to plan it);
+  for other files, peeked from the first KB,
   and a file is opened before any event later than its estimated start is emitted — earlier by
   the largest error seen so far in those estimates, so that deliveries whose first bytes do not
   hold their earliest event still land in order (opening a file early costs memory, never order);
@@ -27,7 +29,7 @@ import re
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +50,7 @@ class PendingFile:
     path: Path = field(compare=False)
     kind: Kind = field(compare=False)
     group: bytes = field(default=b"", compare=False)  # files that can be decoded together share it (kind, flow header)
+    named: bool = field(default=False, compare=False)  # planned from its AWS name alone: its content is checked when read
 
 
 @dataclass
@@ -139,6 +142,29 @@ def _group(head: bytes, kind: Kind) -> bytes:
 
 Planned = tuple[list[PendingFile], list[tuple[Path, Kind]]]
 
+# AWS's object names: <account>_CloudTrail_<region>_<time>_<unique>.json.gz,
+# <account>_vpcflowlogs_<region>_<flow log id>_<time>_<hash>.log.gz, <account>_vpcdnsquerylogs_<vpc>_<time>_<hash>.log.gz.
+_AWS_NAME = re.compile(r"\d{12}_(?:(CloudTrail)_[a-z0-9-]+|(vpcflowlogs)_[a-z0-9-]+_(fl-[0-9a-f]+)|(vpcdnsquerylogs)_vpc-[0-9a-f]+)"
+                       r"_(20\d\d)(\d\d)(\d\d)T(\d\d)(\d\d)Z_[A-Za-z0-9]+\.(?:json|log)\.gz")
+# The name's time is when the file was written, and its records are from before then: CloudTrail delivers
+# within ~5 minutes (AWS: "not guaranteed"), flow logs aggregate up to 10 minutes and deliver every 5-10.
+# Planning a file this much earlier costs only memory; a later record is caught by the timeline's lag.
+NAME_LEAD_S = 900.0
+
+
+def from_name(path: Path) -> tuple[Kind, float, str] | None:
+    """(kind, estimated start, flow log id or "") of an AWS-named delivery; None for any other name."""
+    m = _AWS_NAME.fullmatch(path.name)
+    if m is None:
+        return None
+    ct, flow, fl_id, dns, *stamp = m.groups()
+    try:
+        written = datetime(*map(int, stamp), tzinfo=UTC).timestamp()  # type: ignore[misc]
+    except ValueError:  # a 13th month: not AWS's
+        return None
+    kind = Kind.CLOUDTRAIL if ct else Kind.FLOW if flow else Kind.DNS
+    return kind, written - NAME_LEAD_S, fl_id or ""
+
 
 def plan(paths: list[Path], mapper: Callable[[Callable[[list[Path]], Planned], list[list[Path]]], Iterable[Planned]] | None = None) -> Planned:
     """Sniff every file; return the pending log files in estimated time order and the rest.
@@ -161,7 +187,15 @@ def plan_files(paths: list[Path]) -> Planned:
     """What each file is, and for logs their estimated start and group (in the order given)."""
     pending: list[PendingFile] = []
     others: list[tuple[Path, Kind]] = []
+    flow_logs: dict[str, list[PendingFile]] = {}  # AWS-named flow logs by flow log id: one format each
     for path in paths:
+        named = from_name(path)
+        if named is not None:
+            kind, start, fl_id = named
+            pending.append(f := PendingFile(start, path, kind, kind.value.encode(), named=True))
+            if fl_id:
+                flow_logs.setdefault(fl_id, []).append(f)
+            continue
         try:
             head = peek(path, 4096)  # enough to sniff and to estimate the start; planning peeks at every file
         except OSError:
@@ -172,6 +206,15 @@ def plan_files(paths: list[Path]) -> Planned:
             pending.append(PendingFile(estimate_start(path, head, kind), path, kind, _group(head, kind)))
         else:
             others.append((path, kind))
+    for files in flow_logs.values():
+        # a flow log's format is fixed when it is created: its first file's header is every file's (a file
+        # that differs anyway is decoded alone when its batch is read, formats.batch)
+        try:
+            group = _group(peek(files[0].path, 4096), Kind.FLOW)
+        except OSError:
+            group = b"flow:?"
+        for f in files:
+            f.group = group
     return pending, others
 
 

@@ -7,12 +7,12 @@ import msgspec
 from trailhound.events import DnsQuery
 from trailhound.formats.base import DECODE_ERRORS, Kind, Parsed, Problem, describe_msgspec_error, drop_implausible, sort_by_time
 
-_decoder = msgspec.json.Decoder(DnsQuery)
+LINES = msgspec.json.Decoder(DnsQuery)  # one query a line (formats.batch decodes plain files with it too)
 
 
 def parse(path: str, data: bytes) -> Parsed:
     try:  # fast path: the whole buffer in one C call
-        events = _decoder.decode_lines(data)
+        events = LINES.decode_lines(data)
         problems: list[Problem] = []
         total = len(events)
     except DECODE_ERRORS:  # a bad line (invalid UTF-8, a NUL, deep nesting...): it alone is set aside
@@ -22,7 +22,7 @@ def parse(path: str, data: bytes) -> Parsed:
                 continue
             total += 1
             try:
-                events.append(_decoder.decode(line))
+                events.append(LINES.decode(line))
             except DECODE_ERRORS as exc:
                 p = describe_msgspec_error(exc, line, path)
                 p.line = lineno

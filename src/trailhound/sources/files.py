@@ -70,6 +70,14 @@ def walk(paths: Iterable[str | os.PathLike[str]], skipped: list[tuple[str, str]]
     for p in paths:
         path = os.fspath(p)
         try:
+            mode = os.lstat(path).st_mode  # a plain file (the usual case) needs no second look
+            if stat.S_ISREG(mode):
+                folder, name = os.path.split(os.path.abspath(path))
+                real = folders.get(folder)
+                if real is None:
+                    real = folders[folder] = os.path.realpath(folder)
+                yield Path(os.path.join(real, name))
+                continue
             mode = os.stat(path).st_mode
         except FileNotFoundError:
             if os.path.lexists(path):
