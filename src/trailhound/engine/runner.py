@@ -186,18 +186,24 @@ def group(det: KeyedDetector, rows: Any, facts: Facts | None = None) -> dict[str
     if isinstance(rows, pl.DataFrame):
         rows = keyed_rows(det, rows)
     if isinstance(rows, KeyedRows):
-        at = _start_at(det)
-        for k, *row in rows:
+        at = _start_at(det) + 1
+        spans: dict[Any, list[Any]] = {}  # key -> [rows, first, last]: one tuple slice a row, no list unpacking
+        get = spans.get
+        for r in rows:
+            k = r[0]
             if k is None:
                 continue
-            t = float(row[at])
-            slot = out.get(k)
+            t = r[at]
+            slot = get(k)
             if slot is None:
-                out[k] = ([row], t, t)
+                spans[k] = [[r[1:]], t, t]
             else:
-                slot[0].append(row)
-                out[k] = (slot[0], min(slot[1], t), max(slot[2], t))
-        return out
+                slot[0].append(r[1:])
+                if t < slot[1]:
+                    slot[1] = t
+                elif t > slot[2]:
+                    slot[2] = t
+        return {k: (krows, float(first), float(last)) for k, (krows, first, last) in spans.items()}
     if facts is None:
         facts = Facts()
     elif det.key_by is not None:

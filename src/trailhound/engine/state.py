@@ -116,14 +116,15 @@ class States:
 
     # -- commit ----------------------------------------------------------------------------
     def changes(self) -> dict[tuple[str, str], Row]:
-        """Every change since the last call, encoded for the store (and forgotten here). Deleted and
-        expired keys leave memory too: what stays cached is what is alive."""
+        """Every change since the last call, encoded for the store (and forgotten here). Expired keys
+        leave memory too; a key known to have no state stays known (the LRU bounds those as the rest)."""
         for k in self._dirty:
             if k in self._cache:
                 self._pending[k] = self._encode(k[0], self._cache[k])
         self._dirty.clear()
         wm = self.watermark
-        dead = [k for k, e in self._cache.items() if e is None or (e.timer is None and e.last + self.detectors[k[0]].ttl <= wm)]
+        # (so a fresh key is looked up in the store once, not again after every commit)
+        dead = [k for k, e in self._cache.items() if e is not None and e.timer is None and e.last + self.detectors[k[0]].ttl <= wm]
         for k in dead:
             del self._cache[k]
         out, self._pending = self._pending, {}
