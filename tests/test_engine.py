@@ -322,3 +322,39 @@ def test_distinct_count_past_its_exact_bound_does_not_depend_on_arrival_order() 
             buckets.append(st)
         counts.add(d.result(buckets).count)
     assert len(counts) == 1 and abs(counts.pop() - 120) <= 12
+
+
+def test_a_key_without_state_is_looked_up_in_the_store_once(store_url: str) -> None:
+    """A key a detector keeps no state for (nothing worth remembering yet) is absent from the store; that is
+    remembered across commits (a scan meeting many such keys would otherwise ask the store about each again
+    after every commit), and a state written later is still found by a new process."""
+    class Quiet(KeyedDetector):
+        name = "toy-quiet"
+        consumes = Source.DNS
+        findings = ()
+
+        class State(msgspec.Struct):
+            n: int
+
+        def key_of(self, e: DnsQuery) -> str:
+            return e.srcaddr or ""
+
+        def update(self, key: str, rows: list[DnsQuery], state: Any, watermark: float) -> tuple[list[Occurrence], Any]:
+            named = sum(e.query_name == "remember.example.com" for e in rows)
+            return [], self.State(named) if named or state else None
+
+    store = Store(store_url)
+    asked: list[str] = []
+    real = store.state_rows
+    store.state_rows = lambda det, keys: asked.extend(keys) or real(det, keys)  # type: ignore[method-assign]
+    det = Quiet()
+    engine = Engine([det], store, 120.0)
+    for minute in range(0, 40, 10):  # the same key in four batches, a commit after each
+        engine.feed(det, [q(minute, "a.example.com", src="10.0.0.9")])
+        engine.advance((T0 + timedelta(minutes=minute)).timestamp())
+        _commit(engine, store, det)
+    assert asked == ["10.0.0.9"] and engine.states.get(det.name, "10.0.0.9") is None
+    engine.feed(det, [q(45, "remember.example.com", src="10.0.0.9")])
+    _commit(engine, store, det)
+    fresh = Engine([det], store, 120.0)  # a new process finds it in the store
+    assert fresh.states.get(det.name, "10.0.0.9").value.n == 1
