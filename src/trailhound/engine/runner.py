@@ -7,6 +7,7 @@ point, and a scan over 15 days of logs moves it exactly as 15 days of live deliv
 
 from __future__ import annotations
 
+import functools
 import itertools
 import operator
 from collections import Counter
@@ -47,6 +48,7 @@ def keyed_rows(det: KeyedDetector, frame: pl.DataFrame, numbers: Any = None) -> 
     return rows if numbers is None else (rows, merged.get_column(_ROW).to_numpy())  # type: ignore[return-value]
 
 
+@functools.cache  # a detector's columns are fixed: worked out once, not at every feed
 def _start_at(det: KeyedDetector) -> int:
     return [c if isinstance(c, str) else c.meta.output_name() for c in det.columns].index("start")
 

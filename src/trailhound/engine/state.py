@@ -131,7 +131,8 @@ class States:
         return out
 
     def size(self) -> int:
-        return len(self._cache)
+        """States held decoded in memory (keys known to have none are not counted)."""
+        return sum(1 for e in self._cache.values() if e is not None)
 
     # -- internals ---------------------------------------------------------------------------
     def _remember(self, k: tuple[str, str], env: Envelope | None) -> None:
