@@ -85,8 +85,9 @@ class DgaBurst(WindowedDetector):
             h, nx, high, low = _h(j.unit), q.rcode == "NXDOMAIN", j.score >= high_at, j.score >= low_at
             ctx = [q.srcids.instance, q.srcaddr, q.account_id, q.region, q.transport or "UDP", q.firewall_rule_action == "BLOCK",
                    normalize(q.query_name)]
+            # an answered name under the lower threshold is counted but never names the finding's action
             yield q.query_timestamp.timestamp(), (j.unit if nx else None, h if nx and high else None, h if high else None,
-                                                  h if nx and low else None, h if low else None, h, ctx)
+                                                  h if nx and low else None, h if low else None, h, ctx if nx or low else None)
 
     def threshold(self, key: str, w: Window) -> bool:
         return _tier(w) is not None
