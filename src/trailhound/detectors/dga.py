@@ -20,7 +20,7 @@ registrable domains within minutes and nearly all come back NXDOMAIN. Two halves
   thousands of real domains has most of them answered.
 
 Names on packaged DGA lists raise Trojan:EC2/DGADomainRequest.C!DNS (``dns_intel``) one by one; this
-type needs no list. State per instance (only for names over the lower threshold): the window's
+type needs no list. State per instance (only for names over the widest threshold): the window's
 NXDOMAIN names (exact up to 16, then a sketch and a sample) and hashed counts, in ten-minute
 buckets — nothing for an instance whose names all look ordinary (under the widest threshold).
 """
@@ -61,6 +61,7 @@ class DgaBurst(WindowedDetector):
                             f"within 30 minutes, ≥{MIN_HIGH} distinct names a classifier scores as generated, ≥{MIN_LOW} distinct NXDOMAIN "
                             f"names over its lower threshold or ≥{MIN_WIDE} over its widest, mostly NXDOMAIN"),)
     window = Sliding(length=WINDOW, step=600)
+    state_version = 2  # 2: the widest tier's counts (nx_low, wide) joined the buckets
     # NXDOMAIN names over the widest threshold (the evidence), and hashed counts per threshold
     reducers = {"nx": Distinct(exact=16, sample=10), "nx_high": Distinct(exact=16, sample=0), "high": Distinct(exact=16, sample=0),
                 "nx_low": Distinct(exact=16, sample=0), "low": Distinct(exact=16, sample=0), "wide": Distinct(exact=16, sample=0),
