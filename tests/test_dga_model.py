@@ -99,3 +99,38 @@ def test_training_is_reproducible_and_the_seed_matters() -> None:
     assert not np.array_equal(other.arrays["sparse_w"], a.arrays["sparse_w"])
     # even 40 iterations learn the direction: a generated name over a popular one
     assert a.model.score("vmtgcxpydsriifbq") > a.model.score("google")
+
+
+def test_burst_tiers_need_more_names_the_wider_the_threshold() -> None:
+    from trailhound.detectors.dga import MIN_HIGH, MIN_LOW, MIN_WIDE, burst
+
+    assert burst(MIN_HIGH, MIN_HIGH, MIN_HIGH, MIN_HIGH) == "high"
+    assert burst(MIN_HIGH, MIN_HIGH // 2, MIN_HIGH, MIN_HIGH // 2) is None  # half answered: not mostly NXDOMAIN
+    assert burst(0, 0, MIN_LOW, MIN_LOW) == "low"
+    assert burst(0, 0, MIN_LOW - 1, MIN_LOW - 1, MIN_WIDE - 1, MIN_WIDE - 1) is None
+    assert burst(0, 0, 5, 5, MIN_WIDE, MIN_WIDE) == "wide"
+    assert burst(0, 0, 5, 5, 2 * MIN_WIDE, MIN_WIDE) is None  # as many answered as not
+
+
+def _instance_lookups(names: list[str], nxdomain: bool) -> list:
+    det = DgaBurst(model=shipped_model())
+    engine = Engine([det], None, lateness=300.0)
+    t0 = datetime(2026, 11, 2, tzinfo=UTC)
+    batch = [DnsQuery(query_timestamp=t0 + timedelta(seconds=30 * i), query_name=n + ".", rcode="NXDOMAIN" if nxdomain else "NOERROR",
+                      srcaddr="10.0.3.17", srcids=DnsSourceIds(instance="i-0123456789abcdef0")) for i, n in enumerate(names)]
+    return engine.feed(det, batch) + engine.advance(batch[-1].query_timestamp.timestamp()) + engine.flush()
+
+
+def test_a_long_nxdomain_burst_of_names_under_the_lower_threshold_fires_the_wide_tier() -> None:
+    """Names over the widest threshold but under the lower one (what a third to a half of Vawtrak's and
+    Pushdo's names score): twenty NXDOMAIN of them fire; nineteen, or twenty answered, do not."""
+    from trailhound.detectors.dga import MIN_WIDE, pronounceable
+
+    m = shipped_model()
+    names = [n for n in pronounceable(random.Random(4), 400) if m.threshold_wide <= m.judge(n).score < m.threshold_low]
+    assert len(names) >= MIN_WIDE
+    found = _instance_lookups(names[:MIN_WIDE], nxdomain=True)
+    assert len(found) == 1 and found[0].additional_info["tier"] == "wide"
+    assert found[0].additional_info["distinctNxdomainOverWidest"] == MIN_WIDE
+    assert _instance_lookups(names[:MIN_WIDE - 1], nxdomain=True) == []
+    assert _instance_lookups(names[:MIN_WIDE], nxdomain=False) == []

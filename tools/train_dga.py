@@ -22,7 +22,7 @@ Inputs (``../shared/data``; each folder's SOURCE.md gives origin and licence), n
   ``cloudflare-top10k`` — ``bench/quality_dga.py`` measures false positives on them.
 
 What ships is derived only: regression weights, the smoothed log-frequencies of bigrams and trigrams,
-a vocabulary of ~10k frequent word-like substrings, two thresholds and this run's metadata.
+a vocabulary of ~10k frequent word-like substrings, three thresholds and this run's metadata.
 """
 
 from __future__ import annotations
@@ -66,7 +66,7 @@ VERSION = "dga-lr-1"
 MALTRAIL_DGA = ("conficker", "cryptolocker", "dircrypt", "fobber", "locky", "necurs", "pykspa", "ramnit", "simda", "tinba")
 TRAIN_BENIGN = ("alexa", "tranco10k", "majestic_million", "cisco_top20k")
 HELD_OUT_BENIGN = ("opendns-top", "opendns-random", "cloudflare-top10k")
-FPR_HIGH, FPR_LOW = 0.0005, 0.02  # the thresholds' false-positive rates on the calibration names
+FPR_HIGH, FPR_LOW, FPR_WIDE = 0.0005, 0.02, 0.05  # the thresholds' false-positive rates on the calibration names
 
 
 # -- corpora -------------------------------------------------------------------------------------
@@ -226,6 +226,17 @@ def sigmoid(z: np.ndarray) -> np.ndarray:
     return 1 / (1 + np.exp(-np.clip(z, -40, 40)))
 
 
+def thresholds(calib_scores: np.ndarray) -> tuple[float, float, float]:
+    """(high, low, wide): the scores that FPR_HIGH, FPR_LOW and FPR_WIDE of the calibration names reach
+    (high at least 0.5)."""
+    cs = np.sort(calib_scores)
+
+    def at(fpr: float) -> float:
+        return float(cs[min(len(cs) - 1, int(math.ceil(len(cs) * (1 - fpr))))])
+
+    return max(at(FPR_HIGH), 0.5), at(FPR_LOW), at(FPR_WIDE)
+
+
 # -- the whole recipe ----------------------------------------------------------------------------------
 
 @dataclass
@@ -280,9 +291,7 @@ def train(c: Corpus, seed: int = 1, families: list[str] | None = None, iters: in
     f = feats(labels) if feats else featurize(labels, bigram_logp, trigram_logp, unseen, frozenset(words))
     sw, dw, b, mean, scale = fit(f, y, weight, iters=iters)
     calib = featurize(c.calib, bigram_logp, trigram_logp, unseen, frozenset(words))
-    cs = np.sort(sigmoid(logits(calib, sw, dw, b, mean, scale)))
-    high = float(cs[min(len(cs) - 1, int(math.ceil(len(cs) * (1 - FPR_HIGH))))])
-    low = float(cs[min(len(cs) - 1, int(math.ceil(len(cs) * (1 - FPR_LOW))))])
+    high, low, wide = thresholds(sigmoid(logits(calib, sw, dw, b, mean, scale)))
     arrays = {
         "sparse_w": sw.astype(np.float32), "dense_w": dw.astype(np.float32), "dense_mean": mean.astype(np.float32),
         "dense_scale": scale.astype(np.float32), "bias": np.asarray(b, np.float32),
@@ -290,20 +299,21 @@ def train(c: Corpus, seed: int = 1, families: list[str] | None = None, iters: in
     }
     digest = hashlib.sha256(b"".join(arrays[k].tobytes() for k in sorted(arrays))).hexdigest()[:12]
     meta = {
-        "version": f"{VERSION}-{digest}", "threshold": round(max(high, 0.5), 6), "threshold_low": round(low, 6),
+        "version": f"{VERSION}-{digest}", "threshold": round(high, 6), "threshold_low": round(low, 6),
+        "threshold_wide": round(wide, 6),
         "unseen_logp": float(np.float16(unseen)), "seed": seed, "dense_features": list(DENSE_NAMES),
         "families": {f: len(c.families[f]) for f in fams}, "benign": {"table": len(c.table), "train": len(c.train), "calibration": len(c.calib)},
         "trained_on": "dga-netlab-families, dga-andrewaeva, netlab360-dga-examples, maltrail DGA trails; benign: Alexa samples, MISP "
                       "tranco10k, majestic_million, cisco_top20k (held back: OpenDNS top/random, cloudflare-top10k)",
-        "fpr_target": {"threshold": FPR_HIGH, "threshold_low": FPR_LOW},
+        "fpr_target": {"threshold": FPR_HIGH, "threshold_low": FPR_LOW, "threshold_wide": FPR_WIDE},
     }
     arrays["meta"] = np.asarray(json.dumps(meta, sort_keys=True))
     return Trained(Model({k: v for k, v in arrays.items()}), arrays)
 
 
-def leave_one_family_out(c: Corpus, iters: int = 400) -> dict[str, tuple[np.ndarray, float, float]]:
-    """For each family: the scores of its labels by a model trained without it, and that model's two
-    thresholds. Features are computed once (tables and vocabulary come from benign names only)."""
+def leave_one_family_out(c: Corpus, iters: int = 400) -> dict[str, tuple[np.ndarray, tuple[float, float, float]]]:
+    """For each family: the scores of its labels by a model trained without it, and that model's
+    thresholds (``thresholds``). Features are computed once (tables and vocabulary come from benign names only)."""
     bigram_logp, trigram_logp, unseen, words = build_tables(c)
     vocab = frozenset(words)
     fams = sorted(c.families)
@@ -322,11 +332,8 @@ def leave_one_family_out(c: Corpus, iters: int = 400) -> dict[str, tuple[np.ndar
         weight = np.concatenate([np.full(len(c.train), 1.0 / len(c.train))] +
                                 [np.full(len(c.families[f]), 1.0 / (len(kept) * len(c.families[f]))) for f in kept])
         sw, dw, b, mean, scale = fit(subset(allf, rows), y, weight, iters=iters)
-        cs = np.sort(sigmoid(logits(calib, sw, dw, b, mean, scale)))
-        high = max(float(cs[min(len(cs) - 1, int(math.ceil(len(cs) * (1 - FPR_HIGH))))]), 0.5)
-        low = float(cs[min(len(cs) - 1, int(math.ceil(len(cs) * (1 - FPR_LOW))))])
         scores = sigmoid(logits(subset(allf, np.arange(*spans[left])), sw, dw, b, mean, scale))
-        out[left] = (scores, high, low)
+        out[left] = (scores, thresholds(sigmoid(logits(calib, sw, dw, b, mean, scale))))
     return out
 
 
@@ -348,7 +355,7 @@ def main() -> None:
     print(f"{len(c.families)} families, {sum(map(len, c.families.values())):,} DGA labels; benign {len(c.table):,} table / "
           f"{len(c.train):,} train / {len(c.calib):,} calibration")
     t = train(c, args.seed)
-    print(f"{t.model.version}: threshold {t.model.threshold:.4f}, low {t.model.threshold_low:.4f}")
+    print(f"{t.model.version}: threshold {t.model.threshold:.4f}, low {t.model.threshold_low:.4f}, wide {t.model.threshold_wide:.4f}")
     if args.check:
         shipped = Model.load(args.output)
         same = shipped.version == t.model.version

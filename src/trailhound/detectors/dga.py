@@ -11,14 +11,18 @@ registrable domains within minutes and nearly all come back NXDOMAIN. Two halves
   sit under their company's zone and are never scored. Once per distinct name, cached.
 * **per instance** — within 30 minutes, either ≥ ``MIN_HIGH`` distinct names scored DGA-like
   (≤ 0.1% of benign names score that high), or ≥ ``MIN_LOW`` distinct NXDOMAIN names over the lower
-  threshold (2% of benign names; what dictionary and pronounceable DGAs reach); in both, most of
-  those names NXDOMAIN. A person's typos score low, a few odd but real names stay under the counts,
-  and a crawler resolving thousands of real domains has most of them answered.
+  threshold (2% of benign names; what dictionary and pronounceable DGAs reach), or ≥ ``MIN_WIDE``
+  distinct NXDOMAIN names over the widest threshold (5% of benign names: pronounceable DGAs such as
+  Vawtrak and Pushdo, of which a third to a half reach the lower one); in each, most of those names
+  NXDOMAIN. The wider the threshold, the more names it takes: a benign instance would need hundreds
+  of distinct failing lookups in half an hour to gather twenty in the top 5% by chance. A person's
+  typos score low, a few odd but real names stay under the counts, and a crawler resolving
+  thousands of real domains has most of them answered.
 
 Names on packaged DGA lists raise Trojan:EC2/DGADomainRequest.C!DNS (``dns_intel``) one by one; this
-type needs no list. State per instance (only for names over the lower threshold): the window's
-NXDOMAIN names (exact up to 16, then a sketch and a sample) and three hashed counts, in ten-minute
-buckets — nothing for an instance whose names all look ordinary.
+type needs no list. State per instance (only for names over the widest threshold): the window's
+NXDOMAIN names (exact up to 16, then a sketch and a sample) and hashed counts, in ten-minute
+buckets — nothing for an instance whose names all look ordinary (under the widest threshold).
 """
 
 from __future__ import annotations
@@ -42,6 +46,7 @@ if TYPE_CHECKING:
 DGA_B = "Trojan:EC2/DGADomainRequest.B"
 MIN_HIGH = 8  # distinct DGA-like names (score ≥ the model's threshold) in the window
 MIN_LOW = 12  # distinct NXDOMAIN names over the lower threshold in the window
+MIN_WIDE = 20  # distinct NXDOMAIN names over the widest threshold in the window
 WINDOW = 1800.0
 
 
@@ -53,12 +58,14 @@ class DgaBurst(WindowedDetector):
     name = "dga-burst"
     consumes = Source.DNS
     findings = (FindingType(DGA_B, severity(HIGH), "TA0011 Command and Control", "T1568.002 Dynamic Resolution: Domain Generation Algorithms",
-                            f"within 30 minutes, ≥{MIN_HIGH} distinct names a classifier scores as generated, or ≥{MIN_LOW} distinct NXDOMAIN "
-                            "names over its lower threshold, mostly NXDOMAIN"),)
+                            f"within 30 minutes, ≥{MIN_HIGH} distinct names a classifier scores as generated, ≥{MIN_LOW} distinct NXDOMAIN "
+                            f"names over its lower threshold or ≥{MIN_WIDE} over its widest, mostly NXDOMAIN"),)
     window = Sliding(length=WINDOW, step=600)
-    # NXDOMAIN names over the lower threshold (the evidence), and hashed counts of the rest
+    state_version = 2  # 2: the widest tier's counts (nx_low, wide) joined the buckets
+    # NXDOMAIN names over the widest threshold (the evidence), and hashed counts per threshold
     reducers = {"nx": Distinct(exact=16, sample=10), "nx_high": Distinct(exact=16, sample=0), "high": Distinct(exact=16, sample=0),
-                "low": Distinct(exact=16, sample=0), "context": Last()}
+                "nx_low": Distinct(exact=16, sample=0), "low": Distinct(exact=16, sample=0), "wide": Distinct(exact=16, sample=0),
+                "context": Last()}
 
     def __init__(self, intel: Any = None, places: Any = None, model: Model | None = None) -> None:
         super().__init__(intel, places)
@@ -66,36 +73,40 @@ class DgaBurst(WindowedDetector):
 
     def key_of(self, q: DnsQuery) -> str | None:
         judged = self.model.judge(q.query_name)
-        if judged is None or judged.score < self.model.threshold_low:
+        if judged is None or judged.score < self.model.threshold_wide:
             return None  # an ordinary-looking name: the instance keeps no state for it
         return q.srcids.instance or q.srcaddr or None
 
     def observe(self, rows: list[DnsQuery]) -> Iterator[tuple[float, tuple[Any, ...]]]:
-        high_at = self.model.threshold
+        high_at, low_at = self.model.threshold, self.model.threshold_low
         for q in rows:
             j = self.model.judge(q.query_name)
             if j is None:
                 continue
-            h, nx, high = _h(j.unit), q.rcode == "NXDOMAIN", j.score >= high_at
+            h, nx, high, low = _h(j.unit), q.rcode == "NXDOMAIN", j.score >= high_at, j.score >= low_at
             ctx = [q.srcids.instance, q.srcaddr, q.account_id, q.region, q.transport or "UDP", q.firewall_rule_action == "BLOCK",
                    normalize(q.query_name)]
-            yield q.query_timestamp.timestamp(), (j.unit if nx else None, h if nx and high else None, h if high else None, h, ctx)
+            # an answered name under the lower threshold is counted but never names the finding's action
+            yield q.query_timestamp.timestamp(), (j.unit if nx else None, h if nx and high else None, h if high else None,
+                                                  h if nx and low else None, h if low else None, h, ctx if nx or low else None)
 
     def threshold(self, key: str, w: Window) -> bool:
-        return burst(w["high"].count, w["nx_high"].count, w["low"].count, w["nx"].count) is not None
+        return _tier(w) is not None
 
     def report(self, key: str, w: Window) -> list[Occurrence]:
         iid, src, account, region, transport, blocked, latest = w["context"]  # the latest suspicious name names the action
-        tier = burst(w["high"].count, w["nx_high"].count, w["low"].count, w["nx"].count)
+        tier = _tier(w)
         sample = sorted(((self.model.judge(u), u) for u in w["nx"].items), key=lambda p: -(p[0].score if p[0] else 0))
         names = [{"domain": u, "score": round(j.score, 4) if j else None} for j, u in sample]
-        counted, nx = (w["high"].count, w["nx_high"].count) if tier == "high" else (w["low"].count, w["nx"].count)
+        counted, nx = {"high": (w["high"].count, w["nx_high"].count), "low": (w["low"].count, w["nx_low"].count)}.get(
+            tier or "", (w["wide"].count, w["nx"].count))
         share = nx / counted if counted else 0.0
+        at = {"high": self.model.threshold, "low": self.model.threshold_low}.get(tier or "", self.model.threshold_wide)
         name = iid or src
         info = {
             "domains": names, "distinctDgaLikeDomains": w["high"].count, "distinctSuspiciousDomains": w["low"].count,
-            "distinctNxdomainSuspicious": w["nx"].count, "nxdomainShare": round(share, 3), "tier": tier,
-            "modelVersion": self.model.version, "threshold": self.model.threshold if tier == "high" else self.model.threshold_low,
+            "distinctNxdomainSuspicious": w["nx_low"].count, "distinctNxdomainOverWidest": w["nx"].count, "nxdomainShare": round(share, 3),
+            "tier": tier, "modelVersion": self.model.version, "threshold": at,
             "windowMinutes": int(WINDOW // 60),
         }
         return [Occurrence(
@@ -110,13 +121,19 @@ class DgaBurst(WindowedDetector):
         )]
 
 
-def burst(high: int, nx_high: int, low: int, nx_low: int) -> str | None:
-    """Which tier a window's counts meet ("high", "low") or None: enough distinct suspicious names,
-    most of them NXDOMAIN."""
+def _tier(w: Window) -> str | None:
+    return burst(w["high"].count, w["nx_high"].count, w["low"].count, w["nx_low"].count, w["wide"].count, w["nx"].count)
+
+
+def burst(high: int, nx_high: int, low: int, nx_low: int, wide: int = 0, nx_wide: int = 0) -> str | None:
+    """Which tier a window's counts meet ("high", "low", "wide") or None: enough distinct suspicious
+    names (the wider the threshold, the more), most of them NXDOMAIN."""
     if high >= MIN_HIGH and 2 * nx_high > high:
         return "high"
     if nx_low >= MIN_LOW and 2 * nx_low > low:
         return "low"
+    if nx_wide >= MIN_WIDE and 2 * nx_wide > wide:
+        return "wide"
     return None
 
 
@@ -137,6 +154,13 @@ def alphanumeric(rnd: random.Random, n: int) -> list[str]:
     """GameoverZeus / Corebot shape: 20-28 letters and digits."""
     return [f"{''.join(rnd.choice('abcdefghijklmnopqrstuvwxyz0123456789') for _ in range(rnd.randint(20, 28)))}.{rnd.choice(('net', 'com', 'org', 'biz'))}"
             for _ in range(n)]
+
+
+def pronounceable(rnd: random.Random, n: int) -> list[str]:
+    """Vawtrak / Pushdo shape: three or four consonant-vowel(-consonant) syllables."""
+    c, v = "bcdfghjklmnprstvwxz", "aeiou"
+    return [f"{''.join(rnd.choice(c) + rnd.choice(v) + (rnd.choice(c) if rnd.random() < 0.5 else '') for _ in range(rnd.randint(3, 4)))}"
+            f".{rnd.choice(('com', 'ru', 'net'))}" for _ in range(n)]
 
 
 def dictionary(rnd: random.Random, n: int) -> list[str]:
@@ -172,6 +196,9 @@ def cases(start: datetime, account: str = "111122223333") -> list[Case]:
         Case("dga-random-letters", DGA_B, queries(random_letters(rnd, 40), 0, answered=20), source="dns", role="ACTOR"),
         Case("dga-alphanumeric", DGA_B, queries(alphanumeric(rnd, 40), 40), source="dns", role="ACTOR"),
         Case("dga-dictionary-words", DGA_B, queries(dictionary(rnd, 40), 80, answered=10), source="dns", role="ACTOR"),
+        Case("dga-pronounceable", DGA_B, queries(pronounceable(rnd, 40), 240, answered=10), source="dns", role="ACTOR"),
+        # the same shape answered: a crawler of odd but registered names
+        Case("pronounceable-names-answered", None, queries(pronounceable(rnd, 40), 280, answered=1), source="dns"),
         Case("odd-but-real-names", None, queries(odd_but_real * 3, 120, spacing=2, answered=1), source="dns"),
         Case("nxdomain-typos", None, queries(typos, 170, spacing=0.3), source="dns"),
         Case("cdn-and-av-hashes", None, queries(cdn, 200, spacing=0.2, answered=3), source="dns"),

@@ -188,6 +188,7 @@ class Model:
         self.version: str = self.meta["version"]
         self.threshold: float = float(self.meta["threshold"])  # per-name: a DGA-looking name (≤ 0.1% of benign names)
         self.threshold_low: float = float(self.meta["threshold_low"])  # per-name: worth counting in a burst of NXDOMAIN names
+        self.threshold_wide: float = float(self.meta["threshold_wide"])  # per-name: 5% of benign names; counts only in a long NXDOMAIN burst
         self.bigram_logp = arrays["bigram_logp"].astype(np.float64).tolist()
         self.trigram_logp = arrays["trigram_logp"].astype(np.float64).tolist()
         self.unseen = float(self.meta["unseen_logp"])
