@@ -110,3 +110,51 @@ def test_ci_role_fires_when_its_new_call_comes_from_elsewhere(detector: ab.Anoma
     assert behavior["ASN_ORG"].observations.text == ["Hetzner Online GmbH"] and "USER_AGENT_FAMILY" not in behavior
     (profile,) = anomaly.profiles.values()
     assert any("GetCallerIdentity" in o.observations.text for o in profile["API"])
+
+
+VPN = "185.161.202.37"  # a commercial VPN's exit (PacketHub S.A., NordVPN's network): on the shipped vpn-ipv4 list
+
+
+def test_commercial_vpn_egress_is_reported_with_the_finding(detector: ab.AnomalousBehavior) -> None:
+    history = [r for r in _case("analyst-creates-user-and-key-from-vps") if r["eventTime"] < START.strftime("%Y-%m-%d")]
+    analyst = iam_user(ACCOUNT, "nora-analyst")
+
+    def create_user(ip_: str, ua: str = ab.BOTO) -> list[dict[str, Any]]:
+        return [record("CreateUser", "iam.amazonaws.com", time=START, identity=analyst, ip=ip_, ua=ua, params={"userName": "x"})]
+
+    (vpn,) = run(detector, history + create_user(VPN))[0]
+    assert vpn.type == ab.type_of("Persistence")
+    assert vpn.additional_info["anonymizingEgress"] is True and vpn.additional_info["anonymizer"] == "VPN"
+    assert "commercial VPN" in vpn.description
+    # the same new API and client from a network that is no VPN: the finding, without anonymizing egress
+    (far,) = run(detector, history + create_user(ab.FAR))[0]
+    assert far.additional_info["anonymizingEgress"] is False and "anonymizer" not in far.additional_info
+    (hosting,) = run(detector, history + create_user(ab.VPS))[0]
+    assert hosting.additional_info["anonymizer"] == "hosting"
+    # near miss: the new API from the analyst's usual place and client
+    assert run(detector, history + create_user(ab.OFFICE, CLI_UA))[0] == []
+
+
+def test_a_vpn_that_is_the_identity_usual_place_is_no_news(detector: ab.AnomalousBehavior) -> None:
+    remote = iam_user(ACCOUNT, "remote-worker")  # always works through the company's commercial VPN
+    history = ip.daily(START, 14, remote, [("DescribeInstances", "ec2.amazonaws.com"), ("ListBuckets", "s3.amazonaws.com")], [VPN], CLI_UA, ACCOUNT)
+    new_api = [record("CreateAccessKey", "iam.amazonaws.com", time=START, identity=remote, ip=VPN, ua=CLI_UA, params={"userName": "remote-worker"})]
+    assert run(detector, history + new_api)[0] == []
+
+
+def test_vpn_ranges_leave_the_big_clouds_out_and_read_operator_lists(tmp_path: Any) -> None:
+    from trailhound.enrich import vpn
+
+    places = GeoPlaces(default_provider())
+    assert VPN in vpn.load() and places.vpn_egress(VPN)
+    # the list is X4BNet's VPN-and-datacenter list: it names AWS and Azure, where runners and workloads call from
+    assert "3.5.140.2" in vpn.load() and not places.vpn_egress("3.5.140.2")  # EC2
+    assert ab.RUNNERS[0] in vpn.load() and not places.vpn_egress(ab.RUNNERS[0])  # Azure-hosted CI runners
+    assert not places.vpn_egress(ab.OFFICE) and not places.vpn_egress("10.1.2.3") and not places.vpn_egress("ec2.amazonaws.com")
+    # IPv6 is the operator's list (MISP's vpn-ipv6 carries no licence to ship): a list.json, or CIDRs a line
+    v6 = "2a02:6ea0:c000::17"
+    assert not places.vpn_egress(v6)
+    (tmp_path / "list.json").write_text('{"name": "vpn-ipv6", "type": "cidr", "list": ["2a02:6ea0:c000::/40"]}')
+    (tmp_path / "more.txt").write_text(f"# the operator's own\n{ab.OFFICE}/32\n")
+    given = GeoPlaces(default_provider(), vpn_lists=[tmp_path / "list.json", tmp_path / "more.txt"])
+    assert given.vpn_egress(v6) and given.vpn_egress(ab.OFFICE) and given.vpn_egress(VPN)

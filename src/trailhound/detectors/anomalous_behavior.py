@@ -65,6 +65,7 @@ EXTENSIONS = {
     "SerialConsole": ("LateralMovement:IAMUser/Trailhound.UnusualSerialConsoleAccess", MEDIUM, "TA0008 Lateral Movement",
                       "T1021.004 Remote Services: SSH", "serial console access enabled or an SSH key pushed to an instance's serial console"),
 }
+_EGRESS = {"Tor": "a Tor exit node", "hosting": "a hosting network", "VPN": "a commercial VPN or datacenter range"}
 _RULE = "unseen for the identity, from an unseen network or country or through an unseen client, after a week of history"
 
 
@@ -121,7 +122,7 @@ class AnomalousBehavior(KeyedDetector[ip.IdentityProfile]):
                     st.recent = [r for r in st.recent if t - r[0] <= NEARBY][-15:] + [[t, api, cls, e.succeeded]]
                     anomalous = True
                     if cls != "Discovery" or sum(1 for r in st.recent if r[2] == "Discovery") >= DISCOVERY_SERIES:
-                        hits.setdefault(cls, (e, {ip.API: api, **odd}, anonymizing(info, tor)))
+                        hits.setdefault(cls, (e, {ip.API: api, **odd}, anonymizing(e.source_ip, info, tor, self.places)))
             ip.learn(st, values, t)
             if cls is not None and e.succeeded:  # a refused call is no habit
                 ip.learn(st, {ip.API: api}, t)
@@ -129,7 +130,7 @@ class AnomalousBehavior(KeyedDetector[ip.IdentityProfile]):
                 learned.add(like)  # (a profile learns once per day: the same call again the same day changes nothing)
         return [self._report(key, st, cls, *hit) for cls, hit in hits.items()], st
 
-    def _report(self, key: str, st: ip.IdentityProfile, cls: str, e: ApiCall, unusual: dict[str, str], anon: bool) -> Occurrence:
+    def _report(self, key: str, st: ip.IdentityProfile, cls: str, e: ApiCall, unusual: dict[str, str], anon: str | None) -> Occurrence:
         t = e.event_time.timestamp()
         series = [r for r in st.recent if abs(r[0] - t) <= NEARBY]
         apis = {"success": sorted({f"{r[1]} ({r[2]})" for r in series if r[3]}), "error": sorted({f"{r[1]} ({r[2]})" for r in series if not r[3]})}
@@ -140,8 +141,9 @@ class AnomalousBehavior(KeyedDetector[ip.IdentityProfile]):
             e, ftype, self.severity(ftype),
             f"APIs commonly used in {tactic} tactics were invoked by {e.user_identity.type} {e.user_identity.name} under unusual circumstances.",
             f"{unusual[ip.API]}, an API of the {cls} class that {e.user_identity.name} has not called before, was invoked from {e.source_ip} "
-            f"with {what}, all unseen for this identity" + (", through anonymizing infrastructure" if anon else "") + ".",
-            additional_info={"anomalies": {"anomalousAPIs": apis}, "unusual": unusual, "anonymizingEgress": anon,
+            f"with {what}, all unseen for this identity" + (f", through anonymizing infrastructure ({_EGRESS[anon]})" if anon else "") + ".",
+            additional_info={"anomalies": {"anomalousAPIs": apis}, "unusual": unusual, "anonymizingEgress": anon is not None,
+                             **({"anonymizer": anon} if anon else {}),
                              "profileDays": st.days},
         )
         occ.detection = Detection(anomaly=ip.anomaly(key, st, unusual, t))
