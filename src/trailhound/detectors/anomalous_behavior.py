@@ -4,8 +4,9 @@ Judged per identity against its own profile (``identity_profile``): a call fires
 of the eight classes (``api_classes``), is unseen for this identity *and* so is at least one of where it
 came from (ASN organisation or country) and the client it came through (user-agent family). One unusual
 dimension is everyday life: a CI role deploying something new from its usual runners, an engineer on
-the usual laptop abroad. Anonymizing egress (Tor, hosting and VPN networks) and an unseen region are
-reported with it, not on their own. A settled profile only (``identity_profile.settled``); AWS services,
+the usual laptop abroad. Anonymizing egress (Tor, hosting and VPN networks), an unseen region, an hour
+of the week the identity never works in and a burst of refused calls it never had are reported with it,
+not on their own. A settled profile only (``identity_profile.settled``); AWS services,
 service-linked roles and calls AWS makes for an identity are no one's behaviour (``principals``).
 
 One finding per identity and class; its evidence is GuardDuty's ``service.detection.anomaly`` (the
@@ -97,7 +98,13 @@ class AnomalousBehavior(KeyedDetector[ip.IdentityProfile]):
         parts: dict[int, tuple[Any, ...]] = {}  # call_sig -> (class, api, number of what the like is made of): once per alike call
         numbers: dict[tuple[Any, ...], int] = {}  # what a like is made of -> its number (a small int hashes faster than the tuple)
         memo = place_memo(rows)
+        next_block = -1.0  # the hour-of-week profile learns once per block of the day: a call past this starts one
         for t, e, sig in timed(rows):
+            if t >= next_block:
+                next_block = t - t % ip.BLOCK + ip.BLOCK
+                ip.learn(st, {ip.HOUR: ip.hour_of_week(t)}, t)
+            if e.error_code is not None and ip.refused(e.error_code):  # (before the skip below: a burst is the same refused call again)
+                ip.observe_refusal(st, t)
             ready = t - st.first >= ip.WARMUP and st.days >= ip.MIN_ACTIVE_DAYS  # ip.settled, inlined: it is asked of every call
             part = parts.get(sig) if sig is not None else None
             if part is None:
@@ -118,6 +125,9 @@ class AnomalousBehavior(KeyedDetector[ip.IdentityProfile]):
             if cls is not None and ip.settled(st, t) and ip.unseen(st, ip.API, api, t):
                 odd = {d: str(v) for d, v in values.items() if ip.unseen(st, d, v, t)}
                 if odd.keys() & {ip.NETWORK, ip.COUNTRY, ip.AGENT}:
+                    hour = ip.hour_of_week(t)  # like the region, evidence only: everyone works late some day
+                    if ip.unseen(st, ip.HOUR, hour, t):
+                        odd[ip.HOUR] = hour
                     tor = any(h.category is Category.TOR_EXIT for h in self.intel.ip(e.source_ip))
                     st.recent = [r for r in st.recent if t - r[0] <= NEARBY][-15:] + [[t, api, cls, e.succeeded]]
                     anomalous = True
@@ -133,6 +143,9 @@ class AnomalousBehavior(KeyedDetector[ip.IdentityProfile]):
     def _report(self, key: str, st: ip.IdentityProfile, cls: str, e: ApiCall, unusual: dict[str, str], anon: str | None) -> Occurrence:
         t = e.event_time.timestamp()
         series = [r for r in st.recent if abs(r[0] - t) <= NEARBY]
+        burst = ip.burst_near(st, t, NEARBY)  # refused calls around it, never seen from this identity: evidence only
+        if burst:
+            unusual = {**unusual, ip.ERRORS: burst}
         apis = {"success": sorted({f"{r[1]} ({r[2]})" for r in series if r[3]}), "error": sorted({f"{r[1]} ({r[2]})" for r in series if not r[3]})}
         ftype = type_of(cls)
         what = ", ".join(f"{d.lower().replace('_', ' ')} {v}" for d, v in unusual.items() if d != ip.API)
