@@ -92,6 +92,21 @@ def _public(ip: str) -> bool:
     return is_public(ip)
 
 
+def recurring(strangers: dict[str, list[int]], src: str, t: float) -> bool:
+    """Count ``t``'s day for the address ``src`` among ``strangers`` (address -> days it called on): whether
+    it has now called on ``LEARNED_DAYS`` days (then the caller learns it as an expected source)."""
+    days = strangers.setdefault(src, [])
+    day = int(t // DAY)
+    if day not in days:
+        days.append(day)
+    return len(days) >= LEARNED_DAYS
+
+
+def bounded(strangers: dict[str, list[int]], keep: int = 16) -> dict[str, list[int]]:
+    """The ``keep`` strangers that called last (a state stays small whoever calls)."""
+    return strangers if len(strangers) <= keep else dict(sorted(strangers.items(), key=lambda kv: kv[1][-1])[-keep:])
+
+
 class Egress(msgspec.Struct, array_like=True):
     first: float = -1.0  # the pair's first call (event time), -1 before it
     sources: list[str] = msgspec.field(default_factory=list)  # the instance's own egress addresses
@@ -135,19 +150,14 @@ class InstanceCredentialExfiltration(KeyedDetector[Egress]):
             if t - st.first <= SETTLE and not st.pinned and len(st.sources) < MAX_SOURCES and self._could_be_instance(src):
                 st.sources.append(src)
                 continue
-            days = st.strangers.setdefault(src, [])
-            day = int(t // DAY)
-            if day not in days:
-                days.append(day)
-            if len(days) >= LEARNED_DAYS and len(st.sources) < MAX_SOURCES:  # a recurring source is expected
+            if recurring(st.strangers, src, t) and len(st.sources) < MAX_SOURCES:  # a recurring source is expected
                 st.sources.append(src)
                 del st.strangers[src]
                 continue
             if src not in reported:
                 reported.add(src)
                 out.append(self._report(e, key.rsplit("|", 1)[1], st))
-        if len(st.strangers) > 16:  # bounded: keep the most recent strangers
-            st.strangers = dict(sorted(st.strangers.items(), key=lambda kv: kv[1][-1])[-16:])
+        st.strangers = bounded(st.strangers)
         return out, st
 
     def _could_be_instance(self, ip: str) -> bool:
