@@ -12,6 +12,7 @@ import pytest
 
 from trailhound.detectors import resource_credentials as rc
 from trailhound.detectors.anomalous_behavior import FAR, OFFICE, VPS
+from trailhound.detectors.role_sessions import credential_key
 from trailhound.enrich.geo import default_provider
 from trailhound.enrich.places import GeoPlaces
 from trailhound.events import ApiCall
@@ -33,9 +34,9 @@ def calls(records: list[dict[str, Any]]) -> list[ApiCall]:
 
 
 def run(det: rc.ResourceCredentialExfiltration, records: list[dict[str, Any]]) -> list[Any]:
-    """Key every call (as the engine does, in order), then feed each key one day at a time."""
+    """Key every call (in order: an issuance names the session for the calls after it), then feed each key a day at a time."""
     events = calls(records)
-    keys = [rc.resource_key(e) for e in events]
+    keys = [k if k and det.owns(k) else None for k in map(credential_key, events)]  # as the engine keys a batch for it
     states: dict[str, Any] = {}
     raised = []
     for day in sorted({e.event_time.date() for e in events}):

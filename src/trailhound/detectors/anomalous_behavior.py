@@ -93,9 +93,9 @@ class AnomalousBehavior(KeyedDetector[ip.IdentityProfile]):
 
     def update(self, key: str, rows: list[ApiCall], state: ip.IdentityProfile | None, watermark: float) -> tuple[list[Occurrence], Any]:
         st = state if state is not None else ip.IdentityProfile()
-        hits: dict[str, tuple[ApiCall, dict[str, str], bool]] = {}  # class -> its first anomalous call this batch
+        hits: dict[str, tuple[ApiCall, dict[str, str], str | None]] = {}  # class -> its first anomalous call this batch
         learned: set[tuple[Any, ...]] = set()  # calls that only taught the profile: their like again the same day teaches nothing
-        parts: dict[int, tuple[Any, ...]] = {}  # call_sig -> (class, api, number of what the like is made of): once per alike call
+        parts: dict[int, tuple[Any, ...]] = {}  # call_sig -> (class, api, number of what the like is made of, refused): once per alike call
         numbers: dict[tuple[Any, ...], int] = {}  # what a like is made of -> its number (a small int hashes faster than the tuple)
         memo = place_memo(rows)
         next_block = -1.0  # the hour-of-week profile learns once per block of the day: a call past this starts one
@@ -103,17 +103,17 @@ class AnomalousBehavior(KeyedDetector[ip.IdentityProfile]):
             if t >= next_block:
                 next_block = t - t % ip.BLOCK + ip.BLOCK
                 ip.learn(st, {ip.HOUR: ip.hour_of_week(t)}, t)
-            if e.error_code is not None and ip.refused(e.error_code):  # (before the skip below: a burst is the same refused call again)
-                ip.observe_refusal(st, t)
             ready = t - st.first >= ip.WARMUP and st.days >= ip.MIN_ACTIVE_DAYS  # ip.settled, inlined: it is asked of every call
             part = parts.get(sig) if sig is not None else None
             if part is None:
                 cls, api = classify(e)
                 made = (e.source_ip, e.user_agent, e.aws_region, cls, api, e.succeeded)
-                part = (cls, api, numbers.setdefault(made, len(numbers)))
+                part = (cls, api, numbers.setdefault(made, len(numbers)), ip.refused(e.error_code) is not None)
                 if sig is not None:
                     parts[sig] = part
-            cls, api, number = part
+            cls, api, number, denied = part
+            if denied:  # (before the skip below: a burst is the same refused call again; the call's number knows its error)
+                ip.observe_refusal(st, t)
             like = (int(t // ip.DAY), ready, number)
             if like in learned:
                 continue

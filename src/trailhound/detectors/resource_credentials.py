@@ -7,16 +7,10 @@ credentials live in the function's or container's environment, and a server-side
 leaked environment or a compromised dependency hands them out. The function and the task call AWS from
 AWS: Lambda's own addresses, a NAT gateway's, a private address through a VPC endpoint.
 
-Which sessions are a resource's, as far as the logs tell (``resource_key``):
-
-* the ``AssumeRole`` CloudTrail records when ``lambda.amazonaws.com`` or ``ecs-tasks.amazonaws.com``
-  issues the credentials (session name = the function, or the task id);
-* the session's own calls through an SDK that names its runtime (``exec-env/AWS_Lambda_…``,
-  ``exec-env/AWS_ECS_…`` in the user agent);
-* a session named like an ECS task id (32 hex digits) — no person or script names a session so.
-
-Sessions learned from the first two are remembered in this process (bounded); after a restart a function's
-session is known again at its next issuance or call. Judged per role and function (or task):
+Which sessions are a resource's, as far as the logs tell (``role_sessions.resource_key``): the
+``AssumeRole`` records in which ``lambda.amazonaws.com`` or ``ecs-tasks.amazonaws.com`` issues them, the
+runtime an SDK names in the user agent (``exec-env/AWS_Lambda_…``), a session named like an ECS task id.
+Judged per role and function (or task):
 
 * an address inside AWS (``Places.inside_aws``: the operator's ip-ranges.json, else Amazon's ASNs) or
   a private one is the resource's own egress, never judged (Lambda's addresses cannot be pinned);
@@ -30,90 +24,24 @@ own egress is any of Amazon's addresses, so the logs cannot tell another account
 
 from __future__ import annotations
 
-import functools
-import re
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import msgspec
 
 from trailhound.detectors.instance_credentials import bounded, recurring
+from trailhound.detectors.role_sessions import ECS, LAMBDA, credential_key, is_resource_key
 from trailhound.engine import FindingType, KeyedDetector, severity
 from trailhound.engine.baseline import DAY
 from trailhound.engine.runner import timed
-from trailhound.enrich.geo import is_public
 from trailhound.events import ApiCall, Source
-from trailhound.findings.build import api_occurrence, is_ip
+from trailhound.findings.build import api_occurrence
 from trailhound.findings.model import HIGH, Occurrence
 
 if TYPE_CHECKING:
     from trailhound.simulator.records import Case
 
 OUTSIDE = "UnauthorizedAccess:IAMUser/ResourceCredentialExfiltration.OutsideAWS"
-LAMBDA, ECS = "Lambda", "ECS"
-ISSUERS = {"lambda.amazonaws.com": LAMBDA, "ecs-tasks.amazonaws.com": ECS}
-RUNTIMES = (("exec-env/AWS_Lambda", LAMBDA), ("exec-env/AWS_ECS", ECS))  # what an SDK adds from AWS_EXECUTION_ENV
-_TASK = re.compile(r"^[0-9a-f]{32}$")
-_REMEMBER = 50_000
-_sessions: dict[str, str] = {}  # session arn -> LAMBDA or ECS, from issuance records and runtime user agents
-
-
-def _remember(arn: str, kind: str) -> None:
-    if len(_sessions) >= _REMEMBER:
-        _sessions.clear()
-    _sessions[arn] = kind
-
-
-def _issued(e: ApiCall) -> None:
-    """Remember the session a Lambda or ECS ``AssumeRole`` record issues."""
-    kind = ISSUERS.get(e.user_identity.invoked_by or "") or ISSUERS.get(e.source_ip or "")
-    params = e.params() if kind else {}
-    role, session = params.get("roleArn"), params.get("roleSessionName")
-    if kind and isinstance(role, str) and isinstance(session, str) and role.count(":") >= 5:
-        _, partition, _, _, account, resource = role.split(":", 5)
-        _remember(f"arn:{partition}:sts::{account}:assumed-role/{resource.rsplit('/', 1)[-1]}/{session}", kind)
-
-
-def resource_key(e: ApiCall) -> str | None:
-    """"<kind>|<role arn>|<function or task>" of a Lambda's or ECS task's session calling from a public
-    address, else None (an issuance record is remembered, and keyed for nothing)."""
-    ident = e.user_identity
-    if ident.type != "AssumedRole":
-        if e.event_name == "AssumeRole" and ident.type == "AWSService":
-            _issued(e)
-        return None
-    arn = ident.arn
-    if not arn:
-        return None
-    kind = _sessions.get(arn)
-    if kind is None:
-        ua = e.user_agent
-        if ua and "exec-env/AWS_" in ua:
-            kind = next((k for marker, k in RUNTIMES if marker in ua), None)
-            if kind is not None:
-                _remember(arn, kind)
-        if kind is None:
-            kind = _task_session(arn)
-            if kind is None:
-                return None
-    ip = e.source_ip
-    if not ip or not is_ip(ip) or not _public(ip) or not (ident.access_key_id or "").startswith("ASIA"):
-        return None
-    ctx = ident.session_context
-    issuer = ctx.session_issuer if ctx is not None else None
-    return f"{kind}|{issuer.arn if issuer is not None and issuer.arn else arn.rsplit('/', 1)[0]}|{arn.rsplit('/', 1)[-1]}"
-
-
-@functools.lru_cache(maxsize=8192)
-def _task_session(arn: str) -> str | None:
-    return ECS if _TASK.match(arn.rsplit("/", 1)[-1]) else None
-
-
-@functools.lru_cache(maxsize=8192)
-def _public(ip: str) -> bool:
-    return is_public(ip)
-
-
 class ResourceEgress(msgspec.Struct, array_like=True):
     sources: list[str] = msgspec.field(default_factory=list)  # addresses outside AWS learned as the resource's
     strangers: dict[str, list[int]] = msgspec.field(default_factory=dict)  # other address outside AWS -> days it called on
@@ -130,7 +58,8 @@ class ResourceCredentialExfiltration(KeyedDetector[ResourceEgress]):
                     "a Lambda function's or ECS task's role session (issued by Lambda or ECS, or calling through their runtime, or "
                     "named like a task id) used from a public address outside AWS not seen from it on 3 days", sources=("CloudTrail", "S3DataEvents")),
     )
-    key_by = staticmethod(resource_key)
+    key_by = staticmethod(credential_key)
+    owns = staticmethod(is_resource_key)
 
     def update(self, key: str, rows: list[ApiCall], state: ResourceEgress | None, watermark: float) -> tuple[list[Occurrence], Any]:
         st = state if state is not None else ResourceEgress()

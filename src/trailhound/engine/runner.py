@@ -276,6 +276,8 @@ class Engine:
 
     def feed(self, det: KeyedDetector, batch: Any) -> list[Occurrence]:
         groups = group(det, rows_for(det, batch), self.facts)
+        if det.owns is not None:  # a key function shared by detectors that judge different keys of it
+            groups = {k: g for k, g in groups.items() if det.owns(k)}
         if not groups:
             return []
         envs = self.states.get_many(det.name, list(groups))
