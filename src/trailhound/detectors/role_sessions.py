@@ -3,7 +3,7 @@ instance's, a Lambda function's, an ECS task's. One key function for both detect
 the engine goes over a batch once for them, and each ``owns`` its keys.
 
 * An instance's session is named after the instance (``assumed-role/<role>/i-...``, an ``ASIA`` key):
-  ``instance_key`` is "<role>|<instance id>".
+  its key is "<role>|<instance id>".
 * A Lambda function's session is named after the function, an ECS task's after the task id (32 hex
   digits). Known by the ``AssumeRole`` records in which ``lambda.amazonaws.com`` or
   ``ecs-tasks.amazonaws.com`` issues them, by the runtime an SDK names in the user agent
@@ -33,12 +33,6 @@ _KINDS = (f"{LAMBDA}|", f"{ECS}|")  # how a resource's key starts (an instance's
 _TASK = re.compile(r"[0-9a-f]{32}$")  # matched from the session name's start (a pattern's ^ would mean the arn's)
 
 
-def credential_key(e: ApiCall) -> str | None:
-    """``instance_key``, else ``resource_key`` (a pass of its own over every call of a batch would cost
-    more than the work the Lambda/ECS detector does)."""
-    return instance_key(e) or resource_key(e)
-
-
 def is_resource_key(key: str) -> bool:
     return key.startswith(_KINDS)
 
@@ -64,12 +58,14 @@ def _instance_of(arn: str) -> str | None:
 _keys: dict[tuple[Any, ...], str | None] = {}
 
 
-def instance_key(e: ApiCall) -> str | None:
-    """"<role>|<instance id>" of an instance-role session's call from a public address, else None."""
+def credential_key(e: ApiCall) -> str | None:
+    """"<role>|<instance id>" of an instance-role session's call from a public address, else its
+    ``resource_key`` (one function, one pass over a batch's calls for both detectors: a pass of its own
+    would cost more than the work the Lambda/ECS detector does)."""
     ident = e.user_identity
     arn = ident.arn
     if ident.type != "AssumedRole" or not arn or ("/i-" not in arn and "/I-" not in arn):  # (most calls: no need to look further)
-        return None
+        return resource_key(e)
     # an instance session makes many calls from few addresses: its key is worked out once per session and address
     ctx = ident.session_context
     issuer = ctx.session_issuer if ctx is not None else None
