@@ -116,7 +116,7 @@ def test_ci_role_fires_when_its_new_call_comes_from_elsewhere(detector: ab.Anoma
     assert any("GetCallerIdentity" in o.observations.text for o in profile["API"])
 
 
-VPN = "185.161.202.37"  # a commercial VPN's exit (PacketHub S.A., NordVPN's network): on the shipped vpn-ipv4 list
+VPN = ab.VPN
 
 
 def test_commercial_vpn_egress_is_reported_with_the_finding(detector: ab.AnomalousBehavior) -> None:
@@ -238,3 +238,18 @@ def test_an_identity_that_is_refused_every_day_has_no_unusual_burst(detector: ab
     assert "ERROR_BURST" not in behavior
     (profile,) = o.detection.anomaly.profiles.values()
     assert [v for p in profile["ERROR_BURST"] for v in p.observations.text] == ["AccessDenied"]
+
+
+def test_the_scan_reports_vpn_egress(tmp_path: Any) -> None:
+    """Through the whole pipeline (the scan's own GeoPlaces): the case beside the detector names the VPN."""
+    import json
+
+    from conftest import scan
+
+    from trailhound.simulator.attack_day import write_case_logs
+
+    case = next(c for c in ab.cases(START, ACCOUNT) if c.name == "analyst-creates-key-through-a-commercial-vpn")
+    _, store = scan(write_case_logs(tmp_path, [case]))
+    (f,) = [f for f in store.findings() if f["type"] == ab.type_of("Persistence")]
+    info = json.loads(f["service"]["additionalInfo"]["value"])
+    assert info["anonymizer"] == "VPN" and info["anonymizingEgress"] is True

@@ -166,6 +166,7 @@ class AnomalousBehavior(KeyedDetector[ip.IdentityProfile]):
 # Public addresses of the cases (none on a packaged list): an office and a home network, a rented server,
 # a far-away network
 OFFICE, HOME, VPS, FAR = "77.60.50.185", "80.141.122.103", "46.4.233.216", "45.149.17.157"
+VPN = "185.161.202.37"  # a commercial VPN's exit (PacketHub S.A., NordVPN's network), on the shipped vpn-ipv4 list
 RUNNERS = ("20.42.67.31", "20.57.216.90", "20.42.123.77")  # hosted CI runners, one cloud's network
 BROWSER = "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"
 BOTO = "Boto3/1.35.36 md/Botocore#1.35.36 ua/2.0 os/linux#6.8.0 md/arch#x86_64 lang/python#3.12.3 md/pyimpl#CPython Botocore/1.35.36"
@@ -195,6 +196,10 @@ def cases(start: datetime, account: str = "111122223333") -> list[Case]:
     persistence = [now("CreateUser", iam, analyst, VPS, BOTO, params={"userName": "svc-sync"}),
                    now("CreateAccessKey", iam, analyst, VPS, BOTO, params={"userName": "svc-sync"}),
                    now("AttachUserPolicy", iam, analyst, VPS, BOTO, params={"userName": "svc-sync", "policyArn": "arn:aws:iam::aws:policy/AdministratorAccess"})]
+    # another analyst's key created through a commercial VPN with a new client: anonymizing egress in the finding
+    vera = iam_user(account, "vera-analyst")
+    vera_days = ip.daily(start, 14, vera, [("ListBuckets", s3), ("StartQueryExecution", athena)], [OFFICE], CLI_UA, account)
+    vpn_key = [now("CreateAccessKey", iam, vera, VPN, BOTO, params={"userName": "vera-analyst"})]
     ops = iam_user(account, "sam-ops")
     ops_days = ip.daily(start, 14, ops, [("DescribeInstances", ec2), ("GetCallerIdentity", sts), ("DescribeSecurityGroups", ec2)], [HOME], CLI_UA, account)
     recon = [now(api, iam, ops, FAR, "python-requests/2.32.3") for api in ("ListUsers", "ListRoles", "GetAccountAuthorizationDetails", "ListAttachedUserPolicies")]
@@ -249,6 +254,7 @@ def cases(start: datetime, account: str = "111122223333") -> list[Case]:
         Case("data-scientist-first-gpu-from-home", None, scientist_days + first_gpu),
         Case("sre-runs-commands-from-a-hotel", None, sre_days + sre_today),
         Case("analyst-creates-user-and-key-from-vps", type_of("Persistence"), analyst_days + persistence),
+        Case("analyst-creates-key-through-a-commercial-vpn", type_of("Persistence"), vera_days + vpn_key),
         Case("operator-enumerates-iam-from-far-away", type_of("Discovery"), ops_days + recon),
         # one new read from a new place (a console page, a script run once) is no enumeration
         Case("operator-reads-one-new-config-from-far-away", None, ops_days + recon[:1]),
