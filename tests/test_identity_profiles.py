@@ -56,10 +56,14 @@ def test_profile_of_a_busy_identity_stays_under_2_kb(detector: ab.AnomalousBehav
     (st,) = states.values()
     size = len(msgspec.msgpack.encode(st))
     assert len(st.apis.values) == 30 and size <= 2048, size
-    # full to every capacity with long names, it is still bounded
+    # full to every capacity with long names (the hours and bursts with every value they can take), it is still bounded
     for i in range(200):
-        for dim in ip.PROFILES:
-            ip.learn(st, {dim: f"{dim}-value-with-a-long-name-{i:04d}"}, START.timestamp() + i * ip.DAY)
+        t = START.timestamp() + i * ip.DAY + (i % 8) * ip.BLOCK
+        for dim in set(ip.PROFILES) - {ip.HOUR, ip.ERRORS}:
+            ip.learn(st, {dim: f"{dim}-value-with-a-long-name-{i:04d}"}, t)
+        ip.learn(st, {ip.HOUR: ip.hour_of_week(t), ip.ERRORS: "AccessDenied"}, t)
+        ip.observe_refusal(st, t)
+    assert len(st.hours.values) == 16
     assert len(msgspec.msgpack.encode(st)) <= 4096
 
 
@@ -110,3 +114,142 @@ def test_ci_role_fires_when_its_new_call_comes_from_elsewhere(detector: ab.Anoma
     assert behavior["ASN_ORG"].observations.text == ["Hetzner Online GmbH"] and "USER_AGENT_FAMILY" not in behavior
     (profile,) = anomaly.profiles.values()
     assert any("GetCallerIdentity" in o.observations.text for o in profile["API"])
+
+
+VPN = ab.VPN
+
+
+def test_commercial_vpn_egress_is_reported_with_the_finding(detector: ab.AnomalousBehavior) -> None:
+    history = [r for r in _case("analyst-creates-user-and-key-from-vps") if r["eventTime"] < START.strftime("%Y-%m-%d")]
+    analyst = iam_user(ACCOUNT, "nora-analyst")
+
+    def create_user(ip_: str, ua: str = ab.BOTO) -> list[dict[str, Any]]:
+        return [record("CreateUser", "iam.amazonaws.com", time=START, identity=analyst, ip=ip_, ua=ua, params={"userName": "x"})]
+
+    (vpn,) = run(detector, history + create_user(VPN))[0]
+    assert vpn.type == ab.type_of("Persistence")
+    assert vpn.additional_info["anonymizingEgress"] is True and vpn.additional_info["anonymizer"] == "VPN"
+    assert "commercial VPN" in vpn.description
+    # the same new API and client from a network that is no VPN: the finding, without anonymizing egress
+    (far,) = run(detector, history + create_user(ab.FAR))[0]
+    assert far.additional_info["anonymizingEgress"] is False and "anonymizer" not in far.additional_info
+    (hosting,) = run(detector, history + create_user(ab.VPS))[0]
+    assert hosting.additional_info["anonymizer"] == "hosting"
+    # near miss: the new API from the analyst's usual place and client
+    assert run(detector, history + create_user(ab.OFFICE, CLI_UA))[0] == []
+
+
+def test_a_vpn_that_is_the_identity_usual_place_is_no_news(detector: ab.AnomalousBehavior) -> None:
+    remote = iam_user(ACCOUNT, "remote-worker")  # always works through the company's commercial VPN
+    history = ip.daily(START, 14, remote, [("DescribeInstances", "ec2.amazonaws.com"), ("ListBuckets", "s3.amazonaws.com")], [VPN], CLI_UA, ACCOUNT)
+    new_api = [record("CreateAccessKey", "iam.amazonaws.com", time=START, identity=remote, ip=VPN, ua=CLI_UA, params={"userName": "remote-worker"})]
+    assert run(detector, history + new_api)[0] == []
+
+
+def test_vpn_ranges_leave_the_big_clouds_out_and_read_operator_lists(tmp_path: Any) -> None:
+    from trailhound.enrich import vpn
+
+    places = GeoPlaces(default_provider())
+    assert VPN in vpn.load() and places.vpn_egress(VPN)
+    # the list is X4BNet's VPN-and-datacenter list: it names AWS and Azure, where runners and workloads call from
+    assert "3.5.140.2" in vpn.load() and not places.vpn_egress("3.5.140.2")  # EC2
+    assert ab.RUNNERS[0] in vpn.load() and not places.vpn_egress(ab.RUNNERS[0])  # Azure-hosted CI runners
+    assert not places.vpn_egress(ab.OFFICE) and not places.vpn_egress("10.1.2.3") and not places.vpn_egress("ec2.amazonaws.com")
+    # IPv6 is the operator's list (MISP's vpn-ipv6 carries no licence to ship): a list.json, or CIDRs a line
+    v6 = "2a02:6ea0:c000::17"
+    assert not places.vpn_egress(v6)
+    (tmp_path / "list.json").write_text('{"name": "vpn-ipv6", "type": "cidr", "list": ["2a02:6ea0:c000::/40"]}')
+    (tmp_path / "more.txt").write_text(f"# the operator's own\n{ab.OFFICE}/32\n")
+    given = GeoPlaces(default_provider(), vpn_lists=[tmp_path / "list.json", tmp_path / "more.txt"])
+    assert given.vpn_egress(v6) and given.vpn_egress(ab.OFFICE) and given.vpn_egress(VPN)
+
+
+def _analyst_history() -> list[dict[str, Any]]:
+    return [r for r in _case("analyst-creates-user-and-key-from-vps") if r["eventTime"] < START.strftime("%Y-%m-%d")]
+
+
+def _at(hour: int, minute: int = 0) -> datetime:
+    return START.replace(hour=hour, minute=minute)
+
+
+def test_hour_of_week_is_evidence_not_a_trigger(detector: ab.AnomalousBehavior) -> None:
+    analyst = iam_user(ACCOUNT, "nora-analyst")  # works every day around 09:00 UTC (START is a Monday)
+    history = _analyst_history()
+    usual = [record(api, svc, time=_at(h, 10), identity=analyst, ip=ab.OFFICE, ua=CLI_UA)
+             for h in (9, 3) for api, svc in (("ListBuckets", "s3.amazonaws.com"), ("StartQueryExecution", "athena.amazonaws.com"))]
+    # her usual calls at her usual hour, and the same at 03:00: an unusual hour alone is nothing
+    assert ip.hour_of_week(_at(9).timestamp()) == "wd09" and ip.hour_of_week(_at(3).timestamp()) == "wd03"
+    assert ip.hour_of_week(START.timestamp() + 5 * ip.DAY) == "we09"
+    assert run(detector, history + usual[:2])[0] == [] and run(detector, history + usual)[0] == []
+
+    def attack(hour: int) -> list[Any]:
+        raised = run(detector, history + [record("CreateUser", "iam.amazonaws.com", time=_at(hour), identity=analyst, ip=ab.VPS, ua=ab.BOTO,
+                                                 params={"userName": "x"})])[0]
+        assert [o.type for o in raised] == [ab.type_of("Persistence")]
+        return raised
+
+    (night,) = attack(3)
+    (behavior,) = night.detection.anomaly.unusual.behavior.values()
+    assert behavior["HOUR_OF_WEEK"].observations.text == ["wd03"] and night.additional_info["unusual"]["HOUR_OF_WEEK"] == "wd03"
+    (profile,) = night.detection.anomaly.profiles.values()
+    assert {v for o in profile["HOUR_OF_WEEK"] for v in o.observations.text} == {"wd09", "we09"}  # her usual hours (she works weekends too)
+    (day,) = attack(9)
+    (behavior,) = day.detection.anomaly.unusual.behavior.values()
+    assert "HOUR_OF_WEEK" not in behavior  # at her usual hour the hour is no evidence
+
+
+def _denied(who: dict[str, Any], at: datetime, n: int, ip_: str, every_s: int = 15) -> list[dict[str, Any]]:
+    apis = [("ListUsers", "iam.amazonaws.com"), ("GetSecretValue", "secretsmanager.amazonaws.com"), ("ListRoles", "iam.amazonaws.com")]
+    return [record(apis[i % 3][0], apis[i % 3][1], time=at + timedelta(seconds=every_s * i), identity=who, ip=ip_, ua=ab.BOTO,
+                   error_code="AccessDenied") for i in range(n)]
+
+
+def test_a_burst_of_refused_calls_is_reported_with_the_finding(detector: ab.AnomalousBehavior) -> None:
+    analyst = iam_user(ACCOUNT, "nora-analyst")  # never refused anything
+    history = _analyst_history()
+    key = [record("CreateAccessKey", "iam.amazonaws.com", time=_at(9, 7), identity=analyst, ip=ab.FAR, ua=ab.BOTO, params={"userName": "nora-analyst"})]
+    burst = _denied(analyst, _at(9, 1), 20, ab.FAR)  # 20 refused in 5 minutes, then a key created
+    raised, states = run(detector, history + burst + key)
+    assert {o.type for o in raised} == {ab.type_of(c) for c in ("Persistence", "Discovery", "CredentialAccess")}
+    for o in raised:
+        (behavior,) = o.detection.anomaly.unusual.behavior.values()
+        assert behavior["ERROR_BURST"].observations.text == ["20 refused calls (AccessDenied) in 5 minutes from 09:01 UTC"]
+    # the burst alone, of APIs she calls every day from her office, is nothing: and then the key from far away has no burst near it
+    usual = [{**r, "eventName": ("ListBuckets", "GetBucketLocation")[i % 2], "eventSource": "s3.amazonaws.com", "sourceIPAddress": ab.OFFICE,
+              "userAgent": CLI_UA} for i, r in enumerate(_denied(analyst, _at(9, 1), 20, ab.OFFICE))]
+    assert run(detector, history + usual)[0] == []
+    late = [{**key[0], "eventTime": _at(13).strftime("%Y-%m-%dT%H:%M:%SZ")}]
+    (alone,) = run(detector, history + usual + late)[0]
+    (behavior,) = alone.detection.anomaly.unusual.behavior.values()
+    assert "ERROR_BURST" not in behavior
+    # a few refusals (a typo, a missing permission) are no burst
+    raised, _ = run(detector, history + _denied(analyst, _at(9, 1), 5, ab.FAR, every_s=60) + key)
+    assert all("ERROR_BURST" not in next(iter(o.detection.anomaly.unusual.behavior.values())) for o in raised)
+
+
+def test_an_identity_that_is_refused_every_day_has_no_unusual_burst(detector: ab.AnomalousBehavior) -> None:
+    ci = ab.role_session(ACCOUNT, "ci-release", "gh-run-0")  # its plan probes permissions it lacks, every day
+    records = _case("ci-role-deploys-as-every-day")
+    daily_probes = [r for d in range(14, 0, -1) for r in _denied(ci, _at(8, 30) - timedelta(days=d), 12, ab.RUNNERS[0])]
+    today = _denied(ci, _at(8, 30), 12, ab.RUNNERS[0])
+    stolen = [{**r, "sourceIPAddress": ab.VPS} if "UpdateFunctionCode" in r["eventName"] else r for r in records]
+    (o,) = run(detector, daily_probes + today + stolen)[0]
+    (behavior,) = o.detection.anomaly.unusual.behavior.values()
+    assert "ERROR_BURST" not in behavior
+    (profile,) = o.detection.anomaly.profiles.values()
+    assert [v for p in profile["ERROR_BURST"] for v in p.observations.text] == ["AccessDenied"]
+
+
+def test_the_scan_reports_vpn_egress(tmp_path: Any) -> None:
+    """Through the whole pipeline (the scan's own GeoPlaces): the case beside the detector names the VPN."""
+    import json
+
+    from conftest import scan
+
+    from trailhound.simulator.attack_day import write_case_logs
+
+    case = next(c for c in ab.cases(START, ACCOUNT) if c.name == "analyst-creates-key-through-a-commercial-vpn")
+    _, store = scan(write_case_logs(tmp_path, [case]))
+    (f,) = [f for f in store.findings() if f["type"] == ab.type_of("Persistence")]
+    info = json.loads(f["service"]["additionalInfo"]["value"])
+    assert info["anonymizer"] == "VPN" and info["anonymizingEgress"] is True

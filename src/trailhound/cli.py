@@ -131,6 +131,7 @@ def scan(
     trusted_list: Annotated[list[str], typer.Option("--trusted-list", help="Trusted IP list (same formats): no CloudTrail/flow findings for these public IPs.")] = [],
     inventory: Annotated[list[Path], typer.Option("--inventory", help="EC2 describe-instances JSON file or folder.")] = [],
     geoip_mmdb: Annotated[list[Path], typer.Option("--geoip-mmdb", help="MaxMind-format City/ASN database (GeoLite2, DB-IP, IPinfo), used before the bundled data.")] = [],
+    vpn_list: Annotated[list[Path], typer.Option("--vpn-list", help="Commercial VPN ranges (MISP warninglist list.json, e.g. vpn-ipv6, or CIDRs a line), beside the shipped IPv4 list.")] = [],
     db: DbOption = None,
     output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Write every finding as one JSON line to this file.")] = None,
     max_file_mb: Annotated[float, typer.Option("--max-file-mb", help="Files larger than this decompressed are quarantined, not read (bounds memory).")] = ScanSettings.max_file_mb,
@@ -140,7 +141,7 @@ def scan(
 ) -> None:
     """Analyse log files and folders; a later scan continues where this one stopped."""
     settings = ScanSettings(threat_lists=threat_list, trusted_lists=trusted_list, inventory=inventory, geoip_mmdb=geoip_mmdb,
-                            max_file_mb=max_file_mb, workers=workers)
+                            vpn_lists=vpn_list, max_file_mb=max_file_mb, workers=workers)
     raise typer.Exit(_run_scan(paths, settings, db, output, lock_wait_s=lock_wait))
 
 

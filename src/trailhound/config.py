@@ -24,6 +24,9 @@ class ScanSettings:
     builtin_intel: bool = True  # the packaged Tor, C&C, mining, sinkhole, scanner and DGA lists
     inventory: list[Path] = field(default_factory=list)  # describe-instances JSON files or folders
     geoip_mmdb: list[Path] = field(default_factory=list)  # operator MaxMind-format databases, tried before the bundled data
+    # operator lists of commercial VPN ranges (a MISP warninglist list.json or CIDRs a line), beside the shipped
+    # IPv4 one: MISP's vpn-ipv6 carries no licence, so it is given here, not packaged (``enrich.vpn``)
+    vpn_lists: list[Path] = field(default_factory=list)
     default_region: str = "us-east-1"  # for findings from logs that do not name their region
     # Events across files and sources are merged in time order to within this many seconds.
     order_quantum_s: float = 60.0

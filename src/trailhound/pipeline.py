@@ -209,7 +209,7 @@ class Scanner:
         self.intel = CombinedIntel(base, custom.freeze(), stored.threat)
         mmdb = list(self.settings.geoip_mmdb)
         # one geo provider, opened on first use, for the identity detectors and the finding enricher
-        places = GeoPlaces((lambda: open_provider(mmdb)) if mmdb else default_provider, default_ranges())
+        places = GeoPlaces((lambda: open_provider(mmdb)) if mmdb else default_provider, default_ranges(), self.settings.vpn_lists)
         self.detectors: list[Detector] = list(detectors) if detectors is not None else default_detectors(self.intel, places)
         self.inventory = Inventory.from_state(msgspec.json.decode(self.store.meta("inventory") or "null"))
         places.inventory = self.inventory  # an instance's own addresses, for the instance-credential detector

@@ -20,7 +20,7 @@ from trailhound.engine.detector import REGISTRY, Detector, FindingType, Intel, P
 if TYPE_CHECKING:
     from trailhound.simulator.records import Case
 
-_HELPERS = frozenset({"flows", "catalogue", "habits", "api_classes", "principals", "identity_profile", "beacon_score"})  # modules of shared helpers, not detectors
+_HELPERS = frozenset({"flows", "catalogue", "habits", "api_classes", "principals", "identity_profile", "beacon_score", "role_sessions"})  # modules of shared helpers, not detectors
 
 
 @cache

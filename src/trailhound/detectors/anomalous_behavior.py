@@ -4,8 +4,9 @@ Judged per identity against its own profile (``identity_profile``): a call fires
 of the eight classes (``api_classes``), is unseen for this identity *and* so is at least one of where it
 came from (ASN organisation or country) and the client it came through (user-agent family). One unusual
 dimension is everyday life: a CI role deploying something new from its usual runners, an engineer on
-the usual laptop abroad. Anonymizing egress (Tor, hosting and VPN networks) and an unseen region are
-reported with it, not on their own. A settled profile only (``identity_profile.settled``); AWS services,
+the usual laptop abroad. Anonymizing egress (Tor, hosting and VPN networks), an unseen region, an hour
+of the week the identity never works in and a burst of refused calls it never had are reported with it,
+not on their own. A settled profile only (``identity_profile.settled``); AWS services,
 service-linked roles and calls AWS makes for an identity are no one's behaviour (``principals``).
 
 One finding per identity and class; its evidence is GuardDuty's ``service.detection.anomaly`` (the
@@ -65,6 +66,7 @@ EXTENSIONS = {
     "SerialConsole": ("LateralMovement:IAMUser/Trailhound.UnusualSerialConsoleAccess", MEDIUM, "TA0008 Lateral Movement",
                       "T1021.004 Remote Services: SSH", "serial console access enabled or an SSH key pushed to an instance's serial console"),
 }
+_EGRESS = {"Tor": "a Tor exit node", "hosting": "a hosting network", "VPN": "a commercial VPN or datacenter range"}
 _RULE = "unseen for the identity, from an unseen network or country or through an unseen client, after a week of history"
 
 
@@ -91,21 +93,27 @@ class AnomalousBehavior(KeyedDetector[ip.IdentityProfile]):
 
     def update(self, key: str, rows: list[ApiCall], state: ip.IdentityProfile | None, watermark: float) -> tuple[list[Occurrence], Any]:
         st = state if state is not None else ip.IdentityProfile()
-        hits: dict[str, tuple[ApiCall, dict[str, str], bool]] = {}  # class -> its first anomalous call this batch
+        hits: dict[str, tuple[ApiCall, dict[str, str], str | None]] = {}  # class -> its first anomalous call this batch
         learned: set[tuple[Any, ...]] = set()  # calls that only taught the profile: their like again the same day teaches nothing
-        parts: dict[int, tuple[Any, ...]] = {}  # call_sig -> (class, api, number of what the like is made of): once per alike call
+        parts: dict[int, tuple[Any, ...]] = {}  # call_sig -> (class, api, number of what the like is made of, refused): once per alike call
         numbers: dict[tuple[Any, ...], int] = {}  # what a like is made of -> its number (a small int hashes faster than the tuple)
         memo = place_memo(rows)
+        next_block = -1.0  # the hour-of-week profile learns once per block of the day: a call past this starts one
         for t, e, sig in timed(rows):
+            if t >= next_block:
+                next_block = t - t % ip.BLOCK + ip.BLOCK
+                ip.learn(st, {ip.HOUR: ip.hour_of_week(t)}, t)
             ready = t - st.first >= ip.WARMUP and st.days >= ip.MIN_ACTIVE_DAYS  # ip.settled, inlined: it is asked of every call
             part = parts.get(sig) if sig is not None else None
             if part is None:
                 cls, api = classify(e)
                 made = (e.source_ip, e.user_agent, e.aws_region, cls, api, e.succeeded)
-                part = (cls, api, numbers.setdefault(made, len(numbers)))
+                part = (cls, api, numbers.setdefault(made, len(numbers)), ip.refused(e.error_code) is not None)
                 if sig is not None:
                     parts[sig] = part
-            cls, api, number = part
+            cls, api, number, denied = part
+            if denied:  # (before the skip below: a burst is the same refused call again; the call's number knows its error)
+                ip.observe_refusal(st, t)
             like = (int(t // ip.DAY), ready, number)
             if like in learned:
                 continue
@@ -117,11 +125,14 @@ class AnomalousBehavior(KeyedDetector[ip.IdentityProfile]):
             if cls is not None and ip.settled(st, t) and ip.unseen(st, ip.API, api, t):
                 odd = {d: str(v) for d, v in values.items() if ip.unseen(st, d, v, t)}
                 if odd.keys() & {ip.NETWORK, ip.COUNTRY, ip.AGENT}:
+                    hour = ip.hour_of_week(t)  # like the region, evidence only: everyone works late some day
+                    if ip.unseen(st, ip.HOUR, hour, t):
+                        odd[ip.HOUR] = hour
                     tor = any(h.category is Category.TOR_EXIT for h in self.intel.ip(e.source_ip))
                     st.recent = [r for r in st.recent if t - r[0] <= NEARBY][-15:] + [[t, api, cls, e.succeeded]]
                     anomalous = True
                     if cls != "Discovery" or sum(1 for r in st.recent if r[2] == "Discovery") >= DISCOVERY_SERIES:
-                        hits.setdefault(cls, (e, {ip.API: api, **odd}, anonymizing(info, tor)))
+                        hits.setdefault(cls, (e, {ip.API: api, **odd}, anonymizing(e.source_ip, info, tor, self.places)))
             ip.learn(st, values, t)
             if cls is not None and e.succeeded:  # a refused call is no habit
                 ip.learn(st, {ip.API: api}, t)
@@ -129,9 +140,12 @@ class AnomalousBehavior(KeyedDetector[ip.IdentityProfile]):
                 learned.add(like)  # (a profile learns once per day: the same call again the same day changes nothing)
         return [self._report(key, st, cls, *hit) for cls, hit in hits.items()], st
 
-    def _report(self, key: str, st: ip.IdentityProfile, cls: str, e: ApiCall, unusual: dict[str, str], anon: bool) -> Occurrence:
+    def _report(self, key: str, st: ip.IdentityProfile, cls: str, e: ApiCall, unusual: dict[str, str], anon: str | None) -> Occurrence:
         t = e.event_time.timestamp()
         series = [r for r in st.recent if abs(r[0] - t) <= NEARBY]
+        burst = ip.burst_near(st, t, NEARBY)  # refused calls around it, never seen from this identity: evidence only
+        if burst:
+            unusual = {**unusual, ip.ERRORS: burst}
         apis = {"success": sorted({f"{r[1]} ({r[2]})" for r in series if r[3]}), "error": sorted({f"{r[1]} ({r[2]})" for r in series if not r[3]})}
         ftype = type_of(cls)
         what = ", ".join(f"{d.lower().replace('_', ' ')} {v}" for d, v in unusual.items() if d != ip.API)
@@ -140,8 +154,9 @@ class AnomalousBehavior(KeyedDetector[ip.IdentityProfile]):
             e, ftype, self.severity(ftype),
             f"APIs commonly used in {tactic} tactics were invoked by {e.user_identity.type} {e.user_identity.name} under unusual circumstances.",
             f"{unusual[ip.API]}, an API of the {cls} class that {e.user_identity.name} has not called before, was invoked from {e.source_ip} "
-            f"with {what}, all unseen for this identity" + (", through anonymizing infrastructure" if anon else "") + ".",
-            additional_info={"anomalies": {"anomalousAPIs": apis}, "unusual": unusual, "anonymizingEgress": anon,
+            f"with {what}, all unseen for this identity" + (f", through anonymizing infrastructure ({_EGRESS[anon]})" if anon else "") + ".",
+            additional_info={"anomalies": {"anomalousAPIs": apis}, "unusual": unusual, "anonymizingEgress": anon is not None,
+                             **({"anonymizer": anon} if anon else {}),
                              "profileDays": st.days},
         )
         occ.detection = Detection(anomaly=ip.anomaly(key, st, unusual, t))
@@ -151,6 +166,7 @@ class AnomalousBehavior(KeyedDetector[ip.IdentityProfile]):
 # Public addresses of the cases (none on a packaged list): an office and a home network, a rented server,
 # a far-away network
 OFFICE, HOME, VPS, FAR = "77.60.50.185", "80.141.122.103", "46.4.233.216", "45.149.17.157"
+VPN = "185.161.202.37"  # a commercial VPN's exit (PacketHub S.A., NordVPN's network), on the shipped vpn-ipv4 list
 RUNNERS = ("20.42.67.31", "20.57.216.90", "20.42.123.77")  # hosted CI runners, one cloud's network
 BROWSER = "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"
 BOTO = "Boto3/1.35.36 md/Botocore#1.35.36 ua/2.0 os/linux#6.8.0 md/arch#x86_64 lang/python#3.12.3 md/pyimpl#CPython Botocore/1.35.36"
@@ -180,6 +196,10 @@ def cases(start: datetime, account: str = "111122223333") -> list[Case]:
     persistence = [now("CreateUser", iam, analyst, VPS, BOTO, params={"userName": "svc-sync"}),
                    now("CreateAccessKey", iam, analyst, VPS, BOTO, params={"userName": "svc-sync"}),
                    now("AttachUserPolicy", iam, analyst, VPS, BOTO, params={"userName": "svc-sync", "policyArn": "arn:aws:iam::aws:policy/AdministratorAccess"})]
+    # another analyst's key created through a commercial VPN with a new client: anonymizing egress in the finding
+    vera = iam_user(account, "vera-analyst")
+    vera_days = ip.daily(start, 14, vera, [("ListBuckets", s3), ("StartQueryExecution", athena)], [OFFICE], CLI_UA, account)
+    vpn_key = [now("CreateAccessKey", iam, vera, VPN, BOTO, params={"userName": "vera-analyst"})]
     ops = iam_user(account, "sam-ops")
     ops_days = ip.daily(start, 14, ops, [("DescribeInstances", ec2), ("GetCallerIdentity", sts), ("DescribeSecurityGroups", ec2)], [HOME], CLI_UA, account)
     recon = [now(api, iam, ops, FAR, "python-requests/2.32.3") for api in ("ListUsers", "ListRoles", "GetAccountAuthorizationDetails", "ListAttachedUserPolicies")]
@@ -234,6 +254,7 @@ def cases(start: datetime, account: str = "111122223333") -> list[Case]:
         Case("data-scientist-first-gpu-from-home", None, scientist_days + first_gpu),
         Case("sre-runs-commands-from-a-hotel", None, sre_days + sre_today),
         Case("analyst-creates-user-and-key-from-vps", type_of("Persistence"), analyst_days + persistence),
+        Case("analyst-creates-key-through-a-commercial-vpn", type_of("Persistence"), vera_days + vpn_key),
         Case("operator-enumerates-iam-from-far-away", type_of("Discovery"), ops_days + recon),
         # one new read from a new place (a console page, a script run once) is no enumeration
         Case("operator-reads-one-new-config-from-far-away", None, ops_days + recon[:1]),

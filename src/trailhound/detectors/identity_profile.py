@@ -2,9 +2,12 @@
 
 Per identity (``principals.identity_key``): the APIs of the tactic classes it called (``api_classes``),
 the networks (ASN organisations) and countries it called from, its client families and its regions,
-each an ``engine.baseline.Profile`` — counted in active days, halved every 30 days, capped to the most
-used values — plus when it was first seen and on how many days. About 1-1.5 KB msgpack for a busy
-identity (the API profile is most of it), so 100k identities fit in ~150 MB.
+the hours of the week it works in (``hour_of_week``: weekday or weekend, and a three-hour block of the
+day) and the bursts of refused calls it has had (``ERRORS``: a routine for a role that probes its own
+permissions, news for one that never did), each an ``engine.baseline.Profile`` — counted in active
+days, halved every 30 days, capped to the most used values — plus when it was first seen and on how
+many days. About 1-1.5 KB msgpack for a busy identity (the API profile is most of it), so 100k
+identities fit in ~150 MB.
 
 A profile judges nothing until it has been watched for ``WARMUP`` and was active on ``MIN_ACTIVE_DAYS``
 days: a new employee's first week, a new role's first deployments, are its habits forming. A value is
@@ -14,6 +17,7 @@ for itself, and a burst of calls today is judged against the days before it).
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import msgspec
@@ -25,11 +29,27 @@ WARMUP = 7 * DAY
 MIN_ACTIVE_DAYS = 4
 TTL = 60 * DAY  # an identity silent this long starts again (its habits are gone)
 
-API, NETWORK, COUNTRY, AGENT, REGION = "API", "ASN_ORG", "COUNTRY", "USER_AGENT_FAMILY", "REGION"
+API, NETWORK, COUNTRY, AGENT, REGION, HOUR, ERRORS = "API", "ASN_ORG", "COUNTRY", "USER_AGENT_FAMILY", "REGION", "HOUR_OF_WEEK", "ERROR_BURST"
 PROFILES: dict[str, Profile] = {
     API: Profile(capacity=40), NETWORK: Profile(capacity=8), COUNTRY: Profile(capacity=6), AGENT: Profile(capacity=6),
-    REGION: Profile(capacity=6),
+    REGION: Profile(capacity=6), HOUR: Profile(capacity=16), ERRORS: Profile(capacity=2),
 }
+BLOCK = 3 * 3600.0  # the hour-of-week profile's grain: office hours are three or four blocks of a weekday
+BURST_WINDOW, BURST_CALLS = 300.0, 10  # refused calls this close, this many, are a burst (a typo is one or two)
+
+
+def hour_of_week(t: float) -> str:
+    """"wd09" (a weekday, 09:00-11:59 UTC) ... "we21": weekday or weekend and the three-hour block."""
+    weekend = (int(t // DAY) + 3) % 7 >= 5  # 1970-01-01 was a Thursday: Monday is 0
+    return f"{'we' if weekend else 'wd'}{int(t % DAY // BLOCK) * 3:02d}"
+
+
+def refused(code: str | None) -> str | None:
+    """The burst family of a call's error code: access refused, or None (throttling, a missing resource
+    and other errors are no one probing their permissions)."""
+    if code is None:
+        return None
+    return "AccessDenied" if "Denied" in code or "Unauthorized" in code or "NotAuthorized" in code else None
 
 
 class IdentityProfile(msgspec.Struct, array_like=True):
@@ -43,9 +63,38 @@ class IdentityProfile(msgspec.Struct, array_like=True):
     days: int = 0
     # anomalous calls of the last hour, [time, api, class, succeeded]: the "other anomalous APIs" of the next finding
     recent: list[list[Any]] = msgspec.field(default_factory=list)
+    hours: ProfileState = msgspec.field(default_factory=ProfileState)
+    errors: ProfileState = msgspec.field(default_factory=ProfileState)
+    refusals: list[float] = msgspec.field(default_factory=list)  # times of the refused calls of the last BURST_WINDOW (≤ BURST_CALLS)
+    # the latest burst of refused calls: [first call's time, calls, unseen for the identity then, last call's time]; [] before one
+    burst: list[Any] = msgspec.field(default_factory=list)
 
     def state_of(self, dimension: str) -> ProfileState:
-        return {API: self.apis, NETWORK: self.networks, COUNTRY: self.countries, AGENT: self.agents, REGION: self.regions}[dimension]
+        return {API: self.apis, NETWORK: self.networks, COUNTRY: self.countries, AGENT: self.agents, REGION: self.regions,
+                HOUR: self.hours, ERRORS: self.errors}[dimension]
+
+
+def observe_refusal(st: IdentityProfile, t: float) -> None:
+    """A refused call at ``t``: a burst starts once BURST_CALLS fall in BURST_WINDOW and goes on while
+    refusals keep coming within BURST_WINDOW of each other; it is judged (unseen for a settled identity)
+    when it starts, then learned."""
+    if st.burst and t - st.burst[3] <= BURST_WINDOW:
+        st.burst[1] += 1
+        st.burst[3] = t
+        return
+    recent = st.refusals = [r for r in st.refusals if t - r <= BURST_WINDOW][-(BURST_CALLS - 1):] + [t]
+    if len(recent) >= BURST_CALLS:
+        st.burst = [recent[0], len(recent), settled(st, t) and unseen(st, ERRORS, "AccessDenied", t), t]
+        st.refusals = []
+        learn(st, {ERRORS: "AccessDenied"}, t)
+
+
+def burst_near(st: IdentityProfile, t: float, within: float) -> str | None:
+    """The unusual burst of refused calls that overlaps ``within`` seconds around ``t``, described; None without one."""
+    if st.burst and st.burst[2] and st.burst[0] - within <= t <= st.burst[3] + within:
+        start = time.strftime("%H:%M", time.gmtime(st.burst[0]))
+        return f"{st.burst[1]} refused calls (AccessDenied) in {max(1, round((st.burst[3] - st.burst[0]) / 60))} minutes from {start} UTC"
+    return None
 
 
 def observe_day(st: Any, t: float) -> None:

@@ -24,19 +24,17 @@ with the credentials (``ec2.amazonaws.com``, ``AWS Internal``) and private addre
 
 from __future__ import annotations
 
-import functools
-import re
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import msgspec
 
+from trailhound.detectors.role_sessions import credential_key, is_instance_key
 from trailhound.engine import FindingType, KeyedDetector, severity
 from trailhound.engine.runner import timed
 from trailhound.engine.baseline import DAY
-from trailhound.enrich.geo import is_public
 from trailhound.events import ApiCall, Source
-from trailhound.findings.build import api_occurrence, is_ip, principal_key
+from trailhound.findings.build import api_occurrence
 from trailhound.findings.model import HIGH, Occurrence
 
 if TYPE_CHECKING:
@@ -44,52 +42,24 @@ if TYPE_CHECKING:
 
 OUTSIDE = "UnauthorizedAccess:IAMUser/InstanceCredentialExfiltration.OutsideAWS"
 INSIDE = "UnauthorizedAccess:IAMUser/InstanceCredentialExfiltration.InsideAWS"
-_MISS = object()
 SETTLE = 3600.0  # seconds from the pair's first call in which its egress addresses are learned
 MAX_SOURCES = 6
 LEARNED_DAYS = 3
-_INSTANCE = re.compile(r"^i-[0-9a-f]{8,17}$", re.I)  # anonymised corpora mix the case
 
 
-def instance_session(e: ApiCall) -> str | None:
-    """The instance id of an instance-role session's call, or None."""
-    ident = e.user_identity
-    if ident.type != "AssumedRole" or not (ident.access_key_id or "").startswith("ASIA") or not ident.arn:
-        return None
-    return _instance_of(ident.arn)
+def recurring(strangers: dict[str, list[int]], src: str, t: float) -> bool:
+    """Count ``t``'s day for the address ``src`` among ``strangers`` (address -> days it called on): whether
+    it has now called on ``LEARNED_DAYS`` days (then the caller learns it as an expected source)."""
+    days = strangers.setdefault(src, [])
+    day = int(t // DAY)
+    if day not in days:
+        days.append(day)
+    return len(days) >= LEARNED_DAYS
 
 
-@functools.lru_cache(maxsize=8192)  # an instance session makes many calls: its arn is worked out once
-def _instance_of(arn: str) -> str | None:
-    session = arn.rsplit("/", 1)[-1]
-    return session if _INSTANCE.match(session) else None
-
-
-_keys: dict[tuple[Any, ...], str | None] = {}
-
-
-def instance_key(e: ApiCall) -> str | None:
-    """"<role>|<instance id>" of an instance-role session's call from a public address, else None."""
-    ident = e.user_identity
-    arn = ident.arn
-    if ident.type != "AssumedRole" or not arn or ("/i-" not in arn and "/I-" not in arn):  # (most calls: no need to look further)
-        return None
-    # an instance session makes many calls from few addresses: its key is worked out once per session and address
-    ctx = ident.session_context
-    issuer = ctx.session_issuer if ctx is not None else None
-    shape = (arn, (ident.access_key_id or "").startswith("ASIA"), issuer.arn if issuer is not None else None, e.source_ip)
-    key = _keys.get(shape, _MISS)
-    if key is _MISS:
-        if len(_keys) >= 50_000:
-            _keys.clear()
-        instance = instance_session(e)
-        key = _keys[shape] = f"{principal_key(e)}|{instance}" if instance and is_ip(e.source_ip) and _public(e.source_ip) else None
-    return key  # type: ignore[return-value]
-
-
-@functools.lru_cache(maxsize=8192)
-def _public(ip: str) -> bool:
-    return is_public(ip)
+def bounded(strangers: dict[str, list[int]], keep: int = 16) -> dict[str, list[int]]:
+    """The ``keep`` strangers that called last (a state stays small whoever calls)."""
+    return strangers if len(strangers) <= keep else dict(sorted(strangers.items(), key=lambda kv: kv[1][-1])[-keep:])
 
 
 class Egress(msgspec.Struct, array_like=True):
@@ -115,9 +85,10 @@ class InstanceCredentialExfiltration(KeyedDetector[Egress]):
                     sources=("CloudTrail", "S3DataEvents")),
     )
 
-    # an instance session's calls, keyed by role and instance: a key function of its own, so the engine groups
-    # a batch by it once (``runner.Shared``) instead of a candidates pass and a key_of call per call
-    key_by = staticmethod(instance_key)
+    # an instance session's calls, keyed by role and instance: a key function shared with the Lambda/ECS credential
+    # detector, so the engine groups a batch by it once (``runner.Shared``) for both; this detector owns the instances'
+    key_by = staticmethod(credential_key)
+    owns = staticmethod(is_instance_key)
 
     def update(self, key: str, rows: list[ApiCall], state: Egress | None, watermark: float) -> tuple[list[Occurrence], Any]:
         st = state if state is not None else Egress()
@@ -135,19 +106,14 @@ class InstanceCredentialExfiltration(KeyedDetector[Egress]):
             if t - st.first <= SETTLE and not st.pinned and len(st.sources) < MAX_SOURCES and self._could_be_instance(src):
                 st.sources.append(src)
                 continue
-            days = st.strangers.setdefault(src, [])
-            day = int(t // DAY)
-            if day not in days:
-                days.append(day)
-            if len(days) >= LEARNED_DAYS and len(st.sources) < MAX_SOURCES:  # a recurring source is expected
+            if recurring(st.strangers, src, t) and len(st.sources) < MAX_SOURCES:  # a recurring source is expected
                 st.sources.append(src)
                 del st.strangers[src]
                 continue
             if src not in reported:
                 reported.add(src)
                 out.append(self._report(e, key.rsplit("|", 1)[1], st))
-        if len(st.strangers) > 16:  # bounded: keep the most recent strangers
-            st.strangers = dict(sorted(st.strangers.items(), key=lambda kv: kv[1][-1])[-16:])
+        st.strangers = bounded(st.strangers)
         return out, st
 
     def _could_be_instance(self, ip: str) -> bool:

@@ -8,6 +8,7 @@
   not its version: an upgrade is no new client.
 * ``origin`` — the network a call came from: its ASN organisation, else (no geo data) its /16.
 * ``HOSTING_ASNS`` — hosting and VPN-egress networks an office or home never calls from.
+* ``anonymizing`` — what hides a caller: a Tor exit, a hosting network, a commercial VPN's range.
 """
 
 from __future__ import annotations
@@ -109,8 +110,14 @@ def origin(e: ApiCall, info: Any) -> tuple[str, str | None]:
     return f"net {net}", info.country_code if info is not None else None
 
 
-def anonymizing(info: Any, tor: bool) -> bool:
-    return tor or (info is not None and info.asn in HOSTING_ASNS)
+def anonymizing(ip: str | None, info: Any, tor: bool, places: Any) -> str | None:
+    """What anonymizes a call from ``ip`` ("Tor", "hosting", "VPN"), or None. Asked only of anomalous
+    calls (the VPN ranges load on the first one; ``places.vpn_egress`` remembers each address)."""
+    if tor:
+        return "Tor"
+    if info is not None and info.asn in HOSTING_ASNS:
+        return "hosting"
+    return "VPN" if places.vpn_egress(ip) else None
 
 
 def place_values(e: ApiCall, info: Any) -> set[str]:

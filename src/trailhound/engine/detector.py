@@ -70,10 +70,11 @@ class Intel(Protocol):
 
 class Places(Protocol):
     """Where an address is: country, ASN and coordinates (``enrich.geo.IpInfo``), and whether it is AWS's;
-    the public addresses the inventory gives an instance."""
+    the public addresses the inventory gives an instance; whether it is a commercial VPN's egress."""
 
     def lookup(self, ip: str | None) -> Any: ...
     def inside_aws(self, ip: str | None) -> bool: ...
+    def vpn_egress(self, ip: str | None) -> bool: ...
     def instance_addresses(self, instance_id: str) -> list[str]: ...
 
 
@@ -82,6 +83,9 @@ class _NoPlaces:
         return None
 
     def inside_aws(self, ip: str | None) -> bool:
+        return False
+
+    def vpn_egress(self, ip: str | None) -> bool:
         return False
 
     def instance_addresses(self, instance_id: str) -> list[str]:

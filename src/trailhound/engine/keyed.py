@@ -54,6 +54,9 @@ class KeyedDetector(Detector, Generic[S]):
     # ... and, with it, a function of one record whose value the engine computes once per record for the
     # detectors that share both, handed along as ``rows.facts`` (``runner.Records``): e.g. a memo key.
     facts_by: ClassVar[Any] = None
+    # ... and, when detectors share a key function to go over a batch once but judge different keys of it
+    # (an instance's session, a Lambda function's), which keys are this detector's (None: all of them).
+    owns: ClassVar[Any] = None
 
     def candidates(self, events: Any) -> Any:
         """Record detectors, optionally: the events of a batch it reads at all, as one cheap pass (a list
@@ -63,7 +66,8 @@ class KeyedDetector(Detector, Generic[S]):
     def key_of(self, event: Any) -> str | None:
         """Record detectors: the key of one event, or None when the detector has no use for it."""
         if self.key_by is not None:
-            return self.key_by(event)  # type: ignore[no-any-return]
+            key = self.key_by(event)
+            return key if key is None or self.owns is None or self.owns(key) else None
         raise NotImplementedError
 
     def update(self, key: str, rows: Any, state: S | None, watermark: float) -> tuple[list[Occurrence], S | None]:

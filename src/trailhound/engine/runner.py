@@ -160,16 +160,18 @@ def _shared_groups(det: KeyedDetector, rows: Any, facts: Facts) -> dict[str, tup
     if shared is None:
         shared = facts.shared[sig] = Shared(facts, det.key_by, det.facts_by)
     with_facts = det.facts_by is not None
+    owns = det.owns  # the detector's keys of the shared function: the others' rows are not even gathered
     out: dict[str, tuple[list[Any], float, float]] = {}
     if rows is events or len(rows) == len(events) and all(map(operator.is_, rows, events)):
         for k, positions in shared.by_key.items():
-            out[k] = shared.records(k, positions, events, with_facts)
+            if owns is None or owns(k):
+                out[k] = shared.records(k, positions, events, with_facts)
         return out
     at = facts.at()
     picked = set(map(at.get, map(id, rows)))
     if None in picked:
         return None
-    mine = {k: m for k, positions in shared.by_key.items() if (m := [p for p in positions if p in picked])}
+    mine = {k: m for k, positions in shared.by_key.items() if (owns is None or owns(k)) and (m := [p for p in positions if p in picked])}
     for k in sorted(mine, key=lambda k: mine[k][0]):  # keys in the order their first row comes, as a group of the rows would be
         m = mine[k]
         out[k] = shared.records(k, m if len(m) < len(shared.by_key[k]) else shared.by_key[k], events, with_facts)
@@ -276,6 +278,8 @@ class Engine:
 
     def feed(self, det: KeyedDetector, batch: Any) -> list[Occurrence]:
         groups = group(det, rows_for(det, batch), self.facts)
+        if det.owns is not None:  # a key function shared by detectors that judge different keys of it (``group`` without
+            groups = {k: g for k, g in groups.items() if det.owns(k)}  # the batch's shared grouping keeps every key)
         if not groups:
             return []
         envs = self.states.get_many(det.name, list(groups))

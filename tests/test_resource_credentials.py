@@ -1,0 +1,93 @@
+"""ResourceCredentialExfiltration.OutsideAWS judged directly (no pipeline): which sessions are a Lambda
+function's or an ECS task's, and what the detector learns of their sources outside AWS."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import msgspec
+import orjson
+import pytest
+
+from trailhound.detectors import resource_credentials as rc
+from trailhound.detectors.anomalous_behavior import FAR, OFFICE, VPS
+from trailhound.detectors.role_sessions import credential_key
+from trailhound.enrich.geo import default_provider
+from trailhound.enrich.places import GeoPlaces
+from trailhound.events import ApiCall
+from trailhound.simulator.records import record
+
+START = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
+ACCOUNT = "111122223333"
+LAMBDA_UA = "aws-sdk-nodejs/3.654.0 ua/2.1 os/linux#5.10.226 lang/js md/nodejs#20.17.0 exec-env/AWS_Lambda_nodejs20.x"
+CLI = "aws-cli/2.17.50 ua/2.0 os/linux"
+
+
+@pytest.fixture(scope="module")
+def detector() -> rc.ResourceCredentialExfiltration:
+    return rc.ResourceCredentialExfiltration(places=GeoPlaces(default_provider()))
+
+
+def calls(records: list[dict[str, Any]]) -> list[ApiCall]:
+    return [msgspec.json.decode(orjson.dumps(r), type=ApiCall) for r in records]
+
+
+def run(det: rc.ResourceCredentialExfiltration, records: list[dict[str, Any]]) -> list[Any]:
+    """Key every call (in order: an issuance names the session for the calls after it), then feed each key a day at a time."""
+    events = calls(records)
+    keys = [k if k and det.owns(k) else None for k in map(credential_key, events)]  # as the engine keys a batch for it
+    states: dict[str, Any] = {}
+    raised = []
+    for day in sorted({e.event_time.date() for e in events}):
+        for key in dict.fromkeys(k for k, e in zip(keys, events) if k and e.event_time.date() == day):
+            rows = [e for k, e in zip(keys, events) if k == key and e.event_time.date() == day]
+            occs, states[key] = det.update(key, rows, states.get(key), 0.0)
+            raised += occs
+    return raised
+
+
+def use(who: dict[str, Any], ip_: str, at: datetime, ua: str = CLI, api: str = "ListBuckets") -> dict[str, Any]:
+    return record(api, "s3.amazonaws.com", time=at, account=ACCOUNT, identity=who, ip=ip_, ua=ua)
+
+
+def test_a_session_lambda_issued_is_judged_from_its_first_call(detector: rc.ResourceCredentialExfiltration) -> None:
+    # a function named like nothing in particular, whose role is named like nothing either: only the issuance says Lambda
+    who = rc.lambda_role(ACCOUNT, "billing-sync", "svc-billing")
+    issued = rc.issuance(ACCOUNT, START - timedelta(minutes=5), "lambda.amazonaws.com", "svc-billing", "billing-sync")
+    (o,) = run(detector, [issued, use(who, VPS, START)])
+    assert o.type == rc.OUTSIDE and o.additional_info["resourceType"] == "Lambda" and o.additional_info["resourceName"] == "billing-sync"
+    assert "Lambda function billing-sync" in o.title
+    # the same kind of session with no issuance, no runtime and no task-id name is anyone's: not judged
+    assert run(detector, [use(rc.lambda_role(ACCOUNT, "ops-script", "svc-ops"), VPS, START)]) == []
+
+
+def test_the_runtime_user_agent_marks_the_session(detector: rc.ResourceCredentialExfiltration) -> None:
+    who = rc.lambda_role(ACCOUNT, "pdf-render", "pdf-render-role")
+    own = [use(who, "3.236.72.15", START - timedelta(minutes=m), LAMBDA_UA, "GetObject") for m in (30, 20, 10)]
+    assert run(detector, own) == []  # inside AWS: the function itself
+    # the thief's calls carry no runtime: the session is known by the function's own calls before them
+    (o,) = run(detector, [*own, use(who, FAR, START), use(who, FAR, START + timedelta(minutes=1))])  # once per address
+    assert o.type == rc.OUTSIDE and f"from {FAR}, outside AWS" in o.description
+
+
+def test_an_ecs_task_id_session_and_private_or_aws_addresses(detector: rc.ResourceCredentialExfiltration) -> None:
+    task = "0f1e2d3c4b5a69788796a5b4c3d2e1f0"
+    who = {**rc.lambda_role(ACCOUNT, task, "orders-task"), "accessKeyId": "ASIAEXAMPLETASK00001"}
+    assert run(detector, [use(who, "10.0.3.7", START), use(who, "54.90.185.12", START)]) == []  # a VPC endpoint, a NAT gateway
+    (o,) = run(detector, [use(who, VPS, START)])
+    assert o.additional_info["resourceType"] == "ECS"
+    # a long-term key (AKIA) is no task's session, whatever the session name
+    assert run(detector, [use({**who, "accessKeyId": "AKIAEXAMPLETASK00001"}, VPS, START)]) == []
+
+
+def test_a_recurring_outside_source_is_learned(detector: rc.ResourceCredentialExfiltration) -> None:
+    who = rc.lambda_role(ACCOUNT, "nightly-export", "nightly-export-role")  # in a VPC routed through the office proxy
+    days = [use(who, OFFICE, START - timedelta(days=d), LAMBDA_UA, "PutObject") for d in (3, 2, 1, 0)]
+    raised = run(detector, days)
+    # GuardDuty's way: new on its first days, expected once seen on three
+    assert [o.time for o in raised] == [(START - timedelta(days=d)).timestamp() for d in (3, 2)]
+    # once learned, the proxy is expected; a thief elsewhere is not
+    later = [use(who, OFFICE, START + timedelta(days=1), LAMBDA_UA), use(who, VPS, START + timedelta(days=1, minutes=5))]
+    (o,) = run(detector, days + later)[2:]
+    assert VPS in o.description and OFFICE in o.additional_info["knownExternalSources"]
