@@ -168,12 +168,18 @@ def from_name(path: Path) -> tuple[Kind, float, str] | None:
 
 def plan(paths: list[Path], mapper: Callable[[Callable[[list[Path]], Planned], list[list[Path]]], Iterable[Planned]] | None = None) -> Planned:
     """Sniff every file; return the pending log files in estimated time order and the rest.
-    ``mapper`` (a pool's ``map``) peeks at chunks of files in other processes."""
-    if mapper is None or len(paths) < 2 * _PLAN_CHUNK:
+    ``mapper`` (a pool's ``map``) peeks at chunks of files in other processes; AWS-named files are
+    planned here, from their names (cheaper than sending them)."""
+    if mapper is None:
         pending, others = plan_files(paths)
     else:
-        pending, others = [], []
-        for p, o in mapper(plan_files, [paths[i : i + _PLAN_CHUNK] for i in range(0, len(paths), _PLAN_CHUNK)]):
+        unnamed = [p for p in paths if _AWS_NAME.fullmatch(p.name) is None]
+        pending, others = plan_files([p for p in paths if _AWS_NAME.fullmatch(p.name) is not None]) if len(unnamed) < len(paths) else ([], [])
+        if len(unnamed) < 2 * _PLAN_CHUNK:
+            more = [plan_files(unnamed)]
+        else:
+            more = mapper(plan_files, [unnamed[i : i + _PLAN_CHUNK] for i in range(0, len(unnamed), _PLAN_CHUNK)])  # type: ignore[assignment]
+        for p, o in more:
             pending.extend(p)
             others.extend(o)
     pending.sort()
