@@ -73,6 +73,7 @@ class ResourceCredentialExfiltration(KeyedDetector[ResourceEgress]):
         reported: set[str] = set()
         arn = key[len("S|"):]
         resource = arn.rsplit("/", 1)[-1]
+        task = ECS if st is None and is_task_session(arn) else None  # (a fact of the key: worked out once)
         for t, e, _ in timed(rows):
             if e.user_identity.type != "AssumedRole":  # the issuance record: the service says what the session is
                 kind = issuer_kind(e)
@@ -81,7 +82,7 @@ class ResourceCredentialExfiltration(KeyedDetector[ResourceEgress]):
                     st.kind = kind
                 continue
             if st is None:  # no evidence yet: its runtime, else a task-id name, or it is anyone's session
-                kind = runtime_kind(e.user_agent) or (ECS if is_task_session(arn) else None)
+                kind = runtime_kind(e.user_agent) or task
                 if kind is None:
                     continue
                 st = ResourceEgress(kind)
