@@ -41,7 +41,7 @@ def is_instance_key(key: str) -> bool:
     return not key.startswith(SESSION)
 
 
-@functools.lru_cache(maxsize=8192)  # an instance session makes many calls: its arn is worked out once
+@functools.lru_cache(maxsize=8192)
 def _instance_of(arn: str) -> str | None:
     session = arn.rsplit("/", 1)[-1]
     return session if _INSTANCE.match(session) else None
@@ -62,11 +62,13 @@ def credential_key(e: ApiCall) -> str | None:
     if not arn:
         return None
     asia = (ident.access_key_id or "").startswith("ASIA")
-    if ("/i-" in arn or "/I-" in arn) and _instance_of(arn) is not None:
+    if "/i-" in arn or "/I-" in arn:
         # an instance session makes many calls from few addresses: its key is worked out once per session and address
         ctx = ident.session_context
         issuer = ctx.session_issuer if ctx is not None else None
-        return _instance_key(arn, asia, issuer.arn if issuer is not None else None, e.source_ip)
+        key = _instance_key(arn, asia, issuer.arn if issuer is not None else None, e.source_ip)
+        if key != "":
+            return key
     ua = e.user_agent
     if ua is not None and "exec-env/AWS_" in ua and runtime_kind(ua) is not None:
         return SESSION + arn  # evidence of what the session is, from whatever address
@@ -76,9 +78,11 @@ def credential_key(e: ApiCall) -> str | None:
 
 @functools.lru_cache(maxsize=65_536)
 def _instance_key(arn: str, asia: bool, issuer: str | None, ip: str | None) -> str | None:
-    if not asia or not ip or not _public(ip):
-        return None
-    return f"{issuer or arn}|{_instance_of(arn)}"
+    """An instance session's key, None when not judged, "" when the session is not an instance's."""
+    instance = _instance_of(arn)
+    if instance is None:
+        return ""
+    return f"{issuer or arn}|{instance}" if asia and ip and _public(ip) else None
 
 
 @functools.lru_cache(maxsize=8192)
