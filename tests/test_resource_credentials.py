@@ -4,6 +4,7 @@ function's or an ECS task's, and what the detector learns of their sources outsi
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -12,11 +13,16 @@ import pytest
 
 from trailhound.detectors import resource_credentials as rc
 from trailhound.detectors.anomalous_behavior import FAR, OFFICE, VPS
+from trailhound.detectors import role_sessions
 from trailhound.detectors.role_sessions import credential_key
+from trailhound.engine import Engine
 from trailhound.enrich.geo import default_provider
 from trailhound.enrich.places import GeoPlaces
 from trailhound.events import ApiCall
 from trailhound.simulator.records import record
+from trailhound.store.database import Changes, Store
+
+from conftest import store_at
 
 START = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 ACCOUNT = "111122223333"
@@ -91,3 +97,62 @@ def test_a_recurring_outside_source_is_learned(detector: rc.ResourceCredentialEx
     later = [use(who, OFFICE, START + timedelta(days=1), LAMBDA_UA), use(who, VPS, START + timedelta(days=1, minutes=5))]
     (o,) = run(detector, days + later)[2:]
     assert VPS in o.description and OFFICE in o.additional_info["knownExternalSources"]
+
+
+# ---- keyed state: what a session is, learned from its own records wherever they land ----------------------
+def _scan(det: rc.ResourceCredentialExfiltration, batches: list[list[dict[str, Any]]], url: str) -> list[Any]:
+    """Feed each batch to a new process (a new Engine on the store reopened, the key memos cleared), committing after each."""
+    out: list[Any] = []
+    for batch in batches:
+        for memo in (role_sessions._instance_key, role_sessions._instance_of, role_sessions._public):
+            memo.cache_clear()
+        store = Store(url)
+        mark = store.meta("watermark")
+        engine = Engine([det], store, lateness=300.0, watermark=float(mark) if mark is not None else float("-inf"))
+        events = calls(batch)
+        out += engine.feed(det, events)
+        out += engine.advance(max(e.event_time.timestamp() for e in events))
+        store.commit(Changes(state=engine.states.changes(), ttl={det.name: det.ttl}, watermark=engine.watermark))
+        store.close()
+    return out
+
+
+def _verdicts(occurrences: list[Any]) -> list[tuple[str, str, str, float, str]]:
+    return sorted((o.type, o.additional_info["resourceType"], o.additional_info["resourceName"], o.time, o.aggregation_key) for o in occurrences)
+
+
+def test_the_same_records_give_the_same_findings_however_batched_and_restarted(detector: rc.ResourceCredentialExfiltration,
+                                                                                tmp_path: Path) -> None:
+    billing, ops = rc.lambda_role(ACCOUNT, "billing-sync", "svc-billing"), rc.lambda_role(ACCOUNT, "ops-script", "svc-ops")
+    issued = rc.issuance(ACCOUNT, START - timedelta(minutes=5), "lambda.amazonaws.com", "svc-billing", "billing-sync")
+    stolen, anyones = use(billing, VPS, START), use(ops, VPS, START + timedelta(minutes=1))  # the second: no evidence, not judged
+    # the key of a call does not depend on whether its issuance was seen before (nothing is remembered outside the state)
+    assert credential_key(calls([stolen])[0]) == credential_key(calls([issued])[0]) == "S|" + billing["arn"]
+    layouts = {"one batch": [[issued, stolen, anyones]], "issuance, then a restart": [[issued], [stolen, anyones]],
+               "three processes": [[issued], [anyones], [stolen]]}
+    found = {}
+    for name, batches in layouts.items():
+        url = store_at(tmp_path, name.replace(" ", "-").replace(",", ""))
+        found[name] = _verdicts(_scan(detector, batches, str(url)))
+        store = Store(str(url))
+        kept = store.state_rows(detector.name, ["S|" + billing["arn"], "S|" + ops["arn"]])
+        store.close()
+        assert list(kept) == ["S|" + billing["arn"]], name  # the session with no evidence keeps no state
+    assert found["one batch"] == [(rc.OUTSIDE, "Lambda", "billing-sync", START.timestamp(), "Lambda|billing-sync")]
+    assert found["issuance, then a restart"] == found["three processes"] == found["one batch"]
+    # without its issuance in any batch, the same stolen use is anyone's session's
+    assert _scan(detector, [[stolen, anyones]], str(store_at(tmp_path, "no-issuance"))) == []
+
+
+def test_a_known_lambda_session_is_still_known_by_a_new_engine(detector: rc.ResourceCredentialExfiltration, tmp_path: Path) -> None:
+    who, other = rc.lambda_role(ACCOUNT, "pdf-render", "pdf-render-role"), rc.lambda_role(ACCOUNT, "pdf-admin", "pdf-render-role")
+    url = str(store_at(tmp_path, "known"))
+    # the function's own calls (its runtime named, from Lambda's addresses) in one process
+    assert _scan(detector, [[use(who, "3.236.72.15", START - timedelta(minutes=m), LAMBDA_UA, "GetObject") for m in (20, 10)]], url) == []
+    # a new process (new Engine, memos cleared) meets the thief's calls, which name no runtime: still the function's
+    (o,) = _scan(detector, [[use(who, FAR, START), use(other, FAR, START)]], url)  # the other session of the role shows nothing
+    assert o.additional_info["resourceName"] == "pdf-render" and o.additional_info["resourceType"] == "Lambda"
+    store = Store(url)
+    (row,) = store.state_rows(detector.name, ["S|" + who["arn"]]).values()
+    store.close()
+    assert msgspec.msgpack.decode(row[4], type=rc.ResourceEgress).kind == "Lambda"

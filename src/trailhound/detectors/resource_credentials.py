@@ -7,10 +7,12 @@ credentials live in the function's or container's environment, and a server-side
 leaked environment or a compromised dependency hands them out. The function and the task call AWS from
 AWS: Lambda's own addresses, a NAT gateway's, a private address through a VPC endpoint.
 
-Which sessions are a resource's, as far as the logs tell (``role_sessions.resource_key``): the
-``AssumeRole`` records in which ``lambda.amazonaws.com`` or ``ecs-tasks.amazonaws.com`` issues them, the
-runtime an SDK names in the user agent (``exec-env/AWS_Lambda_…``), a session named like an ECS task id.
-Judged per role and function (or task):
+Which sessions are a resource's, as far as the logs tell: the ``AssumeRole`` records in which
+``lambda.amazonaws.com`` or ``ecs-tasks.amazonaws.com`` issues them, the runtime an SDK names in the user
+agent (``exec-env/AWS_Lambda_…``), a session named like an ECS task id. Keyed by the session's arn
+(``role_sessions.credential_key``: the issuance record's key is the session's too), so what a session is
+is learned as its state, whichever batch, partition or process saw the evidence; a session with no
+evidence keeps none. Judged per session (a function's sessions share its name, so its arn):
 
 * an address inside AWS (``Places.inside_aws``: the operator's ip-ranges.json, else Amazon's ASNs) or
   a private one is the resource's own egress, never judged (Lambda's addresses cannot be pinned);
@@ -30,7 +32,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import msgspec
 
 from trailhound.detectors.instance_credentials import bounded, recurring
-from trailhound.detectors.role_sessions import ECS, LAMBDA, credential_key, is_resource_key
+from trailhound.detectors.role_sessions import ECS, LAMBDA, credential_key, is_resource_key, is_task_session, issuer_kind, judged, runtime_kind
 from trailhound.engine import FindingType, KeyedDetector, severity
 from trailhound.engine.baseline import DAY
 from trailhound.engine.runner import timed
@@ -42,7 +44,10 @@ if TYPE_CHECKING:
     from trailhound.simulator.records import Case
 
 OUTSIDE = "UnauthorizedAccess:IAMUser/ResourceCredentialExfiltration.OutsideAWS"
+
+
 class ResourceEgress(msgspec.Struct, array_like=True):
+    kind: str = LAMBDA  # LAMBDA or ECS: what the evidence says the session is
     sources: list[str] = msgspec.field(default_factory=list)  # addresses outside AWS learned as the resource's
     strangers: dict[str, list[int]] = msgspec.field(default_factory=dict)  # other address outside AWS -> days it called on
 
@@ -53,6 +58,7 @@ class ResourceCredentialExfiltration(KeyedDetector[ResourceEgress]):
     method = "behaviour"
     State: ClassVar[type[msgspec.Struct]] = ResourceEgress
     ttl = 14 * DAY
+    state_version = 2
     findings = (
         FindingType(OUTSIDE, severity(HIGH), "TA0006 Credential Access", "T1552 Unsecured Credentials",
                     "a Lambda function's or ECS task's role session (issued by Lambda or ECS, or calling through their runtime, or "
@@ -62,20 +68,35 @@ class ResourceCredentialExfiltration(KeyedDetector[ResourceEgress]):
     owns = staticmethod(is_resource_key)
 
     def update(self, key: str, rows: list[ApiCall], state: ResourceEgress | None, watermark: float) -> tuple[list[Occurrence], Any]:
-        st = state if state is not None else ResourceEgress()
+        st = state
         out: list[Occurrence] = []
         reported: set[str] = set()
-        kind, _, resource = key.split("|")
+        arn = key[len("S|"):]
+        resource = arn.rsplit("/", 1)[-1]
+        task = ECS if st is None and is_task_session(arn) else None  # (a fact of the key: worked out once)
         for t, e, _ in timed(rows):
+            if e.user_identity.type != "AssumedRole":  # the issuance record: the service says what the session is
+                kind = issuer_kind(e)
+                if kind is not None:
+                    st = ResourceEgress(kind) if st is None else st
+                    st.kind = kind
+                continue
+            if st is None:  # no evidence yet: its runtime, else a task-id name, or it is anyone's session
+                kind = runtime_kind(e.user_agent) or task
+                if kind is None:
+                    continue
+                st = ResourceEgress(kind)
             src = str(e.source_ip)
-            if src in st.sources or src in reported or self.places.inside_aws(src) or self.places.lookup(src) is None:
+            if not judged(e) or src in st.sources or src in reported or self.places.inside_aws(src) or self.places.lookup(src) is None:
                 continue  # the resource's own egress, or an address the geo data cannot place (it may be AWS's)
             if recurring(st.strangers, src, t):  # a recurring source is expected
                 st.sources = st.sources[-7:] + [src]
                 del st.strangers[src]
                 continue
             reported.add(src)
-            out.append(self._report(e, kind, resource, st))
+            out.append(self._report(e, st.kind, resource, st))
+        if st is None:  # nothing says it is a resource's session: nothing is kept
+            return out, None
         st.strangers = bounded(st.strangers)
         return out, st
 

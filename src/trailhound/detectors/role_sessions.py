@@ -4,129 +4,122 @@ the engine goes over a batch once for them, and each ``owns`` its keys.
 
 * An instance's session is named after the instance (``assumed-role/<role>/i-...``, an ``ASIA`` key):
   its key is "<role>|<instance id>".
-* A Lambda function's session is named after the function, an ECS task's after the task id (32 hex
-  digits). Known by the ``AssumeRole`` records in which ``lambda.amazonaws.com`` or
-  ``ecs-tasks.amazonaws.com`` issues them, by the runtime an SDK names in the user agent
-  (``exec-env/AWS_Lambda_...``, ``exec-env/AWS_ECS_...``), or by a task-id session name; the first two
-  are remembered in this process (bounded), so after a restart a function's session is known again at
-  its next issuance or call. ``resource_key`` is "<Lambda|ECS>|<role>|<function or task>".
+* Any other role session may be a Lambda function's (named after the function) or an ECS task's
+  (named after the task id, 32 hex digits): its key is "S|<session arn>". The ``AssumeRole`` record in
+  which ``lambda.amazonaws.com`` or ``ecs-tasks.amazonaws.com`` issues a session gets the same key (the
+  arn worked out from its roleArn and roleSessionName), and so does a call whose SDK names the runtime
+  in its user agent (``exec-env/AWS_Lambda_...``, ``exec-env/AWS_ECS_...``) from any address: what a
+  session is, is learned from its own records, as the detector's keyed state (nothing is remembered
+  here, so the key of a record never depends on the records seen before it, nor on the process).
 
-Only calls from a public address have a key (private ones come through VPC endpoints).
+Other calls have a key only from a public address with an ``ASIA`` key (private ones come through VPC
+endpoints). The memos below are of pure functions.
 """
 
 from __future__ import annotations
 
 import functools
 import re
-from typing import Any
 
 from trailhound.enrich.geo import is_public
 from trailhound.events import ApiCall
-from trailhound.findings.build import is_ip, principal_key
+from trailhound.findings.build import is_ip
 
-_MISS = object()
 _INSTANCE = re.compile(r"^i-[0-9a-f]{8,17}$", re.I)  # anonymised corpora mix the case
 LAMBDA, ECS = "Lambda", "ECS"
 ISSUERS = {"lambda.amazonaws.com": LAMBDA, "ecs-tasks.amazonaws.com": ECS}
 RUNTIMES = (("exec-env/AWS_Lambda", LAMBDA), ("exec-env/AWS_ECS", ECS))  # what an SDK adds from AWS_EXECUTION_ENV
-_KINDS = (f"{LAMBDA}|", f"{ECS}|")  # how a resource's key starts (an instance's is its role's arn)
+SESSION = "S|"  # how a resource session's key starts (an instance's is its role's arn)
 _TASK = re.compile(r"[0-9a-f]{32}$")  # matched from the session name's start (a pattern's ^ would mean the arn's)
 
 
 def is_resource_key(key: str) -> bool:
-    return key.startswith(_KINDS)
+    return key.startswith(SESSION)
 
 
 def is_instance_key(key: str) -> bool:
-    return not key.startswith(_KINDS)
+    return not key.startswith(SESSION)
 
 
-def instance_session(e: ApiCall) -> str | None:
-    """The instance id of an instance-role session's call, or None."""
-    ident = e.user_identity
-    if ident.type != "AssumedRole" or not (ident.access_key_id or "").startswith("ASIA") or not ident.arn:
-        return None
-    return _instance_of(ident.arn)
-
-
-@functools.lru_cache(maxsize=8192)  # an instance session makes many calls: its arn is worked out once
+@functools.lru_cache(maxsize=8192)
 def _instance_of(arn: str) -> str | None:
     session = arn.rsplit("/", 1)[-1]
     return session if _INSTANCE.match(session) else None
 
 
-_keys: dict[tuple[Any, ...], str | None] = {}
-
-
 def credential_key(e: ApiCall) -> str | None:
-    """"<role>|<instance id>" of an instance-role session's call from a public address, else its
-    ``resource_key`` (one function, one pass over a batch's calls for both detectors: a pass of its own
-    would cost more than the work the Lambda/ECS detector does)."""
+    """"<role>|<instance id>" of an instance-role session's call from a public address, else
+    "S|<session arn>" of a session that may be a Lambda's or an ECS task's (one function, one pass over a
+    batch's calls for both detectors: a pass of its own would cost more than the work the Lambda/ECS
+    detector does)."""
     ident = e.user_identity
+    if ident.type != "AssumedRole":
+        if e.event_name == "AssumeRole" and ident.type == "AWSService":
+            arn = issued_session(e)
+            return SESSION + arn if arn is not None else None
+        return None
     arn = ident.arn
-    if ident.type != "AssumedRole" or not arn or ("/i-" not in arn and "/I-" not in arn):  # (most calls: no need to look further)
-        return resource_key(e)
-    # an instance session makes many calls from few addresses: its key is worked out once per session and address
-    ctx = ident.session_context
-    issuer = ctx.session_issuer if ctx is not None else None
-    shape = (arn, (ident.access_key_id or "").startswith("ASIA"), issuer.arn if issuer is not None else None, e.source_ip)
-    key = _keys.get(shape, _MISS)
-    if key is _MISS:
-        if len(_keys) >= 50_000:
-            _keys.clear()
-        instance = instance_session(e)
-        key = _keys[shape] = f"{principal_key(e)}|{instance}" if instance and is_ip(e.source_ip) and _public(e.source_ip) else None
-    return key  # type: ignore[return-value]
+    if not arn:
+        return None
+    asia = (ident.access_key_id or "").startswith("ASIA")
+    if "/i-" in arn or "/I-" in arn:
+        # an instance session makes many calls from few addresses: its key is worked out once per session and address
+        ctx = ident.session_context
+        issuer = ctx.session_issuer if ctx is not None else None
+        key = _instance_key(arn, asia, issuer.arn if issuer is not None else None, e.source_ip)
+        if key != "":
+            return key
+    ua = e.user_agent
+    if ua is not None and "exec-env/AWS_" in ua and runtime_kind(ua) is not None:
+        return SESSION + arn  # evidence of what the session is, from whatever address
+    ip = e.source_ip
+    return SESSION + arn if asia and ip and _public(ip) else None
+
+
+@functools.lru_cache(maxsize=65_536)
+def _instance_key(arn: str, asia: bool, issuer: str | None, ip: str | None) -> str | None:
+    """An instance session's key, None when not judged, "" when the session is not an instance's."""
+    instance = _instance_of(arn)
+    if instance is None:
+        return ""
+    return f"{issuer or arn}|{instance}" if asia and ip and _public(ip) else None
 
 
 @functools.lru_cache(maxsize=8192)
 def _public(ip: str) -> bool:
-    return is_public(ip)
+    return is_ip(ip) and is_public(ip)
 
 
-_REMEMBER = 50_000
-_sessions: dict[str, str] = {}  # session arn -> LAMBDA or ECS, from issuance records and runtime user agents
-
-
-def _remember(arn: str, kind: str) -> None:
-    if len(_sessions) >= _REMEMBER:
-        _sessions.clear()
-    _sessions[arn] = kind
-
-
-def _issued(e: ApiCall) -> None:
-    """Remember the session a Lambda or ECS ``AssumeRole`` record issues."""
-    kind = ISSUERS.get(e.user_identity.invoked_by or "") or ISSUERS.get(e.source_ip or "")
-    params = e.params() if kind else {}
-    role, session = params.get("roleArn"), params.get("roleSessionName")
-    if kind and isinstance(role, str) and isinstance(session, str) and role.count(":") >= 5:
-        _, partition, _, _, account, resource = role.split(":", 5)
-        _remember(f"arn:{partition}:sts::{account}:assumed-role/{resource.rsplit('/', 1)[-1]}/{session}", kind)
-
-
-def resource_key(e: ApiCall) -> str | None:
-    """"<kind>|<role arn>|<function or task>" of a Lambda's or ECS task's session calling from a public
-    address, else None (an issuance record is remembered, and keyed for nothing)."""
-    ident = e.user_identity
-    if ident.type != "AssumedRole":
-        if e.event_name == "AssumeRole" and ident.type == "AWSService":
-            _issued(e)
+def runtime_kind(ua: str | None) -> str | None:
+    """LAMBDA or ECS when an SDK names that runtime in the user agent, else None."""
+    if ua is None or "exec-env/AWS_" not in ua:
         return None
-    arn = ident.arn
-    kind = _sessions.get(arn) if arn else None  # (asked of every role session's call: the cheap tests first)
-    if kind is None:
-        ua = e.user_agent
-        if ua is not None and "exec-env/AWS_" in ua:
-            kind = next((k for marker, k in RUNTIMES if marker in ua), None)
-            if kind is not None:
-                _remember(arn, kind)  # type: ignore[arg-type]
-        if kind is None:
-            if not arn or len(arn) < 34 or arn[-33] != "/" or not _TASK.match(arn, len(arn) - 32):
-                return None
-            kind = ECS
+    return next((k for marker, k in RUNTIMES if marker in ua), None)
+
+
+def issuer_kind(e: ApiCall) -> str | None:
+    """LAMBDA or ECS when the record is that service's (an ``AssumeRole`` record's issuer), else None."""
+    return ISSUERS.get(e.user_identity.invoked_by or "") or ISSUERS.get(e.source_ip or "")
+
+
+def is_task_session(arn: str) -> bool:
+    """Whether the session is named like an ECS task id."""
+    return len(arn) >= 34 and arn[-33] == "/" and _TASK.match(arn, len(arn) - 32) is not None
+
+
+def judged(e: ApiCall) -> bool:
+    """A role session's call whose use of the credentials can be judged: an ``ASIA`` key, a public address."""
     ip = e.source_ip
-    if not ip or not (ident.access_key_id or "").startswith("ASIA") or not is_ip(ip) or not _public(ip):
+    return bool(ip) and (e.user_identity.access_key_id or "").startswith("ASIA") and _public(ip)  # type: ignore[arg-type]
+
+
+def issued_session(e: ApiCall) -> str | None:
+    """The arn of the session a Lambda or ECS ``AssumeRole`` record issues, else None."""
+    if issuer_kind(e) is None:
         return None
-    ctx = ident.session_context
-    issuer = ctx.session_issuer if ctx is not None else None
-    return f"{kind}|{issuer.arn if issuer is not None and issuer.arn else arn.rsplit('/', 1)[0]}|{arn.rsplit('/', 1)[-1]}"  # type: ignore[union-attr]
+    params = e.params()
+    role, session = params.get("roleArn"), params.get("roleSessionName")
+    if not isinstance(role, str) or not isinstance(session, str) or role.count(":") < 5:
+        return None
+    _, partition, _, _, account, resource = role.split(":", 5)
+    return f"arn:{partition}:sts::{account}:assumed-role/{resource.rsplit('/', 1)[-1]}/{session}"
