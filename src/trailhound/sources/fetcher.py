@@ -13,8 +13,8 @@ is read there (memory stays bounded for large objects).
 
 Nothing here touches the store: exactly-once stays with the ingesting process (checkpoints committed
 with the findings, SQS messages deleted after). The process is spawned, not forked (the ingesting
-process runs the API's threads), ignores SIGINT (the terminal's Ctrl-C is for the service, which
-stops it), ends itself when its parent is gone (a ``kill -9`` of the service leaves nothing behind),
+process runs the API's threads), ignores SIGINT and SIGTERM (a terminal's Ctrl-C or a service
+manager's TERM to the whole group is for the service, which finishes its batch and stops it), ends itself when its parent is gone (a ``kill -9`` of the service leaves nothing behind),
 and is started again after it died (the cycle that saw it die fails and is retried).
 """
 
@@ -141,7 +141,8 @@ def _start(endpoint_url: str | None, parent: int) -> None:
     from trailhound.sources.s3_get import ObjectGetter
 
     global _lister, _getter
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    for sig in (signal.SIGINT, signal.SIGTERM):  # a terminal's Ctrl-C or a service manager's TERM to the group: the parent stops it
+        signal.signal(sig, signal.SIG_IGN)
     _lister = S3Reader(endpoint_url)
     _getter = ObjectGetter(endpoint_url)
     threading.Thread(target=_orphaned, args=(parent,), name="trailhound-fetch-watch", daemon=True).start()
