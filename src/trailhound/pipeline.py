@@ -46,7 +46,7 @@ from trailhound.intel import stored as stored_lists
 from trailhound.intel.index import Category, IntelIndex
 from trailhound.metering import UsageCodes, usage_codes
 from trailhound.sources.files import RawFile, extends, read, walk
-from trailhound.sources.pool import ReadPool, default_workers
+from trailhound.sources.pool import ReadPool, Reading, default_workers
 from trailhound.store.database import Changes, Checkpoint, Store
 from trailhound.timeline import PendingFile, Run, Slice, Timeline, plan
 
@@ -228,14 +228,15 @@ class Scanner:
         self.changes = Changes()
         self.open_runs: dict[str, Run] = {}
         self._names: Mapping[str, str] = {}  # local path -> the name the store knows the file by (see ``scan``)
-        self._pool: ReadPool | None = None
+        self._pool: Reading | None = None
         self._last_commit = time.monotonic()
 
     # -- entry point ---------------------------------------------------------------------
-    def scan(self, paths: Iterable[str | Path], names: Mapping[str, str] | None = None) -> ScanReport:
+    def scan(self, paths: Iterable[str | Path], names: Mapping[str, str] | None = None, reading: Reading | None = None) -> ScanReport:
         """Read ``paths`` (files and folders). ``names`` gives the name a file is known by in the store
         (checkpoints, quarantine, messages) when that is not its local path: an S3 object fetched to a
-        local file is ``s3://bucket/key``, so it is the same object whichever file held it."""
+        local file is ``s3://bucket/key``, so it is the same object whichever file held it. ``reading``:
+        files already planned and read by another process (the follower's fetcher), instead of a ReadPool."""
         started = time.perf_counter()
         self._names = names or {}
         lists = self._lists_report
@@ -253,7 +254,8 @@ class Scanner:
         report.files_total = len(files)
         workers = self.settings.workers if self.settings.workers >= 0 else default_workers()
         # worker processes pay off on many files (their start-up is ~0.2 s); a few are read in place
-        self._pool = ReadPool(workers, self.limit, self.batch_bytes) if workers and len(files) >= self.settings.pool_min_files else None
+        self._pool = reading if reading is not None else (
+            ReadPool(workers, self.limit, self.batch_bytes) if workers and len(files) >= self.settings.pool_min_files else None)
         report.workers = workers if self._pool else 0
         try:
             pending, others = self._pool.plan(files) if self._pool else plan(files)

@@ -174,7 +174,7 @@ def serve(
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, shut_down)
     threads: list[threading.Thread] = []
-    follower = exporter = writer = None
+    follower = exporter = writer = display = None
     health: dict[str, Any] = {}
     try:
         if source:
@@ -182,19 +182,25 @@ def serve(
                                          lock_wait, commit_interval_s, sqs_queue=sqs_queue, list_interval_s=list_interval_s,
                                          sqs_visibility_s=sqs_visibility_s, allowed_lateness_s=allowed_lateness_s)
             follower.notify = notifier("trailhound.follow", log_format == "json")
+            display = _status_line(follower, log_format)
+            if display is not None:
+                follower.notify = display.say
             threads.append(threading.Thread(target=follower.run, args=(stop,), name="trailhound-follow", daemon=True))
             health["follow"] = follower.status
             health["sources"] = list(source)  # the console's sources page names them
         exporter = _exporter(store, db, webhook, webhook_secret, webhook_attempts, webhook_backoff_s, dead_letter, export_file,
                              export_delay_s, follower, export_s3=export_s3, s3_endpoint=s3_endpoint, export_format=export_format)
         if exporter is not None:
-            exporter.notify = notifier("trailhound.export", log_format == "json")
+            exporter.notify = display.say if display is not None else notifier("trailhound.export", log_format == "json")
             threads.append(threading.Thread(target=exporter.run, args=(stop,), name="trailhound-export", daemon=True))
             health["export"] = exporter.status
         say(f"GuardDuty API for {store.path} on http://{host}:{port}"  # type: ignore[attr-defined]
             + (f"; following {', '.join(source)}" if source else ""))
         for thread in threads:
             thread.start()
+        if display is not None:
+            display.thread = threading.Thread(target=display.run, args=(stop,), name="trailhound-status", daemon=True)
+            display.thread.start()
         app = create_app(store, key, health=lambda: health, scopes=pool.scopes() if pool else None,  # type: ignore[arg-type]
                          routes=[_metrics_route(store, follower, exporter)])
         if pool is not None:
@@ -211,6 +217,8 @@ def serve(
         if pool is not None:
             pool.stop()
         stop.set()
+        if display is not None:
+            say = display.say  # the last lines above the status line, which is taken away once they are said
         if threads:
             say("stopping: finishing the batch in hand")
         deadline = time.monotonic() + SHUTDOWN_WAIT_S
@@ -224,6 +232,21 @@ def serve(
             writer.close()
         if threads:
             say("stopped" if not any(t.is_alive() for t in threads) else "stopped before the batch in hand was finished")
+        if display is not None:
+            if display.thread is not None:
+                display.thread.join(5)
+            display.close()
+
+
+def _status_line(follower: Any, log_format: str) -> Any:
+    """A live status line when stderr is a terminal and the lines are text (else None: plain lines only)."""
+    import sys
+
+    from trailhound.export.terminal import StatusLine
+
+    if log_format != "text" or not sys.stderr.isatty():
+        return None
+    return StatusLine(sys.stderr, follower.status)
 
 
 def _metrics_route(store: Any, follower: Any, exporter: Any) -> Any:

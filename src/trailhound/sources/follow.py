@@ -3,7 +3,9 @@
 A cycle finds what is new — in a local folder, files not seen at their size and mtime; under an S3
 prefix, the keys listed after the stored marker whose ETag has not been read — orders it by delivery
 time (the stamp in AWS's names), and feeds it to the same ``Scanner`` as ``trailhound scan`` in
-chunks: S3 objects are fetched to a spool folder first and known to the store as ``s3://bucket/key``.
+chunks: S3 objects are fetched to a spool folder first — listed, fetched, gunzipped and planned by a
+fetch process of their own (``fetcher``), so that S3's per-request Python does not share the GIL
+with the pipeline — and known to the store as ``s3://bucket/key``.
 On a cold start the first cycle is the history that is there, like a scan of it; later cycles are
 what arrived since. The last chunk of a cycle ends like a scan (open behaviour windows report what
 they hold; a later cycle that completes them does not report them twice), so each cycle's findings
@@ -43,7 +45,8 @@ from trailhound.pipeline import Scanner, ScanReport
 from trailhound.sources.files import ignored, walk
 from trailhound.sources.failpoints import failpoint
 from trailhound.sources.progress import SourceProgress
-from trailhound.sources.s3 import S3Location, S3Object, S3Reader, SourceError, Stream, key_time, parse_location
+from trailhound.sources.fetcher import Fetched, Fetcher, Prefetched
+from trailhound.sources.s3 import S3Location, S3Object, SourceError, Stream, key_time, parse_location
 from trailhound.sources.inbox import Inbox
 from trailhound.store import tables as t
 from trailhound.store.database import Changes, Store, transaction
@@ -61,7 +64,8 @@ class FollowSettings:
     chunk_objects: int = 1000  # files scanned together (S3 objects fetched to the spool at once)
     chunk_mb: float = 256.0  # ...and no more stored bytes than this (bounds the spool's disk use)
     first_chunk_objects: int = 100  # a cycle's first chunk is small: nothing overlaps its fetch
-    fetch_threads: int = 16  # objects fetched at once (I/O-bound: threads, not processes)
+    fetch_threads: int = 16  # objects fetched at once by the fetch process (I/O-bound: threads there)
+    handoff_mb: float = 128.0  # decompressed content a fetched chunk hands over (the rest is read from the spool)
     list_limit: int = 50_000  # keys listed per prefix in one cycle (bounds memory on a cold start of a big bucket)
     s3_endpoint: str | None = None  # an S3-compatible store instead of AWS
     sqs_queue: str | None = None  # S3 event notifications name new objects; listing becomes the fallback
@@ -122,7 +126,7 @@ def _stderr(line: str) -> None:
 
 class Follower:
     def __init__(self, store: Store, scan_settings: ScanSettings, sources: Iterable[str], settings: FollowSettings | None = None,
-                 notify: Callable[[str], None] | None = None, reader: S3Reader | None = None) -> None:
+                 notify: Callable[[str], None] | None = None) -> None:
         self.store = store
         self.settings = settings or FollowSettings()
         self.notify = notify or _stderr
@@ -133,10 +137,16 @@ class Follower:
                 self.prefixes.append(parse_location(source))  # ValueError: a usage error, before anything starts
             else:
                 self.dirs.append(Path(source))
+        self.limit = int(scan_settings.max_file_mb * 1e6)
+        self.reader = Fetcher(self.settings.s3_endpoint, self.limit, self.settings.fetch_threads, int(self.settings.handoff_mb * 1e6))
+        if self.prefixes:
+            self.reader.start()  # its start-up (a new interpreter, boto3) overlaps the scanner's (the intel lists)
         scan_settings.workers = 0  # no forked readers in a process that runs the API's threads
-        self.scanner = Scanner(store, scan_settings, on_commit=self._committed)
-        self.limit = self.scanner.limit
-        self._reader = reader
+        try:
+            self.scanner = Scanner(store, scan_settings, on_commit=self._committed)
+        except BaseException:
+            self.reader.close()
+            raise
         self._inbox = Inbox(self.settings.sqs_queue, self) if self.settings.sqs_queue else None  # ValueError: a usage error, now
         self._listed_at = float("-inf")
         self.status = FollowStatus()
@@ -153,12 +163,6 @@ class Follower:
         self._list_lines = len(self.scanner.report.problems)  # what loading the threat and trusted lists said: every scan repeats it
         for line in self.scanner.report.problems:
             self.notify(f"serve: {printable(str(line))}")
-
-    @property
-    def reader(self) -> S3Reader:
-        if self._reader is None:
-            self._reader = S3Reader(self.settings.s3_endpoint)
-        return self._reader
 
     def committed_before(self) -> float:
         """Every finding updated before this wall time is in the store (the exporter reads no further)."""
@@ -224,7 +228,7 @@ class Follower:
         # the next chunk is fetched while this one is read: S3's round trips overlap the pipeline's CPU
         # (at most two chunks in the spool)
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="trailhound-prefetch") as ahead:
-            coming: Future[tuple[Path, dict[str, SourceError]]] | None = ahead.submit(self._fetch_chunk, chunks[0])
+            coming: Future[tuple[Path, Fetched]] | None = ahead.submit(self._fetch_chunk, chunks[0])
             try:
                 for n, chunk in enumerate(chunks):
                     assert coming is not None
@@ -311,16 +315,16 @@ class Follower:
             self._inbox.forget()  # messages still waiting (an object not fetched) come back after their visibility timeout
 
     # -- a chunk -------------------------------------------------------------------------
-    def _fetch_chunk(self, chunk: list[_Item]) -> tuple[Path, dict[str, SourceError]]:
-        """A chunk's S3 objects into a spool folder of their own; the folder, and the errors by object name."""
+    def _fetch_chunk(self, chunk: list[_Item]) -> tuple[Path, Fetched]:
+        """A chunk's S3 objects into a spool folder of their own: the folder, and what the fetch process handed over."""
         self._chunks += 1
         folder = self.spool / f"chunk-{self._chunks}"
         folder.mkdir(parents=True, exist_ok=True)
         jobs = [(item.obj, folder / f"{i:06d}") for i, item in enumerate(chunk) if item.obj is not None and item.obj.size <= self.limit]
-        return folder, self._fetch_all(jobs)
+        return folder, self.reader.fetch(jobs) if jobs else Fetched()
 
-    def _read_chunk(self, chunk: list[_Item], spooled: tuple[Path, dict[str, SourceError]], listings: list[_Listing], last: bool) -> None:
-        folder, errors = spooled
+    def _read_chunk(self, chunk: list[_Item], spooled: tuple[Path, Fetched], listings: list[_Listing], last: bool) -> None:
+        folder, got = spooled
         paths: list[Path] = []
         names: dict[str, str] = {}
         fetched: list[S3Object] = []
@@ -333,11 +337,11 @@ class Follower:
                     continue
                 obj = item.obj
                 assert obj is not None
-                if obj.size > self.limit:  # not fetched at all: quarantined with the reason, as scan does
+                if obj.size > self.limit or obj.name in got.too_large:  # not fetched (whole): quarantined with the reason, as scan does
                     too_large.append(obj)
                     continue
                 dest = folder / f"{i:06d}"
-                if (exc := errors.get(obj.name)) is not None:  # tried again next cycle: the marker stays before it
+                if (exc := got.errors.get(obj.name)) is not None:  # tried again next cycle: the marker stays before it
                     if exc.gone:
                         gone.add(obj.name)  # deleted or rewritten since it was named: a notification of it waits for nothing
                         self.notify(f"serve: {printable(str(exc))} (no longer there as named)")
@@ -354,7 +358,7 @@ class Follower:
                 self._pending_since = time.time()
                 failpoint("follow:before-commit")
                 try:
-                    report = self.scanner.scan(paths, names)
+                    report = self.scanner.scan(paths, names, Prefetched(got))
                 finally:
                     self._pending_since = None
                 self._tell(report)
@@ -367,25 +371,6 @@ class Follower:
                 self._inbox.settle({o.name for o in fetched + too_large} | gone)
         finally:
             shutil.rmtree(folder, ignore_errors=True)
-
-    def _fetch_all(self, jobs: list[tuple[S3Object, Path]]) -> dict[str, SourceError]:
-        """Fetch to the spool, several at a time (S3 answers each small object in milliseconds, but one after
-        another its round trips would take longer than reading them); the errors by object name."""
-        errors: dict[str, SourceError] = {}
-
-        def one(job: tuple[S3Object, Path]) -> None:
-            try:
-                self.reader.fetch(*job)
-            except SourceError as exc:
-                errors[job[0].name] = exc
-
-        if len(jobs) <= 1 or self.settings.fetch_threads <= 1:
-            for job in jobs:
-                one(job)
-        else:
-            with ThreadPoolExecutor(max_workers=self.settings.fetch_threads, thread_name_prefix="trailhound-fetch") as pool:
-                list(pool.map(one, jobs))
-        return errors
 
     def _progress(self, chunk: list[_Item], objects: list[S3Object], began: float) -> None:
         """Per source: the objects of this chunk that were committed, their events, the watermark and lateness."""
@@ -467,6 +452,7 @@ class Follower:
                 c.execute(upsert(c, t.follow_markers, ["source"]), moved)
 
     def close(self) -> None:
+        self.reader.close()
         if self.settings.spool is None:
             shutil.rmtree(self.spool, ignore_errors=True)
 

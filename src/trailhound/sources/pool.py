@@ -14,6 +14,7 @@ import multiprocessing
 import os
 from concurrent.futures import Future, ProcessPoolExecutor
 from pathlib import Path
+from typing import Protocol
 
 from trailhound.sources.files import RawFile, read
 from trailhound.timeline import PendingFile, Planned, plan
@@ -39,6 +40,15 @@ def _read_files(paths: list[str], limit: int, budget: int) -> list[RawFile | OSE
         used += len(raw.data)
         out.append(raw)
     return out
+
+
+class Reading(Protocol):
+    """What a scan's files are planned and read through, beside reading them in place."""
+
+    def plan(self, paths: list[Path]) -> Planned: ...
+    def prefetch(self, files: list[PendingFile]) -> None: ...
+    def take(self, path: Path) -> RawFile | OSError | None: ...  # None: read it in place
+    def close(self) -> None: ...
 
 
 class ReadPool:

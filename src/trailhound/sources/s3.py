@@ -12,12 +12,10 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 _STAMP = re.compile(r"(?<![0-9])(20[0-9]{2})([01][0-9])([0-3][0-9])T([0-2][0-9])([0-5][0-9])Z")
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]$")
-_READ_CHUNK = 1 << 20
 _YEAR = re.compile(r"^(19|20)[0-9]{2}/$")
 _DAY = re.compile(r"^(?P<y>[0-9]{4})/(?P<m>[0-9]{2})/(?P<d>[0-9]{2})/")
 MAX_STREAMS = 10_000  # folders looked into under one prefix to find its streams
@@ -30,6 +28,9 @@ class SourceError(Exception):
     def __init__(self, line: str, gone: bool = False) -> None:
         super().__init__(line)
         self.gone = gone
+
+    def __reduce__(self) -> tuple[type, tuple[str, bool]]:  # from the fetch process, with ``gone``
+        return SourceError, (str(self), self.gone)
 
 
 @dataclass(frozen=True)
@@ -129,7 +130,7 @@ def describe(exc: BaseException) -> str:
 
 
 class S3Reader:
-    """One boto3 S3 client: the follower's thread lists, its fetch threads share it (botocore's clients are thread-safe)."""
+    """One boto3 S3 client that lists (in the follower's fetch process; its GETs go through ``s3_get``)."""
 
     def __init__(self, endpoint_url: str | None = None, region: str | None = None) -> None:
         import boto3
@@ -188,17 +189,3 @@ class S3Reader:
         if marker:
             args["StartAfter"] = marker
         return iter(self.client.get_paginator("list_objects_v2").paginate(**args))
-
-    def fetch(self, obj: S3Object, dest: Path) -> None:
-        """The object, as listed (its ETag), into ``dest``."""
-        try:
-            args: dict[str, Any] = {"Bucket": obj.location.bucket, "Key": obj.key}
-            if obj.etag:
-                args["IfMatch"] = f'"{obj.etag}"'  # the content that was listed, or nothing
-            body = self.client.get_object(**args)["Body"]
-            with open(dest, "wb") as fh:
-                while chunk := body.read(_READ_CHUNK):
-                    fh.write(chunk)
-        except Exception as exc:
-            line = describe(exc)
-            raise SourceError(f"{obj.name}: {line}", gone=line.startswith(("NoSuchKey", "404", "PreconditionFailed", "412"))) from None
