@@ -34,6 +34,8 @@ INFRA = {
     "ssm.us-east-1.amazonaws.com": ("52.94.228.178", 443), "d2lzkl7pfhq30w.cloudfront.net": ("18.154.185.115", 443),
     "0.ubuntu.pool.ntp.org": ("", 123), "registry-1.docker.io": ("", 443), "sts.amazonaws.com": ("", 443),
     "123456789012.dkr.ecr.us-east-1.amazonaws.com": ("", 443),
+    # a Windows host coming online (13.107.4.52 was on maltrail's cobaltstrike list)
+    "www.msftconnecttest.com": ("13.107.4.52", 80), "ipv6.msftconnecttest.com": ("", 80),
 }
 
 
