@@ -251,8 +251,10 @@ def group(det: KeyedDetector, rows: Any, facts: Facts | None = None) -> dict[str
                 slot[3] = min(slot[3], t)
             else:
                 slot[4] = t
+    owns = det.owns  # a key function shared by detectors that judge different keys of it: only this one's
     for k, (krows, times, fs, first, last, ordered) in slots.items():
-        out[k] = (Records(krows, times, ordered, fs if facts_by is not None else None, facts.memo), first, last)
+        if owns is None or owns(k):
+            out[k] = (Records(krows, times, ordered, fs if facts_by is not None else None, facts.memo), first, last)
     return out
 
 
@@ -278,8 +280,6 @@ class Engine:
 
     def feed(self, det: KeyedDetector, batch: Any) -> list[Occurrence]:
         groups = group(det, rows_for(det, batch), self.facts)
-        if det.owns is not None:  # a key function shared by detectors that judge different keys of it (``group`` without
-            groups = {k: g for k, g in groups.items() if det.owns(k)}  # the batch's shared grouping keeps every key)
         if not groups:
             return []
         envs = self.states.get_many(det.name, list(groups))
