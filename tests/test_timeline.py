@@ -258,3 +258,20 @@ def test_one_absurd_timestamp_does_not_open_every_file(tmp_path: Path) -> None:
     report = Counting(Store(":memory:"), ScanSettings()).scan([tmp_path / "logs"])
     assert report.events["cloudtrail"] == 240 + 120 and report.bad_records == 2
     assert Counting.most <= 4
+
+
+def test_aws_object_names_tell_kind_and_time_and_nothing_else_does() -> None:
+    from trailhound.formats.base import Kind
+    from trailhound.timeline import NAME_LEAD_S, from_name
+
+    written = datetime(2026, 1, 2, 3, 5, tzinfo=UTC).timestamp() - NAME_LEAD_S
+    assert from_name(Path("111122223333_CloudTrail_us-east-2_20260102T0305Z_Mu0KsOhtH1ar15ZZ.json.gz")) == (Kind.CLOUDTRAIL, written, "")
+    assert from_name(Path("111122223333_vpcflowlogs_eu-west-1_fl-0a1b2c3d4e5f6a7b8_20260102T0305Z_fe123456.log.gz")) == (
+        Kind.FLOW, written, "fl-0a1b2c3d4e5f6a7b8")
+    assert from_name(Path("111122223333_vpcdnsquerylogs_vpc-0a1b2c3d_20260102T0305Z_8386e821.log.gz")) == (Kind.DNS, written, "")
+    for other in ("111122223333_CloudTrail-Digest_us-east-1_trail_us-east-1_20260102T030500Z.json.gz",  # integrity proofs
+                  "111122223333_CloudTrail-Insight_us-east-1_20260102T0305Z_Mu0KsOhtH1ar15ZZ.json.gz",  # another record shape
+                  "111122223333_CloudTrail_us-east-1_20261302T0305Z_Mu0KsOhtH1ar15ZZ.json.gz",  # a 13th month
+                  "111122223333_CloudTrail_us-east-1_20260102T0305Z_Mu0KsOhtH1ar15ZZ.json",  # not as AWS delivers it
+                  "CloudTrail_us-east-1_20260102T0305Z_x.json.gz", "trail.json.gz"):
+        assert from_name(Path(other)) is None, other
