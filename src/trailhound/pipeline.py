@@ -21,6 +21,7 @@ import msgspec
 import numpy as np
 import polars as pl
 
+from trailhound import heap
 from trailhound.config import ScanSettings
 from trailhound.detectors import default_detectors
 from trailhound.engine import Detector, Engine, KeyedDetector
@@ -237,6 +238,10 @@ class Scanner:
         (checkpoints, quarantine, messages) when that is not its local path: an S3 object fetched to a
         local file is ``s3://bucket/key``, so it is the same object whichever file held it. ``reading``:
         files already planned and read by another process (the follower's fetcher), instead of a ReadPool."""
+        with heap.scanning():
+            return self._scan(paths, names, reading)
+
+    def _scan(self, paths: Iterable[str | Path], names: Mapping[str, str] | None, reading: Reading | None) -> ScanReport:
         started = time.perf_counter()
         self._names = names or {}
         lists = self._lists_report
