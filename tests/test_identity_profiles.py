@@ -17,7 +17,7 @@ from trailhound.detectors.principals import agent_family, identity_key
 from trailhound.enrich.geo import default_provider
 from trailhound.enrich.places import GeoPlaces
 from trailhound.events import ApiCall
-from trailhound.simulator.records import CLI_UA, iam_user, record
+from trailhound.simulator.records import CLI_UA, failed_sign_in, iam_user, record
 
 START = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 ACCOUNT = "111122223333"
@@ -63,6 +63,7 @@ def test_profile_of_a_busy_identity_stays_under_2_kb(detector: ab.AnomalousBehav
             ip.learn(st, {dim: f"{dim}-value-with-a-long-name-{i:04d}"}, t)
         ip.learn(st, {ip.HOUR: ip.hour_of_week(t), ip.ERRORS: "AccessDenied"}, t)
         ip.observe_refusal(st, t)
+        ip.observe_refusal(st, t, ip.FAILED_SIGN_IN)
     assert len(st.hours.values) == 16
     assert len(msgspec.msgpack.encode(st)) <= 4096
 

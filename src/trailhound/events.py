@@ -139,7 +139,8 @@ class ApiCall(msgspec.Struct, rename=_API_CALL_RENAME, omit_defaults=True, gc=Fa
 
     @property
     def succeeded(self) -> bool:
-        return not self.error_code
+        # a failed console sign-in has no errorCode, only errorMessage "Failed authentication"
+        return not self.error_code and not self.error_message
 
     @property
     def account_id(self) -> str:

@@ -95,7 +95,7 @@ class AnomalousBehavior(KeyedDetector[ip.IdentityProfile]):
         st = state if state is not None else ip.IdentityProfile()
         hits: dict[str, tuple[ApiCall, dict[str, str], str | None]] = {}  # class -> its first anomalous call this batch
         learned: set[tuple[Any, ...]] = set()  # calls that only taught the profile: their like again the same day teaches nothing
-        parts: dict[int, tuple[Any, ...]] = {}  # call_sig -> (class, api, number of what the like is made of, refused): once per alike call
+        parts: dict[int, tuple[Any, ...]] = {}  # call_sig -> (class, api, number of what the like is made of, refusal family): once per alike call
         numbers: dict[tuple[Any, ...], int] = {}  # what a like is made of -> its number (a small int hashes faster than the tuple)
         memo = place_memo(rows)
         next_block = -1.0  # the hour-of-week profile learns once per block of the day: a call past this starts one
@@ -108,12 +108,12 @@ class AnomalousBehavior(KeyedDetector[ip.IdentityProfile]):
             if part is None:
                 cls, api = classify(e)
                 made = (e.source_ip, e.user_agent, e.aws_region, cls, api, e.succeeded)
-                part = (cls, api, numbers.setdefault(made, len(numbers)), ip.refused(e.error_code) is not None)
+                part = (cls, api, numbers.setdefault(made, len(numbers)), ip.refused(e))
                 if sig is not None:
                     parts[sig] = part
             cls, api, number, denied = part
             if denied:  # (before the skip below: a burst is the same refused call again; the call's number knows its error)
-                ip.observe_refusal(st, t)
+                ip.observe_refusal(st, t, denied)
             like = (int(t // ip.DAY), ready, number)
             if like in learned:
                 continue
@@ -122,7 +122,8 @@ class AnomalousBehavior(KeyedDetector[ip.IdentityProfile]):
             place = place_of(e, self.places, memo)
             info = place.info
             values = {ip.NETWORK: place.network, ip.COUNTRY: place.country, ip.AGENT: place.agent, ip.REGION: e.aws_region or None}
-            if cls is not None and ip.settled(st, t) and ip.unseen(st, ip.API, api, t):
+            # a failed sign-in is no access, only evidence (its burst) for what the identity does next
+            if cls is not None and denied != ip.FAILED_SIGN_IN and ip.settled(st, t) and ip.unseen(st, ip.API, api, t):
                 odd = {d: str(v) for d, v in values.items() if ip.unseen(st, d, v, t)}
                 if odd.keys() & {ip.NETWORK, ip.COUNTRY, ip.AGENT}:
                     hour = ip.hour_of_week(t)  # like the region, evidence only: everyone works late some day
@@ -181,7 +182,7 @@ def role_session(account: str, role: str, session: str) -> dict[str, Any]:
 
 
 def cases(start: datetime, account: str = "111122223333") -> list[Case]:
-    from trailhound.simulator.records import CLI_UA, Case, iam_user, record
+    from trailhound.simulator.records import CLI_UA, Case, failed_sign_in, iam_user, record
 
     s3, athena, iam, ec2, sts, cfn, lam = ("s3.amazonaws.com", "athena.amazonaws.com", "iam.amazonaws.com", "ec2.amazonaws.com",
                                            "sts.amazonaws.com", "cloudformation.amazonaws.com", "lambda.amazonaws.com")
@@ -249,7 +250,21 @@ def cases(start: datetime, account: str = "111122223333") -> list[Case]:
     sre = iam_user(account, "sre-oncall")
     sre_days = ip.daily(start, 14, sre, [("SendCommand", ssm), ("DescribeInstanceInformation", ssm)], [HOME], CLI_UA, account)
     sre_today = [now("SendCommand", ssm, sre, FAR, CLI_UA, params={"documentName": "AWS-RunShellScript"})]
+    # a CLI user's console password guessed from far away, then the sign-in that works; a console user's typo
+    guessed = iam_user(account, "theo-cli")
+    guessed_days = ip.daily(start, 14, guessed, [("DescribeInstances", ec2), ("ListBuckets", s3)], [HOME], CLI_UA, account)
+    at = next(t)
+    guesses = [failed_sign_in(account, "theo-cli", time=at + timedelta(seconds=20 * i), ip=FAR, ua=BROWSER) for i in range(14)]
+    in_ = [record("ConsoleLogin", "signin.amazonaws.com", time=at + timedelta(minutes=6), account=account, identity=guessed, ip=FAR, ua=BROWSER,
+                  response={"ConsoleLogin": "Success"})]
+    clerk = iam_user(account, "uma-console")
+    clerk_days = ip.daily(start, 14, clerk, [("ConsoleLogin", "signin.amazonaws.com"), ("DescribeInstances", ec2)], [OFFICE], BROWSER, account)
+    typo = [failed_sign_in(account, "uma-console", time=at, ip=OFFICE, ua=BROWSER),
+            record("ConsoleLogin", "signin.amazonaws.com", time=at + timedelta(seconds=30), account=account, identity=clerk, ip=OFFICE,
+                   ua=BROWSER, response={"ConsoleLogin": "Success"})]
     return others + [
+        Case("console-password-guessed-then-sign-in-from-far-away", type_of("InitialAccess"), guessed_days + guesses + in_),
+        Case("console-user-mistypes-then-signs-in", None, clerk_days + typo),
         Case("ml-pipeline-launches-gpus-as-every-day", None, ml_days + ml_today),
         Case("data-scientist-first-gpu-from-home", None, scientist_days + first_gpu),
         Case("sre-runs-commands-from-a-hotel", None, sre_days + sre_today),

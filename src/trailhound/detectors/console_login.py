@@ -74,7 +74,7 @@ class ConsoleLoginSuccessB(KeyedDetector[LastLogin]):
                             f"two successful console sign-ins of one user ≥{MIN_KM:,.0f} km apart, faster than {MAX_KMH:,.0f} km/h between them"),)
 
     def candidates(self, events: Sequence[ApiCall]) -> list[ApiCall]:
-        return [e for e in events if e.event_name == "ConsoleLogin" and not e.error_code]
+        return [e for e in events if e.event_name == "ConsoleLogin" and e.succeeded]
 
     def key_of(self, e: ApiCall) -> str | None:
         return identity_key(e) if e.response().get("ConsoleLogin") == "Success" else None
@@ -116,14 +116,15 @@ class ConsoleLoginSuccessB(KeyedDetector[LastLogin]):
 
 def cases(start: datetime, account: str = "111122223333") -> list[Case]:
     from trailhound.detectors.anomalous_behavior import BROWSER, FAR, HOME, OFFICE
-    from trailhound.simulator.records import Case, iam_user, record
+    from trailhound.simulator.records import Case, failed_sign_in, iam_user, record
 
     us_home = "73.15.211.40"
 
     def login(user: str, ip_: str, at: datetime, ok: bool = True) -> dict[str, Any]:
-        rec = record("ConsoleLogin", "signin.amazonaws.com", time=at, account=account, identity=iam_user(account, user), ip=ip_, ua=BROWSER,
-                     response={"ConsoleLogin": "Success" if ok else "Failure"}, error_code=None if ok else "Failed authentication")
-        return rec
+        if not ok:
+            return failed_sign_in(account, user, time=at, ip=ip_, ua=BROWSER)
+        return record("ConsoleLogin", "signin.amazonaws.com", time=at, account=account, identity=iam_user(account, user), ip=ip_, ua=BROWSER,
+                      response={"ConsoleLogin": "Success"})
 
     return [
         Case("logins-from-two-continents-minutes-apart", TYPE, [login("kai-admin", HOME, start), login("kai-admin", us_home, start + timedelta(minutes=12))]),

@@ -3,8 +3,8 @@
 Per identity (``principals.identity_key``): the APIs of the tactic classes it called (``api_classes``),
 the networks (ASN organisations) and countries it called from, its client families and its regions,
 the hours of the week it works in (``hour_of_week``: weekday or weekend, and a three-hour block of the
-day) and the bursts of refused calls it has had (``ERRORS``: a routine for a role that probes its own
-permissions, news for one that never did), each an ``engine.baseline.Profile`` — counted in active
+day) and the bursts of refused calls and failed console sign-ins it has had (``ERRORS``: a routine for
+a role that probes its own permissions, news for one that never did), each an ``engine.baseline.Profile`` — counted in active
 days, halved every 30 days, capped to the most used values — plus when it was first seen and on how
 many days. About 1-1.5 KB msgpack for a busy identity (the API profile is most of it), so 100k
 identities fit in ~150 MB.
@@ -44,12 +44,18 @@ def hour_of_week(t: float) -> str:
     return f"{'we' if weekend else 'wd'}{int(t % DAY // BLOCK) * 3:02d}"
 
 
-def refused(code: str | None) -> str | None:
-    """The burst family of a call's error code: access refused, or None (throttling, a missing resource
-    and other errors are no one probing their permissions)."""
+REFUSED, FAILED_SIGN_IN = "AccessDenied", "FailedSignIn"  # the burst families (ERRORS profile values)
+
+
+def refused(e: Any) -> str | None:
+    """The burst family of a call that did not go through: access refused, a failed console sign-in, or
+    None (throttling, a missing resource and other errors are no one probing their permissions)."""
+    if e.event_name == "ConsoleLogin" and (e.error_code or e.error_message):
+        return FAILED_SIGN_IN  # ("Failed authentication": a wrong password or MFA code, for a user that exists)
+    code = e.error_code
     if code is None:
         return None
-    return "AccessDenied" if "Denied" in code or "Unauthorized" in code or "NotAuthorized" in code else None
+    return REFUSED if "Denied" in code or "Unauthorized" in code or "NotAuthorized" in code else None
 
 
 class IdentityProfile(msgspec.Struct, array_like=True):
@@ -68,33 +74,46 @@ class IdentityProfile(msgspec.Struct, array_like=True):
     refusals: list[float] = msgspec.field(default_factory=list)  # times of the refused calls of the last BURST_WINDOW (≤ BURST_CALLS)
     # the latest burst of refused calls: [first call's time, calls, unseen for the identity then, last call's time]; [] before one
     burst: list[Any] = msgspec.field(default_factory=list)
+    sign_ins: list[float] = msgspec.field(default_factory=list)  # failed console sign-ins, as ``refusals``
+    sign_in_burst: list[Any] = msgspec.field(default_factory=list)  # their latest burst, as ``burst``
 
     def state_of(self, dimension: str) -> ProfileState:
         return {API: self.apis, NETWORK: self.networks, COUNTRY: self.countries, AGENT: self.agents, REGION: self.regions,
                 HOUR: self.hours, ERRORS: self.errors}[dimension]
 
 
-def observe_refusal(st: IdentityProfile, t: float) -> None:
-    """A refused call at ``t``: a burst starts once BURST_CALLS fall in BURST_WINDOW and goes on while
-    refusals keep coming within BURST_WINDOW of each other; it is judged (unseen for a settled identity)
-    when it starts, then learned."""
-    if st.burst and t - st.burst[3] <= BURST_WINDOW:
-        st.burst[1] += 1
-        st.burst[3] = t
+# per family: the state's recent times and latest burst, and how a burst is told
+_FAMILIES = {REFUSED: ("refusals", "burst", "refused calls (AccessDenied)"), FAILED_SIGN_IN: ("sign_ins", "sign_in_burst", "failed console sign-ins")}
+
+
+def observe_refusal(st: IdentityProfile, t: float, family: str = REFUSED) -> None:
+    """A call of ``family`` refused at ``t``: a burst starts once BURST_CALLS fall in BURST_WINDOW and goes
+    on while refusals keep coming within BURST_WINDOW of each other; it is judged (unseen for a settled
+    identity) when it starts, then learned. Each family has its bursts: a role that probes its permissions
+    every day has still never had its console password guessed."""
+    times, latest, _ = _FAMILIES[family]
+    burst = getattr(st, latest)
+    if burst and t - burst[3] <= BURST_WINDOW:
+        burst[1] += 1
+        burst[3] = t
         return
-    recent = st.refusals = [r for r in st.refusals if t - r <= BURST_WINDOW][-(BURST_CALLS - 1):] + [t]
+    recent = [r for r in getattr(st, times) if t - r <= BURST_WINDOW][-(BURST_CALLS - 1):] + [t]
     if len(recent) >= BURST_CALLS:
-        st.burst = [recent[0], len(recent), settled(st, t) and unseen(st, ERRORS, "AccessDenied", t), t]
-        st.refusals = []
-        learn(st, {ERRORS: "AccessDenied"}, t)
+        setattr(st, latest, [recent[0], len(recent), settled(st, t) and unseen(st, ERRORS, family, t), t])
+        recent = []
+        learn(st, {ERRORS: family}, t)
+    setattr(st, times, recent)
 
 
 def burst_near(st: IdentityProfile, t: float, within: float) -> str | None:
-    """The unusual burst of refused calls that overlaps ``within`` seconds around ``t``, described; None without one."""
-    if st.burst and st.burst[2] and st.burst[0] - within <= t <= st.burst[3] + within:
-        start = time.strftime("%H:%M", time.gmtime(st.burst[0]))
-        return f"{st.burst[1]} refused calls (AccessDenied) in {max(1, round((st.burst[3] - st.burst[0]) / 60))} minutes from {start} UTC"
-    return None
+    """The unusual bursts of refused calls that overlap ``within`` seconds around ``t``, described; None without one."""
+    told = []
+    for _, latest, what in _FAMILIES.values():
+        burst = getattr(st, latest)
+        if burst and burst[2] and burst[0] - within <= t <= burst[3] + within:
+            start = time.strftime("%H:%M", time.gmtime(burst[0]))
+            told.append(f"{burst[1]} {what} in {max(1, round((burst[3] - burst[0]) / 60))} minutes from {start} UTC")
+    return "; ".join(told) or None
 
 
 def observe_day(st: Any, t: float) -> None:

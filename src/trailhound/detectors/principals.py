@@ -44,13 +44,21 @@ def identity_key(e: ApiCall) -> str | None:
     ip = e.source_ip
     if not ip or not (ip[0].isdigit() or ":" in ip):  # findings.build.is_ip, inlined: asked of every call
         return None  # an AWS service calling for it ("ec2.amazonaws.com", "AWS Internal")
-    # findings.build.principal_key, inlined
+    # findings.build.principal_key, inlined, but a failed sign-in keyed as its user is
     ctx = ident.session_context
     issuer = ctx.session_issuer if ctx is not None else None
     if kind == "AssumedRole" and issuer is not None and issuer.arn:
         key = issuer.arn
+    elif ident.arn:
+        key = ident.arn
+    elif kind == "IAMUser" and ident.user_name:
+        # a failed console sign-in names the user but carries no ARN: keyed as the user's successful calls are
+        # (an IAM path cannot be known here); a name that does not exist is hidden by AWS and is no one's profile
+        if ident.user_name == "HIDDEN_DUE_TO_SECURITY_REASONS":
+            return None
+        key = f"arn:aws:iam::{ident.account_id or e.recipient_account_id}:user/{ident.user_name}"
     else:
-        key = ident.arn or ident.principal_id or ident.access_key_id or "unknown"
+        key = ident.principal_id or ident.access_key_id or "unknown"
     if _service_role(key):
         return None
     if kind == "AssumedRole" and ":role/aws-reserved/sso.amazonaws.com/" in key and ident.arn:
@@ -78,7 +86,7 @@ def call_sig(e: ApiCall) -> int | None:
     source, name = e.event_source, e.event_name
     if source == "s3.amazonaws.com" or name in _PARAMETRIC:
         return None
-    sig = (e.source_ip, e.user_agent, e.aws_region, source, name, e.event_category, e.error_code)
+    sig = (e.source_ip, e.user_agent, e.aws_region, source, name, e.event_category, e.error_code or e.error_message)
     n = _calls.get(sig)
     if n is None:
         if len(_calls) >= 100_000:

@@ -36,6 +36,17 @@ def iam_user(account: str, name: str = "alice") -> dict[str, Any]:
     }
 
 
+def failed_sign_in(account: str, name: str, *, time: datetime, ip: str, ua: str) -> dict[str, Any]:
+    """A failed console sign-in of an existing IAM user as CloudTrail writes it: no errorCode, the error in
+    errorMessage, and a userIdentity without ARN or access key."""
+    who = iam_user(account, name)
+    rec = record("ConsoleLogin", "signin.amazonaws.com", time=time, account=account, ip=ip, ua=ua, response={"ConsoleLogin": "Failure"},
+                 identity={"type": "IAMUser", "principalId": who["principalId"], "accountId": account, "accessKeyId": "", "userName": name})
+    rec.update(eventType="AwsConsoleSignIn", errorMessage="Failed authentication", readOnly=False,
+               additionalEventData={"LoginTo": "https://console.aws.amazon.com/console/home", "MobileVersion": "No", "MFAUsed": "No"})
+    return rec
+
+
 def root_user(account: str) -> dict[str, Any]:
     return {"type": "Root", "principalId": account, "arn": f"arn:aws:iam::{account}:root", "accountId": account, "accessKeyId": "ASIAROOTSESSIONKEY01"}
 
