@@ -34,7 +34,7 @@ from trailhound.enrich.stages import FlowAddresses, InventoryLearning, Stage
 from trailhound.events import Source
 from trailhound.findings.aggregate import Aggregator, TrustedAddresses
 from trailhound.findings.enrich import Enricher
-from trailhound.findings.model import Finding, Occurrence
+from trailhound.findings.model import Finding, Occurrence, Raised
 from trailhound.findings.suppress import Suppression
 from trailhound.formats import Kind, Parsed, Problem, parse
 from trailhound.formats.batch import Member, parse_many
@@ -547,8 +547,9 @@ class Scanner:
                 slot[1] += int(size)
 
     # -- findings ------------------------------------------------------------------------
-    def _emit(self, occurrences: list[Occurrence]) -> list[tuple[Occurrence, Finding, bool]]:
-        """Occurrences into findings; returns those that were not suppressed, with their finding and whether it is new."""
+    def _emit(self, occurrences: list[Occurrence], correlate: bool = True) -> list[tuple[Occurrence, Finding, bool]]:
+        """Occurrences into findings; returns those that were not suppressed, with their finding and whether it is new.
+        What was not suppressed goes on to the detectors that correlate findings; what they raise does not."""
         if not occurrences:
             return []
         report = self.report
@@ -560,6 +561,8 @@ class Scanner:
                 report.findings_updated += 1
             report.finding_ids.add(finding.id)
         report.suppressed_trusted = self.aggregator.suppressed.get("trusted", 0)
+        if correlate and added and self.engine.correlators:
+            added += self._emit(self.engine.feed_findings([Raised(o, f.id) for o, f, _ in added]), correlate=False)
         return added
 
     # -- commit points -------------------------------------------------------------------

@@ -4,7 +4,11 @@ over a day that together read as an attack, though each alone may be no finding.
 Per identity (``principals.identity_key``), a settled one (a week, four active days), the engine keeps
 the **signals** of the last ``WINDOW``: each first use of a classed API (``api_classes.classify``: the
 tactic classes and Trailhound's extensions) and each first touch of an S3 bucket's objects or permissions,
-with whether it came from a network, country or client the identity never used. A sequence is raised
+with whether it came from a network, country or client the identity never used — and, as a correlator
+(``engine.keyed``), the findings the other detectors raise on the identity from Medium up (not Policy
+types: configuration is no one acting), each type once per window, with the unfamiliar origin its type
+stands for (a Tor exit, a listed address, credentials away from their instance). A finding needs no
+settled identity: a key stolen in its first week is still used by someone else. A sequence is raised
 when the signals of the window
 
 * span ≥ ``TACTICS`` distinct tactics, one of them beyond discovery and initial access (credential
@@ -13,7 +17,8 @@ when the signals of the window
 
 CompromisedData when the signals reach S3 data or bucket permissions, else CompromisedCredentials. The
 finding explains itself: its description tells the story in order, and ``service.detection.sequence``
-carries GuardDuty's shape — signals (each API with first/last seen and count), actors (the identity and
+carries GuardDuty's shape — signals (each API with first/last seen and count; each finding as a FINDING
+signal whose uid is the finding's id), actors (the identity and
 its addresses), resources (buckets, keys) and indicators (ATTACK_TACTIC, HIGH_RISK_API,
 UNUSUAL_API_FOR_USER, UNUSUAL_ASN_FOR_USER). One finding per identity and window; a longer attack
 updates it.
@@ -21,6 +26,7 @@ updates it.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
@@ -36,7 +42,7 @@ from trailhound.engine.runner import timed
 from trailhound.engine.baseline import DAY, Profile, ProfileState
 from trailhound.events import ApiCall, Source
 from trailhound.findings.build import api_occurrence
-from trailhound.findings.model import CRITICAL, Detection, Occurrence
+from trailhound.findings.model import CRITICAL, AccessKeyResource, Detection, Occurrence, Raised
 from trailhound.findings.model import Sequence as Seq
 
 if TYPE_CHECKING:
@@ -47,6 +53,7 @@ WINDOW = DAY
 TACTICS = 3
 MAX_SIGNALS = 40
 WEAK = frozenset({"Discovery", "InitialAccess"})
+SIGNAL_SEVERITY = 4.0  # another detector's finding is a signal from Medium up (GuardDuty's Medium is 4.0-6.9)
 _S3_DATA = {"GetObject": "read", "PutObject": "write", "CopyObject": "write", "DeleteObject": "delete", "DeleteObjects": "delete"}
 _S3_PERMISSION = frozenset({"PutBucketPolicy", "DeleteBucketPolicy", "PutBucketAcl", "PutObjectAcl", "DeletePublicAccessBlock",
                             "DeleteBucketPublicAccessBlock", "PutBucketPublicAccessBlock"})
@@ -97,6 +104,7 @@ class AttackSequence(KeyedDetector[Signals]):
 
     key_by = staticmethod(identity_key)  # shared: computed once per call for every identity detector
     facts_by = staticmethod(call_sig)
+    correlates = True  # the identity's findings are signals too
 
     def update(self, key: str, rows: list[ApiCall], state: Signals | None, watermark: float) -> tuple[list[Occurrence], Any]:
         st = state if state is not None else Signals()
@@ -135,6 +143,50 @@ class AttackSequence(KeyedDetector[Signals]):
         return out, st
 
     def _judge(self, key: str, e: ApiCall, st: Signals, t: float) -> Occurrence | None:
+        ident = e.user_identity
+
+        def make(ftype: str, title: str, story: str, info: dict[str, Any], aggregation: str) -> Occurrence:
+            return api_occurrence(e, ftype, self.severity(ftype), title, story, resource_key=key, additional_info=info, aggregation_key=aggregation)
+
+        return self._sequence_of(key, (ident.type or "", ident.name, ident.access_key_id or ""), st, t, make)
+
+    # -- findings as signals ---------------------------------------------------------------------
+    def finding_key(self, raised: Raised) -> str | None:
+        o = raised.occurrence
+        # its own findings are no signal; configuration findings (Policy) and Low ones are no one acting against the account
+        if o.actor is None or o.severity < SIGNAL_SEVERITY or o.type.startswith(("AttackSequence:", "Policy:")):
+            return None
+        return o.actor
+
+    def on_findings(self, key: str, raised: list[Raised], state: Signals | None, watermark: float) -> tuple[list[Occurrence], Any]:
+        """Another detector's finding on this identity is a signal: its tactic, and the unfamiliar origin its
+        type stands for (a Tor exit, a listed address, credentials away from their instance...). The identity
+        need not be settled: the finding is evidence of its own. Each type once per window."""
+        st = state if state is not None else Signals()
+        out: list[Occurrence] = []
+        for r in raised:
+            o, t = r.occurrence, r.occurrence.time
+            tactic, value = tactic_of(o.type), f"finding:{o.type}"
+            if tactic is None or any(s[2] == value and t - s[0] <= WINDOW for s in st.signals):
+                continue
+            bucket = next((d.name for d in getattr(o.resource, "s3_bucket_details", None) or ()), "")
+            signal = [t, tactic, value, True, _origin_of(o.type), o.remote_ip or "", bucket, r.finding_id]
+            st.signals = sorted([s for s in st.signals if t - s[0] <= WINDOW] + [signal], key=lambda s: s[0])[-MAX_SIGNALS:]
+            details = getattr(o.resource, "access_key_details", None)
+            who = (details.user_type or "", details.user_name or "", details.access_key_id or "") if details else ("", key, "")
+
+            def make(ftype: str, title: str, story: str, info: dict[str, Any], aggregation: str, o: Occurrence = o) -> Occurrence:
+                return Occurrence(type=ftype, severity=self.severity(ftype), time=o.time, account_id=o.account_id, region=o.region,
+                                  resource=AccessKeyResource(access_key_details=details) if details else o.resource, resource_key=key,
+                                  action=o.action, title=title, description=story, additional_info=info, remote_ip=o.remote_ip,
+                                  aggregation_key=aggregation, actor=key)
+
+            occ = self._sequence_of(key, who, st, t, make)
+            if occ is not None:
+                out.append(occ)
+        return out, st
+
+    def _sequence_of(self, key: str, who: tuple[str, str, str], st: Signals, t: float, make: Any) -> Occurrence | None:
         tactics = {s[1] for s in st.signals}
         if len(tactics) < TACTICS or not tactics - WEAK or not any(s[4] for s in st.signals):
             return None
@@ -142,31 +194,29 @@ class AttackSequence(KeyedDetector[Signals]):
             return None  # reported in this window; a new tactic updates it
         if st.reported < 0 or t - st.reported > WINDOW:
             st.reported = st.signals[0][0]
-        s3 = bool(tactics & {"S3DataAccess", "S3Permission"})
+        s3 = any(s[6] for s in st.signals)  # a bucket's objects or permissions, first touched or in a finding
         ftype = S3_SEQ if s3 else IAM_SEQ
-        story = self._story(e, st)
-        occ = api_occurrence(
-            e, ftype, self.severity(ftype),
-            f"{'Potential data compromise of S3' if s3 else 'Potential misuse of credentials'}: {e.user_identity.name} "
-            f"performed a sequence spanning {len(tactics)} tactics.", story, aggregation_key=f"seq|{st.reported:.0f}",
-            additional_info={"tactics": sorted(tactics), "signals": len(st.signals)},
-        )
-        occ.detection = Detection(sequence=self._sequence(key, e, st, story))
-        return occ
+        story = self._story(who, st)
+        occ = make(ftype, f"{'Potential data compromise of S3' if s3 else 'Potential misuse of credentials'}: {who[1]} "
+                          f"performed a sequence spanning {len(tactics)} tactics.", story,
+                   {"tactics": sorted(tactics), "signals": len(st.signals)}, f"seq|{st.reported:.0f}")
+        occ.detection = Detection(sequence=self._sequence(key, who, st, story))
+        return occ  # type: ignore[no-any-return]
 
-    def _story(self, e: ApiCall, st: Signals) -> str:
+    def _story(self, who: tuple[str, str, str], st: Signals) -> str:
         steps = []
         for tactic in dict.fromkeys(s[1] for s in st.signals):
             mine = [s for s in st.signals if s[1] == tactic]
-            apis = ", ".join(dict.fromkeys(s[2] for s in mine))
+            first_uses = ", ".join(dict.fromkeys(s[2] for s in mine if not s[2].startswith("finding:")))
+            findings = ", ".join(dict.fromkeys(s[2].removeprefix("finding:") for s in mine if s[2].startswith("finding:")))
+            what = "; ".join(filter(None, (f"first used {first_uses}" if first_uses else "", f"raised {findings}" if findings else "")))
             where = next((s[4] for s in mine if s[4]), "")
-            steps.append(f"{tactic}: {apis}" + (f" (from {where}, unseen for it)" if where else ""))
+            steps.append(f"{tactic}: {what}" + (f" (from {where})" if where else ""))
         start = datetime.fromtimestamp(st.signals[0][0], UTC).strftime("%Y-%m-%d %H:%M")
-        return (f"Since {start} UTC, {e.user_identity.type} {e.user_identity.name} used, for the first time in its history: "
-                + "; then ".join(steps) + ". Together these read as an attacker using its credentials: each step alone may be "
-                "ordinary, their order and the unfamiliar origin are not.")
+        return (f"Since {start} UTC, {who[0]} {who[1]}: " + "; then ".join(steps) + ". Together these read as an attacker using its "
+                "credentials: each step alone may be ordinary, their order and the unfamiliar origin are not.")
 
-    def _sequence(self, key: str, e: ApiCall, st: Signals, story: str) -> Seq:
+    def _sequence(self, key: str, who: tuple[str, str, str], st: Signals, story: str) -> Seq:
         from trailhound.findings.model import SequenceIndicator, SequenceSignal
 
         def iso(t: float) -> str:
@@ -175,25 +225,52 @@ class AttackSequence(KeyedDetector[Signals]):
         grouped: dict[str, list[list[Any]]] = {}
         for s in st.signals:
             grouped.setdefault(s[2], []).append(s)
-        signals = [SequenceSignal(uid=hashlib.sha256(f"{key}|{v}".encode()).hexdigest()[:32], type="CLOUD_TRAIL", name=v,
-                                  description=f"first use ({ss[0][1]})", first_seen_at=iso(ss[0][0]), last_seen_at=iso(ss[-1][0]),
-                                  count=len(ss), actor_ids=[key], endpoint_ids=sorted({s[5] for s in ss if s[5]}),
-                                  resource_uids=sorted({f"arn:aws:s3:::{s[6]}" for s in ss if s[6]}))
-                   for v, ss in grouped.items()]
+        signals = []
+        for v, ss in grouped.items():
+            finding = v.startswith("finding:")
+            signals.append(SequenceSignal(
+                uid=ss[0][7] if finding else hashlib.sha256(f"{key}|{v}".encode()).hexdigest()[:32], type="FINDING" if finding else "CLOUD_TRAIL",
+                name=v.removeprefix("finding:"), description=f"{'finding' if finding else 'first use'} ({ss[0][1]})", first_seen_at=iso(ss[0][0]),
+                last_seen_at=iso(ss[-1][0]), count=len(ss), actor_ids=[key], endpoint_ids=sorted({s[5] for s in ss if s[5]}),
+                resource_uids=sorted({f"arn:aws:s3:::{s[6]}" for s in ss if s[6]})))
         buckets = sorted({s[6] for s in st.signals if s[6]})
         odd = sorted({p for s in st.signals if s[4] for p in s[4].split(", ")})
         return Seq(uid=hashlib.sha256(f"{key}|{st.reported}".encode()).hexdigest()[:32], description=story,
-                   actors=[{"id": key, "session": {"uid": e.user_identity.access_key_id or ""}}],
+                   actors=[{"id": key, "session": {"uid": who[2]}}],
                    resources=[{"uid": f"arn:aws:s3:::{b}", "type": "AWS::S3::Bucket"} for b in buckets],
                    endpoints=[{"id": a} for a in sorted({s[5] for s in st.signals if s[5]})], signals=signals,
                    sequence_indicators=[SequenceIndicator(key="ATTACK_TACTIC", values=sorted({s[1] for s in st.signals}), title="Tactics"),
-                                        SequenceIndicator(key="UNUSUAL_API_FOR_USER", values=sorted(grouped), title="APIs new to the identity"),
+                                        SequenceIndicator(key="UNUSUAL_API_FOR_USER", values=sorted(v for v in grouped if not v.startswith("finding:")),
+                                                          title="APIs new to the identity"),
                                         SequenceIndicator(key="UNUSUAL_ASN_FOR_USER", values=odd, title="Origins new to the identity")])
+
+
+_ORIGINS = (("TorIPCaller", "a Tor exit node"), ("MaliciousIPCaller", "an address on a threat list"),
+            ("CredentialExfiltration", "credentials used away from where they were issued"), ("ConsoleLoginSuccess.B", "an impossible journey"),
+            ("AnomalousBehavior", "a network, country or client new to it"))
+
+
+def _origin_of(ftype: str) -> str:
+    """The unfamiliar origin a finding type stands for, or "" (most types say nothing of where the caller was)."""
+    return next((what for part, what in _ORIGINS if part in ftype), "")
+
+
+@functools.cache
+def _tactics() -> dict[str, str]:
+    from trailhound.detectors.catalogue import rows
+
+    # "TA0006 Credential Access" -> "CredentialAccess": the names ``api_classes`` gives its classes
+    return {f.name: "".join(w[:1].upper() + w[1:] for w in f.tactic.split(" ", 1)[1].split()) for f, _, _ in rows()}
+
+
+def tactic_of(ftype: str) -> str | None:
+    """The ATT&CK tactic a finding type is catalogued under, as a signal's tactic."""
+    return _tactics().get(ftype)
 
 
 def cases(start: datetime, account: str = "111122223333") -> list[Case]:
     from trailhound.detectors.anomalous_behavior import BOTO, HOME, OFFICE, VPS
-    from trailhound.simulator.records import CLI_UA, Case, iam_user, record
+    from trailhound.simulator.records import ATTACKER_IP, CLI_UA, Case, iam_user, record
 
     ec2, iam, sts, s3, sm = "ec2.amazonaws.com", "iam.amazonaws.com", "sts.amazonaws.com", "s3.amazonaws.com", "secretsmanager.amazonaws.com"
     t = iter(start + timedelta(minutes=3 * i) for i in range(400))
@@ -224,7 +301,16 @@ def cases(start: datetime, account: str = "111122223333") -> list[Case]:
     # the sequences are made of findings of their own: the calls' AnomalousBehavior types and the rules they trip
     signals = frozenset(f"{c}:IAMUser/AnomalousBehavior" for c in ("Discovery", "CredentialAccess", "Persistence", "DefenseEvasion", "Impact",
                                                                   "Exfiltration"))
+    # a contractor's key in its second day, used from an address on the operator's threat list: no habits to
+    # judge by, the findings on it are the signals (recon, a new key, the bucket drained)
+    contractor = iam_user(account, "sam-contractor")
+    contractor_days = ip.daily(start, 2, contractor, [("DescribeInstances", ec2)], [HOME], CLI_UA, account)
+    listed = [now("ListBuckets", s3, contractor, ATTACKER_IP, BOTO), now("CreateAccessKey", iam, contractor, ATTACKER_IP, BOTO),
+              obj("GetObject", contractor, "vendor-invoices", ATTACKER_IP, BOTO)]
+    intel = frozenset({"Recon:IAMUser/MaliciousIPCaller.Custom", "UnauthorizedAccess:IAMUser/MaliciousIPCaller.Custom",
+                       "UnauthorizedAccess:S3/MaliciousIPCaller.Custom"})
     return [
+        Case("new-key-from-a-listed-address-recon-persist-exfiltrate", S3_SEQ, contractor_days + listed, needs_custom_list=True, also=intel),
         Case("stolen-keys-discover-steal-persist", IAM_SEQ, dev_days + takeover, also=signals),
         Case("stolen-keys-open-and-drain-finance-bucket", S3_SEQ, fin_days + data, also=signals),
         Case("busy-admin-new-tasks-from-the-desk", None, admin_days + busy),

@@ -8,6 +8,11 @@ rows change that entity's state::
 
     update(key, rows, state, watermark) -> (occurrences, new state or None)
     on_timer(key, state, watermark)     -> (occurrences, new state or None)   # when timer(state) is due
+    on_findings(key, raised, state, watermark) -> (occurrences, new state or None)   # correlators only
+
+A correlator (``correlates = True``) also reads the findings the other detectors raise, as they are
+raised (``findings.model.Raised``, keyed by its ``finding_key``), into the same state: an attack
+sequence is one identity's calls *and* its findings. What it raises from them is not read again.
 
 ``rows`` are that key's rows of one batch in event-time order; ``state`` is an instance of the
 detector's ``State`` (a msgspec Struct, versioned by ``state_version``) or None for a key not seen
@@ -28,7 +33,7 @@ from typing import Any, ClassVar, Generic, TypeVar
 import msgspec
 
 from trailhound.engine.detector import Detector
-from trailhound.findings.model import Occurrence
+from trailhound.findings.model import Occurrence, Raised
 
 S = TypeVar("S", bound=msgspec.Struct)
 
@@ -58,6 +63,8 @@ class KeyedDetector(Detector, Generic[S]):
     # (an instance's session, a Lambda function's), which keys are this detector's (None: all of them).
     owns: ClassVar[Any] = None
 
+    correlates: ClassVar[bool] = False  # reads the findings other detectors raise (``finding_key``, ``on_findings``)
+
     def candidates(self, events: Any) -> Any:
         """Record detectors, optionally: the events of a batch it reads at all, as one cheap pass (a list
         comprehension over a memo beats a ``key_of`` call per event when most events are of no use)."""
@@ -72,6 +79,14 @@ class KeyedDetector(Detector, Generic[S]):
 
     def update(self, key: str, rows: Any, state: S | None, watermark: float) -> tuple[list[Occurrence], S | None]:
         raise NotImplementedError
+
+    def finding_key(self, raised: Raised) -> str | None:
+        """Correlators: the key a finding just raised belongs to, or None when it is of no use."""
+        return None
+
+    def on_findings(self, key: str, raised: list[Raised], state: S | None, watermark: float) -> tuple[list[Occurrence], S | None]:
+        """Correlators: a key's findings just raised, in time order; like ``update``."""
+        return [], state
 
     def timer(self, state: S) -> float | None:
         """When ``on_timer`` should next run for a key in this state (event time), or None."""

@@ -20,7 +20,7 @@ from trailhound.engine.detector import rows_for
 from trailhound.engine.keyed import KeyedDetector
 from trailhound.engine.state import Envelope, States
 from trailhound.events import ApiCall
-from trailhound.findings.model import Occurrence
+from trailhound.findings.model import Occurrence, Raised
 from trailhound.formats.base import Problem
 
 _KEY = "__key"
@@ -262,6 +262,7 @@ class Engine:
     def __init__(self, detectors: Iterable[KeyedDetector], store: Any, lateness: float, watermark: float = float("-inf"),
                  capacity: int = 200_000) -> None:
         self.detectors = {d.name: d for d in detectors}
+        self.correlators = [d for d in self.detectors.values() if d.correlates]
         self.states = States(store, self.detectors, capacity)
         self.lateness = lateness
         self.watermark = watermark
@@ -295,20 +296,38 @@ class Engine:
                                     rows.memo))
                     if not rows:
                         continue
-            env = envs.get(key)
-            # The key's own watermark: its rows come in time order, so once they reach `last`, every row of
-            # this key up to `last - lateness` has arrived, whatever the other keys' progress.
-            watermark = max(self.watermark, last - self.lateness)
-            try:
-                occurrences, new = det.update(key, rows, env.value if env else None, watermark)
-            except Exception as exc:  # this key's state may be half-changed: forget it rather than trust it
-                self._failed(det, key, "update", exc)
-                continue
-            born = env.born if env else first
-            self.states.put(det.name, key, None if new is None else Envelope(new, born, max(env.last, last) if env else last, det.timer(new)))
-            if occurrences and last - born >= det.warmup:
-                out.extend(occurrences)
+            out.extend(self._update(det, det.update, key, rows, envs.get(key), first, last))
         return out
+
+    def feed_findings(self, raised: list[Raised]) -> list[Occurrence]:
+        """Findings just raised, to the detectors that correlate them: each key's in time order."""
+        out: list[Occurrence] = []
+        for det in self.correlators:
+            groups: dict[str, list[Raised]] = {}
+            for r in raised:
+                k = det.finding_key(r)
+                if k is not None:
+                    groups.setdefault(k, []).append(r)
+            if not groups:
+                continue
+            envs = self.states.get_many(det.name, list(groups))
+            for key, rows in groups.items():
+                rows.sort(key=lambda r: r.occurrence.time)
+                out.extend(self._update(det, det.on_findings, key, rows, envs.get(key), rows[0].occurrence.time, rows[-1].occurrence.time))
+        return out
+
+    def _update(self, det: KeyedDetector, step: Any, key: str, rows: Any, env: Envelope | None, first: float, last: float) -> list[Occurrence]:
+        # The key's own watermark: its rows come in time order, so once they reach `last`, every row of
+        # this key up to `last - lateness` has arrived, whatever the other keys' progress.
+        watermark = max(self.watermark, last - self.lateness)
+        try:
+            occurrences, new = step(key, rows, env.value if env else None, watermark)
+        except Exception as exc:  # this key's state may be half-changed: forget it rather than trust it
+            self._failed(det, key, step.__name__, exc)
+            return []
+        born = env.born if env else first
+        self.states.put(det.name, key, None if new is None else Envelope(new, born, max(env.last, last) if env else last, det.timer(new)))
+        return occurrences if occurrences and last - born >= det.warmup else []
 
     def advance(self, event_time: float) -> list[Occurrence]:
         """The stream has reached ``event_time``: move the watermark and fire the timers it passes."""

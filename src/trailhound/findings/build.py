@@ -174,10 +174,12 @@ def api_occurrence(
     evidence: Evidence | None = None,
 ) -> Occurrence:
     """An occurrence raised by one CloudTrail event (resource: the caller's access key unless given)."""
+    from trailhound.detectors.principals import identity_key  # (the detectors build on this module)
+
     info = {"userAgent": {"fullUserAgent": e.user_agent}} if e.user_agent else {}
     if additional_info:
         info.update(additional_info)
-    return Occurrence(
+    return Occurrence(actor=identity_key(e),
         type=type, severity=severity, time=e.event_time.timestamp(), account_id=e.account_id, region=e.aws_region,
         resource=resource or access_key_resource(e), resource_key=resource_key or principal_key(e), action=api_call(e, affected),
         title=title, description=description, feature_name="S3DataEvents" if e.event_category == "Data" else "CloudTrail",

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import hashlib
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import msgspec
 import orjson
@@ -376,6 +376,14 @@ class Occurrence(msgspec.Struct, kw_only=True):
     aggregation_key: str = ""  # extra identity, e.g. the indicator for threat-intel types
     first_seen: float | None = None  # the earliest event, for an occurrence that gathers several
     detection: Detection | None = None  # anomaly evidence of behaviour types (service.detection)
+    actor: str | None = None  # the identity whose calls raised it (``principals.identity_key``): what correlation keys on
+
+
+class Raised(NamedTuple):
+    """A finding as the detectors that correlate findings read it: the occurrence, and the finding it went into."""
+
+    occurrence: Occurrence
+    finding_id: str
 
 
 # ---- the codec ----------------------------------------------------------------------------

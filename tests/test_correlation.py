@@ -1,0 +1,124 @@
+"""Findings as signals: the attack-sequence detector reads the findings other detectors raise on an
+identity (``KeyedDetector.correlates``), through the whole scan and at the engine's contract."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, ClassVar
+
+import msgspec
+from conftest import scan
+
+from trailhound.detectors import attack_sequence as seq
+from trailhound.detectors import identity_profile as ip
+from trailhound.detectors.anomalous_behavior import BOTO, HOME
+from trailhound.engine import Engine, FindingType, KeyedDetector, severity
+from trailhound.findings.model import HIGH, LOW, MEDIUM, Raised
+from trailhound.simulator.attack_day import write_case_logs, write_custom_lists
+from trailhound.simulator.records import ATTACKER_IP, CLI_UA, Case, iam_user, record
+from trailhound.store.database import Store
+
+START = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
+ACCOUNT = "111122223333"
+S3, IAM, EC2 = "s3.amazonaws.com", "iam.amazonaws.com", "ec2.amazonaws.com"
+
+
+def _scan(tmp_path: Path, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    threat, _ = write_custom_lists(tmp_path / "lists")
+    _, store = scan(write_case_logs(tmp_path / "logs", [Case("c", None, records)]), threat_lists=[threat])
+    return list(store.findings())
+
+
+def _contractor(*attack: tuple[str, str, bool]) -> list[dict[str, Any]]:
+    """A key in its second day (no settled habits), then calls from the listed address (api, service, data event)."""
+    who = iam_user(ACCOUNT, "sam-contractor")
+    days = ip.daily(START, 2, who, [("DescribeInstances", EC2)], [HOME], CLI_UA, ACCOUNT)
+    calls = []
+    for i, (api, svc, data) in enumerate(attack):
+        r = record(api, svc, time=START + timedelta(minutes=3 * i), account=ACCOUNT, identity=who, ip=ATTACKER_IP, ua=BOTO,
+                   params={"bucketName": "finance-reports", "key": "q3/ledger.csv"} if svc == S3 else None)
+        calls.append({**r, "eventCategory": "Data", "managementEvent": False} if data else r)
+    return days + calls
+
+
+def test_findings_on_a_new_identity_make_a_sequence(tmp_path: Path) -> None:
+    findings = _scan(tmp_path, _contractor(("ListBuckets", S3, False), ("CreateAccessKey", IAM, False), ("GetObject", S3, True)))
+    by_type = {f["type"]: f for f in findings}
+    (sequence,) = [f for f in findings if f["type"].startswith("AttackSequence:")]
+    assert sequence["type"] == seq.S3_SEQ and sequence["severity"] == 9.0
+    detail = sequence["service"]["detection"]["sequence"]
+    signals = {s["name"]: s for s in detail["signals"]}
+    # each finding is a FINDING signal whose uid is the finding it stands for
+    for name in ("UnauthorizedAccess:IAMUser/MaliciousIPCaller.Custom", "UnauthorizedAccess:S3/MaliciousIPCaller.Custom"):
+        assert signals[name]["type"] == "FINDING" and signals[name]["uid"] == by_type[name]["id"]
+    tactics = next(i["values"] for i in detail["sequenceIndicators"] if i["key"] == "ATTACK_TACTIC")
+    assert {"InitialAccess", "Exfiltration"} <= set(tactics) and len(tactics) >= 3
+    assert detail["resources"] == [{"uid": "arn:aws:s3:::finance-reports", "type": "AWS::S3::Bucket"}]
+    assert "an address on a threat list" in detail["description"] and "sam-contractor" in sequence["title"]
+    info = json.loads(sequence["service"]["additionalInfo"]["value"])
+    assert info["signals"] == len(detail["signals"])
+
+
+def test_two_weak_tactics_from_a_listed_address_are_no_sequence(tmp_path: Path) -> None:
+    findings = _scan(tmp_path, _contractor(("ListBuckets", S3, False), ("ListUsers", IAM, False), ("CreateAccessKey", IAM, False)))
+    types = {f["type"] for f in findings}
+    assert "UnauthorizedAccess:IAMUser/MaliciousIPCaller.Custom" in types  # the findings themselves are raised...
+    assert not {t for t in types if t.startswith("AttackSequence:")}  # ...but recon and a new key are two tactics, both initial
+
+
+def _raised(ftype: str, sev: float, actor: str | None = "arn:aws:iam::111122223333:user/sam", at: float = 0.0) -> Raised:
+    from trailhound.findings.build import api_occurrence
+    from trailhound.events import ApiCall
+
+    e = msgspec.json.decode(json.dumps(record("CreateAccessKey", IAM, time=START + timedelta(seconds=at), ip=ATTACKER_IP)), type=ApiCall)
+    o = api_occurrence(e, ftype, sev, "t", "d")
+    o.actor = actor
+    return Raised(o, f"id-{ftype}")
+
+
+def test_which_findings_are_signals() -> None:
+    det = seq.AttackSequence()
+    assert det.finding_key(_raised("UnauthorizedAccess:IAMUser/TorIPCaller", MEDIUM)) == "arn:aws:iam::111122223333:user/sam"
+    assert det.finding_key(_raised("Stealth:IAMUser/CloudTrailLoggingDisabled", LOW)) is None  # Low
+    assert det.finding_key(_raised("Policy:S3/BucketPublicAccessGranted", HIGH)) is None  # configuration, not someone acting
+    assert det.finding_key(_raised(seq.IAM_SEQ, 9.0)) is None  # its own: never read back
+    assert det.finding_key(_raised("UnauthorizedAccess:IAMUser/TorIPCaller", MEDIUM, actor=None)) is None  # AWS's own calls
+    assert seq.tactic_of("UnauthorizedAccess:IAMUser/InstanceCredentialExfiltration.OutsideAWS") == "CredentialAccess"
+    assert seq.tactic_of("Impact:S3/AnomalousBehavior.Delete") == "Impact"
+
+
+def test_each_finding_type_is_one_signal_per_window() -> None:
+    det = seq.AttackSequence()
+    tor = [_raised("UnauthorizedAccess:IAMUser/TorIPCaller", MEDIUM, at=60.0 * i) for i in range(30)]
+    occs, st = det.on_findings("k", tor, None, 0.0)
+    assert occs == [] and len(st.signals) == 1
+    later = _raised("UnauthorizedAccess:IAMUser/TorIPCaller", MEDIUM, at=seq.WINDOW + 3600)
+    _, st = det.on_findings("k", [later], st, 0.0)
+    assert [s[0] for s in st.signals] == [later.occurrence.time]  # the old window's signal has gone
+
+
+class _Broken(KeyedDetector[Any]):
+    """A correlator that fails on findings: the engine reports it and drops that key's state, nothing else."""
+
+    name = "broken-correlator"
+    State: ClassVar[type[msgspec.Struct]] = seq.Signals
+    correlates = True
+    findings = (FindingType("Test:IAMUser/Broken", severity(LOW), "TA0001 Initial Access", "T1078", "never"),)
+
+    def finding_key(self, raised: Raised) -> str | None:
+        return raised.occurrence.actor
+
+    def on_findings(self, key: str, raised: list[Raised], state: Any, watermark: float) -> tuple[list[Any], Any]:
+        raise ValueError("boom")
+
+
+def test_a_failing_correlator_costs_only_its_key() -> None:
+    store = Store(":memory:")
+    engine = Engine([_Broken(), seq.AttackSequence()], store, 60.0)
+    out = engine.feed_findings([_raised("UnauthorizedAccess:IAMUser/TorIPCaller", MEDIUM)])
+    assert out == []
+    (problem,) = engine.problems
+    assert "on_findings failed for key arn:aws:iam::111122223333:user/sam (ValueError: boom)" in problem.message
+    assert engine.states.get("attack-sequence", "arn:aws:iam::111122223333:user/sam") is not None  # the other correlator kept its own
