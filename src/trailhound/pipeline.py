@@ -547,9 +547,15 @@ class Scanner:
                 slot[1] += int(size)
 
     # -- findings ------------------------------------------------------------------------
-    def _emit(self, occurrences: list[Occurrence], correlate: bool = True) -> list[tuple[Occurrence, Finding, bool]]:
+    def _emit(self, occurrences: list[Occurrence]) -> list[tuple[Occurrence, Finding, bool]]:
         """Occurrences into findings; returns those that were not suppressed, with their finding and whether it is new.
         What was not suppressed goes on to the detectors that correlate findings; what they raise does not."""
+        added = self._add(occurrences)
+        if added and self.engine.correlators:
+            added += self._add(self.engine.feed_findings([Raised(o, f.id) for o, f, _ in added]))
+        return added
+
+    def _add(self, occurrences: list[Occurrence]) -> list[tuple[Occurrence, Finding, bool]]:
         if not occurrences:
             return []
         report = self.report
@@ -561,8 +567,6 @@ class Scanner:
                 report.findings_updated += 1
             report.finding_ids.add(finding.id)
         report.suppressed_trusted = self.aggregator.suppressed.get("trusted", 0)
-        if correlate and added and self.engine.correlators:
-            added += self._emit(self.engine.feed_findings([Raised(o, f.id) for o, f, _ in added]), correlate=False)
         return added
 
     # -- commit points -------------------------------------------------------------------

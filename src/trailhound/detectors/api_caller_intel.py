@@ -134,7 +134,13 @@ def cases(start: datetime, account: str = "111122223333") -> list[Case]:
     def api(name: str, expect: str | None, event: str, ip: str, *, data: bool = False, custom: bool = False, src: str = iam,
             params: dict[str, Any] | None = None) -> Case:
         return Case(name, expect, record(event, s3 if data else src, time=next(t), account=account, identity=mallory, ip=ip,
-                                         params=obj if data else params, data_event=data), needs_custom_list=custom)
+                                         params=obj if data else params, data_event=data), needs_custom_list=custom,
+                    also=sequences if expect else frozenset())
+
+    # mallory's calls from listed addresses, read together (a simulated estate holds them all), are an attack sequence
+    from trailhound.detectors.attack_sequence import IAM_SEQ, S3_SEQ
+
+    sequences = frozenset({IAM_SEQ, S3_SEQ})
 
     return [
         api("threat-ip-recon", "Recon:IAMUser/MaliciousIPCaller.Custom", "ListAccessKeys", ATTACKER_IP, custom=True),
