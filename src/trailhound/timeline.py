@@ -173,8 +173,11 @@ def plan(paths: list[Path], mapper: Callable[[Callable[[list[Path]], Planned], l
     if mapper is None:
         pending, others = plan_files(paths)
     else:
-        unnamed = [p for p in paths if _AWS_NAME.fullmatch(p.name) is None]
-        pending, others = plan_files([p for p in paths if _AWS_NAME.fullmatch(p.name) is not None]) if len(unnamed) < len(paths) else ([], [])
+        named: list[Path] = []
+        unnamed: list[Path] = []
+        for p in paths:
+            (unnamed if _AWS_NAME.fullmatch(p.name) is None else named).append(p)
+        pending, others = plan_files(named) if named else ([], [])
         if len(unnamed) < 2 * _PLAN_CHUNK:
             more = [plan_files(unnamed)]
         else:

@@ -92,8 +92,8 @@ class AttackSequence(KeyedDetector[Signals]):
     ttl = ip.TTL
     findings = (
         FindingType(IAM_SEQ, severity(CRITICAL), "TA0001 Initial Access", "T1078.004 Valid Accounts: Cloud Accounts",
-                    f"within a day, one identity's first uses of APIs span ≥{TACTICS} tactics (one beyond discovery), some from a "
-                    "network, country or client it never used"),
+                    f"within a day, one identity's first uses of APIs and the findings on it (Medium and up) span ≥{TACTICS} tactics "
+                    "(one beyond discovery), some from a network, country or client it never used or an origin a finding names"),
         FindingType(S3_SEQ, severity(CRITICAL), "TA0010 Exfiltration",
                     "T1530 Data from Cloud Storage", "the same, reaching S3 objects or bucket permissions the identity never touched",
                     sources=("CloudTrail", "S3DataEvents")),
