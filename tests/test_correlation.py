@@ -122,3 +122,17 @@ def test_a_failing_correlator_costs_only_its_key() -> None:
     (problem,) = engine.problems
     assert "on_findings failed for key arn:aws:iam::111122223333:user/sam (ValueError: boom)" in problem.message
     assert engine.states.get("attack-sequence", "arn:aws:iam::111122223333:user/sam") is not None  # the other correlator kept its own
+
+
+def test_a_finding_on_a_call_already_a_signal_is_that_step() -> None:
+    """AnomalousBehavior calls PutBucketPolicy Impact; the sequence already has it as the bucket's permission
+    change: the finding joins that step (and is linked) rather than adding a tactic of its own."""
+    det = seq.AttackSequence()
+    finding = _raised("Impact:IAMUser/AnomalousBehavior", MEDIUM, at=120.0)
+    t = finding.occurrence.time
+    st = seq.Signals(signals=[[t, "S3Permission", "s3:permission:finance-reports", True, "", ATTACKER_IP, "finance-reports"]])
+    _, st = det.on_findings("k", [finding], st, 0.0)
+    assert [s[1] for s in st.signals] == ["S3Permission", "S3Permission"] and st.signals[1][7] == finding.finding_id
+    # at another moment it is a step of its own, with its catalogued tactic
+    _, st = det.on_findings("k", [_raised("Impact:IAMUser/AnomalousBehavior", MEDIUM, at=7200.0)], seq.Signals(), 0.0)
+    assert [s[1] for s in st.signals] == ["Impact"]

@@ -166,8 +166,13 @@ class AttackSequence(KeyedDetector[Signals]):
         out: list[Occurrence] = []
         for r in raised:
             o, t = r.occurrence, r.occurrence.time
-            tactic, value = tactic_of(o.type), f"finding:{o.type}"
-            if tactic is None or any(s[2] == value and t - s[0] <= WINDOW for s in st.signals):
+            value = f"finding:{o.type}"
+            if any(s[2] == value and t - s[0] <= WINDOW for s in st.signals):
+                continue
+            # a finding on a call that is a signal already (its first use) is that step, not another: it takes the step's tactic
+            same = next((s[1] for s in st.signals if s[0] == t and not s[2].startswith("finding:")), None)
+            tactic = same or tactic_of(o.type)
+            if tactic is None:
                 continue
             bucket = next((d.name for d in getattr(o.resource, "s3_bucket_details", None) or ()), "")
             signal = [t, tactic, value, True, _origin_of(o.type), o.remote_ip or "", bucket, r.finding_id]
@@ -310,9 +315,10 @@ def cases(start: datetime, account: str = "111122223333") -> list[Case]:
     intel = frozenset({"Recon:IAMUser/MaliciousIPCaller.Custom", "UnauthorizedAccess:IAMUser/MaliciousIPCaller.Custom",
                        "UnauthorizedAccess:S3/MaliciousIPCaller.Custom"})
     return [
-        Case("new-key-from-a-listed-address-recon-persist-exfiltrate", S3_SEQ, contractor_days + listed, needs_custom_list=True, also=intel),
         Case("stolen-keys-discover-steal-persist", IAM_SEQ, dev_days + takeover, also=signals),
         Case("stolen-keys-open-and-drain-finance-bucket", S3_SEQ, fin_days + data, also=signals),
         Case("busy-admin-new-tasks-from-the-desk", None, admin_days + busy),
         Case("new-hire-first-week-from-a-hotel", None, hire_days + first_week),
+        # (after the others: the sample finding of each type is its first case's)
+        Case("new-key-from-a-listed-address-recon-persist-exfiltrate", S3_SEQ, contractor_days + listed, needs_custom_list=True, also=intel),
     ]
