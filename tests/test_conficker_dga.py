@@ -45,3 +45,15 @@ def test_generated_maps_names_to_variant_and_day() -> None:
     g = cd.generated(date(2020, 1, 1), date(2020, 1, 2))
     assert g["jqfgtmjl.ws"] == [("B", date(2020, 1, 1))] and g["fvqcih.net"] == [("A", date(2020, 1, 1))]
     assert len(g) >= 4 * 250 - 5  # four lists of 250, a collision at most now and then
+
+
+def test_the_dga_bench_counts_regenerated_names_of_a_benign_list_as_conflicts() -> None:
+    """OpenDNS's 2014 top list holds Conficker B names for the days before it was taken: those labels
+    are conflicts, with their day; a label the generator does not produce, or produces only outside
+    the list's window, stays benign."""
+    sys.path.insert(0, str(ROOT / "bench"))
+    import quality_dga
+
+    got = quality_dga.label_conflicts("opendns-top", {"fwfsqcux", "bdawooytpv", "google", "zqjjrpx"})
+    assert got == {"fwfsqcux": {date(2014, 11, 3)}, "bdawooytpv": {date(2014, 11, 3)}}
+    assert quality_dga.label_conflicts("opendns-random", {"konxk"}) == {}  # B's name for 2014-11-10: after the list
