@@ -34,9 +34,10 @@ def test_model_file_is_small_and_loads_with_numpy_alone() -> None:
 
 def test_generated_names_score_high_and_popular_names_low() -> None:
     m = shipped_model()
-    for name in ("vmtgcxpydsriifbq.eu", "pksnprwyupqtsii.net", "cvyh1po636avyrsxebwbkn7.ddns.net", "1ucsfp11k5fh0t1bkl3r1vbu3ox.net"):
-        assert m.judge(name).score >= m.threshold, name  # Emotet, Murofet, Corebot (below a dynamic-DNS zone), GameoverZeus
-    for name in ("brothernerveplacebringconsult.com", "aopldfuhwhgra.org", "qkgogwauessomcqa.org"):  # Matsnu (words), CryptoLocker, Ramdo
+    for name in ("vmtgcxpydsriifbq.eu", "cvyh1po636avyrsxebwbkn7.ddns.net", "1ucsfp11k5fh0t1bkl3r1vbu3ox.net"):
+        assert m.judge(name).score >= m.threshold, name  # Emotet, Corebot (below a dynamic-DNS zone), GameoverZeus
+    # Murofet, Matsnu (words), CryptoLocker, Ramdo: over the lower threshold, which a burst of NXDOMAIN names counts
+    for name in ("pksnprwyupqtsii.net", "brothernerveplacebringconsult.com", "aopldfuhwhgra.org", "qkgogwauessomcqa.org"):
         assert m.judge(name).score >= m.threshold_low, name
     for name in ("google.com", "www.amazon.com", "facebook.com", "login.microsoftonline.com", "github.com", "wikipedia.org",
                  "security.ubuntu.com", "pypi.org", "registry-1.docker.io", "s3.us-east-1.amazonaws.com"):
@@ -50,8 +51,10 @@ def test_the_label_that_carries_the_entropy_is_judged() -> None:
     assert judged_label("9f86d081884c7d659a2feaa0c55ad015a3bf4f1b.avqs.mcafee.com") == ("mcafee.com", "mcafee")
     assert judged_label("WWW.Example.CO.UK.") == ("example.co.uk", "example")
     assert judged_label("cvyh1po636avyrsxebwbkn7.ddns.net") == ("cvyh1po636avyrsxebwbkn7.ddns.net", "cvyh1po636avyrsxebwbkn7")
-    for nothing in ("xkqjzpwv", "10.0.0.1", "1.0.0.10.in-addr.arpa", "ip-10-0-0-1.ec2.internal", "qzkxjw.corp", "co.uk"):
+    for nothing in ("xkqjzpwv", "10.0.0.1", "1.0.0.10.in-addr.arpa", "ip-10-0-0-1.ec2.internal", "qzkxjw.corp", "co.uk",
+                    "xn--ob0bz7i69i99fm8qgkfwlc.com", "www.xn--mnchen-3ya.de"):  # punycode: an encoding, random-looking by construction
         assert judged_label(nothing) is None, nothing
+    assert judged_label("xn--mnchen-3ya.example.com") == ("example.com", "example")  # only the judged label counts
     m = shipped_model()
     assert m.judge("d3k9x1abcd7zq8.cloudfront.net").score < m.threshold_low
 
@@ -134,3 +137,36 @@ def test_a_long_nxdomain_burst_of_names_under_the_lower_threshold_fires_the_wide
     assert found[0].additional_info["distinctNxdomainOverWidest"] == MIN_WIDE
     assert _instance_lookups(names[:MIN_WIDE - 1], nxdomain=True) == []
     assert _instance_lookups(names[:MIN_WIDE], nxdomain=False) == []
+
+
+def test_dense_features_are_clipped_to_the_trained_range() -> None:
+    """A label whose lexical measures lie beyond what training spanned is weighed as at the edge: with
+    every feature's range shrunk to its mean, the dense part adds nothing and the logit is the n-grams' alone."""
+    from trailhound.enrich.dga import ngram_indices
+
+    def ngrams_only(m: Model, label: str) -> float:
+        bi, tri = ngram_indices(label)
+        return m.bias + sum(m.sparse[i] for i in bi) / len(bi) ** 0.5 + sum(m.sparse[i] for i in tri) / len(tri) ** 0.5
+
+    arrays = dict(np.load(ROOT / "src" / "trailhound" / "enrich" / "data" / MODEL_FILE))
+    assert np.all(arrays["dense_lo"] <= arrays["dense_hi"])
+    m = Model(arrays)
+    arrays["dense_lo"] = arrays["dense_hi"] = arrays["dense_mean"]
+    flat = Model(arrays)
+    for label in ("okiloveyoupleasedonttouchmeandthenleave", "ffbbbdc6d3c353211fe2ba39c9f744cd", "google"):
+        assert flat.logit(label) == pytest.approx(ngrams_only(flat, label)), label
+        assert m.logit(label) != pytest.approx(ngrams_only(m, label)), label
+    clip = (np.zeros(2), np.ones(2), np.array([0.0, 0.0]), np.array([1.0, 10.0]))  # mean, scale, lo, hi
+    assert train_dga.standardize(np.array([[-5.0, 50.0], [0.5, 3.0]]), clip).tolist() == [[0.0, 10.0], [0.5, 3.0]]
+
+
+def test_the_per_name_threshold_holds_on_the_long_tail_too() -> None:
+    """The per-name threshold is no lower than the one set on the training lists' names (kept for
+    signals weighed with others), and the long tail it was also set on was never trained on."""
+    m = shipped_model()
+    assert m.threshold >= m.threshold_head >= 0.5 and m.threshold_low < m.threshold_head
+    assert m.meta["benign"]["tail"] > 1000
+    high, low, wide = train_dga.thresholds(np.linspace(0, 0.99, 10_000), np.linspace(0, 1, 10_000))
+    assert high > 0.9995 and low == pytest.approx(0.97, abs=0.001) and wide == pytest.approx(0.94, abs=0.001)
+    c = train_dga.corpus(SHARED, seed=5, per_family=30, benign_every=5)
+    assert c.tail and not set(c.tail) & (set(c.table) | set(c.train) | set(c.calib))

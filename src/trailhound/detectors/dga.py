@@ -61,7 +61,7 @@ class DgaBurst(WindowedDetector):
                             f"within 30 minutes, ≥{MIN_HIGH} distinct names a classifier scores as generated, ≥{MIN_LOW} distinct NXDOMAIN "
                             f"names over its lower threshold or ≥{MIN_WIDE} over its widest, mostly NXDOMAIN"),)
     window = Sliding(length=WINDOW, step=600)
-    state_version = 2  # 2: the widest tier's counts (nx_low, wide) joined the buckets
+    state_version = 3  # 2: the widest tier's counts (nx_low, wide) joined the buckets; 3: counted with dga-lr-2's thresholds
     # NXDOMAIN names over the widest threshold (the evidence), and hashed counts per threshold
     reducers = {"nx": Distinct(exact=16, sample=10), "nx_high": Distinct(exact=16, sample=0), "high": Distinct(exact=16, sample=0),
                 "nx_low": Distinct(exact=16, sample=0), "low": Distinct(exact=16, sample=0), "wide": Distinct(exact=16, sample=0),

@@ -11,16 +11,20 @@ that carries the name's entropy, not the whole name:
 * below a free dynamic-DNS zone (``ddns.net``, ``dyndns.org``… ``DYNAMIC_ZONES``), where anyone can
   register a name and DGAs do (Corebot, Symmi, Kraken), the label registered there;
 * nothing for names without a registrable domain on the PSL: single labels (Chrome's random intranet
-  probes), IP literals, reverse lookups, ``*.internal`` / ``.local`` / ``.corp`` names.
+  probes), IP literals, reverse lookups, ``*.internal`` / ``.local`` / ``.corp`` names; nor for an
+  internationalised label (``xn--…``), whose ASCII form encodes non-Latin text and says nothing of
+  how it was chosen.
 
 Features of a label (``features``): character bigrams and trigrams with word boundaries (directly
 indexed, no hashing), and lexical measures — length (binned), Shannon entropy, digit and vowel
 ratios, consonant runs, distinct characters, how common its bigrams and trigrams are in benign names
 (a table learned from benign lists), and how well it splits into words of a small vocabulary learned
 from benign names (coverage, word count against length: dictionary DGAs such as Matsnu, Suppobox and
-Gozi glue three to six words, people one or two). ``Model.score(label)`` is the probability that the
-label was generated; ``Model.judge(name)`` caches (bounded) the verdict per query name, so the
-classifier runs once per distinct name however often it is queried.
+Gozi glue three to six words, people one or two). Each lexical measure is clipped to the range the
+training names span before it is weighed, so a long phrase or hash is not scored beyond what was
+learned. ``Model.score(label)`` is the probability that the label was generated; ``Model.judge(name)``
+caches (bounded) the verdict per query name, so the classifier runs once per distinct name however
+often it is queried.
 """
 
 from __future__ import annotations
@@ -89,6 +93,8 @@ def judged_label(name: str) -> tuple[str, str] | None:
     if unit in DYNAMIC_ZONES and r.subdomain:
         label = r.subdomain.rsplit(".", 1)[-1]
         unit = f"{label}.{unit}"
+    if label.startswith("xn--"):
+        return None  # punycode: the ASCII form of a non-Latin name, random-looking by construction
     return unit, label
 
 
@@ -186,9 +192,11 @@ class Model:
     def __init__(self, arrays: dict[str, Any]) -> None:
         self.meta: dict[str, Any] = json.loads(str(arrays["meta"]))
         self.version: str = self.meta["version"]
-        self.threshold: float = float(self.meta["threshold"])  # per-name: a DGA-looking name (≤ 0.1% of benign names)
+        self.threshold: float = float(self.meta["threshold"])  # per-name: a DGA-looking name (0.05% of benign names, the long tail's too)
         self.threshold_low: float = float(self.meta["threshold_low"])  # per-name: worth counting in a burst of NXDOMAIN names
         self.threshold_wide: float = float(self.meta["threshold_wide"])  # per-name: 5% of benign names; counts only in a long NXDOMAIN burst
+        # 0.05% of the training lists' names only (dga-lr-1's threshold): for a signal weighed with others (enrich.reputation)
+        self.threshold_head: float = float(self.meta.get("threshold_head", self.threshold))
         self.bigram_logp = arrays["bigram_logp"].astype(np.float64).tolist()
         self.trigram_logp = arrays["trigram_logp"].astype(np.float64).tolist()
         self.unseen = float(self.meta["unseen_logp"])
@@ -197,6 +205,9 @@ class Model:
         self.dense_w = arrays["dense_w"].astype(np.float64).tolist()
         self.mean = arrays["dense_mean"].astype(np.float64).tolist()
         self.scale = arrays["dense_scale"].astype(np.float64).tolist()
+        n = len(self.mean)  # the range each dense feature is clipped to (dga-lr-2 on; none before)
+        self.lo = arrays["dense_lo"].astype(np.float64).tolist() if "dense_lo" in arrays else [-math.inf] * n
+        self.hi = arrays["dense_hi"].astype(np.float64).tolist() if "dense_hi" in arrays else [math.inf] * n
         self.bias = float(arrays["bias"])
         self._memo: dict[str, Judged | None] = {}
 
@@ -211,7 +222,8 @@ class Model:
         sw = self.sparse
         z = self.bias + sum(sw[i] for i in bi) / math.sqrt(len(bi)) + sum(sw[i] for i in tri) / math.sqrt(len(tri))
         dense = dense_features(label, self.bigram_logp, self.trigram_logp, self.unseen, self.words)
-        return z + sum(w * (x - m) / s for w, x, m, s in zip(self.dense_w, dense, self.mean, self.scale))
+        return z + sum(w * (min(max(x, lo), hi) - m) / s
+                       for w, x, m, s, lo, hi in zip(self.dense_w, dense, self.mean, self.scale, self.lo, self.hi))
 
     def score(self, label: str) -> float:
         z = self.logit(label)

@@ -13,7 +13,8 @@ that make it risky, each with a weight in (0, 1) and the value that set it:
   Unlicense), and ``intel/data/abused-services.tsv`` (tunnels such as ngrok and Cloudflare Quick
   Tunnels, paste and file-drop sites, out-of-band callback zones, free hosting platforms);
   ``listedHosting``: a zone with more than ``HOSTING_LISTED`` names on the packaged lists under it;
-* ``lexical`` — the DGA model's score of the owner's label (``enrich.dga``), with its entropy, digits
+* ``lexical`` — the DGA model's score of the owner's label (``enrich.dga``; high: over ``threshold_head``, 0.05% of
+  the training lists' names — a signal weighed with others, not the per-name verdict), with its entropy, digits
   and length reported beside it;
 * ``listedUnderSameDomain`` — up to five names on a threat list lie under the same owner (``c2.evil.com``
   is listed and ``www.evil.com`` is asked for; ``listedNeighbourhood``, weaker: six to twenty). Not strong
@@ -207,7 +208,7 @@ class Reputation:
         score = self.model.score(label) if label else 0.0
         digits = sum(c.isdigit() for c in label)
         lexical = {"dgaScore": round(score, 4), "entropy": round(_entropy(label), 3), "digits": digits, "length": len(label)}
-        if score >= self.model.threshold:
+        if score >= self.model.threshold_head:
             signals.append(("lexicalHigh", WEIGHTS["lexicalHigh"], lexical["dgaScore"]))
         elif score >= self.model.threshold_low or (len(label) >= 16 and digits >= 2 and lexical["entropy"] >= 3.6):
             signals.append(("lexicalLow", WEIGHTS["lexicalLow"], lexical["dgaScore"]))
