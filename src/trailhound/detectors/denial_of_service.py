@@ -198,13 +198,15 @@ class DenialOfService(KeyedDetector[FloodState]):
         out: list[Occurrence] = []
         if not st.open or (st.soonest + 1) * 60.0 > watermark:
             return out, st if st.peaks or st.reported or st.open else None
-        done = sorted((minute, k) for k in st.open if ((minute := _minute(k)) + 1) * 60.0 <= watermark)
+        # each open minute's number read once: the ones left open give the next soonest
+        minutes = [(_minute(k), k) for k in st.open]
+        done = sorted(mk for mk in minutes if (mk[0] + 1) * 60.0 <= watermark)
         for minute, slot in done:
             remote, proto, _ = slot.rsplit("|", 2)
             found = self._judge(key, remote, int(proto), minute, st.open.pop(slot), st)
             if found is not None:
                 out.append(found)
-        st.soonest = min(map(_minute, st.open), default=0)
+        st.soonest = min((m for m, _ in minutes if (m + 1) * 60.0 > watermark), default=0)
         if st.reported:
             today = max(st.reported.values())
             st.reported = {k: d for k, d in st.reported.items() if d == today}

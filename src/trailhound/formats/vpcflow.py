@@ -82,9 +82,10 @@ def read_frame(body: bytes, fields: list[str]) -> pl.DataFrame:
     )
 
 
-def _consistent(body: bytes | memoryview, n_fields: int) -> bool:
+def _consistent(body: bytes | memoryview, n_fields: int, newlines: int | None = None) -> bool:
+    """(``newlines``: the body's count of them, when the caller has it.)"""
     raw = np.frombuffer(body, dtype=np.uint8)  # counting with numpy: ~3x bytes.count
-    lines = int(np.count_nonzero(raw == 10)) + (0 if raw[-1:].tobytes() == b"\n" else 1)
+    lines = (int(np.count_nonzero(raw == 10)) if newlines is None else newlines) + (0 if raw[-1:].tobytes() == b"\n" else 1)
     # A repeated header line has the right field count but fails the integer `start` column,
     # so it too lands in the line-by-line path; CRLF line ends are handled by Polars.
     return int(np.count_nonzero(raw == 32)) == lines * (n_fields - 1)
@@ -243,9 +244,10 @@ def read_shared(datas: list[bytes], damaged: list[bool]) -> tuple[tuple[pl.DataF
             continue
         body = memoryview(data)[skip:]
         ends = not body or data.endswith(b"\n")
-        n = np.count_nonzero(np.frombuffer(body, dtype=np.uint8) == 10) + (not ends)
+        newlines = int(np.count_nonzero(np.frombuffer(body, dtype=np.uint8) == 10))
+        n = newlines + (not ends)
         # a member whose own separators do not add up is read alone, where its bad lines are named
-        if n and not _consistent(body[:-1] if ends else body, len(fields)):
+        if n and not (_consistent(body[:-1], len(fields), newlines - 1) if ends else _consistent(body, len(fields), newlines)):
             alone.append(i)
             continue
         bodies.append(body)
