@@ -89,9 +89,12 @@ class States:
 
     def put(self, det: str, key: str, env: Envelope | None) -> None:
         k = (det, key)
+        was = self._cache.get(k)
         self._remember(k, env)
         self._dirty.add(k)
-        if env is not None and env.timer is not None:
+        # A timer the key already had is in the heap (an entry leaves it only when due, and a fired timer
+        # must move): pushed again at every update it would be popped and looked up once per update.
+        if env is not None and env.timer is not None and (was is None or was.timer != env.timer):
             heapq.heappush(self._timers, (env.timer, det, key))
 
     def due(self, watermark: float) -> Iterator[tuple[str, str, Envelope]]:
