@@ -353,8 +353,42 @@ def test_a_key_without_state_is_looked_up_in_the_store_once(store_url: str) -> N
         engine.feed(det, [q(minute, "a.example.com", src="10.0.0.9")])
         engine.advance((T0 + timedelta(minutes=minute)).timestamp())
         _commit(engine, store, det)
-    assert asked == ["10.0.0.9"] and engine.states.get(det.name, "10.0.0.9") is None
+    # nothing of this detector was stored when the engine began, and no key of it has left memory: no query at all
+    assert asked == [] and engine.states.get(det.name, "10.0.0.9") is None
     engine.feed(det, [q(45, "remember.example.com", src="10.0.0.9")])
     _commit(engine, store, det)
     fresh = Engine([det], store, 120.0)  # a new process finds it in the store
     assert fresh.states.get(det.name, "10.0.0.9").value.n == 1
+    asked.clear()
+    for minute in range(50, 90, 10):  # with state of this detector stored, a new key is asked about once
+        fresh.feed(det, [q(minute, "a.example.com", src="10.0.0.7")])
+        fresh.advance((T0 + timedelta(minutes=minute)).timestamp())
+        _commit(fresh, store, det)
+    assert asked == ["10.0.0.7"]
+
+
+def test_a_state_that_left_memory_is_found_in_the_store(store_url: str) -> None:
+    """The store is skipped only for detectors with nothing there: a key pushed out of a full cache (written at
+    the next commit) is read back from the store, not started afresh."""
+    class Counting(KeyedDetector):
+        name = "toy-counting"
+        consumes = Source.DNS
+        findings = ()
+
+        class State(msgspec.Struct):
+            n: int
+
+        def key_of(self, e: DnsQuery) -> str:
+            return e.srcaddr or ""
+
+        def update(self, key: str, rows: list[DnsQuery], state: Any, watermark: float) -> tuple[list[Occurrence], Any]:
+            return [], self.State((state.n if state else 0) + len(rows))
+
+    store = Store(store_url)
+    det = Counting()
+    engine = Engine([det], store, 120.0, capacity=1)
+    engine.feed(det, [q(0, "a.example.com", src="10.0.0.1"), q(1, "b.example.com", src="10.0.0.1")])
+    engine.feed(det, [q(2, "a.example.com", src="10.0.0.2")])  # the cache holds one key: 10.0.0.1 leaves it
+    _commit(engine, store, det)
+    engine.feed(det, [q(3, "c.example.com", src="10.0.0.1")])
+    assert engine.states.get(det.name, "10.0.0.1").value.n == 3
