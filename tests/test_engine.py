@@ -324,20 +324,24 @@ def test_distinct_count_past_its_exact_bound_does_not_depend_on_arrival_order() 
     assert len(counts) == 1 and abs(counts.pop() - 120) <= 12
 
 
+class _ByResolverClient(KeyedDetector):
+    """A toy DNS detector keyed by the querying address, with a count as its state."""
+    consumes = Source.DNS
+    findings = ()
+
+    class State(msgspec.Struct):
+        n: int
+
+    def key_of(self, e: DnsQuery) -> str:
+        return e.srcaddr or ""
+
+
 def test_a_key_without_state_is_looked_up_in_the_store_once(store_url: str) -> None:
     """A key a detector keeps no state for (nothing worth remembering yet) is absent from the store; that is
     remembered across commits (a scan meeting many such keys would otherwise ask the store about each again
     after every commit), and a state written later is still found by a new process."""
-    class Quiet(KeyedDetector):
+    class Quiet(_ByResolverClient):
         name = "toy-quiet"
-        consumes = Source.DNS
-        findings = ()
-
-        class State(msgspec.Struct):
-            n: int
-
-        def key_of(self, e: DnsQuery) -> str:
-            return e.srcaddr or ""
 
         def update(self, key: str, rows: list[DnsQuery], state: Any, watermark: float) -> tuple[list[Occurrence], Any]:
             named = sum(e.query_name == "remember.example.com" for e in rows)
@@ -370,16 +374,8 @@ def test_a_key_without_state_is_looked_up_in_the_store_once(store_url: str) -> N
 def test_a_state_that_left_memory_is_found_in_the_store(store_url: str) -> None:
     """The store is skipped only for detectors with nothing there: a key pushed out of a full cache (written at
     the next commit) is read back from the store, not started afresh."""
-    class Counting(KeyedDetector):
+    class Counting(_ByResolverClient):
         name = "toy-counting"
-        consumes = Source.DNS
-        findings = ()
-
-        class State(msgspec.Struct):
-            n: int
-
-        def key_of(self, e: DnsQuery) -> str:
-            return e.srcaddr or ""
 
         def update(self, key: str, rows: list[DnsQuery], state: Any, watermark: float) -> tuple[list[Occurrence], Any]:
             return [], self.State((state.n if state else 0) + len(rows))
