@@ -38,7 +38,7 @@ def mark_addresses(df: pl.DataFrame, lookup: Callable[[str], Any], trusted: Call
     """``memo`` (address -> LISTED|TRUSTED|PRIVATE bits) carries the judgements from file to file: a
     flow file names mostly the addresses the last one did, and three lookups per address per file
     cost more than the rest of this stage. Valid while the lists behind ``lookup``/``trusted`` stay put."""
-    addresses = df.lazy().select(pl.concat([pl.col("srcaddr"), pl.col("dstaddr")]).drop_nulls().unique()).collect().to_series().to_list()
+    addresses = pl.concat([df["srcaddr"], df["dstaddr"]]).drop_nulls().unique().to_list()
     if memo is None:
         memo = {}
     elif len(memo) > _MEMO_LIMIT:
