@@ -324,20 +324,24 @@ def test_distinct_count_past_its_exact_bound_does_not_depend_on_arrival_order() 
     assert len(counts) == 1 and abs(counts.pop() - 120) <= 12
 
 
+class _ByResolverClient(KeyedDetector):
+    """A toy DNS detector keyed by the querying address, with a count as its state."""
+    consumes = Source.DNS
+    findings = ()
+
+    class State(msgspec.Struct):
+        n: int
+
+    def key_of(self, e: DnsQuery) -> str:
+        return e.srcaddr or ""
+
+
 def test_a_key_without_state_is_looked_up_in_the_store_once(store_url: str) -> None:
     """A key a detector keeps no state for (nothing worth remembering yet) is absent from the store; that is
     remembered across commits (a scan meeting many such keys would otherwise ask the store about each again
     after every commit), and a state written later is still found by a new process."""
-    class Quiet(KeyedDetector):
+    class Quiet(_ByResolverClient):
         name = "toy-quiet"
-        consumes = Source.DNS
-        findings = ()
-
-        class State(msgspec.Struct):
-            n: int
-
-        def key_of(self, e: DnsQuery) -> str:
-            return e.srcaddr or ""
 
         def update(self, key: str, rows: list[DnsQuery], state: Any, watermark: float) -> tuple[list[Occurrence], Any]:
             named = sum(e.query_name == "remember.example.com" for e in rows)
@@ -353,8 +357,34 @@ def test_a_key_without_state_is_looked_up_in_the_store_once(store_url: str) -> N
         engine.feed(det, [q(minute, "a.example.com", src="10.0.0.9")])
         engine.advance((T0 + timedelta(minutes=minute)).timestamp())
         _commit(engine, store, det)
-    assert asked == ["10.0.0.9"] and engine.states.get(det.name, "10.0.0.9") is None
+    # nothing of this detector was stored when the engine began, and no key of it has left memory: no query at all
+    assert asked == [] and engine.states.get(det.name, "10.0.0.9") is None
     engine.feed(det, [q(45, "remember.example.com", src="10.0.0.9")])
     _commit(engine, store, det)
     fresh = Engine([det], store, 120.0)  # a new process finds it in the store
     assert fresh.states.get(det.name, "10.0.0.9").value.n == 1
+    asked.clear()
+    for minute in range(50, 90, 10):  # with state of this detector stored, a new key is asked about once
+        fresh.feed(det, [q(minute, "a.example.com", src="10.0.0.7")])
+        fresh.advance((T0 + timedelta(minutes=minute)).timestamp())
+        _commit(fresh, store, det)
+    assert asked == ["10.0.0.7"]
+
+
+def test_a_state_that_left_memory_is_found_in_the_store(store_url: str) -> None:
+    """The store is skipped only for detectors with nothing there: a key pushed out of a full cache (written at
+    the next commit) is read back from the store, not started afresh."""
+    class Counting(_ByResolverClient):
+        name = "toy-counting"
+
+        def update(self, key: str, rows: list[DnsQuery], state: Any, watermark: float) -> tuple[list[Occurrence], Any]:
+            return [], self.State((state.n if state else 0) + len(rows))
+
+    store = Store(store_url)
+    det = Counting()
+    engine = Engine([det], store, 120.0, capacity=1)
+    engine.feed(det, [q(0, "a.example.com", src="10.0.0.1"), q(1, "b.example.com", src="10.0.0.1")])
+    engine.feed(det, [q(2, "a.example.com", src="10.0.0.2")])  # the cache holds one key: 10.0.0.1 leaves it
+    _commit(engine, store, det)
+    engine.feed(det, [q(3, "c.example.com", src="10.0.0.1")])
+    assert engine.states.get(det.name, "10.0.0.1").value.n == 3

@@ -15,6 +15,7 @@ from conftest import scan
 from trailhound.detectors import denial_of_service as dos
 from trailhound.detectors import traffic_volume as tv
 from trailhound.detectors.habits import case_host
+from trailhound.enrich.flows import public
 from trailhound.simulator.attack_day import add_attack_instances, write_case_logs
 from trailhound.simulator.records import Case, flow_row, internet_addresses
 
@@ -26,7 +27,8 @@ VICTIM = internet_addresses(1, seed=5)[0]
 def _frame(rows: list[dict[str, Any]]) -> pl.DataFrame:
     """Flow rows as the pipeline's frame has them (underscored names, direction and privacy columns)."""
     df = pl.DataFrame([{k.replace("-", "_"): v for k, v in r.items()} for r in rows], infer_schema_length=None)
-    return df.with_columns(src_private=pl.col("srcaddr").str.starts_with("10."), dst_private=pl.col("dstaddr").str.starts_with("10."))
+    return df.with_columns(src_private=pl.col("srcaddr").str.starts_with("10."), dst_private=pl.col("dstaddr").str.starts_with("10."),
+                           src_public=public("srcaddr"), dst_public=public("dstaddr"))
 
 
 def _info(finding: dict[str, Any]) -> dict[str, Any]:

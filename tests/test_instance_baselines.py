@@ -14,11 +14,12 @@ import pytest
 from conftest import scan
 
 from trailhound.detectors import habits, network_port_unusual, spambot, unusual_resolver
-from trailhound.detectors.flows import OPENS, PUBLIC_DEST, opener
+from trailhound.detectors.flows import OPENS, PUBLIC_DEST, PUBLIC_SRC, opener
 from trailhound.detectors.habits import SAMPLE, case_host, history
 from trailhound.detectors.network_port_unusual import NetworkPortUnusual
 from trailhound.detectors.spambot import Spambot
 from trailhound.detectors.unusual_resolver import UnusualResolver, public_resolvers
+from trailhound.enrich.flows import mark_addresses
 from trailhound.enrich.geo import is_private
 from trailhound.simulator.attack_day import write_case_logs
 from trailhound.simulator.records import Case, flow_row, internet_addresses
@@ -135,8 +136,10 @@ def test_opens_agrees_with_opener_where_opener_is_sure() -> None:
 def test_public_dest_agrees_with_is_private() -> None:
     addresses = ["10.1.2.3", "172.16.0.1", "172.31.255.1", "172.32.0.1", "192.168.1.1", "169.254.169.253", "100.64.0.1", "100.127.1.1",
                  "100.128.0.1", "127.0.0.1", "8.8.8.8", "1.1.1.1", "fd00::1", "fe80::1", "2600:1f18::1", "11.0.0.1", "192.169.0.1"]
-    got = pl.DataFrame({"dstaddr": addresses}).select(PUBLIC_DEST.alias("p"))["p"].to_list()
-    assert got == [not is_private(a) for a in addresses]
+    frame = mark_addresses(pl.DataFrame({"srcaddr": addresses, "dstaddr": addresses, "flow_direction": ["egress"] * len(addresses)}),
+                           lambda ip: ())
+    got = frame.select(PUBLIC_DEST.alias("p"))["p"].to_list()
+    assert got == [not is_private(a) for a in addresses] == frame.select(PUBLIC_SRC.alias("p"))["p"].to_list()
 
 
 @pytest.mark.parametrize("cls", [NetworkPortUnusual, Spambot, UnusualResolver])

@@ -46,8 +46,13 @@ def usage_codes(events: Any, times: np.ndarray) -> UsageCodes:
         return [], np.zeros(0, dtype=np.int64)
     # the raw attributes first (account; for CloudTrail data event or not, and the bucket), numbered at C speed where possible
     if isinstance(events, pl.DataFrame):  # flow records: usually one account per file (S3 delivers per account)
-        accounts = events["account_id"].fill_null("unknown")
-        uniq = accounts.unique(maintain_order=True).to_list()
+        accounts = events["account_id"]
+        first = accounts[0]
+        if first is not None and not accounts.null_count() and (accounts == first).all():
+            uniq = [first]  # the usual file: one account, told without hashing every row
+        else:
+            accounts = accounts.fill_null("unknown")
+            uniq = accounts.unique(maintain_order=True).to_list()
         raw_keys: list[tuple[str, Source, str]] = [(a, Source.FLOW, "") for a in uniq]
         raw = (np.zeros(n, dtype=np.int64) if len(uniq) == 1
                else accounts.replace_strict(uniq, list(range(len(uniq))), return_dtype=pl.Int64).to_numpy())

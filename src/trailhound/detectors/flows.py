@@ -116,11 +116,11 @@ _SPORT, _DPORT = pl.col("srcport"), pl.col("dstport")
 OPENS = (pl.when(((_FLAGS & SYN) != 0) & ((_FLAGS & 16) == 0)).then(True)
          .when((_FLAGS & SYN_ACK) == SYN_ACK).then(False)
          .otherwise(((_DPORT < 1024) & (_SPORT >= 1024)) | ((_DPORT < EPHEMERAL_MIN) & (_SPORT >= EPHEMERAL_MIN))))
-# The destination is not a private, shared, link-local or loopback address (IPv4) nor a unique-local or
-# link-local one (IPv6): one regular expression per batch, where the ``dst_private`` column is only there
-# for logs without a direction. ``geo.is_private`` stays the judge of the few rows that get through.
-_PRIVATE = r"^(?:10\.|127\.|169\.254\.|192\.168\.|172\.(?:1[6-9]|2\d|3[01])\.|100\.(?:6[4-9]|[7-9]\d|1[01]\d|12[0-7])\.|f[cd]|fe[89ab]|::1$)"
-PUBLIC_DEST = ~pl.col("dstaddr").str.contains(_PRIVATE).fill_null(False)
-PUBLIC_SRC = ~pl.col("srcaddr").str.contains(_PRIVATE).fill_null(False)
+# The destination (source) is not a private, shared, link-local or loopback address (IPv4) nor a unique-local
+# or link-local one (IPv6): the quick test on the text that enrichment runs once per row (``enrich.flows.public``),
+# where the ``dst_private`` column is only there for logs without a direction. ``geo.is_private`` stays the
+# judge of the few rows that get through.
+PUBLIC_DEST = pl.col("dst_public")
+PUBLIC_SRC = pl.col("src_public")
 # Connections our instances opened, that were let through, to the Internet.
 OUTBOUND_TO_INTERNET = SOURCE_IS_LOCAL & ACCEPTED & OPENS & PUBLIC_DEST

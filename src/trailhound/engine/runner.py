@@ -41,11 +41,16 @@ def keyed_rows(det: KeyedDetector, frame: pl.DataFrame, numbers: Any = None) -> 
     a merged row goes with the number of its last."""
     picked = frame.select(det.key.alias(_KEY), *det.columns)
     if det.compact is None:
-        rows = KeyedRows(picked.iter_rows())
+        rows = _tuples(picked)
         return rows if numbers is None else (rows, numbers)  # type: ignore[return-value]
     merged = det.compact(picked.with_columns(pl.Series(_ROW, numbers if numbers is not None else range(picked.height))), _KEY, _ROW)
-    rows = KeyedRows(merged.drop(_ROW).iter_rows())
+    rows = _tuples(merged.drop(_ROW))
     return rows if numbers is None else (rows, merged.get_column(_ROW).to_numpy())  # type: ignore[return-value]
+
+
+def _tuples(frame: pl.DataFrame) -> KeyedRows:
+    """The frame's rows as tuples: column by column into Python, then zipped (~1.5x ``iter_rows``)."""
+    return KeyedRows(zip(*(c.to_list() for c in frame.iter_columns()))) if frame.width else KeyedRows(frame.iter_rows())
 
 
 @functools.cache  # a detector's columns are fixed: worked out once, not at every feed

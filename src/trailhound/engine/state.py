@@ -44,6 +44,10 @@ class States:
         self._dirty: set[tuple[str, str]] = set()
         self._pending: dict[tuple[str, str], Row] = {}  # encoded, waiting for the next commit
         self._timers: list[tuple[float, str, str]] = []
+        # Detectors that may have keys in the store and not in memory: those with stored rows, and any that
+        # had a key leave memory since. A new key of any other one is known absent without a query.
+        listed = getattr(store, "state_detectors", None)
+        self._outside: set[str] = set(self.detectors) if store is not None and listed is None else set(listed()) if listed else set()
         self._encoders = {name: msgspec.msgpack.Encoder() for name in self.detectors}
         self._decoders = {name: msgspec.msgpack.Decoder(d.State) for name, d in self.detectors.items()}
         if store is not None:
@@ -71,7 +75,7 @@ class States:
             else:
                 missing.append(key)
         if missing:
-            rows = self.store.state_rows(det, missing) if self.store is not None else {}
+            rows = self.store.state_rows(det, missing) if self.store is not None and det in self._outside else {}
             for key in missing:
                 row = rows.get(key)
                 env = self._decode(det, row)
@@ -89,9 +93,12 @@ class States:
 
     def put(self, det: str, key: str, env: Envelope | None) -> None:
         k = (det, key)
+        was = self._cache.get(k)
         self._remember(k, env)
         self._dirty.add(k)
-        if env is not None and env.timer is not None:
+        # A timer the key already had is in the heap (an entry leaves it only when due, and a fired timer
+        # must move): pushed again at every update it would be popped and looked up once per update.
+        if env is not None and env.timer is not None and (was is None or was.timer != env.timer):
             heapq.heappush(self._timers, (env.timer, det, key))
 
     def due(self, watermark: float) -> Iterator[tuple[str, str, Envelope]]:
@@ -127,6 +134,7 @@ class States:
         dead = [k for k, e in self._cache.items() if e is not None and e.timer is None and e.last + self.detectors[k[0]].ttl <= wm]
         for k in dead:
             del self._cache[k]
+            self._outside.add(k[0])
         out, self._pending = self._pending, {}
         return out
 
@@ -141,6 +149,7 @@ class States:
         cache.move_to_end(k)
         while len(cache) > self.capacity:
             old, value = cache.popitem(last=False)
+            self._outside.add(old[0])
             if old in self._dirty:  # written out before it is forgotten
                 self._pending[old] = self._encode(old[0], value)
                 self._dirty.discard(old)

@@ -2,7 +2,8 @@
 
 ``mark_addresses`` adds boolean columns from one pass over the file's distinct addresses (a file of
 10k flows has a few hundred): ``listed`` (the source or destination is on a threat list), ``trusted``
-(on a trusted list), ``src_private`` and ``dst_private`` (not publicly routable), and ``instance_group`` (the
+(on a trusted list), ``src_private`` and ``dst_private`` (not publicly routable), ``src_public`` and ``dst_public``
+(public by the quick test on the text the detectors' expressions use), and ``instance_group`` (the
 fleet the logging instance belongs to, from ``groups``: an Auto Scaling group or EKS node group, else null).
 Threat-intel detectors then walk only
 the flagged rows and skip a clean batch with one ``any()``; behaviour detectors tell our side of a
@@ -21,6 +22,15 @@ from trailhound.enrich.geo import is_private
 
 LISTED, TRUSTED, PRIVATE = 1, 2, 4
 _MEMO_LIMIT = 200_000
+# Not a private, shared, link-local or loopback address (IPv4) nor a unique-local or link-local one (IPv6), by
+# its text: a regular expression, run once per row and column here; the detectors' expressions (``PUBLIC_DEST``,
+# ``PUBLIC_SRC``) read its columns, where each ran it again in every ``where`` and column naming it.
+_PRIVATE = r"^(?:10\.|127\.|169\.254\.|192\.168\.|172\.(?:1[6-9]|2\d|3[01])\.|100\.(?:6[4-9]|[7-9]\d|1[01]\d|12[0-7])\.|f[cd]|fe[89ab]|::1$)"
+
+
+def public(column: str) -> pl.Expr:
+    """Whether each row's address in ``column`` is public, by the quick test on its text (null: not public)."""
+    return ~pl.col(column).str.contains(_PRIVATE).fill_null(False)
 
 
 def mark_addresses(df: pl.DataFrame, lookup: Callable[[str], Any], trusted: Callable[[str], Any] | None = None,
@@ -58,6 +68,7 @@ def mark_addresses(df: pl.DataFrame, lookup: Callable[[str], Any], trusted: Call
                     "dst_private": dst.is_in(private).fill_null(True) if private else none}
     else:
         columns |= {"src_private": none, "dst_private": none}
+    columns["src_public"], columns["dst_public"] = public("srcaddr"), public("dstaddr")
     columns["instance_group"] = _groups(df, groups) if groups and groups[0] else pl.repeat(None, df.height, dtype=pl.String)
     return df.with_columns(**columns)
 

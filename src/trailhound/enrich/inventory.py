@@ -163,7 +163,8 @@ class Inventory:
         """Flow logs of format v3+ name the instance behind each interface."""
         if df.height == 0 or df["instance_id"].null_count() == df.height:
             return
-        pairs = df.select("interface_id", "instance_id", "vpc_id", "subnet_id").drop_nulls(["interface_id", "instance_id"]).unique()
+        pairs = (df.lazy().select("interface_id", "instance_id", "vpc_id", "subnet_id").drop_nulls(["interface_id", "instance_id"]).unique()
+                 .collect())  # one query: each Polars call has a fixed cost
         for eni, instance_id, vpc, subnet in pairs.iter_rows():
             if self.by_eni.get(eni) == instance_id:
                 continue

@@ -3,7 +3,7 @@
 Each stage reads one source's batches, may add columns or learn from them, and returns the batch:
 * ``InventoryLearning`` — which instance owns which interface and address (flow logs v3+ name
   them), instances launched (CloudTrail ``RunInstances``) and instance-role sessions;
-* ``FlowAddresses`` — ``listed``, ``src_private`` and ``dst_private`` columns on flow batches, from
+* ``FlowAddresses`` — ``listed``, ``src_private``, ``dst_private``, ``src_public`` and ``dst_public`` columns on flow batches, from
   one lookup per distinct address, so detectors skip clean batches and tell our side from theirs; and
   ``instance_group``, the fleet (Auto Scaling group, EKS node group) of the instance that logged a row.
 Geo/ASN enrichment is done per occurrence (``findings.enrich``): findings are rare, rows are not.

@@ -82,9 +82,10 @@ def read_frame(body: bytes, fields: list[str]) -> pl.DataFrame:
     )
 
 
-def _consistent(body: bytes, n_fields: int) -> bool:
+def _consistent(body: bytes | memoryview, n_fields: int, newlines: int | None = None) -> bool:
+    """(``newlines``: the body's count of them, when the caller has it.)"""
     raw = np.frombuffer(body, dtype=np.uint8)  # counting with numpy: ~3x bytes.count
-    lines = int(np.count_nonzero(raw == 10)) + (0 if body.endswith(b"\n") else 1)
+    lines = (int(np.count_nonzero(raw == 10)) if newlines is None else newlines) + (0 if raw[-1:].tobytes() == b"\n" else 1)
     # A repeated header line has the right field count but fails the integer `start` column,
     # so it too lands in the line-by-line path; CRLF line ends are handled by Polars.
     return int(np.count_nonzero(raw == 32)) == lines * (n_fields - 1)
@@ -232,29 +233,32 @@ def read_shared(datas: list[bytes], damaged: list[bool]) -> tuple[tuple[pl.DataF
     if fields is None or "start" not in fields or "srcaddr" not in fields or not all(f in FLOW_FIELDS for f in fields):
         return None, list(range(len(datas)))
     skip = len(header) + 1 if fields is tokens else 0
-    bodies: list[bytes] = []
+    # Members' bodies are views, joined once: a copy of every decompressed byte costs more than reading them.
+    bodies: list[memoryview | bytes] = []
     lines: list[int] = []
     idx: list[int] = []
     alone: list[int] = []
     for i, (data, damage) in enumerate(zip(datas, damaged)):
-        body = data[skip:] if (not skip or data[:skip] == header + b"\n") else None
-        if body is None or damage or (not skip and body[:1] in (b"\xef", b"\r", b"\n")):
+        if (skip and data[:skip] != header + b"\n") or damage or (not skip and data[:1] in (b"\xef", b"\r", b"\n")):
             alone.append(i)
             continue
-        if body and not body.endswith(b"\n"):
-            body += b"\n"
-        n = body.count(b"\n")
+        body = memoryview(data)[skip:]
+        ends = not body or data.endswith(b"\n")
+        newlines = int(np.count_nonzero(np.frombuffer(body, dtype=np.uint8) == 10))
+        n = newlines + (not ends)
         # a member whose own separators do not add up is read alone, where its bad lines are named
-        if n and not _consistent(body[:-1], len(fields)):
+        if n and not (_consistent(body[:-1], len(fields), newlines - 1) if ends else _consistent(body, len(fields), newlines)):
             alone.append(i)
             continue
         bodies.append(body)
+        if not ends:
+            bodies.append(b"\n")
         lines.append(n)
         idx.append(i)
     if len(idx) < 2:
         return None, list(range(len(datas)))
     try:
-        df = read_frame(b"".join(bodies)[:-1], fields) if sum(lines) else None
+        df = read_frame(b"".join(bodies), fields) if sum(lines) else None
         if df is None or df.height != sum(lines) or _bad_times(df):
             return None, list(range(len(datas)))
         df = df.with_columns(pl.Series("__member", np.repeat(np.arange(len(idx), dtype=np.int32), lines)))

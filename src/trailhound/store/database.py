@@ -259,6 +259,11 @@ class Store:
                 gone += c.execute(delete(t.keyed_state).where(s.detector == name, s.version != version)).rowcount
         return gone
 
+    def state_detectors(self) -> set[str]:
+        """The detectors with any keyed state stored."""
+        s = t.keyed_state.c
+        return {d for (d,) in self.conn.execute(select(s.detector).distinct())}
+
     def state_timers(self) -> list[tuple[str, str, float]]:
         s = t.keyed_state.c
         return [tuple(r) for r in self.conn.execute(select(s.detector, s.key, s.timer_at).where(s.timer_at.isnot(None)))]  # type: ignore[misc]
