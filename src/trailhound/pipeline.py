@@ -10,7 +10,6 @@ regular commit points. Nothing here knows any particular detector.
 
 from __future__ import annotations
 
-import gc
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -232,10 +231,6 @@ class Scanner:
         self._names: Mapping[str, str] = {}  # local path -> the name the store knows the file by (see ``scan``)
         self._pool: Reading | None = None
         self._last_commit = time.monotonic()
-        # The tables just loaded (threat intel, benign sets: ~300k objects) live as long as the process; frozen,
-        # they are out of every full collection's walk (those walks were ~8% of a large flow scan's CPU).
-        gc.collect()
-        gc.freeze()
 
     # -- entry point ---------------------------------------------------------------------
     def scan(self, paths: Iterable[str | Path], names: Mapping[str, str] | None = None, reading: Reading | None = None) -> ScanReport:
