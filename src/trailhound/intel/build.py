@@ -2,8 +2,9 @@
 
     python -m trailhound.intel.build /path/to/shared/data [--out src/trailhound/intel/data]
 
-Reads the maltrail static-trails tarball and the SecOps-Institute Tor lists, keeps only sources
-whose licence allows redistribution (both MIT; their licence texts are copied next to the data),
+Reads the maltrail static-trails tarball, the SecOps-Institute Tor relay list and the Tor Project's
+own exit list, keeps only sources whose licence allows redistribution (MIT, MIT and CC0; their licence
+texts are copied next to the data),
 groups maltrail's per-family files into one list per category, and writes for each list a
 gzipped TSV (``indicator<TAB>threat names joined by |[<TAB>category]``) of canonical hosts:
 URL paths, regexes and typos are dropped here, so loading the package needs no validation.
@@ -25,8 +26,8 @@ Umbrella, Alexa and Moz top lists, and MISP's CRL/OCSP lists. Cloudflare Radar's
 
 Not shipped, for their licences (see ``manifest.json["refused"]``): ipsum (Unlicense itself, but an
 aggregate of lists with non-commercial terms such as DShield and blocklist.de), FireHOL ipsets
-(each list keeps its maintainer's terms; level 1 includes Spamhaus DROP), Tor lists re-published by
-FireHOL. They can be fetched at run time with ``intel.update`` (``extra_sources()``).
+but their copy of the Tor Project's exit list (each list keeps its maintainer's terms; level 1 includes
+Spamhaus DROP). They can be fetched at run time with ``intel.update`` (``extra_sources()``).
 """
 
 from __future__ import annotations
@@ -55,6 +56,18 @@ TOR_REPO = "https://github.com/SecOps-Institute/Tor-IP-Addresses"
 TOR_COMMIT = "8a1ac761a5230b328748b5c5353af38e83652b0b"
 TOR_DATE = "2024-02-27"
 TOR_RAW = "https://raw.githubusercontent.com/SecOps-Institute/Tor-IP-Addresses/master/{path}"
+# The Tor Project's own exit list (TorDNSEL, check.torproject.org/exit-addresses) as FireHOL's tor_exits
+# ipset copied it: newer than SecOps' 2024 snapshot. Tor Metrics data is CC0 ("the Tor Project has waived
+# all copyright and related or neighboring rights in the data", metrics.torproject.org); FireHOL adds
+# only its header. Exits churn: a 2024 exit list names addresses long since handed to others.
+TOR_PROJECT_EXITS = "firehol-ipsets/tor_exits.ipset"
+TOR_PROJECT_URL = "https://check.torproject.org/exit-addresses"
+TOR_PROJECT_LICENCE = ("The Tor Project's exit list (TorDNSEL, https://check.torproject.org/exit-addresses), as published\n"
+                       "by Tor Metrics and CollecTor: \"Data on this site is freely available under a CC0 no copyright\n"
+                       "declaration: To the extent possible under law, the Tor Project has waived all copyright and related\n"
+                       "or neighboring rights in the data.\" (https://metrics.torproject.org/)\n"
+                       "Taken from FireHOL's tor_exits ipset copy of it (https://github.com/firehol/blocklist-ipsets), which\n"
+                       "adds only a header of its own.\n")
 
 # maltrail DGA families (as named in shared/data/maltrail-static-trails/SOURCE.md)
 DGA_FAMILIES = ("tinba", "simda", "necurs", "locky", "fobber", "dircrypt", "conficker", "virut", "ramnit",
@@ -102,9 +115,19 @@ BUILD_ONLY_POPULAR = ("tranco10k", "cisco_top10k", "alexa", "moz-top500")  # use
 REFUSED = [
     {"source": "ipsum (shared/data/ipsum)", "licence": "Unlicense for the aggregate; underlying lists keep their own terms "
      "(DShield, blocklist.de: non-commercial)", "reason": "redistribution terms of the aggregated lists unclear; fetch at run time"},
-    {"source": "FireHOL ipsets (shared/data/firehol-ipsets)", "licence": "per list (maintainer's terms); FireHOL scripts GPL",
-     "reason": "level1 includes Spamhaus DROP and DShield; tor_exits re-publishes Tor Project data under unclear terms"},
+    {"source": "FireHOL ipsets (shared/data/firehol-ipsets), all but tor_exits", "licence": "per list (maintainer's terms); FireHOL scripts GPL",
+     "reason": "level1 includes Spamhaus DROP and DShield; tor_exits is shipped (the Tor Project's CC0 exit list)"},
 ]
+
+
+def _ipset_date(raw: bytes) -> str:
+    """The date of the source file a FireHOL ipset was made from ("# Source File Date: Sat Aug 22 00:54:28 UTC 2026")."""
+    from datetime import datetime
+
+    for line in raw.decode("utf-8", "replace").splitlines()[:40]:
+        if line.startswith("# Source File Date:"):
+            return datetime.strptime(line.split(":", 1)[1].strip(), "%a %b %d %H:%M:%S UTC %Y").strftime("%Y-%m-%d")
+    raise ValueError("a FireHOL ipset without its source file date")
 
 
 def _stem(path: str) -> str:
@@ -341,27 +364,34 @@ def build(shared: Path, out: Path = DATA_DIR, built: str | None = None) -> dict:
                       "licence": "MIT", "licence_file": "LICENSE.maltrail.txt", "sha256": hashlib.sha256(blob).hexdigest(),
                       "bytes": len(blob), **_counts(rows), "benign_filter": stats.as_dict(), "members": member_info})
     shutil.copyfile(shared / "maltrail-static-trails" / "LICENSE", out / "LICENSE.maltrail.txt")
-    # -- Tor (SecOps-Institute) ------------------------------------------------------------
+    # -- Tor: the Tor Project's exit list (newest), and every relay (SecOps-Institute, with those exits) ---------------
     tor_dir = shared / "tor-exit-nodes"
-    for name, file, upstream, category in (
-        ("tor-exit-nodes", f"tor-exit-nodes_{TOR_DATE}.lst", "tor-exit-nodes.lst", Category.TOR_EXIT),
-        ("tor-nodes", f"tor-nodes_{TOR_DATE}.lst.gz", "tor-nodes.lst", Category.TOR_RELAY),
+    project_raw = (shared / TOR_PROJECT_EXITS).read_bytes()
+    project = parse(project_raw, name="tor-exit-nodes", path=str(shared / TOR_PROJECT_EXITS), format="TXT")
+    project_date = _ipset_date(project_raw)
+    relays_file = f"tor-nodes_{TOR_DATE}.lst.gz"
+    relays = parse((tor_dir / relays_file).read_bytes(), name="tor-nodes", path=str(tor_dir / relays_file), format="TXT")
+    secops = {"source": TOR_REPO, "commit": TOR_COMMIT, "source_date": TOR_DATE, "licence": "MIT", "licence_file": "LICENSE.tor-secops.md"}
+    ours = {"source": TOR_PROJECT_URL, "commit": "", "source_date": project_date, "licence": "CC0-1.0", "licence_file": "LICENSE.tor-project.txt"}
+    for name, category, members, meta, about in (
+        ("tor-exit-nodes", Category.TOR_EXIT, [(project, TOR_PROJECT_URL)], ours,
+         [f"source: the Tor Project's exit list {TOR_PROJECT_URL} of {project_date} (FireHOL's tor_exits copy)",
+          "licence: CC0 (Tor Metrics data) — see LICENSE.tor-project.txt"]),
+        ("tor-nodes", Category.TOR_RELAY, [(relays, TOR_RAW.format(path="tor-nodes.lst")), (project, TOR_PROJECT_URL)], secops,
+         [f"source: {TOR_REPO} tor-nodes.lst, commit {TOR_COMMIT} ({TOR_DATE}), and the Tor Project's exits of {project_date}",
+          "licence: MIT, Copyright (c) 2023 SecOps - Institute of Information Security — see LICENSE.tor-secops.md; "
+          "the exits CC0 — see LICENSE.tor-project.txt"]),
     ):
-        raw = (tor_dir / file).read_bytes()
-        load = parse(raw, name=name, path=str(tor_dir / file), format="TXT")
         rows = {}
-        dropped = _merge(rows, load.indicators, name, None)
-        header = [f"TrailhoundBuiltin:{name} — {category.value}", f"source: {TOR_REPO} {upstream}, commit {TOR_COMMIT} ({TOR_DATE})",
-                  "licence: MIT, Copyright (c) 2023 SecOps - Institute of Information Security — see LICENSE.tor-secops.md",
-                  "columns: indicator, threat name"]
-        fname, blob = _write_list(out, name, header, rows)
-        lists.append({"name": name, "list_name": f"TrailhoundBuiltin:{name}", "file": fname, "category": category.value,
-                      "source": TOR_REPO, "commit": TOR_COMMIT, "source_date": TOR_DATE, "licence": "MIT",
-                      "licence_file": "LICENSE.tor-secops.md", "sha256": hashlib.sha256(blob).hexdigest(), "bytes": len(blob),
-                      **_counts(rows), "members": [{"path": upstream, "threat_name": name, "entries": load.entries - dropped,
-                                                    "dropped_non_public": dropped, "skipped": load.skipped,
-                                                    "problems": load.problem_count,
-                                                    "url": TOR_RAW.format(path=upstream)}]})
+        member_info = []
+        for load, url in members:
+            dropped = _merge(rows, load.indicators, name, None)
+            member_info.append({"path": Path(load.path).name, "threat_name": name, "entries": load.entries - dropped,
+                                "dropped_non_public": dropped, "skipped": load.skipped, "problems": load.problem_count, "url": url})
+        fname, blob = _write_list(out, name, [f"TrailhoundBuiltin:{name} — {category.value}", *about, "columns: indicator, threat name"], rows)
+        lists.append({"name": name, "list_name": f"TrailhoundBuiltin:{name}", "file": fname, "category": category.value, **meta,
+                      "sha256": hashlib.sha256(blob).hexdigest(), "bytes": len(blob), **_counts(rows), "members": member_info})
+    (out / "LICENSE.tor-project.txt").write_text(TOR_PROJECT_LICENCE)
     shutil.copyfile(tor_dir / "LICENSE.md", out / "LICENSE.tor-secops.md")
     # -- hand-written lists: AWS guardduty-tester indicators, mining pools missing from maltrail -----
     for name, source in (("amazon-guardduty-tester", "https://github.com/awslabs/amazon-guardduty-tester"),
