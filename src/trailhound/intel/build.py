@@ -62,6 +62,7 @@ TOR_RAW = "https://raw.githubusercontent.com/SecOps-Institute/Tor-IP-Addresses/m
 # only its header. Exits churn: a 2024 exit list names addresses long since handed to others.
 TOR_PROJECT_EXITS = "firehol-ipsets/tor_exits.ipset"
 TOR_PROJECT_URL = "https://check.torproject.org/exit-addresses"
+TOR_BULK_URL = "https://check.torproject.org/torbulkexitlist"  # the same exits, one address a line: what `intel update` fetches
 TOR_PROJECT_LICENCE = ("The Tor Project's exit list (TorDNSEL, https://check.torproject.org/exit-addresses), as published\n"
                        "by Tor Metrics and CollecTor: \"Data on this site is freely available under a CC0 no copyright\n"
                        "declaration: To the extent possible under law, the Tor Project has waived all copyright and related\n"
@@ -374,19 +375,19 @@ def build(shared: Path, out: Path = DATA_DIR, built: str | None = None) -> dict:
     secops = {"source": TOR_REPO, "commit": TOR_COMMIT, "source_date": TOR_DATE, "licence": "MIT", "licence_file": "LICENSE.tor-secops.md"}
     ours = {"source": TOR_PROJECT_URL, "commit": "", "source_date": project_date, "licence": "CC0-1.0", "licence_file": "LICENSE.tor-project.txt"}
     for name, category, members, meta, about in (
-        ("tor-exit-nodes", Category.TOR_EXIT, [(project, TOR_PROJECT_URL)], ours,
+        ("tor-exit-nodes", Category.TOR_EXIT, [(project, TOR_BULK_URL, "tor-exit-nodes")], ours,
          [f"source: the Tor Project's exit list {TOR_PROJECT_URL} of {project_date} (FireHOL's tor_exits copy)",
           "licence: CC0 (Tor Metrics data) — see LICENSE.tor-project.txt"]),
-        ("tor-nodes", Category.TOR_RELAY, [(relays, TOR_RAW.format(path="tor-nodes.lst")), (project, TOR_PROJECT_URL)], secops,
+        ("tor-nodes", Category.TOR_RELAY, [(relays, TOR_RAW.format(path="tor-nodes.lst"), "tor-nodes"), (project, TOR_BULK_URL, "tor-exits")], secops,
          [f"source: {TOR_REPO} tor-nodes.lst, commit {TOR_COMMIT} ({TOR_DATE}), and the Tor Project's exits of {project_date}",
           "licence: MIT, Copyright (c) 2023 SecOps - Institute of Information Security — see LICENSE.tor-secops.md; "
           "the exits CC0 — see LICENSE.tor-project.txt"]),
     ):
         rows = {}
         member_info = []
-        for load, url in members:
+        for load, url, member in members:
             dropped = _merge(rows, load.indicators, name, None)
-            member_info.append({"path": Path(load.path).name, "threat_name": name, "entries": load.entries - dropped,
+            member_info.append({"path": Path(load.path).name, "threat_name": member, "entries": load.entries - dropped,
                                 "dropped_non_public": dropped, "skipped": load.skipped, "problems": load.problem_count, "url": url})
         fname, blob = _write_list(out, name, [f"TrailhoundBuiltin:{name} — {category.value}", *about, "columns: indicator, threat name"], rows)
         lists.append({"name": name, "list_name": f"TrailhoundBuiltin:{name}", "file": fname, "category": category.value, **meta,
