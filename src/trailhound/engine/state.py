@@ -46,8 +46,7 @@ class States:
         self._timers: list[tuple[float, str, str]] = []
         # Detectors that may have keys in the store and not in memory: those with stored rows, and any that
         # had a key leave memory since. A new key of any other one is known absent without a query.
-        listed = getattr(store, "state_detectors", None)
-        self._outside: set[str] = set(self.detectors) if store is not None and listed is None else set(listed()) if listed else set()
+        self._outside: set[str] = set(store.state_detectors()) if store is not None else set()
         self._encoders = {name: msgspec.msgpack.Encoder() for name in self.detectors}
         self._decoders = {name: msgspec.msgpack.Decoder(d.State) for name, d in self.detectors.items()}
         if store is not None:
