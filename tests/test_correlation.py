@@ -136,3 +136,19 @@ def test_a_finding_on_a_call_already_a_signal_is_that_step() -> None:
     # at another moment it is a step of its own, with its catalogued tactic
     _, st = det.on_findings("k", [_raised("Impact:IAMUser/AnomalousBehavior", MEDIUM, at=7200.0)], seq.Signals(), 0.0)
     assert [s[1] for s in st.signals] == ["Impact"]
+
+
+def test_a_finding_older_than_the_latest_signal_updates_only_with_a_new_tactic() -> None:
+    """Findings join the window in time order, not at its end: only a tactic new to the window updates a reported sequence."""
+    det = seq.AttackSequence()
+    t0 = _raised("UnauthorizedAccess:IAMUser/TorIPCaller", MEDIUM).occurrence.time
+    reported = [[t0, "Discovery", "ListUsers", True, "network x", ATTACKER_IP, ""],
+                [t0 + 600, "Persistence", "CreateAccessKey", True, "", ATTACKER_IP, ""],
+                [t0 + 1200, "CredentialAccess", "GetSecretValue", True, "", ATTACKER_IP, ""]]
+    st = seq.Signals(signals=[list(s) for s in reported], reported=t0)
+    again = _raised("Persistence:IAMUser/AnomalousBehavior", MEDIUM, at=300.0)  # a tactic the window has, before its last signal
+    occs, st = det.on_findings("k", [again], st, 0.0)
+    assert occs == [] and len(st.signals) == 4
+    new = _raised("DefenseEvasion:IAMUser/AnomalousBehavior", MEDIUM, at=900.0)  # a new tactic, also before the last signal
+    occs, st = det.on_findings("k", [new], st, 0.0)
+    assert [o.type for o in occs] == [seq.IAM_SEQ]

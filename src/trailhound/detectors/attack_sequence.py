@@ -133,7 +133,7 @@ class AttackSequence(KeyedDetector[Signals]):
             else:
                 st.signals = [s for s in st.signals if t - s[0] <= WINDOW][-(MAX_SIGNALS - 1):]
                 st.signals.append([t, sig[0], sig[1], e.succeeded, ", ".join(odd), e.source_ip or "", sig[2]])
-                occ = self._judge(key, e, st, t)
+                occ = self._judge(key, e, st, st.signals[-1])
                 if occ is not None:
                     out.append(occ)
             for v in place:
@@ -142,13 +142,13 @@ class AttackSequence(KeyedDetector[Signals]):
                 _APIS.learn(st.apis, sig[1], t)
         return out, st
 
-    def _judge(self, key: str, e: ApiCall, st: Signals, t: float) -> Occurrence | None:
+    def _judge(self, key: str, e: ApiCall, st: Signals, signal: list[Any]) -> Occurrence | None:
         ident = e.user_identity
 
         def make(ftype: str, title: str, story: str, info: dict[str, Any], aggregation: str) -> Occurrence:
             return api_occurrence(e, ftype, self.severity(ftype), title, story, resource_key=key, additional_info=info, aggregation_key=aggregation)
 
-        return self._sequence_of(key, (ident.type or "", ident.name, ident.access_key_id or ""), st, t, make)
+        return self._sequence_of(key, (ident.type or "", ident.name, ident.access_key_id or ""), st, signal, make)
 
     # -- findings as signals ---------------------------------------------------------------------
     def finding_key(self, raised: Raised) -> str | None:
@@ -180,22 +180,24 @@ class AttackSequence(KeyedDetector[Signals]):
             details = getattr(o.resource, "access_key_details", None)
             who = (details.user_type or "", details.user_name or "", details.access_key_id or "") if details else ("", key, "")
 
-            def make(ftype: str, title: str, story: str, info: dict[str, Any], aggregation: str, o: Occurrence = o) -> Occurrence:
+            def make(ftype: str, title: str, story: str, info: dict[str, Any], aggregation: str) -> Occurrence:  # (called at once)
                 return Occurrence(type=ftype, severity=self.severity(ftype), time=o.time, account_id=o.account_id, region=o.region,
                                   resource=AccessKeyResource(access_key_details=details) if details else o.resource, resource_key=key,
                                   action=o.action, title=title, description=story, additional_info=info, remote_ip=o.remote_ip,
                                   aggregation_key=aggregation, actor=key)
 
-            occ = self._sequence_of(key, who, st, t, make)
+            occ = self._sequence_of(key, who, st, signal, make)
             if occ is not None:
                 out.append(occ)
         return out, st
 
-    def _sequence_of(self, key: str, who: tuple[str, str, str], st: Signals, t: float, make: Any) -> Occurrence | None:
+    def _sequence_of(self, key: str, who: tuple[str, str, str], st: Signals, signal: list[Any], make: Any) -> Occurrence | None:
+        """Judge the window now that ``signal`` (one of its signals, wherever its time put it) has joined it."""
+        t = signal[0]
         tactics = {s[1] for s in st.signals}
         if len(tactics) < TACTICS or not tactics - WEAK or not any(s[4] for s in st.signals):
             return None
-        if st.reported >= 0 and t - st.reported <= WINDOW and len(tactics) == len({s[1] for s in st.signals[:-1]}):
+        if st.reported >= 0 and t - st.reported <= WINDOW and any(s[1] == signal[1] for s in st.signals if s is not signal):
             return None  # reported in this window; a new tactic updates it
         if st.reported < 0 or t - st.reported > WINDOW:
             st.reported = st.signals[0][0]
