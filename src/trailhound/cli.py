@@ -145,6 +145,41 @@ def scan(
     raise typer.Exit(_run_scan(paths, settings, db, output, lock_wait_s=lock_wait))
 
 
+@app.command("spark-job")
+def spark_job(
+    sources: Annotated[list[str], typer.Argument(help="Folders or URIs (s3a://bucket/AWSLogs/) the logs are delivered to; each is watched for new files.")],
+    checkpoint: Annotated[str, typer.Option("--checkpoint", help="Spark's checkpoint folder or URI: which files are done, and the detectors' state. "
+                                            "Restarting with the same one resumes where the job stopped.")],
+    db: DbOption = None,
+    master: Annotated[str, typer.Option("--master", help="Spark master: local[N], spark://..., yarn, k8s://... (spark-submit's --master).")] = "local[2]",
+    once: Annotated[bool, typer.Option("--once", help="Process the files there now, then stop (Spark's available-now trigger).")] = False,
+    files_per_trigger: Annotated[Optional[int], typer.Option("--files-per-trigger", help="At most this many new files per micro-batch.")] = None,
+    trigger_s: Annotated[float, typer.Option("--trigger-seconds", help="Without --once: how often a micro-batch starts.")] = 60.0,
+    conf: Annotated[list[str], typer.Option("--conf", help="KEY=VALUE, a Spark setting (as spark-submit's --conf), repeatable.")] = [],
+    threat_list: Annotated[list[str], typer.Option("--threat-list", help="As scan's (read by every executor: a path they all reach).")] = [],
+    trusted_list: Annotated[list[str], typer.Option("--trusted-list", help="As scan's.")] = [],
+    inventory: Annotated[list[Path], typer.Option("--inventory", help="As scan's: read once, into the store, where the executors read it.")] = [],
+    geoip_mmdb: Annotated[list[Path], typer.Option("--geoip-mmdb", help="As scan's (a path every executor reaches).")] = [],
+    vpn_list: Annotated[list[Path], typer.Option("--vpn-list", help="As scan's.")] = [],
+    max_file_mb: Annotated[float, typer.Option("--max-file-mb", help="As scan's.")] = ScanSettings.max_file_mb,
+) -> None:
+    """Run the detectors as an Apache Spark Structured Streaming job (needs the spark extra and Java 17+)."""
+    try:
+        from trailhound.spark.job import run_job
+    except ImportError as exc:
+        _fail(f"spark-job needs the spark extra (pip install 'trailhound[spark]'): {exc}")
+    settings = ScanSettings(threat_lists=threat_list, trusted_lists=trusted_list, inventory=inventory, geoip_mmdb=geoip_mmdb,
+                            vpn_lists=vpn_list, max_file_mb=max_file_mb)
+    target = str(db or default_db_path())
+    _open_store(target).close()  # a store that cannot be opened is named here, before Spark starts
+    bad = [c for c in conf if "=" not in c]
+    if bad:
+        _fail(f"--conf {bad[0]}: expected KEY=VALUE")
+    sink = run_job(sources, target, settings, checkpoint, master=master, once=once, files_per_trigger=files_per_trigger, trigger_s=trigger_s,
+                   conf=dict(c.split("=", 1) for c in conf))
+    out.print(f"{sink.batches} micro-batches written to the store ({sink.skipped} replayed and skipped); {sink.occurrences} occurrences")
+
+
 @app.command()
 def demo(
     keep: Annotated[Optional[Path], typer.Option("--keep", help="Write the sample estate here instead of a temporary folder.")] = None,

@@ -217,8 +217,7 @@ class Scanner:
         if detectors is None:  # the full set: state of detectors gone or changed since is of no use to anyone
             store.prune_state({d.name: d.state_version for d in self.detectors if isinstance(d, KeyedDetector)})
         watermark = float(self.store.meta("watermark") or "-inf")
-        self.engine = Engine([d for d in self.detectors if isinstance(d, KeyedDetector)], store, self.settings.allowed_lateness_s,
-                             watermark, capacity=self.settings.state_cache_entries)
+        self.engine = self._engine([d for d in self.detectors if isinstance(d, KeyedDetector)], watermark)
         self.router = Router(self.detectors, self.engine)
         self.stages: list[Stage] = [InventoryLearning(self.inventory), FlowAddresses(self.intel.ip, self.trusted.ip, self.inventory), self.router]
         self.aggregator = Aggregator(store.finding, store.detector_id, Enricher(self.inventory, geo=places.provider, default_region=self.settings.default_region),
@@ -231,6 +230,10 @@ class Scanner:
         self._names: Mapping[str, str] = {}  # local path -> the name the store knows the file by (see ``scan``)
         self._pool: Reading | None = None
         self._last_commit = time.monotonic()
+
+    def _engine(self, keyed: list[KeyedDetector], watermark: float) -> Engine:
+        """The keyed detectors' engine (``spark.shipping`` ships their rows instead of running them)."""
+        return Engine(keyed, self.store, self.settings.allowed_lateness_s, watermark, capacity=self.settings.state_cache_entries)
 
     # -- entry point ---------------------------------------------------------------------
     def scan(self, paths: Iterable[str | Path], names: Mapping[str, str] | None = None, reading: Reading | None = None) -> ScanReport:
@@ -554,6 +557,10 @@ class Scanner:
         if added and self.engine.correlators:
             added += self._add(self.engine.feed_findings([Raised(o, f.id) for o, f, _ in added]))
         return added
+
+    def add_occurrences(self, occurrences: list[Occurrence]) -> None:
+        """Occurrences raised elsewhere (a Spark job's detectors) into findings, as this scan's own are."""
+        self._add(occurrences)
 
     def _add(self, occurrences: list[Occurrence]) -> list[tuple[Occurrence, Finding, bool]]:
         if not occurrences:

@@ -93,7 +93,7 @@ class AnomalousBehavior(KeyedDetector[ip.IdentityProfile]):
 
     def update(self, key: str, rows: list[ApiCall], state: ip.IdentityProfile | None, watermark: float) -> tuple[list[Occurrence], Any]:
         st = state if state is not None else ip.IdentityProfile()
-        hits: dict[str, tuple[ApiCall, dict[str, str], str | None]] = {}  # class -> its first anomalous call this batch
+        hits: list[tuple[str, ApiCall, dict[str, str], str | None]] = []  # (class, its first anomalous call of a series)
         learned: set[tuple[Any, ...]] = set()  # calls that only taught the profile: their like again the same day teaches nothing
         parts: dict[int, tuple[Any, ...]] = {}  # call_sig -> (class, api, number of what the like is made of, refusal family): once per alike call
         numbers: dict[tuple[Any, ...], int] = {}  # what a like is made of -> its number (a small int hashes faster than the tuple)
@@ -132,14 +132,16 @@ class AnomalousBehavior(KeyedDetector[ip.IdentityProfile]):
                     tor = any(h.category is Category.TOR_EXIT for h in self.intel.ip(e.source_ip))
                     st.recent = [r for r in st.recent if t - r[0] <= NEARBY][-15:] + [[t, api, cls, e.succeeded]]
                     anomalous = True
-                    if cls != "Discovery" or sum(1 for r in st.recent if r[2] == "Discovery") >= DISCOVERY_SERIES:
-                        hits.setdefault(cls, (e, {ip.API: api, **odd}, anonymizing(e.source_ip, info, tor, self.places)))
+                    if (cls != "Discovery" or sum(1 for r in st.recent if r[2] == "Discovery") >= DISCOVERY_SERIES) and \
+                            t - st.reported.get(cls, -NEARBY) >= NEARBY:  # (kept in the state: the same reports whatever the batches)
+                        st.reported[cls] = t
+                        hits.append((cls, e, {ip.API: api, **odd}, anonymizing(e.source_ip, info, tor, self.places)))
             ip.learn(st, values, t)
             if cls is not None and e.succeeded:  # a refused call is no habit
                 ip.learn(st, {ip.API: api}, t)
             if not anomalous:
                 learned.add(like)  # (a profile learns once per day: the same call again the same day changes nothing)
-        return [self._report(key, st, cls, *hit) for cls, hit in hits.items()], st
+        return [self._report(key, st, *hit) for hit in hits], st
 
     def _report(self, key: str, st: ip.IdentityProfile, cls: str, e: ApiCall, unusual: dict[str, str], anon: str | None) -> Occurrence:
         t = e.event_time.timestamp()

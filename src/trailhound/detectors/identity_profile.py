@@ -76,6 +76,8 @@ class IdentityProfile(msgspec.Struct, array_like=True):
     burst: list[Any] = msgspec.field(default_factory=list)
     sign_ins: list[float] = msgspec.field(default_factory=list)  # failed console sign-ins, as ``refusals``
     sign_in_burst: list[Any] = msgspec.field(default_factory=list)  # their latest burst, as ``burst``
+    # class -> event time of its latest reported call: one report per class and series, however the calls were batched
+    reported: dict[str, float] = msgspec.field(default_factory=dict)
 
     def state_of(self, dimension: str) -> ProfileState:
         return {API: self.apis, NETWORK: self.networks, COUNTRY: self.countries, AGENT: self.agents, REGION: self.regions,

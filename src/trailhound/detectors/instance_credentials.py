@@ -45,6 +45,7 @@ INSIDE = "UnauthorizedAccess:IAMUser/InstanceCredentialExfiltration.InsideAWS"
 SETTLE = 3600.0  # seconds from the pair's first call in which its egress addresses are learned
 MAX_SOURCES = 6
 LEARNED_DAYS = 3
+REPORT_EVERY = 3600.0  # seconds: a stranger calling on is reported again (its finding's count) at most this often
 
 
 def recurring(strangers: dict[str, list[int]], src: str, t: float) -> bool:
@@ -57,6 +58,17 @@ def recurring(strangers: dict[str, list[int]], src: str, t: float) -> bool:
     return len(days) >= LEARNED_DAYS
 
 
+def report_due(reported: dict[str, float], src: str, t: float) -> bool:
+    """Whether a stranger calling at ``t`` is reported (again): once per ``REPORT_EVERY``, remembered in the
+    state (``reported``: address -> when), so the reports are the same however the calls were batched."""
+    if t - reported.get(src, -REPORT_EVERY) < REPORT_EVERY:
+        return False
+    reported[src] = t
+    for old in [s for s, at in reported.items() if t - at >= REPORT_EVERY]:  # (bounded: only the last hour's)
+        del reported[old]
+    return True
+
+
 def bounded(strangers: dict[str, list[int]], keep: int = 16) -> dict[str, list[int]]:
     """The ``keep`` strangers that called last (a state stays small whoever calls)."""
     return strangers if len(strangers) <= keep else dict(sorted(strangers.items(), key=lambda kv: kv[1][-1])[-keep:])
@@ -67,6 +79,7 @@ class Egress(msgspec.Struct, array_like=True):
     sources: list[str] = msgspec.field(default_factory=list)  # the instance's own egress addresses
     strangers: dict[str, list[int]] = msgspec.field(default_factory=dict)  # other address -> days it called on (≤ LEARNED_DAYS)
     pinned: bool = False  # the egress came from the inventory: nothing is learned in the first hour
+    reported: dict[str, float] = msgspec.field(default_factory=dict)  # stranger -> when it was last reported (within REPORT_EVERY)
 
 
 class InstanceCredentialExfiltration(KeyedDetector[Egress]):
@@ -93,7 +106,6 @@ class InstanceCredentialExfiltration(KeyedDetector[Egress]):
     def update(self, key: str, rows: list[ApiCall], state: Egress | None, watermark: float) -> tuple[list[Occurrence], Any]:
         st = state if state is not None else Egress()
         out: list[Occurrence] = []
-        reported: set[str] = set()
         for t, e, _ in timed(rows):
             src = str(e.source_ip)
             if st.first < 0:
@@ -110,8 +122,7 @@ class InstanceCredentialExfiltration(KeyedDetector[Egress]):
                 st.sources.append(src)
                 del st.strangers[src]
                 continue
-            if src not in reported:
-                reported.add(src)
+            if report_due(st.reported, src, t):
                 out.append(self._report(e, key.rsplit("|", 1)[1], st))
         st.strangers = bounded(st.strangers)
         return out, st

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import msgspec
 
-from trailhound.detectors.instance_credentials import bounded, recurring
+from trailhound.detectors.instance_credentials import bounded, recurring, report_due
 from trailhound.detectors.role_sessions import ECS, LAMBDA, credential_key, is_resource_key, is_task_session, issuer_kind, judged, runtime_kind
 from trailhound.engine import FindingType, KeyedDetector, severity
 from trailhound.engine.baseline import DAY
@@ -50,6 +50,7 @@ class ResourceEgress(msgspec.Struct, array_like=True):
     kind: str = LAMBDA  # LAMBDA or ECS: what the evidence says the session is
     sources: list[str] = msgspec.field(default_factory=list)  # addresses outside AWS learned as the resource's
     strangers: dict[str, list[int]] = msgspec.field(default_factory=dict)  # other address outside AWS -> days it called on
+    reported: dict[str, float] = msgspec.field(default_factory=dict)  # stranger -> when it was last reported (``report_due``)
 
 
 class ResourceCredentialExfiltration(KeyedDetector[ResourceEgress]):
@@ -70,7 +71,6 @@ class ResourceCredentialExfiltration(KeyedDetector[ResourceEgress]):
     def update(self, key: str, rows: list[ApiCall], state: ResourceEgress | None, watermark: float) -> tuple[list[Occurrence], Any]:
         st = state
         out: list[Occurrence] = []
-        reported: set[str] = set()
         arn = key[len("S|"):]
         resource = arn.rsplit("/", 1)[-1]
         task = ECS if st is None and is_task_session(arn) else None  # (a fact of the key: worked out once)
@@ -87,14 +87,14 @@ class ResourceCredentialExfiltration(KeyedDetector[ResourceEgress]):
                     continue
                 st = ResourceEgress(kind)
             src = str(e.source_ip)
-            if not judged(e) or src in st.sources or src in reported or self.places.inside_aws(src) or self.places.lookup(src) is None:
+            if not judged(e) or src in st.sources or self.places.inside_aws(src) or self.places.lookup(src) is None:
                 continue  # the resource's own egress, or an address the geo data cannot place (it may be AWS's)
             if recurring(st.strangers, src, t):  # a recurring source is expected
                 st.sources = st.sources[-7:] + [src]
                 del st.strangers[src]
                 continue
-            reported.add(src)
-            out.append(self._report(e, st.kind, resource, st))
+            if report_due(st.reported, src, t):
+                out.append(self._report(e, st.kind, resource, st))
         if st is None:  # nothing says it is a resource's session: nothing is kept
             return out, None
         st.strangers = bounded(st.strangers)

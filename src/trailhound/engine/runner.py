@@ -285,7 +285,10 @@ class Engine:
         self.facts = None
 
     def feed(self, det: KeyedDetector, batch: Any) -> list[Occurrence]:
-        groups = group(det, rows_for(det, batch), self.facts)
+        return self.feed_groups(det, group(det, rows_for(det, batch), self.facts))
+
+    def feed_groups(self, det: KeyedDetector, groups: dict[str, tuple[Any, float, float]]) -> list[Occurrence]:
+        """A batch's rows of ``det`` already grouped by key (``group``): here, or shipped from another process."""
         if not groups:
             return []
         envs = self.states.get_many(det.name, list(groups))

@@ -201,6 +201,26 @@ class Inventory:
     def to_state(self) -> dict[str, Any]:
         return {"instances": self.instances, "role_sessions": self.role_sessions, "by_eni": self.by_eni}
 
+    def merge(self, state: dict[str, Any]) -> None:
+        """What another process learned (``to_state``), added to this inventory: its instances (a stub learned
+        from flow logs never replaces richer details), interfaces and role sessions."""
+        changed = self.changed
+        for iid, details in state.get("instances", {}).items():
+            if self.instances.get(iid) != details:
+                self._put(details, overwrite="instanceType" in details)
+        for eni, iid in state.get("by_eni", {}).items():
+            if self.by_eni.get(eni) != iid:
+                self.by_eni[eni] = iid
+                self.changed = True
+                self._version += 1
+        for role, ids in state.get("role_sessions", {}).items():
+            known = self.role_sessions.setdefault(role, [])
+            new = [i for i in ids if i not in known]
+            if new:
+                known.extend(new)
+                self.changed = True
+        self.changed = self.changed or changed
+
     @classmethod
     def from_state(cls, state: dict[str, Any] | None) -> Inventory:
         inv = cls()

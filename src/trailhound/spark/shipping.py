@@ -1,0 +1,198 @@
+"""Stage 1 of the Spark job: files in, keyed rows and rule findings out, by ``scan``'s own pipeline.
+
+A partition's files are scanned as ``scan`` would scan them (event-time order across them, every
+stage and rule), except that the keyed detectors do not run here: ``Capture`` is an engine that
+groups each detector's rows by key, exactly as ``Engine.feed`` does before calling ``update``, and
+keeps the groups. Each group becomes one ``Shipped`` row; the stateful stage (``buckets``) runs it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tempfile
+import zlib
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from trailhound.config import ScanSettings
+from trailhound.engine.detector import rows_for
+from trailhound.engine.keyed import KeyedDetector
+from trailhound.engine.runner import Engine, KeyedRows, Records, group
+from trailhound.events import ApiCall, DnsQuery, Source
+from trailhound.findings.model import Occurrence, Raised
+from trailhound.formats.base import Problem
+from trailhound.pipeline import Scanner
+from trailhound.store.database import Store
+
+# What a shipped row is (its ``kind``)
+ROWS = "rows"  # one key's rows of one detector in one slice: ``buckets`` runs them
+OCCURRENCE = "occ"  # a rule's finding occurrence (or, out of ``buckets``, a keyed detector's)
+CHANGES = "changes"  # what a partition metered, quarantined and learned of the inventory
+PROBLEM = "problem"  # a keyed detector that failed on a key (out of ``buckets``)
+TICK = "tick"  # the latest event time a partition read: to every bucket, the stream's progress (its timers fire on it)
+
+BUCKETS = 64  # hash buckets of entity keys: Spark's grouping key (more than any cluster's cores, few enough to batch state calls)
+
+
+class Shipped(msgspec.Struct, array_like=True):
+    """One row between the stages (the Spark schema ``job.SHIPPED`` has these columns)."""
+
+    kind: str
+    bucket: int
+    det: str
+    key: str
+    at: float  # event time the row's slice ends (the watermark column); for other kinds, their latest event time
+    first: float
+    last: float
+    payload: bytes
+
+
+def bucket_of(key: str) -> int:
+    """The hash bucket of an entity key: the same in every process (Python's ``hash`` of a str is not)."""
+    return zlib.crc32(key.encode()) % BUCKETS
+
+
+# -- the rows of a group, encoded ------------------------------------------------------------------
+
+_json = msgspec.json.Encoder()
+_pack = msgspec.msgpack.Encoder()
+_records = {Source.CLOUDTRAIL: msgspec.json.Decoder(tuple[list[float], list[ApiCall]]),
+            Source.S3_DATA: msgspec.json.Decoder(tuple[list[float], list[ApiCall]]),
+            Source.DNS: msgspec.json.Decoder(tuple[list[float], list[DnsQuery]])}
+_flows = msgspec.msgpack.Decoder(list[tuple[Any, ...]])
+_occurrence = msgspec.json.Decoder(Occurrence)
+
+
+def encode_rows(det: KeyedDetector, rows: Any) -> bytes:
+    """A group's rows: flow tuples as msgpack; records (their raw JSON parts kept byte for byte) as JSON with their times."""
+    if det.consumes is Source.FLOW:
+        return _pack.encode(list(rows))
+    return _json.encode((rows.times, list(rows)))
+
+
+def decode_rows(det: KeyedDetector, payload: bytes) -> Any:
+    if det.consumes is Source.FLOW:
+        return _flows.decode(payload)
+    times, events = _records[det.consumes].decode(payload)
+    facts = list(map(det.facts_by, events)) if det.facts_by is not None else None
+    return Records(events, times, all(a <= b for a, b in zip(times, times[1:])), facts)
+
+
+def encode_occurrence(o: Occurrence) -> bytes:
+    return _json.encode(o)
+
+
+def decode_occurrence(payload: bytes) -> Occurrence:
+    return _occurrence.decode(payload)
+
+
+class Changes(msgspec.Struct):
+    """A partition's side effects that are not findings: they go into the store with the micro-batch."""
+
+    usage: list[tuple[str, str, str, str, int, int]] = []  # (day, account, source, resource, events, bytes)
+    quarantine: list[tuple[str, str, str, int | None, int | None, str | None]] = []  # (fingerprint, path, message, line, record, field)
+    inventory: dict[str, Any] | None = None  # what the partition's inventory holds, when it learned something
+
+
+_changes = msgspec.json.Decoder(Changes)
+
+
+def decode_changes(payload: bytes) -> Changes:
+    return _changes.decode(payload)
+
+
+def problem_of(row: tuple[str, str, str, int | None, int | None, str | None]) -> tuple[str, Problem]:
+    fingerprint, path, message, line, record, field = row
+    return fingerprint, Problem(path, message, line, record, field)
+
+
+# -- the engine that ships ------------------------------------------------------------------------
+
+class Capture(Engine):
+    """Groups each keyed detector's rows by key (as ``Engine.feed``) and keeps them; runs nothing."""
+
+    def __init__(self, detectors: Iterable[KeyedDetector], lateness: float) -> None:
+        super().__init__(detectors, None, lateness)
+        self.groups: list[list[Any]] = []  # [detector, key, rows, first, last, slice end]
+        self._open = 0
+
+    def feed(self, det: KeyedDetector, batch: Any) -> list[Occurrence]:
+        for key, (rows, first, last) in group(det, rows_for(det, batch), self.facts).items():
+            self.groups.append([det, key, rows if not isinstance(rows, KeyedRows) else list(rows), first, last, None])
+        return []
+
+    def advance(self, event_time: float) -> list[Occurrence]:
+        for g in self.groups[self._open:]:  # the slice that ends here
+            g[5] = event_time
+        self._open = len(self.groups)
+        return []
+
+    def feed_findings(self, raised: list[Raised]) -> list[Occurrence]:
+        return []
+
+    def flush(self) -> list[Occurrence]:
+        return []
+
+
+class ShippingScanner(Scanner):
+    """``Scanner`` with a ``Capture`` engine; rule occurrences and commits are kept, not written."""
+
+    def __init__(self, store: Store, settings: ScanSettings) -> None:
+        self.kept: list[Occurrence] = []
+        self.kept_changes = Changes(usage=[], quarantine=[])
+        super().__init__(store, settings)
+
+    def _engine(self, keyed: list[KeyedDetector], watermark: float) -> Engine:
+        return Capture(keyed, self.settings.allowed_lateness_s)
+
+    def _add(self, occurrences: list[Occurrence]) -> list[Any]:
+        self.kept.extend(occurrences)
+        return []
+
+    def commit(self) -> None:
+        ch, kept = self.changes, self.kept_changes
+        kept.usage.extend((*k, v[0], v[1]) for k, v in ch.usage.items())
+        kept.quarantine.extend((fp, p.path, p.message, p.line, p.record, p.field) for fp, p in ch.quarantine)
+        if self.inventory.changed:
+            kept.inventory = self.inventory.to_state()
+            self.inventory.changed = False
+        self.changes = type(ch)()
+
+
+def ship(files: Iterable[tuple[str, bytes]], settings: ScanSettings, inventory: str | None) -> Iterator[Shipped]:
+    """Scan ``files`` ((name, content), a partition's) as ``scan`` would, with ``inventory`` (the store's,
+    as JSON) known at the start, and yield what the stateful stage and the sink need."""
+    settings = dataclasses.replace(settings, flush_at_end=False, workers=0)  # a stream has no end; the partition is its own pool
+    with tempfile.TemporaryDirectory(prefix="trailhound-ship-") as tmp:
+        names: dict[str, str] = {}
+        for i, (name, content) in enumerate(files):
+            local = Path(tmp) / f"{i:07d}-{Path(name).name}"  # its own name kept: the sniffer reads .gz and .json
+            local.write_bytes(content)
+            names[str(local)] = name
+        if not names:
+            return
+        store = Store(":memory:")
+        if inventory:
+            store.set_meta("inventory", inventory)
+        scanner = ShippingScanner(store, settings)
+        scanner.scan(sorted(names), names)
+    engine: Capture = scanner.engine  # type: ignore[assignment]
+    latest = -float("inf")
+    for det, key, rows, first, last, end in engine.groups:
+        at = end if end is not None else last
+        latest = max(latest, at)
+        yield Shipped(ROWS, bucket_of(key), det.name, key, at, first, last, encode_rows(det, rows))
+    for o in scanner.kept:
+        latest = max(latest, o.time)
+        yield Shipped(OCCURRENCE, bucket_of(o.resource_key), "", o.resource_key, o.time, o.time, o.time, encode_occurrence(o))
+    ch = scanner.kept_changes
+    if ch.usage or ch.quarantine or ch.inventory is not None:
+        at = latest if latest > -float("inf") else 0.0
+        yield Shipped(CHANGES, 0, "", "", at, at, at, _json.encode(ch))
+    if latest > -float("inf"):  # every bucket learns how far event time got, so its timers fire even when it had no rows
+        for b in range(BUCKETS):
+            yield Shipped(TICK, b, "", "", latest, latest, latest, b"")
+
