@@ -33,7 +33,7 @@ from trailhound.store.database import Store
 
 SHIPPED = "kind STRING, bucket INT, det STRING, key STRING, at DOUBLE, first DOUBLE, last DOUBLE, payload BINARY"
 OUT = "kind STRING, at DOUBLE, payload BINARY"
-_COLUMNS = ("kind", "bucket", "det", "key", "at", "first", "last", "payload")
+_COLUMNS = shipping.Shipped.__struct_fields__
 _ENVELOPE = "detector STRING, key STRING, version INT, born DOUBLE, last DOUBLE, timer DOUBLE, value BINARY"  # (det, key, *engine.state.Row)
 _FILES = "path STRING, modificationTime TIMESTAMP, length BIGINT, content BINARY"  # the binaryFile source's own
 _STATE_SERVER = "org.apache.spark.sql.execution.python.streaming.TransformWithStateInPySparkStateServer"

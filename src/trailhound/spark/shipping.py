@@ -20,7 +20,7 @@ import msgspec
 from trailhound.config import ScanSettings
 from trailhound.engine.detector import rows_for
 from trailhound.engine.keyed import KeyedDetector
-from trailhound.engine.runner import Engine, KeyedRows, Records, group
+from trailhound.engine.runner import Engine, Records, group
 from trailhound.events import ApiCall, DnsQuery, Source
 from trailhound.findings.model import Occurrence, Raised
 from trailhound.formats.base import Problem
@@ -28,7 +28,7 @@ from trailhound.pipeline import Scanner
 from trailhound.store.database import Store
 
 # What a shipped row is (its ``kind``)
-ROWS = "rows"  # one key's rows of one detector in one slice: ``buckets`` runs them
+ROWS = "rows"  # one key's rows of one detector in one slice of a partition's files: ``buckets`` runs them
 OCCURRENCE = "occ"  # a rule's finding occurrence (or, out of ``buckets``, a keyed detector's)
 CHANGES = "changes"  # what a partition metered, quarantined and learned of the inventory
 PROBLEM = "problem"  # a keyed detector that failed on a key (out of ``buckets``)
@@ -44,7 +44,7 @@ class Shipped(msgspec.Struct, array_like=True):
     bucket: int
     det: str
     key: str
-    at: float  # event time the row's slice ends (the watermark column); for other kinds, their latest event time
+    at: float  # the row's latest event time (a tick's: the partition's)
     first: float
     last: float
     payload: bytes
@@ -112,28 +112,18 @@ def problem_of(row: tuple[str, str, str, int | None, int | None, str | None]) ->
 # -- the engine that ships ------------------------------------------------------------------------
 
 class Capture(Engine):
-    """Groups each keyed detector's rows by key (as ``Engine.feed``) and keeps them; runs nothing."""
+    """Groups each keyed detector's rows by key (as ``Engine.feed``) and keeps them; runs nothing (so it
+    holds no state, and its timers never fire)."""
 
     def __init__(self, detectors: Iterable[KeyedDetector], lateness: float) -> None:
         super().__init__(detectors, None, lateness)
-        self.groups: list[list[Any]] = []  # [detector, key, rows, first, last, slice end]
-        self._open = 0
+        self.groups: list[tuple[KeyedDetector, str, Any, float, float]] = []  # (detector, key, rows, first, last)
 
     def feed(self, det: KeyedDetector, batch: Any) -> list[Occurrence]:
-        for key, (rows, first, last) in group(det, rows_for(det, batch), self.facts).items():
-            self.groups.append([det, key, rows if not isinstance(rows, KeyedRows) else list(rows), first, last, None])
-        return []
-
-    def advance(self, event_time: float) -> list[Occurrence]:
-        for g in self.groups[self._open:]:  # the slice that ends here
-            g[5] = event_time
-        self._open = len(self.groups)
+        self.groups.extend((det, key, rows, first, last) for key, (rows, first, last) in group(det, rows_for(det, batch), self.facts).items())
         return []
 
     def feed_findings(self, raised: list[Raised]) -> list[Occurrence]:
-        return []
-
-    def flush(self) -> list[Occurrence]:
         return []
 
 
@@ -181,10 +171,9 @@ def ship(files: Iterable[tuple[str, bytes]], settings: ScanSettings, inventory: 
         scanner.scan(sorted(names), names)
     engine: Capture = scanner.engine  # type: ignore[assignment]
     latest = -float("inf")
-    for det, key, rows, first, last, end in engine.groups:
-        at = end if end is not None else last
-        latest = max(latest, at)
-        yield Shipped(ROWS, bucket_of(key), det.name, key, at, first, last, encode_rows(det, rows))
+    for det, key, rows, first, last in engine.groups:
+        latest = max(latest, last)
+        yield Shipped(ROWS, bucket_of(key), det.name, key, last, first, last, encode_rows(det, rows))
     for o in scanner.kept:
         latest = max(latest, o.time)
         yield Shipped(OCCURRENCE, bucket_of(o.resource_key), "", o.resource_key, o.time, o.time, o.time, encode_occurrence(o))
