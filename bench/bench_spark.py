@@ -5,9 +5,9 @@
 
 Prints, for ``scan`` and for the job on local[1] and local[2]: wall seconds, events per second, and for the job the
 same with Spark's fixed start-up (a run over an empty folder, measured here) taken off; whether the job's findings
-are scan's (attack sequences apart: the job does not run them). Then the numbers a cluster sizing starts from:
-bytes shuffled per event (the shipped rows), keyed state per entity (envelope rows as the job stores them), and
-entities per million events. Estates are cached under bench/out/.
+are scan's (attack sequences included). Then the numbers a cluster sizing starts from: bytes shuffled per event
+(the shipped rows, and the correlators' rows again into stage 3), keyed state per entity (envelope rows as the
+job stores them), and entities per million events. Estates are cached under bench/out/.
 """
 
 from __future__ import annotations
@@ -80,7 +80,7 @@ def main() -> None:
         store = Store(":memory:")
         report = Scanner(store, ScanSettings(flush_at_end=False, inventory=inv)).scan([logs])
         events, expected = report.events_total, findings(store)
-        print(f"estate: {len(files):,} files, {events:,} events ({dict(report.events)}); {len(expected)} findings (attack sequences apart)")
+        print(f"estate: {len(files):,} files, {events:,} events ({dict(report.events)}); {len(expected)} findings")
         print(f"scan (one process, --workers default): {wall:6.1f} s  {events / wall:9,.0f} events/s")
         empty = tmp / "empty"
         empty.mkdir()
@@ -96,11 +96,15 @@ def main() -> None:
             print(f"spark-job {master:9} ({args.batches} micro-batches): {wall:6.1f} s  {events / wall:9,.0f} events/s; "
                   f"less start-up ({startup:.1f} s): {events / max(wall - startup, 1e-9):9,.0f} events/s; scan's findings: {same}")
         # what a cluster moves and keeps, from the job's own two stages run here in one process
-        shipped_bytes, kinds = 0, Counter()
+        shipped_bytes, again, kinds = 0, 0, Counter()
+        correlators = {n for n, d in Scanner(Store(":memory:"), ScanSettings()).engine.detectors.items() if d.correlates}
         for s in shipping.ship(((f, Path(f).read_bytes()) for f in files), ScanSettings(flush_at_end=False, inventory=inv), None):
-            shipped_bytes += len(s.payload) + len(s.det) + len(s.key) + 33  # + the fixed columns
+            size = len(s.payload) + len(s.det) + len(s.key) + 33  # + the fixed columns
+            shipped_bytes += size
+            again += size if s.det in correlators or s.kind == shipping.OCCURRENCE else 0  # through stage 2 on to stage 3
             kinds[s.kind] += 1
-        print(f"shuffled: {shipped_bytes / events:,.0f} bytes per event ({shipped_bytes / 1e6:,.1f} MB; {kinds[shipping.ROWS]:,} key groups)")
+        print(f"shuffled: {(shipped_bytes + again) / events:,.0f} bytes per event ({shipped_bytes / 1e6:,.1f} MB into stage 2, "
+              f"{again / 1e6:,.1f} MB of it again into stage 3; {kinds[shipping.ROWS]:,} key groups)")
         sizes: dict[tuple[str, str], int] = {}
         through_stages(logs, inventory, 1, micro_batches=args.batches, sizes=sizes)
         n = len(sizes)

@@ -32,15 +32,18 @@ def calls(records: list[dict[str, Any]]) -> list[ApiCall]:
     return [msgspec.json.decode(orjson.dumps(r), type=ApiCall) for r in records]
 
 
-def run(det: ab.AnomalousBehavior, records: list[dict[str, Any]]) -> tuple[list[Any], dict[str, Any]]:
-    """Feed records one day at a time, as a scan would; the types raised and the states by key."""
+def run(det: ab.AnomalousBehavior, records: list[dict[str, Any]], per_call: bool = False) -> tuple[list[Any], dict[str, Any]]:
+    """Feed records one day at a time, as a scan would (``per_call``: each call as a batch of its own, as a
+    stream cut fine would); the types raised and the states by key."""
     states: dict[str, Any] = {}
     raised = []
     for day in sorted({r["eventTime"][:10] for r in records}):
         todays = calls([r for r in records if r["eventTime"][:10] == day])
         for key in {det.key_of(e) for e in todays} - {None}:
-            occs, states[key] = det.update(key, [e for e in todays if det.key_of(e) == key], states.get(key), 0.0)
-            raised += occs
+            mine = sorted((e for e in todays if det.key_of(e) == key), key=lambda e: e.event_time)
+            for batch in ([e] for e in mine) if per_call else [mine]:
+                occs, states[key] = det.update(key, batch, states.get(key), 0.0)
+                raised += occs
     return raised, states
 
 
@@ -115,6 +118,21 @@ def test_ci_role_fires_when_its_new_call_comes_from_elsewhere(detector: ab.Anoma
     assert behavior["ASN_ORG"].observations.text == ["Hetzner Online GmbH"] and "USER_AGENT_FAMILY" not in behavior
     (profile,) = anomaly.profiles.values()
     assert any("GetCallerIdentity" in o.observations.text for o in profile["API"])
+
+
+def test_reports_do_not_depend_on_how_the_calls_were_batched(detector: ab.AnomalousBehavior) -> None:
+    """Once per class and hour, remembered in the state: a day fed as one batch or call by call (a stream,
+    a Spark micro-batch) reports the same; an hour later, the class is reported again."""
+    records = _case("ci-role-deploys-as-every-day")
+    stolen = [{**r, "sourceIPAddress": ab.VPS} if "UpdateFunctionCode" in r["eventName"] else r for r in records]
+    last = max(r["eventTime"] for r in stolen if "UpdateFunctionCode" in r["eventName"])
+    at = datetime.fromisoformat(last.replace("Z", "+00:00"))
+    again = [{**r, "eventTime": (at + timedelta(minutes=m)).strftime("%Y-%m-%dT%H:%M:%SZ")} for r in stolen
+             if r["eventTime"] == last for m in (10, 20)]  # the same call twice more within the hour
+    later = [{**r, "eventTime": (at + timedelta(minutes=70)).strftime("%Y-%m-%dT%H:%M:%SZ")} for r in stolen if r["eventTime"] == last]
+    whole = [(o.type, o.time) for o in run(detector, stolen + again + later)[0]]
+    assert [(o.type, o.time) for o in run(detector, stolen + again + later, per_call=True)[0]] == whole
+    assert [t for t, _ in whole] == [ab.type_of("Persistence")] * 2 and whole[1][1] - whole[0][1] >= ab.NEARBY
 
 
 VPN = ab.VPN

@@ -90,3 +90,16 @@ def test_inventory_address_makes_another_aws_address_fire_within_the_first_hour(
     # and the instance on the address the inventory names stays silent
     own = [{**r, "sourceIPAddress": INSTANCE_IP} if r in stolen(otrf) else r for r in otrf]
     assert run(tmp_path / "c", own, describe_instances(tmp_path, INSTANCE_IP)) == []
+
+
+def test_a_stranger_is_reported_once_an_hour_and_the_memory_stays_bounded() -> None:
+    from trailhound.detectors.instance_credentials import REPORT_EVERY, report_due
+
+    reported: dict[str, float] = {}
+    assert report_due(reported, "203.0.113.9", 1000.0)
+    assert not report_due(reported, "203.0.113.9", 1000.0 + REPORT_EVERY - 1)  # the same hour: said already
+    assert report_due(reported, "198.51.100.4", 1500.0)  # another address is its own news
+    assert report_due(reported, "203.0.113.9", 1000.0 + REPORT_EVERY)  # an hour on: again
+    assert set(reported) == {"203.0.113.9", "198.51.100.4"}
+    assert report_due(reported, "192.0.2.1", 1500.0 + 2 * REPORT_EVERY)
+    assert set(reported) == {"192.0.2.1"}  # what is older than an hour is forgotten

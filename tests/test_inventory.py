@@ -354,3 +354,23 @@ def test_invictus_launches_and_instance_credentials(shared_data: Path) -> None:
     assert {role: set(ids) for role, ids in inv.role_sessions.items()} == sessions
     assert "i-0dbc91f429e48eeed" in inv.role_sessions[
         "arn:aws:iam::123837392027:role/stratus-red-team-ec2-steal-credentials-role"]
+
+
+def test_merging_what_another_process_learned() -> None:
+    """A Spark partition's inventory into the driver's: richer details win whichever side has them,
+    interfaces and role sessions are added once, and merging what is known already changes nothing."""
+    rich = {"instanceId": WEB, "instanceType": "m5.large", "networkInterfaces": [{"networkInterfaceId": "eni-0web", "privateIpAddress": "10.0.1.5"}],
+            "tags": [{"key": "Name", "value": "web"}]}
+    stub = {"instanceId": WEB, "networkInterfaces": [{"networkInterfaceId": "eni-0web"}], "tags": []}
+    other = {"instanceId": DB, "networkInterfaces": [{"networkInterfaceId": "eni-0db"}], "tags": []}
+    driver = Inventory.from_state({"instances": {WEB: stub}, "by_eni": {"eni-0web": WEB}, "role_sessions": {"arn:role/web": [WEB]}})
+    driver.merge({"instances": {WEB: rich, DB: other}, "by_eni": {"eni-0web": WEB, "eni-0db": DB, "eni-0extra": DB},
+                  "role_sessions": {"arn:role/web": [WEB, OLD], "arn:role/db": [DB]}})
+    assert driver.changed
+    assert driver.instance(WEB)["instanceType"] == "m5.large" and driver.instance(private_ip="10.0.1.5")["instanceId"] == WEB
+    assert driver.instance(eni="eni-0extra")["instanceId"] == DB
+    assert driver.role_sessions == {"arn:role/web": [WEB, OLD], "arn:role/db": [DB]}
+    driver.changed = False
+    driver.merge({"instances": {WEB: stub}, "by_eni": {"eni-0web": WEB}, "role_sessions": {"arn:role/web": [OLD]}})  # a partition that saw only flows
+    assert driver.instance(WEB)["instanceType"] == "m5.large"  # a stub never replaces what describe-instances said
+    assert not driver.changed

@@ -48,6 +48,7 @@ def spark() -> Any:
 def test_job_finds_what_scan_finds_and_a_replayed_or_repeated_run_adds_nothing(estate: Any, spark: Any, tmp_path: Path) -> None:
     logs, inventory, expected, _ = estate
     assert len(expected) >= 40  # enough of every kind to compare (test_spark_stages checks the kinds)
+    assert {"AttackSequence:IAM/CompromisedCredentials", "AttackSequence:S3/CompromisedData"} <= {v[0] for v in expected.values()}  # stage 3
     db, checkpoint = pg.fresh_url(), str(tmp_path / "checkpoint")
     sink = job.run_job([str(logs)], db, ScanSettings(inventory=[inventory]), checkpoint, once=True)
     assert sink.batches >= 1

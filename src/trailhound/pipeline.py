@@ -193,6 +193,7 @@ class Scanner:
         progress: ProgressFn | None = None,
         intel: CombinedIntel | None = None,
         on_commit: Callable[[float], None] | None = None,
+        stored: stored_lists.StoredLists | None = None,
     ) -> None:
         self.store = store
         # told, after each commit point, the wall time it began: every finding updated before then is in the store
@@ -202,7 +203,8 @@ class Scanner:
         self.progress = progress
         custom = _operator_lists(self.settings.threat_lists, self.report, threat=True)
         self.trusted = _operator_lists(self.settings.trusted_lists, self.report).freeze()
-        stored = stored_lists.for_scan(store.conn, self.report.problems)  # the API's ACTIVE IPSets and ThreatIntelSets
+        # the API's ACTIVE IPSets and ThreatIntelSets (``stored``: as another store has them, for a Spark executor)
+        stored = stored if stored is not None else stored_lists.for_scan(store.conn, self.report.problems)
         self.report.stored_lists = stored.used
         self._lists_report = self.report  # what loading the lists said, repeated by every scan
         # `intel` replaces the packaged lists (tests, or an operator's own feed set); custom lists always apply.

@@ -12,7 +12,8 @@ rows change that entity's state::
 
 A correlator (``correlates = True``) also reads the findings the other detectors raise, as they are
 raised (``findings.model.Raised``, keyed by its ``finding_key``), into the same state: an attack
-sequence is one identity's calls *and* its findings. What it raises from them is not read again.
+sequence is one identity's calls *and* its findings. What it raises from them is not read again. Its
+``finding_key`` is the finding's ``actor`` or None: Spark routes a finding to the bucket of its actor.
 
 ``rows`` are that key's rows of one batch in event-time order; ``state`` is an instance of the
 detector's ``State`` (a msgspec Struct, versioned by ``state_version``) or None for a key not seen
@@ -81,7 +82,7 @@ class KeyedDetector(Detector, Generic[S]):
         raise NotImplementedError
 
     def finding_key(self, raised: Raised) -> str | None:
-        """Correlators: the key a finding just raised belongs to, or None when it is of no use."""
+        """Correlators: the key a finding just raised belongs to (its ``occurrence.actor``), or None when it is of no use."""
         return None
 
     def on_findings(self, key: str, raised: list[Raised], state: S | None, watermark: float) -> tuple[list[Occurrence], S | None]:

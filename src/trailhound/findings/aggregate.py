@@ -48,8 +48,7 @@ class Aggregator:
         """Fold occurrences into findings; returns each one that was not suppressed, its finding, and whether that is new."""
         out = []
         for occ in occurrences:
-            occ = self.enrich(occ)
-            reason = next((r for hook in self.suppressions if (r := hook(occ))), None)
+            occ, reason = self.screen(occ)
             if reason:
                 self.suppressed[reason] = self.suppressed.get(reason, 0) + 1
                 continue
@@ -61,6 +60,12 @@ class Aggregator:
             self._remember(fid, finding)
             out.append((occ, finding, is_new))
         return out
+
+    def screen(self, occ: Occurrence) -> tuple[Occurrence, str | None]:
+        """The occurrence enriched, and why it must not become a finding (None: it may). Pure: what another
+        process (a Spark executor correlating findings) asks before the aggregation happens elsewhere."""
+        occ = self.enrich(occ)
+        return occ, next((r for hook in self.suppressions if (r := hook(occ))), None)
 
     def take(self) -> dict[str, Finding]:
         """The findings changed since the last call (for the commit)."""

@@ -216,17 +216,28 @@ class StoredLists:
     used: list[str] = field(default_factory=list)  # one line per list, for the scan summary
 
 
+def active(conn: Connection) -> tuple[list[Any], dict[str, set[str]]]:
+    """The store's ACTIVE sets (with when each last changed) and each administrator's enabled members: what
+    ``for_scan`` reads, and all that can change what it returns short of a list file changing in place."""
+    s, d, m = t.intel_sets.c, t.detectors.c, t.members.c
+    rows = conn.execute(select(s.id, s.kind, s.name, s.format, s.location, d.account_id, d.region, s.updated_at)
+                        .join(t.detectors, d.id == s.detector_id).where(s.status == "ACTIVE").order_by(s.created_at, s.id)).all()
+    members: dict[str, set[str]] = defaultdict(set)
+    if rows:
+        for admin, member in conn.execute(select(m.administrator_id, m.account_id).where(m.relationship_status == "Enabled")):
+            members[admin].add(member)
+    return rows, members
+
+
 def for_scan(conn: Connection, problems: list[Problem]) -> StoredLists:
     """The store's ACTIVE lists, read now from their locations (a list that cannot be read is a problem, not fatal)."""
-    s, d, m = t.intel_sets.c, t.detectors.c, t.members.c
-    rows = conn.execute(select(s.id, s.kind, s.name, s.format, s.location, d.account_id, d.region)
-                        .join(t.detectors, d.id == s.detector_id).where(s.status == "ACTIVE").order_by(s.created_at, s.id)).all()
+    return from_rows(*active(conn), problems)
+
+
+def from_rows(rows: list[Any], members: dict[str, set[str]], problems: list[Problem]) -> StoredLists:
     out = StoredLists()
     if not rows:
         return out
-    members: dict[str, set[str]] = defaultdict(set)
-    for admin, member in conn.execute(select(m.administrator_id, m.account_id).where(m.relationship_status == "Enabled")):
-        members[admin].add(member)
     owners: dict[str, set[str]] = defaultdict(set)
     for row in rows:
         owners[row.name].add(row.account_id)

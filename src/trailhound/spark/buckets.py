@@ -1,24 +1,28 @@
-"""Stage 2 of the Spark job: one hash bucket of entity keys, its shipped groups, its keyed state.
+"""Stages 2 and 3 of the Spark job: one hash bucket of entity keys, its shipped groups, its keyed state.
 
 ``run`` is what the stateful operator does for a bucket in a micro-batch, in plain Python: an
 ``Engine`` whose store is the bucket's state (``BucketState``: envelopes and their timers by
 (detector, key)), fed the bucket's groups in event-time order with the watermark moved up to each
-before it. The job (``job.BucketProcessor``) reads a bucket's envelopes from Spark's state store
-into these maps and writes them back when they changed.
+before it. Stage 2 (``detect``) runs the keyed detectors; stage 3 (``correlate``), grouped again by
+the bucket of each finding's actor, runs the detectors that correlate findings (attack sequences) on
+their identities' calls and on every finding raised on them. The job (``job.BucketProcessor``) reads
+a bucket's envelopes from Spark's state store into these maps and writes them back when they changed.
 """
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
+
+import msgspec
 
 from trailhound.engine.keyed import KeyedDetector
 from trailhound.engine.runner import Engine, Records, _start_at
 from trailhound.engine.state import Row
-from trailhound.findings.model import Occurrence
+from trailhound.findings.model import Occurrence, Raised, finding_id
 from trailhound.formats.base import Problem
-from trailhound.spark.shipping import ROWS, TICK, Shipped, decode_rows
+from trailhound.spark.shipping import OCCURRENCE, PROBLEM, ROWS, TICK, Shipped, decode_occurrence, decode_rows, routed
 
 _SWEEP_S = 3600.0  # expired envelopes are looked for once per hour of event time
 
@@ -75,25 +79,31 @@ class BucketState:
 
 
 def run(detectors: Mapping[str, KeyedDetector], state: BucketState, lateness: float, watermark: float, shipped: Iterable[Shipped],
-        swept: float = -float("inf")) -> tuple[list[Occurrence], list[Problem], float, float]:
+        swept: float = -float("inf"), raised: Iterable[Raised] = ()) -> tuple[list[Occurrence], list[Problem], float, float]:
     """One micro-batch of a bucket: its shipped groups (and ticks) in, occurrences and detector problems
-    out, with the bucket's watermark and when it last swept (both kept by the caller)."""
+    out, with the bucket's watermark and when it last swept (both kept by the caller). ``raised``: findings
+    for the bucket's correlators, each fed when event time reaches it (after the groups that start with it)."""
     engine = Engine(detectors.values(), state, lateness, watermark, capacity=1 << 62)  # state is written back whole below
     order = {name: i for i, name in enumerate(detectors)}
-    groups, ticks = [], []
+    ticks: list[float] = []
+    timeline: list[tuple[float, int, int, Any]] = []  # (time, 0 group / 1 finding, detector order, it)
     for s in shipped:
         if s.kind == ROWS and s.det in detectors:
-            groups.append(s)
+            timeline.append((s.first, 0, order[s.det], s))
         elif s.kind == TICK:
             ticks.append(s.at)
+    timeline += [(r.occurrence.time, 1, 0, r) for r in raised]
     # Groups by their first row's time, the watermark moved up to it before each: no group's row is ever
     # behind the watermark by more than the lateness, however the files were spread over partitions.
-    groups.sort(key=lambda s: (s.first, order[s.det]))
+    timeline.sort(key=lambda x: x[:3])
     out: list[Occurrence] = []
-    for first, chunk in itertools.groupby(groups, key=lambda s: s.first):
+    for (first, is_finding), chunk in itertools.groupby(timeline, key=lambda x: x[:2]):
+        if is_finding:  # a finding's time may be long past (a window judged late): it does not move the watermark
+            out.extend(engine.feed_findings([x[3] for x in chunk]))
+            continue
         out.extend(engine.advance(first))
         by_det: dict[str, dict[str, tuple[Any, float, float]]] = {}
-        for s in chunk:
+        for _, _, _, s in chunk:
             det = detectors[s.det]
             rows = decode_rows(det, s.payload)
             keyed = by_det.setdefault(s.det, {})
@@ -109,6 +119,61 @@ def run(detectors: Mapping[str, KeyedDetector], state: BucketState, lateness: fl
         state.sweep({n: d.ttl for n, d in detectors.items()}, wm)
         swept = wm
     return out, list(engine.problems), wm, swept
+
+
+# -- the two stateful stages, Shipped rows in and out (``job`` adapts them to Spark's frames) ------------
+
+def has_timers(detectors: Mapping[str, KeyedDetector]) -> bool:
+    return any(type(d).timer is not KeyedDetector.timer for d in detectors.values())
+
+
+def detect(detectors: Mapping[str, KeyedDetector], state: BucketState, lateness: float, watermark: float, shipped: Iterable[Shipped],
+           swept: float = -float("inf"), ticks_on: bool = True) -> tuple[list[Shipped], float, float]:
+    """Stage 2: the keyed detectors of a bucket. What is not theirs goes on as it came (rule occurrences, side
+    effects, the correlators' rows); occurrences go on to the bucket of their actor (``shipping.routed``).
+    ``ticks_on``: the stream's progress goes on too, for correlators with timers (without, a bucket of stage 3
+    with nothing else to do is not woken: its watermark moves with its rows)."""
+    mine, out, ticks = [], [], []
+    for s in shipped:
+        if s.kind == TICK:
+            ticks.append(s)
+        elif s.kind == ROWS and s.det in detectors:
+            mine.append(s)
+        else:
+            out.append(s)
+    occurrences, problems, watermark, swept = run(detectors, state, lateness, watermark, mine + ticks, swept)
+    out.extend(map(routed, occurrences))
+    out.extend(_problem(p, watermark) for p in problems)
+    if ticks and ticks_on:  # the stream's progress, on to the same bucket of the next stage
+        at = max(t.at for t in ticks)
+        out.append(Shipped(TICK, ticks[0].bucket, "", "", at, at, at, b""))
+    return out, watermark, swept
+
+
+def correlate(correlators: Mapping[str, KeyedDetector], screen: Callable[[Occurrence], tuple[Occurrence, str | None]], state: BucketState,
+              lateness: float, watermark: float, shipped: Iterable[Shipped], swept: float = -float("inf")) -> tuple[list[Shipped], float, float]:
+    """Stage 3: the correlators of a bucket of identities — their own rows (the identities' calls) and the
+    findings on those identities, whichever bucket or rule raised them, in event-time order. ``screen`` is the
+    sink's enrichment and suppression (``Aggregator.screen``): a finding the sink will drop is no signal, as in
+    ``scan``. Out: every occurrence for the sink, the correlators' with them."""
+    groups, raised, out = [], [], []
+    for s in shipped:
+        if s.kind in (ROWS, TICK):
+            groups.append(s)
+            continue
+        out.append(s)
+        if s.kind == OCCURRENCE and s.key:
+            occ, reason = screen(decode_occurrence(s.payload))
+            if reason is None:
+                raised.append(Raised(occ, finding_id(occ)))
+    occurrences, problems, watermark, swept = run(correlators, state, lateness, watermark, groups, swept, raised)
+    out.extend(map(routed, occurrences))
+    out.extend(_problem(p, watermark) for p in problems)
+    return out, watermark, swept
+
+
+def _problem(p: Problem, at: float) -> Shipped:
+    return Shipped(PROBLEM, 0, "", "", at, at, at, msgspec.json.encode((p.path, p.message)))
 
 
 def _joined(det: KeyedDetector, a: tuple[Any, float, float], b: tuple[Any, float, float]) -> tuple[Any, float, float]:

@@ -1,9 +1,10 @@
-"""The Structured Streaming query: files → ``shipping`` → ``groupBy(bucket)`` + ``buckets`` → the store.
+"""The Structured Streaming query: files → ``shipping`` → ``groupBy(bucket)`` + ``buckets.detect`` →
+``groupBy(bucket of the actor)`` + ``buckets.correlate`` → the store.
 
 ``run_job`` builds and runs it (``trailhound spark-job``). Spark owns what a distributed run needs:
 which files each micro-batch reads and that each is read once (the file source's checkpoint), the
 keyed state (RocksDB, checkpointed with the batch), retries and recovery. Trailhound's part is
-the three functions below; the store is written only by the driver, once per micro-batch, with the
+the stage functions below; the store is written only by the driver, once per micro-batch, with the
 batch's id in the same transaction (a batch Spark replays after a crash is recognised and skipped).
 """
 
@@ -14,7 +15,7 @@ import functools
 import hashlib
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
@@ -26,7 +27,11 @@ from pyspark.sql.streaming import StatefulProcessor, StatefulProcessorHandle
 
 from trailhound.config import ScanSettings
 from trailhound.engine.keyed import KeyedDetector
+from trailhound.enrich.inventory import Inventory
+from trailhound.findings.model import Occurrence
 from trailhound.formats.base import Problem
+from trailhound.intel import stored as stored_lists
+from trailhound.intel.stored import StoredLists
 from trailhound.pipeline import Scanner
 from trailhound.spark import buckets, shipping
 from trailhound.store.database import Store
@@ -40,12 +45,31 @@ _STATE_SERVER = "org.apache.spark.sql.execution.python.streaming.TransformWithSt
 _ROCKSDB = "org.apache.spark.sql.execution.streaming.state.RocksDBStateStoreProvider"
 
 
-def _meta(db: str, key: str) -> str | None:
+@dataclasses.dataclass(frozen=True)
+class Context:
+    """What an executor reads of the store when a task starts: the inventory as the micro-batches before
+    left it (and ``--inventory``), and the API's ACTIVE lists, as ``scan`` would use them now."""
+
+    inventory: str | None
+    lists: StoredLists
+    lists_key: str  # what identifies the lists (what a worker builds on them is kept under it)
+
+
+_lists: dict[str, StoredLists] = {}  # per worker process: the lists last read, by what the store said of them
+
+
+def _context(db: str) -> Context:
     store = Store(db, readonly=True)
     try:
-        return store.meta(key)
+        inventory = store.meta("inventory")
+        rows, members = stored_lists.active(store.conn)
     finally:
         store.close()
+    key = repr((tuple(map(tuple, rows)), sorted((a, sorted(m)) for a, m in members.items())))
+    if key not in _lists:  # read from their locations only when a set changed (the driver reports a list it cannot read)
+        _lists.clear()
+        _lists[key] = stored_lists.from_rows(rows, members, [])
+    return Context(inventory, _lists[key], key)
 
 
 def _name(uri: str) -> str:
@@ -56,14 +80,13 @@ def _name(uri: str) -> str:
 # -- stage 1: executors, per partition -------------------------------------------------------------
 
 def ship_partition(settings: ScanSettings, db: str, batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
-    inventory = _meta(db, "inventory")  # as the store has it now: what earlier micro-batches learned, and --inventory
+    context = _context(db)
     for frame in batches:
         files = [(_name(p), bytes(c)) for p, c in zip(frame["path"], frame["content"])]
-        rows = list(map(msgspec.structs.astuple, shipping.ship(files, settings, inventory)))
-        yield pd.DataFrame(rows, columns=list(_COLUMNS)) if rows else pd.DataFrame({c: [] for c in _COLUMNS})
+        yield _frame(list(shipping.ship(files, settings, context.inventory, context.lists)))
 
 
-# -- stage 2: executors, per bucket ----------------------------------------------------------------
+# -- stages 2 and 3: executors, per bucket -----------------------------------------------------------
 
 def _row(value: Any) -> tuple[Any, ...]:
     """A stored envelope row back as ``engine.state.Row`` (a null timer may come back as NaN)."""
@@ -71,62 +94,83 @@ def _row(value: Any) -> tuple[Any, ...]:
     return int(version), float(born), float(last), None if timer is None or timer != timer else float(timer), bytes(blob)
 
 
-_built: dict[tuple[str, str | None], dict[str, KeyedDetector]] = {}  # per worker process: the last set built (detectors hold no state)
+@dataclasses.dataclass
+class Built:
+    """What a worker process builds once as ``scan`` builds it (its intel, geo, the store's lists), kept while
+    the settings and lists stay; the inventory the micro-batches learn is merged into it in place."""
+
+    keyed: dict[str, KeyedDetector]  # stage 2
+    correlators: dict[str, KeyedDetector]  # stage 3
+    screen: Callable[[Occurrence], tuple[Occurrence, str | None]]  # the sink's enrichment and suppression, for stage 3
+    inventory: Inventory  # the one the detectors and the enrichment read
+    merged: str | None = None  # the store's inventory last merged into it
 
 
-def _detectors(settings: ScanSettings, inventory: str | None) -> dict[str, KeyedDetector]:
-    """The keyed detectors as ``scan`` builds them (its intel, geo, and this inventory), less the correlators:
-    an attack sequence reads the findings of every bucket, which a bucket does not see."""
-    key = (repr(settings), inventory)
+_built: dict[tuple[str, str], Built] = {}  # per worker process: the last set built (detectors hold no state)
+
+
+def _detectors(settings: ScanSettings, context: Context) -> Built:
+    key = (repr(settings), context.lists_key)
     if key not in _built:
         _built.clear()
-        _built[key] = _build(settings, inventory)
-    return _built[key]
+        _built[key] = _build(settings, context)
+    built = _built[key]
+    if context.inventory != built.merged:  # (an inventory only grows: merging what the store holds now is reading it)
+        built.inventory.merge(msgspec.json.decode(context.inventory or "{}"))
+        built.merged = context.inventory
+    return built
 
 
-def _build(settings: ScanSettings, inventory: str | None) -> dict[str, KeyedDetector]:
-    store = Store(":memory:")
-    if inventory:
-        store.set_meta("inventory", inventory)
-    scanner = Scanner(store, settings)
-    return {n: d for n, d in scanner.engine.detectors.items() if not d.correlates}
+def _build(settings: ScanSettings, context: Context) -> Built:
+    scanner = Scanner(Store(":memory:"), settings, stored=context.lists)  # (building one costs ~1 s: intel, geo)
+    detectors = scanner.engine.detectors.values()
+    return Built({d.name: d for d in detectors if not d.correlates}, {d.name: d for d in detectors if d.correlates},
+                 scanner.aggregator.screen, scanner.inventory)
+
+
+def _frame(shipped: list[shipping.Shipped]) -> pd.DataFrame:
+    return pd.DataFrame(list(map(msgspec.structs.astuple, shipped)), columns=list(_COLUMNS))
 
 
 class BucketProcessor(StatefulProcessor):
-    def __init__(self, settings: ScanSettings, db: str) -> None:
-        self.settings, self.db = settings, db
+    """Stage 2 (``buckets.detect``); ``correlating``: stage 3 (``buckets.correlate``)."""
+
+    def __init__(self, settings: ScanSettings, db: str, correlating: bool = False) -> None:
+        self.settings, self.db, self.correlating = settings, db, correlating
 
     def init(self, handle: StatefulProcessorHandle) -> None:
         # A bucket's envelopes are one list, read and written whole, once per micro-batch: two calls into the state
         # server per bucket, where a MapState would take one per entity (~1.5 ms each here: 30x slower in all).
         self.envelopes = handle.getListState("envelopes", _ENVELOPE)
         self.clock = handle.getValueState("clock", "watermark DOUBLE, swept DOUBLE")
-        self.detectors = _detectors(self.settings, _meta(self.db, "inventory"))
+        self.built = _detectors(self.settings, _context(self.db))
 
     def handleInputRows(self, key: Any, rows: Iterator[pd.DataFrame], timerValues: Any) -> Iterator[pd.DataFrame]:
-        shipped, out = [], []
-        for frame in rows:
-            for r in zip(*(frame[c] for c in _COLUMNS)):
-                if r[0] in (shipping.OCCURRENCE, shipping.CHANGES):  # for the sink, as they are
-                    out.append((r[0], float(r[4]), bytes(r[7])))
-                else:
-                    shipped.append(shipping.Shipped(r[0], int(r[1]), r[2], r[3], float(r[4]), float(r[5]), float(r[6]), bytes(r[7])))
+        shipped = [shipping.Shipped(r[0], int(r[1]), r[2], r[3], float(r[4]), float(r[5]), float(r[6]), bytes(r[7]))
+                   for frame in rows for r in zip(*(frame[c] for c in _COLUMNS))]
         clock = self.clock.get() if self.clock.exists() else None
         wm, swept = (float(clock[0]), float(clock[1])) if clock else (-float("inf"), -float("inf"))
-        rows = buckets.DictMap(((det, key), _row(rest)) for det, key, *rest in self.envelopes.get()) if self.envelopes.exists() else buckets.DictMap()
-        timers = buckets.DictMap((k, row[3]) for k, row in rows.items() if row[3] is not None)
-        state = buckets.BucketState(rows, timers, self.detectors)
-        occurrences, problems, wm, swept = buckets.run(self.detectors, state, self.settings.allowed_lateness_s, wm, shipped, swept)
+        envelopes = buckets.DictMap(((det, key), _row(rest)) for det, key, *rest in self.envelopes.get()) if self.envelopes.exists() else buckets.DictMap()
+        timers = buckets.DictMap((k, row[3]) for k, row in envelopes.items() if row[3] is not None)
+        lateness, built = self.settings.allowed_lateness_s, self.built
+        if self.correlating:
+            state = buckets.BucketState(envelopes, timers, built.correlators)
+            out, wm, swept = buckets.correlate(built.correlators, built.screen, state, lateness, wm, shipped, swept)
+        else:
+            state = buckets.BucketState(envelopes, timers, built.keyed)
+            out, wm, swept = buckets.detect(built.keyed, state, lateness, wm, shipped, swept, buckets.has_timers(built.correlators))
         if state.changed:
-            if rows:
-                self.envelopes.put([(det, key, *row) for (det, key), row in rows.items()])
+            if envelopes:
+                self.envelopes.put([(det, key, *row) for (det, key), row in envelopes.items()])
             else:
                 self.envelopes.clear()
         self.clock.update((wm, swept))
-        out.extend((shipping.OCCURRENCE, o.time, shipping.encode_occurrence(o)) for o in occurrences)
-        out.extend((shipping.PROBLEM, wm, msgspec.json.encode((p.path, p.message))) for p in problems)
-        if out:
-            yield pd.DataFrame(out, columns=["kind", "at", "payload"])
+        if not out:
+            return
+        if self.correlating:  # to the sink
+            yield pd.DataFrame([(s.kind, s.at, s.payload) for s in out], columns=["kind", "at", "payload"])
+        else:
+            yield _frame(out)
 
     def close(self) -> None:
         pass
@@ -216,6 +260,10 @@ def run_job(sources: list[str], db: str, settings: ScanSettings, checkpoint: str
         sink = Sink(store, settings, checkpoint)
         sink.scanner.scan([])  # --inventory into the store, for every executor to read
         cores = _cores(master)
+        if not any("://" in src for src in sources):
+            # Spark lists a micro-batch's files again to read them: above 32 paths, by a distributed job of a task per
+            # file (~5 ms each: 4 s for 865 files on one core). Right for S3 on a cluster; local files are quicker to stat.
+            conf = {"spark.sql.sources.parallelPartitionDiscovery.threshold": "1000000", **(conf or {})}
         spark = session(master, partitions or 2 * cores, conf)
         shipped_settings = dataclasses.replace(settings, inventory=[])  # the store has it
         streams = []
@@ -226,7 +274,9 @@ def run_job(sources: list[str], db: str, settings: ScanSettings, checkpoint: str
             streams.append(reader.load(_uri(src)).select("path", "content"))
         files = functools.reduce(DataFrame.unionByName, streams)
         rows = files.mapInPandas(functools.partial(ship_partition, shipped_settings, db), SHIPPED)
-        found = rows.groupBy("bucket").transformWithStateInPandas(BucketProcessor(shipped_settings, db), OUT, "Append", "None")
+        found = rows.groupBy("bucket").transformWithStateInPandas(BucketProcessor(shipped_settings, db), SHIPPED, "Append", "None")
+        # grouped again, by the bucket of each finding's actor (the identity): the attack sequences
+        found = found.groupBy("bucket").transformWithStateInPandas(BucketProcessor(shipped_settings, db, correlating=True), OUT, "Append", "None")
         writer = found.writeStream.foreachBatch(sink).option("checkpointLocation", checkpoint)
         writer = writer.trigger(availableNow=True) if once else writer.trigger(processingTime=f"{trigger_s} seconds")
         writer.start().awaitTermination()

@@ -24,14 +24,15 @@ from trailhound.engine.runner import Engine, Records, group
 from trailhound.events import ApiCall, DnsQuery, Source
 from trailhound.findings.model import Occurrence, Raised
 from trailhound.formats.base import Problem
+from trailhound.intel.stored import StoredLists
 from trailhound.pipeline import Scanner
 from trailhound.store.database import Store
 
 # What a shipped row is (its ``kind``)
 ROWS = "rows"  # one key's rows of one detector in one slice of a partition's files: ``buckets`` runs them
-OCCURRENCE = "occ"  # a rule's finding occurrence (or, out of ``buckets``, a keyed detector's)
+OCCURRENCE = "occ"  # a finding occurrence: a rule's, or out of ``buckets``, a keyed detector's or a correlator's
 CHANGES = "changes"  # what a partition metered, quarantined and learned of the inventory
-PROBLEM = "problem"  # a keyed detector that failed on a key (out of ``buckets``)
+PROBLEM = "problem"  # a keyed detector that failed on a key (out of ``buckets``): (detector, message) as JSON
 TICK = "tick"  # the latest event time a partition read: to every bucket, the stream's progress (its timers fire on it)
 
 BUCKETS = 64  # hash buckets of entity keys: Spark's grouping key (more than any cluster's cores, few enough to batch state calls)
@@ -79,6 +80,13 @@ def decode_rows(det: KeyedDetector, payload: bytes) -> Any:
     times, events = _records[det.consumes].decode(payload)
     facts = list(map(det.facts_by, events)) if det.facts_by is not None else None
     return Records(events, times, all(a <= b for a, b in zip(times, times[1:])), facts)
+
+
+def routed(o: Occurrence) -> Shipped:
+    """An occurrence on its way to the sink, through the bucket of the identity it is on: where the detectors
+    that correlate findings (``engine.keyed``: they key a finding on its ``actor``) keep that identity's state."""
+    key = o.actor or ""
+    return Shipped(OCCURRENCE, bucket_of(key), "", key, o.time, o.time, o.time, encode_occurrence(o))
 
 
 def encode_occurrence(o: Occurrence) -> bytes:
@@ -130,10 +138,10 @@ class Capture(Engine):
 class ShippingScanner(Scanner):
     """``Scanner`` with a ``Capture`` engine; rule occurrences and commits are kept, not written."""
 
-    def __init__(self, store: Store, settings: ScanSettings) -> None:
+    def __init__(self, store: Store, settings: ScanSettings, stored: StoredLists | None = None) -> None:
         self.kept: list[Occurrence] = []
         self.kept_changes = Changes(usage=[], quarantine=[])
-        super().__init__(store, settings)
+        super().__init__(store, settings, stored=stored)
 
     def _engine(self, keyed: list[KeyedDetector], watermark: float) -> Engine:
         return Capture(keyed, self.settings.allowed_lateness_s)
@@ -152,9 +160,9 @@ class ShippingScanner(Scanner):
         self.changes = type(ch)()
 
 
-def ship(files: Iterable[tuple[str, bytes]], settings: ScanSettings, inventory: str | None) -> Iterator[Shipped]:
+def ship(files: Iterable[tuple[str, bytes]], settings: ScanSettings, inventory: str | None, lists: StoredLists | None = None) -> Iterator[Shipped]:
     """Scan ``files`` ((name, content), a partition's) as ``scan`` would, with ``inventory`` (the store's,
-    as JSON) known at the start, and yield what the stateful stage and the sink need."""
+    as JSON) known at the start and the store's ACTIVE ``lists``, and yield what the stateful stages and the sink need."""
     settings = dataclasses.replace(settings, flush_at_end=False, workers=0)  # a stream has no end; the partition is its own pool
     with tempfile.TemporaryDirectory(prefix="trailhound-ship-") as tmp:
         names: dict[str, str] = {}
@@ -167,7 +175,7 @@ def ship(files: Iterable[tuple[str, bytes]], settings: ScanSettings, inventory: 
         store = Store(":memory:")
         if inventory:
             store.set_meta("inventory", inventory)
-        scanner = ShippingScanner(store, settings)
+        scanner = ShippingScanner(store, settings, lists)
         scanner.scan(sorted(names), names)
     engine: Capture = scanner.engine  # type: ignore[assignment]
     latest = -float("inf")
@@ -176,7 +184,7 @@ def ship(files: Iterable[tuple[str, bytes]], settings: ScanSettings, inventory: 
         yield Shipped(ROWS, bucket_of(key), det.name, key, last, first, last, encode_rows(det, rows))
     for o in scanner.kept:
         latest = max(latest, o.time)
-        yield Shipped(OCCURRENCE, bucket_of(o.resource_key), "", o.resource_key, o.time, o.time, o.time, encode_occurrence(o))
+        yield routed(o)
     ch = scanner.kept_changes
     if ch.usage or ch.quarantine or ch.inventory is not None:
         at = latest if latest > -float("inf") else 0.0
