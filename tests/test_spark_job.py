@@ -6,6 +6,7 @@ micro-batch, and lose and double nothing when its driver is killed mid-stream an
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -120,5 +121,32 @@ def test_driver_killed_mid_stream_loses_and_doubles_nothing(estate: Any, tmp_pat
     causes = [line for line in done.stderr.splitlines() if "Caused by" in line or "Error" in line]
     assert done.returncode == 0, "\n".join(causes[:12]) or done.stderr[-2000:]
     assert int(store.meta(marker)) >= 15  # it went on from the checkpoint to the end
+    assert findings(store) == expected
+    store.close()
+
+
+def test_job_reads_an_estate_from_s3(estate: Any, tmp_path: Path) -> None:
+    """``s3://`` sources (``spark.s3_source``, boto3 in the executors) on a real S3-compatible server, through
+    the command as a user runs it: scan's findings, in several micro-batches."""
+    from s3_server import s3_server
+
+    logs, inventory, expected, files = estate
+    with s3_server(tmp_path / "s3") as server:
+        client = server.client()
+        client.create_bucket(Bucket="org-logs")
+        # in delivery order, as AWS writes them (the source takes them in the order S3 stamped them)
+        delivered = sorted((p for p in logs.rglob("*") if p.is_file()), key=lambda p: (m.group(1) if (m := re.search(r"_(\d{8}T\d{4})Z_", p.name)) else "", p))
+        for path in delivered:
+            client.put_object(Bucket="org-logs", Key=f"AWSLogs/{path.relative_to(logs).as_posix()}", Body=path.read_bytes())
+        assert len(delivered) == files
+        db, checkpoint = pg.fresh_url(), str(tmp_path / "checkpoint")
+        cmd = [sys.executable, "-m", "trailhound.cli", "spark-job", "s3://org-logs/AWSLogs/", "--checkpoint", checkpoint, "--db", db, "--once",
+               "--files-per-trigger", str(files // 3 + 1), "--inventory", str(inventory), "--s3-endpoint", server.endpoint,
+               "--s3-settle-seconds", "0"]
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env={**os.environ, **server.env})
+        causes = [line for line in done.stderr.splitlines() if "Caused by" in line or "Error" in line]
+        assert done.returncode == 0, "\n".join(causes[:12]) or done.stderr[-2000:]
+        assert "3 micro-batches" in done.stdout, done.stdout
+    store = Store(db, readonly=True)
     assert findings(store) == expected
     store.close()

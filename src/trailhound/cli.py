@@ -147,7 +147,8 @@ def scan(
 
 @app.command("spark-job")
 def spark_job(
-    sources: Annotated[list[str], typer.Argument(help="Folders or URIs (s3a://bucket/AWSLogs/) the logs are delivered to; each is watched for new files.")],
+    sources: Annotated[list[str], typer.Argument(help="Folders or URIs the logs are delivered to (s3://bucket/AWSLogs/ through boto3, "
+                                                           "s3a:// through Hadoop's connector); each is watched for new files.")],
     checkpoint: Annotated[str, typer.Option("--checkpoint", help="Spark's checkpoint folder or URI: which files are done, and the detectors' state. "
                                             "Restarting with the same one resumes where the job stopped.")],
     db: DbOption = None,
@@ -162,6 +163,9 @@ def spark_job(
     geoip_mmdb: Annotated[list[Path], typer.Option("--geoip-mmdb", help="As scan's (a path every executor reaches).")] = [],
     vpn_list: Annotated[list[Path], typer.Option("--vpn-list", help="As scan's.")] = [],
     max_file_mb: Annotated[float, typer.Option("--max-file-mb", help="As scan's.")] = ScanSettings.max_file_mb,
+    s3_endpoint: Annotated[Optional[str], typer.Option("--s3-endpoint", help="s3:// sources: URL of an S3-compatible store, instead of AWS.")] = None,
+    s3_settle_s: Annotated[float, typer.Option("--s3-settle-seconds", help="s3:// sources: an object is read once it is this old "
+                                               "(an upload in flight is listed with the time it began).")] = 120.0,
 ) -> None:
     """Run the detectors as an Apache Spark Structured Streaming job (needs the spark extra and Java 17+)."""
     try:
@@ -176,7 +180,7 @@ def spark_job(
     if bad:
         _fail(f"--conf {bad[0]}: expected KEY=VALUE")
     sink = run_job(sources, target, settings, checkpoint, master=master, once=once, files_per_trigger=files_per_trigger, trigger_s=trigger_s,
-                   conf=dict(c.split("=", 1) for c in conf))
+                   conf=dict(c.split("=", 1) for c in conf), s3_endpoint=s3_endpoint, s3_settle_s=s3_settle_s)
     out.print(f"{sink.batches} micro-batches written to the store ({sink.skipped} replayed and skipped); {sink.occurrences} occurrences")
 
 

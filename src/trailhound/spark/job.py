@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import hashlib
+import json
 import os
 import sys
 from collections.abc import Callable, Iterator
@@ -33,7 +34,8 @@ from trailhound.formats.base import Problem
 from trailhound.intel import stored as stored_lists
 from trailhound.intel.stored import StoredLists
 from trailhound.pipeline import Scanner
-from trailhound.spark import buckets, shipping
+from trailhound.spark import buckets, s3_source, shipping
+from trailhound.spark.s3_source import S3Source
 from trailhound.store.database import Store
 
 SHIPPED = "kind STRING, bucket INT, det STRING, key STRING, at DOUBLE, first DOUBLE, last DOUBLE, payload BINARY"
@@ -252,15 +254,16 @@ def session(master: str, partitions: int, conf: dict[str, str] | None = None) ->
 
 def run_job(sources: list[str], db: str, settings: ScanSettings, checkpoint: str, master: str = "local[2]", once: bool = False,
             files_per_trigger: int | None = None, partitions: int | None = None, trigger_s: float = 60.0,
-            conf: dict[str, str] | None = None) -> Sink:
-    """Run the query until it stops (``once``: when every file there now is processed)."""
+            conf: dict[str, str] | None = None, s3_endpoint: str | None = None, s3_settle_s: float = 120.0) -> Sink:
+    """Run the query until it stops (``once``: when every file there now is processed). ``s3://`` sources are read
+    by ``s3_source`` (``s3_endpoint``: an S3-compatible store; ``s3_settle_s``: how old an object must be to be read)."""
     store = Store(db)
     try:
         settings = dataclasses.replace(settings, flush_at_end=False)
         sink = Sink(store, settings, checkpoint)
         sink.scanner.scan([])  # --inventory into the store, for every executor to read
         cores = _cores(master)
-        if not any("://" in src for src in sources):
+        if not any("://" in src and not src.startswith("s3://") for src in sources):
             # Spark lists a micro-batch's files again to read them: above 32 paths, by a distributed job of a task per
             # file (~5 ms each: 4 s for 865 files on one core). Right for S3 on a cluster; local files are quicker to stat.
             conf = {"spark.sql.sources.parallelPartitionDiscovery.threshold": "1000000", **(conf or {})}
@@ -268,10 +271,15 @@ def run_job(sources: list[str], db: str, settings: ScanSettings, checkpoint: str
         shipped_settings = dataclasses.replace(settings, inventory=[])  # the store has it
         streams = []
         for src in sources:
-            reader = spark.readStream.format("binaryFile").schema(_FILES).option("recursiveFileLookup", "true")
+            if src.startswith("s3://"):  # boto3 (see s3_source); s3a:// is Spark's own file source with Hadoop's connector
+                spark.dataSource.register(S3Source)
+                reader = spark.readStream.format(s3_source.NAME).option("paths", json.dumps([src])).option("settleSeconds", s3_settle_s)
+                reader = reader.option("endpoint", s3_endpoint) if s3_endpoint else reader
+            else:
+                reader = spark.readStream.format("binaryFile").schema(_FILES).option("recursiveFileLookup", "true")
             if files_per_trigger:
                 reader = reader.option("maxFilesPerTrigger", files_per_trigger)
-            streams.append(reader.load(_uri(src)).select("path", "content"))
+            streams.append(reader.load() if src.startswith("s3://") else reader.load(_uri(src)).select("path", "content"))
         files = functools.reduce(DataFrame.unionByName, streams)
         rows = files.mapInPandas(functools.partial(ship_partition, shipped_settings, db), SHIPPED)
         found = rows.groupBy("bucket").transformWithStateInPandas(BucketProcessor(shipped_settings, db), SHIPPED, "Append", "None")
