@@ -1,6 +1,7 @@
 """The Spark job's ``s3://`` source (``spark.s3_source``) against a real S3-compatible server (SeaweedFS):
 offsets that take the oldest objects first within a read limit, the same objects when a micro-batch is
-planned again after a restart, nothing still settling, nothing outside the prefix. (The job reading an
+planned again after a restart, nothing still settling, nothing outside the prefix, no object fetched
+past the size limit. (The job reading an
 estate from S3 end to end is in test_spark_job.py.)"""
 
 from __future__ import annotations
@@ -58,5 +59,9 @@ def test_offsets_take_the_oldest_first_within_the_limit_and_replan_the_same(buck
     whole = reader(server.endpoint, objectsPerTask="2")
     end = whole.latestOffset(whole.initialOffset(), ReadAllAvailable())
     assert [len(p.objects) for p in whole.partitions(whole.initialOffset(), end)] == [2, 2, 1]
+    # an object larger than maxBytes is not fetched whole: its first maxBytes + 1 bytes tell the pipeline it is too large
+    capped = reader(server.endpoint, maxBytes="4")
+    end = capped.latestOffset(capped.initialOffset(), ReadAllAvailable())
+    assert {body for p in capped.partitions(capped.initialOffset(), end) for _, body in capped.read(p)} == {b"body "}
     # an object newer than settleSeconds waits: an upload in flight is listed with the time it began
     assert reader(server.endpoint, settleSeconds="3600").latestOffset(offsets[0], ReadAllAvailable()) == offsets[0]

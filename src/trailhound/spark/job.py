@@ -273,7 +273,8 @@ def run_job(sources: list[str], db: str, settings: ScanSettings, checkpoint: str
         for src in sources:
             if src.startswith("s3://"):  # boto3 (see s3_source); s3a:// is Spark's own file source with Hadoop's connector
                 spark.dataSource.register(S3Source)
-                reader = spark.readStream.format(s3_source.NAME).option("paths", json.dumps([src])).option("settleSeconds", s3_settle_s)
+                reader = (spark.readStream.format(s3_source.NAME).option("paths", json.dumps([src])).option("settleSeconds", s3_settle_s)
+                          .option("maxBytes", int(settings.max_file_mb * 1e6)))
                 reader = reader.option("endpoint", s3_endpoint) if s3_endpoint else reader
             else:
                 reader = spark.readStream.format("binaryFile").schema(_FILES).option("recursiveFileLookup", "true")

@@ -41,7 +41,7 @@ class Objects(InputPartition):  # type: ignore[misc]
 
 class S3Source(DataSource):  # type: ignore[misc]
     """``spark.readStream.format("trailhound-s3").option("paths", json list of s3:// prefixes)``; options
-    ``endpoint``, ``maxFilesPerTrigger``, ``settleSeconds``, ``objectsPerTask``."""
+    ``endpoint``, ``maxFilesPerTrigger``, ``settleSeconds``, ``objectsPerTask``, ``maxBytes``."""
 
     @classmethod
     def name(cls) -> str:
@@ -62,6 +62,7 @@ class S3StreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):  # ty
         self.max_files = int(options.get("maxfilespertrigger") or 0)
         self.settle_ms = int(float(options.get("settleseconds", "120")) * 1000)
         self.per_task = max(1, int(options.get("objectspertask", "256")))
+        self.max_bytes = int(options.get("maxbytes") or 0)  # more is not fetched: the first maxBytes + 1 bytes say it is too large
         self._listed: list[Listed] | None = None  # the last listing (driver only: dropped before a task is sent)
         self._target: tuple[int, float, str] | None = None  # available-now (``--once``): the last object there when the query began
 
@@ -93,9 +94,11 @@ class S3StreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):  # ty
 
     def read(self, partition: Objects) -> Iterator[tuple[str, bytes]]:
         client = S3Reader(self.endpoint).client
-        for uri, _ in partition.objects:
+        for uri, size in partition.objects:
             where = parse_location(uri)
-            yield uri, client.get_object(Bucket=where.bucket, Key=where.prefix)["Body"].read()
+            capped = {"Range": f"bytes=0-{self.max_bytes}"} if self.max_bytes and size > self.max_bytes else {}
+            # (a capped object reaches the pipeline larger than --max-file-mb: quarantined as too large, as scan does)
+            yield uri, client.get_object(Bucket=where.bucket, Key=where.prefix, **capped)["Body"].read()
 
     def commit(self, end: dict[str, Any]) -> None:
         pass
