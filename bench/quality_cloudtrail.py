@@ -59,7 +59,7 @@ STRATUS: dict[str, tuple[frozenset[str], frozenset[str], str]] = {
     "aws.execution.ec2-user-data": (frozenset({PERSIST}), frozenset(), "ModifyInstanceAttribute is listed under Persistence"),
     "aws.execution.ssm-send-command": (frozenset({EXT_COMMAND}), frozenset(), "Trailhound extension (GuardDuty has no Execution family)"),
     "aws.execution.ssm-start-session": (frozenset({INITIAL}), frozenset(), "StartSession is listed under InitialAccess"),
-    "aws.exfiltration.ec2-security-group-open-port-22-ingress": (frozenset({EXFIL}), frozenset(), "by tactic"),
+    "aws.exfiltration.ec2-security-group-open-port-22-ingress": (frozenset({EXFIL}), frozenset(), "AuthorizeSecurityGroupIngress from a /0 range exposes the group to anyone, classed as Exfiltration"),
     "aws.exfiltration.ec2-share-ami": (frozenset({EXFIL}), frozenset(), "ModifyImageAttribute, by tactic"),
     "aws.exfiltration.ec2-share-ebs-snapshot": (frozenset({EXFIL}), frozenset(), "ModifySnapshotAttribute, by tactic"),
     "aws.exfiltration.rds-share-snapshot": (frozenset({EXFIL}), frozenset(), "ModifyDBSnapshotAttribute, by tactic"),

@@ -239,6 +239,17 @@ def cases(start: datetime, account: str = "111122223333") -> list[Case]:
         dev = iam_user(account, f"dev-{cls.lower()}")
         days = ip.daily(start, 14, dev, [("DescribeInstances", ec2), ("GetCallerIdentity", sts)], [HOME], CLI_UA, account)
         others.append(Case(f"{cls.lower()}-api-from-far-away", type_of(cls), days + [now(api, svc, dev, FAR, "python-requests/2.32.3", params=params)]))
+    # a developer opens SSH to the whole internet from far away (Stratus's exfiltration technique); the same rule for
+    # one address is an access path kept open: Persistence, as the API is listed
+    netdev = iam_user(account, "dev-network")
+    netdev_days = ip.daily(start, 14, netdev, [("DescribeInstances", ec2), ("DescribeSecurityGroups", ec2)], [HOME], CLI_UA, account)
+    ssh = {"groupId": "sg-0a1b2c3d4e5f60718", "ipProtocol": "tcp", "fromPort": 22, "toPort": 22}
+    world_ssh = [now("AuthorizeSecurityGroupIngress", ec2, netdev, FAR, "python-requests/2.32.3", params={**ssh, "cidrIp": "0.0.0.0/0"})]
+    netops = iam_user(account, "ops-network")  # another identity: in one estate, the first call would teach the second's API
+    netops_days = ip.daily(start, 14, netops, [("DescribeInstances", ec2), ("DescribeSecurityGroups", ec2)], [HOME], CLI_UA, account)
+    one_ssh = [now("AuthorizeSecurityGroupIngress", ec2, netops, FAR, "python-requests/2.32.3",
+                   params={"groupId": ssh["groupId"], "ipPermissions": {"items": [
+                       {"ipProtocol": "tcp", "fromPort": 22, "toPort": 22, "ipRanges": {"items": [{"cidrIp": f"{FAR}/32"}]}}]}})]
     # GPU training launched every day by the ML pipeline: today from a new runner network, the family is its habit
     ml = role_session(account, "ml-training", "pipeline")
     ml_days = ip.daily(start, 14, ml, [("RunInstances", ec2), ("DescribeInstances", ec2)], list(RUNNERS), BOTO, account)
@@ -276,6 +287,8 @@ def cases(start: datetime, account: str = "111122223333") -> list[Case]:
         # one new read from a new place (a console page, a script run once) is no enumeration
         Case("operator-reads-one-new-config-from-far-away", None, ops_days + recon[:1]),
         Case("backup-role-shares-snapshot-from-vps", type_of("Exfiltration"), backup_days + exfil),
+        Case("developer-opens-ssh-to-the-world-from-far-away", type_of("Exfiltration"), netdev_days + world_ssh),
+        Case("operator-opens-ssh-to-one-address-from-far-away", type_of("Persistence"), netops_days + one_ssh),
         Case("ci-role-deploys-as-every-day", None, ci_days + ci_today),
         Case("new-hire-first-week", None, hire_days + hire_today),
         Case("traveller-signs-in-abroad", None, travel_days + abroad),

@@ -17,6 +17,9 @@ From two sources, the first winning where they differ:
 * ``RunInstances`` of accelerated or very large instances (GPU, Inferentia/Trainium, FPGA, memory-huge,
   bare metal, ≥ 24xlarge) is the Trailhound extension class ``InstanceLaunch``, its family the API value
   learned (``RunInstances(p3)``): resource hijacking, which GuardDuty's retired ComputeResources type judged;
+* an ingress rule open to the whole internet (``AuthorizeSecurityGroupIngress`` from a ``/0`` range) exposes
+  what the group guards to anyone, as making a snapshot or image public does — Exfiltration, the class Stratus
+  Red Team files it under; a rule for a named range stays Persistence as listed;
 * the extension classes GuardDuty has none for (Stratus execution and lateral movement): SSM Run Command
   (``RunCommand``), EC2 Instance Connect (``InstanceConnect``) and the EC2 serial console (``SerialConsole``).
 
@@ -157,6 +160,27 @@ def costly_instance_type(itype: str) -> bool:
     return bool(_COSTLY.match(itype)) or itype.endswith(".metal") or (size is not None and int(size.group(1)) >= 24)
 
 
+def _world(cidr: Any) -> bool:
+    return isinstance(cidr, str) and cidr.rpartition("/")[2] == "0"
+
+
+def opens_to_world(params: dict[str, Any]) -> bool:
+    """Whether an ingress request allows any address: the short form's ``cidrIp``/``cidrIpv6``, or a range in
+    ``ipPermissions`` (CloudTrail's ``{"items": [...]}`` lists)."""
+    if _world(params.get("cidrIp")) or _world(params.get("cidrIpv6")):
+        return True
+    perms = params.get("ipPermissions")
+    for perm in (perms.get("items") or ()) if isinstance(perms, dict) else ():
+        if not isinstance(perm, dict):
+            continue
+        for field, key in (("ipRanges", "cidrIp"), ("ipv6Ranges", "cidrIpv6")):
+            ranges = perm.get(field)
+            for r in (ranges.get("items") or ()) if isinstance(ranges, dict) else ():
+                if isinstance(r, dict) and _world(r.get(key)):
+                    return True
+    return False
+
+
 def classify(e: Any) -> tuple[str | None, str]:
     """(class, the API value learned) of one CloudTrail call: the class its API is listed under, refined."""
     name = e.event_name
@@ -168,6 +192,9 @@ def classify(e: Any) -> tuple[str | None, str]:
         itype = params.get("instanceType") or (params.get("launchSpecification") or {}).get("instanceType")
         if isinstance(itype, str) and costly_instance_type(itype):
             return "InstanceLaunch", f"{name}({itype.split('.', 1)[0].lower()})"
+    elif name == "AuthorizeSecurityGroupIngress":
+        if opens_to_world(e.params()):
+            return "Exfiltration", name
     elif name == "UpdateLoginProfile":
         target = e.params().get("userName")
         if isinstance(target, str) and target != e.user_identity.user_name:
