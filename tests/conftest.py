@@ -15,11 +15,13 @@ import pytest
 # Tests must see the packaged intelligence only, never a copy refreshed into the user's data dir.
 os.environ["TRAILHOUND_INTEL_DIR"] = tempfile.mkdtemp(prefix="trailhound-test-intel-")
 
+import pg
+
 from trailhound.config import ScanSettings
-from trailhound.pipeline import ScanReport, Scanner
+from trailhound.pipeline import Scanner, ScanReport
 from trailhound.store.database import Store
 
-import pg  # noqa: E402  (tests/ is on the path)
+pytest_plugins = ["console_kit"]  # the console tests' browser, live serve and samples
 
 # shared/ lies beside the checkout, here and in CI
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"

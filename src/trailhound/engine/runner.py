@@ -54,7 +54,7 @@ def _tuples(frame: pl.DataFrame) -> KeyedRows:
 
 
 @functools.cache  # a detector's columns are fixed: worked out once, not at every feed
-def _start_at(det: KeyedDetector) -> int:
+def start_at(det: KeyedDetector) -> int:
     return [c if isinstance(c, str) else c.meta.output_name() for c in det.columns].index("start")
 
 
@@ -195,7 +195,7 @@ def group(det: KeyedDetector, rows: Any, facts: Facts | None = None) -> dict[str
     if isinstance(rows, pl.DataFrame):
         rows = keyed_rows(det, rows)
     if isinstance(rows, KeyedRows):
-        at = _start_at(det) + 1
+        at = start_at(det) + 1
         spans: dict[Any, list[Any]] = {}  # key -> [rows, first, last]: one tuple slice a row, no list unpacking
         get = spans.get
         for r in rows:
@@ -387,7 +387,7 @@ class Engine:
     def _late(self, det: KeyedDetector, rows: list[Any]) -> set[int]:
         """Positions of the rows older than the watermark."""
         if det.columns:
-            at = _start_at(det)
+            at = start_at(det)
             return {i for i, r in enumerate(rows) if r[at] < self.watermark}
         times = rows.times if isinstance(rows, Records) else map(event_time, rows)
         return {i for i, t in enumerate(times) if t < self.watermark}

@@ -18,7 +18,7 @@ from typing import Any
 import msgspec
 
 from trailhound.engine.keyed import KeyedDetector
-from trailhound.engine.runner import Engine, Records, _start_at
+from trailhound.engine.runner import Engine, Records, start_at
 from trailhound.engine.state import Row
 from trailhound.findings.model import Occurrence, Raised, finding_id
 from trailhound.formats.base import Problem
@@ -184,6 +184,6 @@ def _joined(det: KeyedDetector, a: tuple[Any, float, float], b: tuple[Any, float
         facts = [f for _, _, f in triples] if a[0].facts is not None else None
         rows: Any = Records([e for _, e, _ in triples], [t for t, _, _ in triples], True, facts)
     else:
-        at = _start_at(det)
+        at = start_at(det)
         rows = sorted(list(a[0]) + list(b[0]), key=lambda r: r[at])
     return rows, min(a[1], b[1]), max(a[2], b[2])

@@ -35,7 +35,6 @@ from trailhound.intel import stored as stored_lists
 from trailhound.intel.stored import StoredLists
 from trailhound.pipeline import Scanner
 from trailhound.spark import buckets, s3_source, shipping
-from trailhound.spark.s3_source import S3Source
 from trailhound.store.database import Store
 
 SHIPPED = "kind STRING, bucket INT, det STRING, key STRING, at DOUBLE, first DOUBLE, last DOUBLE, payload BINARY"
@@ -211,7 +210,7 @@ class Sink:
             if kind == shipping.OCCURRENCE:
                 occurrences.append(shipping.decode_occurrence(payload))
             elif kind == shipping.CHANGES:
-                ch = shipping.decode_changes(payload)
+                ch = shipping.decode_side_effects(payload)
                 for day, acct, source, resource, events, size in ch.usage:
                     slot = changes.usage.setdefault((day, acct, source, resource), [0, 0])
                     slot[0] += events
@@ -272,7 +271,7 @@ def run_job(sources: list[str], db: str, settings: ScanSettings, checkpoint: str
         streams = []
         for src in sources:
             if src.startswith("s3://"):  # boto3 (see s3_source); s3a:// is Spark's own file source with Hadoop's connector
-                spark.dataSource.register(S3Source)
+                spark.dataSource.register(s3_source.S3Source)
                 reader = (spark.readStream.format(s3_source.NAME).option("paths", json.dumps([src])).option("settleSeconds", s3_settle_s)
                           .option("maxBytes", int(settings.max_file_mb * 1e6)))
                 reader = reader.option("endpoint", s3_endpoint) if s3_endpoint else reader

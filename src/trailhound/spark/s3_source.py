@@ -65,6 +65,15 @@ class S3StreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):  # ty
         self.max_bytes = int(options.get("maxbytes") or 0)  # more is not fetched: the first maxBytes + 1 bytes say it is too large
         self._listed: list[Listed] | None = None  # the last listing (driver only: dropped before a task is sent)
         self._target: tuple[int, float, str] | None = None  # available-now (``--once``): the last object there when the query began
+        self._client: Any = None  # one boto3 client per reader: the driver's listings, a task's fetches
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_client": None, "_listed": None}  # a client does not pickle; a task makes its own
+
+    def _s3(self) -> Any:
+        if self._client is None:
+            self._client = S3Reader(self.endpoint).client
+        return self._client
 
     def initialOffset(self) -> dict[str, Any]:
         return dict(_START)
@@ -93,7 +102,7 @@ class S3StreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):  # ty
         return [Objects(objects[i:i + self.per_task]) for i in range(0, len(objects), self.per_task)]
 
     def read(self, partition: Objects) -> Iterator[tuple[str, bytes]]:
-        client = S3Reader(self.endpoint).client
+        client = self._s3()
         for uri, size in partition.objects:
             where = parse_location(uri)
             capped = {"Range": f"bytes=0-{self.max_bytes}"} if self.max_bytes and size > self.max_bytes else {}
@@ -109,7 +118,7 @@ class S3StreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):  # ty
 
     def _list(self) -> list[Listed]:
         """Every object under the prefixes, in offset order."""
-        client = S3Reader(self.endpoint).client
+        client = self._s3()
         out = []
         for where in self.prefixes:
             for page in client.get_paginator("list_objects_v2").paginate(Bucket=where.bucket, Prefix=where.prefix):

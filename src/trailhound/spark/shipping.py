@@ -97,7 +97,7 @@ def decode_occurrence(payload: bytes) -> Occurrence:
     return _occurrence.decode(payload)
 
 
-class Changes(msgspec.Struct):
+class SideEffects(msgspec.Struct):
     """A partition's side effects that are not findings: they go into the store with the micro-batch."""
 
     usage: list[tuple[str, str, str, str, int, int]] = []  # (day, account, source, resource, events, bytes)
@@ -105,11 +105,11 @@ class Changes(msgspec.Struct):
     inventory: dict[str, Any] | None = None  # what the partition's inventory holds, when it learned something
 
 
-_changes = msgspec.json.Decoder(Changes)
+_side_effects = msgspec.json.Decoder(SideEffects)
 
 
-def decode_changes(payload: bytes) -> Changes:
-    return _changes.decode(payload)
+def decode_side_effects(payload: bytes) -> SideEffects:
+    return _side_effects.decode(payload)
 
 
 def problem_of(row: tuple[str, str, str, int | None, int | None, str | None]) -> tuple[str, Problem]:
@@ -140,7 +140,7 @@ class ShippingScanner(Scanner):
 
     def __init__(self, store: Store, settings: ScanSettings, stored: StoredLists | None = None) -> None:
         self.kept: list[Occurrence] = []
-        self.kept_changes = Changes(usage=[], quarantine=[])
+        self.kept_effects = SideEffects(usage=[], quarantine=[])
         super().__init__(store, settings, stored=stored)
 
     def _engine(self, keyed: list[KeyedDetector], watermark: float) -> Engine:
@@ -151,7 +151,7 @@ class ShippingScanner(Scanner):
         return []
 
     def commit(self) -> None:
-        ch, kept = self.changes, self.kept_changes
+        ch, kept = self.changes, self.kept_effects
         kept.usage.extend((*k, v[0], v[1]) for k, v in ch.usage.items())
         kept.quarantine.extend((fp, p.path, p.message, p.line, p.record, p.field) for fp, p in ch.quarantine)
         if self.inventory.changed:
@@ -185,7 +185,7 @@ def ship(files: Iterable[tuple[str, bytes]], settings: ScanSettings, inventory: 
     for o in scanner.kept:
         latest = max(latest, o.time)
         yield routed(o)
-    ch = scanner.kept_changes
+    ch = scanner.kept_effects
     if ch.usage or ch.quarantine or ch.inventory is not None:
         at = latest if latest > -float("inf") else 0.0
         yield Shipped(CHANGES, 0, "", "", at, at, at, _json.encode(ch))

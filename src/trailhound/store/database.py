@@ -34,7 +34,7 @@ from trailhound.findings.model import Finding, decode, encode
 from trailhound.formats.base import Problem
 from trailhound.store import tables as t
 from trailhound.store.guard import APPLICATION_ID, Found, StoreBusy, StoreError, acquire, inspect, lock_path, release
-from trailhound.store.rows import finding_row, upsert
+from trailhound.store.rows import finding_row, upsert, write_many
 
 __all__ = ["Changes", "Checkpoint", "Store", "StoreBusy", "StoreError", "transaction", "write_findings"]
 
@@ -339,7 +339,7 @@ class Store:
                      "expires_at": row[2] + ch.ttl.get(det, float("inf")), "value": row[4]}
                     for (det, key), row in ch.state.items() if row is not None]
             if live:
-                c.execute(upsert(c, t.keyed_state, ["detector", "key"]), live)
+                write_many(c, upsert(c, t.keyed_state, ["detector", "key"]), live)
             gone = [k for k, row in ch.state.items() if row is None]
             s = t.keyed_state.c
             for i in range(0, len(gone), _CHUNK):
@@ -350,16 +350,16 @@ class Store:
                 c.execute(delete(t.keyed_state).where(s.expires_at <= ch.watermark, s.timer_at.is_(None)))
                 ch.meta = {**ch.meta, "watermark": repr(ch.watermark)}
             if ch.checkpoints:
-                c.execute(upsert(c, t.checkpoints, ["path"]),
-                          [{"path": p.path, "fingerprint": p.fingerprint, "kind": p.kind, "events": p.events, "consumed": p.consumed,
-                            "complete": int(p.complete), "updated_at": now, "offset": p.offset} for p in ch.checkpoints.values()])
+                write_many(c, upsert(c, t.checkpoints, ["path"]),
+                           [{"path": p.path, "fingerprint": p.fingerprint, "kind": p.kind, "events": p.events, "consumed": p.consumed,
+                             "complete": int(p.complete), "updated_at": now, "offset": p.offset} for p in ch.checkpoints.values()])
             if ch.quarantine:
-                c.execute(upsert(c, t.quarantine, None, do_nothing=True),
-                          [{"path": p.path, "fingerprint": fp, "line": _minus(p.line), "record": _minus(p.record), "field": p.field,
-                            "message": p.message, "seen_at": now} for fp, p in ch.quarantine])
+                write_many(c, upsert(c, t.quarantine, None, do_nothing=True),
+                           [{"path": p.path, "fingerprint": fp, "line": _minus(p.line), "record": _minus(p.record), "field": p.field,
+                             "message": p.message, "seen_at": now} for fp, p in ch.quarantine])
             if ch.usage:
                 ins = upsert(c, t.usage, ["day", "account_id", "source", "resource"], add=("events", "bytes"))
-                c.execute(ins, [{"day": d, "account_id": a, "source": s_, "resource": r, "events": v[0], "bytes": v[1]}
+                write_many(c, ins, [{"day": d, "account_id": a, "source": s_, "resource": r, "events": v[0], "bytes": v[1]}
                                 for (d, a, s_, r), v in ch.usage.items()])
             if ch.meta:
                 c.execute(upsert(c, t.meta, ["key"]), [{"key": k, "value": v} for k, v in ch.meta.items()])
@@ -372,7 +372,7 @@ def write_findings(c: Connection, findings: Iterable[Finding]) -> None:
     rows = [finding_row(f, encode(f)) for f in findings]
     if rows:
         # archived only ever rises here: a scan's copy of a finding may predate the API archiving it
-        c.execute(upsert(c, t.findings, ["id"], keep=("created_at", "created_ms", "feedback"), rise=("archived",)), rows)
+        write_many(c, upsert(c, t.findings, ["id"], keep=("created_at", "created_ms", "feedback"), rise=("archived",)), rows)
 
 
 def transaction(conn: Connection) -> _Transaction:
