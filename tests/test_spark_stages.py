@@ -176,3 +176,46 @@ def test_stage_3_is_woken_by_ticks_only_for_correlators_with_timers() -> None:
     state = buckets.BucketState(buckets.DictMap(), buckets.DictMap(), [])
     assert [s.kind for s in buckets.detect({}, state, 300.0, -float("inf"), [tick], ticks_on=True)[0]] == [shipping.TICK]
     assert buckets.detect({}, state, 300.0, -float("inf"), [tick], ticks_on=False)[0] == []
+
+
+def test_the_identity_detectors_calls_are_shipped_once(estate: tuple[Path, Path, dict[str, tuple[Any, ...]]]) -> None:
+    """Detectors keying calls alike (the identity detectors' shared ``key_by``) get one row per key and batch,
+    each call once; decoded, each detector's part is the group it would have had alone, and smaller in all."""
+    logs, inventory, _ = estate
+    files = [(str(p), p.read_bytes()) for p in walk([logs]) if "CloudTrail" in p.name]
+    sink = Scanner(Store(":memory:"), dataclasses.replace(SETTINGS, inventory=[inventory]))
+    sink.scan([])
+    context = job.Context(sink.store.meta("inventory"), StoredLists(), "")
+    shipped = [s for s in shipping.ship(files, SETTINGS, context.inventory, context.lists) if s.kind == shipping.ROWS]
+    shared = [s for s in shipped if "," in s.det]
+    assert shared, "no row was shared"
+    names = set(shipping.detectors_of(shared[0]))
+    assert {"iam-anomalous-behavior", "attack-sequence"} <= names
+    # the same files with every group shipped alone: what each detector gets must not change
+    groups: dict[tuple[str, str], list[tuple[float, str]]] = {}
+    alone = 0
+    detectors = sink.engine.detectors
+    orig = shipping._rows
+    try:
+        shipping._rows = lambda gs: (shipping.Shipped(shipping.ROWS, shipping.bucket_of(k), d.name, k, last, first, last, shipping.encode_rows(d, r))
+                                     for d, k, r, first, last, _ in gs)
+        for s in shipping.ship(files, SETTINGS, context.inventory, context.lists):
+            if s.kind == shipping.ROWS:
+                alone += len(s.payload)
+                rows = shipping.decode_rows(detectors[s.det], s.payload)
+                groups.setdefault((s.det, s.key), []).extend(zip(rows.times, (e.event_id for e in rows)))
+    finally:
+        shipping._rows = orig
+    together: dict[tuple[str, str], list[tuple[float, str]]] = {}
+    for s in shipped:
+        if "," in s.det:
+            parts = shipping.decode_shared(detectors, detectors[shipping.detectors_of(s)[0]].consumes, s.payload)
+            for name, (rows, first, last) in parts.items():
+                assert (first, last) == (min(rows.times), max(rows.times))
+                assert rows.facts == [detectors[name].facts_by(e) for e in rows]
+                together.setdefault((name, s.key), []).extend(zip(rows.times, (e.event_id for e in rows)))
+        else:
+            rows = shipping.decode_rows(detectors[s.det], s.payload)
+            together.setdefault((s.det, s.key), []).extend(zip(rows.times, (e.event_id for e in rows)))
+    assert together == groups
+    assert sum(len(s.payload) for s in shipped) < 0.75 * alone  # (measured: 15.1 MB against 23.3 MB)

@@ -22,7 +22,8 @@ from trailhound.engine.runner import Engine, Records, start_at
 from trailhound.engine.state import Row
 from trailhound.findings.model import Occurrence, Raised, finding_id
 from trailhound.formats.base import Problem
-from trailhound.spark.shipping import OCCURRENCE, PROBLEM, ROWS, TICK, Shipped, decode_occurrence, decode_rows, routed
+from trailhound.spark.shipping import (OCCURRENCE, PROBLEM, ROWS, TICK, Shipped, decode_occurrence, decode_rows, decode_shared, detectors_of,
+                                       routed)
 
 _SWEEP_S = 3600.0  # expired envelopes are looked for once per hour of event time
 
@@ -88,8 +89,17 @@ def run(detectors: Mapping[str, KeyedDetector], state: BucketState, lateness: fl
     ticks: list[float] = []
     timeline: list[tuple[float, int, int, Any]] = []  # (time, 0 group / 1 finding, detector order, it)
     for s in shipped:
-        if s.kind == ROWS and s.det in detectors:
-            timeline.append((s.first, 0, order[s.det], s))
+        if s.kind == ROWS:
+            if "," not in s.det:
+                if s.det in detectors:
+                    timeline.append((s.first, 0, order[s.det], (s.det, (s, None))))
+                continue
+            # one row for several detectors (``shipping.encode_shared``): decoded once, each detector's part
+            # in the timeline at its own first time, as if it had come alone
+            ours = [n for n in detectors_of(s) if n in detectors]
+            if ours:
+                for name, part in decode_shared(detectors, detectors[ours[0]].consumes, s.payload).items():
+                    timeline.append((part[1], 0, order[name], (name, (s, part))))
         elif s.kind == TICK:
             ticks.append(s.at)
     timeline += [(r.occurrence.time, 1, 0, r) for r in raised]
@@ -103,12 +113,12 @@ def run(detectors: Mapping[str, KeyedDetector], state: BucketState, lateness: fl
             continue
         out.extend(engine.advance(first))
         by_det: dict[str, dict[str, tuple[Any, float, float]]] = {}
-        for _, _, _, s in chunk:
-            det = detectors[s.det]
-            rows = decode_rows(det, s.payload)
-            keyed = by_det.setdefault(s.det, {})
+        for _, _, _, (name, (s, part)) in chunk:
+            det = detectors[name]
+            got = part if part is not None else (decode_rows(det, s.payload), s.first, s.last)
+            keyed = by_det.setdefault(name, {})
             had = keyed.get(s.key)
-            keyed[s.key] = (rows, s.first, s.last) if had is None else _joined(det, had, (rows, s.first, s.last))
+            keyed[s.key] = got if had is None else _joined(det, had, got)
         for name, keyed in by_det.items():
             out.extend(engine.feed_groups(detectors[name], keyed))
     if ticks:
@@ -137,8 +147,12 @@ def detect(detectors: Mapping[str, KeyedDetector], state: BucketState, lateness:
     for s in shipped:
         if s.kind == TICK:
             ticks.append(s)
-        elif s.kind == ROWS and s.det in detectors:
-            mine.append(s)
+        elif s.kind == ROWS:
+            names = detectors_of(s)
+            if any(n in detectors for n in names):
+                mine.append(s)
+            if any(n not in detectors for n in names):  # (a correlator's rows, maybe in one row with this stage's)
+                out.append(s)
         else:
             out.append(s)
     occurrences, problems, watermark, swept = run(detectors, state, lateness, watermark, mine + ticks, swept)

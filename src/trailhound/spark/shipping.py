@@ -29,7 +29,7 @@ from trailhound.pipeline import Scanner
 from trailhound.store.database import Store
 
 # What a shipped row is (its ``kind``)
-ROWS = "rows"  # one key's rows of one detector in one slice of a partition's files: ``buckets`` runs them
+ROWS = "rows"  # one key's rows in one slice of a partition's files, for the detectors ``det`` names (comma-separated): ``buckets`` runs them
 OCCURRENCE = "occ"  # a finding occurrence: a rule's, or out of ``buckets``, a keyed detector's or a correlator's
 CHANGES = "changes"  # what a partition metered, quarantined and learned of the inventory
 PROBLEM = "problem"  # a keyed detector that failed on a key (out of ``buckets``): (detector, message) as JSON
@@ -63,6 +63,9 @@ _pack = msgspec.msgpack.Encoder()
 _records = {Source.CLOUDTRAIL: msgspec.json.Decoder(tuple[list[float], list[ApiCall]]),
             Source.S3_DATA: msgspec.json.Decoder(tuple[list[float], list[ApiCall]]),
             Source.DNS: msgspec.json.Decoder(tuple[list[float], list[DnsQuery]])}
+_shared = {Source.CLOUDTRAIL: msgspec.json.Decoder(tuple[list[float], list[ApiCall], dict[str, list[int]]]),
+           Source.S3_DATA: msgspec.json.Decoder(tuple[list[float], list[ApiCall], dict[str, list[int]]]),
+           Source.DNS: msgspec.json.Decoder(tuple[list[float], list[DnsQuery], dict[str, list[int]]])}
 _flows = msgspec.msgpack.Decoder(list[tuple[Any, ...]])
 _occurrence = msgspec.json.Decoder(Occurrence)
 
@@ -80,6 +83,38 @@ def decode_rows(det: KeyedDetector, payload: bytes) -> Any:
     times, events = _records[det.consumes].decode(payload)
     facts = list(map(det.facts_by, events)) if det.facts_by is not None else None
     return Records(events, times, all(a <= b for a, b in zip(times, times[1:])), facts)
+
+
+def detectors_of(s: Shipped) -> list[str]:
+    """The detectors a ROWS row is for."""
+    return s.det.split(",")
+
+
+def encode_shared(times: list[float], events: list[Any], subsets: dict[str, list[int]]) -> bytes:
+    """One key's rows of one slice for several detectors that key them alike (a shared ``key_by``: the
+    identity detectors): each call once, with each detector's rows as positions among them."""
+    return _json.encode((times, events, subsets))
+
+
+def decode_shared(detectors: dict[str, KeyedDetector], consumes: Source, payload: bytes) -> dict[str, tuple[Any, float, float]]:
+    """Each of ``detectors``' (those of the row this stage runs) rows of a shared row, with their first and last times."""
+    times, events, subsets = _shared[consumes].decode(payload)
+    memo: dict[Any, Any] = {}  # one batch memo, as the engine's for a batch's calls
+    facts: dict[Any, list[Any]] = {}
+    out = {}
+    for name, idx in subsets.items():
+        det = detectors.get(name)
+        if det is None or not idx:
+            continue
+        ts = [times[i] for i in idx]
+        fs = None
+        if det.facts_by is not None:
+            every = facts.get(det.facts_by)
+            if every is None:
+                every = facts[det.facts_by] = list(map(det.facts_by, events))
+            fs = [every[i] for i in idx]
+        out[name] = (Records([events[i] for i in idx], ts, all(a <= b for a, b in zip(ts, ts[1:])), fs, memo), min(ts), max(ts))
+    return out
 
 
 def routed(o: Occurrence) -> Shipped:
@@ -125,10 +160,11 @@ class Capture(Engine):
 
     def __init__(self, detectors: Iterable[KeyedDetector], lateness: float) -> None:
         super().__init__(detectors, None, lateness)
-        self.groups: list[tuple[KeyedDetector, str, Any, float, float]] = []  # (detector, key, rows, first, last)
+        self.groups: list[tuple[KeyedDetector, str, Any, float, float, Any]] = []  # (detector, key, rows, first, last, the batch's Facts)
 
     def feed(self, det: KeyedDetector, batch: Any) -> list[Occurrence]:
-        self.groups.extend((det, key, rows, first, last) for key, (rows, first, last) in group(det, rows_for(det, batch), self.facts).items())
+        facts = self.facts
+        self.groups.extend((det, key, rows, first, last, facts) for key, (rows, first, last) in group(det, rows_for(det, batch), facts).items())
         return []
 
     def feed_findings(self, raised: list[Raised]) -> list[Occurrence]:
@@ -179,9 +215,9 @@ def ship(files: Iterable[tuple[str, bytes]], settings: ScanSettings, inventory: 
         scanner.scan(sorted(names), names)
     engine: Capture = scanner.engine  # type: ignore[assignment]
     latest = -float("inf")
-    for det, key, rows, first, last in engine.groups:
-        latest = max(latest, last)
-        yield Shipped(ROWS, bucket_of(key), det.name, key, last, first, last, encode_rows(det, rows))
+    for rows_row in _rows(engine.groups):
+        latest = max(latest, rows_row.last)
+        yield rows_row
     for o in scanner.kept:
         latest = max(latest, o.time)
         yield routed(o)
@@ -193,3 +229,32 @@ def ship(files: Iterable[tuple[str, bytes]], settings: ScanSettings, inventory: 
         for b in range(BUCKETS):
             yield Shipped(TICK, b, "", "", latest, latest, latest, b"")
 
+
+def _rows(groups: list[tuple[KeyedDetector, str, Any, float, float, Any]]) -> Iterator[Shipped]:
+    """A ROWS row per group, except that the groups of one key in one batch of calls for detectors with the same
+    ``key_by`` go as one row (each call once: the identity detectors read mostly the same calls)."""
+    alike: dict[tuple[int, Any, str], list[int]] = {}
+    for i, (det, key, rows, _, _, facts) in enumerate(groups):
+        if det.key_by is not None and isinstance(rows, Records) and facts is not None and facts.events is not None:
+            alike.setdefault((id(facts), det.key_by, key), []).append(i)
+    merged = {i: ids for ids in alike.values() if len(ids) > 1 for i in ids}
+    done: set[int] = set()
+    for i, (det, key, rows, first, last, facts) in enumerate(groups):
+        ids = merged.get(i)
+        if ids is None:
+            yield Shipped(ROWS, bucket_of(key), det.name, key, last, first, last, encode_rows(det, rows))
+        elif i not in done:
+            done.update(ids)
+            at = facts.at()
+            time_at: dict[int, float] = {}
+            subsets: dict[str, list[int]] = {}
+            for j in ids:
+                positions = [at[id(e)] for e in groups[j][2]]
+                time_at.update(zip(positions, groups[j][2].times))
+                subsets[groups[j][0].name] = positions
+            union = sorted(time_at)  # the batch's order
+            index = {p: n for n, p in enumerate(union)}
+            payload = encode_shared([time_at[p] for p in union], [facts.events[p] for p in union],
+                                    {name: [index[p] for p in ps] for name, ps in subsets.items()})
+            lo, hi = min(groups[j][3] for j in ids), max(groups[j][4] for j in ids)
+            yield Shipped(ROWS, bucket_of(key), ",".join(subsets), key, hi, lo, hi, payload)
