@@ -101,7 +101,8 @@ def main() -> None:
         for s in shipping.ship(((f, Path(f).read_bytes()) for f in files), ScanSettings(flush_at_end=False, inventory=inv), None):
             size = len(s.payload) + len(s.det) + len(s.key) + 33  # + the fixed columns
             shipped_bytes += size
-            again += size if s.det in correlators or s.kind == shipping.OCCURRENCE else 0  # through stage 2 on to stage 3
+            # through stage 2 on to stage 3: occurrences, and rows with a correlator among their detectors
+            again += size if s.kind == shipping.OCCURRENCE or (s.kind == shipping.ROWS and any(n in correlators for n in shipping.detectors_of(s))) else 0
             kinds[s.kind] += 1
         print(f"shuffled: {(shipped_bytes + again) / events:,.0f} bytes per event ({shipped_bytes / 1e6:,.1f} MB into stage 2, "
               f"{again / 1e6:,.1f} MB of it again into stage 3; {kinds[shipping.ROWS]:,} key groups)")

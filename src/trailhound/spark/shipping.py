@@ -3,7 +3,8 @@
 A partition's files are scanned as ``scan`` would scan them (event-time order across them, every
 stage and rule), except that the keyed detectors do not run here: ``Capture`` is an engine that
 groups each detector's rows by key, exactly as ``Engine.feed`` does before calling ``update``, and
-keeps the groups. Each group becomes one ``Shipped`` row; the stateful stage (``buckets``) runs it.
+keeps the groups. Each group becomes one ``Shipped`` row (the groups of one key in one batch of calls, for
+detectors with the same key function, one row for all: ``_rows``); the stateful stage (``buckets``) runs it.
 """
 
 from __future__ import annotations
