@@ -178,7 +178,7 @@ def test_stage_3_is_woken_by_ticks_only_for_correlators_with_timers() -> None:
     assert buckets.detect({}, state, 300.0, -float("inf"), [tick], ticks_on=False)[0] == []
 
 
-def test_the_identity_detectors_calls_are_shipped_once(estate: tuple[Path, Path, dict[str, tuple[Any, ...]]]) -> None:
+def test_the_identity_detectors_calls_are_shipped_once(estate: tuple[Path, Path, dict[str, tuple[Any, ...]]], monkeypatch: pytest.MonkeyPatch) -> None:
     """Detectors keying calls alike (the identity detectors' shared ``key_by``) get one row per key and batch,
     each call once; decoded, each detector's part is the group it would have had alone, and smaller in all."""
     logs, inventory, _ = estate
@@ -195,17 +195,14 @@ def test_the_identity_detectors_calls_are_shipped_once(estate: tuple[Path, Path,
     groups: dict[tuple[str, str], list[tuple[float, str]]] = {}
     alone = 0
     detectors = sink.engine.detectors
-    orig = shipping._rows
-    try:
-        shipping._rows = lambda gs: (shipping.Shipped(shipping.ROWS, shipping.bucket_of(k), d.name, k, last, first, last, shipping.encode_rows(d, r))
-                                     for d, k, r, first, last, _ in gs)
+    with monkeypatch.context() as m:
+        m.setattr(shipping, "_rows", lambda gs: (shipping.Shipped(shipping.ROWS, shipping.bucket_of(k), d.name, k, last, first, last,
+                                                                  shipping.encode_rows(d, r)) for d, k, r, first, last, _ in gs))
         for s in shipping.ship(files, SETTINGS, context.inventory, context.lists):
             if s.kind == shipping.ROWS:
                 alone += len(s.payload)
                 rows = shipping.decode_rows(detectors[s.det], s.payload)
                 groups.setdefault((s.det, s.key), []).extend(zip(rows.times, (e.event_id for e in rows)))
-    finally:
-        shipping._rows = orig
     together: dict[tuple[str, str], list[tuple[float, str]]] = {}
     for s in shipped:
         if "," in s.det:

@@ -46,14 +46,12 @@ CACHE_SIZE = 1 << 17
 def _extractor() -> Any:
     import tldextract
 
-    ext = tldextract.TLDExtract(
+    return tldextract.TLDExtract(
         suffix_list_urls=(),  # never fetch
         cache_dir=None,  # never read or write a disk cache
         fallback_to_snapshot=True,  # the PSL snapshot inside the wheel
         include_psl_private_domains=False,
     )
-    ext.extract_str("example.com")  # its suffix trie is built on first use: build it now, as start-up, not inside a scan
-    return ext
 
 
 def psl_version() -> str:

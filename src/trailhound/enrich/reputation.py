@@ -145,8 +145,6 @@ class Reputation:
         self.benign = benign or shipped_sets()
         self.dynamic, self.services = _zones()
         self._memo: dict[str, Facts | None] = {}
-        if intel is not None and hasattr(intel, "domains_under"):
-            intel.domains_under("")  # the lists' names are counted per parent once: at start-up, not on a scan's first query
 
     # -- owners -------------------------------------------------------------------------------
     def owner(self, host: str) -> tuple[str, str, str | None, str] | None:
