@@ -161,7 +161,9 @@ def _sim_rows(r: Results) -> list[list[str]]:
         ["Simulated estates: attack cases caught", f"{s['caught']}/{s['firing']} ({pct(s['caught'], s['firing'])})",
          f"{len(r.sim)} estate(s), seeds {', '.join(map(str, cfg['seeds']))}, scale {cfg['scale']}, {cfg['days']} days + attack day"],
         ["Simulated finding types with full recall", f"{full_types}/{len(recall)}", "implemented but not simulated: " + (", ".join(unsimulated) or "none")],
-        ["Must-not violations (near misses that fired)", f"{s['violations']}/{s['near_misses']}", ""],
+        ["Must-not violations (near misses that fired)", f"{s['violations']}/{s['near_misses']}",
+         "" if not s.get("justified") else f"not counted: {', '.join(s['justified'])}, which raised only a type its case declares "
+         "justified (see below)"],
         ["Findings on the simulated benign background", f"{s['unexplained_findings']} ({background:.2f} per 100k events)",
          f"{s['benign_events']:,} benign events"],
         ["Unexpected extra types on attack records", str(s["other_types"]), ""],
@@ -188,10 +190,15 @@ def _benign_filter_row() -> list[str]:
 def _stratus_rows(st: StratusResult) -> list[list[str]]:
     no_equivalent = sum(1 for t in st.techniques if not t.expected)
     missing = len(st.techniques) - len(st.coverable) - no_equivalent
+    notes = [f"{len(st.coverable)} have an implemented type"]
+    if missing:
+        notes.append(f"{missing} need one not implemented")
+    if no_equivalent:
+        notes.append(f"{no_equivalent} have no GuardDuty equivalent")
     return [
         ["Stratus techniques covered", f"{len(st.covered)}/{len(st.techniques)}",
-         f"{len(st.coverable)} have an implemented GuardDuty type, {missing} need one not implemented (IAM AnomalousBehavior, "
-         f"InstanceCredentialExfiltration), {no_equivalent} have no GuardDuty equivalent"],
+         ", ".join(notes) + "; without a baseline (the detonation logs alone), only rules can fire: the behaviour types need the "
+         "identity's history (see the next table)"],
         ["Stratus findings not justified by the technique", str(sum(len(t.unjustified) for t in st.techniques)), ""],
     ]
 
@@ -305,7 +312,7 @@ def _sim_section(runs: list[SimResult]) -> list[str]:
            md_table(["Finding type", "Caught"], [[t, f"{c}/{n}"] for t, (c, n) in recall.items()]), ""]
     missing = sorted(set(implemented_finding_types()) - set(recall))
     out += [f"Implemented types without a simulated case: {', '.join(missing) or 'none'}.", ""]
-    problems = [(run.seed, c) for run in runs for c in run.cases if (c.expect and (not c.caught or c.other_types)) or (not c.expect and c.sightings)]
+    problems = [(run.seed, c) for run in runs for c in run.cases if (c.expect and (not c.caught or c.other_types)) or (not c.expect and c.other_types)]
     if problems:
         out += ["Misses, violations and extra types:", ""]
         for seed, c in problems:

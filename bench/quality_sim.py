@@ -70,7 +70,7 @@ class SimResult:
 
     @property
     def violations(self) -> list[CaseResult]:
-        return [c for c in self.near_misses if c.sightings]
+        return [c for c in self.near_misses if c.other_types]  # (a type the case declares justified is no violation)
 
     @property
     def benign_events(self) -> int:
@@ -152,6 +152,8 @@ def summary(runs: list[SimResult]) -> dict[str, Any]:
         "caught": sum(c.caught for r in runs for c in r.firing),
         "near_misses": sum(len(r.near_misses) for r in runs),
         "violations": sum(len(r.violations) for r in runs),
+        # near misses that raised only a type their case declares justified (``Case.also``), by case name
+        "justified": sorted({c.name for r in runs for c in r.near_misses if c.sightings and not c.other_types}),
         "unexplained_findings": sum(len(r.unexplained_findings) for r in runs),
         "unexplained_sightings": sum(len(r.unexplained) for r in runs),
         "benign_events": sum(r.benign_events for r in runs),

@@ -148,9 +148,10 @@ CAPTURES = (
             (Scenario("172.16.1.11", PORTSCAN, "ACTOR", "README: one client 172.16.1.11 runs Nmap scans of 172.16.1.0/24, "
                       "192.168.1.0/24 and 10.0.2.0/24"),), small=True),
     Capture("strato-003 AndroidTester RAT", (f"{STRATO}/003-zeek-scenario-malicious/*.log.gz",),
-            "Backdoor:EC2/C&CActivity.B if the C&C (1337/tcp) is listed; Behavior:EC2/NetworkPortUnusual (not implemented)"),
+            "Backdoor:EC2/C&CActivity.B if the C&C (1337/tcp) is listed; no Behavior:EC2/NetworkPortUnusual: the capture is shorter than "
+            "the instance history (7 days) it needs"),
     Capture("strato-005 Simda", (f"{STRATO}/005-zeek-scenario-malicious/conn.log.gz", f"{STRATO}/005-zeek-scenario-malicious/dns.log.gz"),
-            "Trojan:EC2/DGADomainRequest.B (not implemented), .C!DNS for listed DGA names"),
+            "Trojan:EC2/DGADomainRequest.B for the burst of generated names, .C!DNS for listed DGA names"),
     *(Capture(f"strato-{n} attacked host", (f"{STRATO}/{n}-zeek-mixed/data/conn.log.labeled.gz",) + dns,
               "Recon:EC2/PortProbeUnprotectedPort when a listed scanner reaches an open port; no Portscan/PortSweep/BruteForce: "
               "the labelled attacks are inbound probes, nearly all unanswered (S0)", ((host, private),),

@@ -135,6 +135,9 @@ def test_a_long_nxdomain_burst_of_names_under_the_lower_threshold_fires_the_wide
     found = _instance_lookups(names[:MIN_WIDE], nxdomain=True)
     assert len(found) == 1 and found[0].additional_info["tier"] == "wide"
     assert found[0].additional_info["distinctNxdomainOverWidest"] == MIN_WIDE
+    # the count the description gives is the tier's own, in additionalInfo too (not the high tier's 0)
+    assert found[0].additional_info["distinctDomainsOverThreshold"] == MIN_WIDE and found[0].additional_info["distinctDgaLikeDomains"] == 0
+    assert f"queried {MIN_WIDE} distinct domains" in found[0].description
     assert _instance_lookups(names[:MIN_WIDE - 1], nxdomain=True) == []
     assert _instance_lookups(names[:MIN_WIDE], nxdomain=False) == []
 

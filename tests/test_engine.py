@@ -388,3 +388,11 @@ def test_a_state_that_left_memory_is_found_in_the_store(store_url: str) -> None:
     _commit(engine, store, det)
     engine.feed(det, [q(3, "c.example.com", src="10.0.0.1")])
     assert engine.states.get(det.name, "10.0.0.1").value.n == 3
+
+
+def test_an_ipv6_local_address_is_the_interface_s_ipv6_address() -> None:
+    """A VPC's IPv6 addresses are global: a finding names one under ipv6Addresses, never as the private IPv4 address."""
+    v6 = instance_resource("i-1", "eni-1", "2600:1f18:abcd::1").instance_details.network_interfaces[0]
+    assert v6.ipv6_addresses == ["2600:1f18:abcd::1"] and v6.private_ip_address is None and v6.network_interface_id == "eni-1"
+    v4 = instance_resource("i-1", "eni-1", "10.0.0.5").instance_details.network_interfaces[0]
+    assert v4.private_ip_address == "10.0.0.5" and v4.ipv6_addresses == []

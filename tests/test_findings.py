@@ -65,3 +65,15 @@ def test_remote_ip_is_enriched_with_country_and_asn(scan_records) -> None:
 def test_private_caller_gets_no_geo(scan_records) -> None:
     _, [f] = scan_records([_stop(T0, ip="10.1.2.3")])
     assert f["service"]["action"]["awsApiCallAction"]["remoteIpDetails"] == {"ipAddressV4": "10.1.2.3"}
+
+
+def test_the_caller_type_says_what_the_source_address_says(scan_records) -> None:
+    """An address: Remote IP; a service's name: AWS Service; no address at all (a reshaped record): nothing assumed."""
+    service = {**_stop(T0, user="cfn"), "sourceIPAddress": "cloudformation.amazonaws.com"}
+    missing = _stop(T0, user="ops")
+    del missing["sourceIPAddress"]
+    _, findings = scan_records([_stop(T0, user="mallory"), service, missing])
+    by_user = {f["resource"]["accessKeyDetails"]["userName"]: f["service"]["action"]["awsApiCallAction"] for f in findings}
+    assert by_user["mallory"]["callerType"] == "Remote IP"
+    assert by_user["cfn"]["callerType"] == "AWS Service" and by_user["cfn"]["domainDetails"]["domain"] == "cloudformation.amazonaws.com"
+    assert "callerType" not in by_user["ops"] and "remoteIpDetails" not in by_user["ops"]

@@ -120,6 +120,16 @@ def test_ci_role_fires_when_its_new_call_comes_from_elsewhere(detector: ab.Anoma
     assert any("GetCallerIdentity" in o.observations.text for o in profile["API"])
 
 
+def test_a_call_from_an_address_without_geolocation_reads_as_such(detector: ab.AnomalousBehavior) -> None:
+    """192.0.2.0/24 (documentation) has no country nor ASN: the description names neither as a value ("country None")."""
+    records = _case("ci-role-deploys-as-every-day")
+    stolen = [{**r, "sourceIPAddress": "192.0.2.77"} if "UpdateFunctionCode" in r["eventName"] else r for r in records]
+    (raised,) = run(detector, stolen)[0]
+    assert "asn org 192.0.* (no ASN data)" in raised.description
+    assert "None" not in raised.description and "net 192" not in raised.description
+    assert ab._shown(None) == "unknown" and ab._shown("net 2001:db8") == "2001:db8:* (no ASN data)" and ab._shown("Hetzner") == "Hetzner"
+
+
 def test_reports_do_not_depend_on_how_the_calls_were_batched(detector: ab.AnomalousBehavior) -> None:
     """Once per class and hour, remembered in the state: a day fed as one batch or call by call (a stream,
     a Spark micro-batch) reports the same; an hour later, the class is reported again."""

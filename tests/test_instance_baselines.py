@@ -121,7 +121,7 @@ def test_packaged_resolver_list() -> None:
 
 
 def test_opens_agrees_with_opener_where_opener_is_sure() -> None:
-    rows = [(flags, sp, dp) for flags in (None, 0, 2, 3, 18, 19, 1, 4) for sp, dp in
+    rows = [(flags, sp, dp) for flags in (None, 0, 2, 3, 18, 19, 1, 4, 5, 6) for sp, dp in
             ((40000, 443), (443, 40000), (40000, 4444), (4444, 40000), (5000, 4444), (123, 123), (40000, 50050), (8443, 51000), (1024, 80))]
     df = pl.DataFrame(rows, schema={"tcp_flags": pl.Int32, "srcport": pl.Int32, "dstport": pl.Int32}, orient="row")
     got = df.select(OPENS.alias("o"))["o"].to_list()
@@ -131,6 +131,14 @@ def test_opens_agrees_with_opener_where_opener_is_sure() -> None:
             assert o is sure, (flags, sp, dp)
         else:
             assert o is False or sure is True, (flags, sp, dp)  # unsure: taken for a reply, never for a new connection
+
+
+def test_a_bare_rst_is_a_refusal_whatever_the_ports() -> None:
+    """A closed port answering a prober: the instance's half is RST alone, often from a high port to the prober's
+    lower one, which the port rule alone would take for a connection the instance opened."""
+    assert opener(44636, 20563, 4) is False and opener(44636, 443, 4) is False
+    assert opener(40000, 443, 6) is True  # SYN and RST: the opener gave up
+    assert opener(40000, 443, 5) is True  # FIN and RST: the end of a session, judged by its ports
 
 
 def test_public_dest_agrees_with_is_private() -> None:

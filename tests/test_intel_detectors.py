@@ -86,7 +86,11 @@ def test_trusted_list_does_not_suppress_dns_findings(tmp_path: Path) -> None:
     trusted.write_text("10.0.0.0/8\n93.184.215.14\n")
     files = write_case_logs(tmp_path / "logs", [case])
     _, store = scan(files, trusted_lists=[trusted])
-    assert [f["type"] for f in store.findings()] == ["Backdoor:EC2/C&CActivity.B!DNS"]
+    (found,) = store.findings()
+    assert found["type"] == "Backdoor:EC2/C&CActivity.B!DNS"
+    # the title names the instance, as GuardDuty's do ("EC2 instance i-... is querying a domain name ...")
+    iid = case.record["srcids"]["instance"]
+    assert found["title"].startswith(f"EC2 instance {iid} is querying ") and iid in found["description"]
 
 
 def test_trusted_ip_suppresses_flow_findings(tmp_path: Path) -> None:

@@ -209,6 +209,39 @@ def test_appended_file_is_read_from_where_it_ended(tmp_path: Path, compressed: b
     assert Scanner(store).scan([f]).events_total == 0  # and then it is finished
 
 
+@pytest.mark.parametrize("kind", ["flow", "dns"])
+def test_a_last_line_still_being_written_is_read_whole_by_the_next_scan(tmp_path: Path, kind: str) -> None:
+    """A scan that meets a plain log while its writer is mid-line leaves that line (no newline, not a whole record)
+    to the next scan: it was quarantined twice in two halves and lost. Problems in an appended part name their
+    line in the file, not in the part."""
+    import json
+
+    from trailhound.detectors.dns_intel import cases as dns_cases
+
+    f = tmp_path / "logs" / ("flows.log" if kind == "flow" else "queries.log")
+    f.parent.mkdir()
+    if kind == "flow":
+        lines = (FLOW_HEADER + _c2_flows(6)).decode().splitlines(keepends=True)
+    else:
+        c2 = next(c for c in dns_cases(T0) if c.name == "dns-c2").record
+        lines = [json.dumps({**c2, "srcport": str(40000 + i)}) + "\n" for i in range(6)]
+    head, last, more = "".join(lines[:-3]), lines[-3], "".join(lines[-2:])
+    f.write_text(head + last[:25])
+    store = Store(store_at(tmp_path, "s.db"))
+    first = Scanner(store).scan([f])
+    held = len(lines) - 3 + 1  # the unfinished line's number
+    assert [(p.path, "not finished" in p.message) for p in first.problems] == [(f"{f}:{held}", True)]
+    assert first.bad_records == 0 and store.quarantined() == []
+    with open(f, "a") as fh:
+        fh.write(last[25:] + "garbage\n" + more)
+    second = Scanner(store).scan([f])
+    assert second.events[kind] == 3 and second.bad_records == 1
+    [bad] = second.problems
+    assert bad.line == held + 1  # where "garbage" is in the file
+    assert first.events[kind] + second.events[kind] == 6  # every record, once
+    assert Scanner(store).scan([f]).events_total == 0
+
+
 def test_recompressed_or_gunzipped_log_is_the_same_log(tmp_path: Path) -> None:
     import gzip
 

@@ -231,6 +231,46 @@ def test_a_killed_writer_leaves_no_lock_behind(store_url: str) -> None:
     store.close()
 
 
+HOLDER_WITH_WORKERS = """
+import os, sys, time
+from pathlib import Path
+from trailhound.sources.pool import ReadPool
+from trailhound.store.database import Store
+store = Store(Path(sys.argv[1]))
+pool = ReadPool(2, 1 << 20, 1 << 20)
+pool.executor.submit(os.getpid).result()
+print(" ".join(map(str, pool.executor._processes)), flush=True)
+time.sleep(60)
+"""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1][:1] != "Z"
+
+
+def test_a_killed_writer_s_reading_workers_neither_outlive_it_nor_keep_its_lock(tmp_path: Path) -> None:
+    """kill -9 of a scan with --workers: its forked readers had its lock file open, and an orphan kept the store
+    locked for good. They close their copy at the fork, and end with their parent."""
+    db = tmp_path / "store.db"
+    proc = subprocess.Popen([sys.executable, "-c", HOLDER_WITH_WORKERS, str(db)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        workers = [int(p) for p in proc.stdout.readline().split()]
+        assert len(workers) == 2 and all(_alive(p) for p in workers)
+    finally:
+        proc.kill()
+        proc.wait()
+    Store(db, lock_wait_s=0).close()  # at once: no worker holds the lock, even while they are still ending
+    deadline = time.monotonic() + 10
+    while any(_alive(p) for p in workers):
+        assert time.monotonic() < deadline, "reading workers outlived the killed scan"
+        time.sleep(0.1)
+
+
 def test_stores_of_one_process_share_its_lock_until_the_last_closes(tmp_path: Path) -> None:
     db = tmp_path / "t.db"
     first, second = Store(db), Store(tmp_path / "." / "t.db")  # one process: no waiting for itself

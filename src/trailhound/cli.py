@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, NoReturn, Optional
@@ -46,13 +46,57 @@ def _check_output(option: str, path: Path | None, folder: bool = False) -> None:
         _fail(f"{option} {path}: {why}")
 
 
+def _check_findings_output(output: Path | None, store: Store, inputs: Iterable[Path] = ()) -> None:
+    """Before any work: findings (JSON lines) go over nothing, an empty file or a previous findings export, never over
+    the store, an input of this scan, or any other file, which would be destroyed (another application's database...)."""
+    from trailhound.outputs import input_problem, overwrite_problem
+
+    if output is None:
+        return
+    if str(output.resolve()) in store.own_files():
+        _fail(f"-o {output}: is the store itself (--db); give the findings another file")
+    if why := input_problem(output, inputs) or overwrite_problem(output):
+        _fail(f"-o {output}: {why}")
+    _check_output("-o", output)
+
+
+@contextmanager
+def _writing(option: str, path: Path) -> Iterator[None]:
+    """An output that fails while written (disk full, I/O error): one line naming it and the OS error, not a traceback."""
+    try:
+        yield
+    except OSError as exc:
+        _fail(f"{option} {path}: cannot write it: {exc.strerror or exc}")
+
+
+@contextmanager
+def _stdout() -> Iterator[None]:
+    """Standard output that fails (> /dev/full, a closed pipe): one line, or none for a reader that stopped (| head)."""
+    try:
+        yield
+        sys.stdout.flush()
+    except OSError as exc:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # what is still buffered goes nowhere, quietly, at exit
+        if isinstance(exc, BrokenPipeError):
+            raise typer.Exit(1) from None
+        _fail(f"standard output: cannot write it: {exc.strerror or exc}")
+
+
 def _open_store(db: str | Path | None, *, readonly: bool = False, lock_wait_s: float = STORE_LOCK_WAIT_S) -> Store:
+    import sqlite3
+
+    from sqlalchemy.exc import SQLAlchemyError
+
     from trailhound.store.database import Store, StoreError
 
+    target = db or default_db_path()
     try:
-        return Store(db or default_db_path(), readonly=readonly, lock_wait_s=lock_wait_s)
+        return Store(target, readonly=readonly, lock_wait_s=lock_wait_s)
     except StoreError as exc:
         _fail(str(exc))
+    except (sqlite3.Error, SQLAlchemyError) as exc:  # opened, but its first read failed
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+        _fail(f"store {target}: cannot {'read' if readonly else 'open'} it: {reason[0] if reason else type(exc).__name__}")
 
 
 @contextmanager
@@ -75,9 +119,7 @@ def _run_scan(paths: list[Path], settings: ScanSettings, db: str | Path | None, 
     from trailhound.report import print_findings, print_problems, print_summary, say
 
     store = _open_store(db, lock_wait_s=lock_wait_s)  # first: it may create the folder -o names
-    _check_output("-o", output)
-    if output is not None and str(output.resolve()) in store.own_files():
-        _fail(f"-o {output}: is the store itself (--db); give the findings another file")
+    _check_findings_output(output, store, [*paths, *_input_files(settings)])
     progress: Progress | None = None
     task = None
     if sys.stderr.isatty():
@@ -115,13 +157,21 @@ def _run_scan(paths: list[Path], settings: ScanSettings, db: str | Path | None, 
     if show_all:
         print_findings(out, findings)
     print_summary(out, report, findings if show_all else [f for f in findings if f["id"] in report.finding_ids], store.count_findings())
-    if output is not None:
-        with open(output, "wb") as fh:
-            for f in findings:
-                fh.write(orjson.dumps(f) + b"\n")
-        out.print(f"wrote {len(findings)} findings to {output}")
     store.close()
+    if output is not None:
+        with _writing("-o", output), open(output, "wb") as fh:  # a previous export is overwritten
+            fh.writelines(orjson.dumps(f) + b"\n" for f in findings)
+        out.print(f"wrote {len(findings)} findings to {output}")
     return 0
+
+
+def _input_files(settings: ScanSettings) -> list[Path]:
+    """The files a scan reads besides its logs: lists (FORMAT:PATH or a path; URLs are not files), inventory, databases."""
+    from trailhound.intel.formats import FORMATS
+
+    lists = [item.split(":", 1)[1] if item.split(":", 1)[0].upper() in FORMATS else item
+             for item in map(str, [*settings.threat_lists, *settings.trusted_lists])]
+    return [*(Path(p) for p in lists if "://" not in p), *settings.inventory, *settings.geoip_mmdb, *settings.vpn_lists]
 
 
 @app.command()
@@ -246,7 +296,7 @@ def findings(db: DbOption = None, include_archived: bool = False) -> None:
     from trailhound.text import printable_json
 
     store = _open_store(db, readonly=True)
-    with _reading(store):
+    with _reading(store), _stdout():
         for f in store.findings(include_archived=include_archived):
             sys.stdout.write(printable_json(orjson.dumps(f).decode()) + "\n")  # findings quote log content
 
@@ -261,8 +311,9 @@ def quarantine(db: DbOption = None) -> None:
     store = _open_store(db, readonly=True)
     with _reading(store):
         rows = store.quarantined()
-    for q in rows:
-        out.print(Text(str(Problem(q["path"], q["message"], q["line"], q["record"], q["field"]))), highlight=False, soft_wrap=True)
+    with _stdout():
+        for q in rows:
+            out.print(Text(str(Problem(q["path"], q["message"], q["line"], q["record"], q["field"]))), highlight=False, soft_wrap=True)
 
 
 @app.command()
@@ -273,7 +324,8 @@ def usage(db: DbOption = None) -> None:
     store = _open_store(db, readonly=True)
     with _reading(store):
         rows = store.usage()
-    print_usage(out, rows)
+    with _stdout():
+        print_usage(out, rows)
 
 
 @app.command()
@@ -318,14 +370,15 @@ def sample_findings_cmd(
     from trailhound.store.database import Changes
 
     store = _open_store(db, lock_wait_s=lock_wait)
-    _check_output("-o", output)
+    _check_findings_output(output, store)
     try:
         samples = sample_findings(types or None, store.detector_id)
     except ValueError as exc:
         _fail(str(exc))
     store.commit(Changes(findings={f.id: f for f in samples}))
     if output is not None:
-        output.write_bytes(b"".join(encode(f) + b"\n" for f in samples))
+        with _writing("-o", output):  # a previous export is overwritten
+            output.write_bytes(b"".join(encode(f) + b"\n" for f in samples))
     out.print(f"created {len(samples)} sample findings in {store.path}", highlight=False)
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
 
 
@@ -41,4 +42,53 @@ def folder_problem(path: Path) -> str | None:
             pass
     except OSError as exc:
         return f"cannot write there: {exc.strerror or exc}"
+    return None
+
+
+# A findings export (``scan -o``, ``sample-findings -o``) is JSON lines of GuardDuty findings, each
+# line an object that opens with ``{"schemaVersion":`` and carries the finding's GuardDuty ARN.
+_EXPORT_HEAD = b'{"schemaVersion":'
+_EXPORT_LINE_MAX = 1 << 20  # a first line longer than this is not one finding
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+
+
+def is_findings_line(line: bytes) -> bool:
+    """Whether `line` is one finding as a findings export writes it."""
+    import orjson
+
+    if not line.startswith(_EXPORT_HEAD):
+        return False
+    try:
+        doc = orjson.loads(line)
+    except orjson.JSONDecodeError:
+        return False
+    arn = doc.get("arn") if isinstance(doc, dict) else None
+    return isinstance(arn, str) and ":guardduty:" in arn and "/finding/" in arn and isinstance(doc.get("id"), str) and isinstance(doc.get("type"), str)
+
+
+def overwrite_problem(path: Path) -> str | None:
+    """Why findings must not be written over what is at `path`, or None: nothing or an empty file is
+    there, or a previous findings export (overwritten). Devices and pipes are ``file_problem``'s."""
+    try:
+        if not path.is_file() or path.stat().st_size == 0:
+            return None
+        with open(path, "rb") as fh:
+            head = fh.read(_EXPORT_LINE_MAX + 1)
+    except OSError as exc:
+        return f"cannot read what is there: {exc.strerror or exc}"
+    line, newline, _ = head.partition(b"\n")
+    if (newline or len(head) <= _EXPORT_LINE_MAX) and is_findings_line(line):
+        return None
+    what = "a SQLite database" if head.startswith(_SQLITE_MAGIC) else "a file"
+    return f"{what} that is not a findings export is there; left untouched (remove it, or give another file)"
+
+
+def input_problem(path: Path, inputs: Iterable[Path]) -> str | None:
+    """Why `path` must not be written: it is one of the inputs, or lies inside a folder that is; else None."""
+    target = path.resolve()
+    for given in inputs:
+        source = given.resolve()
+        same = target == source or (target.exists() and source.exists() and os.path.samefile(target, source))
+        if same or target.is_relative_to(source):
+            return f"is {'one of the inputs' if same else 'inside an input folder'} ({given}); give the output another place"
     return None

@@ -36,7 +36,7 @@ from trailhound.findings.aggregate import Aggregator, TrustedAddresses
 from trailhound.findings.enrich import Enricher
 from trailhound.findings.model import Finding, Occurrence, Raised
 from trailhound.findings.suppress import Suppression
-from trailhound.formats import Kind, Parsed, Problem, parse
+from trailhound.formats import Kind, Parsed, Problem, parse, written_end
 from trailhound.formats.batch import Member, parse_many
 from trailhound.formats.sniff import sniff
 from trailhound.intel.builtin import builtin_index
@@ -47,6 +47,7 @@ from trailhound.intel import stored as stored_lists
 from trailhound.intel.index import Category, IntelIndex
 from trailhound.metering import UsageCodes, usage_codes
 from trailhound.sources.files import RawFile, extends, read, walk
+from trailhound.sources.files import fingerprint as content_fingerprint
 from trailhound.sources.pool import ReadPool, Reading, default_workers
 from trailhound.store.database import Changes, Checkpoint, Store
 from trailhound.timeline import PendingFile, Run, Slice, Timeline, plan
@@ -79,7 +80,7 @@ class ScanReport:
     late_rows: int = 0  # rows that reached a keyed detector after the watermark had passed them
     list_entries_refused: int = 0  # threat/trusted list entries too broad to use (intel.guard)
     list_entries_non_public: int = 0  # threat/trusted list entries that are private or reserved throughout
-    list_benign: list[str] = field(default_factory=list)  # one line per threat list naming known-benign infrastructure
+    list_benign: list[str] = field(default_factory=list)  # one line per list naming known-benign infrastructure or covering too much
     stored_lists: list[str] = field(default_factory=list)  # one line per ACTIVE list of the store (made through the API) in use
     finding_ids: set[str] = field(default_factory=set)
     seconds: float = 0.0
@@ -96,9 +97,27 @@ class _Part:
     pending: PendingFile
     raw: RawFile
     offset: int = 0
+    end: int | None = None  # where its finished records end, when a writer is still at its last line (``written_end``)
+
+    @property
+    def fingerprint(self) -> str:
+        """What its checkpoint names: the content read (without an unfinished last line, which a later scan reads on from)."""
+        return self.raw.fingerprint if self.end is None else content_fingerprint(self.raw.data[: self.end])
+
+    @property
+    def size(self) -> int:
+        return len(self.raw.data) if self.end is None else self.end
+
+    def renumber(self, kind: Kind, problems: list[Problem]) -> None:
+        """Problems found in ``content`` (the appended part) at their lines in the file."""
+        before = self.raw.data.count(b"\n", 0, self.offset)
+        header = len(self.content(kind)) != self.size - self.offset  # a flow log's header line, read before the appended lines
+        for p in problems:
+            if p.line is not None and not (header and p.line == 1):
+                p.line += before - header
 
     def content(self, kind: Kind) -> bytes:
-        data = self.raw.data
+        data = self.raw.data if self.end is None else self.raw.data[: self.end]
         if not self.offset:
             return data
         if kind is Kind.FLOW:  # the appended lines are read under the file's header
@@ -167,6 +186,8 @@ def _operator_lists(specs: Iterable[str | Path], report: ScanReport, threat: boo
         load = load_list(spec, vet=refusal)
         report.problems.extend(load.problems)
         report.list_entries_refused += load.refused
+        if load.coverage:  # a whole list over a sane share of the Internet (said in the summary too, not only among problems)
+            report.list_benign.append(f"{load.path}: {load.coverage}")
         if threat and load.indicators:
             from trailhound.intel.benign import shipped_sets
 
@@ -294,7 +315,10 @@ class Scanner:
     def _name(self, path: Path) -> str:
         """What the store calls this file (its path, unless ``scan`` was told another name)."""
         text = str(path)
-        return self._names.get(text, text)
+        name = self._names.get(text, text)
+        if not name.isascii():  # a name that is not UTF-8 (undecodable bytes, kept by Python as surrogates): its bytes escaped
+            name = name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+        return name
 
     def _other_file(self, path: Path, kind: Kind) -> None:
         report = self.report
@@ -343,8 +367,8 @@ class Scanner:
         self.changes.quarantine.extend((fingerprint, p) for p in problems)
         if fatal:
             self.report.files_quarantined += 1
-        else:
-            self.report.bad_records += len(problems)
+        # (a quarantined file's records that were each bad count too; what was wrong with the file itself does not)
+        self.report.bad_records += sum(p.more or 1 for p in problems if not fatal or p.line is not None or p.record is not None or p.more)
 
     def _read(self, path: Path) -> RawFile | None:
         """A log file's content, or None when it cannot be had (quarantined, counted as done)."""
@@ -426,6 +450,12 @@ class Scanner:
             else:
                 self._opened.add(part.raw.fingerprint)
                 members.append(part)
+                if part.raw.stored_fingerprint == part.raw.fingerprint:  # a plain file: maybe still being written
+                    part.end = written_end(part.pending.kind, part.raw.data, part.offset)
+                    if part.end is not None:  # said, not quarantined: the next scan reads it whole
+                        line = part.raw.data.count(b"\n", 0, part.end) + 1
+                        self.report.problems.append(Problem(f"{self._name(part.pending.path)}:{line}", "its last line is not finished "
+                                                            "(no newline, not a whole record): left for the next scan to read"))
         if members:
             runs.extend(self._runs(batch[0].kind, members))
         return runs, deferred
@@ -441,7 +471,7 @@ class Scanner:
                 member_of = self._drop_unanalysed_data_events(parsed, member_of)
             counts = np.bincount(member_of, minlength=len(members))
             # GuardDuty meters the analysed records' share of each file's bytes
-            shares = np.array([(len(m.raw.data) - m.offset) * int(n) // max(1, r) for m, n, r in zip(members, counts, batch.records_read)],
+            shares = np.array([(m.size - m.offset) * int(n) // max(1, r) for m, n, r in zip(members, counts, batch.records_read)],
                               dtype=np.int64)
             weights = _byte_shares(member_of, counts, shares)
             usage = usage_codes(parsed.events, parsed.times) if len(parsed) else None
@@ -461,8 +491,10 @@ class Scanner:
         if not resumed:
             for m, probs, bad in zip(members, problems, fatal):
                 if probs:  # (a damaged file's damage is among them, named by the parser with what it kept)
+                    if m.offset:
+                        m.renumber(kind, probs)
                     self._quarantine(m.raw.fingerprint, probs, fatal=bad)
-        meta = _RunMeta(kind, paths, [m.raw.fingerprint for m in members], counts.tolist(),
+        meta = _RunMeta(kind, paths, [m.fingerprint for m in members], counts.tolist(),
                         member_of if len(members) > 1 else None, offsets=[m.offset for m in members], consumed=resumed,
                         usage=usage, weights=weights)
         run = Run(Path(paths[0]), parsed, pos=min(resumed, len(parsed)), meta=meta)

@@ -46,8 +46,8 @@ def print_summary(console: Console, report: Any, findings: Sequence[dict[str, An
                       "entries skipped (see the warnings)[/]", highlight=False)
     for line in getattr(report, "stored_lists", ()):  # the IPSets / ThreatIntelSets activated through the API
         console.print(Text(printable(f"stored {line}")), highlight=False, soft_wrap=True)
-    for line in getattr(report, "list_benign", ()):  # the operator's threat lists on known-benign infrastructure
-        console.print(Text(printable(f"warning: threat list {line}"), style="yellow"), highlight=False, soft_wrap=True)
+    for line in getattr(report, "list_benign", ()):  # operator lists on known-benign infrastructure, or covering too much
+        console.print(Text(printable(f"warning: list {line}"), style="yellow"), highlight=False, soft_wrap=True)
     if report.suppressed_trusted:
         console.print(f"{report.suppressed_trusted} occurrences suppressed by trusted IP lists", highlight=False)
     if report.late_rows:  # the logs were out of order by more than the allowed lateness

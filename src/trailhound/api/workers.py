@@ -13,7 +13,6 @@ through a counter in memory they share (``generation``).
 
 from __future__ import annotations
 
-import ctypes
 import logging
 import multiprocessing
 import os
@@ -23,6 +22,8 @@ import sys
 import traceback
 from collections.abc import Callable
 from typing import Any
+
+from trailhound.children import die_with
 
 log = logging.getLogger("trailhound.api")
 
@@ -46,7 +47,7 @@ class Workers:
             if pid == 0:
                 code = 0
                 try:
-                    _die_with(parent)
+                    die_with(parent)
                     run()
                 except BaseException:  # noqa: BLE001  (a worker must never return into the first process's code)
                     traceback.print_exc()
@@ -84,12 +85,3 @@ class Workers:
         self.socket.close()
 
 
-def _die_with(parent: int) -> None:
-    """A worker ends when the first process does, even if that one is killed with -9 (Linux's parent-death signal)."""
-    if sys.platform.startswith("linux"):
-        try:
-            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-        except (OSError, AttributeError):
-            log.warning("worker %d: cannot ask to end with the first process", os.getpid())
-    if os.getppid() != parent:  # it died before the request above took effect
-        os._exit(0)

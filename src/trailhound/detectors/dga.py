@@ -104,7 +104,8 @@ class DgaBurst(WindowedDetector):
         at = {"high": self.model.threshold, "low": self.model.threshold_low}.get(tier or "", self.model.threshold_wide)
         name = iid or src
         info = {
-            "domains": names, "distinctDgaLikeDomains": w["high"].count, "distinctSuspiciousDomains": w["low"].count,
+            # the description's count is the tier's: its threshold, its distinct names (the other tiers' counts beside it)
+            "domains": names, "distinctDomainsOverThreshold": counted, "distinctDgaLikeDomains": w["high"].count, "distinctSuspiciousDomains": w["low"].count,
             "distinctNxdomainSuspicious": w["nx_low"].count, "distinctNxdomainOverWidest": w["nx"].count, "nxdomainShare": round(share, 3),
             "tier": tier, "modelVersion": self.model.version, "threshold": at,
             "windowMinutes": int(WINDOW // 60),

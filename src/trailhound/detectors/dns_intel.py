@@ -49,6 +49,11 @@ REPUTATION_TESTER = {f"{k}-rep.guarddutyc2activityb.com": f"Impact:EC2/{t}Domain
                      for k, t in (("abused", "Abused"), ("crypto", "Bitcoin"), ("malicious", "Malicious"), ("suspicious", "Suspicious"))}
 
 
+def asker(q: DnsQuery) -> str:
+    """The instance a query came from, as a title names it (its address where the log names no instance)."""
+    return q.srcids.instance or q.srcaddr or "(unknown)"
+
+
 def dns_occurrence(q: DnsQuery, ftype: str, severity: float, title: str, description: str, *, info: dict[str, Any], key: str,
                    hits: Sequence[ThreatHit] = ()) -> Occurrence:
     iid = q.srcids.instance
@@ -120,8 +125,8 @@ class DnsThreatIntel(Rule):
             chosen = [h for h in hits if h.category is category]
             if chosen:
                 out.append(dns_occurrence(
-                    q, ftype, self.severity(ftype), f"An instance is querying {name}, a domain associated with {what}.",
-                    f"An EC2 instance queried {name}, which is on {chosen[0].list_name}"
+                    q, ftype, self.severity(ftype), f"EC2 instance {asker(q)} is querying {name}, a domain associated with {what}.",
+                    f"EC2 instance {asker(q)} queried {name}, which is on {chosen[0].list_name}"
                     + (f" ({', '.join(chosen[0].threat_names)})" if chosen[0].threat_names else "") + ".",
                     info=threat_info(chosen) | {"domain": name}, key=name, hits=chosen,
                 ))

@@ -45,7 +45,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import msgspec
 
 from trailhound.detectors.dns_exfiltration import quiet_zone
-from trailhound.detectors.dns_intel import REPUTATION_TESTER, dns_occurrence
+from trailhound.detectors.dns_intel import REPUTATION_TESTER, asker, dns_occurrence
 from trailhound.engine import FindingType, KeyedDetector, severity
 from trailhound.enrich.domains import memoised, normalize
 from trailhound.enrich.reputation import WEIGHTS, Facts, Reputation, combine, reputation_for
@@ -194,7 +194,6 @@ class DomainReputation(KeyedDetector[DomainState]):
     def _report(self, q: DnsQuery, ftype: str, score: float, signals: list[tuple[str, float, Any]], key: str, facts: Facts | None,
                 state: DomainState) -> Occurrence:
         name = normalize(q.query_name)
-        iid = q.srcids.instance or q.srcaddr or "unknown"
         owner = facts.owner if facts else name
         info: dict[str, Any] = {
             "domain": name, "reputationDomain": owner, "reputationScore": round(score, 3),
@@ -206,8 +205,8 @@ class DomainReputation(KeyedDetector[DomainState]):
         info = {k: v for k, v in info.items() if v is not None}
         because = ", ".join(f"{s} ({v})" if not isinstance(v, dict) else s for s, _, v in signals[:4])
         return dns_occurrence(
-            q, ftype, self.severity(ftype), f"An EC2 instance is querying {name}, a low-reputation domain associated with {_WHAT[ftype]}.",
-            f"EC2 instance {iid} queried {name}: reputation score {score:.2f} from {because}.",
+            q, ftype, self.severity(ftype), f"EC2 instance {asker(q)} is querying {name}, a low-reputation domain associated with {_WHAT[ftype]}.",
+            f"EC2 instance {asker(q)} queried {name}: reputation score {score:.2f} from {because}.",
             info=info, key=owner,
         )
 

@@ -126,6 +126,8 @@ def cases(start: datetime, account: str = "111122223333") -> list[Case]:
         flow("flow-reply-to-c2", None, src=out, dst=c2, sport=80, dport=41016, flags=18),
         flow("flow-reply-to-c2-no-flags", None, src=out, dst=c2, sport=80, dport=41016, flags=None),
         flow("flow-c2-high-port-no-flags", "Backdoor:EC2/C&CActivity.B", src=out, dst=c2, sport=40000, dport=50050, flags=None),
+        # a listed scanner probes a closed high port: the instance's half is a bare RST from that port to the scanner's lower one
+        flow("closed-port-refuses-listed-prober", None, src=out, dst=c2, sport=44636, dport=20563, flags=4, packets=1, nbytes=40),
         flow("icmp-unreachable-to-listed-prober", None, src=out, dst=crypto, sport=0, dport=0, protocol=1, flags=None, packets=1, nbytes=56),
         flow("flow-custom-connects-in", "UnauthorizedAccess:EC2/MaliciousIPCaller.Custom", custom=True, src=ATTACKER_IP, dst=out, sport=51515,
              dport=22, action="REJECT"),

@@ -24,6 +24,11 @@ from trailhound.intel.index import ThreatHit
 
 EPHEMERAL_MIN = 32768  # Linux's ephemeral range starts here, Windows' at 49152
 SYN, SYN_ACK = 2, 18
+# A record whose only flag is RST is a refusal: a closed port answering a probe (Zeek's REJ), which AWS logs
+# as the prober's SYN on one side and the bare RST on the other. (A client aborting a session in a later
+# capture window logs the same; its opening window showed SYN and was judged there.)
+RST = 4
+_CLOSING = SYN | RST | 1  # SYN, RST, FIN
 EMR_PORTS = frozenset({8088, 8042, 8890, 8998, 9870, 50070, 18080, 20888, 16010, 8888, 10000})
 ELASTICSEARCH_PORTS = frozenset({9200, 9300})
 SERVICE_PORTS = EMR_PORTS | ELASTICSEARCH_PORTS | frozenset(PORT_NAMES)
@@ -32,12 +37,12 @@ SERVICE_PORTS = EMR_PORTS | ELASTICSEARCH_PORTS | frozenset(PORT_NAMES)
 def opener(srcport: int | None, dstport: int | None, tcp_flags: int | None = None, service_ports: frozenset[int] = frozenset()) -> bool | None:
     """Whether a flow record is the half that opened its connection (True), the reply (False),
     or cannot tell (None). TCP flags decide when the log has them (SYN without SYN-ACK opens,
-    SYN-ACK replies); otherwise the service side is the well-known or known service port, else the
-    non-ephemeral one. Port-less protocols (ICMP) count as opening."""
+    SYN-ACK replies, a bare RST refuses); otherwise the service side is the well-known or known service
+    port, else the non-ephemeral one. Port-less protocols (ICMP) count as opening."""
     if tcp_flags:
         if tcp_flags & SYN and not tcp_flags & 16:
             return True
-        if tcp_flags & SYN_ACK == SYN_ACK:
+        if tcp_flags & SYN_ACK == SYN_ACK or tcp_flags & _CLOSING == RST:
             return False
     if srcport is None or dstport is None or srcport == dstport:
         return True
@@ -108,13 +113,13 @@ LOGGED_AT_DEST = (_FDIR == "ingress") | (_FDIR.is_null() & ~pl.col("src_private"
 
 # The half that opened its connection, over a batch (``opener`` as an expression, minus its service-port
 # tier: what it cannot tell counts as a reply). TCP flags decide when the row has them (SYN without the
-# ACK of a SYN-ACK opens; a SYN-ACK replies); otherwise the side with the well-known port, or the one
+# ACK of a SYN-ACK opens; a SYN-ACK or a bare RST replies); otherwise the side with the well-known port, or the one
 # below the ephemeral range, is the server's. A reply from our service port to a client's high port is
 # never taken for a connection to that port.
 _FLAGS = pl.col("tcp_flags").fill_null(0)
 _SPORT, _DPORT = pl.col("srcport"), pl.col("dstport")
 OPENS = (pl.when(((_FLAGS & SYN) != 0) & ((_FLAGS & 16) == 0)).then(True)
-         .when((_FLAGS & SYN_ACK) == SYN_ACK).then(False)
+         .when(((_FLAGS & SYN_ACK) == SYN_ACK) | ((_FLAGS & _CLOSING) == RST)).then(False)
          .otherwise(((_DPORT < 1024) & (_SPORT >= 1024)) | ((_DPORT < EPHEMERAL_MIN) & (_SPORT >= EPHEMERAL_MIN))))
 # The destination (source) is not a private, shared, link-local or loopback address (IPv4) nor a unique-local
 # or link-local one (IPv6): the quick test on the text that enrichment runs once per row (``enrich.flows.public``),

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 UNPROTECTED = "Recon:EC2/PortProbeUnprotectedPort"
 EMR = "Recon:EC2/PortProbeEMRUnprotectedPort"
 PROBERS = (Category.SCANNER, Category.MALICIOUS)
+PORT_PROTOCOLS = (6, 17, 132)  # TCP, UDP, SCTP
 _COLUMNS = ("srcaddr", "dstaddr", "srcport", "dstport", "flow_direction", "instance_id", "interface_id", "start", "account_id", "region", "tcp_flags")
 _MITRE = ("TA0043 Reconnaissance", "T1595.001 Active Scanning: Scanning IP Blocks")
 
@@ -53,7 +54,7 @@ class InboundProbe(WindowedDetector):
     window = Sliding(length=600, step=60)
     reducers = {"emr": Distinct(), "elasticsearch": Distinct(), "other": Distinct(), "context": Last()}
 
-    where = pl.col("listed") & ACCEPTED
+    where = pl.col("listed") & ACCEPTED & pl.col("protocol").is_in(PORT_PROTOCOLS)  # (a ping has no port to leave open)
     columns = _COLUMNS
 
     def observe(self, rows: list[tuple[Any, ...]]) -> Iterator[tuple[float, tuple[Any, ...]]]:
@@ -117,4 +118,5 @@ def cases(start: datetime, account: str = "111122223333") -> list[Case]:
         flow("probe-emr-from-low-ephemeral", EMR, sport=40000, dport=50070, flags=None),
         flow("probe-rejected", None, sport=61003, dport=23, action="REJECT"),
         flow("probe-reply-half", None, sport=443, dport=51000, flags=18),
+        flow("ping-from-scanner", None, sport=0, dport=0, protocol=1, flags=None, packets=1, nbytes=84),
     ]

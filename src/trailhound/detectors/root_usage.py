@@ -40,6 +40,9 @@ class RootCredentialUsage(Rule):
         # name, not an IP; root in the console (invokedBy signin.amazonaws.com) is root usage.
         if ident.invoked_by and not is_ip(e.source_ip):
             return None
+        # A sign-in that failed (a wrong password, a wrong MFA code) used no credentials: someone tried them.
+        if e.event_source == "signin.amazonaws.com" and (not e.succeeded or "Failure" in e.response().values()):
+            return None
         return api_occurrence(
             e, TYPE, self.severity(TYPE),
             f"The API {e.event_name} was invoked using root credentials.",
@@ -57,6 +60,16 @@ def cases(start: datetime, account: str = "111122223333") -> list[Case]:
         Case("root-api-call", TYPE, record("ListBuckets", s3, time=next(t), account=account, identity=root_user(account), params={"Host": "s3.amazonaws.com"})),
         Case("root-console-call", TYPE, record("CreateAccessKey", iam, time=next(t), account=account,
                                                identity={**root_user(account), "invokedBy": "signin.amazonaws.com"}, ua="AWS Internal", params={})),
+        Case("root-console-sign-in", TYPE, {**record("ConsoleLogin", "signin.amazonaws.com", time=next(t), account=account,
+                                                     identity=root_user(account), params=None,
+                                                     response={"ConsoleLogin": "Success"}), "eventType": "AwsConsoleSignIn"}),
+        Case("root-console-sign-in-wrong-password", None, {**record("ConsoleLogin", "signin.amazonaws.com", time=next(t), account=account,
+                                                                    identity=root_user(account), params=None,
+                                                                    response={"ConsoleLogin": "Failure"}), "eventType": "AwsConsoleSignIn"}),
+        Case("root-console-sign-in-failed-authentication", None, {**record("ConsoleLogin", "signin.amazonaws.com", time=next(t), account=account,
+                                                                           identity=root_user(account), params=None,
+                                                                           response={"ConsoleLogin": "Failure"}),
+                                                                  "errorMessage": "Failed authentication", "eventType": "AwsConsoleSignIn"}),
         Case("root-service-event", None, {**record("ListBuckets", s3, time=next(t), account=account,
                                                    identity={**root_user(account), "invokedBy": "config.amazonaws.com"}),
                                           "sourceIPAddress": "config.amazonaws.com"}),

@@ -318,7 +318,10 @@ def cases(start: datetime, account: str = "111122223333") -> list[Case]:
         Case("bucket-policy-anonymous", "Policy:S3/BucketAnonymousAccessGranted", call("PutBucketPolicy", s3p(policy="", bucketPolicy=_policy("*")), mallory)),
         Case("bucket-policy-authenticated", "Policy:S3/BucketPublicAccessGranted", call("PutBucketPolicy", s3p(policy="", bucketPolicy=_policy(
             {"AWS": "*"}, {"StringLike": {"aws:PrincipalArn": "arn:aws:iam::*"}})), mallory)),
-        Case("bucket-policy-one-account", None, call("PutBucketPolicy", s3p(policy="", bucketPolicy=_policy({"AWS": "arn:aws:iam::444455556666:root"})))),
+        # Not public: no Policy finding. In an estate, the identity that makes it has never changed a permission, and makes it from
+        # a place unseen for it: the bucket-backdoor pattern Impact:S3/AnomalousBehavior.Permission is there for.
+        Case("bucket-policy-one-account", None, call("PutBucketPolicy", s3p(policy="", bucketPolicy=_policy({"AWS": "arn:aws:iam::444455556666:root"}))),
+             also=frozenset({"Impact:S3/AnomalousBehavior.Permission"})),
         Case("bucket-policy-wildcard-in-org", None, call("PutBucketPolicy", s3p(policy="", bucketPolicy=_policy(
             "*", {"StringEquals": {"aws:PrincipalOrgID": "o-a1b2c3d4e5"}})))),
         # StringEqualsIfExists on the VPC endpoint: a request from the internet has no endpoint, so it is let in

@@ -35,17 +35,24 @@ class KeyedRows(list):  # type: ignore[type-arg]
     """Flow rows already picked for a detector: (key, *its columns) tuples, in time order."""
 
 
-def keyed_rows(det: KeyedDetector, frame: pl.DataFrame, numbers: Any = None) -> KeyedRows:
-    """A flow frame's rows as the tuples a detector reads, each led by its key. With the rows' numbers in
-    their file (``numbers``), returns (rows, their numbers): a detector's ``compact`` may merge rows, and
-    a merged row goes with the number of its last."""
+def keyed_rows(det: KeyedDetector, frame: pl.DataFrame) -> KeyedRows:
+    """A flow frame's rows as the tuples a detector reads, each led by its key."""
+    return _tuples(keyed_frame(det, frame, None)[0])
+
+
+def keyed_frame(det: KeyedDetector, frame: pl.DataFrame, numbers: Any) -> tuple[pl.DataFrame, Any]:
+    """The columns of a flow frame's rows that a detector reads, its key first, and the rows' numbers in their
+    file (``numbers``; None: 0, 1, ...): a detector's ``compact`` may merge rows, and a merged row goes with the
+    number of its last. Still a frame: it becomes tuples (``tuples``) a slice at a time."""
     picked = frame.select(det.key.alias(_KEY), *det.columns)
     if det.compact is None:
-        rows = _tuples(picked)
-        return rows if numbers is None else (rows, numbers)  # type: ignore[return-value]
+        return picked, numbers
     merged = det.compact(picked.with_columns(pl.Series(_ROW, numbers if numbers is not None else range(picked.height))), _KEY, _ROW)
-    rows = _tuples(merged.drop(_ROW))
-    return rows if numbers is None else (rows, merged.get_column(_ROW).to_numpy())  # type: ignore[return-value]
+    return merged.drop(_ROW), merged.get_column(_ROW).to_numpy()
+
+
+def tuples(frame: pl.DataFrame) -> KeyedRows:
+    return _tuples(frame)
 
 
 def _tuples(frame: pl.DataFrame) -> KeyedRows:

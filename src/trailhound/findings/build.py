@@ -77,7 +77,10 @@ def instance_key(instance_id: str | None, eni: str | None, private_ip: str | Non
 
 
 def instance_resource(instance_id: str | None, eni: str | None = None, private_ip: str | None = None) -> InstanceResource:
-    nics = [NetworkInterface(network_interface_id=eni, private_ip_address=private_ip)] if eni or private_ip else []
+    if private_ip and ":" in private_ip:  # an IPv6 address is the interface's (global) IPv6 address, not its private IPv4 one
+        nics = [NetworkInterface(network_interface_id=eni, ipv6_addresses=[private_ip])]
+    else:
+        nics = [NetworkInterface(network_interface_id=eni, private_ip_address=private_ip)] if eni or private_ip else []
     return InstanceResource(instance_details=InstanceDetails(instance_id=instance_id, network_interfaces=nics))
 
 
@@ -113,7 +116,9 @@ def is_ip(value: str | None) -> bool:
 def api_call(e: ApiCall, affected: Mapping[str, str] | None = None) -> AwsApiCall:
     remote = is_ip(e.source_ip)
     return AwsApiCall(aws_api_call_action=AwsApiCallAction(
-        api=e.event_name, service_name=e.event_source, caller_type="Remote IP" if remote else "AWS Service", user_agent=e.user_agent,
+        # (a record without a source address says nothing of its caller: no service is assumed)
+        api=e.event_name, service_name=e.event_source, caller_type="Remote IP" if remote else "AWS Service" if e.source_ip else None,
+        user_agent=e.user_agent,
         error_code=e.error_code or None, remote_ip_details=remote_ip(e.source_ip) if remote and e.source_ip else None,
         domain_details=DomainDetails(domain=e.source_ip) if e.source_ip and not remote else None,
         affected_resources=dict(affected) if affected else None,

@@ -38,7 +38,8 @@ class Enricher:
         if isinstance(res, InstanceResource):
             details = res.instance_details
             nic = details.network_interfaces[0] if details.network_interfaces else None
-            known = self.inventory.instance(details.instance_id, nic.network_interface_id if nic else None, nic.private_ip_address if nic else None)
+            address = (nic.private_ip_address or next(iter(nic.ipv6_addresses), None)) if nic else None
+            known = self.inventory.instance(details.instance_id, nic.network_interface_id if nic else None, address)
             if known is not None:
                 occ.resource = InstanceResource(instance_details=msgspec.convert(known, InstanceDetails))
                 # the instance, however the log named it (ENI in v2 flows, id in v3+): one finding per instance

@@ -33,6 +33,7 @@ class Problem:
     line: int | None = None  # 1-based line number, when the format is line-oriented
     record: int | None = None  # 0-based record index inside a JSON document
     field: str | None = None
+    more: int = 0  # the bad records this one line stands for (``Problems``: those past the ones named), 0 for itself alone
 
     def __str__(self) -> str:
         where = self.path
@@ -42,6 +43,44 @@ class Problem:
             where += f" record {self.record}"
         what = f"field '{self.field}': " if self.field else ""
         return printable(f"{where}: {what}{self.message}")  # names and messages quote log content: never a terminal escape
+
+
+class Problems(list):  # type: ignore[type-arg]
+    """A file's bad records as a parser finds them: the first ``NAMED`` are kept, the rest only counted, so a
+    file of millions of bad lines costs a counter, not millions of objects and quarantine rows."""
+
+    NAMED = 100
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.unnamed = 0
+        self.last: Problem | None = None
+
+    def append(self, problem: Problem) -> None:
+        if len(self) < self.NAMED:
+            super().append(problem)
+        else:
+            self.unnamed += 1
+            self.last = problem
+
+
+def close_problems(path: str, *parts: list[Problem]) -> list[Problem]:
+    """A file's problems from its parser's lists (``Problems`` or plain), at most ``Problems.NAMED`` named and
+    one line counting the rest."""
+    named: list[Problem] = []
+    unnamed, last = 0, None
+    for part in parts:
+        for p in part:
+            if len(named) < Problems.NAMED:
+                named.append(p)
+            else:
+                unnamed, last = unnamed + 1, p
+        if isinstance(part, Problems) and part.unnamed:
+            unnamed, last = unnamed + part.unnamed, part.last
+    if unnamed:
+        where = f" (the last: {str(last).removeprefix(path).lstrip(': ')})" if last is not None else ""
+        named.append(Problem(path, f"{unnamed} more bad records, not named one by one{where}", more=unnamed))
+    return named
 
 
 @dataclass(slots=True)
@@ -109,7 +148,7 @@ def drop_implausible(path: str, events: list[Any], times: list[float], field: st
     latest = latest_plausible()
     if all(EARLIEST <= t < latest for t in times):
         return events, times, []
-    keep_e, keep_t, problems = [], [], []
+    keep_e, keep_t, problems = [], [], Problems()
     for i, (e, t) in enumerate(zip(events, times)):
         if EARLIEST <= t < latest:
             keep_e.append(e)

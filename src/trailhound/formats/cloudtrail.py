@@ -19,7 +19,8 @@ from typing import Any
 import msgspec
 
 from trailhound.events import ApiCall
-from trailhound.formats.base import DECODE_ERRORS, EMPTY_TIMES, Kind, Parsed, Problem, describe_msgspec_error, drop_implausible, sort_by_time
+from trailhound.formats.base import (DECODE_ERRORS, EMPTY_TIMES, Kind, Parsed, Problem, Problems, close_problems,
+                                     describe_msgspec_error, drop_implausible, sort_by_time)
 from trailhound.formats.split import split_array
 
 
@@ -43,7 +44,7 @@ _RECORDS_OPEN = re.compile(rb'"Records"\s*:\s*\[')
 def _finish(path: str, events: list[ApiCall], problems: list[Problem], total: int) -> Parsed:
     times = [e.event_time.timestamp() for e in events]
     events, times, implausible = drop_implausible(path, events, times, "eventTime")
-    problems = problems + implausible
+    problems = close_problems(path, problems, implausible)
     events, arr = sort_by_time(events, times)
     return Parsed(Kind.CLOUDTRAIL, events, arr, problems, records_read=total, fatal=not events and bool(problems))
 
@@ -61,7 +62,7 @@ def _salvage(path: str, text: bytes, lead: int, start: int, exc: Exception, dama
     spans, closed = split_array(text, start)
     view = memoryview(text)  # slices without copies (the fast path's Raw fields keep the whole text alive too)
     events: list[ApiCall] = []
-    problems: list[Problem] = []
+    problems: list[Problem] = Problems()
     complete = len(spans)
     cut = damage is not None and not closed  # the source ended early: its last record is the one it ends inside
     for i, (begin, end) in enumerate(spans):
@@ -88,7 +89,7 @@ def _parse_lines(path: str, data: bytes, first_line: int | None = 1) -> Parsed:
         except DECODE_ERRORS:
             pass  # a bad line: find it below
     events = []
-    problems: list[Problem] = []
+    problems: list[Problem] = Problems()
     total = 0
     for lineno, line in enumerate(data.split(b"\n"), first_line or 1):
         if not line.strip():

@@ -5,7 +5,8 @@ from __future__ import annotations
 import msgspec
 
 from trailhound.events import DnsQuery
-from trailhound.formats.base import DECODE_ERRORS, Kind, Parsed, Problem, describe_msgspec_error, drop_implausible, sort_by_time
+from trailhound.formats.base import (DECODE_ERRORS, Kind, Parsed, Problem, Problems, close_problems, describe_msgspec_error,
+                                     drop_implausible, sort_by_time)
 
 LINES = msgspec.json.Decoder(DnsQuery)  # one query a line (formats.batch decodes plain files with it too)
 
@@ -16,7 +17,7 @@ def parse(path: str, data: bytes) -> Parsed:
         problems: list[Problem] = []
         total = len(events)
     except DECODE_ERRORS:  # a bad line (invalid UTF-8, a NUL, deep nesting...): it alone is set aside
-        events, problems, total = [], [], 0
+        events, problems, total = [], Problems(), 0
         for lineno, line in enumerate(data.split(b"\n"), 1):
             if not line.strip():
                 continue
@@ -29,6 +30,6 @@ def parse(path: str, data: bytes) -> Parsed:
                 problems.append(p)
     times = [e.query_timestamp.timestamp() for e in events]
     events, times, implausible = drop_implausible(path, events, times, "query_timestamp")
-    problems = problems + implausible
+    problems = close_problems(path, problems, implausible)
     events, arr = sort_by_time(events, times)
     return Parsed(Kind.DNS, events, arr, problems, records_read=total, fatal=not events and bool(problems))

@@ -20,7 +20,7 @@ import numpy as np
 import polars as pl
 
 from trailhound.events import FLOW_COLUMNS, FLOW_FIELDS
-from trailhound.formats.base import EARLIEST, EMPTY_TIMES, Kind, Parsed, Problem, latest_plausible
+from trailhound.formats.base import EARLIEST, EMPTY_TIMES, Kind, Parsed, Problem, Problems, close_problems, latest_plausible
 from trailhound.formats.sniff import names_flow_fields
 
 V2_DEFAULT = (
@@ -145,7 +145,7 @@ def _slow(path: str, lines: list[bytes], first_line: int, fields: list[str] | No
           unknown: dict[str, int]) -> tuple[list[pl.DataFrame], list[Problem], int]:
     """Walk the lines one by one: switch format at header lines, set bad lines aside."""
     frames: list[pl.DataFrame] = []
-    problems: list[Problem] = []
+    problems: list[Problem] = Problems()
     good: list[bytes] = []
     total = 0
 
@@ -211,7 +211,7 @@ def parse(path: str, data: bytes) -> Parsed:
         except (pl.exceptions.ComputeError, pl.exceptions.InvalidOperationError, pl.exceptions.SchemaError):
             pass  # a value that does not fit its column: find it line by line
     frames, problems, total = _slow(path, body.split(b"\n"), first_line, fields, unknown)
-    problems = _unknown_problem(path, unknown) + problems
+    problems = close_problems(path, _unknown_problem(path, unknown), problems)
     if frames:
         df = pl.concat(frames).sort("start", maintain_order=True)
     else:

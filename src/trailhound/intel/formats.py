@@ -82,9 +82,11 @@ class ListLoad:
     refused: int = 0  # entries the caller's vetting refused (an operator's list: too broad)
     problem_count: int = 0  # every problem, including those beyond MAX_PROBLEMS
     fatal: bool = False  # nothing could be read (not the format, not JSON, ...)
+    coverage: str = ""  # an operator's list covering too much of the Internet: what was said of it (intel.guard.vet_coverage)
+    too_broad: bool = False  # ... and refused whole for it: nothing from it is used
 
     def summary(self) -> str:
-        refused = f", {self.refused} refused" if self.refused else ""
+        refused = f", {self.refused} refused" + (" (the whole list: too broad)" if self.too_broad else "") if self.refused else ""
         return (f"{self.name} ({self.format}): {self.entries} entries — {self.ips} IPs, {self.networks} networks, "
                 f"{self.domains} domains; {self.skipped} skipped{refused}, {self.problem_count} problems")
 
@@ -682,7 +684,9 @@ def list_name(path: str | Path) -> str:
 
 def parse(data: bytes, *, name: str, path: Path | str = "", format: str | None = None, vet: Vet | None = None) -> ListLoad:
     """Parse list content (gzip is undone here). `format` forces a GuardDuty format name; `vet` refuses
-    entries (a problem on their line, ``ListLoad.refused``) that parse but must not be listed."""
+    entries (a problem on their line, ``ListLoad.refused``) that parse but must not be listed. A vetted
+    list (an operator's) is judged whole too: one covering too much of the Internet is warned about or
+    refused (``intel.guard.vet_coverage``)."""
     where = str(path) or name
     col = _Collector(where, vet)
     if data[:2] == GZIP_MAGIC:
@@ -709,7 +713,12 @@ def parse(data: bytes, *, name: str, path: Path | str = "", format: str | None =
         _parse_proofpoint(_decode(data), col)
     else:
         _parse_fireeye(_decode(data), col)
-    return col.result(name, path, fmt)
+    load = col.result(name, path, fmt)
+    if vet is not None:
+        from trailhound.intel.guard import vet_coverage  # guard reads intel.index, which reads this module
+
+        vet_coverage(load)
+    return load
 
 
 def load_list(spec: str | Path, name: str | None = None, format: str | None = None, vet: Vet | None = None) -> ListLoad:

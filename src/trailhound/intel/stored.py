@@ -177,6 +177,8 @@ def load(kind: str, name: str, fmt: str, where: Location, expected_owner: str | 
     if data[:2] == GZIP_MAGIC:
         data = _gunzip(data)
     result = parse(data, name=name, path=str(where), format=fmt, vet=refusal)
+    if result.too_broad:
+        return result, f"{result.coverage[:1].upper()}{result.coverage[1:400]}."
     if result.fatal or not result.entries:
         first = result.problems[0].message if result.problems else "no IP addresses, networks or domains found"
         return result, f"The list file could not be used as {fmt}: {first[:300]}"

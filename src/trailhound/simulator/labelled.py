@@ -88,7 +88,8 @@ def _case_json(c: Case) -> dict[str, Any]:
     first = c.record[0] if isinstance(c.record, list) else c.record
     return {
         "name": c.name, "expect": c.expect, "source": c.source, "needs_custom_list": c.needs_custom_list,
-        "must_not_fire": c.expect is None,
+        "must_not_fire": c.expect is None and not c.also,
+        **({"may_raise": sorted(c.also)} if c.also else {}),
         "time": case_time(c.record).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "indicator": first.get("sourceIPAddress") or first.get("query_name") or (first.get("dstaddr") if c.source == "flow" else None),
     }

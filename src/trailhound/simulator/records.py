@@ -99,7 +99,8 @@ class Case:
     source: str = "cloudtrail"  # "cloudtrail" | "flow" | "dns"
     needs_custom_list: bool = False  # fires only with ATTACKER_IP / CUSTOM_DOMAIN on an operator threat list
     role: str | None = None  # the resourceRole the finding must carry (ACTOR / TARGET), when it matters
-    also: frozenset[str] = frozenset()  # other types its records justifiably raise (an attack sequence is made of them)
+    # other types its records justifiably raise: an attack sequence is made of them; a near miss of one type may be a fair case of another
+    also: frozenset[str] = frozenset()
 
     @property
     def records(self) -> list[Any]:

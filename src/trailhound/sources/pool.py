@@ -16,6 +16,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from pathlib import Path
 from typing import Protocol
 
+from trailhound.children import die_with
 from trailhound.sources.files import RawFile, read
 from trailhound.timeline import PendingFile, Planned, plan
 
@@ -56,7 +57,8 @@ class ReadPool:
         # fork: a worker needs no re-import of the caller's script (a library must not demand a __main__
         # guard); it runs only file reading and peeking, none of the Polars code whose threads it inherits
         method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
-        self.executor = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context(method))
+        self.executor = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context(method), initializer=die_with,
+                                            initargs=(os.getpid(),))
         self.limit = limit
         self.budget = budget
         self.ahead: dict[str, tuple[Future[list[RawFile | OSError]], int]] = {}

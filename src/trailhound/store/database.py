@@ -33,7 +33,7 @@ from trailhound.config import STORE_LOCK_WAIT_S
 from trailhound.findings.model import Finding, decode, encode
 from trailhound.formats.base import Problem
 from trailhound.store import tables as t
-from trailhound.store.guard import APPLICATION_ID, Found, StoreBusy, StoreError, acquire, inspect, lock_path, release
+from trailhound.store.guard import APPLICATION_ID, Found, StoreBusy, StoreError, acquire, inspect, lock_path, readonly_uri, release
 from trailhound.store.rows import finding_row, upsert, write_many
 
 __all__ = ["Changes", "Checkpoint", "Store", "StoreBusy", "StoreError", "transaction", "write_findings"]
@@ -119,7 +119,7 @@ class Store:
         if readonly:
             if inspect(path) is Found.NOTHING:
                 raise StoreError(f"store {path}: no Trailhound store there (a scan creates one)")
-            uri = f"{path.resolve().as_uri()}?mode=ro"
+            uri = readonly_uri(path)  # immutable where a WAL store's -shm cannot be created
             engine = create_engine("sqlite://", creator=lambda: _sqlite(uri, uri=True), poolclass=NullPool)
             self.conn = self._autocommit(engine, f"store {path}: cannot open it")
             return engine

@@ -4,7 +4,7 @@ A Trailhound store is recognised from the file's first 100 bytes (SQLite's heade
 ``application_id``) before SQLite opens it: opening another application's database for writing
 would switch it to WAL and add tables to it. A writer holds an advisory lock (``flock``) on
 ``<db>.lock`` for as long as its store is open; the kernel drops it when the process dies, so a
-killed scan never leaves the store locked.
+killed scan never leaves the store locked (a forked child closes its copy of the lock file at once).
 """
 
 from __future__ import annotations
@@ -79,6 +79,37 @@ def _is_legacy_store(path: Path) -> bool:
         return False
 
 
+def readonly_uri(path: Path) -> str:
+    """The URI a reader opens the store at `path` with: read-only. SQLite reads a WAL-mode store through
+    its -shm file, created beside it if missing; where it is missing and cannot be created (a read-only
+    file system or folder) no writer has the store open, and the store is opened ``immutable`` instead
+    (no -shm, no lock, nothing written) -- unless a -wal file holds changes, which immutable would skip."""
+    resolved = path.resolve()
+    uri = f"{resolved.as_uri()}?mode=ro"
+    shm, wal = (resolved.with_name(resolved.name + suffix) for suffix in ("-shm", "-wal"))
+    if os.path.lexists(shm) or os.access(resolved.parent, os.W_OK) or not _is_wal(resolved):
+        return uri
+    try:
+        pending = wal.stat().st_size > 0
+    except FileNotFoundError:
+        pending = False
+    except OSError as exc:
+        raise StoreError(f"store {path}: cannot read {wal.name}: {exc.strerror or exc}") from None
+    if pending:
+        raise StoreError(f"store {path}: {wal.name} holds changes that SQLite reads only through {shm.name}, which cannot be "
+                         f"created in read-only {resolved.parent}; copy the store with its -wal file to a writable folder")
+    return uri + "&immutable=1"
+
+
+def _is_wal(path: Path) -> bool:
+    try:
+        with open(path, "rb") as fh:
+            header = fh.read(20)
+    except OSError:
+        return False
+    return header.startswith(_MAGIC) and header[18:20] == b"\x02\x02"  # file format versions 2: WAL
+
+
 def lock_path(db: Path) -> Path:
     return db.with_name(db.name + ".lock")
 
@@ -127,6 +158,21 @@ def _lock(fd: int, db: Path, wait_s: float) -> None:
             time.sleep(0.05)
         except OSError as exc:
             raise StoreError(f"store {db}: cannot lock {lock_path(db)}: {exc.strerror or exc}") from None
+
+
+def _forget_in_child() -> None:
+    """A forked child (a reading worker) shares the writer's open lock file: were the writer killed, an orphaned
+    child would hold the lock for good. Its copies are closed (the writer's lock stays: flock belongs to the
+    open file, which the writer still has), and it holds nothing."""
+    for fd, _ in _held.values():
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+    _held.clear()
+
+
+os.register_at_fork(after_in_child=_forget_in_child)
 
 
 def release(key: str) -> None:
