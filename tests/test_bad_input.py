@@ -312,3 +312,23 @@ def test_implausible_times_are_bad_records_not_a_jump_of_the_watermark(tmp_path:
                                                                                    "in the future: not a real event time"]
     watermark = float(store.meta("watermark"))
     assert watermark < (t0 + timedelta(hours=1)).timestamp()  # where the real events put it
+
+
+def test_an_implausible_dns_time_is_named_by_its_line(tmp_path: Path) -> None:
+    """As every other problem of a line log: its line in the file, not its index among the events."""
+    from trailhound.simulator.records import dns_record
+
+    t0 = datetime(2026, 11, 3, 9, 0, tzinfo=UTC)
+    lines = [json.dumps(dns_record(t0 + timedelta(minutes=i), f"host{i}.example.com")) for i in range(4)]
+    lines[2] = lines[2].replace("2026-11-03T09:02:00Z", "0001-01-01T00:00:00Z")
+    f = tmp_path / "logs" / "queries.log"
+    f.parent.mkdir()
+    f.write_text("\n".join([lines[0], "", lines[1], lines[2], lines[3]]) + "\n")  # (a blank line before it)
+    report, _ = scan([f])
+    [p] = report.problems
+    assert (p.line, p.record, p.field) == (4, None, "query_timestamp") and "before 2006" in p.message
+    g = tmp_path / "logs2" / "queries.log"
+    g.parent.mkdir()
+    g.write_text("\n".join([lines[0], "not json", lines[2], lines[3]]) + "\n")  # the slow path: a bad line before it
+    report, _ = scan([g])
+    assert sorted((p.line, p.record) for p in report.problems) == [(2, None), (3, None)]

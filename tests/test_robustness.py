@@ -113,6 +113,13 @@ def test_fifos_devices_and_symlink_loops_are_skipped_with_a_line(tmp_path: Path)
     assert "/dev/zero: skipped: a character device, not a log file" in lines
     assert sum("loop-a" in line and "skipped: cannot be read" in line for line in lines) == 2  # in the folder, and as an argument
     assert report.files_skipped == 5 and report.events["cloudtrail"] == 1 and len(list(store.findings())) == 1
+    from rich.console import Console
+
+    from trailhound.report import print_summary
+
+    console = Console(record=True, width=400)
+    print_summary(console, report, [], 1)
+    assert "quarantined), skipped 5 that are not regular files: 1 CloudTrail events" in console.export_text()  # in the summary too
 
 
 def test_a_decompression_bomb_costs_its_file_not_the_scan(tmp_path: Path) -> None:

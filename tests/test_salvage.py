@@ -203,6 +203,7 @@ def test_unknown_flow_header_fields_are_read_past_and_named_once(tmp_path: Path)
     assert [x["type"] for x in store.findings()] == ["Backdoor:EC2/C&CActivity.B"]
     [p] = report.problems
     assert (p.path, p.line) == (str(f), 1) and "v9-future-field, dstprot" in p.message
+    assert report.bad_records == 0  # every record was kept: a note on the file, not a bad record
 
     # the columns stay where the header puts them, and rows are still held to its field count
     body = text.split("\n")
@@ -289,8 +290,8 @@ def test_a_file_of_many_bad_records_names_a_hundred_and_counts_the_rest(source: 
     assert report.events[source] == (4 if source == "cloudtrail" else 2)
     assert report.bad_records == bad and report.files_quarantined == 0
     named, last = report.problems[:-1], report.problems[-1]
-    assert len(named) == Problems.NAMED and all(p.more == 0 for p in named)
-    assert last.more == bad - Problems.NAMED and f"{bad - Problems.NAMED} more bad records" in last.message
+    assert len(named) == Problems.NAMED and all(p.records == 1 for p in named)
+    assert last.records == bad - Problems.NAMED and f"{bad - Problems.NAMED} more bad records" in last.message
     assert len(store.quarantined()) == Problems.NAMED + 1
 
 
@@ -309,3 +310,17 @@ def test_a_file_name_that_is_not_utf8_is_read_and_named_with_its_bytes_escaped(t
     assert any(p.path.endswith("junk-\\xff.txt") for p in report.problems)
     again, _ = scan([folder], db=tmp_path / "s.db")
     assert again.files_already_scanned == 3 and again.events["dns"] == 0  # (the junk too: it was judged)
+
+
+def test_flow_values_out_of_their_fields_range_are_bad_lines(tmp_path: Path) -> None:
+    """A port of 70000, a protocol of 999, a negative count: no traffic a detector may judge; the lines around them stay."""
+    c2 = next(c for c in flow_cases(T0) if c.name == "flow-c2").record
+    rows = [{**c2, "srcport": 40000 + i, "start": c2["start"] + i, "end": c2["end"] + i} for i in range(6)]
+    rows[1]["dstport"], rows[2]["protocol"], rows[3]["bytes"], rows[4]["packets"] = 70000, 999, -3, -1
+    f = tmp_path / "logs" / "flows.log.gz"
+    f.parent.mkdir()
+    f.write_bytes(gzip.compress(_flow_text(list(c2), rows).encode()))
+    report, store = scan([f])
+    assert report.events["flow"] == 2 and report.bad_records == 4
+    assert sorted((p.line, p.field) for p in report.problems) == [(3, "dstport"), (4, "protocol"), (5, "bytes"), (6, "packets")]
+    assert "70000 is out of range for a dstport (0-65535)" in str(report.problems[0])

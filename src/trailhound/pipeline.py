@@ -368,7 +368,7 @@ class Scanner:
         if fatal:
             self.report.files_quarantined += 1
         # (a quarantined file's records that were each bad count too; what was wrong with the file itself does not)
-        self.report.bad_records += sum(p.more or 1 for p in problems if not fatal or p.line is not None or p.record is not None or p.more)
+        self.report.bad_records += sum(p.records for p in problems if not fatal or p.line is not None or p.record is not None or p.records > 1)
 
     def _read(self, path: Path) -> RawFile | None:
         """A log file's content, or None when it cannot be had (quarantined, counted as done)."""

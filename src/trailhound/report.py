@@ -36,7 +36,9 @@ def print_summary(console: Console, report: Any, findings: Sequence[dict[str, An
     parts = [f"{ev[k]:,} {label}" for k, label in (("cloudtrail", "CloudTrail"), ("s3data", "S3 data"), ("flow", "flow"), ("dns", "DNS")) if ev.get(k)]
     console.print(
         f"scanned {report.files_total} files ({report.files_already_scanned} already scanned, {report.files_not_log} not logs, "
-        f"{report.files_quarantined} quarantined): {', '.join(parts) or 'no'} events, {report.bad_records} bad records, "
+        f"{report.files_quarantined} quarantined)"
+        + (f", skipped {skipped} that are not regular files" if (skipped := getattr(report, "files_skipped", 0)) else "")
+        + f": {', '.join(parts) or 'no'} events, {report.bad_records} bad records, "
         f"in {report.seconds:.2f}s",
         highlight=False,
     )

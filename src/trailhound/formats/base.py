@@ -33,7 +33,9 @@ class Problem:
     line: int | None = None  # 1-based line number, when the format is line-oriented
     record: int | None = None  # 0-based record index inside a JSON document
     field: str | None = None
-    more: int = 0  # the bad records this one line stands for (``Problems``: those past the ones named), 0 for itself alone
+    # the bad records this line stands for: itself (1), none (0: a note on the file, as its unknown header fields), or
+    # those past the ones named (``Problems``)
+    records: int = 1
 
     def __str__(self) -> str:
         where = self.path
@@ -79,7 +81,7 @@ def close_problems(path: str, *parts: list[Problem]) -> list[Problem]:
             unnamed, last = unnamed + part.unnamed, part.last
     if unnamed:
         where = f" (the last: {str(last).removeprefix(path).lstrip(': ')})" if last is not None else ""
-        named.append(Problem(path, f"{unnamed} more bad records, not named one by one{where}", more=unnamed))
+        named.append(Problem(path, f"{unnamed} more bad records, not named one by one{where}", records=unnamed))
     return named
 
 

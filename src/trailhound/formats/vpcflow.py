@@ -93,13 +93,21 @@ def _consistent(body: bytes | memoryview, n_fields: int, newlines: int | None = 
 
 # start/end are epoch seconds; milliseconds or garbage there would break every date computed from them
 _EPOCH_FIELDS = ("start", "end")
+# What a port, a protocol number, a count and TCP flags can be: a port of 70000 or -3 bytes is no traffic a detector
+# may judge (checked with a min and a max per column, so clean files pay almost nothing).
+_VALUE_RANGES = {"srcport": (0, 65535), "dstport": (0, 65535), "protocol": (0, 255), "packets": (0, 2**63 - 1), "bytes": (0, 2**63 - 1),
+                 "tcp-flags": (0, 255)}
 
 
-def _bad_times(df: pl.DataFrame) -> bool:
-    for name in _EPOCH_FIELDS:
+def _bad_values(df: pl.DataFrame) -> bool:
+    """Whether any time is implausible or any value out of its field's range: then the file is read line by line."""
+    for name in (*_EPOCH_FIELDS, *_VALUE_RANGES):
         if name in df.columns:
             col = df[name]
-            if col.null_count() < len(col) and (col.min() < EARLIEST or col.max() >= latest_plausible()):  # type: ignore[operator]
+            if col.null_count() == len(col):
+                continue
+            low, high = (EARLIEST, latest_plausible() - 1) if name in _EPOCH_FIELDS else _VALUE_RANGES[name]
+            if col.min() < low or col.max() > high:  # type: ignore[operator]
                 return True
     return False
 
@@ -117,6 +125,8 @@ def _check_line(tokens: list[str], fields: list[str]) -> tuple[str | None, str]:
                 return name, f"'{tok[:40]}' is not an integer"
             if not bounds[0] <= int(tok) <= bounds[1]:
                 return name, f"{tok[:40]} is out of range"
+            if name in _VALUE_RANGES and not _VALUE_RANGES[name][0] <= int(tok) <= _VALUE_RANGES[name][1]:
+                return name, f"{tok[:40]} is out of range for a {name} ({_VALUE_RANGES[name][0]}-{_VALUE_RANGES[name][1]})"
             if name in _EPOCH_FIELDS and not EARLIEST <= int(tok) < latest_plausible():
                 return name, f"{tok[:40]} is not a time in epoch seconds between 2006 and now"
     return None, ""
@@ -138,7 +148,7 @@ def _unknown_problem(path: str, unknown: dict[str, int]) -> list[Problem]:
     if not unknown:
         return []
     message = f"unknown header fields, their columns ignored: {', '.join(unknown)}"
-    return [Problem(path, message, line=min(unknown.values()))]
+    return [Problem(path, message, line=min(unknown.values()), records=0)]
 
 
 def _slow(path: str, lines: list[bytes], first_line: int, fields: list[str] | None,
@@ -204,8 +214,8 @@ def parse(path: str, data: bytes) -> Parsed:
         try:
             df = read_frame(body, fields)
             total = df.height
-            if _bad_times(df):
-                raise pl.exceptions.ComputeError("time out of range")  # set the offending lines aside below
+            if _bad_values(df):
+                raise pl.exceptions.ComputeError("a value out of range")  # set the offending lines aside below
             df = _normalize(df, fields)
             return Parsed(Kind.FLOW, df, df["start"].cast(pl.Float64).to_numpy(), _unknown_problem(path, unknown), records_read=total)
         except (pl.exceptions.ComputeError, pl.exceptions.InvalidOperationError, pl.exceptions.SchemaError):
@@ -259,7 +269,7 @@ def read_shared(datas: list[bytes], damaged: list[bool]) -> tuple[tuple[pl.DataF
         return None, list(range(len(datas)))
     try:
         df = read_frame(b"".join(bodies), fields) if sum(lines) else None
-        if df is None or df.height != sum(lines) or _bad_times(df):
+        if df is None or df.height != sum(lines) or _bad_values(df):
             return None, list(range(len(datas)))
         df = df.with_columns(pl.Series("__member", np.repeat(np.arange(len(idx), dtype=np.int32), lines)))
         df = _normalize(df, fields, extra=("__member",))
