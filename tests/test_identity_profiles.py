@@ -127,7 +127,12 @@ def test_a_call_from_an_address_without_geolocation_reads_as_such(detector: ab.A
     (raised,) = run(detector, stolen)[0]
     assert "asn org 192.0.* (no ASN data)" in raised.description
     assert "None" not in raised.description and "net 192" not in raised.description
-    assert ab._shown(None) == "unknown" and ab._shown("net 2001:db8") == "2001:db8:* (no ASN data)" and ab._shown("Hetzner") == "Hetzner"
+    from trailhound.detectors.principals import shown_place, shown_value
+
+    assert shown_value(None) == "unknown" and shown_value("net 2001:db8") == "2001:db8:* (no ASN data)" and shown_value("Hetzner") == "Hetzner"
+    # the S3 detector's place values carry their dimension
+    assert shown_place("country None") == "country unknown" and shown_place("network net 192.0") == "network 192.0.* (no ASN data)"
+    assert shown_place("client aws-cli") == "client aws-cli"
 
 
 def test_reports_do_not_depend_on_how_the_calls_were_batched(detector: ab.AnomalousBehavior) -> None:

@@ -24,7 +24,7 @@ import msgspec
 
 from trailhound.detectors import identity_profile as ip
 from trailhound.detectors.api_classes import classify
-from trailhound.detectors.principals import anonymizing, call_sig, identity_key, place_memo, place_of
+from trailhound.detectors.principals import anonymizing, call_sig, identity_key, place_memo, place_of, shown_value
 from trailhound.engine import FindingType, KeyedDetector, severity
 from trailhound.engine.runner import timed
 from trailhound.events import ApiCall, Source
@@ -151,7 +151,7 @@ class AnomalousBehavior(KeyedDetector[ip.IdentityProfile]):
             unusual = {**unusual, ip.ERRORS: burst}
         apis = {"success": sorted({f"{r[1]} ({r[2]})" for r in series if r[3]}), "error": sorted({f"{r[1]} ({r[2]})" for r in series if not r[3]})}
         ftype = type_of(cls)
-        what = ", ".join(f"{d.lower().replace('_', ' ')} {_shown(v)}" for d, v in unusual.items() if d != ip.API)
+        what = ", ".join(f"{d.lower().replace('_', ' ')} {shown_value(v)}" for d, v in unusual.items() if d != ip.API)
         tactic = EXTENSIONS[cls][2].split(" ", 1)[1] if cls in EXTENSIONS else cls
         occ = api_occurrence(
             e, ftype, self.severity(ftype),
@@ -164,17 +164,6 @@ class AnomalousBehavior(KeyedDetector[ip.IdentityProfile]):
         )
         occ.detection = Detection(anomaly=ip.anomaly(key, st, unusual, t))
         return occ
-
-
-def _shown(value: Any) -> str:
-    """A profile value as a person reads it: an address without geolocation data has no country, and its network
-    is named by its first two parts (``origin``)."""
-    if value is None:
-        return "unknown"
-    text = str(value)
-    if text.startswith("net "):
-        return f"{text[4:]}.* (no ASN data)" if "." in text else f"{text[4:]}:* (no ASN data)"
-    return text
 
 
 # Public addresses of the cases (none on a packaged list): an office and a home network, a rented server,

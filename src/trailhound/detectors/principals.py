@@ -128,6 +128,23 @@ def anonymizing(ip: str | None, info: Any, tor: bool, places: Any) -> str | None
     return "VPN" if places.vpn_egress(ip) else None
 
 
+def shown_value(value: Any) -> str:
+    """A profile value as a person reads it: an address without geolocation data has no country (None), and its
+    network is named by its first two parts (``origin``: "net 192.0")."""
+    if value is None or value == "None":
+        return "unknown"
+    text = str(value)
+    if text.startswith("net "):
+        return f"{text[4:]}.* (no ASN data)" if "." in text else f"{text[4:]}:* (no ASN data)"
+    return text
+
+
+def shown_place(value: str) -> str:
+    """A ``place_values`` value ("network net 192.0", "country None") as a person reads it."""
+    what, _, rest = value.partition(" ")
+    return f"{what} {shown_value(rest)}"
+
+
 def place_values(e: ApiCall, info: Any) -> set[str]:
     """A call's network, country and client family as profile values ("network …", "country …", "client …")."""
     network, country = origin(e, info)

@@ -31,7 +31,7 @@ import msgspec
 
 from trailhound.detectors import identity_profile as ip
 from trailhound.detectors import s3_public
-from trailhound.detectors.principals import call_sig, identity_key, place_memo, place_of
+from trailhound.detectors.principals import call_sig, identity_key, place_memo, place_of, shown_place
 from trailhound.engine import FindingType, KeyedDetector, severity
 from trailhound.engine.runner import timed
 from trailhound.engine.baseline import DAY, Profile, ProfileState
@@ -175,7 +175,7 @@ class S3AnomalousBehavior(KeyedDetector[S3Profile]):
         if cls == PERMISSION:
             if odd_place and e.succeeded and not restricts(e):
                 return self._report(e, PERMISSION_T, bucket, 1, f"changed permissions ({e.event_name}) on {bucket} for the first time, from "
-                                    + ", ".join(odd_place) + ", unseen for its S3 calls")
+                                    + ", ".join(map(shown_place, odd_place)) + ", unseen for its S3 calls")
             return None
         if cls == LIST:
             if new_bucket or not any(c != LIST for c in habit.first):
