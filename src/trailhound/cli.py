@@ -167,10 +167,9 @@ def _run_scan(paths: list[Path], settings: ScanSettings, db: str | Path | None, 
 
 def _input_files(settings: ScanSettings) -> list[Path]:
     """The files a scan reads besides its logs: lists (FORMAT:PATH or a path; URLs are not files), inventory, databases."""
-    from trailhound.intel.formats import FORMATS
+    from trailhound.intel.formats import split_spec
 
-    lists = [item.split(":", 1)[1] if item.split(":", 1)[0].upper() in FORMATS else item
-             for item in map(str, [*settings.threat_lists, *settings.trusted_lists])]
+    lists = [split_spec(item)[1] for item in [*settings.threat_lists, *settings.trusted_lists]]
     return [*(Path(p) for p in lists if "://" not in p), *settings.inventory, *settings.geoip_mmdb, *settings.vpn_lists]
 
 

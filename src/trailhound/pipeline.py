@@ -111,22 +111,23 @@ class _Part:
     def renumber(self, kind: Kind, problems: list[Problem]) -> None:
         """Problems found in ``content`` (the appended part) at their lines in the file."""
         before = self.raw.data.count(b"\n", 0, self.offset)
-        header = len(self.content(kind)) != self.size - self.offset  # a flow log's header line, read before the appended lines
+        header = bool(self._header(kind))  # its line 1 is the file's line 1
         for p in problems:
             if p.line is not None and not (header and p.line == 1):
                 p.line += before - header
 
+    def _header(self, kind: Kind) -> bytes:
+        """The flow log's header line that its appended lines are read under (b"": none, or not appended)."""
+        if not self.offset or kind is not Kind.FLOW:
+            return b""
+        end = self.raw.data.find(b"\n")
+        first = self.raw.data[: end + 1] if 0 <= end < self.offset else b""
+        token = first.split(maxsplit=1)[:1]
+        return first if token and not token[0].isdigit() else b""
+
     def content(self, kind: Kind) -> bytes:
         data = self.raw.data if self.end is None else self.raw.data[: self.end]
-        if not self.offset:
-            return data
-        if kind is Kind.FLOW:  # the appended lines are read under the file's header
-            end = data.find(b"\n")
-            first = data[: end + 1] if 0 <= end < self.offset else b""
-            token = first.split(maxsplit=1)[:1]
-            if token and not token[0].isdigit():
-                return first + data[self.offset :]
-        return data[self.offset :]
+        return self._header(kind) + data[self.offset :] if self.offset else data
 
 
 @dataclass

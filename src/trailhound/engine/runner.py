@@ -37,7 +37,7 @@ class KeyedRows(list):  # type: ignore[type-arg]
 
 def keyed_rows(det: KeyedDetector, frame: pl.DataFrame) -> KeyedRows:
     """A flow frame's rows as the tuples a detector reads, each led by its key."""
-    return _tuples(keyed_frame(det, frame, None)[0])
+    return tuples(keyed_frame(det, frame, None)[0])
 
 
 def keyed_frame(det: KeyedDetector, frame: pl.DataFrame, numbers: Any) -> tuple[pl.DataFrame, Any]:
@@ -52,10 +52,6 @@ def keyed_frame(det: KeyedDetector, frame: pl.DataFrame, numbers: Any) -> tuple[
 
 
 def tuples(frame: pl.DataFrame) -> KeyedRows:
-    return _tuples(frame)
-
-
-def _tuples(frame: pl.DataFrame) -> KeyedRows:
     """The frame's rows as tuples: column by column into Python, then zipped (~1.5x ``iter_rows``)."""
     return KeyedRows(zip(*(c.to_list() for c in frame.iter_columns()))) if frame.width else KeyedRows(frame.iter_rows())
 
