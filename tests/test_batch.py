@@ -239,11 +239,11 @@ def test_worker_hands_back_what_it_could_not_read(tmp_path: Path) -> None:
         pool.close()
 
 
-def test_a_batch_spans_hours_not_a_month(tmp_path: Path) -> None:
-    """A batch's events wait in memory until their time comes: tiny files a day apart are not
+def test_a_batch_spans_a_day_not_a_month(tmp_path: Path) -> None:
+    """A batch's events wait in memory until their time comes: tiny files days apart are not
     brought in together (memory would grow with the days a scan covers)."""
     for d in range(5):
-        (tmp_path / f"day{d}.log").write_bytes(_flow([(T + 86400 * d + i, "9.9.9.9") for i in range(3)]))
+        (tmp_path / f"day{d}.log").write_bytes(_flow([(T + 2 * 86400 * d + i, "9.9.9.9") for i in range(3)]))
     daily = Scanner(Store(store_at(tmp_path, "a.db")), ScanSettings(builtin_intel=False)).scan([tmp_path])
     unbounded = Scanner(Store(store_at(tmp_path, "b.db")), ScanSettings(builtin_intel=False, batch_span_s=float("inf"))).scan([tmp_path])
     assert (daily.runs, unbounded.runs) == (5, 1)

@@ -81,6 +81,14 @@ def test_role_sessions_share_one_profile_and_service_roles_have_none() -> None:
     assert agent_family(CLI_UA) == agent_family("aws-cli/2.9.1 Python/3.9") == "aws-cli" and agent_family(ab.BROWSER) == "browser"
 
 
+def test_a_console_backend_agent_is_the_browser_not_the_sdk_it_wraps() -> None:
+    """The S3 console signs its calls as "[S3Console/0.4, aws-internal/3 aws-sdk-java/...]": a user who only ever used
+    the console deleting a bucket there has not switched to the Java SDK (an unseen agent made that an anomaly)."""
+    s3_console = "[S3Console/0.4, aws-internal/3 aws-sdk-java/1.12.488 Linux/5.10.226 OpenJDK_64-Bit_Server_VM/25.412-b08 java/1.8.0_412]"
+    assert agent_family(s3_console) == agent_family(ab.BROWSER) == "browser"
+    assert agent_family("aws-sdk-java/1.12.488 Linux/5.10.226 OpenJDK_64-Bit_Server_VM/25.412-b08") == "aws-sdk-java"
+
+
 def _case(name: str) -> list[dict[str, Any]]:
     return next(c for c in ab.cases(START, ACCOUNT) if c.name == name).records
 

@@ -73,6 +73,21 @@ def test_overlapping_paths_and_moved_files_are_read_once(tmp_path: Path) -> None
     assert finding["service"]["count"] == 1
 
 
+def test_a_file_named_every_way_is_one_canonical_path(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Relative, with '..', through a symlinked folder, or found in its folder: walk names one file once, by its real path."""
+    from trailhound.sources.files import walk
+
+    f = write_cloudtrail(tmp_path / "real" / "sub" / "ct.json.gz", [_stop()])
+    (tmp_path / "link").symlink_to(tmp_path / "real")
+    monkeypatch.chdir(tmp_path / "real")
+    given = [Path("sub/ct.json.gz"), Path("sub/../sub/ct.json.gz"), tmp_path / "link" / "sub" / "ct.json.gz", tmp_path / "real", Path("sub")]
+    found = [list(walk([p])) for p in given]
+    assert all(paths == [f.resolve()] for paths in found), found
+    assert [str(p) for p in dict.fromkeys(walk(given))] == [str(f.resolve())]
+    os.chdir(tmp_path / "real" / "sub")
+    assert list(walk(["ct.json.gz"])) == [f.resolve()]  # a bare name: in the working folder
+
+
 def test_data_events_of_other_services_are_neither_judged_nor_billed(tmp_path: Path) -> None:
     lam = record("Invoke", "lambda.amazonaws.com", time=T0, data_event=True, identity=iam_user("111122223333", "x"),
                  ua="aws-cli/2 md/distrib#kali.2025")

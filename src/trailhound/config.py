@@ -49,7 +49,7 @@ class ScanSettings:
     batch_mb: float = 4.0
     # ...and whose estimated starts lie within this span of the first one: a batch's events wait in
     # memory until their time comes, so memory must not grow with the time a batch covers.
-    batch_span_s: float = 6 * 3600.0
+    batch_span_s: float = 24 * 3600.0
     # Worker processes that plan and read files while this one decodes and detects in event time
     # (-1: every core but one; 0: none), used when a scan has at least pool_min_files files.
     workers: int = 0

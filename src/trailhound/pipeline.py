@@ -253,6 +253,7 @@ class Scanner:
         self.open_runs: dict[str, Run] = {}
         self._names: Mapping[str, str] = {}  # local path -> the name the store knows the file by (see ``scan``)
         self._pool: Reading | None = None
+        self._first = False  # (set by each scan)
         self._last_commit = time.monotonic()
 
     def _engine(self, keyed: list[KeyedDetector], watermark: float) -> Engine:
@@ -280,7 +281,10 @@ class Scanner:
             self._load_inventory(inv_path, read(inv_path, self.limit).data)
         # walk gives canonical paths: overlapping arguments name each file once; the store's own files (its lock too) are no logs
         own = self.store.own_files()
-        files = [p for p in dict.fromkeys(walk(paths, skipped)) if str(p) not in own]
+        # a first scan (a backfill, the biggest an estate has) has no checkpoint to look up per batch: a file it
+        # reads twice is a copy under another name, which _opened catches by content
+        self._first = not self.store.has_checkpoints()
+        files = list({text: p for p in walk(paths, skipped) if (text := str(p)) not in own}.values())  # (by text: hashing a Path costs more)
         report.problems.extend(Problem(path, f"skipped: {why}") for path, why in skipped)
         report.files_skipped = len(skipped)
         report.files_total = len(files)
@@ -404,7 +408,7 @@ class Scanner:
         the batch budget is spent (the rest handed back) and decoded as one run; a file a previous
         scan stopped inside is a run of its own, resumed where it stopped; a file appended to since
         it was finished is read from where it ended."""
-        known = self.store.checkpoints([self._name(p.path) for p in batch])
+        known = {} if self._first else self.store.checkpoints([self._name(p.path) for p in batch])
         fresh: list[_Part] = []
         unsure: list[_Part] = []  # not checkpointed under this path: maybe moved, copied or re-compressed
         runs: list[Run] = []
@@ -438,7 +442,7 @@ class Scanner:
             else:
                 unsure.append(_Part(pending, raw))
         if unsure:
-            done = self.store.complete_fingerprints([fp for p in unsure for fp in (p.raw.fingerprint, p.raw.stored_fingerprint)])
+            done = set() if self._first else self.store.complete_fingerprints([fp for p in unsure for fp in (p.raw.fingerprint, p.raw.stored_fingerprint)])
             for part in unsure:
                 if part.raw.fingerprint in done or part.raw.stored_fingerprint in done:
                     self._skip_copy()

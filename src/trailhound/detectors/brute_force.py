@@ -25,6 +25,7 @@ only the days the source logged in (~40 bytes) for 31 days.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -47,17 +48,27 @@ TYPES = {"SSH": "UnauthorizedAccess:EC2/SSHBruteForce", "RDP": "UnauthorizedAcce
 MIN_ATTEMPTS, MAX_SIZE_CLASSES = 20, 4
 SLOW_ATTEMPTS = 50  # within an hour: about one a minute, kept up
 MIN_ACTOR_PEERS = 3  # an instance hammering one Internet host is more likely polling it (Git over SSH) than guessing
+TRIES_PER_HOST = 5  # between private addresses over SSH/WinRM: sessions per host, on average, that guessing takes
+LATERAL_PER_MINUTE = 10  # between private addresses: sessions in the window's busiest minute (hydra's defaults make hundreds)
 LOGINS = "logins"  # what the slow tier's baseline remembers of a source: the days it logged in
+FANOUT = "fanout"  # what the actor's baseline remembers: the days it opened login sessions to our own hosts at this rate
 ATTEMPT_BYTES = (800, 16_000)
 _FIN_OR_RST, _SYN = 1 | 4, 2
 _COLUMNS = ("srcaddr", "dstaddr", "srcport", "dstport", "bytes", "tcp_flags", "start", "instance_id", "interface_id", "account_id", "region")
+
+
+def _fleet(svc: str) -> str:
+    return "" if svc == "RDP" else (f", ≥{TRIES_PER_HOST} a host, and no such fan-out by the instance on an earlier day (Ansible, "
+                                    "monitoring); Git over SSH to GitHub/Bitbucket is not counted" if svc == "SSH" else
+                                    f", ≥{TRIES_PER_HOST} a host, and no such fan-out by the instance on an earlier day (Ansible, SCCM)")
 
 
 def _findings() -> tuple[FindingType, ...]:
     mitre = ("TA0006 Credential Access", "T1110.001 Brute Force: Password Guessing")
     return tuple(FindingType(t, severity(LOW, ACTOR=HIGH), *mitre,
                              f"≥{MIN_ATTEMPTS} short, uniform {svc} login sessions within 10 minutes (TARGET: from one source; ACTOR: by the "
-                             f"instance); or ≥{SLOW_ATTEMPTS} within an hour from an Internet source never seen logging in on an earlier day")
+                             f"instance, to ≥{MIN_ACTOR_PEERS} Internet hosts or to our own); between private addresses also ≥{LATERAL_PER_MINUTE} in "
+                             f"one minute{_fleet(svc)}; or ≥{SLOW_ATTEMPTS} within an hour from an Internet source never seen logging in on an earlier day")
                  for svc, t in TYPES.items())
 
 
@@ -103,7 +114,11 @@ class _BruteForce(WindowedDetector):
 
     def threshold(self, key: str, w: Window) -> bool:
         attempts = w["attempts"].count
-        return attempts >= MIN_ATTEMPTS and w["sizes"].count <= MAX_SIZE_CLASSES and w["long"].count * 4 <= attempts
+        if not (attempts >= MIN_ATTEMPTS and w["sizes"].count <= MAX_SIZE_CLASSES and w["long"].count * 4 <= attempts):
+            return False
+        # Inside the network the same shape is mostly automation on a schedule (Git polled over SSH, monitoring's
+        # check_by_ssh: a few sessions a minute); guessing runs flat out, so between our own hosts it takes a rate.
+        return not all(is_private(p) for p in w["peers"].items) or max(r.count for _, r in w.per_bucket("attempts")) >= LATERAL_PER_MINUTE
 
     def report(self, key: str, w: Window) -> list[Occurrence]:
         iid, eni, ours, peer, sport, dport, account, region = w["own"] or w["context"]
@@ -178,17 +193,54 @@ class BruteForceActor(_BruteForce):
 
     name = "brute-force-actor"
     role = "ACTOR"
+    # the days the instance fanned out to our own hosts (Ansible's forks, a monitor): on a later day that is its habit
+    baseline = Profile(half_life=30 * DAY, period=DAY, capacity=1)
+    ttl = 31 * DAY
+
+    def observe(self, rows: list[tuple[Any, ...]]) -> Iterator[tuple[float, tuple[Any, ...]]]:
+        # Git over SSH to a code host (GitHub's git ranges, Bitbucket, GitLab.com): a pipeline's fetches of many repositories
+        return super().observe([r for r in rows if r[3] != 22 or not _code_host(r[1])])
 
     def threshold(self, key: str, w: Window) -> bool:
         peers = w["peers"]
-        return super().threshold(key, w) and (peers.count >= MIN_ACTOR_PEERS or all(is_private(p) for p in peers.items))
+        if not super().threshold(key, w):
+            return False
+        if all(is_private(p) for p in peers.items):
+            # SSH and WinRM are how fleets are automated (Ansible, SCCM): a few sessions a host; guessing a password takes
+            # tries on a host. Nobody automates RDP: a fan-out over it is a spray however few the tries.
+            if key.rsplit("|", 1)[-1] != "RDP" and w["attempts"].count < TRIES_PER_HOST * peers.count:
+                return False
+            return not w.seen_before(FANOUT)
+        return peers.count >= MIN_ACTOR_PEERS
+
+    def learn(self, key: str, w: Window, usual: ProfileState) -> None:
+        if w["attempts"].count >= MIN_ATTEMPTS and all(is_private(p) for p in w["peers"].items):
+            self.baseline.learn(usual, FANOUT, w.last)  # type: ignore[union-attr]
     key = pl.concat_str([pl.col("srcaddr"), SERVICE], separator="|")
     where = CLIENT_HALVES & SOURCE_IS_LOCAL
     columns = (*_COLUMNS, LOGGED_AT_SOURCE.alias("ours_logged"))
 
 
+@functools.lru_cache(maxsize=65_536)
+def _code_host(address: str) -> bool:
+    from trailhound.intel.benign import shipped_sets
+
+    return shipped_sets().ip(address) == "code-hosting"
+
+
 def cases(start: datetime, account: str = "111122223333") -> list[Case]:
-    from trailhound.simulator.records import BASTION, BUILD_HOST, HOST, TRUSTED_IP, WINDOWS_HOST, Case, Host, flow_row, internet_addresses
+    from trailhound.simulator.records import (
+        BASTION,
+        BUILD_HOST,
+        HOST,
+        MONITOR_HOST,
+        TRUSTED_IP,
+        WINDOWS_HOST,
+        Case,
+        Host,
+        flow_row,
+        internet_addresses,
+    )
 
     attacker, developer, partner, slow, monitor, git_server, *victims = internet_addresses(9, seed=22)
     slot = iter(start + timedelta(minutes=20 * i) for i in range(1000))  # each case in a window of its own
@@ -204,7 +256,7 @@ def cases(start: datetime, account: str = "111122223333") -> list[Case]:
     sftp = [flow_row(t_sftp + timedelta(minutes=2 * i + m), src=partner, dst=BASTION.ip, sport=45000 + i, dport=22, packets=900,
                      nbytes=1_200_000, flags=(2 if m == 0 else 0) | (1 if m == 4 else 0), at=BASTION, duration=60)
             for i in range(8) for m in range(5)]
-    t_monitor, t_spray = next(slot), next(slot)
+    t_monitor, t_spray, t_checks, t_fetch, t_ansible = (next(slot) for _ in range(5))
     monitor_yesterday = sessions(20, monitor, BASTION.ip, 22, BASTION, 60, 2400, t0=t_monitor)
     return [
         Case("bastion-ssh-hammered", TYPES["SSH"], sessions(200, attacker, BASTION.ip, 22, BASTION, 2, lambda i: 2024 + 52 * (i % 4)),
@@ -228,6 +280,21 @@ def cases(start: datetime, account: str = "111122223333") -> list[Case]:
         # one failed login a minute for 70 minutes, from an address never seen before: never 20 in ten minutes
         Case("slow-guesser-new-source", TYPES["SSH"], sessions(70, slow, BASTION.ip, 22, BASTION, 60, lambda i: 1882 + 52 * (i % 2)),
              source="flow", role="TARGET"),
+        # a CI pipeline fetching two dozen repositories and submodules from GitHub over SSH: GitHub's several addresses
+        Case("ci-fetches-repositories-from-github-over-ssh", None, [r for n, gh in enumerate(("140.82.112.3", "140.82.113.3", "140.82.114.4",
+             "140.82.121.4")) for r in sessions(8, BUILD_HOST.ip, gh, 22, BUILD_HOST, 12, 3300, t0=t_fetch + timedelta(seconds=3 * n))],
+             source="flow"),
+        # Ansible's win_ping (forks=10) across forty Windows servers: three quick sessions each
+        Case("ansible-pings-the-windows-fleet", None, [r for h in range(40) for r in sessions(
+            3, BUILD_HOST.ip, f"10.0.6.{10 + h}", 5985, BUILD_HOST, 1, 6100, t0=t_ansible + timedelta(seconds=2 * h))], source="flow"),
+        # a compromised instance guessing SSH on a neighbour, flat out: lateral movement, one private peer
+        Case("instance-guesses-ssh-on-a-neighbour", TYPES["SSH"], sessions(90, HOST.ip, BASTION.ip, 22, HOST, 3, lambda i: 2024 + 52 * (i % 3)),
+             source="flow", role="ACTOR"),
+        # internal automation on a schedule, the same uniform short sessions: a CI runner polling the company's own
+        # Git server every 20 seconds, and a monitor's check_by_ssh on six hosts every few minutes (~5 a minute)
+        Case("ci-polls-internal-git-over-ssh", None, sessions(40, BUILD_HOST.ip, BASTION.ip, 22, BUILD_HOST, 20, 3300), source="flow"),
+        Case("monitoring-checks-by-ssh", None, [r for n in range(6) for r in sessions(
+            8, MONITOR_HOST.ip, f"10.0.4.{10 + n}", 22, MONITOR_HOST, 75, 2900, t0=t_checks + timedelta(seconds=12 * n))], source="flow"),
         # an uptime monitor that logs in every minute: the same rate, but it logged in yesterday too
         Case("monitor-logs-in-every-minute", None, monitor_yesterday + sessions(70, monitor, BASTION.ip, 22, BASTION, 60, 2400,
                                                                                  t0=t_monitor + timedelta(days=1)), source="flow"),

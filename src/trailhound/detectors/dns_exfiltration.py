@@ -78,6 +78,8 @@ REPUTATION_ZONES = (
     "hash.cymru.com", "asn.cymru.com",  # Team Cymru malware hash registry, IP-to-ASN
     "spamhaus.org", "spamhaus.net", "surbl.org", "uribl.com", "spamcop.net", "barracudacentral.org", "sorbs.net",
     "senderbase.org", "mailspike.net", "dnswl.org",
+    "rspamd.com",  # rspamd's hashed-address (email.) and URL (uribl.) blocklists: 32-character base32 labels by design
+    "msbl.org",  # the Invaluement/MSBL email blocklist, asked with hashed addresses
 )
 QUIET_ZONES = frozenset(ANSWERED_INSIDE + PROVIDER_ZONES + REPUTATION_ZONES)
 _HOSTNAME = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-")
@@ -340,6 +342,9 @@ def cases(start: datetime, account: str = "111122223333") -> list[Case]:
     mcafee = [f"0.{b32(52)}.{rnd.choice(['avts', 'avqs'])}.mcafee.com" for _ in range(300)]
     sophos = [f"{hexs(40)}.{hexs(24)}.4.sxl.sophosxl.net" for _ in range(300)]
     eset = [f"{b32(63)}.{b32(20)}.a.e5.sk" for _ in range(300)]
+    # a mail gateway's rspamd asking its hashed-sender and hashed-URL blocklists (zbase32, 32 characters)
+    rspamd = [f"{''.join(rnd.choice('ybndrfg8ejkmcpqxot1uwisza345h769') for _ in range(32))}.{rnd.choice(['email', 'uribl'])}.rspamd.com"
+              for _ in range(300)]
     cdn = ([f"d{hexs(12)}.cloudfront.net" for _ in range(80)]
            + [f"k8s-ingress-{hexs(10)}-{rnd.randint(10**9, 10**10)}.us-east-1.elb.amazonaws.com" for _ in range(80)]
            + [f"{b32(32)}.lambda-url.us-east-1.on.aws" for _ in range(80)])
@@ -359,6 +364,7 @@ def cases(start: datetime, account: str = "111122223333") -> list[Case]:
         dns("av-mcafee-gti-lookups", None, queries(mcafee, 1, rcode="NOERROR", answers=["127.0.0.1"])),
         dns("av-sophos-live-protection", None, queries(sophos, 1, answers=["127.0.0.2"])),
         dns("av-eset-livegrid", None, queries(eset, 1, "TXT")),
+        dns("mail-gateway-rspamd-hash-lists", None, queries(rspamd, 4, rcode="NXDOMAIN")),
         dns("cdn-elb-lambda-url-hashes", None, queries(cdn, 2)),
         dns("dkim-and-acme-lookups", None, queries(dkim_acme, 2, "TXT")),
         dns("client-subnet-probes", None, queries(ecs_probes, 30, "TXT")),

@@ -9,6 +9,7 @@ answered with 169.254.169.254 is a DNS-rebinding attempt on instance credentials
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -41,7 +42,9 @@ DNS_TYPES: dict[Category, tuple[str, str, tuple[str, str], float]] = {
 REBIND = "UnauthorizedAccess:EC2/MetadataDNSRebind"
 IMDS_ADDRESSES = frozenset({"169.254.169.254", "fd00:ec2::254"})
 # AWS's own names for the metadata service are not a rebinding attack.
-_IMDS_OWN_NAMES = ("instance-data", "instance-data.ec2.internal", "metadata.google.internal")
+# (cloud-init asks for instance-data; a VPC's search domain makes it instance-data.ec2.internal in us-east-1 and
+# instance-data.<region>.compute.internal elsewhere)
+_IMDS_OWN_NAMES = re.compile(r"instance-data(\.ec2\.internal|\.[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d\.compute\.internal)?|metadata\.google\.internal")
 _MEMO_LIMIT = 500_000
 # GuardDuty's tester asks for these names (under its listed C&C domain) to trigger the four
 # Impact:EC2/*DomainRequest.Reputation types: those are raised by ``domain_reputation``, not C&C here.
@@ -112,7 +115,7 @@ class DnsThreatIntel(Rule):
         hits = list(self.intel.domain(name))
         for answer in q.answers:
             if answer.type in ("A", "AAAA"):
-                if answer.rdata in IMDS_ADDRESSES and name not in _IMDS_OWN_NAMES:
+                if answer.rdata in IMDS_ADDRESSES and not _IMDS_OWN_NAMES.fullmatch(name):
                     out.append(dns_occurrence(
                         q, REBIND, self.severity(REBIND), f"The domain {name} resolves to the instance metadata service.",
                         f"An instance queried {name}, which resolved to {answer.rdata}, the EC2 instance metadata service. "
@@ -154,6 +157,8 @@ def cases(start: datetime, account: str = "111122223333") -> list[Case]:
         dns("dns-custom-domain", "Impact:EC2/MaliciousDomainRequest.Custom", "files." + CUSTOM_DOMAIN, custom=True),
         dns("dns-metadata-rebind", REBIND, "169.254.169.254.nip.io", answers=["169.254.169.254"]),
         dns("dns-imds-own-name", None, "instance-data.ec2.internal", answers=["169.254.169.254"]),
+        dns("dns-imds-own-regional-name", None, "instance-data.eu-west-1.compute.internal", answers=["169.254.169.254"]),
+        dns("dns-imds-name-lookalike", REBIND, "instance-data.eu-west-1.compute.internal.rebind.example.net", answers=["169.254.169.254"]),
         dns("dns-shares-suffix-only", None, "notguarddutyc2activityb.com"),
         dns("dns-listed-name-as-label", None, "guarddutyc2activityb.com.attacker-lookalike.net"),
     ]

@@ -238,6 +238,8 @@ def cases(start: datetime, account: str = "111122223333") -> list[Case]:
         dns("rep-tester-suspicious", SUSPICIOUS, ("suspicious-rep.guarddutyc2activityb.com", ok)),
         # a random-looking name on a dynamic-DNS zone, first seen
         dns("rep-ddns-random-label", ABUSED, ("x7kq2vz9pw4m.duckdns.org", ok)),
+        # a random-looking app name on free hosting (no chosen name beside a hash)
+        dns("rep-free-hosting-random-app", ABUSED, ("x7kq2vz9pw4mq3.herokuapp.com", ok)),
         # a Cloudflare Quick Tunnel first seen in the estate
         dns("rep-quick-tunnel", ABUSED, ("plates-arrival-hungry-expo.trycloudflare.com", ok)),
         # an anonymous file drop
@@ -262,6 +264,13 @@ def cases(start: datetime, account: str = "111122223333") -> list[Case]:
         dns("rep-listed-neighbour-alone", None, ("www.cleverpondky.com", ok)),
         # a listed domain's label under another TLD, and nothing else
         dns("rep-other-tld-only", None, ("guarddutyc2activityb.net", ok)),
+        # a backend calling its own app by the platform's default names: a chosen name and a deployment hash
+        dns("rep-platform-default-app-names", None, ("billing-api-3f9c2a7d1e4b.herokuapp.com", ok),
+            ("6512f0c3a9b4e70008d1c2e3--acme-docs.netlify.app", ok)),
+        # chrony's public NTP servers: "stratum" in NTP's sense, not a pool's
+        dns("rep-ntp-stratum-server", None, ("ntp1.stratum2.ru", ok), ("stratum1.net", ok)),
+        # a hash lookup (an anti-virus or mail reputation service) whose random label holds "xmr" between digits
+        dns("rep-hash-label-with-coin-letters", None, ("8z3zdcoumoe39g8w9xmr3kjcqeu8runk.hashes.filecheck-example.net", "NXDOMAIN")),
         # one generated name answered NXDOMAIN once (a burst of them is DGADomainRequest.B's)
         dns("rep-one-generated-nxdomain", None, ("vkq3x9zt1mwp7rj.net", "NXDOMAIN")),
     ]

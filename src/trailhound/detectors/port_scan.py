@@ -38,6 +38,7 @@ if TYPE_CHECKING:
 PORTSCAN = "Recon:EC2/Portscan"
 PORTSWEEP = "Impact:EC2/PortSweep"
 MIN_PORTS = 20
+TRIES_PER_PORT, MANY_PORTS = 4, 100  # more tries per port than this is a retry loop, not a scan (unless the ports are many)
 MIN_HOSTS, MIN_NETWORKS = 100, 16
 _COLUMNS = ("srcaddr", "dstaddr", "srcport", "dstport", "tcp_flags", "start", "instance_id", "interface_id", "account_id", "region",
             LOGGED_AT_SOURCE.alias("at_source"))
@@ -76,7 +77,8 @@ class Portscan(WindowedDetector):
     name = "port-scan"
     consumes = Source.FLOW
     findings = (FindingType(PORTSCAN, severity(MEDIUM), "TA0007 Discovery", "T1046 Network Service Discovery",
-                            f"failed connection attempts to ≥{MIN_PORTS} distinct ports on one host within 5 minutes"),)
+                            f"failed connection attempts to ≥{MIN_PORTS} distinct ports on one host within 5 minutes, at most "
+                            f"{TRIES_PER_PORT} a port unless ≥{MANY_PORTS} ports (a load balancer's health checks of a rebooting host retry)"),)
     key = pl.concat_str(["srcaddr", "dstaddr"], separator="|")
     window = Sliding(length=300, step=60)
     reducers = {"ports": Distinct(), "attempts": Count(), "any": Last(), "own": Last()}
@@ -88,7 +90,10 @@ class Portscan(WindowedDetector):
             yield t, (dport, 1, None if own else ctx + [dst, dport], own + [dst, dport] if own else None)
 
     def threshold(self, key: str, w: Window) -> bool:
-        return w["ports"].count >= MIN_PORTS
+        # a scan tries each port about once (nmap retries twice at most); a load balancer's health checks of a host's
+        # many target ports fail over and over while it reboots: dozens of tries per port
+        ports = w["ports"].count
+        return ports >= MIN_PORTS and (w["attempts"] <= TRIES_PER_PORT * ports or ports >= MANY_PORTS)
 
     def report(self, key: str, w: Window) -> list[Occurrence]:
         ports = w["ports"]
@@ -135,7 +140,7 @@ class PortSweep(WindowedDetector):
 
 
 def cases(start: datetime, account: str = "111122223333") -> list[Case]:
-    from trailhound.simulator.records import BUILD_HOST, HOST, MONITOR_HOST, Case, flow_row, internet_addresses
+    from trailhound.simulator.records import BUILD_HOST, HOST, MONITOR_HOST, Case, Host, flow_row, internet_addresses
 
     t0 = start
     scanner, target, monitor = BUILD_HOST, HOST, MONITOR_HOST
@@ -164,6 +169,11 @@ def cases(start: datetime, account: str = "111122223333") -> list[Case]:
         dst = f"52.216.{(i * 13) % 250}.{(i * 7) % 250 + 1}" if i % 2 else f"3.5.{(i * 5) % 30}.{(i * 11) % 250 + 1}"
         s3_retries.append(flow_row(at(90 + i / 30), src=target.ip, dst=dst, sport=52000 + i, dport=443, packets=2, nbytes=120, flags=2,
                                    action="REJECT", at=target))
+    # a load balancer's node (its interface in our VPC, no instance behind it) health-checking 24 target ports of one host
+    # every 10 s while the host reboots for 5 minutes: every check a lone SYN
+    elb = Host("-", "eni-0e1b0e1b0e1b0e1b0", "10.0.1.200", "alb-node-1")
+    reboot = [flow_row(at(130 + k / 6), src=elb.ip, dst=target.ip, sport=30000 + k * 24 + p, dport=8001 + p, packets=1,
+                       nbytes=60, flags=2, at=elb) for k in range(30) for p in range(24)]
     nacl_replies = [flow_row(at(110 + i / 60), src=target.ip, dst="10.0.9.77", sport=443, dport=33000 + 17 * i, packets=3, nbytes=180,
                              flags=1, action="REJECT", at=target) for i in range(200)]
     return [
@@ -172,4 +182,5 @@ def cases(start: datetime, account: str = "111122223333") -> list[Case]:
         Case("sweep-ssh-internet", PORTSWEEP, sweep, source="flow", role="ACTOR"),
         Case("s3-retries-rejected-egress", None, s3_retries, source="flow"),
         Case("nacl-rejects-replies", None, nacl_replies, source="flow"),
+        Case("health-checks-while-the-target-reboots", None, reboot, source="flow"),
     ]

@@ -100,7 +100,8 @@ def agent_family(ua: str | None) -> str:
     if not ua:
         return "none"
     low = ua.lower()
-    if low.startswith("mozilla/") or "signin.amazonaws.com" in low or "console.amazonaws.com" in low:
+    # (the consoles' own backends sign as "[S3Console/0.4, aws-internal/3 aws-sdk-java/...]": a browser session, not the SDK)
+    if low.startswith("mozilla/") or "signin.amazonaws.com" in low or "console.amazonaws.com" in low or "console/" in low:
         return "browser"
     for family in _FAMILIES:
         if family in low:

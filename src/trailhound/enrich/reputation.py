@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import functools
 import gzip
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -65,6 +66,8 @@ ABUSED_KINDS = {"dynamic-dns": "dynamicDns", "tunnel": "tunnel", "paste": "paste
 # Mining-pool vocabulary: tokens that name mining on their own, pool words, and coins (a pool word with a coin).
 MINING_STRONG = ("xmrig", "nbminer", "cpuminer", "minerd", "xmr", "monero", "stratum", "nicehash", "cryptonight", "minergate", "coinhive", "hashvault", "randomx", "kawpow",
                  "ethash", "coinimp", "cryptoloot", "unmineable", "hashrate")
+_RUNS = re.compile(r"[a-z]+|[0-9]+")
+_NTP_STRATUM = re.compile(r"stratum-?\d")
 POOL_WORDS = frozenset({"pool", "pools", "mine", "miner", "miners", "mining", "minepool", "solo"})
 COINS = frozenset({"btc", "bitcoin", "eth", "etc", "ethereum", "ltc", "litecoin", "doge", "dogecoin", "zec", "zcash", "rvn", "ravencoin",
                    "erg", "ergo", "kas", "kaspa", "xmr", "monero", "bch", "grin", "beam", "cfx", "flux", "firo", "neoxa", "nexa", "alph",
@@ -100,11 +103,17 @@ def mining_token(labels: list[str], vocabulary: frozenset[str] = frozenset()) ->
     holds any three letters somewhere (``sdxexmr``)."""
     tokens: list[str] = []
     known = POOL_WORDS | COINS | vocabulary
+    timekeeping = any(lab.startswith(("ntp", "time", "clock")) for lab in labels)
     for lab in labels:
+        if len(lab) >= 16 and len(_RUNS.findall(lab)) >= 5:
+            continue  # a hash or random label (rspamd's, a CDN's): its three-letter runs are chance, not words
         words = [t for t in "".join(c if c.isalpha() else " " for c in lab).split() if t]
         for t in words:
             for s in MINING_STRONG:
-                if t == s or t.startswith(s) and t[len(s):] in known or t.endswith(s) and t[: -len(s)] in known:
+                glue = known if s != "stratum" else POOL_WORDS | COINS  # (stratumsecurity is a company, stratumpool a pool)
+                if t == s or t.startswith(s) and t[len(s):] in glue or t.endswith(s) and t[: -len(s)] in glue:
+                    if s == "stratum" and (timekeeping or _NTP_STRATUM.search(lab)):
+                        continue  # NTP's sense: ntp1.stratum2.ru, stratum1.net
                     return "miningStrong", s
         tokens += words
     pool = coin = None
@@ -205,12 +214,13 @@ class Reputation:
         signals: list[tuple[str, float, Any]] = []
         if abused:
             signals.append((ABUSED_KINDS[abused], WEIGHTS[ABUSED_KINDS[abused]], zone))
-        score = self.model.score(label) if label else 0.0
-        digits = sum(c.isdigit() for c in label)
-        lexical = {"dgaScore": round(score, 4), "entropy": round(_entropy(label), 3), "digits": digits, "length": len(label)}
+        chosen = chosen_part(label)
+        score = self.model.score(chosen) if chosen else 0.0
+        digits = sum(c.isdigit() for c in chosen)
+        lexical = {"dgaScore": round(score, 4), "entropy": round(_entropy(chosen), 3), "digits": digits, "length": len(chosen)}
         if score >= self.model.threshold_head:
             signals.append(("lexicalHigh", WEIGHTS["lexicalHigh"], lexical["dgaScore"]))
-        elif score >= self.model.threshold_low or (len(label) >= 16 and digits >= 2 and lexical["entropy"] >= 3.6):
+        elif score >= self.model.threshold_low or (len(chosen) >= 16 and digits >= 2 and lexical["entropy"] >= 3.6):
             signals.append(("lexicalLow", WEIGHTS["lexicalLow"], lexical["dgaScore"]))
         if intel is not None and hasattr(intel, "domains_under"):
             below = intel.domains_under(owner)
@@ -234,6 +244,18 @@ class Reputation:
         signals.sort(key=lambda s: -s[1])
         kind = ABUSED_KINDS.get(abused or "", "listedHosting" if abused else None)
         return Facts(owner, label, tuple(signals), kind, mined[1] if mined else None, lexical)
+
+
+def chosen_part(label: str) -> str:
+    """The part of a label its owner chose: without the hex hashes a platform appends to a chosen name (Heroku's
+    ``billing-api-3f9c2a7d1e4b``, Netlify's ``6512f0c3a9b4e70008d1c2e3--acme-docs``), which are no sign of a
+    generated name. A label that is only hashes is judged whole."""
+    parts = label.split("-")
+    kept = [p for p in parts if not (len(p) >= 8 and _HEX_HASH.fullmatch(p) and any(c.isdigit() for c in p))]
+    return "-".join(p for p in kept if p) if len(kept) < len(parts) and any(sum(c.isalpha() for c in p) >= 3 for p in kept) else label
+
+
+_HEX_HASH = re.compile(r"[0-9a-f]+")
 
 
 @functools.lru_cache(maxsize=4)

@@ -284,6 +284,10 @@ class Store:
             out.update((r[0], Checkpoint(*r[:5], bool(r[5]), r[6])) for r in rows)
         return out
 
+    def has_checkpoints(self) -> bool:
+        """Whether any file was ever read into this store (a first scan has nothing to look up)."""
+        return self.conn.exec_driver_sql("SELECT 1 FROM checkpoints LIMIT 1").first() is not None
+
     def complete_fingerprints(self, fingerprints: list[str]) -> set[str]:
         """Which of these contents some path has been read to its end under (moved or copied deliveries)."""
         out: set[str] = set()
