@@ -14,13 +14,22 @@ the same size every time — and few or no long sessions among them. So, within 
 A banner check or a TCP health check sends a few hundred bytes and is no attempt; a developer's
 few failed logins stay far under the count; a busy SFTP server's sessions are long. TARGET: one
 remote source against one instance's service (GuardDuty names the attacker). ACTOR: one instance's
-attempts against any number of hosts (spraying many hosts counts as much as hammering one).
+attempts against ≥ 3 Internet hosts (one is more likely a Git server it polls) or against our own.
+
+Between private addresses the same shape is mostly automation, so it takes more: ≥ 10 sessions in one
+minute (a CI runner polling the company's Git server, monitoring's check_by_ssh: a few a minute), and
+for an ACTOR over SSH or WinRM — how fleets are automated — ≥ 5 sessions a host on average (Ansible
+opens a few per host; guessing takes tries) and no such fan-out by the instance on an earlier day (a
+nightly playbook is its habit; its first night fires). Nobody automates RDP: a fan-out over it is a
+spray however few the tries. Git over SSH to GitHub's or Bitbucket's own networks (``intel.benign``'s
+code-hosting set) is never an attempt: a pipeline fetches many repositories from several addresses.
 
 A slow tier (TARGET, Internet sources) catches what never bursts: >= 50 such sessions within an
 hour from a source that did not log in on an earlier day (an uptime monitor that logs in every
 minute did, yesterday). State per key: its minute (slow tier: five-minute) buckets, ~200-600 bytes
 typically and up to ~3 KB mid-attack, deleted when the window has passed; the slow tier then keeps
-only the days the source logged in (~40 bytes) for 31 days.
+only the days the source logged in (~40 bytes) for 31 days, and the actor the days it fanned out to
+our own hosts.
 """
 
 from __future__ import annotations
@@ -198,7 +207,7 @@ class BruteForceActor(_BruteForce):
     ttl = 31 * DAY
 
     def observe(self, rows: list[tuple[Any, ...]]) -> Iterator[tuple[float, tuple[Any, ...]]]:
-        # Git over SSH to a code host (GitHub's git ranges, Bitbucket, GitLab.com): a pipeline's fetches of many repositories
+        # Git over SSH to a code host (GitHub's git ranges, Bitbucket): a pipeline's fetches of many repositories
         return super().observe([r for r in rows if r[3] != 22 or not _code_host(r[1])])
 
     def threshold(self, key: str, w: Window) -> bool:

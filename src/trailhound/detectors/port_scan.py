@@ -6,7 +6,9 @@ that checks the open service ports of every host every few minutes, a load balan
 checks, or a busy client talking to many servers, never adds up to one.
 
 * Portscan (Medium, the instance is the ACTOR): failed attempts to ≥ 20 distinct ports below the
-  ephemeral range on one host within five minutes (Zeek's scan.zeek uses 15). Replies that a
+  ephemeral range on one host within five minutes (Zeek's scan.zeek uses 15), at most 4 tries a
+  port unless the ports are ≥ 100: a scan tries each port about once, while a load balancer's
+  health checks of a host's many target ports fail over and over while it reboots. Replies that a
   stateless network ACL rejects go to ephemeral ports and never count.
 * PortSweep (High, ACTOR): failed attempts to one port on ≥ 100 distinct public addresses in ≥ 16
   distinct /16 networks within ten minutes: internet-wide scanning, not a client retrying one

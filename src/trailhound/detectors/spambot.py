@@ -5,7 +5,8 @@ ports 465 and 587) it used on earlier days within 30 days. On a day when a settl
 for a week, active on four days) connects to ``MIN_SERVERS`` distinct public addresses on SMTP ports
 it has no history of, it is sending mail the way spam bots do: straight to many recipients' mail
 servers. Reported once that day, when the count is reached. A mail relay that delivers every day has
-the history; an application sending through one provider (SES) reaches a handful of addresses.
+the history; submission (465/587) to an AWS address is SES's SMTP endpoint, which answers many
+addresses over a long run, and is not counted.
 A day's SMTP ports are learned when the day is over, unless that day was reported: an attack does
 not become a habit.
 

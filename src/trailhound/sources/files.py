@@ -281,14 +281,17 @@ def peek(path: Path, size: int = 16384) -> bytes:
     out: list[bytes] = []
     have = 0
     rest = stored
-    try:  # one decompressor call per member, not a GzipFile: planning peeks at every file of an estate
+    # One decompressor call per member, not a GzipFile: planning peeks at every file of an estate. Stdlib zlib,
+    # not ISA-L: on a damaged stream ISA-L decodes on where zlib stops (it finds out at the checksum), and what
+    # a file's damaged read keeps is zlib's prefix (``gunzip``): a peek must be the start of what is read.
+    try:
         while rest[:2] == GZIP_MAGIC and have < size:
-            dec = _zlib.decompressobj(wbits=31)
+            dec = zlib.decompressobj(wbits=31)
             out.append(dec.decompress(rest, size - have))
             have += len(out[-1])
             if not dec.eof:
                 break
             rest = dec.unused_data
         return b"".join(out)[:size]
-    except _zlib.error:
+    except zlib.error:
         return gunzip(stored, size)[0][:size]  # damaged: what precedes the damage (within what was read: never the whole file)
