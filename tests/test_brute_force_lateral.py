@@ -26,6 +26,7 @@ def test_a_fan_out_fires_the_first_night_and_is_a_habit_the_next(tmp_path: Path)
     _, store = scan(write_case_logs(tmp_path / "night1", [_playbook(NIGHT)]), db=db, builtin_intel=False)
     [first] = [f for f in store.findings() if f["type"] == TYPES["SSH"]]
     assert first["service"]["resourceRole"] == "ACTOR" and first["service"]["count"] == 1
+    store.close()  # (one writer per store: the next scan opens it again)
     # the same run the next night: the instance did this yesterday
     report, store = scan(write_case_logs(tmp_path / "night2", [_playbook(NIGHT + timedelta(days=1))]), db=db, builtin_intel=False)
     assert report.events_total == 120

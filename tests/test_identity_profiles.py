@@ -67,8 +67,23 @@ def test_profile_of_a_busy_identity_stays_under_2_kb(detector: ab.AnomalousBehav
         ip.learn(st, {ip.HOUR: ip.hour_of_week(t), ip.ERRORS: "AccessDenied"}, t)
         ip.observe_refusal(st, t)
         ip.observe_refusal(st, t, ip.FAILED_SIGN_IN)
-    assert len(st.hours.values) == 16
-    assert len(msgspec.msgpack.encode(st)) <= 4096
+    assert len(st.hours.values) == 16 and len(st.apis.values) == 160
+    assert len(msgspec.msgpack.encode(st)) <= 12 * 1024  # (160 APIs of long names: a scanner's role, not the typical identity)
+
+
+def test_a_scanner_role_calling_150_apis_a_day_knows_them_all(detector: ab.AnomalousBehavior) -> None:
+    """A CSPM's read-only role calls ~150 classed APIs every day (snapshots included): a profile of fewer APIs evicted
+    yesterday's to learn today's, so every daily call stayed unseen and the vendor's new scanner country raised them all."""
+    from trailhound.detectors.api_classes import CLASS_OF
+
+    apis = [(a, "ec2.amazonaws.com") for a in sorted(CLASS_OF)[:150]]
+    who = ab.role_session(ACCOUNT, "CspmReadOnly", "scan")
+    days = ip.daily(START, 17, who, apis, [ab.OFFICE], CLI_UA, ACCOUNT)
+    today = ip.daily(START + timedelta(days=1), 1, who, apis, [ab.FAR], CLI_UA, ACCOUNT)  # from a new country, as every day otherwise
+    raised, states = run(detector, days + today)
+    assert raised == []
+    (st,) = states.values()
+    assert len(st.apis.values) == 150
 
 
 def test_role_sessions_share_one_profile_and_service_roles_have_none() -> None:
@@ -85,7 +100,8 @@ def test_a_console_backend_agent_is_the_browser_not_the_sdk_it_wraps() -> None:
     """The S3 console signs its calls as "[S3Console/0.4, aws-internal/3 aws-sdk-java/...]": a user who only ever used
     the console deleting a bucket there has not switched to the Java SDK (an unseen agent made that an anomaly)."""
     s3_console = "[S3Console/0.4, aws-internal/3 aws-sdk-java/1.12.488 Linux/5.10.226 OpenJDK_64-Bit_Server_VM/25.412-b08 java/1.8.0_412]"
-    assert agent_family(s3_console) == agent_family(ab.BROWSER) == "browser"
+    assert agent_family(s3_console) == agent_family(ab.BROWSER) == agent_family("console.ec2.amazonaws.com") == "browser"
+    assert agent_family("console.amazonaws.com") == agent_family("AWS Internal [console.aws.amazon.com]") == "browser"
     assert agent_family("aws-sdk-java/1.12.488 Linux/5.10.226 OpenJDK_64-Bit_Server_VM/25.412-b08") == "aws-sdk-java"
 
 
@@ -295,3 +311,36 @@ def test_the_scan_reports_vpn_egress(tmp_path: Any) -> None:
     (f,) = [f for f in store.findings() if f["type"] == ab.type_of("Persistence")]
     info = json.loads(f["service"]["additionalInfo"]["value"])
     assert info["anonymizer"] == "VPN" and info["anonymizingEgress"] is True
+
+
+def test_a_buckets_hardening_is_no_tactic_its_opposite_is() -> None:
+    """A Terraform module's first apply turns versioning and default encryption on, blocks public access and sets a
+    TLS-only policy: none of it is Exfiltration, Impact or a sequence's S3Permission signal; suspending versioning,
+    encrypting with another account's key and opening the bucket are."""
+    from trailhound.detectors.api_classes import classify
+    from trailhound.detectors.attack_sequence import _signal_of
+
+    def call(api: str, **params: Any) -> ApiCall:
+        return calls([record(api, "s3.amazonaws.com", time=START, account=ACCOUNT, identity=iam_user(ACCOUNT, "dev"), ip=ab.HOME,
+                             params={"bucketName": "team-data", **params})])[0]
+
+    own_key = f"arn:aws:kms:us-east-1:{ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+    their_key = "arn:aws:kms:us-east-1:999988887777:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+
+    def sse(key: str | None) -> dict[str, Any]:
+        rule = {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": key} if key else {"SSEAlgorithm": "AES256"}
+        return {"ServerSideEncryptionConfiguration": {"Rule": {"ApplyServerSideEncryptionByDefault": rule}}}
+
+    tls_only = {"Version": "2012-10-17", "Statement": [{"Effect": "Deny", "Principal": "*", "Action": "s3:*",
+                "Resource": "arn:aws:s3:::team-data/*", "Condition": {"Bool": {"aws:SecureTransport": "false"}}}]}
+    hardening = [call("PutBucketVersioning", VersioningConfiguration={"Status": "Enabled"}), call("PutBucketEncryption", **sse(None)),
+                 call("PutBucketEncryption", **sse(own_key)), call("PutBucketPolicy", bucketPolicy=tls_only),
+                 call("PutBucketAcl", **{"x-amz-acl": "private"})]
+    assert [classify(e)[0] for e in hardening] == [None] * 5
+    assert _signal_of(call("PutBucketPublicAccessBlock", PublicAccessBlockConfiguration=dict.fromkeys(
+        ("BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy", "RestrictPublicBuckets"), True))) is None
+    assert _signal_of(call("PutBucketPolicy", bucketPolicy=tls_only)) is None
+    opening = [call("PutBucketVersioning", VersioningConfiguration={"Status": "Suspended"}), call("PutBucketEncryption", **sse(their_key)),
+               call("PutBucketAcl", **{"x-amz-acl": "public-read"})]
+    assert [classify(e)[0] for e in opening] == ["Exfiltration", "Impact", "Exfiltration"]
+    assert _signal_of(opening[2])[0] == "S3Permission"

@@ -80,11 +80,25 @@ def test_the_runtime_user_agent_marks_the_session(detector: rc.ResourceCredentia
 def test_an_ecs_task_id_session_and_private_or_aws_addresses(detector: rc.ResourceCredentialExfiltration) -> None:
     task = "0f1e2d3c4b5a69788796a5b4c3d2e1f0"
     who = {**rc.lambda_role(ACCOUNT, task, "orders-task"), "accessKeyId": "ASIAEXAMPLETASK00001"}
-    assert run(detector, [use(who, "10.0.3.7", START), use(who, "54.90.185.12", START)]) == []  # a VPC endpoint, a NAT gateway
-    (o,) = run(detector, [use(who, VPS, START)])
+    inside = [use(who, "10.0.3.7", START), use(who, "54.90.185.12", START)]  # a VPC endpoint, a NAT gateway
+    assert run(detector, inside) == []
+    (o,) = run(detector, [*inside, use(who, VPS, START + timedelta(minutes=5))])
     assert o.additional_info["resourceType"] == "ECS"
     # a long-term key (AKIA) is no task's session, whatever the session name
-    assert run(detector, [use({**who, "accessKeyId": "AKIAEXAMPLETASK00001"}, VPS, START)]) == []
+    akia = {**who, "accessKeyId": "AKIAEXAMPLETASK00001"}
+    assert run(detector, [use(akia, "54.90.185.12", START), use(akia, VPS, START + timedelta(minutes=5))]) == []
+    # the same name first used from outside AWS is a person's uuid4().hex session on a laptop, every day
+    assert run(detector, [use(who, VPS, START), use(who, VPS, START + timedelta(days=1))]) == []
+
+
+def test_a_persons_session_is_no_resource_whatever_its_agent(detector: rc.ResourceCredentialExfiltration) -> None:
+    """`sam local invoke` runs the Lambda base image on a laptop: boto3 in it says exec-env/AWS_Lambda_python3.12 while it
+    uses the developer's Identity Center session (named after her e-mail)."""
+    sso = {**rc.lambda_role(ACCOUNT, "alice@example.com", "AWSReservedSSO_Developer_0123456789abcdef"), "accessKeyId": "ASIAEXAMPLESSO000001"}
+    assert run(detector, [use(sso, VPS, START, LAMBDA_UA), use(sso, VPS, START + timedelta(hours=1), LAMBDA_UA)]) == []
+    # the same agent on a function's session outside AWS is still judged
+    fn = rc.lambda_role(ACCOUNT, "pdf-render", "pdf-render-role")
+    assert [o.type for o in run(detector, [use(fn, VPS, START, LAMBDA_UA)])] == [rc.OUTSIDE]
 
 
 def test_a_recurring_outside_source_is_learned(detector: rc.ResourceCredentialExfiltration) -> None:

@@ -199,4 +199,28 @@ def classify(e: Any) -> tuple[str | None, str]:
         target = e.params().get("userName")
         if isinstance(target, str) and target != e.user_identity.user_name:
             return "PrivilegeEscalation", name
+    elif name in ("PutBucketVersioning", "PutBucketEncryption", "PutBucketPolicy", "PutBucketAcl") and protects(e):
+        return None, name  # a bucket's hardening (a Terraform module's first apply): versioning, encryption, a lock-down
     return CLASS_OF.get(name), name
+
+
+def protects(e: Any) -> bool:
+    """Versioning enabled (not suspended, MFA delete kept), default encryption with S3's keys or the account's own KMS
+    key, or a policy or ACL that lets no one new in: what attackers do is the opposite (suspend versioning before
+    deleting, encrypt with a key of their account, open the bucket)."""
+    if e.event_name in ("PutBucketPolicy", "PutBucketAcl"):
+        from trailhound.detectors.s3_anomalous import restricts  # (it reads the bucket rules' policy parser)
+
+        return restricts(e)
+    params = e.params()
+    if e.event_name == "PutBucketVersioning":
+        config = params.get("VersioningConfiguration")
+        return isinstance(config, dict) and config.get("Status") == "Enabled" and config.get("MfaDelete") not in ("Disabled",)
+    text = str(params.get("ServerSideEncryptionConfiguration") or "")
+    if not text or "SSEAlgorithm" not in text:
+        return False
+    own = e.recipient_account_id or e.user_identity.account_id
+    return all(account == own for account in _ACCOUNT_IN.findall(text))
+
+
+_ACCOUNT_IN = re.compile(r"(?<!\d)(\d{12})(?!\d)")

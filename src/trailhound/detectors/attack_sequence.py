@@ -37,6 +37,7 @@ import msgspec
 from trailhound.detectors import identity_profile as ip
 from trailhound.detectors.api_classes import classify
 from trailhound.detectors.principals import call_sig, identity_key, place_memo, place_of
+from trailhound.detectors.s3_anomalous import restricts
 from trailhound.engine import FindingType, KeyedDetector, severity
 from trailhound.engine.runner import timed
 from trailhound.engine.baseline import DAY, Profile, ProfileState
@@ -57,7 +58,7 @@ SIGNAL_SEVERITY = 4.0  # another detector's finding is a signal from Medium up (
 _S3_DATA = {"GetObject": "read", "PutObject": "write", "CopyObject": "write", "DeleteObject": "delete", "DeleteObjects": "delete"}
 _S3_PERMISSION = frozenset({"PutBucketPolicy", "DeleteBucketPolicy", "PutBucketAcl", "PutObjectAcl", "DeletePublicAccessBlock",
                             "DeleteBucketPublicAccessBlock", "PutBucketPublicAccessBlock"})
-_APIS, _PLACES = Profile(capacity=48), Profile(capacity=12)
+_APIS, _PLACES = Profile(capacity=160), Profile(capacity=12)  # (as many APIs as the identity profile keeps: see identity_profile.API)
 
 
 class Signals(msgspec.Struct, array_like=True):
@@ -77,7 +78,8 @@ def _signal_of(e: ApiCall) -> tuple[str, str, str] | None:
     if e.event_name in _S3_DATA and bucket and e.event_category == "Data":
         return "S3DataAccess", f"s3:{_S3_DATA[e.event_name]}:{bucket}", bucket
     if e.event_name in _S3_PERMISSION and bucket:
-        return "S3Permission", f"s3:permission:{bucket}", bucket
+        # locking a bucket down (Block Public Access on, a private ACL, a policy for no one new) lets no one in: no signal
+        return None if restricts(e) else ("S3Permission", f"s3:permission:{bucket}", bucket)
     if e.event_category == "Data":
         return None
     cls, value = classify(e)

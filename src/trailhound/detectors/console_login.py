@@ -2,8 +2,9 @@
 places too far apart for the time between them.
 
 Per user: the place of the last successful ``ConsoleLogin`` (coordinates when the geo data has them —
-an operator's city database — else the country's centroid, ``CENTROIDS``). A sign-in fires when it lies
-at least ``MIN_KM`` from the last one and reaching it would take more than ``MAX_KMH`` (a jet's speed
+an operator's city database — else the country's centroid, ``CENTROIDS``, which may lie up to the
+country's radius, ``RADII_KM``, from the place itself). A sign-in fires when it lies at least ``MIN_KM``
+from the last one and reaching it would take more than ``MAX_KMH`` (a jet's speed
 with the airports either side). The distance floor absorbs what address geolocation gets wrong
 between neighbouring countries (a mobile carrier's or VPN's egress one border over). A failed sign-in
 is no one being anywhere.
@@ -46,6 +47,19 @@ CENTROIDS: dict[str, tuple[float, float]] = {
     "AU": (-25, 133), "NZ": (-40, 174), "IR": (32, 53), "KZ": (48, 66), "LT": (55, 23), "LV": (56, 24), "EE": (58, 25), "RS": (44, 21),
     "HR": (45, 15), "SI": (46, 15), "IS": (64, -19), "MA": (31, -7),
 }
+
+
+# A centroid stands for a whole country: the nearest two sign-ins in two countries can be this much closer to each
+# other than their centroids, per country (the radius of a disc of its area, km; a country not listed: 300 km). US and
+# Canadian centroids lie 2,268 km apart, Toronto and a Zscaler exit in New York 500.
+RADII_KM = {"RU": 2333, "CA": 1782, "US": 1769, "CN": 1748, "BR": 1645, "AU": 1566, "IN": 1023, "AR": 941, "KZ": 931,
+            "SA": 827, "MX": 790, "ID": 778, "IR": 724, "PE": 644, "EG": 565, "ZA": 624, "CO": 601, "NG": 542, "PK": 533,
+            "TR": 500, "CL": 491, "UA": 439, "FR": 417, "ES": 400, "SE": 379, "TH": 405, "KE": 434, "MA": 376}
+
+
+def centroid_slack(where: str, point: tuple[float, float]) -> float:
+    """How far a place known only by its country's centroid may lie from it (0 for coordinates of a city)."""
+    return RADII_KM.get(where, 300.0) if CENTROIDS.get(where) == point else 0.0
 
 
 def km(a: tuple[float, float], b: tuple[float, float]) -> float:
@@ -95,8 +109,9 @@ class ConsoleLoginSuccessB(KeyedDetector[LastLogin]):
             if found is None:
                 continue
             point, where = found
-            if last is not None:
-                distance = km((last.lat, last.lon), point)
+            if last is not None:  # (at least this far: centroids stand for their whole country)
+                before = (last.lat, last.lon)
+                distance = max(0.0, km(before, point) - centroid_slack(last.where, before) - centroid_slack(where, point))
                 hours = max(t - last.t, 60.0) / 3600
                 if distance >= MIN_KM and distance / hours > MAX_KMH:
                     out.append(self._report(e, last, where, distance, hours))
@@ -109,7 +124,7 @@ class ConsoleLoginSuccessB(KeyedDetector[LastLogin]):
             e, TYPE, self.severity(TYPE),
             f"Multiple worldwide successful console logins were observed for {user}.",
             f"{user} signed in to the console from {e.source_ip} ({where}) {hours * 60:.0f} minutes after signing in from {last.ip} "
-            f"({last.where}), {distance:,.0f} km away: {distance / hours:,.0f} km/h.",
+            f"({last.where}), at least {distance:,.0f} km away: {distance / hours:,.0f} km/h.",
             additional_info={"previousLogin": {"ip": last.ip, "location": last.where}, "distanceKm": round(distance), "minutesApart": round(hours * 60)},
         )
 
@@ -132,5 +147,8 @@ def cases(start: datetime, account: str = "111122223333") -> list[Case]:
         Case("traveller-lands-and-signs-in", None, [login("lena-sales", HOME, start - timedelta(hours=14)), login("lena-sales", FAR, start)]),
         # neighbouring countries minutes apart: under the distance floor (geolocation of carriers and VPN exits)
         Case("neighbouring-countries", None, [login("jonas-dev", HOME, start), login("jonas-dev", OFFICE, start + timedelta(minutes=8))]),
+        # Toronto at home, then through the company's Zscaler exit minutes later: two large neighbours' centroids lie
+        # 2,268 km apart, the places themselves far less
+        Case("home-then-vpn-exit-across-a-long-border", None, [login("ava-dev", "99.224.10.1", start), login("ava-dev", us_home, start + timedelta(minutes=35))]),
         Case("failed-login-far-away", None, [login("mia-ops", HOME, start), login("mia-ops", FAR, start + timedelta(minutes=5), ok=False)]),
     ]

@@ -7,7 +7,7 @@ day) and the bursts of refused calls and failed console sign-ins it has had (``E
 a role that probes its own permissions, news for one that never did), each an ``engine.baseline.Profile`` — counted in active
 days, halved every 30 days, capped to the most used values — plus when it was first seen and on how
 many days. About 1-1.5 KB msgpack for a busy identity (the API profile is most of it), so 100k
-identities fit in ~150 MB.
+identities fit in ~150 MB; a scanner's role that calls 150 classed APIs a day holds ~8 KB.
 
 A profile judges nothing until it has been watched for ``WARMUP`` and was active on ``MIN_ACTIVE_DAYS``
 days: a new employee's first week, a new role's first deployments, are its habits forming. A value is
@@ -31,7 +31,9 @@ TTL = 60 * DAY  # an identity silent this long starts again (its habits are gone
 
 API, NETWORK, COUNTRY, AGENT, REGION, HOUR, ERRORS = "API", "ASN_ORG", "COUNTRY", "USER_AGENT_FAMILY", "REGION", "HOUR_OF_WEEK", "ERROR_BURST"
 PROFILES: dict[str, Profile] = {
-    API: Profile(capacity=40), NETWORK: Profile(capacity=8), COUNTRY: Profile(capacity=6), AGENT: Profile(capacity=6),
+    # (160 APIs: a CSPM's read-only role or a busy admin calls 150 classed APIs every day, and a smaller profile evicted
+    # yesterday's to learn today's, so its daily snapshot was always "unseen"; an identity pays only for the APIs it uses)
+    API: Profile(capacity=160), NETWORK: Profile(capacity=8), COUNTRY: Profile(capacity=6), AGENT: Profile(capacity=6),
     REGION: Profile(capacity=6), HOUR: Profile(capacity=16), ERRORS: Profile(capacity=2),
 }
 BLOCK = 3 * 3600.0  # the hour-of-week profile's grain: office hours are three or four blocks of a weekday

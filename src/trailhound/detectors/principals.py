@@ -95,13 +95,17 @@ def call_sig(e: ApiCall) -> int | None:
     return n
 
 
+_CONSOLE = re.compile(r"console(\.[a-z0-9-]+)*\.amazonaws\.com|console\.aws\.amazon\.com|console/")
+
+
 @functools.lru_cache(maxsize=4096)
 def agent_family(ua: str | None) -> str:
     if not ua:
         return "none"
     low = ua.lower()
-    # (the consoles' own backends sign as "[S3Console/0.4, aws-internal/3 aws-sdk-java/...]": a browser session, not the SDK)
-    if low.startswith("mozilla/") or "signin.amazonaws.com" in low or "console.amazonaws.com" in low or "console/" in low:
+    # (the consoles' own backends sign as "console.ec2.amazonaws.com" or "[S3Console/0.4, aws-internal/3 aws-sdk-java/...]":
+    # a browser session, not an SDK)
+    if low.startswith("mozilla/") or "signin.amazonaws.com" in low or _CONSOLE.search(low):
         return "browser"
     for family in _FAMILIES:
         if family in low:

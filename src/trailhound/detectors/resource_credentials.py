@@ -36,6 +36,7 @@ from trailhound.detectors.role_sessions import ECS, LAMBDA, credential_key, is_r
 from trailhound.engine import FindingType, KeyedDetector, severity
 from trailhound.engine.baseline import DAY
 from trailhound.engine.runner import timed
+from trailhound.enrich.geo import is_private
 from trailhound.events import ApiCall, Source
 from trailhound.findings.build import api_occurrence
 from trailhound.findings.model import HIGH, Occurrence
@@ -63,7 +64,8 @@ class ResourceCredentialExfiltration(KeyedDetector[ResourceEgress]):
     findings = (
         FindingType(OUTSIDE, severity(HIGH), "TA0006 Credential Access", "T1552 Unsecured Credentials",
                     "a Lambda function's or ECS task's role session (issued by Lambda or ECS, or calling through their runtime, or "
-                    "named like a task id) used from a public address outside AWS not seen from it on 3 days", sources=("CloudTrail", "S3DataEvents")),
+                    "named like a task id and first used inside AWS; never an Identity Center or e-mail-named session) used from a public address "
+                    "outside AWS not seen from it on 3 days", sources=("CloudTrail", "S3DataEvents")),
     )
     key_by = staticmethod(credential_key)
     owns = staticmethod(is_resource_key)
@@ -73,6 +75,8 @@ class ResourceCredentialExfiltration(KeyedDetector[ResourceEgress]):
         out: list[Occurrence] = []
         arn = key[len("S|"):]
         resource = arn.rsplit("/", 1)[-1]
+        if "/AWSReservedSSO_" in arn or "@" in resource:
+            return [], None  # a person's session (Identity Center, an e-mail): `sam local` lends it a Lambda's user agent
         task = ECS if st is None and is_task_session(arn) else None  # (a fact of the key: worked out once)
         for t, e, _ in timed(rows):
             if e.user_identity.type != "AssumedRole":  # the issuance record: the service says what the session is
@@ -81,12 +85,14 @@ class ResourceCredentialExfiltration(KeyedDetector[ResourceEgress]):
                     st = ResourceEgress(kind) if st is None else st
                     st.kind = kind
                 continue
+            src = str(e.source_ip)
             if st is None:  # no evidence yet: its runtime, else a task-id name, or it is anyone's session
-                kind = runtime_kind(e.user_agent) or task
+                kind = runtime_kind(e.user_agent)
+                if kind is None and task is not None and (is_private(src) or self.places.inside_aws(src)):
+                    kind = task  # a task-id name first used where tasks run (uuid4().hex names a laptop's session too)
                 if kind is None:
                     continue
                 st = ResourceEgress(kind)
-            src = str(e.source_ip)
             if not judged(e) or src in st.sources or self.places.inside_aws(src) or self.places.lookup(src) is None:
                 continue  # the resource's own egress, or an address the geo data cannot place (it may be AWS's)
             if recurring(st.strangers, src, t):  # a recurring source is expected

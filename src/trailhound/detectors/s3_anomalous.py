@@ -17,7 +17,8 @@ identity (a week of history on four days, as the IAM profiles) raises
 
 What an identity does every night stays quiet: a backup role reading ten thousand objects from the bucket
 it reads every night, a pipeline overwriting its own outputs, a cleanup job deleting what it always
-deletes. Bounded: 48 buckets per identity (the least recently used go), one counter per bucket and class.
+deletes. Bounded: 256 buckets per identity (the least recently used go; a backup tool reads dozens every week, and a
+bucket it forgot was "new" at its next full read), one counter per bucket and class.
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ if TYPE_CHECKING:
 
 HOUR = 3600.0
 READS, DELETES, WRITES, LISTED = 100, 50, 100, 5
-MAX_BUCKETS = 48
+MAX_BUCKETS = 256  # (a backup tool reads dozens every week: forgetting one made its next full read "new")
 READ, WRITE, DELETE, LIST, PERMISSION = "read", "write", "delete", "list", "permission"
 _CLASS_OF = {
     "GetObject": READ, "GetObjectVersion": READ, "SelectObjectContent": READ, "RestoreObject": READ,
