@@ -219,8 +219,12 @@ def protects(e: Any) -> bool:
     text = str(params.get("ServerSideEncryptionConfiguration") or "")
     if not text or "SSEAlgorithm" not in text:
         return False
-    own = e.recipient_account_id or e.user_identity.account_id
-    return all(account == own for account in _ACCOUNT_IN.findall(text))
+    return names_only_own_account(text, e.recipient_account_id or e.user_identity.account_id)
 
 
 _ACCOUNT_IN = re.compile(r"(?<!\d)(\d{12})(?!\d)")
+
+
+def names_only_own_account(text: str, own: str | None) -> bool:
+    """Every 12-digit account number in ``text`` (a policy, a key's ARN) is ``own``: nothing is granted to or kept by another account."""
+    return all(account == own for account in _ACCOUNT_IN.findall(text))

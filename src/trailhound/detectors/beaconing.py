@@ -54,7 +54,6 @@ from __future__ import annotations
 import random
 import time
 from datetime import datetime, timedelta
-from functools import cache
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import msgspec
@@ -68,6 +67,7 @@ from trailhound.enrich.geo import is_private
 from trailhound.events import Source
 from trailhound.findings.build import instance_key, instance_resource, network_connection
 from trailhound.findings.model import HIGH, MEDIUM, Occurrence
+from trailhound.intel.benign import shipped_ip_set
 
 if TYPE_CHECKING:
     from trailhound.simulator.records import Case
@@ -128,13 +128,6 @@ class Destination(msgspec.Struct, array_like=True):
     benign: str = ""  # a known-benign set or AWS service it belongs to: never judged
 
 
-@cache
-def _benign_sets() -> Any:
-    from trailhound.intel.benign import shipped_sets
-
-    return shipped_sets()
-
-
 class Beaconing(KeyedDetector[Destination]):
     name = "beaconing"
     consumes = Source.FLOW
@@ -154,7 +147,7 @@ class Beaconing(KeyedDetector[Destination]):
     def _benign(self, dst: str, dport: int) -> str:
         if is_private(dst):
             return "" if dport in PROXY_PORTS else "private"  # the expression's quick test let through what the careful one catches
-        known = _benign_sets().ip(dst)
+        known = shipped_ip_set(dst)
         if known:
             return known
         ranges = getattr(self.places, "ranges", None)

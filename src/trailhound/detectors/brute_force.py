@@ -34,7 +34,6 @@ our own hosts.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -48,6 +47,7 @@ from trailhound.enrich.geo import is_private
 from trailhound.events import Source
 from trailhound.findings.build import instance_key, instance_resource, network_connection
 from trailhound.findings.model import HIGH, LOW, Occurrence
+from trailhound.intel.benign import shipped_ip_set
 
 if TYPE_CHECKING:
     from trailhound.simulator.records import Case
@@ -66,10 +66,13 @@ _FIN_OR_RST, _SYN = 1 | 4, 2
 _COLUMNS = ("srcaddr", "dstaddr", "srcport", "dstport", "bytes", "tcp_flags", "start", "instance_id", "interface_id", "account_id", "region")
 
 
+# Why a fan-out to our own hosts over the service is not a spray, as the types' text says (RDP: nobody automates it).
+_FLEET = {"SSH": "(Ansible, monitoring); Git over SSH to GitHub/Bitbucket is not counted", "WinRM": "(Ansible, SCCM)"}
+
+
 def _fleet(svc: str) -> str:
-    return "" if svc == "RDP" else (f", ≥{TRIES_PER_HOST} a host, and no such fan-out by the instance on an earlier day (Ansible, "
-                                    "monitoring); Git over SSH to GitHub/Bitbucket is not counted" if svc == "SSH" else
-                                    f", ≥{TRIES_PER_HOST} a host, and no such fan-out by the instance on an earlier day (Ansible, SCCM)")
+    why = _FLEET.get(svc)
+    return "" if why is None else f", ≥{TRIES_PER_HOST} a host, and no such fan-out by the instance on an earlier day {why}"
 
 
 def _findings() -> tuple[FindingType, ...]:
@@ -97,6 +100,11 @@ def _session(nbytes: int | None, flags: int | None) -> tuple[bool, bool]:
         whole = bool(flags & _SYN) and bool(flags & _FIN_OR_RST)  # opened and closed within this record
         return whole and lo <= nbytes <= hi, not whole and nbytes > lo or nbytes > hi
     return lo <= nbytes <= hi, nbytes > hi
+
+
+def _lateral(w: Window) -> bool:
+    """Every host of the window's sessions is of our own network."""
+    return all(is_private(p) for p in w["peers"].items)
 
 
 class _BruteForce(WindowedDetector):
@@ -127,7 +135,7 @@ class _BruteForce(WindowedDetector):
             return False
         # Inside the network the same shape is mostly automation on a schedule (Git polled over SSH, monitoring's
         # check_by_ssh: a few sessions a minute); guessing runs flat out, so between our own hosts it takes a rate.
-        return not all(is_private(p) for p in w["peers"].items) or max(r.count for _, r in w.per_bucket("attempts")) >= LATERAL_PER_MINUTE
+        return not _lateral(w) or max(r.count for _, r in w.per_bucket("attempts")) >= LATERAL_PER_MINUTE
 
     def report(self, key: str, w: Window) -> list[Occurrence]:
         iid, eni, ours, peer, sport, dport, account, region = w["own"] or w["context"]
@@ -202,19 +210,22 @@ class BruteForceActor(_BruteForce):
 
     name = "brute-force-actor"
     role = "ACTOR"
+    key = pl.concat_str([pl.col("srcaddr"), SERVICE], separator="|")
+    where = CLIENT_HALVES & SOURCE_IS_LOCAL
+    columns = (*_COLUMNS, LOGGED_AT_SOURCE.alias("ours_logged"))
     # the days the instance fanned out to our own hosts (Ansible's forks, a monitor): on a later day that is its habit
     baseline = Profile(half_life=30 * DAY, period=DAY, capacity=1)
     ttl = 31 * DAY
 
     def observe(self, rows: list[tuple[Any, ...]]) -> Iterator[tuple[float, tuple[Any, ...]]]:
         # Git over SSH to a code host (GitHub's git ranges, Bitbucket): a pipeline's fetches of many repositories
-        return super().observe([r for r in rows if r[3] != 22 or not _code_host(r[1])])
+        return super().observe([r for r in rows if r[3] != 22 or shipped_ip_set(r[1]) != "code-hosting"])
 
     def threshold(self, key: str, w: Window) -> bool:
-        peers = w["peers"]
         if not super().threshold(key, w):
             return False
-        if all(is_private(p) for p in peers.items):
+        peers = w["peers"]
+        if _lateral(w):
             # SSH and WinRM are how fleets are automated (Ansible, SCCM): a few sessions a host; guessing a password takes
             # tries on a host. Nobody automates RDP: a fan-out over it is a spray however few the tries.
             if key.rsplit("|", 1)[-1] != "RDP" and w["attempts"].count < TRIES_PER_HOST * peers.count:
@@ -223,18 +234,8 @@ class BruteForceActor(_BruteForce):
         return peers.count >= MIN_ACTOR_PEERS
 
     def learn(self, key: str, w: Window, usual: ProfileState) -> None:
-        if w["attempts"].count >= MIN_ATTEMPTS and all(is_private(p) for p in w["peers"].items):
+        if w["attempts"].count >= MIN_ATTEMPTS and _lateral(w):
             self.baseline.learn(usual, FANOUT, w.last)  # type: ignore[union-attr]
-    key = pl.concat_str([pl.col("srcaddr"), SERVICE], separator="|")
-    where = CLIENT_HALVES & SOURCE_IS_LOCAL
-    columns = (*_COLUMNS, LOGGED_AT_SOURCE.alias("ours_logged"))
-
-
-@functools.lru_cache(maxsize=65_536)
-def _code_host(address: str) -> bool:
-    from trailhound.intel.benign import shipped_sets
-
-    return shipped_sets().ip(address) == "code-hosting"
 
 
 def cases(start: datetime, account: str = "111122223333") -> list[Case]:

@@ -19,6 +19,7 @@ from trailhound.enrich.domains import domain_with_suffix
 from trailhound.events import DnsQuery, Source
 from trailhound.findings.build import dns_request, evidence, instance_key, instance_resource, threat_info
 from trailhound.findings.model import HIGH, MEDIUM, Occurrence
+from trailhound.intel.benign import REGION
 from trailhound.intel.index import Category, ThreatHit
 
 if TYPE_CHECKING:
@@ -44,7 +45,7 @@ IMDS_ADDRESSES = frozenset({"169.254.169.254", "fd00:ec2::254"})
 # AWS's own names for the metadata service are not a rebinding attack.
 # (cloud-init asks for instance-data; a VPC's search domain makes it instance-data.ec2.internal in us-east-1 and
 # instance-data.<region>.compute.internal elsewhere)
-_IMDS_OWN_NAMES = re.compile(r"instance-data(\.ec2\.internal|\.[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d\.compute\.internal)?|metadata\.google\.internal")
+_IMDS_OWN_NAMES = re.compile(rf"instance-data(\.ec2\.internal|\.{REGION}\.compute\.internal)?|metadata\.google\.internal")
 _MEMO_LIMIT = 500_000
 # GuardDuty's tester asks for these names (under its listed C&C domain) to trigger the four
 # Impact:EC2/*DomainRequest.Reputation types: those are raised by ``domain_reputation``, not C&C here.

@@ -23,7 +23,6 @@ bucket it forgot was "new" at its next full read), one counter per bucket and cl
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -32,6 +31,7 @@ import msgspec
 
 from trailhound.detectors import identity_profile as ip
 from trailhound.detectors import s3_public
+from trailhound.detectors.api_classes import names_only_own_account
 from trailhound.detectors.principals import call_sig, identity_key, place_memo, place_of, shown_place
 from trailhound.engine import FindingType, KeyedDetector, severity
 from trailhound.engine.runner import timed
@@ -55,7 +55,6 @@ _CLASS_OF = {
     "PutBucketPolicy": PERMISSION, "DeleteBucketPolicy": PERMISSION, "PutBucketAcl": PERMISSION, "PutObjectAcl": PERMISSION,
     "PutBucketOwnershipControls": PERMISSION, "PutBucketPublicAccessBlock": PERMISSION, "DeleteBucketPublicAccessBlock": PERMISSION,
 }
-_ACCOUNT_IN = re.compile(r"(?<!\d)(\d{12})(?!\d)")
 _PRIVATE_ACLS = frozenset({"private", "bucket-owner-read", "bucket-owner-full-control"})
 _BPA_FLAGS = ("BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy", "RestrictPublicBuckets")
 
@@ -78,9 +77,8 @@ def restricts(e: ApiCall) -> bool:
         policy = params.get("bucketPolicy") or params.get("policy")
         if not policy or s3_public.policy_exposure(policy)[0] is not s3_public.Exposure.NOT_PUBLIC:
             return False
-        own = e.recipient_account_id or e.account_id
         text = policy if isinstance(policy, str) else msgspec.json.encode(policy).decode()
-        return all(account == own for account in _ACCOUNT_IN.findall(text))
+        return names_only_own_account(text, e.recipient_account_id or e.account_id)
     return False
 
 

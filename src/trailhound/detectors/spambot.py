@@ -70,7 +70,7 @@ class Spambot(InstanceBaseline):
         if self.known(st.seen, str(dport), day - 1):
             return ()
         server = row[DST]
-        if dport != 25 and self.places is not None and self.places.inside_aws(server):
+        if dport != 25 and self.places.inside_aws(server):
             return ()  # submission to an AWS address is SES's SMTP endpoint (many addresses behind one name): a relay, not delivery
         if server not in st.servers_today and len(st.servers_today) < MIN_SERVERS:
             st.servers_today.append(server)

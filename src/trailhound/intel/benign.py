@@ -63,7 +63,7 @@ REASONS: dict[str, str] = {
 }
 # categories whose lists are never filtered (sinkholes are what demotion targets; Tor lists are facts)
 EXEMPT = frozenset({Category.BLACKHOLE, Category.TOR_EXIT, Category.TOR_RELAY, Category.CUSTOM})
-_REGION = r"[a-z]{2}(?:-gov|-iso[a-z]?)?-[a-z]+-\d{1,2}"
+REGION = r"[a-z]{2}(?:-gov|-iso[a-z]?)?-[a-z]+-\d{1,2}"
 
 
 @dataclass
@@ -123,7 +123,7 @@ class BenignSets:
     def add_domain(self, value: str, set_name: str, zone: bool = False) -> None:
         if "*" in value or "{" in value:
             labels = value.lower().split(".")
-            rx = r"\.".join(r"[a-z0-9_-]+" if lab == "*" else _REGION if lab == "{region}" else re.escape(lab) for lab in labels)
+            rx = r"\.".join(r"[a-z0-9_-]+" if lab == "*" else REGION if lab == "{region}" else re.escape(lab) for lab in labels)
             self._patterns.append((re.compile(rf"^{rx}$"), set_name))
             fixed = []
             for lab in reversed(labels):
@@ -289,6 +289,12 @@ class BenignSets:
 def _load_of(load: ListLoad, inds: list[Indicator]) -> ListLoad:
     kinds = Counter(i.kind for i in inds)
     return ListLoad(load.name, load.path, len(inds), [], load.format, inds, kinds[IP], kinds[NET], kinds[DOMAIN])
+
+
+@lru_cache(maxsize=65_536)  # asked per flow destination by detectors: an estate's peers repeat
+def shipped_ip_set(address: str) -> str | None:
+    """The shipped benign set ``address`` belongs to (e.g. "code-hosting"), or None."""
+    return shipped_sets().ip(address)
 
 
 @lru_cache(maxsize=1)

@@ -72,11 +72,7 @@ def walk(paths: Iterable[str | os.PathLike[str]], skipped: list[tuple[str, str]]
         try:
             mode = os.lstat(path).st_mode  # a plain file (the usual case) needs no second look
             if stat.S_ISREG(mode):
-                folder, name = os.path.split(path)  # (the folder as given: resolved once, whatever the file)
-                real = folders.get(folder)
-                if real is None:
-                    real = folders[folder] = Path(os.path.realpath(folder or "."))
-                yield _child(real, name)
+                yield _in_folder(path, folders)
                 continue
             mode = os.stat(path).st_mode
         except FileNotFoundError:
@@ -94,11 +90,16 @@ def walk(paths: Iterable[str | os.PathLike[str]], skipped: list[tuple[str, str]]
         elif os.path.islink(path):
             yield Path(os.path.realpath(path))
         else:
-            folder, name = os.path.split(path)
-            real = folders.get(folder)
-            if real is None:
-                real = folders[folder] = Path(os.path.realpath(folder or "."))
-            yield _child(real, name)
+            yield _in_folder(path, folders)
+
+
+def _in_folder(path: str, folders: dict[str, Path]) -> Path:
+    """A file's canonical path: its folder as given, resolved once (``folders``) whatever the file, and its name."""
+    folder, name = os.path.split(path)
+    real = folders.get(folder)
+    if real is None:
+        real = folders[folder] = Path(os.path.realpath(folder or "."))
+    return _child(real, name)
 
 
 # A folder's entry as a Path without parsing the folder's part again (Path(str) costs ~3 µs on a deep AWS
