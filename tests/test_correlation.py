@@ -142,7 +142,7 @@ def test_a_finding_older_than_the_latest_signal_updates_only_with_a_new_tactic()
     """Findings join the window in time order, not at its end: only a tactic new to the window updates a reported sequence."""
     det = seq.AttackSequence()
     t0 = _raised("UnauthorizedAccess:IAMUser/TorIPCaller", MEDIUM).occurrence.time
-    reported = [[t0, "Discovery", "ListUsers", True, "network x", ATTACKER_IP, ""],
+    reported = [[t0, "Discovery", "ListUsers", True, "!country XX", ATTACKER_IP, ""],
                 [t0 + 600, "Persistence", "CreateAccessKey", True, "", ATTACKER_IP, ""],
                 [t0 + 1200, "CredentialAccess", "GetSecretValue", True, "", ATTACKER_IP, ""]]
     st = seq.Signals(signals=[list(s) for s in reported], reported=t0)
@@ -152,3 +152,41 @@ def test_a_finding_older_than_the_latest_signal_updates_only_with_a_new_tactic()
     new = _raised("DefenseEvasion:IAMUser/AnomalousBehavior", MEDIUM, at=900.0)  # a new tactic, also before the last signal
     occs, st = det.on_findings("k", [new], st, 0.0)
     assert [o.type for o in occs] == [seq.IAM_SEQ]
+
+
+def _desk_admin_then(ua: str, ip_: str) -> list[dict[str, Any]]:
+    """An administrator's fortnight at the office through the CLI, then a day of new IAM, secrets and logging work."""
+    from trailhound.detectors.anomalous_behavior import OFFICE
+
+    who = iam_user(ACCOUNT, "ops-admin")
+    days = ip.daily(START, 14, who, [("DescribeInstances", EC2), ("ListUsers", IAM)], [OFFICE], CLI_UA, ACCOUNT)
+    apply = [("CreateRole", IAM), ("AttachRolePolicy", IAM), ("CreateUser", IAM), ("CreateAccessKey", IAM),
+             ("GetSecretValue", "secretsmanager.amazonaws.com"), ("DeleteFlowLogs", EC2)]
+    return days + [record(api, svc, time=START + timedelta(minutes=2 * i), account=ACCOUNT, identity=who, ip=ip_ or OFFICE, ua=ua)
+                   for i, (api, svc) in enumerate(apply)]
+
+
+def test_a_new_tool_at_the_usual_desk_is_no_attack_sequence(tmp_path: Path) -> None:
+    """An administrator's first Terraform apply from the office: new APIs of four tactics through a client it never
+    used. The AnomalousBehavior findings may say so; a Critical sequence needs the calls (or a finding) to come from
+    somewhere the identity never was: a new tool on the usual desk is a new habit, stolen keys are used elsewhere."""
+    from trailhound.detectors.anomalous_behavior import TF, VPS
+
+    desk = {f["type"] for f in _scan(tmp_path / "desk", _desk_admin_then(TF, ""))}
+    assert not {t for t in desk if t.startswith("AttackSequence:")}, desk
+    # the same day's work through the same new tool from a hosting network it never used is one
+    away = {f["type"] for f in _scan(tmp_path / "away", _desk_admin_then(TF, VPS))}
+    assert seq.IAM_SEQ in away, away
+
+
+def test_a_night_on_call_from_home_is_no_attack_sequence(tmp_path: Path) -> None:
+    """The same new work through the usual CLI from a home ISP in the office's country (KPN at the office, Vodafone
+    at home): new APIs from a new network may be AnomalousBehavior; a Critical sequence needs a new country,
+    anonymizing egress or a finding's origin. From a new country it is one."""
+    from trailhound.detectors.anomalous_behavior import FAR
+
+    home = {f["type"] for f in _scan(tmp_path / "home", _desk_admin_then(CLI_UA, "84.105.3.7"))}
+    assert not {t for t in home if t.startswith("AttackSequence:")}, home
+    assert "Persistence:IAMUser/AnomalousBehavior" in home  # (the calls are still judged on their own)
+    abroad = {f["type"] for f in _scan(tmp_path / "abroad", _desk_admin_then(CLI_UA, FAR))}
+    assert seq.IAM_SEQ in abroad, abroad

@@ -275,7 +275,19 @@ def cases(start: datetime, account: str = "111122223333") -> list[Case]:
     typo = [failed_sign_in(account, "uma-console", time=at, ip=OFFICE, ua=BROWSER),
             record("ConsoleLogin", "signin.amazonaws.com", time=at + timedelta(seconds=30), account=account, identity=clerk, ip=OFFICE,
                    ua=BROWSER, response={"ConsoleLogin": "Success"})]
+    # a console user's first CloudShell session, in a region far from her desk: the shell's address is AWS's there
+    shell_user = iam_user(account, "lea-console")
+    shell_days = ip.daily(start, 14, shell_user, [("ConsoleLogin", "signin.amazonaws.com"), ("DescribeInstances", ec2)], [OFFICE], BROWSER, account)
+    shell = "aws-cli/2.22.4 md/awscrt#0.22.0 ua/2.0 os/linux#6.1.115-126.197.amzn2023.x86_64 md/arch#x86_64 lang/python#3.12.6 " \
+            "md/pyimpl#CPython exec-env/CloudShell cfg/retry-mode#standard md/installer#exe md/distrib#amzn.2023 md/prompt#off " \
+            "md/command#ec2.terminate-instances"
+    first_shell = [now("TerminateInstances", ec2, shell_user, "3.238.166.21", shell, params={"instancesSet": {"items": [{"instanceId": "i-0f1e2d"}]}})]
+    spoofer = iam_user(account, "max-console")  # the shell's agent, claimed from a rented server: judged as where it is
+    spoof_days = ip.daily(start, 14, spoofer, [("ConsoleLogin", "signin.amazonaws.com"), ("DescribeInstances", ec2)], [OFFICE], BROWSER, account)
+    spoof = [now("TerminateInstances", ec2, spoofer, VPS, shell, params={"instancesSet": {"items": [{"instanceId": "i-0f1e2d"}]}})]
     return others + [
+        Case("console-user-first-cloudshell-far-from-her-desk", None, shell_days + first_shell),
+        Case("cloudshell-agent-claimed-from-outside-aws", type_of("DefenseEvasion"), spoof_days + spoof),
         Case("console-password-guessed-then-sign-in-from-far-away", type_of("InitialAccess"), guessed_days + guesses + in_),
         Case("console-user-mistypes-then-signs-in", None, clerk_days + typo),
         Case("ml-pipeline-launches-gpus-as-every-day", None, ml_days + ml_today),

@@ -13,7 +13,11 @@ when the signals of the window
 
 * span ≥ ``TACTICS`` distinct tactics, one of them beyond discovery and initial access (credential
   access, persistence, privilege escalation, defense evasion, exfiltration, impact, execution...), and
-* at least one came from an unseen place (one person's busy day from the usual laptop is no attack).
+* at least one came from somewhere the identity never was: a country it never used, a new network that
+  anonymizes (Tor, hosting, a commercial VPN's range), or the origin a finding stands for. One person's
+  busy day from the usual laptop is no attack, nor is a new tool on it (an administrator's first Terraform
+  apply) or a night on call from home (a new network in a known country): stolen keys are used from abroad,
+  a rented server, a VPN or Tor.
 
 CompromisedData when the signals reach S3 data or bucket permissions, else CompromisedCredentials. The
 finding explains itself: its description tells the story in order, and ``service.detection.sequence``
@@ -36,7 +40,7 @@ import msgspec
 
 from trailhound.detectors import identity_profile as ip
 from trailhound.detectors.api_classes import classify
-from trailhound.detectors.principals import call_sig, identity_key, place_memo, place_of
+from trailhound.detectors.principals import anonymizing, call_sig, identity_key, place_memo, place_of
 from trailhound.detectors.s3_anomalous import restricts
 from trailhound.engine import FindingType, KeyedDetector, severity
 from trailhound.engine.runner import timed
@@ -45,6 +49,7 @@ from trailhound.events import ApiCall, Source
 from trailhound.findings.build import api_occurrence
 from trailhound.findings.model import CRITICAL, AccessKeyResource, Detection, Occurrence, Raised
 from trailhound.findings.model import Sequence as Seq
+from trailhound.intel.index import Category
 
 if TYPE_CHECKING:
     from trailhound.simulator.records import Case
@@ -95,7 +100,8 @@ class AttackSequence(KeyedDetector[Signals]):
     findings = (
         FindingType(IAM_SEQ, severity(CRITICAL), "TA0001 Initial Access", "T1078.004 Valid Accounts: Cloud Accounts",
                     f"within a day, one identity's first uses of APIs and the findings on it (Medium and up) span ≥{TACTICS} tactics "
-                    "(one beyond discovery), some from a network, country or client it never used or an origin a finding names"),
+                    "(one beyond discovery), some from a country it never used, anonymizing egress (Tor, hosting, VPN) or an origin a finding "
+                    "names (a new client, or a new network in a known country, is not enough)"),
         FindingType(S3_SEQ, severity(CRITICAL), "TA0010 Exfiltration",
                     "T1530 Data from Cloud Storage", "the same, reaching S3 objects or bucket permissions the identity never touched",
                     sources=("CloudTrail", "S3DataEvents")),
@@ -128,13 +134,14 @@ class AttackSequence(KeyedDetector[Signals]):
             if like in learned:
                 continue
             ip.observe_day(st, t)
-            place = place_of(e, self.places, memo).values
+            where = place_of(e, self.places, memo)
+            place = where.values
             odd = sorted(v for v in place if not _PLACES.seen_before(st.places, v, t))
             if not (sig is not None and ip.settled(st, t) and not _APIS.seen_before(st.apis, sig[1], t)):
                 learned.add(like)  # (profiles learn once per day: the same call again the same day changes nothing)
             else:
                 st.signals = [s for s in st.signals if t - s[0] <= WINDOW][-(MAX_SIGNALS - 1):]
-                st.signals.append([t, sig[0], sig[1], e.succeeded, ", ".join(odd), e.source_ip or "", sig[2]])
+                st.signals.append([t, sig[0], sig[1], e.succeeded, self._unseen(e, where.info, odd), e.source_ip or "", sig[2]])
                 occ = self._judge(key, e, st, st.signals[-1])
                 if occ is not None:
                     out.append(occ)
@@ -143,6 +150,14 @@ class AttackSequence(KeyedDetector[Signals]):
             if sig is not None and e.succeeded:
                 _APIS.learn(st.apis, sig[1], t)
         return out, st
+
+    def _unseen(self, e: ApiCall, info: Any, odd: list[str]) -> str:
+        """A signal's unseen place (``_place``), asking whether a new network anonymizes (Tor, hosting, a VPN's range)."""
+        anon = None
+        if any(v.startswith("network ") for v in odd):
+            tor = any(h.category is Category.TOR_EXIT for h in self.intel.ip(e.source_ip))
+            anon = anonymizing(e.source_ip, info, tor, self.places)
+        return _place(odd, anon)
 
     def _judge(self, key: str, e: ApiCall, st: Signals, signal: list[Any]) -> Occurrence | None:
         ident = e.user_identity
@@ -172,12 +187,13 @@ class AttackSequence(KeyedDetector[Signals]):
             if any(s[2] == value and t - s[0] <= WINDOW for s in st.signals):
                 continue
             # a finding on a call that is a signal already (its first use) is that step, not another: it takes the step's tactic
-            same = next((s[1] for s in st.signals if s[0] == t and not s[2].startswith("finding:")), None)
-            tactic = same or tactic_of(o.type)
+            step = next((s for s in st.signals if s[0] == t and not s[2].startswith("finding:")), None)
+            tactic = step[1] if step is not None else tactic_of(o.type)
             if tactic is None:
                 continue
+            origin = _anomaly_origin(o, step) if "AnomalousBehavior" in o.type else _origin_of(o.type)
             bucket = next((d.name for d in getattr(o.resource, "s3_bucket_details", None) or ()), "")
-            signal = [t, tactic, value, True, _origin_of(o.type), o.remote_ip or "", bucket, r.finding_id]
+            signal = [t, tactic, value, True, origin, o.remote_ip or "", bucket, r.finding_id]
             st.signals = sorted([s for s in st.signals if t - s[0] <= WINDOW] + [signal], key=lambda s: s[0])[-MAX_SIGNALS:]
             details = getattr(o.resource, "access_key_details", None)
             who = (details.user_type or "", details.user_name or "", details.access_key_id or "") if details else ("", key, "")
@@ -197,7 +213,7 @@ class AttackSequence(KeyedDetector[Signals]):
         """Judge the window now that ``signal`` (one of its signals, wherever its time put it) has joined it."""
         t = signal[0]
         tactics = {s[1] for s in st.signals}
-        if len(tactics) < TACTICS or not tactics - WEAK or not any(s[4] for s in st.signals):
+        if len(tactics) < TACTICS or not tactics - WEAK or not any(_elsewhere(s[4]) for s in st.signals):
             return None
         if st.reported >= 0 and t - st.reported <= WINDOW and any(s[1] == signal[1] for s in st.signals if s is not signal):
             return None  # reported in this window; a new tactic updates it
@@ -219,7 +235,7 @@ class AttackSequence(KeyedDetector[Signals]):
             first_uses = ", ".join(dict.fromkeys(s[2] for s in mine if not s[2].startswith("finding:")))
             findings = ", ".join(dict.fromkeys(s[2].removeprefix("finding:") for s in mine if s[2].startswith("finding:")))
             what = "; ".join(filter(None, (f"first used {first_uses}" if first_uses else "", f"raised {findings}" if findings else "")))
-            where = next((s[4] for s in mine if s[4]), "")
+            where = next((_shown(s[4]) for s in mine if s[4]), "")
             steps.append(f"{tactic}: {what}" + (f" (from {where})" if where else ""))
         start = datetime.fromtimestamp(st.signals[0][0], UTC).strftime("%Y-%m-%d %H:%M")
         return (f"Since {start} UTC, {who[0]} {who[1]}: " + "; then ".join(steps) + ". Together these read as an attacker using its "
@@ -243,7 +259,7 @@ class AttackSequence(KeyedDetector[Signals]):
                 last_seen_at=iso(ss[-1][0]), count=len(ss), actor_ids=[key], endpoint_ids=sorted({s[5] for s in ss if s[5]}),
                 resource_uids=sorted({f"arn:aws:s3:::{s[6]}" for s in ss if s[6]})))
         buckets = sorted({s[6] for s in st.signals if s[6]})
-        odd = sorted({p for s in st.signals if s[4] for p in s[4].split(", ")})
+        odd = sorted({p for s in st.signals if s[4] for p in _shown(s[4]).split(_SEP)})
         return Seq(uid=hashlib.sha256(f"{key}|{st.reported}".encode()).hexdigest()[:32], description=story,
                    actors=[{"id": key, "session": {"uid": who[2]}}],
                    resources=[{"uid": f"arn:aws:s3:::{b}", "type": "AWS::S3::Bucket"} for b in buckets],
@@ -255,13 +271,45 @@ class AttackSequence(KeyedDetector[Signals]):
 
 
 _ORIGINS = (("TorIPCaller", "a Tor exit node"), ("MaliciousIPCaller", "an address on a threat list"),
-            ("CredentialExfiltration", "credentials used away from where they were issued"), ("ConsoleLoginSuccess.B", "an impossible journey"),
-            ("AnomalousBehavior", "a network, country or client new to it"))
+            ("CredentialExfiltration", "credentials used away from where they were issued"), ("ConsoleLoginSuccess.B", "an impossible journey"))
+
+
+_SEP = "; "  # between a signal's unseen values (a network's name may hold a comma)
+_ELSEWHERE = "!"  # leads a signal's unseen place when that is somewhere the identity never was (one byte a signal)
+
+
+def _place(odd: list[str], anonymizer: str | None) -> str:
+    """A signal's unseen place as the story tells it ("client …; network …; country …"), led by ``_ELSEWHERE`` when it is
+    somewhere the identity never was: a country new to it, or a new network that anonymizes. A new client is a new
+    tool and a new network in a known country is a home or a hotel (an on-call night from home is no attack); stolen
+    keys are used from abroad, a rented server, a VPN or Tor."""
+    elsewhere = anonymizer is not None or any(v.startswith("country ") for v in odd)
+    return (_ELSEWHERE if elsewhere else "") + _SEP.join(odd)
+
+
+def _elsewhere(origin: str) -> bool:
+    return origin.startswith(_ELSEWHERE)
+
+
+def _shown(origin: str) -> str:
+    return origin.removeprefix(_ELSEWHERE)
+
+
+def _anomaly_origin(o: Occurrence, step: list[Any] | None) -> str:
+    """Where an AnomalousBehavior finding's call came from, as a step's unseen place: the step's own where there is one
+    (the finding says no more), else what the finding found unusual."""
+    if step is not None:
+        return str(step[4])
+    info = o.additional_info or {}
+    unusual = info.get("unusual") or {}
+    words = {ip.NETWORK: "network", ip.COUNTRY: "country", ip.AGENT: "client"}
+    return _place([f"{words[d]} {v}" for d, v in unusual.items() if d in words], info.get("anonymizer"))
 
 
 def _origin_of(ftype: str) -> str:
     """The unfamiliar origin a finding type stands for, or "" (most types say nothing of where the caller was)."""
-    return next((what for part, what in _ORIGINS if part in ftype), "")
+    what = next((what for part, what in _ORIGINS if part in ftype), "")
+    return _ELSEWHERE + what if what else ""  # (each stands for somewhere the identity never was)
 
 
 @functools.cache

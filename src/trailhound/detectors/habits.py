@@ -80,8 +80,8 @@ WHERE = OUTBOUND_TO_INTERNET & (
 # by its fleet's habits, and one that does what its siblings do is no news.
 KEY = pl.coalesce(pl.col("instance_group"), pl.col("srcaddr"))
 COLUMNS = ("srcaddr", "dstaddr", "srcport", "dstport", "protocol", "start", "instance_id", "interface_id", "account_id", "region",
-           LOGGED_AT_SOURCE.alias("at_source"), "bytes")
-SRC, DST, SPORT, DPORT, PROTO, START, BYTES = 0, 1, 2, 3, 4, 5, 11
+           LOGGED_AT_SOURCE.alias("at_source"), "bytes", "tcp_flags")
+SRC, DST, SPORT, DPORT, PROTO, START, BYTES, FLAGS = 0, 1, 2, 3, 4, 5, 11, 12
 
 
 class Habits(msgspec.Struct, array_like=True):
@@ -108,14 +108,19 @@ class InstanceBaseline(KeyedDetector[Any]):
     def judge(self, key: str, row: tuple[Any, ...], st: Any, t: float, day: int) -> Iterable[Occurrence]:
         raise NotImplementedError
 
+    def replies(self, rows: list[tuple[Any, ...]], st: Any) -> set[int] | None:
+        """Source ports whose rows of the batch are replies however their ports read (none by default)."""
+        return None
+
     def new_day(self, st: Any, previous: int) -> None:
         """A row of a later day than ``previous`` (the last active one) has come: close that day."""
 
     def update(self, key: str, rows: list[tuple[Any, ...]], state: Any, watermark: float) -> tuple[list[Occurrence], Any]:
         st = state if state is not None else self.State()
         out: list[Occurrence] = []
+        replies = self.replies(rows, st)
         for row in rows:
-            if is_private(row[DST]):
+            if is_private(row[DST]) or (replies and row[SPORT] in replies):
                 continue  # the expression's quick test let through what the careful one catches
             t = float(row[START])
             day = int(t // DAY)
@@ -163,6 +168,24 @@ class InstanceBaseline(KeyedDetector[Any]):
             feature_name="FlowLogs", remote_ip=dst,
             additional_info={**info, "historyDays": st.days, "watchedSince": _iso(st.first)}, aggregation_key=aggregation_key,
         )
+
+
+MAX_SERVING = 8
+
+
+def serving_ports(rows: list[tuple[Any, ...]], st: Any) -> set[int]:
+    """High ports the instance serves on (WireGuard's 51820, a TURN relay's or media server's range, passive FTP's): one
+    that sends to two or more remote addresses in a batch, remembered in ``st``. Without TCP flags (UDP, v2 logs) a
+    record's side is guessed from its ports, and a reply from 51820 to a user's translated port 20000 reads as a
+    connection to 20000. ``st.serving``: the ports, the latest last."""
+    peers: dict[int, str] = {}
+    for r in rows:
+        sport = r[SPORT]
+        if sport is not None and sport >= EPHEMERAL_MIN and sport not in st.serving:
+            first = peers.setdefault(sport, r[DST])
+            if first != r[DST]:
+                st.serving = [p for p in st.serving if p != sport][-(MAX_SERVING - 1):] + [sport]
+    return set(st.serving)
 
 
 def _iso(t: float) -> str:

@@ -15,7 +15,14 @@ per role and instance:
   instance itself calls at all (OTRF's EC2-proxy breach: the first call of the session is the
   attacker's, twelve minutes after EC2 issued the credentials);
 * an address seen on ``LEARNED_DAYS`` days becomes an expected source, as GuardDuty learns recurring
-  ones (egress through an on-premises proxy fires on its first days, as in GuardDuty).
+  ones (egress through an on-premises proxy fires on its first days, as in GuardDuty);
+* an instance that moves: a new AWS address taking over while its own go quiet (a NAT gateway replaced, a
+  stop and start that gave it a new public IP). A new AWS address of a pair that called from its own within
+  the last ``MOVE`` (or three of its usual gaps between calls, up to ``MOVE_MAX``) is held back as long: if
+  the own address calls again meanwhile, two parties use the credentials and it is reported (as of its first
+  call); if not, the instance moved and the address is its
+  egress (or, when the logs end first, reported). A key stolen from a busy instance is still used while the
+  instance goes on; from a quiet one it is reported at once, as before.
 
 Any other public address raises OutsideAWS, or InsideAWS when it is AWS's (another account's EC2, a
 Lambda) (``Places.inside_aws``: the operator's ip-ranges.json, else Amazon's ASNs). Calls AWS makes
@@ -46,6 +53,9 @@ SETTLE = 3600.0  # seconds from the pair's first call in which its egress addres
 MAX_SOURCES = 6
 LEARNED_DAYS = 3
 REPORT_EVERY = 3600.0  # seconds: a stranger calling on is reported again (its finding's count) at most this often
+MOVE = 1800.0  # seconds: how long a new AWS address is held back while the instance's own addresses are watched, at least
+MOVE_MAX = 6 * 3600.0  # (longer for an instance that calls seldom: three of its usual gaps, at most this)
+MAX_HELD = 4
 
 
 def recurring(strangers: dict[str, list[int]], src: str, t: float) -> bool:
@@ -69,9 +79,34 @@ def report_due(reported: dict[str, float], src: str, t: float) -> bool:
     return True
 
 
+def _hold(st: Egress) -> float:
+    return min(max(MOVE, 3 * st.gap), MOVE_MAX)
+
+
+def _moved(st: Egress, now: float) -> None:
+    """Held addresses whose time (``_hold``) passed with the instance's own addresses quiet: the instance moved there."""
+    for h in [h for h in st.held if now - h.at >= _hold(st)]:
+        st.held.remove(h)
+        if len(st.sources) >= MAX_SOURCES:
+            st.sources.pop(0)  # (the oldest: an address given up)
+        st.sources.append(h.src)
+        st.strangers.pop(h.src, None)
+
+
 def bounded(strangers: dict[str, list[int]], keep: int = 16) -> dict[str, list[int]]:
     """The ``keep`` strangers that called last (a state stays small whoever calls)."""
     return strangers if len(strangers) <= keep else dict(sorted(strangers.items(), key=lambda kv: kv[1][-1])[-keep:])
+
+
+class Held(msgspec.Struct, array_like=True):
+    """A new AWS address held back (``_hold``): its first call, as JSON (its report shows that call)."""
+
+    src: str
+    at: float
+    call: bytes
+
+
+_CALL = msgspec.json.Decoder(ApiCall)
 
 
 class Egress(msgspec.Struct, array_like=True):
@@ -80,6 +115,9 @@ class Egress(msgspec.Struct, array_like=True):
     strangers: dict[str, list[int]] = msgspec.field(default_factory=dict)  # other address -> days it called on (≤ LEARNED_DAYS)
     pinned: bool = False  # the egress came from the inventory: nothing is learned in the first hour
     reported: dict[str, float] = msgspec.field(default_factory=dict)  # stranger -> when it was last reported (within REPORT_EVERY)
+    last_own: float = -1.0  # the latest call from one of its own addresses
+    gap: float = 0.0  # its usual gap between calls from its own addresses (the longest, decaying)
+    held: list[Held] = msgspec.field(default_factory=list)
 
 
 class InstanceCredentialExfiltration(KeyedDetector[Egress]):
@@ -106,14 +144,26 @@ class InstanceCredentialExfiltration(KeyedDetector[Egress]):
     def update(self, key: str, rows: list[ApiCall], state: Egress | None, watermark: float) -> tuple[list[Occurrence], Any]:
         st = state if state is not None else Egress()
         out: list[Occurrence] = []
+        instance = key.rsplit("|", 1)[1]
         for t, e, _ in timed(rows):
             src = str(e.source_ip)
+            if st.held:
+                _moved(st, t)
             if st.first < 0:
                 st.first = t
-                known = self.places.instance_addresses(key.rsplit("|", 1)[1])
+                known = self.places.instance_addresses(instance)
                 st.sources.extend(known[:MAX_SOURCES])
                 st.pinned = bool(known)
             if src in st.sources:
+                if st.last_own >= 0:
+                    st.gap = max(t - st.last_own, st.gap * 0.9)
+                st.last_own = t
+                for h in st.held:  # the instance goes on while the new address calls: someone else has its credentials
+                    if report_due(st.reported, h.src, h.at):
+                        out.append(self._report(_CALL.decode(h.call), instance, st))
+                st.held = []
+                continue
+            if any(h.src == src for h in st.held):
                 continue
             if t - st.first <= SETTLE and not st.pinned and len(st.sources) < MAX_SOURCES and self._could_be_instance(src):
                 st.sources.append(src)
@@ -122,10 +172,27 @@ class InstanceCredentialExfiltration(KeyedDetector[Egress]):
                 st.sources.append(src)
                 del st.strangers[src]
                 continue
+            if (0 <= t - st.last_own <= _hold(st) and src not in st.reported and len(st.held) < MAX_HELD and self.places.inside_aws(src)):
+                st.held.append(Held(src, t, msgspec.json.encode(e)))  # a move, or a second user: the time held tells
+                continue
             if report_due(st.reported, src, t):
-                out.append(self._report(e, key.rsplit("|", 1)[1], st))
+                out.append(self._report(e, instance, st))
         st.strangers = bounded(st.strangers)
         return out, st
+
+    def timer(self, state: Egress) -> float | None:
+        return min(h.at for h in state.held) + _hold(state) if state.held else None
+
+    def on_timer(self, key: str, state: Egress, watermark: float) -> tuple[list[Occurrence], Egress | None]:
+        _moved(state, watermark)
+        return [], state
+
+    def on_flush(self, key: str, state: Egress) -> tuple[list[Occurrence], Egress | None]:
+        """The logs end while an address is held: nothing showed a move, so it is reported (a scan of what
+        there is must say so)."""
+        out = [self._report(_CALL.decode(h.call), key.rsplit("|", 1)[1], state) for h in state.held if report_due(state.reported, h.src, h.at)]
+        state.held = []
+        return out, state
 
     def _could_be_instance(self, ip: str) -> bool:
         """An instance's public egress is AWS's; where the address is unknown to the geo data, it may be."""
@@ -171,7 +238,13 @@ def cases(start: datetime, account: str = "111122223333") -> list[Case]:
                 for i in range(count)]
 
     early = start - timedelta(hours=3)
+    moved, busy = Host("i-0a7e0000000000c03", "eni-0a7e0000000000c03", "10.0.201.3"), Host("i-0a7e0000000000c04", "eni-0a7e0000000000c04", "10.0.201.4")
     return [
+        # the NAT gateway replaced (a new Elastic IP): the instance's calls move to it, the old address goes quiet
+        Case("instance-behind-a-replaced-nat-gateway", None, calls(moved, "54.90.185.12", early, 36) + calls(moved, "54.90.187.99", start, 24)),
+        # a busy instance goes on from its own address while another EC2 uses its key: held half an hour, then reported
+        Case("busy-instance-key-used-from-other-ec2", INSIDE, calls(busy, "54.90.185.12", early, 60)
+             + calls(busy, other_ec2, start, 2, "ListBuckets", "s3.amazonaws.com")),
         # the stolen key used from a rented server while the instance goes on using it
         Case("instance-key-used-from-vps", OUTSIDE, calls(hosts[0], own[0], early, 8) + calls(hosts[0], VPS, start, 3, "ListBuckets", "s3.amazonaws.com")
              + calls(hosts[0], own[0], start + timedelta(minutes=1))),

@@ -6,7 +6,11 @@ An instance watched for a week and active on four days that opens a connection t
 ephemeral range it has not used in 30 days raises it — Medium, High for LDAP 389/1389 (the callback
 of a log4j exploit). Never judged: the everyday ports (80, 443, 123: a CI host fetching from a new
 mirror is no news), and the ports other baseline types own (SMTP: Spambot; 53 and 853: the
-DefenseEvasion resolver types). A new port is reported once a day, and learned.
+DefenseEvasion resolver types), nor replies from a high port the instance serves on (``habits.serving_ports``:
+WireGuard, TURN, passive FTP answering users' translated ports) or active FTP's data connections from port 20;
+and without TCP flags (v2 logs, UDP), a record from a high port to a lower high one counts once the instance
+opened a second connection to that port, from another source port (a reply stream is one).
+A new port is reported once a day, and learned.
 
 State per instance: its ports (about 30 bytes each, ~0.3-0.8 KB), deleted after 31 quiet days.
 """
@@ -15,10 +19,23 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import msgspec
 
 from trailhound.detectors.flows import EPHEMERAL_MIN
-from trailhound.detectors.habits import DPORT, EVERYDAY_PORTS, RECENT_DAYS, Habits, InstanceBaseline, case_host, history
+from trailhound.detectors.habits import (
+    DPORT,
+    EVERYDAY_PORTS,
+    FLAGS,
+    RECENT_DAYS,
+    SPORT,
+    Habits,
+    InstanceBaseline,
+    case_host,
+    history,
+    serving_ports,
+)
 from trailhound.engine import FindingType, severity
 from trailhound.findings.build import port as port_details
 from trailhound.findings.model import HIGH, MEDIUM, Occurrence
@@ -30,19 +47,39 @@ TYPE = "Behavior:EC2/NetworkPortUnusual"
 LOG4J_PORTS = frozenset({389, 1389})
 OWNED_ELSEWHERE = frozenset({25, 465, 587, 53, 853})  # Spambot's and the resolver types' ports
 LOG4J = "Possible log4j callback"
+MAX_UNSURE = 16
+
+
+class PortHabits(Habits, array_like=True):
+    serving: list[int] = msgspec.field(default_factory=list)  # high ports it serves on (``habits.serving_ports``)
+    unsure: dict[str, int] = msgspec.field(default_factory=dict)  # port -> the source port of the one flagless record to it
 
 
 class NetworkPortUnusual(InstanceBaseline):
     name = "network-port-unusual"
+    State: ClassVar[type[msgspec.Struct]] = PortHabits
     findings = (FindingType(TYPE, severity(MEDIUM, LOG4J=HIGH), "TA0011 Command and Control", "T1571 Non-Standard Port",
                             f"an instance with a week of history opens a connection to a remote port it has not used in {RECENT_DAYS} days "
                             "(not 80/443/123); High for LDAP 389/1389 (log4j callback)"),)
+
+    def replies(self, rows: list[tuple[Any, ...]], st: PortHabits) -> set[int]:
+        # and active FTP's data connections, which the server opens from port 20 to a port the client picked
+        return serving_ports(rows, st) | {20}
 
     def judge(self, key: str, row: tuple[Any, ...], st: Habits, t: float, day: int) -> Iterable[Occurrence]:
         dport = row[DPORT]
         if dport is None or dport >= EPHEMERAL_MIN:
             return ()  # a dynamic port (passive FTP, media): neither judged nor worth a place in the baseline
         value = str(dport)
+        sport = row[SPORT]
+        if not row[FLAGS] and dport >= 1024 and sport is not None and sport >= EPHEMERAL_MIN and not self.known(st.seen, value, day):
+            # Without TCP flags (v2 logs, UDP) a record from a high port to a lower high one may be a reply to a client's
+            # translated port (passive FTP's data, a media relay's): a connection to that port once the instance opened a
+            # second one, from another source port (a C&C client reconnects; a reply stream is one)
+            if st.unsure.setdefault(value, sport) == sport:
+                if len(st.unsure) > MAX_UNSURE:
+                    del st.unsure[next(iter(st.unsure))]
+                return ()
         out: list[Occurrence] = []
         if dport not in EVERYDAY_PORTS and dport not in OWNED_ELSEWHERE and not self.known(st.seen, value, day) and self.settled(st, t):
             out.append(self._report(row, st, t, day))
@@ -87,6 +124,13 @@ def cases(start: datetime, account: str = "111122223333") -> list[Case]:
         replies += [flow_row(t, src=client, dst=server.ip, sport=50000 + 31 * i, dport=8443, at=server, flags=3, nbytes=700),
                     flow_row(t, src=server.ip, dst=client, sport=8443, dport=50000 + 31 * i, at=server, flags=19 if i % 2 else None,
                              nbytes=4200)]
+    vpn = case_host(8, "vpn-1")  # WireGuard on UDP 51820: its replies go to users' translated ports, below 32768, no flags logged
+    tunnels = [flow_row(start + timedelta(minutes=i / 3), src=vpn.ip, dst=client, sport=51820, dport=4000 + 977 * i, at=vpn, protocol=17,
+                        flags=None, nbytes=1400, packets=12) for i, client in enumerate(others[20:35])]
+    ftp = case_host(9, "ftp-1")  # passive FTP, v2 logs: each transfer's data port (50000+) answers a client's translated port
+    transfers = [flow_row(start + timedelta(minutes=i), src=ftp.ip, dst=client, sport=50000 + i, dport=2000 + 1499 * i, at=ftp, flags=None,
+                          nbytes=1_100_000, packets=800) for i, client in enumerate(others[35:45])]
+    legacy = case_host(10, "app-legacy")  # v2 logs too: a client reconnecting to 4444 from new source ports each time
     from trailhound.simulator.records import FLEET_HOSTS
 
     web_fleet, api_fleet = [FLEET_HOSTS[n] for n in (1, 2)], [FLEET_HOSTS[n] for n in (5, 6)]
@@ -113,6 +157,10 @@ def cases(start: datetime, account: str = "111122223333") -> list[Case]:
         Case("ntp-and-vpc-resolver", None, history(ntp, start, 10, usual) + now(ntp, others[0], 123, protocol=17, flags=None)
              + now(ntp, "169.254.169.253", 53, protocol=17, flags=None) + now(ntp, "10.0.0.2", 53, protocol=17, flags=None), source="flow"),
         Case("server-replies-to-client-ports", None, history(server, start, 10, usual) + replies, source="flow"),
+        Case("wireguard-replies-to-translated-ports", None, history(vpn, start, 10, usual) + tunnels, source="flow"),
+        Case("passive-ftp-replies-without-flags", None, history(ftp, start, 10, usual) + transfers, source="flow"),
+        Case("v2-log-client-reconnects-to-4444", TYPE, history(legacy, start, 10, usual) + now(legacy, attacker, 4444, flags=None), source="flow",
+             role="ACTOR"),
         # VNC to the reporting box's partner, used once three weeks ago: within the 30 days
         Case("port-seen-once-weeks-ago", None, sorted(seen_once, key=lambda r: r["start"]) + now(rare, db, 5900), source="flow"),
     ]

@@ -160,7 +160,7 @@ class Place(NamedTuple):
     """Where a call came from, as every identity detector reads it."""
 
     info: Any  # the address's ``geo.IpInfo``, or None
-    network: str
+    network: str | None  # None: not the person's (CloudShell's address is AWS's)
     country: str | None
     agent: str  # the client family
     values: set[str]  # ``place_values``: read only, shared by the detectors
@@ -177,5 +177,11 @@ def place_of(e: ApiCall, places: Any, memo: dict[Any, Any]) -> Place:
     found = memo.get(k)
     if found is None:
         info = places.lookup(e.source_ip)
-        found = memo[k] = Place(info, *origin(e, info), agent_family(e.user_agent), place_values(e, info))
+        if e.user_agent is not None and "exec-env/CloudShell" in e.user_agent and places.inside_aws(e.source_ip):
+            # CloudShell is a console session's shell in AWS: its address is AWS's in the shell's region, not where the
+            # person is (their sign-in is judged from there), and its client is the console (an agent claiming it from
+            # outside AWS is judged as what it is)
+            found = memo[k] = Place(info, None, None, "browser", {"client browser"})
+        else:
+            found = memo[k] = Place(info, *origin(e, info), agent_family(e.user_agent), place_values(e, info))
     return found  # type: ignore[no-any-return]

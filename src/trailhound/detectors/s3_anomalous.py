@@ -11,6 +11,11 @@ identity (a week of history on four days, as the IAM profiles) raises
   where it never deleted on an earlier day;
 * **Impact:S3/AnomalousBehavior.Write** — ≥ ``WRITES`` objects written or overwritten in a bucket within
   an hour where it never wrote on an earlier day (ransomware re-encrypting in place);
+
+  each of these three, when the identity already does it elsewhere (reads, writes or deletes objects of
+  other buckets on earlier days; deletes in a bucket it writes: its own data's lifecycle), only from a
+  network, country or client unseen for its S3 calls — a data role reading a newly shared dataset, an ETL
+  role onboarding a feed or purging its old partitions is work, the same from a rented server is not;
 * **Discovery:S3/AnomalousBehavior** — ≥ ``LISTED`` buckets listed within an hour that it never touched;
 * **Impact:S3/AnomalousBehavior.Permission** — a bucket policy, ACL or ownership change on a bucket where
   it never changed permissions, from a network, country or client unseen for its S3 calls.
@@ -105,6 +110,14 @@ class S3Profile(msgspec.Struct, array_like=True):
     listed: list[list[Any]] = msgspec.field(default_factory=list)  # [time, bucket] of listings of buckets new to it, last hour
 
 
+def _habitual(st: S3Profile, bucket: str, cls: str, day: int) -> bool:
+    """The identity did ``cls`` to objects on an earlier day in another bucket (or, deleting, wrote this one's objects:
+    clearing its own data): doing it to a new bucket is more of its work, unless from somewhere new."""
+    if cls == DELETE and st.buckets[bucket].first.get(WRITE, day) < day:
+        return True
+    return any(name != bucket and habit.first.get(cls, day) < day for name, habit in st.buckets.items())
+
+
 def bucket_of(e: ApiCall) -> str | None:
     name = e.params().get("bucketName")
     return name if isinstance(name, str) and name else None
@@ -121,11 +134,14 @@ class S3AnomalousBehavior(KeyedDetector[S3Profile]):
         FindingType(DISCOVERY, severity(LOW), "TA0007 Discovery", "T1619 Cloud Storage Object Discovery",
                     f"≥{LISTED} buckets the identity never touched listed within an hour, after a week of history", sources=("S3DataEvents",)),
         FindingType(EXFIL, severity(HIGH), "TA0010 Exfiltration", "T1530 Data from Cloud Storage",
-                    f"≥{READS} objects read within an hour from a bucket the identity has not read on an earlier day", sources=("S3DataEvents",)),
+                    f"≥{READS} objects read within an hour from a bucket the identity has not read on an earlier day (if it reads other "
+                    "buckets, from a network, country or client unseen for its S3 calls)", sources=("S3DataEvents",)),
         FindingType(DELETE_T, severity(HIGH), "TA0040 Impact", "T1485 Data Destruction",
-                    f"≥{DELETES} objects deleted within an hour from a bucket where the identity never deleted", sources=("S3DataEvents",)),
+                    f"≥{DELETES} objects deleted within an hour from a bucket where the identity never deleted (if it deletes elsewhere or "
+                    "writes this bucket, from a network, country or client unseen for its S3 calls)", sources=("S3DataEvents",)),
         FindingType(WRITE_T, severity(MEDIUM), "TA0040 Impact", "T1486 Data Encrypted for Impact",
-                    f"≥{WRITES} objects written within an hour to a bucket where the identity never wrote", sources=("S3DataEvents",)),
+                    f"≥{WRITES} objects written within an hour to a bucket where the identity never wrote (if it writes other buckets, "
+                    "from a network, country or client unseen for its S3 calls)", sources=("S3DataEvents",)),
         FindingType(PERMISSION_T, severity(HIGH), "TA0040 Impact", "T1222 File and Directory Permissions Modification",
                     "a bucket policy, ACL or ownership change where the identity never changed permissions, from a network, country or "
                     "client unseen for its S3 calls", sources=("CloudTrail", "S3DataEvents")),
@@ -188,7 +204,7 @@ class S3AnomalousBehavior(KeyedDetector[S3Profile]):
             window = habit.hour[cls] = [t, 0.0, 0.0]
         window[1] += 1
         limit, ftype, verb = {READ: (READS, EXFIL, "read"), DELETE: (DELETES, DELETE_T, "deleted"), WRITE: (WRITES, WRITE_T, "wrote")}[cls]
-        if window[1] >= limit and not window[2]:
+        if window[1] >= limit and not window[2] and (odd_place or not _habitual(st, bucket, cls, int(t // DAY))):
             window[2] = 1.0
             return self._report(e, ftype, bucket, int(window[1]), f"{verb} {int(window[1])} objects in {bucket} within an hour, "
                                 f"a bucket where it had not {verb.replace('wrote', 'written')} before")
@@ -232,10 +248,18 @@ def cases(start: datetime, account: str = "111122223333") -> list[Case]:
     admin_days = days(admin, "shared-docs", "GetObject", HOME, CLI_UA) + days(admin, "shared-docs", "PutBucketPolicy", HOME, CLI_UA, n=1, count=5)
     hire = iam_user(account, "new-hire-2")  # three days of history
     hire_days = days(hire, "team-bucket", "GetObject", HOME, CLI_UA, count=3)
+    clerk = iam_user(account, "tom-finance")  # uploads the day's invoices from the office; never read an object
+    clerk_days = days(clerk, "finance-uploads", "PutObject", OFFICE, CLI_UA)
+    science = role_session(account, "sagemaker-exec", "training")  # reads its datasets every day
+    science_days = days(science, "dataset-images", "GetObject", OFFICE, BOTO, n=20, hour=6)
     now = start
     buckets = ("finance-reports", "hr-payroll", "legal-contracts", "customer-exports", "backups-db", "audit-trail")
     return [
-        Case("user-syncs-finance-bucket-without-history", EXFIL, analyst_days + data("GetObject", analyst, "finance-reports", now, OFFICE, CLI_UA, 140)),
+        Case("user-syncs-finance-bucket-without-history", EXFIL, clerk_days + data("GetObject", clerk, "finance-reports", now, OFFICE, CLI_UA, 140)),
+        Case("reader-syncs-a-new-bucket-from-a-vps", EXFIL, analyst_days + data("GetObject", analyst, "finance-reports", now, VPS, BOTO, 140)),
+        Case("data-role-reads-a-newly-shared-dataset", None, science_days + data("GetObject", science, "dataset-partner-scans", now, OFFICE, BOTO, 220)),
+        Case("etl-purges-its-own-old-outputs", None, writer_days + data("DeleteObject", writer, "etl-output", now, OFFICE, BOTO, 80)),
+        Case("etl-writes-a-new-pipelines-output", None, writer_days + data("PutObject", writer, "etl-curated", now, OFFICE, BOTO, 150)),
         Case("mass-delete-where-never-deleted", DELETE_T, analyst_days + data("DeleteObject", analyst, "marketing-assets", now, VPS, BOTO, 60)),
         Case("mass-overwrite-where-never-wrote", WRITE_T, analyst_days
              + data("PutObject", analyst, "marketing-assets", now, VPS, BOTO, 120, **{"x-amz-server-side-encryption-customer-algorithm": "AES256"})),
