@@ -113,15 +113,15 @@ def test_flood_state_keeps_a_month_of_peaks_and_closes_its_minutes() -> None:
     for day in range(100):
         minute = int(START.timestamp() // 60) + day * 1440
         row = (VICTIM, 17, minute, 500.0, 30_000.0, 30_000, 1_800_000, 0, 1, 30_000 * 65536 + 65535 - 5353, "i-1", "eni-1", "111122223333",
-               "us-east-1", minute * 60)
+               "us-east-1", minute * 60, 0)
         _, st = det.update(HOST.ip, [row], st, minute * 60 + 61.0)  # the watermark has passed the minute: judged at once
     assert st is not None and not st.open and sum(len(p) for p in st.peaks.values()) <= dos.RECENT_DAYS + 1
     assert len(msgspec.msgpack.encode(st)) < 1024
     # a sweep's lone SYNs to a thousand addresses: at most OPEN minutes stay open, and a flood among them is kept
     rows = [(f"198.51.{i // 250}.{i % 250}", 6, minute + 1, 0.03, 2.0, 2, 120, 0, 1, 2 * 65536 + 65535 - 22, "i-1", "eni-1", "111122223333",
-             "us-east-1", (minute + 1) * 60) for i in range(1000)]
+             "us-east-1", (minute + 1) * 60, 0) for i in range(1000)]
     rows.insert(500, (VICTIM, 6, minute + 1, 5000.0, 300_000.0, 300_000, 18_000_000, 0, 600, 300 * 65536 + 65535 - 443, "i-1", "eni-1",
-                      "111122223333", "us-east-1", (minute + 1) * 60))
+                      "111122223333", "us-east-1", (minute + 1) * 60, 0))
     found, st = det.update(HOST.ip, rows, st, 0.0)
     assert not found and len(st.open) <= dos.OPEN and f"{VICTIM}|6|{minute + 1}" in st.open
     found, st = det.on_timer(HOST.ip, st, (minute + 2) * 60.0)

@@ -105,6 +105,29 @@ def test_a_console_backend_agent_is_the_browser_not_the_sdk_it_wraps() -> None:
     assert agent_family("aws-sdk-java/1.12.488 Linux/5.10.226 OpenJDK_64-Bit_Server_VM/25.412-b08") == "aws-sdk-java"
 
 
+def test_a_client_is_its_family_across_versions_and_a_functions_runtime_is_its_platform() -> None:
+    """An add-on's upgrade from the Go SDK v1 to v2, or a function rewritten from Python to Node.js, is no new client
+    (each made a new API an anomaly through "an unseen client"); a person's new tool still is."""
+    assert agent_family("aws-sdk-go-v2/1.30.3 os/linux lang/go#1.22.5 md/GOOS#linux api/ec2#1.173.0") == agent_family(
+        "aws-sdk-go/1.55.5 (go1.22.5; linux; amd64)") == "aws-sdk-go"
+    python = "Boto3/1.34.145 md/Botocore#1.34.145 ua/2.0 os/linux#5.10.223 md/arch#x86_64 lang/python#3.12.4 exec-env/AWS_Lambda_python3.12"
+    node = "aws-sdk-js/3.600.0 ua/2.1 os/linux#5.10.223 lang/js md/nodejs#20.15.1 api/sns#3.600.0 exec-env/AWS_Lambda_nodejs20.x"
+    assert agent_family(python) == agent_family(node) == "lambda"
+    assert agent_family("aws-sdk-js/3.600.0 ua/2.1 os/linux lang/js md/nodejs#20.15.1") != agent_family(CLI_UA)
+
+
+def test_a_cognito_identity_pools_role_is_its_end_users_not_an_identity() -> None:
+    """An identity pool hands one role to every signed-in user of an app, each from their own network and browser:
+    no habits to judge (a launch's first reads of a new bucket were Exfiltration), whatever the rules say of its calls."""
+    pool = {"type": "AssumedRole", "principalId": "AROAEXAMPLECOGNITO01:CognitoIdentityCredentials",
+            "arn": f"arn:aws:sts::{ACCOUNT}:assumed-role/Cognito_AcmeAppAuth_Role/CognitoIdentityCredentials", "accountId": ACCOUNT,
+            "accessKeyId": "ASIAEXAMPLECOGNITO01",
+            "sessionContext": {"sessionIssuer": {"type": "Role", "arn": f"arn:aws:iam::{ACCOUNT}:role/Cognito_AcmeAppAuth_Role",
+                                                 "accountId": ACCOUNT, "userName": "Cognito_AcmeAppAuth_Role"}}}
+    [call] = calls([record("GetObject", "s3.amazonaws.com", time=START, identity=pool, ip=ab.HOME, ua=ab.BROWSER)])
+    assert identity_key(call) is None
+
+
 def _case(name: str) -> list[dict[str, Any]]:
     return next(c for c in ab.cases(START, ACCOUNT) if c.name == name).records
 

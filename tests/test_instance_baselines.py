@@ -45,7 +45,7 @@ def test_new_port_finding_names_the_baseline(tmp_path: Path) -> None:
     [f] = _findings(tmp_path, "c", _case(network_port_unusual, "app-server-connects-to-4444").records)
     assert f["type"] == "Behavior:EC2/NetworkPortUnusual" and f["severity"] == 5.0
     info = _info(f)
-    assert info["baseline"] == "remote ports in the last 30 days: 443, 5432; now 4444"
+    assert info["baseline"] == "remote ports in the last 35 days: 443, 5432; now 4444"
     assert info["usualRemotePorts"] == [443, 5432] and info["historyDays"] == 11 and "context" not in info
     action = f["service"]["action"]["networkConnectionAction"]
     assert action["connectionDirection"] == "OUTBOUND" and action["remotePortDetails"]["port"] == 4444
@@ -67,14 +67,14 @@ def test_warm_up_a_week_of_history(tmp_path: Path, days: int, fires: bool) -> No
     assert bool(_findings(tmp_path, "c", rows)) is fires
 
 
-def test_port_older_than_thirty_days_is_new_again(tmp_path: Path) -> None:
+def test_port_older_than_the_memory_is_new_again(tmp_path: Path) -> None:
     host = case_host(61, "app-91")
     web, other = internet_addresses(2, seed=10)
-    old = [flow_row(START - timedelta(days=35), src=host.ip, dst=other, sport=40001, dport=5900, at=host, flags=3)]
+    old = [flow_row(START - timedelta(days=40), src=host.ip, dst=other, sport=40001, dport=5900, at=host, flags=3)]
     rows = old + history(host, START, 12, [(web, 443)]) + [flow_row(START, src=host.ip, dst=other, sport=40002, dport=5900, at=host, flags=3)]
     [f] = _findings(tmp_path, "c", rows)
     assert _info(f)["baseline"].endswith("443; now 5900")
-    within = [flow_row(START - timedelta(days=25), src=host.ip, dst=other, sport=40001, dport=5900, at=host, flags=3)]
+    within = [flow_row(START - timedelta(days=31), src=host.ip, dst=other, sport=40001, dport=5900, at=host, flags=3)]
     assert _findings(tmp_path, "d", within + rows[1:]) == []
 
 
@@ -87,7 +87,7 @@ def test_spambot_counts_servers_and_a_reported_day_teaches_nothing(tmp_path: Pat
     [f] = _findings(tmp_path, "c", case.records + again)
     info = _info(f)
     assert f["type"] == "Backdoor:EC2/Spambot" and info["mailServers"] == 10 and len(info["sampledMailServers"]) == 10
-    assert info["baseline"].startswith("SMTP ports in the last 30 days: none;")
+    assert info["baseline"].startswith("SMTP ports in the last 35 days: none;")
     assert f["service"]["count"] == 2  # the next day's burst again: the first day did not become its habit
 
 
@@ -103,14 +103,14 @@ def test_resolver_findings_name_the_operator(tmp_path: Path) -> None:
     [f] = _findings(tmp_path, "c", _case(unusual_resolver, "starts-dns-over-https").records)
     info = _info(f)
     assert f["type"] == "DefenseEvasion:EC2/UnusualDoHActivity" and info["operator"] == "Cloudflare" and info["protocol"] == "DoH"
-    assert info["baseline"] == "resolvers in the last 30 days: none (the VPC resolver only); now DoH Cloudflare (1.1.1.1)"
+    assert info["baseline"] == "resolvers in the last 35 days: none (the VPC resolver only); now DoH Cloudflare (1.1.1.1)"
     # the same instance having used Google's DNS on 53 all along: a switch to DoH is still new, and the baseline says what it used
     host = case_host(63, "app-93")
     web = internet_addresses(1, seed=13)[0]
     rows = history(host, START, 10, [(web, 443), ("8.8.8.8", 53)]) + [flow_row(START, src=host.ip, dst="8.8.4.4", sport=43001, dport=443,
                                                                                  at=host, flags=3)]
     [g] = _findings(tmp_path, "d", rows)
-    assert _info(g)["baseline"] == "resolvers in the last 30 days: DNS Google; now DoH Google (8.8.4.4)"
+    assert _info(g)["baseline"] == "resolvers in the last 35 days: DNS Google; now DoH Google (8.8.4.4)"
 
 
 def test_packaged_resolver_list() -> None:
@@ -166,7 +166,7 @@ def test_state_stays_bounded(cls: type) -> None:
     assert len(msgspec.msgpack.encode(st)) <= 1536
 
 
-def test_fleets_come_from_auto_scaling_and_node_group_tags_only() -> None:
+def test_fleets_come_from_auto_scaling_node_group_and_karpenter_tags_only() -> None:
     from trailhound.enrich.flows import mark_addresses
     from trailhound.enrich.inventory import Inventory
 
@@ -179,10 +179,11 @@ def test_fleets_come_from_auto_scaling_and_node_group_tags_only() -> None:
         instance("i-0000000000000000a", "eni-a", {"aws:autoscaling:groupName": "web", "Name": "web-1"}),
         instance("i-0000000000000000b", "eni-b", {"eks:nodegroup-name": "ng-1", "aws:ec2launchtemplate:id": "lt-1"}),
         instance("i-0000000000000000c", "eni-c", {"aws:ec2launchtemplate:id": "lt-1", "Name": "web-1"}),  # a template is no fleet
+        instance("i-0000000000000000e", "eni-e", {"karpenter.sh/nodepool": "default", "Name": "karpenter-node"}),  # a Karpenter NodePool is
     ]}]})
     by_instance, by_eni = inv.groups()
-    assert by_instance == {"i-0000000000000000a": "asg:web", "i-0000000000000000b": "eks-nodegroup:ng-1"}
-    assert by_eni == {"eni-a": "asg:web", "eni-b": "eks-nodegroup:ng-1"}
+    assert by_instance == {"i-0000000000000000a": "asg:web", "i-0000000000000000b": "eks-nodegroup:ng-1", "i-0000000000000000e": "karpenter:default"}
+    assert by_eni == {"eni-a": "asg:web", "eni-b": "eks-nodegroup:ng-1", "eni-e": "karpenter:default"}
     # v2 logs name no instance: its interface does; an instance learned later is grouped from then on
     frame = pl.DataFrame({"srcaddr": ["10.0.0.1"] * 3, "dstaddr": ["1.2.3.4"] * 3, "instance_id": [None, "i-0000000000000000b", None],
                           "interface_id": ["eni-a", None, "eni-d"], "flow_direction": ["egress"] * 3},
@@ -206,3 +207,18 @@ def test_a_new_fleet_member_is_judged_by_its_fleet_and_says_so(tmp_path: Path) -
     assert f["resource"]["instanceDetails"]["instanceId"] == FLEET_HOSTS[3].instance  # the member, not the fleet
     info = _info(f)
     assert info["baselineOf"] == "asg:web-fleet" and info["historyDays"] == 11 and "443, 5432" in info["baseline"]
+
+
+def test_a_vpcs_own_ipv6_addresses_are_not_the_internet() -> None:
+    """A VPC's IPv6 addresses are global: an instance calling another over them is not on the Internet (no unusual
+    port, beacon or volume finding between them). The estate's /64s are learnt from the side each interface logs as its
+    own (v5+ flow direction), and kept across files; another customer's address in AWS's IPv6 space stays public."""
+    own_v6: set[str] = set()
+    app, search, google = "2600:1f18:4a3:6c00:3::10", "2600:1f18:4a3:6c00:3::60", "2a00:1450:4001:80b::200e"
+    first = mark_addresses(pl.DataFrame({"srcaddr": [app, app], "dstaddr": [search, google], "flow_direction": ["egress", "egress"]}),
+                           lambda ip: (), own_v6=own_v6)
+    assert first.select(PUBLIC_DEST.alias("p"))["p"].to_list() == [False, True]
+    later = mark_addresses(pl.DataFrame({"srcaddr": [search, search], "dstaddr": [app, "2600:1f18:4a3:9900::1"],
+                                         "flow_direction": pl.Series([None, None], dtype=pl.String)}), lambda ip: (), own_v6=own_v6)
+    assert later.select(PUBLIC_DEST.alias("p"))["p"].to_list() == [False, True]
+    assert later.select(PUBLIC_SRC.alias("p"))["p"].to_list() == [False, False]

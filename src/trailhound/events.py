@@ -147,6 +147,13 @@ class ApiCall(msgspec.Struct, rename=_API_CALL_RENAME, omit_defaults=True, gc=Fa
         return self.recipient_account_id or self.user_identity.account_id or "000000000000"
 
     @property
+    def presigned(self) -> bool:
+        """An S3 request made with a presigned URL (``AuthenticationMethod: QueryString``): CloudTrail names the
+        identity that signed it, but whoever held the URL — a customer's browser, a partner's script — sent it, from
+        wherever they are."""
+        return self.event_category == "Data" and b"QueryString" in memoryview(self.additional_event_data).tobytes()
+
+    @property
     def is_s3_data_event(self) -> bool:
         return self.event_category == "Data" and self.event_source == "s3.amazonaws.com"
 
@@ -183,6 +190,16 @@ class DnsQuery(msgspec.Struct, omit_defaults=True, gc=False):
     transport: str | None = None
     srcids: DnsSourceIds = msgspec.field(default_factory=DnsSourceIds)
     firewall_rule_action: str | None = None
+
+    @property
+    def seeks_address(self) -> bool:
+        """Whether the query looks for somewhere to connect to (A, AAAA, CNAME, HTTPS, ANY, or a type not logged), not
+        for facts about a name it was given: a mail server asks for a sender's SPF (TXT), DMARC (``_dmarc.``) and MX
+        records, a directory client for SRV and PTR records, whatever those names look like."""
+        return self.query_type.upper() in _ADDRESS_TYPES and "._" not in "." + self.query_name
+
+
+_ADDRESS_TYPES = frozenset({"", "A", "AAAA", "CNAME", "ANY", "HTTPS", "SVCB"})
 
 
 # Every VPC flow log field of versions 2-8, by its header name, with its column dtype.

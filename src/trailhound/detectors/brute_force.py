@@ -21,7 +21,7 @@ minute (a CI runner polling the company's Git server, monitoring's check_by_ssh:
 for an ACTOR over SSH or WinRM — how fleets are automated — ≥ 5 sessions a host on average (Ansible
 opens a few per host; guessing takes tries) and no such fan-out by the instance on an earlier day (a
 nightly playbook is its habit; its first night fires). Nobody automates RDP: a fan-out over it is a
-spray however few the tries. Git over SSH to GitHub's or Bitbucket's own networks (``intel.benign``'s
+spray however few the tries. Git over SSH to GitHub's, GitLab.com's or Bitbucket's own networks (``intel.benign``'s
 code-hosting set) is never an attempt: a pipeline fetches many repositories from several addresses.
 
 A slow tier (TARGET, Internet sources) catches what never bursts: >= 50 such sessions within an
@@ -67,7 +67,7 @@ _COLUMNS = ("srcaddr", "dstaddr", "srcport", "dstport", "bytes", "tcp_flags", "s
 
 
 # Why a fan-out to our own hosts over the service is not a spray, as the types' text says (RDP: nobody automates it).
-_FLEET = {"SSH": "(Ansible, monitoring); Git over SSH to GitHub/Bitbucket is not counted", "WinRM": "(Ansible, SCCM)"}
+_FLEET = {"SSH": "(Ansible, monitoring); Git over SSH to GitHub/GitLab/Bitbucket is not counted", "WinRM": "(Ansible, SCCM)"}
 
 
 def _fleet(svc: str) -> str:
@@ -218,7 +218,7 @@ class BruteForceActor(_BruteForce):
     ttl = 31 * DAY
 
     def observe(self, rows: list[tuple[Any, ...]]) -> Iterator[tuple[float, tuple[Any, ...]]]:
-        # Git over SSH to a code host (GitHub's git ranges, Bitbucket): a pipeline's fetches of many repositories
+        # Git over SSH to a code host (GitHub's git ranges, GitLab.com, Bitbucket): a pipeline's fetches of many repositories
         return super().observe([r for r in rows if r[3] != 22 or shipped_ip_set(r[1]) != "code-hosting"])
 
     def threshold(self, key: str, w: Window) -> bool:
@@ -294,6 +294,11 @@ def cases(start: datetime, account: str = "111122223333") -> list[Case]:
         Case("ci-fetches-repositories-from-github-over-ssh", None, [r for n, gh in enumerate(("140.82.112.3", "140.82.113.3", "140.82.114.4",
              "140.82.121.4")) for r in sessions(8, BUILD_HOST.ip, gh, 22, BUILD_HOST, 12, 3300, t0=t_fetch + timedelta(seconds=3 * n))],
              source="flow"),
+        # a GitOps controller polling thirty repositories on GitLab.com, Azure DevOps and CodeCommit over SSH every three minutes:
+        # GitLab.com's address is a code host's, the two others too few to be a spray
+        Case("gitops-polls-three-code-hosts-over-ssh", None, [r for n, host in enumerate(("172.65.251.78", "20.37.158.9", "52.94.226.180"))
+                                                             for r in sessions(12, BUILD_HOST.ip, host, 22, BUILD_HOST, 15, 3300,
+                                                                               t0=t_fetch + timedelta(hours=2, seconds=5 * n))], source="flow"),
         # Ansible's win_ping (forks=10) across forty Windows servers: three quick sessions each
         Case("ansible-pings-the-windows-fleet", None, [r for h in range(40) for r in sessions(
             3, BUILD_HOST.ip, f"10.0.6.{10 + h}", 5985, BUILD_HOST, 1, 6100, t0=t_ansible + timedelta(seconds=2 * h))], source="flow"),

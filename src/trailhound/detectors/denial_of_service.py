@@ -15,10 +15,12 @@ What makes a minute a flood:
   daily habit raises its own bar. A new instance has no history, and is judged on the floor alone:
   attackers flood from instances they have just launched.
 * flood-shaped: small packets (≤ ``MAX_PACKET`` bytes on average: a bulk upload to S3, a backup or a
-  video push fills its packets) and little coming back (TCP: at most ``TCP_ECHO`` times the bytes sent,
-  UDP and the rest: at most ``UDP_ECHO``). A download's outbound half is a stream of small ACKs, but
-  the data comes back; a DNS client gets answers larger than its queries; a voice relay receives as
-  much as it sends.
+  video push fills its packets) and little coming back (TCP: at most ``TCP_ECHO``
+  times the bytes sent, UDP and the rest: at most ``UDP_ECHO``; and, from flows the remote keeps up, fewer
+  than ``PACKETS_BACK`` of the packets sent). A download's outbound half is a stream of small ACKs, but
+  the data comes back; a DNS client gets answers larger than its queries; a voice relay receives as much as it sends; a game server's snapshots, an
+  authoritative DNS server's answers and a client's small requests to a cache are answered packet for
+  packet, however small the answers.
 * never: DNS to a public resolver (a busy resolver client is no flood), ICMP (GuardDuty has no type for
   it), one-way telemetry over UDP (syslog 514, statsd 8125, NetFlow/IPFIX/sFlow, GELF 12201).
 
@@ -90,10 +92,11 @@ COLUMNS = (pl.when(_OUT.fill_null(False)).then(pl.col("dstaddr")).otherwise(pl.c
            _SENT.then(pl.col("packets")).otherwise(0).alias("packets"), _SENT.then(pl.col("bytes")).otherwise(0).alias("bytes"),
            pl.when(_OUT.fill_null(False)).then(0).otherwise(pl.col("bytes")).alias("back"), _OUT.fill_null(False).cast(pl.Int64).alias("records"),
            _SENT.then(pl.col("packets").cast(pl.Int64) * 65536 + 65535 - pl.col("dstport").fill_null(0)).alias("heaviest"),
-           "instance_id", "interface_id", "account_id", "region", "start")
-(REMOTE, PROTO, MINUTE, PPS, BPS, PACKETS, BYTES, BACK, RECORDS, HEAVIEST, IID, ENI, ACCOUNT, REGION) = range(14)
+           "instance_id", "interface_id", "account_id", "region", "start",
+           pl.when(_OUT.fill_null(False)).then(0).otherwise(pl.col("packets")).alias("back_packets"))
+(REMOTE, PROTO, MINUTE, PPS, BPS, PACKETS, BYTES, BACK, RECORDS, HEAVIEST, IID, ENI, ACCOUNT, REGION, START, BACK_PACKETS) = range(16)
 _CONTEXT = tuple(enumerate((IID, ENI, ACCOUNT, REGION)))  # (slot in FloodState.context, column of a row)
-_SUMS = ("pps", "bps", "packets", "bytes", "back", "records")
+_SUMS = ("pps", "bps", "packets", "bytes", "back", "records", "back_packets")
 
 
 def compact(frame: pl.DataFrame, key: str, row: str) -> pl.DataFrame:
@@ -106,8 +109,9 @@ def compact(frame: pl.DataFrame, key: str, row: str) -> pl.DataFrame:
 
 
 OPEN = 64  # open minutes kept per instance: past this the lightest go (a sweep's lone SYNs, never a flood)
-# an open minute: [packets/s, bytes/s, packets, bytes, bytes back, records, heaviest record], keyed "remote|protocol|minute"
-O_PPS, O_BPS, O_PACKETS, O_BYTES, O_BACK, O_RECORDS, O_HEAVIEST = range(7)
+# an open minute: [packets/s, bytes/s, packets, bytes, bytes back, records, heaviest record, packets back], keyed "remote|protocol|minute"
+O_PPS, O_BPS, O_PACKETS, O_BYTES, O_BACK, O_RECORDS, O_HEAVIEST, O_BACK_PACKETS = range(8)
+PACKETS_BACK = 0.5  # a conversation: the remote sends at least half as many packets (a game's inputs, DNS queries, requests)
 
 
 def kind(protocol: int | None, dport: int | None, remote: str) -> str | None:
@@ -126,10 +130,12 @@ def kind(protocol: int | None, dport: int | None, remote: str) -> str | None:
 
 
 def flood_shaped(m: list[Any], ftype: str) -> bool:
-    packets, nbytes, back = m[O_PACKETS], m[O_BYTES], m[O_BACK]
+    """Small packets, and little coming back — neither in bytes nor, from flows the remote keeps up, in packets."""
+    packets, nbytes = m[O_PACKETS], m[O_BYTES]
+    back, back_packets = m[O_BACK], m[O_BACK_PACKETS] if len(m) > O_BACK_PACKETS else 0
     if ftype != UNUSUAL and nbytes > MAX_PACKET * max(packets, 1):
         return False  # full packets: a transfer, not a flood
-    return back <= (TCP_ECHO if ftype == TCP else UDP_ECHO) * nbytes
+    return back <= (TCP_ECHO if ftype == TCP else UDP_ECHO) * nbytes and back_packets < PACKETS_BACK * packets
 
 
 def _merge(into: list[Any], row: tuple[Any, ...]) -> None:
@@ -140,6 +146,9 @@ def _merge(into: list[Any], row: tuple[Any, ...]) -> None:
     into[O_BYTES] += row[BYTES] or 0
     into[O_BACK] += row[BACK] or 0
     into[O_RECORDS] += row[RECORDS] or 0
+    if len(into) == O_BACK_PACKETS:  # (a minute left open by a version without the count)
+        into.append(0)
+    into[O_BACK_PACKETS] += row[BACK_PACKETS] or 0
     heaviest = row[HEAVIEST]
     if heaviest is not None and (into[O_HEAVIEST] is None or heaviest > into[O_HEAVIEST]):
         into[O_HEAVIEST] = heaviest
@@ -192,7 +201,7 @@ class DenialOfService(KeyedDetector[FloodState]):
                     del opened[min(opened, key=lambda k: (opened[k][O_PPS], k))]
                 if not opened or row[MINUTE] < st.soonest:
                     st.soonest = row[MINUTE]
-                into = opened[slot] = [0.0, 0.0, 0, 0, 0, 0, None]
+                into = opened[slot] = [0.0, 0.0, 0, 0, 0, 0, None, 0]
             _merge(into, row)
         return self._close(key, st, watermark)
 
@@ -279,9 +288,9 @@ def cases(start: datetime, account: str = "111122223333") -> list[Case]:
     from trailhound.simulator.records import Case, flow_row, internet_addresses
 
     victim, carrier, s3, mirror, forwarder, *_ = internet_addresses(8, seed=91)
-    hosts = {name: case_host(n, name) for n, name in zip((*range(30, 40), 55, 56, 57), (
+    hosts = {name: case_host(n, name) for n, name in zip((*range(30, 40), 55, 56, 57, 58), (
         "batch-1", "batch-2", "batch-3", "batch-4", "batch-5", "batch-6", "sbc-1", "encoder-1", "dns-fwd-1", "build-9", "dns-client-1",
-        "load-test-1", "dns-fwd-2"))}
+        "load-test-1", "dns-fwd-2", "game-1"))}
     h = hosts
 
     def burst(host: Any, dst: str, dport: int, packets: int, size: int, *, protocol: int = 17, at: datetime | None = None,
@@ -331,6 +340,9 @@ def cases(start: datetime, account: str = "111122223333") -> list[Case]:
                                                   inbound=700_000, in_size=52), source="flow"),
         Case("large-download", None, burst(h["build-9"], mirror, 443, 400_000, 52, protocol=6, sources=4, flags=3, inbound=800_000,
                                            in_size=1448), source="flow"),
+        # a game server launched today, its snapshots to a relay (1,140 a second): the players' inputs come back as often
+        Case("new-game-server-snapshots-to-a-relay", None, burst(h["game-1"], carrier, 27015, 68_400, 260, inbound=68_400, in_size=70),
+             source="flow"),
         # a load test against our own load balancer's private address: not a public victim
         Case("load-test-on-a-private-address", None, burst(h["load-test-1"], "10.0.3.17", 80, 400_000, 256), source="flow"),
     ]

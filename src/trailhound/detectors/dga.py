@@ -8,7 +8,9 @@ registrable domains within minutes and nearly all come back NXDOMAIN. Two halves
   digit and consonant runs, rarity against benign n-grams, word segmentation for dictionary DGAs),
   trained offline by ``tools/train_dga.py`` and judging the label that carries the entropy (the
   registrable domain's, or a dynamic-DNS name's): CDN, load-balancer, S3 and antivirus lookup hashes
-  sit under their company's zone and are never scored. Once per distinct name, cached.
+  sit under their company's zone and are never scored. Once per distinct name, cached. Only lookups of
+  somewhere to connect to count (``DnsQuery.seeks_address``): a mail server checking spam senders' SPF,
+  DMARC and MX records asks about random-looking names it was given.
 * **per instance** — within 30 minutes, either ≥ ``MIN_HIGH`` distinct names scored DGA-like
   (≤ 0.1% of benign names score that high), or ≥ ``MIN_LOW`` distinct NXDOMAIN names over the lower
   threshold (2% of benign names; what dictionary and pronounceable DGAs reach), or ≥ ``MIN_WIDE``
@@ -75,12 +77,14 @@ class DgaBurst(WindowedDetector):
         judged = self.model.judge(q.query_name)
         if judged is None or judged.score < self.model.threshold_wide:
             return None  # an ordinary-looking name: the instance keeps no state for it
+        if not q.seeks_address:
+            return None  # a mail server checking a spam sender's SPF or DMARC record is not resolving a generated name
         return q.srcids.instance or q.srcaddr or None
 
     def observe(self, rows: list[DnsQuery]) -> Iterator[tuple[float, tuple[Any, ...]]]:
         high_at, low_at = self.model.threshold, self.model.threshold_low
         for q in rows:
-            j = self.model.judge(q.query_name)
+            j = self.model.judge(q.query_name) if q.seeks_address else None
             if j is None:
                 continue
             h, nx, high, low = _h(j.unit), q.rcode == "NXDOMAIN", j.score >= high_at, j.score >= low_at
@@ -203,4 +207,7 @@ def cases(start: datetime, account: str = "111122223333") -> list[Case]:
         Case("odd-but-real-names", None, queries(odd_but_real * 3, 120, spacing=2, answered=1), source="dns"),
         Case("nxdomain-typos", None, queries(typos, 170, spacing=0.3), source="dns"),
         Case("cdn-and-av-hashes", None, queries(cdn, 200, spacing=0.2, answered=3), source="dns"),
+        # a mail server checking forty spam senders' SPF and DMARC records (random throwaway domains, half unregistered)
+        Case("mail-server-checks-spam-senders", None, [{**r, "query_type": "TXT"} for r in queries(
+            [n for d in random_letters(rnd, 40) for n in (d, f"_dmarc.{d}")], 300, spacing=0.25, answered=4)], source="dns"),
     ]

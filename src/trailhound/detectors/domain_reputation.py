@@ -134,7 +134,9 @@ class DomainReputation(KeyedDetector[DomainState]):
 
     def candidates(self, events: Sequence[DnsQuery]) -> list[DnsQuery]:
         get, facts, miss = self._judged.get, self._facts, _MISS  # one memo probe per event
-        return [q for q in events if (f := get(q.query_name, miss)) is not None and (f is not miss or facts(q.query_name) is not None)]
+        # (only lookups of somewhere to connect to: a mail server's checks of the senders it is given are not its own contacts)
+        return [q for q in events if (f := get(q.query_name, miss)) is not None and (f is not miss or facts(q.query_name) is not None)
+                and q.seeks_address]
 
     def key_of(self, q: DnsQuery) -> str | None:
         got = self._facts(q.query_name)
@@ -267,6 +269,12 @@ def cases(start: datetime, account: str = "111122223333") -> list[Case]:
         # a backend calling its own app by the platform's default names: a chosen name and a deployment hash
         dns("rep-platform-default-app-names", None, ("billing-api-3f9c2a7d1e4b.herokuapp.com", ok),
             ("6512f0c3a9b4e70008d1c2e3--acme-docs.netlify.app", ok)),
+        # preview deployments of a web app: Vercel's hash and branch names (one torn down: NXDOMAIN), a Firebase channel
+        dns("rep-preview-deployments", None, ("acme-web-1js5oz4ny-acme-team.vercel.app", "NXDOMAIN"),
+            ("acme-web-git-feat-stone-river-acme-team.vercel.app", "NXDOMAIN"), ("acme-web--pr584-7j5lyka6.web.app", "NXDOMAIN"),
+            ("deploy-preview-647--acme-docs.netlify.app", ok)),
+        # generated words joined by a hyphen on free hosting: judged word by word, still random
+        dns("rep-free-hosting-random-words", ABUSED, ("xjqzkpwvah-ahskdjfqwe.herokuapp.com", ok)),
         # chrony's public NTP servers: "stratum" in NTP's sense, not a pool's
         dns("rep-ntp-stratum-server", None, ("ntp1.stratum2.ru", ok), ("stratum1.net", ok)),
         # a hash lookup (an anti-virus or mail reputation service) whose random label holds "xmr" between digits

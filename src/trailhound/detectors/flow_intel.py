@@ -86,7 +86,8 @@ class FlowThreatIntel(Detector):
                 # which GuardDuty applies to traffic in either direction.
                 if chosen and (direction == "OUTBOUND" or category is Category.CUSTOM):
                     out.append(self._occ(ftype, f"EC2 instance {target} is communicating with {remote}, {what}.", chosen, *ctx))
-            tor = [h for h in found if h.category in _TOR] if direction == "OUTBOUND" else []
+            # (Tor runs over TCP: an NTP server answering a relay host's ntpd, port 123 to 123, is no Tor circuit)
+            tor = [h for h in found if h.category in _TOR] if direction == "OUTBOUND" and proto == 6 else []
             if tor:
                 out.append(self._occ(TOR_CLIENT, f"EC2 instance {target} is communicating with the Tor node {remote}.", tor, *ctx))
         return out
@@ -122,6 +123,8 @@ def cases(start: datetime, account: str = "111122223333") -> list[Case]:
         flow("flow-custom", "UnauthorizedAccess:EC2/MaliciousIPCaller.Custom", custom=True, src=out, dst=ATTACKER_IP, sport=49155, dport=8009),
         flow("flow-tor-client", TOR_CLIENT, src=out, dst=tor_relay, sport=49156, dport=9001),
         flow("flow-benign", None, src=out, dst=BENIGN_IP, sport=49157, dport=443),
+        # a public NTP server answering a relay host's ntpd (port 123 to 123): Tor runs over TCP, this is no circuit
+        flow("ntp-server-answers-a-tor-relay-host", None, src=out, dst=tor_relay, sport=123, dport=123, protocol=17, flags=None, packets=1, nbytes=76),
         flow("flow-c2-connects-in-rejected", None, src=c2, dst=out, sport=48328, dport=17000, action="REJECT"),
         flow("flow-reply-to-c2", None, src=out, dst=c2, sport=80, dport=41016, flags=18),
         flow("flow-reply-to-c2-no-flags", None, src=out, dst=c2, sport=80, dport=41016, flags=None),

@@ -17,7 +17,8 @@ per role and instance:
 * an address seen on ``LEARNED_DAYS`` days becomes an expected source, as GuardDuty learns recurring
   ones (egress through an on-premises proxy fires on its first days, as in GuardDuty);
 * an instance that moves: a new AWS address taking over while its own go quiet (a NAT gateway replaced, a
-  stop and start that gave it a new public IP). A new AWS address of a pair that called from its own within
+  stop and start that gave it a new public IP), where the inventory does not name its addresses. A new AWS
+  address of a pair that called from its own within
   the last ``MOVE`` (or three of its usual gaps between calls, up to ``MOVE_MAX``) is held back as long: if
   the own address calls again meanwhile, two parties use the credentials and it is reported (as of its first
   call); if not, the instance moved and the address is its
@@ -172,7 +173,7 @@ class InstanceCredentialExfiltration(KeyedDetector[Egress]):
                 st.sources.append(src)
                 del st.strangers[src]
                 continue
-            if (0 <= t - st.last_own <= _hold(st) and src not in st.reported and len(st.held) < MAX_HELD and self.places.inside_aws(src)):
+            if (not st.pinned and 0 <= t - st.last_own <= _hold(st) and src not in st.reported and len(st.held) < MAX_HELD and self.places.inside_aws(src)):
                 st.held.append(Held(src, t, msgspec.json.encode(e)))  # a move, or a second user: the time held tells
                 continue
             if report_due(st.reported, src, t):
@@ -240,6 +241,10 @@ def cases(start: datetime, account: str = "111122223333") -> list[Case]:
     early = start - timedelta(hours=3)
     moved, busy = Host("i-0a7e0000000000c03", "eni-0a7e0000000000c03", "10.0.201.3"), Host("i-0a7e0000000000c04", "eni-0a7e0000000000c04", "10.0.201.4")
     return [
+        # a web app's presigned upload URLs, used by customers from their own networks: CloudTrail names the instance's session
+        Case("customers-upload-through-presigned-urls", None, calls(hosts[3], own[3], early, 3) + calls(
+            hosts[3], VPS, start, 3, "PutObject", "s3.amazonaws.com", eventCategory="Data", managementEvent=False,
+            additionalEventData={"SignatureVersion": "SigV4", "AuthenticationMethod": "QueryString", "bytesTransferredIn": 52311})),
         # the NAT gateway replaced (a new Elastic IP): the instance's calls move to it, the old address goes quiet
         Case("instance-behind-a-replaced-nat-gateway", None, calls(moved, "54.90.185.12", early, 36) + calls(moved, "54.90.187.99", start, 24)),
         # a busy instance goes on from its own address while another EC2 uses its key: held half an hour, then reported

@@ -1,9 +1,10 @@
 """Behavior:EC2/NetworkPortUnusual — an instance connects to a remote port it has no history of.
 
 Judged per instance against its own baseline (``habits``): the remote ports of the Internet hosts it
-opened connections to, in active days over the last 30 days (capped at the 24 most used, decayed).
+opened connections to, in active days over the last 35 days (a month-end job's is remembered; capped at the 24
+most used, decayed).
 An instance watched for a week and active on four days that opens a connection to a port below the
-ephemeral range it has not used in 30 days raises it — Medium, High for LDAP 389/1389 (the callback
+ephemeral range it has not used in 35 days raises it — Medium, High for LDAP 389/1389 (the callback
 of a log4j exploit). Never judged: the everyday ports (80, 443, 123: a CI host fetching from a new
 mirror is no news), and the ports other baseline types own (SMTP: Spambot; 53 and 853: the
 DefenseEvasion resolver types), nor replies from a high port the instance serves on (``habits.serving_ports``:
@@ -161,6 +162,6 @@ def cases(start: datetime, account: str = "111122223333") -> list[Case]:
         Case("passive-ftp-replies-without-flags", None, history(ftp, start, 10, usual) + transfers, source="flow"),
         Case("v2-log-client-reconnects-to-4444", TYPE, history(legacy, start, 10, usual) + now(legacy, attacker, 4444, flags=None), source="flow",
              role="ACTOR"),
-        # VNC to the reporting box's partner, used once three weeks ago: within the 30 days
+        # VNC to the reporting box's partner, used once three weeks ago: within the 35 days
         Case("port-seen-once-weeks-ago", None, sorted(seen_once, key=lambda r: r["start"]) + now(rare, db, 5900), source="flow"),
     ]

@@ -29,7 +29,7 @@ import polars as pl
 
 from trailhound.detectors.flows import EPHEMERAL_MIN, LOGGED_AT_SOURCE, SERVICE_PORTS, SOURCE_IS_LOCAL, UNANSWERED, opener
 from trailhound.enrich.geo import is_private
-from trailhound.engine import Count, Distinct, FindingType, Last, Sliding, Window, WindowedDetector, severity
+from trailhound.engine import Count, Distinct, FindingType, Last, Profile, ProfileState, Sliding, Window, WindowedDetector, severity
 from trailhound.events import Source
 from trailhound.findings.build import instance_key, instance_resource, network_connection, port
 from trailhound.findings.model import HIGH, MEDIUM, Occurrence
@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from trailhound.simulator.records import Case
 
 PORTSCAN = "Recon:EC2/Portscan"
+RETRIES = "retries"  # (a Portscan baseline value: the pair retried many ports over and over)
 PORTSWEEP = "Impact:EC2/PortSweep"
 MIN_PORTS = 20
 TRIES_PER_PORT, MANY_PORTS = 4, 100  # more tries per port than this is a retry loop, not a scan (unless the ports are many)
@@ -84,6 +85,9 @@ class Portscan(WindowedDetector):
     key = pl.concat_str(["srcaddr", "dstaddr"], separator="|")
     window = Sliding(length=300, step=60)
     reducers = {"ports": Distinct(), "attempts": Count(), "any": Last(), "own": Last()}
+    # retries of a host's ports (health checks while it reboots), remembered while the pair stays active: the episode
+    # that ends such a storm holds only its last seconds, one try a port
+    baseline = Profile(half_life=3600.0, period=60.0, capacity=1)
     where = FAILED_ATTEMPTS
     columns = _COLUMNS
 
@@ -97,8 +101,17 @@ class Portscan(WindowedDetector):
         ports = w["ports"].count
         return ports >= MIN_PORTS and (w["attempts"] <= TRIES_PER_PORT * ports or ports >= MANY_PORTS)
 
+    def learn(self, key: str, w: Window, usual: ProfileState) -> None:
+        ports = w["ports"].count
+        if ports >= MIN_PORTS and w["attempts"] > TRIES_PER_PORT * ports and ports < MANY_PORTS:
+            self.baseline.learn(usual, RETRIES, w.last)  # type: ignore[union-attr]
+
     def report(self, key: str, w: Window) -> list[Occurrence]:
         ports = w["ports"]
+        if not (w["attempts"] <= TRIES_PER_PORT * ports.count or ports.count >= MANY_PORTS) or w.seen_before(RETRIES):
+            # the whole episode, not the window that armed it: health checks at a rebooting host's ports armed it in their
+            # first seconds (one or two tries a port), and then went on trying every port every ten seconds
+            return []
         shown = ", ".join(str(p) for p in sorted(ports.items)[:10])
         return [_scan_occurrence(
             self, PORTSCAN, w, "EC2 instance {instance} is performing outbound port scans against remote host {remote}.",
@@ -176,6 +189,9 @@ def cases(start: datetime, account: str = "111122223333") -> list[Case]:
     elb = Host("-", "eni-0e1b0e1b0e1b0e1b0", "10.0.1.200", "alb-node-1")
     reboot = [flow_row(at(130 + k / 6), src=elb.ip, dst=target.ip, sport=30000 + k * 24 + p, dport=8001 + p, packets=1,
                        nbytes=60, flags=2, at=elb) for k in range(30) for p in range(24)]
+    # the same, the reboot starting 50 seconds into a minute: the first window holds one round of checks, the episode thirty
+    reboot_late = [flow_row(at(150 + 50 / 60 + k / 6), src=elb.ip, dst=target.ip, sport=31000 + k * 24 + p, dport=8101 + p, packets=1,
+                            nbytes=60, flags=2, at=elb) for k in range(30) for p in range(24)]
     nacl_replies = [flow_row(at(110 + i / 60), src=target.ip, dst="10.0.9.77", sport=443, dport=33000 + 17 * i, packets=3, nbytes=180,
                              flags=1, action="REJECT", at=target) for i in range(200)]
     return [
@@ -185,4 +201,5 @@ def cases(start: datetime, account: str = "111122223333") -> list[Case]:
         Case("s3-retries-rejected-egress", None, s3_retries, source="flow"),
         Case("nacl-rejects-replies", None, nacl_replies, source="flow"),
         Case("health-checks-while-the-target-reboots", None, reboot, source="flow"),
+        Case("health-checks-start-late-in-a-minute", None, reboot_late, source="flow"),
     ]

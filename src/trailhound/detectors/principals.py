@@ -41,6 +41,8 @@ def identity_key(e: ApiCall) -> str | None:
     kind = ident.type
     if e.event_type == "AwsServiceEvent" or kind is None or kind == "AWSService" or kind == "AWSAccount":
         return None
+    if e.event_category == "Data" and e.presigned:
+        return None  # a presigned URL's holder, not the identity that signed it, sent it: no behaviour of the identity
     ip = e.source_ip
     if not ip or not (ip[0].isdigit() or ":" in ip):  # findings.build.is_ip, inlined: asked of every call
         return None  # an AWS service calling for it ("ec2.amazonaws.com", "AWS Internal")
@@ -61,6 +63,8 @@ def identity_key(e: ApiCall) -> str | None:
         key = ident.principal_id or ident.access_key_id or "unknown"
     if _service_role(key):
         return None
+    if kind == "AssumedRole" and ident.arn and ident.arn.endswith("/CognitoIdentityCredentials"):
+        return None  # a Cognito identity pool's role: the app's end users, each from their own network and browser
     if kind == "AssumedRole" and ":role/aws-reserved/sso.amazonaws.com/" in key and ident.arn:
         return f"{key}/{ident.arn.rsplit('/', 1)[-1]}"  # Identity Center: the person behind the shared role
     return key
@@ -95,6 +99,7 @@ def call_sig(e: ApiCall) -> int | None:
     return n
 
 
+_SAME_FAMILY = {"aws-sdk-go-v2": "aws-sdk-go"}  # a major version of the same SDK (an add-on's upgrade) is no new client
 _CONSOLE = re.compile(r"console(\.[a-z0-9-]+)*\.amazonaws\.com|console\.aws\.amazon\.com|console/")
 
 
@@ -107,9 +112,14 @@ def agent_family(ua: str | None) -> str:
     # a browser session, not an SDK)
     if low.startswith("mozilla/") or "signin.amazonaws.com" in low or _CONSOLE.search(low):
         return "browser"
+    # a function or task runs where AWS puts it, in whatever language it was last written in: its platform is its client
+    if "exec-env/aws_lambda" in low:
+        return "lambda"
+    if "exec-env/aws_ecs" in low:
+        return "ecs"
     for family in _FAMILIES:
         if family in low:
-            return family
+            return _SAME_FAMILY.get(family, family)
     head = re.split(r"[/ (]", low, maxsplit=1)[0]
     return re.sub(r"[\d.]+$", "", head)[:24] or "other"
 

@@ -53,6 +53,8 @@ def credential_key(e: ApiCall) -> str | None:
     batch's calls for both detectors: a pass of its own would cost more than the work the Lambda/ECS
     detector does)."""
     ident = e.user_identity
+    if e.event_category == "Data" and e.presigned:
+        return None  # a presigned URL used by whoever it was handed to: the session's credentials never left it
     if ident.type != "AssumedRole":
         if e.event_name == "AssumeRole" and ident.type == "AWSService":
             arn = issued_session(e)

@@ -1,7 +1,7 @@
 """Backdoor:EC2/Spambot — an instance with no history of SMTP starts delivering mail to many servers.
 
 Judged per instance against its own baseline (``habits``): the SMTP ports (25, and the submission
-ports 465 and 587) it used on earlier days within 30 days. On a day when a settled instance (watched
+ports 465 and 587) it used on earlier days within 35 days. On a day when a settled instance (watched
 for a week, active on four days) connects to ``MIN_SERVERS`` distinct public addresses on SMTP ports
 it has no history of, it is sending mail the way spam bots do: straight to many recipients' mail
 servers. Reported once that day, when the count is reached. A mail relay that delivers every day has

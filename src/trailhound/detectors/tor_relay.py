@@ -1,7 +1,8 @@
 """UnauthorizedAccess:EC2/TorRelay — Tor relays keep connecting in to the same port of an instance.
 
 Tor users reach a public service through exit nodes; several distinct relays that are not exits
-opening connections to one port within an hour is the pattern of an instance that is itself a relay. Keyed
+opening TCP connections to one port within an hour is the pattern of an instance that is itself a relay (Tor
+runs over TCP only: relay hosts asking a public NTP or DNS server are its clients, not its peers). Keyed
 by (instance, port); state is the relays seen in the last hour, so the verdict does not depend on
 how the flows were cut into files or batches. About 170 bytes per (instance, port) while relays
 are seen, deleted two hours after the last one.
@@ -36,12 +37,12 @@ class TorRelay(WindowedDetector):
     method = "threat intel"  # windowed, but what makes it suspicious is the list
     consumes = Source.FLOW
     findings = (FindingType(TYPE, severity(HIGH), "TA0011 Command and Control", "T1090.003 Proxy: Multi-hop Proxy",
-                            f"≥{MIN_RELAYS} Tor relays that are not exits connecting in to one port of an instance within an hour"),)
+                            f"≥{MIN_RELAYS} Tor relays that are not exits connecting in (TCP) to one port of an instance within an hour"),)
     key = pl.concat_str([pl.coalesce("instance_id", "interface_id", "dstaddr"), pl.col("dstport").cast(pl.Utf8)], separator="|")
     window = Sliding(length=3600, step=300)
     reducers = {"relays": Distinct(), "context": Last()}
 
-    where = pl.col("listed") & ACCEPTED
+    where = pl.col("listed") & ACCEPTED & (pl.col("protocol") == 6)  # Tor runs over TCP: relay hosts' NTP and DNS are no relaying
     columns = _COLUMNS
 
     def observe(self, rows: list[tuple[Any, ...]]) -> Iterator[tuple[float, tuple[Any, ...]]]:
@@ -85,6 +86,9 @@ def cases(start: datetime, account: str = "111122223333") -> list[Case]:
     return [
         Case("tor-relay", TYPE, [flow_row(t0 + timedelta(minutes=2 * i), account=account, src=r, dst=LOCAL_IP, sport=40000 + i, dport=9001)
                                  for i, r in enumerate(relays)], source="flow", role="ACTOR"),
+        # relay hosts' ntpd asking a public NTP server (UDP): clients of its time service, not Tor peers
+        Case("relay-hosts-ask-a-public-ntp-server", None, [flow_row(t0 + timedelta(minutes=2 * i), account=account, src=r, dst=LOCAL_IP, sport=123,
+                                                                    dport=123, protocol=17, flags=None) for i, r in enumerate(relays)], source="flow"),
         Case("tor-relay-one-peer", None, flow_row(late, account=account, src=relays[0], dst=LOCAL_IP, sport=40100, dport=9002), source="flow"),
         # three exits within minutes: Tor users reaching a public web service, not a relay
         Case("tor-exits-reach-a-web-server", None, [flow_row(late + timedelta(minutes=i), account=account, src=x, dst=LOCAL_IP, sport=42000 + i,

@@ -2,7 +2,7 @@
 
 Judged per instance against its own baseline (``habits``): of each remote host it sent bulk data to
 (records of ``BIG_RECORD`` bytes or more, on connections it opened), the largest day's total in the
-last 30 days; and the same per owner of such hosts — the network's owner (AWS, or the ASN
+last 35 days; and the same per owner of such hosts — the network's owner (AWS, or the ASN
 organisation), else its /24 (/48) — because S3 or a CDN answers from ever new addresses: an encoder
 uploading to S3 every day has a habit with S3, whatever today's address. A settled instance (watched
 for a week, active on four days) that sends a host ``MIN_BYTES`` or more in a day, and ``FACTOR``

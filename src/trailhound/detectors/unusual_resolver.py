@@ -4,7 +4,7 @@ resolving names somewhere its defenders cannot see.
 An instance that sends its DNS to the VPC resolver leaves a query log and meets its DNS firewall;
 one that switches to a public resolver (53), to DNS over HTTPS (443 to a resolver's address) or over
 TLS (853) leaves neither. Judged per instance against its own baseline (``habits``): the resolvers it
-used, by operator and kind, in the last 30 days. A settled instance (watched for a week, active on
+used, by operator and kind, in the last 35 days. A settled instance (watched for a week, active on
 four days) that uses one it has no recent history with raises the kind's type, once a day, and
 learns it.
 

@@ -12,6 +12,7 @@ connection from the other without a string operation per row.
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Callable
 from typing import Any
 
@@ -34,10 +35,13 @@ def public(column: str) -> pl.Expr:
 
 
 def mark_addresses(df: pl.DataFrame, lookup: Callable[[str], Any], trusted: Callable[[str], Any] | None = None,
-                   memo: dict[str, int] | None = None, groups: tuple[dict[str, str], dict[str, str]] | None = None) -> pl.DataFrame:
+                   memo: dict[str, int] | None = None, groups: tuple[dict[str, str], dict[str, str]] | None = None,
+                   own_v6: set[str] | None = None) -> pl.DataFrame:
     """``memo`` (address -> LISTED|TRUSTED|PRIVATE bits) carries the judgements from file to file: a
     flow file names mostly the addresses the last one did, and three lookups per address per file
-    cost more than the rest of this stage. Valid while the lists behind ``lookup``/``trusted`` stay put."""
+    cost more than the rest of this stage. Valid while the lists behind ``lookup``/``trusted`` stay put.
+    ``own_v6``: the /64 networks of the estate's own IPv6 addresses, learned here (``own_networks``): a VPC's
+    IPv6 addresses are global, and one instance talking to another over them is not talking to the Internet."""
     addresses = pl.concat([df["srcaddr"], df["dstaddr"]]).drop_nulls().unique().to_list()
     if memo is None:
         memo = {}
@@ -69,8 +73,38 @@ def mark_addresses(df: pl.DataFrame, lookup: Callable[[str], Any], trusted: Call
     else:
         columns |= {"src_private": none, "dst_private": none}
     columns["src_public"], columns["dst_public"] = public("srcaddr"), public("dstaddr")
+    if own_v6 is not None and any(":" in a for a in addresses):
+        own = own_networks(df, addresses, own_v6)
+        if own:
+            columns["src_public"] = columns["src_public"] & ~src.is_in(own).fill_null(False)
+            columns["dst_public"] = columns["dst_public"] & ~dst.is_in(own).fill_null(False)
     columns["instance_group"] = _groups(df, groups) if groups and groups[0] else pl.repeat(None, df.height, dtype=pl.String)
     return df.with_columns(**columns)
+
+
+MAX_OWN_V6 = 4096
+
+
+def own_networks(df: pl.DataFrame, addresses: list[str], own_v6: set[str]) -> list[str]:
+    """The file's IPv6 addresses in the estate's own /64s: those its interfaces log as their own side (the source of
+    an egress record, the destination of an ingress one: v5+ logs say which), learned into ``own_v6``, and any other
+    address in them."""
+    if df["flow_direction"].null_count() < df.height:
+        mine = df.lazy().select(pl.when(pl.col("flow_direction") == "egress").then(pl.col("srcaddr"))
+                                .when(pl.col("flow_direction") == "ingress").then(pl.col("dstaddr")).alias("a")).unique().collect()["a"]
+        for a in mine.drop_nulls().to_list():
+            if ":" in a and len(own_v6) < MAX_OWN_V6:
+                net = _net64(a)
+                if net is not None:
+                    own_v6.add(net)
+    return [a for a in addresses if ":" in a and _net64(a) in own_v6] if own_v6 else []
+
+
+def _net64(address: str) -> str | None:
+    try:
+        return ipaddress.IPv6Address(address).exploded[:19]
+    except ValueError:
+        return None
 
 
 def _groups(df: pl.DataFrame, groups: tuple[dict[str, str], dict[str, str]]) -> pl.Expr:

@@ -47,7 +47,9 @@ def _items(value: Any) -> list[dict[str, Any]]:
     return _dicts(value)
 
 
-GROUP_TAGS = (("aws:autoscaling:groupName", "asg"), ("eks:nodegroup-name", "eks-nodegroup"))
+# (Karpenter's nodes carry their NodePool's name, v1; its Provisioner's before: a pool's nodes are as alike as a node group's)
+GROUP_TAGS = (("aws:autoscaling:groupName", "asg"), ("eks:nodegroup-name", "eks-nodegroup"), ("karpenter.sh/nodepool", "karpenter"),
+              ("karpenter.sh/provisioner-name", "karpenter"))
 GROUP_PREFIXES = tuple(f"{kind}:" for _, kind in GROUP_TAGS)  # how a fleet's name starts (an address never does)
 
 
@@ -182,7 +184,7 @@ class Inventory:
 
     def groups(self) -> tuple[dict[str, str], dict[str, str]]:
         """(instance id -> group, interface id -> group) for the instances of a fleet whose members are
-        interchangeable by design — an Auto Scaling group, an EKS node group (by their tags) — so that a
+        interchangeable by design — an Auto Scaling group, an EKS node group, a Karpenter NodePool (by their tags) — so that a
         member launched an hour ago is judged by what its fleet does, not left in a warm-up of its own.
         Names, launch templates and images are not groups: one AMI serves unrelated workloads."""
         if self._groups is None or self._groups[0] != self._version:

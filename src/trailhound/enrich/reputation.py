@@ -215,7 +215,7 @@ class Reputation:
         if abused:
             signals.append((ABUSED_KINDS[abused], WEIGHTS[ABUSED_KINDS[abused]], zone))
         chosen = chosen_part(label)
-        score = self.model.score(chosen) if chosen else 0.0
+        score = word_score(self.model, chosen) if chosen else 0.0
         digits = sum(c.isdigit() for c in chosen)
         lexical = {"dgaScore": round(score, 4), "entropy": round(_entropy(chosen), 3), "digits": digits, "length": len(chosen)}
         if score >= self.model.threshold_head:
@@ -247,15 +247,34 @@ class Reputation:
 
 
 def chosen_part(label: str) -> str:
-    """The part of a label its owner chose: without the hex hashes a platform appends to a chosen name (Heroku's
-    ``billing-api-3f9c2a7d1e4b``, Netlify's ``6512f0c3a9b4e70008d1c2e3--acme-docs``), which are no sign of a
+    """The part of a label its owner chose: without the hashes a platform appends to a chosen name (Heroku's
+    ``billing-api-3f9c2a7d1e4b``, Netlify's ``6512f0c3a9b4e70008d1c2e3--acme-docs``, Vercel's preview
+    ``acme-web-1js5oz4ny-acme-team``, Firebase's channel ``acme-web--pr584-7j5lyka6``), which are no sign of a
     generated name. A label that is only hashes is judged whole."""
     parts = label.split("-")
-    kept = [p for p in parts if not (len(p) >= 8 and _HEX_HASH.fullmatch(p) and any(c.isdigit() for c in p))]
+    kept = [p for p in parts if not _platform_hash(p)]
     return "-".join(p for p in kept if p) if len(kept) < len(parts) and any(sum(c.isalpha() for c in p) >= 3 for p in kept) else label
 
 
+def _platform_hash(part: str) -> bool:
+    """Hex of 8+ characters with a digit, or base-36 of 7-12 with two digits and two letters."""
+    digits = sum(c.isdigit() for c in part)
+    return (len(part) >= 8 and digits >= 1 and bool(_HEX_HASH.fullmatch(part))) or (
+        7 <= len(part) <= 12 and digits >= 2 and len(part) - digits >= 2 and bool(_BASE36.fullmatch(part)))
+
+
+def word_score(model: Any, label: str) -> float:
+    """The model's score of a chosen name, hyphen-joined words judged word by word: the most random-looking word of
+    four or more characters (the model learnt from DGA labels, which have no hyphens, and reads any long hyphenated
+    name as generated: ``acme-web-git-feat-stone-river-acme-team`` scores 0.9997 whole, 0.006 at most by word)."""
+    words = [w for w in label.split("-") if len(w) >= 4]
+    if "-" not in label or not words:
+        return float(model.score(label))
+    return max(float(model.score(w)) for w in words)
+
+
 _HEX_HASH = re.compile(r"[0-9a-f]+")
+_BASE36 = re.compile(r"[0-9a-z]+")
 
 
 @functools.lru_cache(maxsize=4)

@@ -63,7 +63,8 @@ class FlowAddresses:
         self.trusted = trusted
         self.inventory = inventory
         self.memo: dict[str, int] = {}  # the lists are fixed for a scan: judge each address once
+        self.own_v6: set[str] = set()  # the estate's own IPv6 /64s, as its interfaces log them
 
     def __call__(self, source: Source, batch: Any, problems: list[Problem]) -> Any:
         groups = self.inventory.groups() if self.inventory is not None else None
-        return mark_addresses(batch, self.lookup, self.trusted, self.memo, groups)
+        return mark_addresses(batch, self.lookup, self.trusted, self.memo, groups, self.own_v6)

@@ -181,9 +181,10 @@ class BenignSets:
 
     # -- judging -------------------------------------------------------------------------
     def ip(self, address: str) -> str | None:
-        """The benign set an address is in, or None."""
+        """The benign set an address is in, or None: a service's own address inside a CDN's range (GitLab.com behind
+        Cloudflare) is the service's."""
         hit = self._ip_lookup(address)
-        return hit[0] if hit else None
+        return next((h for h in hit if h != "cdn"), hit[0]) if hit else None
 
     def sinkhole(self, address: str) -> bool:
         return bool(self._sink_lookup(address))
