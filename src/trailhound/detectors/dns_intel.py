@@ -114,6 +114,7 @@ class DnsThreatIntel(Rule):
         out: list[Occurrence] = []
         name = q.query_name.rstrip(".").lower()
         hits = list(self.intel.domain(name))
+        answered = ""
         for answer in q.answers:
             if answer.type in ("A", "AAAA"):
                 if answer.rdata in IMDS_ADDRESSES and not _IMDS_OWN_NAMES.fullmatch(name):
@@ -123,14 +124,20 @@ class DnsThreatIntel(Rule):
                         "This is a DNS rebinding attempt to reach instance credentials through a web application.",
                         info={"domain": name}, key=name,
                     ))
-                # A domain answered with a sinkhole address is being redirected to a black hole.
-                hits.extend(h for h in self.intel.ip(answer.rdata) if h.category is Category.BLACKHOLE)
+                # A domain answered with a sinkhole address is being redirected to a black hole. Not an AWS address: a
+                # sinkhole run on EC2 is given up and its address rented again (a SaaS's API answered with one of them).
+                sunk = [h for h in self.intel.ip(answer.rdata) if h.category is Category.BLACKHOLE]
+                if sunk and not self.places.inside_aws(answer.rdata):
+                    hits.extend(sunk)
+                    answered = answered or answer.rdata
         for category, (ftype, what, _, _) in DNS_TYPES.items():
             chosen = [h for h in hits if h.category is category]
             if chosen:
+                by_answer = category is Category.BLACKHOLE and not any(h.category is category for h in self.intel.domain(name))
                 out.append(dns_occurrence(
                     q, ftype, self.severity(ftype), f"EC2 instance {asker(q)} is querying {name}, a domain associated with {what}.",
-                    f"EC2 instance {asker(q)} queried {name}, which is on {chosen[0].list_name}"
+                    (f"EC2 instance {asker(q)} queried {name}, which was answered with {answered}, an address on {chosen[0].list_name}"
+                     if by_answer else f"EC2 instance {asker(q)} queried {name}, which is on {chosen[0].list_name}")
                     + (f" ({', '.join(chosen[0].threat_names)})" if chosen[0].threat_names else "") + ".",
                     info=threat_info(chosen) | {"domain": name}, key=name, hits=chosen,
                 ))
@@ -151,6 +158,8 @@ def cases(start: datetime, account: str = "111122223333") -> list[Case]:
         dns("dns-crypto", "CryptoCurrency:EC2/BitcoinTool.B!DNS", "xmr.pool.minergate.com"),
         dns("dns-blackhole", "Trojan:EC2/BlackholeTraffic!DNS", "guarddutyblackholeactivity.com"),
         dns("dns-sinkholed-answer", "Trojan:EC2/BlackholeTraffic!DNS", "updates.example-cdn.net", answers=[sink]),
+        # an API answered with an EC2 address a sinkhole once had (maltrail's list names some): rented again since
+        dns("dns-answer-a-former-sinkhole-on-ec2", None, "api.example-saas.com", answers=["34.229.84.179"]),
         dns("dns-drop-point", "Trojan:EC2/DropPoint!DNS", "guarddutydroppointactivity.com"),
         dns("dns-phishing", "Trojan:EC2/PhishingDomainRequest!DNS", "login.guarddutyphishingactivity.com"),
         dns("dns-drive-by", "Trojan:EC2/DriveBySourceTraffic!DNS", "guarddutydrivebyactivity.com"),
