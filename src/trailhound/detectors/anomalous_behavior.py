@@ -30,7 +30,6 @@ from trailhound.engine.runner import timed
 from trailhound.events import ApiCall, Source
 from trailhound.findings.build import api_occurrence
 from trailhound.findings.model import HIGH, LOW, MEDIUM, Detection, Occurrence
-from trailhound.intel.index import Category
 
 if TYPE_CHECKING:
     from trailhound.simulator.records import Case
@@ -129,13 +128,12 @@ class AnomalousBehavior(KeyedDetector[ip.IdentityProfile]):
                     hour = ip.hour_of_week(t)  # like the region, evidence only: everyone works late some day
                     if ip.unseen(st, ip.HOUR, hour, t):
                         odd[ip.HOUR] = hour
-                    tor = any(h.category is Category.TOR_EXIT for h in self.intel.ip(e.source_ip))
                     st.recent = [r for r in st.recent if t - r[0] <= NEARBY][-15:] + [[t, api, cls, e.succeeded]]
                     anomalous = True
                     if (cls != "Discovery" or sum(1 for r in st.recent if r[2] == "Discovery") >= DISCOVERY_SERIES) and \
                             t - st.reported.get(cls, -NEARBY) >= NEARBY:  # (kept in the state: the same reports whatever the batches)
                         st.reported[cls] = t
-                        hits.append((cls, e, {ip.API: api, **odd}, anonymizing(e.source_ip, info, tor, self.places)))
+                        hits.append((cls, e, {ip.API: api, **odd}, anonymizing(e.source_ip, info, self.intel, self.places)))
             ip.learn(st, values, t)
             if cls is not None and e.succeeded:  # a refused call is no habit
                 ip.learn(st, {ip.API: api}, t)

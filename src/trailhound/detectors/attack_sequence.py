@@ -49,7 +49,6 @@ from trailhound.events import ApiCall, Source
 from trailhound.findings.build import api_occurrence
 from trailhound.findings.model import CRITICAL, AccessKeyResource, Detection, Occurrence, Raised
 from trailhound.findings.model import Sequence as Seq
-from trailhound.intel.index import Category
 
 if TYPE_CHECKING:
     from trailhound.simulator.records import Case
@@ -153,11 +152,8 @@ class AttackSequence(KeyedDetector[Signals]):
 
     def _unseen(self, e: ApiCall, info: Any, odd: list[str]) -> str:
         """A signal's unseen place (``_place``), asking whether a new network anonymizes (Tor, hosting, a VPN's range)."""
-        anon = None
-        if any(v.startswith("network ") for v in odd):
-            tor = any(h.category is Category.TOR_EXIT for h in self.intel.ip(e.source_ip))
-            anon = anonymizing(e.source_ip, info, tor, self.places)
-        return _place(odd, anon)
+        new_network = any(v.startswith("network ") for v in odd)
+        return _place(odd, anonymizing(e.source_ip, info, self.intel, self.places) if new_network else None)
 
     def _judge(self, key: str, e: ApiCall, st: Signals, signal: list[Any]) -> Occurrence | None:
         ident = e.user_identity

@@ -84,7 +84,7 @@ class DgaBurst(WindowedDetector):
     def observe(self, rows: list[DnsQuery]) -> Iterator[tuple[float, tuple[Any, ...]]]:
         high_at, low_at = self.model.threshold, self.model.threshold_low
         for q in rows:
-            j = self.model.judge(q.query_name) if q.seeks_address else None
+            j = self.model.judge(q.query_name)
             if j is None:
                 continue
             h, nx, high, low = _h(j.unit), q.rcode == "NXDOMAIN", j.score >= high_at, j.score >= low_at

@@ -113,7 +113,8 @@ class DnsThreatIntel(Rule):
     def match(self, q: DnsQuery) -> list[Occurrence] | None:
         out: list[Occurrence] = []
         name = q.query_name.rstrip(".").lower()
-        hits = list(self.intel.domain(name))
+        named = list(self.intel.domain(name))
+        hits = list(named)
         answered = ""
         for answer in q.answers:
             if answer.type in ("A", "AAAA"):
@@ -133,7 +134,7 @@ class DnsThreatIntel(Rule):
         for category, (ftype, what, _, _) in DNS_TYPES.items():
             chosen = [h for h in hits if h.category is category]
             if chosen:
-                by_answer = category is Category.BLACKHOLE and not any(h.category is category for h in self.intel.domain(name))
+                by_answer = bool(answered) and not any(h.category is category for h in named)
                 out.append(dns_occurrence(
                     q, ftype, self.severity(ftype), f"EC2 instance {asker(q)} is querying {name}, a domain associated with {what}.",
                     (f"EC2 instance {asker(q)} queried {name}, which was answered with {answered}, an address on {chosen[0].list_name}"

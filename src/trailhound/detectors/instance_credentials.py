@@ -18,12 +18,11 @@ per role and instance:
   ones (egress through an on-premises proxy fires on its first days, as in GuardDuty);
 * an instance that moves: a new AWS address taking over while its own go quiet (a NAT gateway replaced, a
   stop and start that gave it a new public IP), where the inventory does not name its addresses. A new AWS
-  address of a pair that called from its own within
-  the last ``MOVE`` (or three of its usual gaps between calls, up to ``MOVE_MAX``) is held back as long: if
-  the own address calls again meanwhile, two parties use the credentials and it is reported (as of its first
-  call); if not, the instance moved and the address is its
-  egress (or, when the logs end first, reported). A key stolen from a busy instance is still used while the
-  instance goes on; from a quiet one it is reported at once, as before.
+  address of a pair that called from its own within the last ``MOVE`` (or three of its usual gaps between
+  calls, up to ``MOVE_MAX``) is held back as long: if the own address calls again meanwhile, two parties use
+  the credentials and it is reported (as of its first call); if not, the instance moved and the address is
+  its egress (or, when the logs end first, reported). A key stolen from a busy instance is still used while
+  the instance goes on; from a quiet one it is reported at once, as before.
 
 Any other public address raises OutsideAWS, or InsideAWS when it is AWS's (another account's EC2, a
 Lambda) (``Places.inside_aws``: the operator's ip-ranges.json, else Amazon's ASNs). Calls AWS makes

@@ -76,6 +76,12 @@ def _scan_occurrence(det: WindowedDetector, ftype: str, w: Window, title: str, d
     )
 
 
+def _retried(w: Window) -> bool:
+    """More than ``TRIES_PER_PORT`` tries a port (unless the ports are ``MANY_PORTS``): checks retried on a schedule."""
+    ports = w["ports"].count
+    return w["attempts"] > TRIES_PER_PORT * ports and ports < MANY_PORTS
+
+
 class Portscan(WindowedDetector):
     name = "port-scan"
     consumes = Source.FLOW
@@ -98,17 +104,15 @@ class Portscan(WindowedDetector):
     def threshold(self, key: str, w: Window) -> bool:
         # a scan tries each port about once (nmap retries twice at most); a load balancer's health checks of a host's
         # many target ports fail over and over while it reboots: dozens of tries per port
-        ports = w["ports"].count
-        return ports >= MIN_PORTS and (w["attempts"] <= TRIES_PER_PORT * ports or ports >= MANY_PORTS)
+        return w["ports"].count >= MIN_PORTS and not _retried(w)
 
     def learn(self, key: str, w: Window, usual: ProfileState) -> None:
-        ports = w["ports"].count
-        if ports >= MIN_PORTS and w["attempts"] > TRIES_PER_PORT * ports and ports < MANY_PORTS:
+        if w["ports"].count >= MIN_PORTS and _retried(w):
             self.baseline.learn(usual, RETRIES, w.last)  # type: ignore[union-attr]
 
     def report(self, key: str, w: Window) -> list[Occurrence]:
         ports = w["ports"]
-        if not (w["attempts"] <= TRIES_PER_PORT * ports.count or ports.count >= MANY_PORTS) or w.seen_before(RETRIES):
+        if _retried(w) or w.seen_before(RETRIES):
             # the whole episode, not the window that armed it: health checks at a rebooting host's ports armed it in their
             # first seconds (one or two tries a port), and then went on trying every port every ten seconds
             return []

@@ -21,6 +21,7 @@ from typing import Any, NamedTuple
 from trailhound.detectors.api_classes import LAUNCHES
 from trailhound.engine.runner import memo_of
 from trailhound.events import ApiCall
+from trailhound.intel.index import Category
 
 _SERVICE_ROLE = re.compile(r":role/aws-service-role/|:role/(?:aws-reserved/[^/]+/)?AWSServiceRoleFor", re.I)
 
@@ -133,10 +134,10 @@ def origin(e: ApiCall, info: Any) -> tuple[str, str | None]:
     return f"net {net}", info.country_code if info is not None else None
 
 
-def anonymizing(ip: str | None, info: Any, tor: bool, places: Any) -> str | None:
-    """What anonymizes a call from ``ip`` ("Tor", "hosting", "VPN"), or None. Asked only of anomalous
-    calls (the VPN ranges load on the first one; ``places.vpn_egress`` remembers each address)."""
-    if tor:
+def anonymizing(ip: str | None, info: Any, intel: Any, places: Any) -> str | None:
+    """What anonymizes a call from ``ip`` ("Tor": an exit on ``intel``'s lists, "hosting", "VPN"), or None. Asked only
+    of anomalous calls (the VPN ranges load on the first one; ``places.vpn_egress`` remembers each address)."""
+    if intel is not None and any(h.category is Category.TOR_EXIT for h in intel.ip(ip)):
         return "Tor"
     if info is not None and info.asn in HOSTING_ASNS:
         return "hosting"

@@ -12,6 +12,7 @@ connection from the other without a string operation per row.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections.abc import Callable
 from typing import Any
@@ -100,6 +101,7 @@ def own_networks(df: pl.DataFrame, addresses: list[str], own_v6: set[str]) -> li
     return [a for a in addresses if ":" in a and _net64(a) in own_v6] if own_v6 else []
 
 
+@functools.lru_cache(maxsize=65_536)  # (a file's addresses are mostly the last file's)
 def _net64(address: str) -> str | None:
     try:
         return ipaddress.IPv6Address(address).exploded[:19]
