@@ -49,7 +49,7 @@ STRATUS: dict[str, tuple[frozenset[str], frozenset[str], str]] = {
     "aws.credential-access.secretsmanager-retrieve-secrets": (frozenset({CRED}), frozenset(), "GetSecretValue is listed under CredentialAccess"),
     "aws.credential-access.ssm-retrieve-securestring-parameters": (frozenset({CRED}), frozenset(), "by tactic"),
     "aws.defense-evasion.cloudtrail-delete": (frozenset({TRAIL_OFF}), frozenset({DEFENSE}), "DeleteTrail"),
-    "aws.defense-evasion.cloudtrail-event-selectors": (frozenset({DEFENSE}), frozenset({TRAIL_OFF}), "PutEventSelectors excluding management events; GuardDuty documents CloudTrailLoggingDisabled only for stopped/deleted trails"),
+    "aws.defense-evasion.cloudtrail-event-selectors": (frozenset({DEFENSE}), frozenset({TRAIL_OFF}), "PutEventSelectors excluding management events: Trailhound's CloudTrailLoggingDisabled takes it (a trail that logs no management writes); GuardDuty documents the type for stopped/deleted trails"),
     "aws.defense-evasion.cloudtrail-stop": (frozenset({TRAIL_OFF}), frozenset({DEFENSE}), "StopLogging"),
     "aws.defense-evasion.dns-delete-logs": (frozenset({DEFENSE}), frozenset(), "DeleteResolverQueryLogConfig, by tactic"),
     "aws.defense-evasion.organizations-leave": (frozenset({DEFENSE}), frozenset(), "LeaveOrganization, by tactic"),
@@ -240,6 +240,7 @@ BUCKET_PUBLIC = frozenset({"Policy:S3/BucketAnonymousAccessGranted", "Policy:S3/
 PANTHER: dict[str, tuple[frozenset[str], frozenset[str] | None]] = {
     "AWS.CloudTrail.Stopped": (frozenset({TRAIL_OFF}), None),
     "AWS.CloudTrail.SecurityConfigurationChange": (frozenset({TRAIL_OFF}), frozenset({"StopLogging", "DeleteTrail"})),
+    "AWS.CloudTrail.EventSelectorsDisabled": (frozenset({TRAIL_OFF}), None),
     "AWS.Root.Activity": (frozenset({ROOT}), None),
     "AWS.Console.RootLogin": (frozenset({ROOT}), None),
     "AWS.CloudTrail.RootAccessKeyCreated": (frozenset({ROOT}), None),

@@ -25,12 +25,13 @@ def test_scan_writes_jsonl_and_summary(tmp_path: Path, shared_data: Path) -> Non
     assert "Stealth:IAMUser/CloudTrailLoggingDisabled" in p.stdout
     lines = out.read_text().splitlines()
     findings = [json.loads(line) for line in lines]
-    assert len(findings) == 2 and {f["type"] for f in findings} == {"Stealth:IAMUser/CloudTrailLoggingDisabled"}
+    # StopLogging, DeleteTrail, and event selectors that take no management events: the three trails switched off
+    assert len(findings) == 3 and {f["type"] for f in findings} == {"Stealth:IAMUser/CloudTrailLoggingDisabled"}
     # a second scan continues: nothing new is read, the findings are still reported from the store
     p2 = run("scan", shared_data / "stratus-red-team-detonation-logs", "--db", db)
     assert p2.returncode == 0 and "35 already scanned" in p2.stdout
     listed = run("findings", "--db", db)
-    assert len(listed.stdout.splitlines()) == 2
+    assert len(listed.stdout.splitlines()) == 3
 
 
 def test_missing_path_is_a_clear_error(tmp_path: Path) -> None:

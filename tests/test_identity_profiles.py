@@ -102,6 +102,8 @@ def test_a_console_backend_agent_is_the_browser_not_the_sdk_it_wraps() -> None:
     s3_console = "[S3Console/0.4, aws-internal/3 aws-sdk-java/1.12.488 Linux/5.10.226 OpenJDK_64-Bit_Server_VM/25.412-b08 java/1.8.0_412]"
     assert agent_family(s3_console) == agent_family(ab.BROWSER) == agent_family("console.ec2.amazonaws.com") == "browser"
     assert agent_family("console.amazonaws.com") == agent_family("AWS Internal [console.aws.amazon.com]") == "browser"
+    # the sign-in service switching a console user into a role of a new account: her browser, not the Java SDK
+    assert agent_family("AWS Signin, aws-internal/3 aws-sdk-java/1.12.720 Linux/5.10.225 OpenJDK_64-Bit_Server_VM/25.412-b08") == "browser"
     assert agent_family("aws-sdk-java/1.12.488 Linux/5.10.226 OpenJDK_64-Bit_Server_VM/25.412-b08") == "aws-sdk-java"
 
 

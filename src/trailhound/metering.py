@@ -81,10 +81,13 @@ def _record_codes(events: list[Any]) -> tuple[list[tuple[str, Source, str]], np.
     from trailhound.events import ApiCall
 
     is_api = isinstance(events[0], ApiCall)
+    raw = list(map(attrgetter("account_id", "event_category") if is_api else attrgetter("account_id"), events))
     pairs: dict[Any, int] = {}
-    first = np.fromiter((pairs.setdefault(k, len(pairs)) for k in
-                         map(attrgetter("account_id", "event_category") if is_api else attrgetter("account_id"), events)),
-                        dtype=np.int64, count=len(events))
+    if raw.count(raw[0]) == len(raw):  # the usual batch: one account, all management events (told at C speed)
+        pairs[raw[0]] = 0
+        first = np.zeros(len(raw), dtype=np.int64)
+    else:
+        first = np.fromiter((pairs.setdefault(k, len(pairs)) for k in raw), dtype=np.int64, count=len(raw))
     keys: dict[tuple[str, Source, str], int] = {}
     fold = []
     data_pairs = []

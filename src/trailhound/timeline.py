@@ -23,6 +23,7 @@ Only files that overlap in time are in memory at once.
 
 from __future__ import annotations
 
+import functools
 import heapq
 import itertools
 import re
@@ -157,13 +158,21 @@ def from_name(path: Path) -> tuple[Kind, float, str] | None:
     m = _AWS_NAME.fullmatch(path.name)
     if m is None:
         return None
-    ct, flow, fl_id, dns, *stamp = m.groups()
-    try:
-        written = datetime(*map(int, stamp), tzinfo=UTC).timestamp()  # type: ignore[misc]
-    except ValueError:  # a 13th month: not AWS's
+    ct, flow, fl_id, _dns, year, month, day, hour, minute = m.groups()
+    midnight = _midnight(year, month, day)
+    if midnight is None or hour > "23" or minute > "59":  # a 13th month, a 25th hour: not AWS's
         return None
+    written = midnight + int(hour) * 3600 + int(minute) * 60
     kind = Kind.CLOUDTRAIL if ct else Kind.FLOW if flow else Kind.DNS
     return kind, written - NAME_LEAD_S, fl_id or ""
+
+
+@functools.lru_cache(maxsize=4096)  # a day's deliveries share it: thousands of files, one datetime
+def _midnight(year: str, month: str, day: str) -> float | None:
+    try:
+        return datetime(int(year), int(month), int(day), tzinfo=UTC).timestamp()
+    except ValueError:
+        return None
 
 
 def plan(paths: list[Path], mapper: Callable[[Callable[[list[Path]], Planned], list[list[Path]]], Iterable[Planned]] | None = None) -> Planned:

@@ -124,7 +124,12 @@ class AnomalousBehavior(KeyedDetector[ip.IdentityProfile]):
             # a failed sign-in is no access, only evidence (its burst) for what the identity does next
             if cls is not None and denied != ip.FAILED_SIGN_IN and ip.settled(st, t) and ip.unseen(st, ip.API, api, t):
                 odd = {d: str(v) for d, v in values.items() if ip.unseen(st, d, v, t)}
-                if odd.keys() & {ip.NETWORK, ip.COUNTRY, ip.AGENT}:
+                where = odd.keys() & {ip.NETWORK, ip.COUNTRY, ip.AGENT}
+                # the console, from a network and country the identity works from, is the person (its password, its MFA):
+                # a CLI user rotating its own key in the console at the office is no new client
+                if where == {ip.AGENT} and values[ip.AGENT] == "browser":
+                    where = set()
+                if where:
                     hour = ip.hour_of_week(t)  # like the region, evidence only: everyone works late some day
                     if ip.unseen(st, ip.HOUR, hour, t):
                         odd[ip.HOUR] = hour
@@ -134,7 +139,7 @@ class AnomalousBehavior(KeyedDetector[ip.IdentityProfile]):
                             t - st.reported.get(cls, -NEARBY) >= NEARBY:  # (kept in the state: the same reports whatever the batches)
                         st.reported[cls] = t
                         hits.append((cls, e, {ip.API: api, **odd}, anonymizing(e.source_ip, info, self.intel, self.places)))
-            ip.learn(st, values, t)
+            ip.learn(st, values, t, new=ip.teaches_places(e))
             if cls is not None and e.succeeded:  # a refused call is no habit
                 ip.learn(st, {ip.API: api}, t)
             if not anomalous:
@@ -197,6 +202,17 @@ def cases(start: datetime, account: str = "111122223333") -> list[Case]:
     persistence = [now("CreateUser", iam, analyst, VPS, BOTO, params={"userName": "svc-sync"}),
                    now("CreateAccessKey", iam, analyst, VPS, BOTO, params={"userName": "svc-sync"}),
                    now("AttachUserPolicy", iam, analyst, VPS, BOTO, params={"userName": "svc-sync", "policyArn": "arn:aws:iam::aws:policy/AdministratorAccess"})]
+    checked = [record("GetCallerIdentity", sts, time=start - timedelta(days=2, hours=3), account=account, identity=analyst, ip=VPS, ua=BOTO)]
+    sam, new_home = iam_user(account, "sam-ops"), "88.70.12.34"  # (ops below) a day at a new home network: it checks who it is, then works
+    moved = [record(api, svc, time=start - timedelta(days=1, minutes=60 - 5 * i), account=account, identity=sam, ip=new_home, ua=CLI_UA)
+             for i, (api, svc) in enumerate((("GetCallerIdentity", sts), ("DescribeInstances", ec2), ("DescribeSecurityGroups", ec2)))]
+    moved_work = [now("CreateAccessKey", iam, sam, new_home, CLI_UA, params={"userName": "sam-ops"})]
+    frank = iam_user(account, "frank-cli")  # the CLI from the office every day; today the console, from the office, to rotate his key
+    frank_days = ip.daily(start, 14, frank, [("DescribeInstances", ec2), ("ListBuckets", s3)], [OFFICE], CLI_UA, account)
+    rotation = [now("ConsoleLogin", "signin.amazonaws.com", frank, OFFICE, BROWSER, response={"ConsoleLogin": "Success"}),
+                now("CreateAccessKey", iam, frank, OFFICE, BROWSER),
+                now("UpdateAccessKey", iam, frank, OFFICE, BROWSER, params={"accessKeyId": "AKIAFRANKOLDKEY00001", "status": "Inactive"}),
+                now("DeleteAccessKey", iam, frank, OFFICE, BROWSER, params={"accessKeyId": "AKIAFRANKOLDKEY00001"})]
     # another analyst's key created through a commercial VPN with a new client: anonymizing egress in the finding
     vera = iam_user(account, "vera-analyst")
     vera_days = ip.daily(start, 14, vera, [("ListBuckets", s3), ("StartQueryExecution", athena)], [OFFICE], CLI_UA, account)
@@ -294,6 +310,11 @@ def cases(start: datetime, account: str = "111122223333") -> list[Case]:
         Case("analyst-creates-user-and-key-from-vps", type_of("Persistence"), analyst_days + persistence),
         Case("analyst-creates-key-through-a-commercial-vpn", type_of("Persistence"), vera_days + vpn_key),
         Case("operator-enumerates-iam-from-far-away", type_of("Discovery"), ops_days + recon),
+        Case("cli-user-rotates-its-key-in-the-console-at-the-office", None, frank_days + rotation),
+        # a leaked key checked from a rented server two days before it is used from there: asking who it is taught no place
+        Case("key-checked-from-vps-then-used-from-it", type_of("Persistence"), analyst_days + checked + persistence),
+        # the operator worked from a new home network yesterday (not only asked who it is): today's new key from there is no anomaly
+        Case("operator-rotates-its-key-from-yesterdays-new-home", None, ops_days + moved + moved_work),
         # one new read from a new place (a console page, a script run once) is no enumeration
         Case("operator-reads-one-new-config-from-far-away", None, ops_days + recon[:1]),
         Case("backup-role-shares-snapshot-from-vps", type_of("Exfiltration"), backup_days + exfil),

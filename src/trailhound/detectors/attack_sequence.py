@@ -144,8 +144,10 @@ class AttackSequence(KeyedDetector[Signals]):
                 occ = self._judge(key, e, st, st.signals[-1])
                 if occ is not None:
                     out.append(occ)
+            teaches = ip.teaches_places(e)
             for v in place:
-                _PLACES.learn(st.places, v, t)
+                if teaches or v in st.places.values:
+                    _PLACES.learn(st.places, v, t)
             if sig is not None and e.succeeded:
                 _APIS.learn(st.apis, sig[1], t)
         return out, st

@@ -276,7 +276,7 @@ def _hours(seconds: float) -> str:
 
 def cases(start: datetime, account: str = "111122223333") -> list[Case]:
     from trailhound.detectors.habits import case_host
-    from trailhound.simulator.records import Case, flow_row, internet_addresses
+    from trailhound.simulator.records import Case, flow_row, internet_addresses, public_ip
 
     c2, c2b, metrics, site, backup, short, session, *mirrors = internet_addresses(48, seed=808)
     rnd = random.Random(8)
@@ -321,6 +321,8 @@ def cases(start: datetime, account: str = "111122223333") -> list[Case]:
         Case("beacon-too-few-connections", None, series(hosts[2], short, 443, jittered(60, 5, 10 / 60), 600), source="flow"),
         # an OS vendor's agent checking in (Canonical's range, in the shipped benign sets)
         Case("os-vendor-agent-polling", None, series(hosts[3], "185.125.190.58", 443, jittered(300, 10, 10), 900), source="flow"),
+        # a blackbox probe of the company's own site, at another instance's public address (the inventory's): our own estate
+        Case("probe-of-our-own-public-address", None, series(hosts[4], public_ip(case_host(63)), 443, jittered(60, 1, 9), 5120), source="flow"),
         # one kept-alive session logged every minute: the logger's clock, not a beacon
         Case("long-session-logged-every-minute", None, persistent, source="flow"),
     ]

@@ -80,6 +80,9 @@ REPUTATION_ZONES = (
     "senderbase.org", "mailspike.net", "dnswl.org",
     "rspamd.com",  # rspamd's hashed-address (email.) and URL (uribl.) blocklists: 32-character base32 labels by design
     "msbl.org",  # the Invaluement/MSBL email blocklist, asked with hashed addresses
+    "abusix.zone",  # Abusix Mail Intelligence: <md5 of the sender>.<account key>.shorthash.mail.abusix.zone, one name a message
+    "nordspam.com", "spameatingmonkey.net", "junkemailfilter.com", "uceprotect.net", "manitu.net", "senderscore.com",
+    "surriel.com", "blocklist.de", "dronebl.org", "interserver.net", "0spam.org",  # other mail blocklists (hashed domains, addresses)
 )
 QUIET_ZONES = frozenset(ANSWERED_INSIDE + PROVIDER_ZONES + REPUTATION_ZONES)
 _HOSTNAME = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-")
@@ -345,6 +348,8 @@ def cases(start: datetime, account: str = "111122223333") -> list[Case]:
     # a mail gateway's rspamd asking its hashed-sender and hashed-URL blocklists (zbase32, 32 characters)
     rspamd = [f"{''.join(rnd.choice('ybndrfg8ejkmcpqxot1uwisza345h769') for _ in range(32))}.{rnd.choice(['email', 'uribl'])}.rspamd.com"
               for _ in range(300)]
+    # a small mail relay's Abusix lookups: the sender's hashed address under the subscriber's key, a new name a message
+    abusix = [f"{hexs(32)}.k3n8p2x7q9w4r6t1y5u0i8o3a2s7d9f4.shorthash.mail.abusix.zone" for _ in range(300)]
     cdn = ([f"d{hexs(12)}.cloudfront.net" for _ in range(80)]
            + [f"k8s-ingress-{hexs(10)}-{rnd.randint(10**9, 10**10)}.us-east-1.elb.amazonaws.com" for _ in range(80)]
            + [f"{b32(32)}.lambda-url.us-east-1.on.aws" for _ in range(80)])
@@ -365,6 +370,7 @@ def cases(start: datetime, account: str = "111122223333") -> list[Case]:
         dns("av-sophos-live-protection", None, queries(sophos, 1, answers=["127.0.0.2"])),
         dns("av-eset-livegrid", None, queries(eset, 1, "TXT")),
         dns("mail-gateway-rspamd-hash-lists", None, queries(rspamd, 4, rcode="NXDOMAIN")),
+        dns("mail-relay-abusix-hashed-senders", None, queries(abusix, 10, rcode="NXDOMAIN")),
         dns("cdn-elb-lambda-url-hashes", None, queries(cdn, 2)),
         dns("dkim-and-acme-lookups", None, queries(dkim_acme, 2, "TXT")),
         dns("client-subnet-probes", None, queries(ecs_probes, 30, "TXT")),

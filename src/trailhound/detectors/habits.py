@@ -40,7 +40,7 @@ MIN_ACTIVE_DAYS = 4
 RECENT_DAYS = 35  # a month-end job's last run was 28 to 31 days ago: a month's memory would forget it the day before
 EVERYDAY_PORTS = (80, 443, 123)  # web and time: every instance's; a new one of them is no news
 SAMPLE = 32  # 1 in SAMPLE of the other connections (by ephemeral port) is the heartbeat
-BIG_RECORD = 1 << 20  # bytes in one flow record that make it part of a bulk transfer
+BIG_RECORD = 1 << 18  # bytes in one flow record that make it part of a bulk transfer (an upload a file per connection: a few hundred KB each)
 
 # Addresses of public resolvers that answer DNS over HTTPS on 443, by operator, from each operator's
 # documentation of its service addresses. Only addresses that serve nothing but DNS: Cloudflare's CDN

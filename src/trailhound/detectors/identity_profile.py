@@ -138,10 +138,22 @@ def unseen(st: IdentityProfile, dimension: str, value: str | None, t: float) -> 
     return value is not None and not PROFILES[dimension].seen_before(st.state_of(dimension), value, t)
 
 
-def learn(st: IdentityProfile, values: dict[str, str | None], t: float) -> None:
+# The call a key is checked with (TruffleHog's verification of a leaked key, an intruder's first step): a place that
+# only ever asked who it is has not been seen working there, so such a call refreshes known places and teaches none.
+IDENTITY_CHECKS = frozenset({"GetCallerIdentity"})
+
+
+def teaches_places(e: Any) -> bool:
+    return e.event_name not in IDENTITY_CHECKS
+
+
+def learn(st: IdentityProfile, values: dict[str, str | None], t: float, new: bool = True) -> None:
+    """Learn ``values``; with ``new`` False, only those already in the profile (refreshed, none added)."""
     for dimension, value in values.items():
         if value is not None:
-            PROFILES[dimension].learn(st.state_of(dimension), value, t)
+            state = st.state_of(dimension)
+            if new or value in state.values:
+                PROFILES[dimension].learn(state, value, t)
 
 
 def anomaly(key: str, st: IdentityProfile, unusual: dict[str, str], t: float, limit: int = 20) -> Anomaly:

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
-from trailhound.detectors.flows import EPHEMERAL_MIN, LOGGED_AT_SOURCE, SERVICE_PORTS, SOURCE_IS_LOCAL, UNANSWERED, opener
+from trailhound.detectors.flows import ACCEPTED, EPHEMERAL_MIN, LOGGED_AT_SOURCE, SERVICE_PORTS, SOURCE_IS_LOCAL, TCP, UNANSWERED, opener
 from trailhound.enrich.geo import is_private
 from trailhound.engine import Count, Distinct, FindingType, Last, Profile, ProfileState, Sliding, Window, WindowedDetector, severity
 from trailhound.events import Source
@@ -41,6 +41,10 @@ PORTSCAN = "Recon:EC2/Portscan"
 RETRIES = "retries"  # (a Portscan baseline value: the pair retried many ports over and over)
 PORTSWEEP = "Impact:EC2/PortSweep"
 MIN_PORTS = 20
+# Without TCP flags (v2, AWS's default format) only a REJECT is certain; an accepted record of a packet or two and no
+# payload may be a quiet minute of a live session, or a probe the remote answered with RST. One host's quiet sessions
+# on a hundred distinct service ports within five minutes is no one's traffic: a scan of one host is that many.
+FLAGLESS_PORTS = 100
 TRIES_PER_PORT, MANY_PORTS = 4, 100  # more tries per port than this is a retry loop, not a scan (unless the ports are many)
 MIN_HOSTS, MIN_NETWORKS = 100, 16
 _COLUMNS = ("srcaddr", "dstaddr", "srcport", "dstport", "tcp_flags", "start", "instance_id", "interface_id", "account_id", "region",
@@ -50,15 +54,19 @@ _COLUMNS = ("srcaddr", "dstaddr", "srcport", "dstport", "tcp_flags", "start", "i
 # Connection attempts from our instances that never completed, to ports below the ephemeral range
 # (which half opened the connection is judged per row in ``observe``: few rows get that far).
 FAILED_ATTEMPTS = UNANSWERED & SOURCE_IS_LOCAL & (pl.col("dstport") < EPHEMERAL_MIN)
+# ...and, for a scan of one host, what a v2 log cannot tell from one (``FLAGLESS_PORTS``)
+MAYBE_FAILED = (TCP & ACCEPTED & pl.col("tcp_flags").is_null() & (pl.col("packets") <= 2) & (pl.col("bytes") <= 120) & SOURCE_IS_LOCAL
+                & (pl.col("dstport") < EPHEMERAL_MIN))
 
 
-def _rows(rows: list[tuple[Any, ...]]) -> Iterator[tuple[str, str, int, float, list[Any], list[Any] | None]]:
-    """(scanner, target, port, time, context of any row, context of a row logged at the scanner's own interface)."""
-    for src, dst, sport, dport, flags, start, iid, eni, account, region, at_source in rows:
+def _rows(rows: list[tuple[Any, ...]]) -> Iterator[tuple[str, str, int, float, list[Any], list[Any] | None, tuple[Any, ...]]]:
+    """(scanner, target, port, time, context of any row, context of a row logged at the scanner's own interface, the row's
+    further columns)."""
+    for src, dst, sport, dport, flags, start, iid, eni, account, region, at_source, *more in rows:
         if not opener(sport, dport, flags, SERVICE_PORTS):
             continue  # a refused reply (a stateless ACL rejecting return traffic), or nothing tells
         ctx = [None, None, src, account, region, sport]
-        yield src, dst, dport, float(start), ctx, [iid, eni, src, account, region, sport] if at_source else None
+        yield src, dst, dport, float(start), ctx, [iid, eni, src, account, region, sport] if at_source else None, more
 
 
 def _scan_occurrence(det: WindowedDetector, ftype: str, w: Window, title: str, description: str, info: dict[str, Any],
@@ -87,27 +95,29 @@ class Portscan(WindowedDetector):
     consumes = Source.FLOW
     findings = (FindingType(PORTSCAN, severity(MEDIUM), "TA0007 Discovery", "T1046 Network Service Discovery",
                             f"failed connection attempts to ≥{MIN_PORTS} distinct ports on one host within 5 minutes, at most "
-                            f"{TRIES_PER_PORT} a port unless ≥{MANY_PORTS} ports (a load balancer's health checks of a rebooting host retry)"),)
+                            f"{TRIES_PER_PORT} a port unless ≥{MANY_PORTS} ports (a load balancer's health checks of a rebooting host retry); "
+                            f"where the log has no TCP flags, also ≥{FLAGLESS_PORTS} ports of single-packet, payload-less attempts"),)
     key = pl.concat_str(["srcaddr", "dstaddr"], separator="|")
     window = Sliding(length=300, step=60)
-    reducers = {"ports": Distinct(), "attempts": Count(), "any": Last(), "own": Last()}
+    reducers = {"ports": Distinct(), "certain": Distinct(), "attempts": Count(), "any": Last(), "own": Last()}
+    state_version = 2  # (the "certain" reducer)
     # retries of a host's ports (health checks while it reboots), remembered while the pair stays active: the episode
     # that ends such a storm holds only its last seconds, one try a port
     baseline = Profile(half_life=3600.0, period=60.0, capacity=1)
-    where = FAILED_ATTEMPTS
-    columns = _COLUMNS
+    where = FAILED_ATTEMPTS | MAYBE_FAILED
+    columns = (*_COLUMNS, UNANSWERED.alias("certain"))
 
     def observe(self, rows: list[tuple[Any, ...]]) -> Iterator[tuple[float, tuple[Any, ...]]]:
-        for _, dst, dport, t, ctx, own in _rows(rows):
-            yield t, (dport, 1, None if own else ctx + [dst, dport], own + [dst, dport] if own else None)
+        for _, dst, dport, t, ctx, own, (certain,) in _rows(rows):
+            yield t, (dport, dport if certain else None, 1, None if own else ctx + [dst, dport], own + [dst, dport] if own else None)
 
     def threshold(self, key: str, w: Window) -> bool:
         # a scan tries each port about once (nmap retries twice at most); a load balancer's health checks of a host's
         # many target ports fail over and over while it reboots: dozens of tries per port
-        return w["ports"].count >= MIN_PORTS and not _retried(w)
+        return _scanned(w) and not _retried(w)
 
     def learn(self, key: str, w: Window, usual: ProfileState) -> None:
-        if w["ports"].count >= MIN_PORTS and _retried(w):
+        if _scanned(w) and _retried(w):
             self.baseline.learn(usual, RETRIES, w.last)  # type: ignore[union-attr]
 
     def report(self, key: str, w: Window) -> list[Occurrence]:
@@ -120,9 +130,16 @@ class Portscan(WindowedDetector):
         return [_scan_occurrence(
             self, PORTSCAN, w, "EC2 instance {instance} is performing outbound port scans against remote host {remote}.",
             f"EC2 instance {{instance}} tried {ports.count} distinct ports on {{remote}} ({shown}...) within five minutes, {w['attempts']} "
-            "connection attempts that were refused or never answered. This is how a compromised host maps a network.",
+            "connection attempts that were refused or never answered"
+            + ("" if w["certain"].count >= MIN_PORTS else " (as far as a log without TCP flags tells: a packet or two each, no payload)")
+            + ". This is how a compromised host maps a network.",
             {"distinctPorts": ports.count, "attempts": w["attempts"], "sampledPorts": sorted(ports.items)},
         )]
+
+
+def _scanned(w: Window) -> bool:
+    """Enough distinct ports: certainly failed ones, or many that a log without TCP flags cannot tell from failed."""
+    return w["certain"].count >= MIN_PORTS or w["ports"].count >= FLAGLESS_PORTS
 
 
 class PortSweep(WindowedDetector):
@@ -137,7 +154,7 @@ class PortSweep(WindowedDetector):
     columns = _COLUMNS
 
     def observe(self, rows: list[tuple[Any, ...]]) -> Iterator[tuple[float, tuple[Any, ...]]]:
-        for _, dst, dport, t, ctx, own in _rows(rows):
+        for _, dst, dport, t, ctx, own, _ in _rows(rows):
             if is_private(dst):
                 continue  # a sweep of the Internet, not of our own network
             network = dst.split(":", 3)[:3] if ":" in dst else dst.split(".", 2)[:2]
@@ -198,8 +215,18 @@ def cases(start: datetime, account: str = "111122223333") -> list[Case]:
                             nbytes=60, flags=2, at=elb) for k in range(30) for p in range(24)]
     nacl_replies = [flow_row(at(110 + i / 60), src=target.ip, dst="10.0.9.77", sport=443, dport=33000 + 17 * i, packets=3, nbytes=180,
                              flags=1, action="REJECT", at=target) for i in range(200)]
+    # AWS's default (v2) format has no TCP flags: a connect scan of one Internet host's first 150 ports, each refused with a
+    # RST (one packet out, no payload), all accepted by the security group
+    far = internet_addresses(1, seed=77)[0]
+    v2_scan = [flow_row(at(170 + i / 90), src=target.ip, dst=far, sport=43000 + i, dport=p, packets=1, nbytes=44, flags=None, at=target)
+               for i, p in enumerate(range(1, 151))]
+    # ...and a client's quiet minutes on thirty live sessions to one host's services: tiny records, nothing tells them apart
+    v2_quiet = [flow_row(at(180 + i / 30), src=monitor.ip, dst="10.0.30.40", sport=44000 + i, dport=7000 + i, packets=1, nbytes=52,
+                         flags=None, at=monitor) for i in range(30)]
     return [
         Case("nmap-connect-scan", PORTSCAN, nmap, source="flow", role="ACTOR"),
+        Case("connect-scan-in-a-log-without-flags", PORTSCAN, v2_scan, source="flow", role="ACTOR"),
+        Case("quiet-sessions-in-a-log-without-flags", None, v2_quiet, source="flow"),
         Case("monitoring-checks-service-ports", None, monitoring, source="flow"),
         Case("sweep-ssh-internet", PORTSWEEP, sweep, source="flow", role="ACTOR"),
         Case("s3-retries-rejected-egress", None, s3_retries, source="flow"),

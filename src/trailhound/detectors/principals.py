@@ -111,7 +111,8 @@ def agent_family(ua: str | None) -> str:
     low = ua.lower()
     # (the consoles' own backends sign as "console.ec2.amazonaws.com" or "[S3Console/0.4, aws-internal/3 aws-sdk-java/...]":
     # a browser session, not an SDK)
-    if low.startswith("mozilla/") or "signin.amazonaws.com" in low or _CONSOLE.search(low):
+    # ("AWS Signin, aws-internal/3 ...": the sign-in service switching a console user's role; aws-internal/: a console backend)
+    if low.startswith(("mozilla/", "aws signin")) or "signin.amazonaws.com" in low or "aws-internal/" in low or _CONSOLE.search(low):
         return "browser"
     # a function or task runs where AWS puts it, in whatever language it was last written in: its platform is its client
     if "exec-env/aws_lambda" in low:

@@ -5,14 +5,18 @@ history, bucket by bucket: for each bucket it touched, the day it first read, wr
 changed permissions there (``BucketHabit``), and the networks and clients it calls S3 from. A settled
 identity (a week of history on four days, as the IAM profiles) raises
 
-* **Exfiltration:S3/AnomalousBehavior** — ≥ ``READS`` objects read from one bucket within an hour, a
-  bucket it has not read on an earlier day (a user with no history syncing the finance bucket);
-* **Impact:S3/AnomalousBehavior.Delete** — ≥ ``DELETES`` objects deleted from a bucket within an hour
-  where it never deleted on an earlier day;
+* **Exfiltration:S3/AnomalousBehavior** — ≥ ``READS`` objects read from one bucket within an hour (or
+  ``DAY_READS`` within a day: a script pacing itself), a bucket it has not read on an earlier day (a user
+  with no history syncing the finance bucket);
+* **Impact:S3/AnomalousBehavior.Delete** — ≥ ``DELETES`` objects deleted from a bucket within an hour (or
+  ``DAY_DELETES`` within a day) where it never deleted on an earlier day (a DeleteObjects batch, which
+  names none of its up to 1,000 keys, counts by its request body's size, else as ``BATCH``);
 * **Impact:S3/AnomalousBehavior.Write** — ≥ ``WRITES`` objects written or overwritten in a bucket within
-  an hour where it never wrote on an earlier day (ransomware re-encrypting in place);
+  an hour (or ``DAY_WRITES`` within a day) where it never wrote on an earlier day; and, wherever from and
+  whatever the bucket, as many written with a customer-supplied key (SSE-C) by an identity that never
+  used one: ransomware re-encrypting in place with a key only the attacker holds (Codefinger);
 
-  each of these three, when the identity already does it elsewhere (reads, writes or deletes objects of
+  each of the first three, when the identity already does it elsewhere (reads, writes or deletes objects of
   other buckets on earlier days; deletes in a bucket it writes: its own data's lifecycle), only from a
   network, country or client unseen for its S3 calls — a data role reading a newly shared dataset, an ETL
   role onboarding a feed or purging its old partitions is work, the same from a rented server is not;
@@ -50,8 +54,15 @@ if TYPE_CHECKING:
 
 HOUR = 3600.0
 READS, DELETES, WRITES, LISTED = 100, 50, 100, 5
+# the same, kept up all day below the hour's counts (a script pacing itself): five to six hours' worth
+DAY_READS, DAY_DELETES, DAY_WRITES = 500, 300, 500
+# DeleteObjects removes up to 1,000 objects in one call and CloudTrail names none of them (`aws s3 rm --recursive`,
+# boto3's objects.delete(), the console even for one object): its request body's size tells how many, about one per
+# PER_OBJECT_BYTES of XML (`<Object><Key>...</Key></Object>`, keys of a few dozen characters); without it, a call counts as BATCH.
+PER_OBJECT_BYTES, BATCH = 120, 10
 MAX_BUCKETS = 256  # (a backup tool reads dozens every week: forgetting one made its next full read "new")
 READ, WRITE, DELETE, LIST, PERMISSION = "read", "write", "delete", "list", "permission"
+ENCRYPT = "customer-key"  # writes with a customer-supplied key (SSE-C): ransomware re-encrypting objects in place
 _CLASS_OF = {
     "GetObject": READ, "GetObjectVersion": READ, "SelectObjectContent": READ, "RestoreObject": READ,
     "PutObject": WRITE, "CopyObject": WRITE, "CompleteMultipartUpload": WRITE, "UploadPart": WRITE,
@@ -89,6 +100,10 @@ def restricts(e: ApiCall) -> bool:
 
 EXFIL, DISCOVERY = "Exfiltration:S3/AnomalousBehavior", "Discovery:S3/AnomalousBehavior"
 DELETE_T, WRITE_T, PERMISSION_T = "Impact:S3/AnomalousBehavior.Delete", "Impact:S3/AnomalousBehavior.Write", "Impact:S3/AnomalousBehavior.Permission"
+_BULK = {READ: (EXFIL, "read"), DELETE: (DELETE_T, "deleted"), WRITE: (WRITE_T, "wrote"), ENCRYPT: (WRITE_T, "wrote")}
+# (span, objects per class, window key suffix): the hour, and the day for what paces itself below the hour's counts
+_TIERS = ((HOUR, {READ: READS, DELETE: DELETES, WRITE: WRITES, ENCRYPT: WRITES}, ""),
+          (DAY, {READ: DAY_READS, DELETE: DAY_DELETES, WRITE: DAY_WRITES, ENCRYPT: DAY_WRITES}, "/day"))
 _PLACES = Profile(capacity=8)
 # management events (bucket configuration); the rest are S3 data events
 BUCKET_LEVEL = frozenset({"PutBucketPolicy", "DeleteBucketPolicy", "PutBucketAcl", "GetBucketAcl", "PutBucketOwnershipControls",
@@ -98,7 +113,8 @@ BUCKET_LEVEL = frozenset({"PutBucketPolicy", "DeleteBucketPolicy", "PutBucketAcl
 class BucketHabit(msgspec.Struct, array_like=True):
     first: dict[str, int] = msgspec.field(default_factory=dict)  # class -> the first day (epoch day) the identity did it here
     last_used: float = 0.0
-    hour: dict[str, list[float]] = msgspec.field(default_factory=dict)  # class -> [window start, count, reported 0/1]
+    # class (its hour), class + "/day" (its day) -> [window start, objects, reported 0/1, DeleteObjects calls]
+    hour: dict[str, list[float]] = msgspec.field(default_factory=dict)
 
 
 class S3Profile(msgspec.Struct, array_like=True):
@@ -118,6 +134,28 @@ def _habitual(st: S3Profile, bucket: str, cls: str, day: int) -> bool:
     return any(name != bucket and habit.first.get(cls, day) < day for name, habit in st.buckets.items())
 
 
+_SSE_C = "x-amz-server-side-encryption-customer-algorithm"
+
+
+def customer_key(e: ApiCall) -> bool:
+    """Whether a write encrypts with a key the caller supplies (SSE-C): AWS keeps no copy, so only the caller can read it back."""
+    return _SSE_C.encode() in bytes(e.request_parameters) and _SSE_C in e.params()
+
+
+def objects_in(e: ApiCall) -> int:
+    """How many objects a call acts on: one, or a DeleteObjects batch's estimate (``PER_OBJECT_BYTES``, ``BATCH``)."""
+    if e.event_name != "DeleteObjects":
+        return 1
+    try:
+        extra = msgspec.json.decode(e.additional_event_data)
+    except msgspec.DecodeError:
+        extra = None
+    sent = extra.get("bytesTransferredIn") if isinstance(extra, dict) else None
+    if isinstance(sent, (int, float)) and not isinstance(sent, bool) and sent > 0:
+        return max(1, int(sent) // PER_OBJECT_BYTES)
+    return BATCH
+
+
 def bucket_of(e: ApiCall) -> str | None:
     name = e.params().get("bucketName")
     return name if isinstance(name, str) and name else None
@@ -134,14 +172,17 @@ class S3AnomalousBehavior(KeyedDetector[S3Profile]):
         FindingType(DISCOVERY, severity(LOW), "TA0007 Discovery", "T1619 Cloud Storage Object Discovery",
                     f"≥{LISTED} buckets the identity never touched listed within an hour, after a week of history", sources=("S3DataEvents",)),
         FindingType(EXFIL, severity(HIGH), "TA0010 Exfiltration", "T1530 Data from Cloud Storage",
-                    f"≥{READS} objects read within an hour from a bucket the identity has not read on an earlier day (if it reads other "
-                    "buckets, from a network, country or client unseen for its S3 calls)", sources=("S3DataEvents",)),
+                    f"≥{READS} objects read within an hour (≥{DAY_READS} within a day) from a bucket the identity has not read on an "
+                    "earlier day (if it reads other buckets, from a network, country or client unseen for its S3 calls)", sources=("S3DataEvents",)),
         FindingType(DELETE_T, severity(HIGH), "TA0040 Impact", "T1485 Data Destruction",
-                    f"≥{DELETES} objects deleted within an hour from a bucket where the identity never deleted (if it deletes elsewhere or "
-                    "writes this bucket, from a network, country or client unseen for its S3 calls)", sources=("S3DataEvents",)),
+                    f"≥{DELETES} objects deleted within an hour (≥{DAY_DELETES} within a day) from a bucket where the identity never deleted "
+                    "(if it deletes elsewhere or "
+                    "writes this bucket, from a network, country or client unseen for its S3 calls); a DeleteObjects batch counts by its "
+                    f"request's size (~{PER_OBJECT_BYTES} bytes an object), else as {BATCH}", sources=("S3DataEvents",)),
         FindingType(WRITE_T, severity(MEDIUM), "TA0040 Impact", "T1486 Data Encrypted for Impact",
-                    f"≥{WRITES} objects written within an hour to a bucket where the identity never wrote (if it writes other buckets, "
-                    "from a network, country or client unseen for its S3 calls)", sources=("S3DataEvents",)),
+                    f"≥{WRITES} objects written within an hour (≥{DAY_WRITES} within a day) to a bucket where the identity never wrote (if it "
+                    "writes other buckets, from a network, country or client unseen for its S3 calls); as many with a customer-supplied key "
+                    "(SSE-C) by an identity that never used one, anywhere", sources=("S3DataEvents",)),
         FindingType(PERMISSION_T, severity(HIGH), "TA0040 Impact", "T1222 File and Directory Permissions Modification",
                     "a bucket policy, ACL or ownership change where the identity never changed permissions, from a network, country or "
                     "client unseen for its S3 calls", sources=("CloudTrail", "S3DataEvents")),
@@ -170,15 +211,19 @@ class S3AnomalousBehavior(KeyedDetector[S3Profile]):
             if habit is None:
                 habit = st.buckets[bucket] = BucketHabit()
             habit.last_used = t
-            known_before = habit.first.get(cls, day) < day  # done here on an earlier day
             place = place_of(e, self.places, memo).values
             odd_place = sorted(v for v in place if not _PLACES.seen_before(st.places, v, t))
-            if settled and not known_before:
-                occ = self._judge(e, st, habit, bucket, cls, new_bucket, odd_place, t)
-                if occ is not None:
-                    out.append(occ)
+            for c in (cls, ENCRYPT) if cls == WRITE and customer_key(e) else (cls,):
+                # done here on an earlier day (a customer-supplied key: in any bucket)
+                known_before = (habit.first.get(c, day) < day if c != ENCRYPT else
+                                any(h.first.get(ENCRYPT, day) < day for h in st.buckets.values()))
+                if settled and not known_before:
+                    occ = self._judge(e, st, habit, bucket, c, new_bucket, odd_place, t)
+                    if occ is not None:
+                        out.append(occ)
+                if e.succeeded:
+                    habit.first.setdefault(c, day)
             if e.succeeded:
-                habit.first.setdefault(cls, day)
                 for v in place:
                     _PLACES.learn(st.places, v, t)
         if len(st.buckets) > MAX_BUCKETS:
@@ -199,15 +244,33 @@ class S3AnomalousBehavior(KeyedDetector[S3Profile]):
                     return self._report(e, DISCOVERY, bucket, LISTED, f"listed {LISTED} buckets it never touched within an hour: "
                                         + ", ".join(x[1] for x in st.listed))
             return None
-        window = habit.hour.get(cls)
-        if window is None or t - window[0] > HOUR:
-            window = habit.hour[cls] = [t, 0.0, 0.0]
-        window[1] += 1
-        limit, ftype, verb = {READ: (READS, EXFIL, "read"), DELETE: (DELETES, DELETE_T, "deleted"), WRITE: (WRITES, WRITE_T, "wrote")}[cls]
-        if window[1] >= limit and not window[2] and (odd_place or not _habitual(st, bucket, cls, int(t // DAY))):
-            window[2] = 1.0
-            return self._report(e, ftype, bucket, int(window[1]), f"{verb} {int(window[1])} objects in {bucket} within an hour, "
-                                f"a bucket where it had not {verb.replace('wrote', 'written')} before")
+        objects = objects_in(e)
+        batch = objects > 1 or e.event_name == "DeleteObjects"
+        ftype, verb = _BULK[cls]
+        windows = []
+        for span, limits, tier in _TIERS:
+            window = habit.hour.get(cls + tier)
+            if window is None or t - window[0] > span:
+                window = habit.hour[cls + tier] = [t, 0.0, 0.0, 0.0]
+            window[1] += objects
+            if batch:
+                window[3:] = [(window[3] if len(window) > 3 else 0.0) + 1]  # batch calls in the window (their count is an estimate)
+            windows.append((span, limits[cls], window))
+        for span, limit, window in windows:
+            if window[1] < limit or window[2]:
+                continue
+            # a customer-supplied key the identity never used is judged wherever it is used from: Codefinger's re-encryption
+            if cls != ENCRYPT and not odd_place and _habitual(st, bucket, cls, int(t // DAY)):
+                continue
+            for _, _, w in windows:
+                w[2] = 1.0  # one report a bucket and class: the day's tier does not repeat the hour's
+            batches = int(window[3]) if len(window) > 3 else 0
+            count = f"about {int(window[1])} objects (estimated for {batches} DeleteObjects batch call{'s' * (batches != 1)}, which name no keys)" \
+                if batches else f"{int(window[1])} objects"
+            within = "within an hour" if span == HOUR else "within a day"
+            where = ("with a customer-supplied encryption key (SSE-C), which it had never used" if cls == ENCRYPT else
+                     f"a bucket where it had not {verb.replace('wrote', 'written')} before")
+            return self._report(e, ftype, bucket, int(window[1]), f"{verb} {count} in {bucket} {within}, {where}")
         return None
 
     def _report(self, e: ApiCall, ftype: str, bucket: str, count: int, what: str) -> Occurrence:
@@ -252,7 +315,31 @@ def cases(start: datetime, account: str = "111122223333") -> list[Case]:
     clerk_days = days(clerk, "finance-uploads", "PutObject", OFFICE, CLI_UA)
     science = role_session(account, "sagemaker-exec", "training")  # reads its datasets every day
     science_days = days(science, "dataset-images", "GetObject", OFFICE, BOTO, n=20, hour=6)
+    def batch_deletes(who: dict[str, Any], bucket: str, at: datetime, ip_: str, ua: str, n: int, body: int | None) -> list[dict[str, Any]]:
+        """DeleteObjects as CloudTrail logs it: no key, no count; the request body's size, when the trail gives it."""
+        rows = data("DeleteObjects", who, bucket, at, ip_, ua, n, every=20.0)
+        for r in rows:
+            r["requestParameters"] = {"bucketName": bucket, "Host": f"{bucket}.s3.amazonaws.com", "delete": "", "x-id": "DeleteObjects"}
+            if body is not None:
+                r["additionalEventData"] = {"SignatureVersion": "SigV4", "bytesTransferredIn": body, "bytesTransferredOut": 120}
+        return rows
+
+    def user(name: str) -> dict[str, Any]:
+        return iam_user(account, f"{name}-media")
+
+    def reader(name: str) -> list[dict[str, Any]]:
+        """A fortnight of reading its own bucket from the office (each of these cases has its own person and buckets)."""
+        return days(user(name), f"{name}-media", "GetObject", OFFICE, CLI_UA)
+
+    def paced(api: str, who: dict[str, Any], bucket: str, ip_: str, per_hour: int, ua: str = BOTO) -> list[dict[str, Any]]:
+        return [r for h in range(8) for r in data(api, who, bucket, start + timedelta(hours=h), ip_, ua, per_hour, every=3600 / per_hour)]
+
+    sse_writer = role_session(account, "vault-export", "export")
+    sse_days = days(sse_writer, "vault-archive", "PutObject", OFFICE, BOTO, n=120, hour=5)
+    for r in sse_days:
+        r["requestParameters"]["x-amz-server-side-encryption-customer-algorithm"] = "AES256"
     now = start
+    S3_CONSOLE = "[S3Console/0.4, aws-internal/3 aws-sdk-java/1.12.750 Linux/5.10.226 OpenJDK_64-Bit_Server_VM/25.412-b08 java/1.8.0_412]"
     buckets = ("finance-reports", "hr-payroll", "legal-contracts", "customer-exports", "backups-db", "audit-trail")
     return [
         Case("user-syncs-finance-bucket-without-history", EXFIL, clerk_days + data("GetObject", clerk, "finance-reports", now, OFFICE, CLI_UA, 140)),
@@ -261,6 +348,22 @@ def cases(start: datetime, account: str = "111122223333") -> list[Case]:
         Case("etl-purges-its-own-old-outputs", None, writer_days + data("DeleteObject", writer, "etl-output", now, OFFICE, BOTO, 80)),
         Case("etl-writes-a-new-pipelines-output", None, writer_days + data("PutObject", writer, "etl-curated", now, OFFICE, BOTO, 150)),
         Case("mass-delete-where-never-deleted", DELETE_T, analyst_days + data("DeleteObject", analyst, "marketing-assets", now, VPS, BOTO, 60)),
+        # `aws s3 rm --recursive`: a dozen DeleteObjects calls of up to 1,000 keys each, from a rented server
+        Case("batch-deletes-where-never-deleted", DELETE_T, reader("ana") + batch_deletes(user("ana"), "ana-media", now, VPS, BOTO, 12, None)),
+        Case("two-full-batches-where-never-deleted", DELETE_T, reader("ben") + batch_deletes(user("ben"), "ben-media", now, VPS, BOTO, 2, 95_000)),
+        # the console deletes through DeleteObjects even one file at a time: eight small requests are eight objects
+        Case("console-deletes-a-few-files", None, reader("cai") + batch_deletes(user("cai"), "cai-media", now, OFFICE, S3_CONSOLE, 8, 190)),
+        # paced below the hour's counts, all day, from a rented server: 90 reads, or 45 deletes, an hour for eight hours
+        Case("slow-sync-of-a-new-bucket-from-a-vps", EXFIL, reader("dov") + paced("GetObject", user("dov"), "payroll-archive", VPS, 90)),
+        Case("slow-purge-where-never-deleted", DELETE_T, reader("eli") + paced("DeleteObject", user("eli"), "eli-media", VPS, 45)),
+        # a data role reading a newly shared dataset at its own pace all day, from where it always works
+        Case("data-role-reads-a-new-dataset-all-day", None, science_days + paced("GetObject", science, "dataset-partner-audio", OFFICE, 80, BOTO)),
+        # ransomware re-encrypting a bucket the identity writes every day, with a key only it holds (Codefinger)
+        Case("bucket-rewritten-with-a-customer-key", WRITE_T, clerk_days + data("CopyObject", clerk, "finance-uploads", now, OFFICE, CLI_UA, 150,
+                                                                                   **{"x-amz-server-side-encryption-customer-algorithm": "AES256"})),
+        # a pipeline that has always encrypted its outputs with its own key (SSE-C) writes a new bucket as usual
+        Case("pipeline-uses-its-customer-key-as-always", None, sse_days + data("PutObject", sse_writer, "vault-exports", now, OFFICE, BOTO, 150,
+                                                                                **{"x-amz-server-side-encryption-customer-algorithm": "AES256"})),
         Case("mass-overwrite-where-never-wrote", WRITE_T, analyst_days
              + data("PutObject", analyst, "marketing-assets", now, VPS, BOTO, 120, **{"x-amz-server-side-encryption-customer-algorithm": "AES256"})),
         Case("bucket-enumeration-from-far-away", DISCOVERY, analyst_days + [r for b in buckets for r in data("ListObjects", analyst, b, now, FAR, BOTO)]),

@@ -8,7 +8,7 @@ uploading to S3 every day has a habit with S3, whatever today's address. A settl
 for a week, active on four days) that sends a host ``MIN_BYTES`` or more in a day, and ``FACTOR``
 times more than its largest day with that host and with its owner, raises it, once that day.
 A nightly backup or replication has its habit; a build host that pushes gigabytes to a host it sends
-kilobytes to does not. Slow transfers in small connections (under a mebibyte per record) are not
+kilobytes to does not. Trickles in small connections (under ``BIG_RECORD``, a quarter mebibyte, per record) are not
 counted: this is about volume, not trickles. A reported day is learned like any other: once it has
 happened, it is history (GuardDuty: "no prior history of sending this much traffic to this host").
 
@@ -130,6 +130,10 @@ def cases(start: datetime, account: str = "111122223333") -> list[Case]:
     def daily(host: Any, dst: Any, total: float, days: int = 10) -> list[dict[str, Any]]:
         return [r for d in range(days, 0, -1) for r in push(host, dst(d) if callable(dst) else dst, total, start - timedelta(days=d, hours=-3))]
 
+    chunked = case_host(49, "etl-7")
+    # 1.2 GB to a new host as 3,000 HTTPS uploads of 400 KB each (one connection per file): bulk, however it is cut up
+    many_uploads = [flow_row(start + timedelta(seconds=2 * i), src=chunked.ip, dst=drop, sport=33000 + i % 28000, dport=443, at=chunked, flags=3,
+                             nbytes=400_000, packets=290) for i in range(3000)]
     usual = [(web, 443), (repo, 443)]
     sends_kilobytes = [flow_row(start - timedelta(days=d, hours=2), src=build.ip, dst=drop, sport=32 * 1500 + d, dport=443, at=build,
                                 flags=3, nbytes=90_000, packets=80) for d in range(10, 0, -1)]
@@ -138,6 +142,7 @@ def cases(start: datetime, account: str = "111122223333") -> list[Case]:
     return [
         Case("build-host-pushes-gigabytes", TYPE, sorted(history(build, start, 10, usual) + sends_kilobytes, key=lambda r: r["start"])
              + push(build, drop, 3.5e9, start), source="flow", role="ACTOR"),
+        Case("etl-host-uploads-in-many-small-connections", TYPE, history(chunked, start, 10, usual) + many_uploads, source="flow", role="ACTOR"),
         # near misses
         Case("nightly-backup", None, sorted(history(nightly, start, 10, usual) + daily(nightly, backup, 5e9), key=lambda r: r["start"])
              + push(nightly, backup, 5.5e9, start), source="flow"),

@@ -37,12 +37,14 @@ def public(column: str) -> pl.Expr:
 
 def mark_addresses(df: pl.DataFrame, lookup: Callable[[str], Any], trusted: Callable[[str], Any] | None = None,
                    memo: dict[str, int] | None = None, groups: tuple[dict[str, str], dict[str, str]] | None = None,
-                   own_v6: set[str] | None = None) -> pl.DataFrame:
+                   own_v6: set[str] | None = None, own_public: frozenset[str] = frozenset()) -> pl.DataFrame:
     """``memo`` (address -> LISTED|TRUSTED|PRIVATE bits) carries the judgements from file to file: a
     flow file names mostly the addresses the last one did, and three lookups per address per file
     cost more than the rest of this stage. Valid while the lists behind ``lookup``/``trusted`` stay put.
     ``own_v6``: the /64 networks of the estate's own IPv6 addresses, learned here (``own_networks``): a VPC's
-    IPv6 addresses are global, and one instance talking to another over them is not talking to the Internet."""
+    IPv6 addresses are global, and one instance talking to another over them is not talking to the Internet.
+    ``own_public``: the public and Elastic IPs the inventory gives our instances: a host probing the company's own
+    web site through its public address, or replicating to it, is not talking to the Internet either."""
     addresses = pl.concat([df["srcaddr"], df["dstaddr"]]).drop_nulls().unique().to_list()
     if memo is None:
         memo = {}
@@ -74,11 +76,12 @@ def mark_addresses(df: pl.DataFrame, lookup: Callable[[str], Any], trusted: Call
     else:
         columns |= {"src_private": none, "dst_private": none}
     columns["src_public"], columns["dst_public"] = public("srcaddr"), public("dstaddr")
+    own = [a for a in addresses if a in own_public] if own_public else []
     if own_v6 is not None and any(":" in a for a in addresses):
-        own = own_networks(df, addresses, own_v6)
-        if own:
-            columns["src_public"] = columns["src_public"] & ~src.is_in(own).fill_null(False)
-            columns["dst_public"] = columns["dst_public"] & ~dst.is_in(own).fill_null(False)
+        own += own_networks(df, addresses, own_v6)
+    if own:
+        columns["src_public"] = columns["src_public"] & ~src.is_in(own).fill_null(False)
+        columns["dst_public"] = columns["dst_public"] & ~dst.is_in(own).fill_null(False)
     columns["instance_group"] = _groups(df, groups) if groups and groups[0] else pl.repeat(None, df.height, dtype=pl.String)
     return df.with_columns(**columns)
 

@@ -64,6 +64,7 @@ class Inventory:
         self.changed = False
         self._version = 0  # bumped by every change of instances or interfaces: the group maps are rebuilt then
         self._groups: tuple[int, tuple[dict[str, str], dict[str, str]]] | None = None
+        self._public: tuple[int, frozenset[str]] | None = None
 
     # -- sources --------------------------------------------------------------------------
     def load_describe_instances(self, doc: dict[str, Any]) -> int:
@@ -198,6 +199,14 @@ class Inventory:
             by_eni = {eni: by_instance[iid] for eni, iid in self.by_eni.items() if iid in by_instance}
             self._groups = (self._version, (by_instance, by_eni))
         return self._groups[1]
+
+    def public_addresses(self) -> frozenset[str]:
+        """Our instances' public and Elastic IPs, as the inventory gives them (rebuilt when it changes)."""
+        if self._public is None or self._public[0] != self._version:
+            found = frozenset(nic["publicIp"] for details in self.instances.values() for nic in details.get("networkInterfaces") or []
+                              if isinstance(nic, dict) and isinstance(nic.get("publicIp"), str) and nic["publicIp"])
+            self._public = (self._version, found)
+        return self._public[1]
 
     # -- persistence ----------------------------------------------------------------------
     def to_state(self) -> dict[str, Any]:

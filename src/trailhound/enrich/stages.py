@@ -66,5 +66,6 @@ class FlowAddresses:
         self.own_v6: set[str] = set()  # the estate's own IPv6 /64s, as its interfaces log them
 
     def __call__(self, source: Source, batch: Any, problems: list[Problem]) -> Any:
-        groups = self.inventory.groups() if self.inventory is not None else None
-        return mark_addresses(batch, self.lookup, self.trusted, self.memo, groups, self.own_v6)
+        inv = self.inventory
+        groups, own = (inv.groups(), inv.public_addresses()) if inv is not None else (None, frozenset())
+        return mark_addresses(batch, self.lookup, self.trusted, self.memo, groups, self.own_v6, own)

@@ -82,10 +82,10 @@ def write_many(c: Connection, stmt: Any, rows: list[dict[str, Any]]) -> None:
         c.execute(stmt, rows)
         return
     procs = [compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect) for name in names]
-    if any(procs):
-        params = [tuple(v if p is None or v is None else p(v) for p, v in zip(procs, map(row.__getitem__, names))) for row in rows]
-    else:
-        params = [tuple(map(row.__getitem__, names)) for row in rows]
+    # column by column (a value's conversion only where its type has one), then zipped into rows
+    columns = [[row[name] for row in rows] if proc is None else [None if (v := row[name]) is None else proc(v) for row in rows]
+               for name, proc in zip(names, procs)]
+    params = list(zip(*columns))
     c.exec_driver_sql(compiled.string, params)
 
 
