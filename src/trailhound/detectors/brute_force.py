@@ -16,7 +16,8 @@ few failed logins stay far under the count; a busy SFTP server's sessions are lo
 remote source against one instance's service (GuardDuty names the attacker). ACTOR: one instance's
 attempts against ≥ 3 Internet hosts (one is more likely a Git server it polls) or against our own.
 
-Between private addresses the same shape is mostly automation, so it takes more: ≥ 10 sessions in one
+Between private addresses the same shape is mostly automation, so it takes more: a session of more than 6 KB
+from the client over SSH or WinRM did work (an Ansible task ships its module; a failed login is 2-4 KB), ≥ 10 sessions in one
 minute (a CI runner polling the company's Git server, monitoring's check_by_ssh: a few a minute), and
 for an ACTOR over SSH or WinRM — how fleets are automated — ≥ 5 sessions a host on average (Ansible
 opens a few per host; guessing takes tries) and no such fan-out by the instance on an earlier day (a
@@ -62,6 +63,9 @@ LATERAL_PER_MINUTE = 10  # between private addresses: sessions in the window's b
 LOGINS = "logins"  # what the slow tier's baseline remembers of a source: the days it logged in
 FANOUT = "fanout"  # what the actor's baseline remembers: the days it opened login sessions to our own hosts at this rate
 ATTEMPT_BYTES = (800, 16_000)
+# Between our own hosts over SSH or WinRM, a session whose client sent more than this did work: a failed login is a key
+# exchange and a few tries (2-4 KB; with post-quantum key shares under 6), an Ansible task ships its module (6-12 KB)
+LATERAL_ATTEMPT_MAX = 6_000
 _FIN_OR_RST, _SYN = 1 | 4, 2
 _COLUMNS = ("srcaddr", "dstaddr", "srcport", "dstport", "bytes", "tcp_flags", "start", "instance_id", "interface_id", "account_id", "region")
 
@@ -120,6 +124,8 @@ class _BruteForce(WindowedDetector):
         actor = self.role == "ACTOR"
         for src, dst, sport, dport, nbytes, flags, start, iid, eni, account, region, ours_logged in rows:
             attempt, long = _session(nbytes, flags)
+            if attempt and nbytes > LATERAL_ATTEMPT_MAX and dport != 3389 and is_private(src) and is_private(dst):
+                attempt, long = False, True  # automation at work between our own hosts, not a guess
             if not (attempt or long):
                 continue  # a banner check, a health check, a keepalive: no login was tried
             session = f"{dst}|{sport}" if actor else sport
@@ -299,6 +305,11 @@ def cases(start: datetime, account: str = "111122223333") -> list[Case]:
         Case("gitops-polls-three-code-hosts-over-ssh", None, [r for n, host in enumerate(("172.65.251.78", "20.37.158.9", "52.94.226.180"))
                                                              for r in sessions(12, BUILD_HOST.ip, host, 22, BUILD_HOST, 15, 3300,
                                                                                t0=t_fetch + timedelta(hours=2, seconds=5 * n))], source="flow"),
+        # a freshly built Ansible controller's first night (no earlier day to know it by): one SSH connection per task, ten tasks
+        # on each of fifteen hosts, five at a time, each task shipping its module (6-9 KB from the controller)
+        Case("new-ansible-controller-first-playbook", None, [r for h in range(15) for r in sessions(
+            10, BUILD_HOST.ip, f"10.0.7.{10 + h}", 22, BUILD_HOST, 4, lambda i: 6400 + 300 * (i % 4), t0=t_ansible + timedelta(hours=1, seconds=40 * (h // 5)))],
+             source="flow"),
         # Ansible's win_ping (forks=10) across forty Windows servers: three quick sessions each
         Case("ansible-pings-the-windows-fleet", None, [r for h in range(40) for r in sessions(
             3, BUILD_HOST.ip, f"10.0.6.{10 + h}", 5985, BUILD_HOST, 1, 6100, t0=t_ansible + timedelta(seconds=2 * h))], source="flow"),

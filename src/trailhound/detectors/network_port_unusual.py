@@ -8,7 +8,9 @@ ephemeral range it has not used in 35 days raises it — Medium, High for LDAP 3
 of a log4j exploit). Never judged: the everyday ports (80, 443, 123: a CI host fetching from a new
 mirror is no news), and the ports other baseline types own (SMTP: Spambot; 53 and 853: the
 DefenseEvasion resolver types), nor replies from a high port the instance serves on (``habits.serving_ports``:
-WireGuard, TURN, passive FTP answering users' translated ports) or active FTP's data connections from port 20;
+WireGuard, TURN, passive FTP answering users' translated ports), active FTP's data connections from port 20, or a
+high port of a host the instance opened an FTP, SQL Server, SIP or RTSP control connection to within six hours (the data
+port it was handed: passive FTP's, Azure SQL Database's redirect to its node);
 and without TCP flags (v2 logs, UDP), a record from a high port to a lower high one counts once the instance
 opened a second connection to that port, from another source port (a reply stream is one).
 A new port is reported once a day, and learned.
@@ -49,11 +51,18 @@ LOG4J_PORTS = frozenset({389, 1389})
 OWNED_ELSEWHERE = frozenset({25, 465, 587, 53, 853})  # Spambot's and the resolver types' ports
 LOG4J = "Possible log4j callback"
 MAX_UNSURE = 16
+# Control connections that hand the client a new high port to connect to: FTP's passive data port, Azure SQL Database's
+# redirect to its node (11000-11999), SIP's and RTSP's media. A high port to a host the instance opened one of these to
+# within DATA_WINDOW is that channel's data, not a new service.
+CONTROL_PORTS = frozenset({21, 990, 1433, 5060, 5061, 554})
+DATA_WINDOW = 6 * 3600.0
+MAX_CONTROLS = 16
 
 
 class PortHabits(Habits, array_like=True):
     serving: list[int] = msgspec.field(default_factory=list)  # high ports it serves on (``habits.serving_ports``)
     unsure: dict[str, int] = msgspec.field(default_factory=dict)  # port -> the source port of the one flagless record to it
+    control: dict[str, float] = msgspec.field(default_factory=dict)  # remote host -> when the instance last opened a CONTROL_PORTS one
 
 
 class NetworkPortUnusual(InstanceBaseline):
@@ -73,6 +82,14 @@ class NetworkPortUnusual(InstanceBaseline):
             return ()  # a dynamic port (passive FTP, media): neither judged nor worth a place in the baseline
         value = str(dport)
         sport = row[SPORT]
+        remote = row[1]
+        if dport in CONTROL_PORTS:
+            st.control.pop(remote, None)
+            st.control[remote] = t  # (most recent last: the oldest goes first)
+            if len(st.control) > MAX_CONTROLS:
+                del st.control[next(iter(st.control))]
+        elif dport >= 1024 and t - st.control.get(remote, -DATA_WINDOW - 1) <= DATA_WINDOW:
+            return ()  # the data channel a control connection to this host handed out: neither judged nor learned
         if not row[FLAGS] and dport >= 1024 and sport is not None and sport >= EPHEMERAL_MIN and not self.known(st.seen, value, day):
             # Without TCP flags (v2 logs, UDP) a record from a high port to a lower high one may be a reply to a client's
             # translated port (passive FTP's data, a media relay's): a connection to that port once the instance opened a
@@ -141,7 +158,11 @@ def cases(start: datetime, account: str = "111122223333") -> list[Case]:
     api_history = [r for r in fleet_history if r["srcaddr"] in {h.ip for h in api_fleet}]
     seen_once = history(rare, start, 25, [(mirror, 443)])
     seen_once.append(flow_row(start - timedelta(days=20), src=rare.ip, dst=db, sport=40123, dport=5900, at=rare, flags=3))
+    etl = case_host(11, "etl-azure")  # reads Azure SQL Database every day (1433); its redirect policy hands a node port each time
+    azure_sql = internet_addresses(1, seed=83)[0]
+    redirected = [r for i in range(12) for r in (now(etl, azure_sql, 1433, n=1, minutes=5 * i) + now(etl, azure_sql, 11000 + 83 * i, n=1, minutes=5 * i))]
     return [
+        Case("azure-sql-redirect-to-node-ports", None, history(etl, start, 10, usual + [(azure_sql, 1433)]) + redirected, source="flow"),
         # launched by its Auto Scaling group an hour ago: judged by its fleet's month, not left in a warm-up of its own
         Case("new-fleet-member-connects-to-4444", TYPE, web_history + now(FLEET_HOSTS[3], attacker, 4444), source="flow", role="ACTOR"),
         # a new member doing what its siblings do, 6379 included (only one sibling used it, days ago)
