@@ -245,7 +245,7 @@ class S3AnomalousBehavior(KeyedDetector[S3Profile]):
                                         + ", ".join(x[1] for x in st.listed))
             return None
         objects = objects_in(e)
-        batch = objects > 1 or e.event_name == "DeleteObjects"
+        batch = e.event_name == "DeleteObjects"
         ftype, verb = _BULK[cls]
         windows = []
         for span, limits, tier in _TIERS:
