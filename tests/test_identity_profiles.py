@@ -369,3 +369,51 @@ def test_a_buckets_hardening_is_no_tactic_its_opposite_is() -> None:
                call("PutBucketAcl", **{"x-amz-acl": "public-read"})]
     assert [classify(e)[0] for e in opening] == ["Exfiltration", "Impact", "Exfiltration"]
     assert _signal_of(opening[2])[0] == "S3Permission"
+
+
+def test_a_region_is_evidence_only_where_the_identity_has_usual_regions(detector: ab.AnomalousBehavior) -> None:
+    """A region the identity never used is reported with a finding; not for a role that calls more regions every day than
+    its profile holds (a CSPM scanner): its profile keeps the last few, so us-east-1 read as "unusual" every time."""
+    regions = ("us-east-1", "us-east-2", "us-west-1", "us-west-2", "eu-west-1", "eu-west-2", "eu-central-1", "ap-southeast-1",
+               "ap-northeast-1", "sa-east-1")
+
+    def unusual(who: dict[str, Any], history: list[dict[str, Any]], region: str) -> dict[str, Any]:
+        attack = record("CreateUser", "iam.amazonaws.com", time=_at(10), identity=who, ip=ab.VPS, ua=ab.BOTO, region=region, params={"userName": "x"})
+        (found,) = run(detector, history + [attack])[0]
+        (behavior,) = found.detection.anomaly.unusual.behavior.values()
+        return behavior
+
+    office = iam_user(ACCOUNT, "nina-office")  # us-east-1 only
+    office_days = ip.daily(START, 14, office, [("ListBuckets", "s3.amazonaws.com"), ("DescribeInstances", "ec2.amazonaws.com")], [ab.OFFICE],
+                           CLI_UA, ACCOUNT)
+    assert unusual(office, office_days, "eu-north-1")["REGION"].observations.text == ["eu-north-1"]
+    assert "REGION" not in unusual(office, office_days, "us-east-1")
+    scanner = iam_user(ACCOUNT, "cspm-scanner")  # DescribeInstances in ten regions every day
+    scanner_days = [r for region in regions for r in ip.daily(START, 14, scanner, [("DescribeInstances", "ec2.amazonaws.com")], [ab.OFFICE],
+                                                               CLI_UA, ACCOUNT, region=region)]
+    assert "REGION" not in unusual(scanner, scanner_days, "us-east-1")
+
+
+def test_granting_a_policy_that_allows_everything_is_privilege_escalation() -> None:
+    """AttachUserPolicy with AdministratorAccess (CreateUser's backdoor made admin) is PrivilegeEscalation whatever class
+    the API is listed under, so a takeover's steps span the tactics a sequence needs; a narrow policy keeps its class. A call
+    whose class depends on its parameters is never taken for another call alike by name (``call_sig``)."""
+    from trailhound.detectors.api_classes import CLASS_OF, classify
+    from trailhound.detectors.principals import call_sig
+
+    def call(api: str, **params: Any) -> ApiCall:
+        return calls([record(api, "iam.amazonaws.com", time=START, account=ACCOUNT, identity=iam_user(ACCOUNT, "ops"), ip=ab.HOME,
+                             params=params)])[0]
+
+    admin = call("AttachUserPolicy", userName="svc-sync", policyArn="arn:aws:iam::aws:policy/AdministratorAccess")
+    narrow = call("AttachUserPolicy", userName="svc-sync", policyArn="arn:aws:iam::aws:policy/ReadOnlyAccess")
+    star = call("PutRolePolicy", roleName="ci", policyName="x",
+                policyDocument='{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}')
+    scoped = call("PutRolePolicy", roleName="ci", policyName="x",
+                  policyDocument='{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:*","Resource":"*"}]}')
+    assert classify(admin)[0] == classify(star)[0] == "PrivilegeEscalation"
+    assert classify(narrow)[0] == CLASS_OF["AttachUserPolicy"] and classify(scoped)[0] == CLASS_OF["PutRolePolicy"]
+    assert call_sig(admin) is None and call_sig(narrow) is None
+    world = calls([record("AuthorizeSecurityGroupIngress", "ec2.amazonaws.com", time=START, account=ACCOUNT, identity=iam_user(ACCOUNT, "ops"),
+                          ip=ab.HOME, params={"groupId": "sg-1", "cidrIp": "0.0.0.0/0"})])[0]
+    assert classify(world)[0] == "Exfiltration" and call_sig(world) is None

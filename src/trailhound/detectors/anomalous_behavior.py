@@ -57,7 +57,8 @@ _CLASSES = {  # class: (severity, MITRE tactic, technique, what GuardDuty names)
 # MITRE tactic, technique, what)
 EXTENSIONS = {
     "InstanceLaunch": ("Impact:IAMUser/Trailhound.UnusualInstanceLaunch", MEDIUM, "TA0040 Impact", "T1496 Resource Hijacking",
-                       "GPU, accelerated, bare-metal or ≥24xlarge instances launched (RunInstances of a family new to the identity)"),
+                       ("GPU, accelerated, bare-metal or ≥24xlarge instances launched, or ten or more of ≥8xlarge in one call (RunInstances "
+                        "of a family new to the identity)")),
     "RunCommand": ("Execution:IAMUser/Trailhound.UnusualRunCommand", MEDIUM, "TA0002 Execution", "T1651 Cloud Administration Command",
                    "commands run on instances through SSM (SendCommand)"),
     "InstanceConnect": ("LateralMovement:IAMUser/Trailhound.UnusualInstanceConnect", MEDIUM, "TA0008 Lateral Movement",
@@ -124,6 +125,8 @@ class AnomalousBehavior(KeyedDetector[ip.IdentityProfile]):
             # a failed sign-in is no access, only evidence (its burst) for what the identity does next
             if cls is not None and denied != ip.FAILED_SIGN_IN and ip.settled(st, t) and ip.unseen(st, ip.API, api, t):
                 odd = {d: str(v) for d, v in values.items() if ip.unseen(st, d, v, t)}
+                if ip.REGION in odd and ip.saturated(st, ip.REGION):
+                    del odd[ip.REGION]  # a scanner calling every region keeps the last few: today's is no news (evidence only)
                 where = odd.keys() & {ip.NETWORK, ip.COUNTRY, ip.AGENT}
                 # the console, from a network and country the identity works from, is the person (its password, its MFA):
                 # a CLI user rotating its own key in the console at the office is no new client
@@ -273,6 +276,17 @@ def cases(start: datetime, account: str = "111122223333") -> list[Case]:
     scientist = iam_user(account, "dana-data-science")
     scientist_days = ip.daily(start, 14, scientist, [("DescribeInstances", ec2), ("ListBuckets", s3)], [HOME], CLI_UA, account)
     first_gpu = [now("RunInstances", ec2, scientist, HOME, CLI_UA, params=gpu)]
+    # a CPU miner's fleet: twenty 32-core instances in one call, from far away, by a developer who never launched any
+    fleet = {"instanceType": "c6i.8xlarge", "instancesSet": {"items": [{"imageId": "ami-0c7217cdde317cfec", "minCount": 20, "maxCount": 20}]}}
+    miner = iam_user(account, "dev-builds")
+    miner_days = ip.daily(start, 14, miner, [("DescribeInstances", ec2), ("GetCallerIdentity", sts)], [HOME], CLI_UA, account)
+    miner_today = [now("RunInstances", ec2, miner, FAR, "python-requests/2.32.3", params=fleet)]
+    # a render farm's role launching its twelve 32-core workers every night, as tonight
+    farm = role_session(account, "render-farm", "nightly")
+    render = {**fleet, "instancesSet": {"items": [{"imageId": "ami-0c7217cdde317cfec", "minCount": 12, "maxCount": 12}]}}
+    farm_days = [r for d in range(14, 0, -1) for r in [record("RunInstances", ec2, time=start - timedelta(days=d, hours=6), account=account,
+                                                              identity=farm, ip=OFFICE, ua=BOTO, params=render)]]
+    farm_today = [now("RunInstances", ec2, farm, OFFICE, BOTO, params=render)]
     # an operator who runs SSM commands daily, today from a hotel (the API is a habit)
     sre = iam_user(account, "sre-oncall")
     sre_days = ip.daily(start, 14, sre, [("SendCommand", ssm), ("DescribeInstanceInformation", ssm)], [HOME], CLI_UA, account)
@@ -306,13 +320,18 @@ def cases(start: datetime, account: str = "111122223333") -> list[Case]:
         Case("console-user-mistypes-then-signs-in", None, clerk_days + typo),
         Case("ml-pipeline-launches-gpus-as-every-day", None, ml_days + ml_today),
         Case("data-scientist-first-gpu-from-home", None, scientist_days + first_gpu),
+        Case("developer-launches-twenty-large-cpus-from-far-away", EXTENSIONS["InstanceLaunch"][0], miner_days + miner_today),
+        Case("render-farm-launches-its-nightly-workers", None, farm_days + farm_today),
         Case("sre-runs-commands-from-a-hotel", None, sre_days + sre_today),
-        Case("analyst-creates-user-and-key-from-vps", type_of("Persistence"), analyst_days + persistence),
+        # (and grants the new user AdministratorAccess: privilege escalation too)
+        Case("analyst-creates-user-and-key-from-vps", type_of("Persistence"), analyst_days + persistence,
+             also=frozenset({type_of("PrivilegeEscalation")})),
         Case("analyst-creates-key-through-a-commercial-vpn", type_of("Persistence"), vera_days + vpn_key),
         Case("operator-enumerates-iam-from-far-away", type_of("Discovery"), ops_days + recon),
         Case("cli-user-rotates-its-key-in-the-console-at-the-office", None, frank_days + rotation),
         # a leaked key checked from a rented server two days before it is used from there: asking who it is taught no place
-        Case("key-checked-from-vps-then-used-from-it", type_of("Persistence"), analyst_days + checked + persistence),
+        Case("key-checked-from-vps-then-used-from-it", type_of("Persistence"), analyst_days + checked + persistence,
+             also=frozenset({type_of("PrivilegeEscalation")})),
         # the operator worked from a new home network yesterday (not only asked who it is): today's new key from there is no anomaly
         Case("operator-rotates-its-key-from-yesterdays-new-home", None, ops_days + moved + moved_work),
         # one new read from a new place (a console page, a script run once) is no enumeration

@@ -28,6 +28,7 @@ S3 data events are judged by the S3 types, not here.
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -155,9 +156,26 @@ _COSTLY = re.compile(r"^(p\d|g\d|inf\d|trn\d|dl\d|f\d|vt\d|x\d|u\d*-|u-)", re.I)
 _SIZE = re.compile(r"\.(\d+)xlarge$")
 
 
-def costly_instance_type(itype: str) -> bool:
+FLEET_OF_LARGE = (8, 10)  # ten or more instances of 8xlarge or more in one call: hundreds of cores, as miners rent them
+
+
+def costly_instance_type(itype: str, count: int = 1) -> bool:
     size = _SIZE.search(itype)
-    return bool(_COSTLY.match(itype)) or itype.endswith(".metal") or (size is not None and int(size.group(1)) >= 24)
+    sized = int(size.group(1)) if size is not None else 0
+    return (bool(_COSTLY.match(itype)) or itype.endswith(".metal") or sized >= 24
+            or (sized >= FLEET_OF_LARGE[0] and count >= FLEET_OF_LARGE[1]))
+
+
+def launch_count(params: dict[str, Any]) -> int:
+    """How many instances a launch asks for at most (RunInstances' ``instancesSet`` items, a spot request's ``instanceCount``)."""
+    count = 0
+    items = params.get("instancesSet")
+    for item in (items.get("items") or ()) if isinstance(items, dict) else ():
+        if isinstance(item, dict):
+            n = item.get("maxCount", item.get("minCount", 1))
+            count += n if isinstance(n, int) and not isinstance(n, bool) else 1
+    spot = params.get("instanceCount")
+    return max(count, spot if isinstance(spot, int) and not isinstance(spot, bool) else 1)
 
 
 def _world(cidr: Any) -> bool:
@@ -181,6 +199,33 @@ def opens_to_world(params: dict[str, Any]) -> bool:
     return False
 
 
+# Granting a principal a policy that allows everything: privilege escalation, whatever class the API is listed under
+POLICY_GRANTS = frozenset({"AttachUserPolicy", "AttachGroupPolicy", "AttachRolePolicy", "PutUserPolicy", "PutGroupPolicy", "PutRolePolicy"})
+ADMIN_POLICIES = ("/AdministratorAccess", "/IAMFullAccess", "/PowerUserAccess")
+# the calls ``classify`` refines by their parameters (or the caller's name): no two of them are alike by name alone
+PARAMETRIC = LAUNCHES | POLICY_GRANTS | {"UpdateLoginProfile", "AuthorizeSecurityGroupIngress"}
+
+
+def grants_everything(params: dict[str, Any]) -> bool:
+    """An AWS-managed administrator policy attached, or an inline policy allowing every action on every resource."""
+    arn = params.get("policyArn")
+    if isinstance(arn, str):
+        return arn.endswith(ADMIN_POLICIES)
+    doc = params.get("policyDocument")
+    if isinstance(doc, str):
+        try:
+            doc = json.loads(doc)
+        except ValueError:
+            return False
+    statements = doc.get("Statement") if isinstance(doc, dict) else None
+    for st in statements if isinstance(statements, list) else [statements]:
+        if isinstance(st, dict) and st.get("Effect") == "Allow":
+            actions, resources = st.get("Action"), st.get("Resource")
+            if "*" in (actions if isinstance(actions, list) else [actions]) and "*" in (resources if isinstance(resources, list) else [resources]):
+                return True
+    return False
+
+
 def classify(e: Any) -> tuple[str | None, str]:
     """(class, the API value learned) of one CloudTrail call: the class its API is listed under, refined."""
     name = e.event_name
@@ -190,11 +235,14 @@ def classify(e: Any) -> tuple[str | None, str]:
     if name in LAUNCHES:
         params = e.params()
         itype = params.get("instanceType") or (params.get("launchSpecification") or {}).get("instanceType")
-        if isinstance(itype, str) and costly_instance_type(itype):
+        if isinstance(itype, str) and costly_instance_type(itype, launch_count(params)):
             return "InstanceLaunch", f"{name}({itype.split('.', 1)[0].lower()})"
     elif name == "AuthorizeSecurityGroupIngress":
         if opens_to_world(e.params()):
             return "Exfiltration", name
+    elif name in POLICY_GRANTS:
+        if grants_everything(e.params()):
+            return "PrivilegeEscalation", name
     elif name == "UpdateLoginProfile":
         target = e.params().get("userName")
         if isinstance(target, str) and target != e.user_identity.user_name:

@@ -138,6 +138,11 @@ def unseen(st: IdentityProfile, dimension: str, value: str | None, t: float) -> 
     return value is not None and not PROFILES[dimension].seen_before(st.state_of(dimension), value, t)
 
 
+def saturated(st: IdentityProfile, dimension: str) -> bool:
+    """Whether the dimension's profile is full: an identity at work in more regions (say) than it holds has no usual one."""
+    return len(st.state_of(dimension).values) >= PROFILES[dimension].capacity
+
+
 # The call a key is checked with (TruffleHog's verification of a leaked key, an intruder's first step): a place that
 # only ever asked who it is has not been seen working there, so such a call refreshes known places and teaches none.
 IDENTITY_CHECKS = frozenset({"GetCallerIdentity"})

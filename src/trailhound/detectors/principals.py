@@ -18,7 +18,7 @@ import itertools
 import re
 from typing import Any, NamedTuple
 
-from trailhound.detectors.api_classes import LAUNCHES
+from trailhound.detectors.api_classes import PARAMETRIC
 from trailhound.engine.runner import memo_of
 from trailhound.events import ApiCall
 from trailhound.intel.index import Category
@@ -79,7 +79,6 @@ def _service_role(key: str) -> bool:
 # What the identity detectors read of a call besides its time and identity, for calls whose parameters do not
 # matter to them: two calls with the same number are alike in all of it (address, agent, region, service,
 # API, category, error). Numbers are never reused, so a forgotten call only costs a new number.
-_PARAMETRIC = LAUNCHES | {"UpdateLoginProfile"}  # ``api_classes.classify`` reads their parameters (or the caller's name)
 _calls: dict[tuple[Any, ...], int] = {}
 _numbers = itertools.count()
 
@@ -89,7 +88,7 @@ def call_sig(e: ApiCall) -> int | None:
     equal readings), so a detector works a call out once per batch; None where parameters matter (S3 and
     the calls ``classify`` refines)."""
     source, name = e.event_source, e.event_name
-    if source == "s3.amazonaws.com" or name in _PARAMETRIC:
+    if source == "s3.amazonaws.com" or name in PARAMETRIC:
         return None
     sig = (e.source_ip, e.user_agent, e.aws_region, source, name, e.event_category, e.error_code or e.error_message)
     n = _calls.get(sig)
