@@ -28,9 +28,10 @@ S3 data events are judged by the S3 types, not here.
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any
+
+import msgspec
 
 PRIORITY = ("CredentialAccess", "Persistence", "PrivilegeEscalation", "DefenseEvasion", "Exfiltration", "Impact", "InitialAccess", "Discovery")
 
@@ -214,8 +215,8 @@ def grants_everything(params: dict[str, Any]) -> bool:
     doc = params.get("policyDocument")
     if isinstance(doc, str):
         try:
-            doc = json.loads(doc)
-        except ValueError:
+            doc = msgspec.json.decode(doc)
+        except msgspec.DecodeError:
             return False
     statements = doc.get("Statement") if isinstance(doc, dict) else None
     for st in statements if isinstance(statements, list) else [statements]:

@@ -146,8 +146,7 @@ class AttackSequence(KeyedDetector[Signals]):
                     out.append(occ)
             teaches = ip.teaches_places(e)
             for v in place:
-                if teaches or v in st.places.values:
-                    _PLACES.learn(st.places, v, t)
+                _PLACES.learn(st.places, v, t, add=teaches)
             if sig is not None and e.succeeded:
                 _APIS.learn(st.apis, sig[1], t)
         return out, st

@@ -39,7 +39,8 @@ class CloudTrailLoggingDisabled(Rule):
             if logs_management_writes(params):
                 return None
             trail = str(params.get("trailName") or "unknown")
-            verb, how = "told to stop logging management writes", " Its event selectors no longer take the management events that change things"
+            verb, how = "told to stop logging management writes", (" Its event selectors no longer take the management events that change "
+                                                                     "things (or the trail is meant for data events alone)")
         else:
             trail = str(params.get("name") or "unknown")
             verb, how = ("stopped" if e.event_name == "StopLogging" else "deleted"), ""
@@ -48,7 +49,7 @@ class CloudTrailLoggingDisabled(Rule):
             e, TYPE, self.severity(TYPE),
             f"AWS CloudTrail trail {trail_name} was {verb}.",
             f"The API {e.event_name} was invoked by {e.user_identity.name} ({e.user_identity.type}) and {verb} the CloudTrail trail "
-            f"{trail_name}.{how}{' (or the trail is meant for data events alone)' if how else ''}. Disabling the audit trail is a common step "
+            f"{trail_name}.{how}{'.' if how else ''} Disabling the audit trail is a common step "
             "to cover an attacker's tracks.",
             affected={"AWS::CloudTrail::Trail": trail},
         )

@@ -102,6 +102,9 @@ ACCEPTED = pl.col("action") == "ACCEPT"
 # a live session.
 _LONE_SYN = ((pl.col("tcp_flags") & (SYN_ACK | 1)) == SYN) & (pl.col("packets") <= 2) & (pl.col("bytes") <= 160)
 UNANSWERED = TCP & ((pl.col("action") == "REJECT") | _LONE_SYN.fill_null(False))
+# ...and what a log without flags cannot tell from a lone SYN: an accepted record of a packet or two and no payload (a probe
+# the remote refused, or a quiet minute of a live session; only many of them say which)
+MAYBE_UNANSWERED = TCP & ACCEPTED & pl.col("tcp_flags").is_null() & (pl.col("packets") <= 2) & (pl.col("bytes") <= 120)
 
 # Which side is ours: the record was logged leaving (entering) our interface, or — no direction
 # logged — that side's address is private. Uses the columns ``enrich.flows.mark_addresses`` adds.

@@ -156,9 +156,7 @@ def learn(st: IdentityProfile, values: dict[str, str | None], t: float, new: boo
     """Learn ``values``; with ``new`` False, only those already in the profile (refreshed, none added)."""
     for dimension, value in values.items():
         if value is not None:
-            state = st.state_of(dimension)
-            if new or value in state.values:
-                PROFILES[dimension].learn(state, value, t)
+            PROFILES[dimension].learn(st.state_of(dimension), value, t, add=new)
 
 
 def anomaly(key: str, st: IdentityProfile, unusual: dict[str, str], t: float, limit: int = 20) -> Anomaly:

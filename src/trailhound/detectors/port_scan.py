@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
-from trailhound.detectors.flows import ACCEPTED, EPHEMERAL_MIN, LOGGED_AT_SOURCE, SERVICE_PORTS, SOURCE_IS_LOCAL, TCP, UNANSWERED, opener
+from trailhound.detectors.flows import EPHEMERAL_MIN, LOGGED_AT_SOURCE, MAYBE_UNANSWERED, SERVICE_PORTS, SOURCE_IS_LOCAL, UNANSWERED, opener
 from trailhound.enrich.geo import is_private
 from trailhound.engine import Count, Distinct, FindingType, Last, Profile, ProfileState, Sliding, Window, WindowedDetector, severity
 from trailhound.events import Source
@@ -55,8 +55,7 @@ _COLUMNS = ("srcaddr", "dstaddr", "srcport", "dstport", "tcp_flags", "start", "i
 # (which half opened the connection is judged per row in ``observe``: few rows get that far).
 FAILED_ATTEMPTS = UNANSWERED & SOURCE_IS_LOCAL & (pl.col("dstport") < EPHEMERAL_MIN)
 # ...and, for a scan of one host, what a v2 log cannot tell from one (``FLAGLESS_PORTS``)
-MAYBE_FAILED = (TCP & ACCEPTED & pl.col("tcp_flags").is_null() & (pl.col("packets") <= 2) & (pl.col("bytes") <= 120) & SOURCE_IS_LOCAL
-                & (pl.col("dstport") < EPHEMERAL_MIN))
+MAYBE_FAILED = MAYBE_UNANSWERED & SOURCE_IS_LOCAL & (pl.col("dstport") < EPHEMERAL_MIN)
 
 
 def _rows(rows: list[tuple[Any, ...]]) -> Iterator[tuple[str, str, int, float, list[Any], list[Any] | None, tuple[Any, ...]]]:

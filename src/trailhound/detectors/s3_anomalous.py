@@ -135,11 +135,12 @@ def _habitual(st: S3Profile, bucket: str, cls: str, day: int) -> bool:
 
 
 _SSE_C = "x-amz-server-side-encryption-customer-algorithm"
+_SSE_C_BYTES = _SSE_C.encode()
 
 
 def customer_key(e: ApiCall) -> bool:
     """Whether a write encrypts with a key the caller supplies (SSE-C): AWS keeps no copy, so only the caller can read it back."""
-    return _SSE_C.encode() in bytes(e.request_parameters) and _SSE_C in e.params()
+    return _SSE_C_BYTES in bytes(e.request_parameters) and _SSE_C in e.params()  # (the bytes first: most writes have no such key)
 
 
 def objects_in(e: ApiCall) -> int:

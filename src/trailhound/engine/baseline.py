@@ -40,9 +40,12 @@ class Profile:
         age = max(0.0, t - last_period * self.period)
         return count * math.pow(0.5, age / self.half_life)
 
-    def learn(self, st: ProfileState, value: str, t: float) -> None:
+    def learn(self, st: ProfileState, value: str, t: float, add: bool = True) -> None:
+        """Count ``value`` in ``t``'s period; with ``add`` False only a value already kept is refreshed (none added)."""
         period = math.floor(t / self.period)
         entry = st.values.get(value)
+        if entry is None and not add:
+            return
         if entry is not None:
             if entry[1] >= period:
                 return  # already counted in this period: a burst is one active day, not a habit
