@@ -36,7 +36,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from trailhound.engine import Distinct, FindingType, Last, Sliding, Window, WindowedDetector, severity
-from trailhound.enrich.dga import Model, shipped_model
+from trailhound.enrich.dga import MEMO_LIMIT, Model, shipped_model
 from trailhound.enrich.domains import domain_with_suffix, normalize
 from trailhound.events import DnsQuery, Source
 from trailhound.findings.build import dns_request, instance_key, instance_resource
@@ -50,6 +50,9 @@ MIN_HIGH = 8  # distinct DGA-like names (score ≥ the model's threshold) in the
 MIN_LOW = 12  # distinct NXDOMAIN names over the lower threshold in the window
 MIN_WIDE = 20  # distinct NXDOMAIN names over the widest threshold in the window
 WINDOW = 1800.0
+
+
+_MISS: Any = object()
 
 
 def _h(unit: str) -> int:
@@ -72,6 +75,18 @@ class DgaBurst(WindowedDetector):
     def __init__(self, intel: Any = None, places: Any = None, model: Model | None = None) -> None:
         super().__init__(intel, places)
         self.model = model or shipped_model()
+        self._wide: dict[str, bool] = {}  # query name -> over the widest threshold (one probe a query, not a model call)
+
+    def candidates(self, events: list[DnsQuery]) -> list[DnsQuery]:
+        if len(self._wide) > MEMO_LIMIT:
+            self._wide.clear()
+        get, miss = self._wide.get, _MISS
+        return [q for q in events if (over := get(q.query_name, miss)) is True or over is miss and self._over_wide(q.query_name)]
+
+    def _over_wide(self, name: str) -> bool:
+        judged = self.model.judge(name)
+        over = self._wide[name] = judged is not None and judged.score >= self.model.threshold_wide
+        return over
 
     def key_of(self, q: DnsQuery) -> str | None:
         judged = self.model.judge(q.query_name)
