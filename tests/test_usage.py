@@ -56,3 +56,33 @@ def test_guardduty_price_estimate() -> None:
     assert e["s3data"] == 500 * 0.80 + 100 * 0.40  # first 500M at $0.80/M, then $0.40/M
     assert e["flowDns"] == 500 * 1.00 + 100 * 0.50  # flow and DNS share one GB meter and its tiers
     assert e["total"] == 10.0 + 440.0 + 550.0
+
+
+def test_usage_codes_of_each_batch_shape() -> None:
+    """One account with management and S3 data events (per bucket), several accounts, and records naming their
+    account only in the identity: every record under its own key, however the batch is told apart."""
+    import msgspec
+    import numpy as np
+
+    from trailhound.events import ApiCall, Source
+    from trailhound.metering import usage_codes
+
+    def calls(rows: list[dict]) -> list[ApiCall]:
+        return [msgspec.json.decode(msgspec.json.encode(r), type=ApiCall) for r in rows]
+
+    def counted(events: list[ApiCall]) -> dict[tuple[str, Source, str], int]:
+        keys, codes = usage_codes(events, np.array([e.event_time.timestamp() for e in events]))
+        return {keys[i][1:]: int(n) for i, n in enumerate(np.bincount(codes, minlength=len(keys))) if n}
+
+    acct, other = "111111111111", "222222222222"
+    mgmt = record("DescribeInstances", "ec2.amazonaws.com", time=JAN31, account=acct)
+    get_a = record("GetObject", "s3.amazonaws.com", time=JAN31, account=acct, params={"bucketName": "a"}, data_event=True)
+    get_b = record("GetObject", "s3.amazonaws.com", time=JAN31, account=acct, params={"bucketName": "b"}, data_event=True)
+    assert counted(calls([get_a, mgmt, get_b, get_a, mgmt])) == {
+        (acct, Source.CLOUDTRAIL, ""): 2, (acct, Source.S3_DATA, "a"): 2, (acct, Source.S3_DATA, "b"): 1}
+    assert counted(calls([get_a, get_b])) == {(acct, Source.S3_DATA, "a"): 1, (acct, Source.S3_DATA, "b"): 1}
+    assert counted(calls([mgmt] * 3)) == {(acct, Source.CLOUDTRAIL, ""): 3}
+    theirs = record("DescribeInstances", "ec2.amazonaws.com", time=JAN31, account=other)
+    unnamed = {**record("DescribeInstances", "ec2.amazonaws.com", time=JAN31, account=other), "recipientAccountId": None}
+    assert counted(calls([mgmt, theirs, get_a, unnamed])) == {
+        (acct, Source.CLOUDTRAIL, ""): 1, (other, Source.CLOUDTRAIL, ""): 2, (acct, Source.S3_DATA, "a"): 1}

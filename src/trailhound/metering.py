@@ -80,14 +80,31 @@ def usage_codes(events: Any, times: np.ndarray) -> UsageCodes:
 def _record_codes(events: list[Any]) -> tuple[list[tuple[str, Source, str]], np.ndarray]:
     from trailhound.events import ApiCall
 
+    n = len(events)
     is_api = isinstance(events[0], ApiCall)
-    raw = list(map(attrgetter("account_id", "event_category") if is_api else attrgetter("account_id"), events))
-    pairs: dict[Any, int] = {}
-    if raw.count(raw[0]) == len(raw):  # the usual batch: one account, all management events (told at C speed)
-        pairs[raw[0]] = 0
-        first = np.zeros(len(raw), dtype=np.int64)
+    pairs: dict[Any, int]  # (account, category) of CloudTrail, the account of DNS -> its number
+    if is_api:
+        # (read at C speed: the account property is a Python call, and the recipient account is nearly always there)
+        accounts = list(map(attrgetter("recipient_account_id"), events))
+        if None in accounts or "" in accounts:
+            accounts = [e.account_id for e in events]
+        categories = list(map(attrgetter("event_category"), events))
+        data = categories.count("Data")
+        if accounts.count(accounts[0]) != n:
+            pairs = {}
+            first = np.fromiter((pairs.setdefault(k, len(pairs)) for k in zip(accounts, categories)), dtype=np.int64, count=n)
+        elif data in (0, n):  # the usual batch: one account, one source
+            pairs, first = {(accounts[0], categories[0]): 0}, np.zeros(n, dtype=np.int64)
+        else:  # one account, management and S3 data events
+            pairs = {(accounts[0], None): 0, (accounts[0], "Data"): 1}
+            first = (np.array(categories, dtype=object) == "Data").astype(np.int64)
     else:
-        first = np.fromiter((pairs.setdefault(k, len(pairs)) for k in raw), dtype=np.int64, count=len(raw))
+        raw = list(map(attrgetter("account_id"), events))
+        if raw.count(raw[0]) == n:
+            pairs, first = {raw[0]: 0}, np.zeros(n, dtype=np.int64)
+        else:
+            pairs = {}
+            first = np.fromiter((pairs.setdefault(k, len(pairs)) for k in raw), dtype=np.int64, count=n)
     keys: dict[tuple[str, Source, str], int] = {}
     fold = []
     data_pairs = []
