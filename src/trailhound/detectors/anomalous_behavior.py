@@ -175,6 +175,7 @@ class AnomalousBehavior(KeyedDetector[ip.IdentityProfile]):
 # Public addresses of the cases (none on a packaged list): an office and a home network, a rented server,
 # a far-away network
 OFFICE, HOME, VPS, FAR = "77.60.50.185", "80.141.122.103", "46.4.233.216", "45.149.17.157"
+AWS_US, AWS_IE, AWS_DE = "3.238.166.21", "52.16.0.10", "18.184.0.10"  # AWS's addresses in us-east-1, eu-west-1, eu-central-1
 VPN = "185.161.202.37"  # a commercial VPN's exit (PacketHub S.A., NordVPN's network), on the shipped vpn-ipv4 list
 RUNNERS = ("20.42.67.31", "20.57.216.90", "20.42.123.77")  # hosted CI runners, one cloud's network
 BROWSER = "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"
@@ -313,8 +314,29 @@ def cases(start: datetime, account: str = "111122223333") -> list[Case]:
     spoofer = iam_user(account, "max-console")  # the shell's agent, claimed from a rented server: judged as where it is
     spoof_days = ip.daily(start, 14, spoofer, [("ConsoleLogin", "signin.amazonaws.com"), ("DescribeInstances", ec2)], [OFFICE], BROWSER, account)
     spoof = [now("TerminateInstances", ec2, spoofer, VPS, shell, params={"instancesSet": {"items": [{"instanceId": "i-0f1e2d"}]}})]
+    # where AWS runs a job is no one's country: an ETL role's first run in another region (AWS's addresses there), a function's
+    # first call through a new VPC's endpoint (another private range); a developer's key from an EC2 address is a new place
+    sm = "secretsmanager.amazonaws.com"
+    etl = role_session(account, "etl-nightly", "glue-run")
+    etl_days = ip.daily(start, 14, etl, [("GetTable", "glue.amazonaws.com"), ("GetDatabase", "glue.amazonaws.com")], [AWS_US], BOTO, account, hour=3)
+    etl_today = [now("GetSecretValue", sm, etl, AWS_IE, BOTO)]
+    fn = role_session(account, "orders-function", "orders-function")
+    fn_days = ip.daily(start, 14, fn, [("GetItem", "dynamodb.amazonaws.com"), ("PutItem", "dynamodb.amazonaws.com")], ["10.0.1.5"], BOTO, account)
+    fn_today = [now("GetSecretValue", sm, fn, "10.20.3.4", BOTO)]
+    stolen_dev = iam_user(account, "dev-secrets")
+    stolen_days = ip.daily(start, 14, stolen_dev, [("DescribeInstances", ec2), ("ListBuckets", s3)], [HOME], CLI_UA, account)
+    from_ec2 = [now("GetSecretValue", sm, stolen_dev, AWS_DE, CLI_UA)]
+    # a boto3 user's first secret read, from a notebook whose pandas signs through aiobotocore: the same SDK
+    pandas = iam_user(account, "pia-notebooks")
+    pandas_days = ip.daily(start, 14, pandas, [("DescribeInstances", ec2), ("ListBuckets", s3)], [OFFICE], BOTO, account)
+    pandas_today = [now("GetSecretValue", sm, pandas, OFFICE, "aiobotocore/2.15.2 md/Botocore#1.35.36 ua/2.0 os/linux#6.8.0 lang/python#3.12.3 "
+                                                               "Botocore/1.35.36")]
     return others + [
         Case("console-user-first-cloudshell-far-from-her-desk", None, shell_days + first_shell),
+        Case("etl-role-first-run-in-another-region", None, etl_days + etl_today),
+        Case("function-first-call-through-a-new-vpc-endpoint", None, fn_days + fn_today),
+        Case("developer-key-reads-a-secret-from-an-ec2-address", type_of("CredentialAccess"), stolen_days + from_ec2),
+        Case("boto3-user-reads-a-secret-through-pandas", None, pandas_days + pandas_today),
         Case("cloudshell-agent-claimed-from-outside-aws", type_of("DefenseEvasion"), spoof_days + spoof),
         Case("console-password-guessed-then-sign-in-from-far-away", type_of("InitialAccess"), guessed_days + guesses + in_),
         Case("console-user-mistypes-then-signs-in", None, clerk_days + typo),

@@ -99,7 +99,9 @@ def call_sig(e: ApiCall) -> int | None:
     return n
 
 
-_SAME_FAMILY = {"aws-sdk-go-v2": "aws-sdk-go"}  # a major version of the same SDK (an add-on's upgrade) is no new client
+# a major version of the same SDK (an add-on's upgrade) is no new client; boto3 is botocore with resources on top (pandas,
+# s3fs and dask sign through aiobotocore as "botocore")
+_SAME_FAMILY = {"aws-sdk-go-v2": "aws-sdk-go", "botocore": "boto3"}
 _CONSOLE = re.compile(r"console(\.[a-z0-9-]+)*\.amazonaws\.com|console\.aws\.amazon\.com|console/")
 
 
@@ -125,11 +127,24 @@ def agent_family(ua: str | None) -> str:
     return re.sub(r"[\d.]+$", "", head)[:24] or "other"
 
 
-def origin(e: ApiCall, info: Any) -> tuple[str, str | None]:
-    """(the network, the country code) of the call's address."""
+AWS, PRIVATE = "AWS", "private"  # the places no geolocation describes (``origin``)
+# RFC 1918, shared address space (RFC 6598) and IPv6 unique local addresses: where a VPC endpoint's caller is
+_VPC_ADDRESS = re.compile(r"10\.|192\.168\.|172\.(1[6-9]|2\d|3[01])\.|100\.(6[4-9]|[7-9]\d|1[01]\d|12[0-7])\.|f[cd][0-9a-f]{2}:", re.IGNORECASE)
+
+
+def origin(e: ApiCall, info: Any, places: Any = None) -> tuple[str, str | None]:
+    """(the network, the country code) of the call's address. AWS's own addresses are one place, "AWS": a job, a
+    function or a hosted desktop runs where AWS puts it, and AWS's networks differ by region (AMAZON-AES in
+    us-east-1, AMAZON-02 elsewhere) and geolocate to the region's country, so a first run in another region would
+    be a new network in a new country. A private address (a VPC endpoint, Direct Connect) is the estate's own
+    network, whatever its range."""
+    ip = e.source_ip or ""
+    if places is not None and places.inside_aws(ip):
+        return AWS, AWS
     if info is not None and (info.asn_org or info.asn):
         return (info.asn_org or f"AS{info.asn}")[:32], info.country_code
-    ip = e.source_ip or ""
+    if _VPC_ADDRESS.match(ip):
+        return PRIVATE, None
     net = ".".join(ip.split(".")[:2]) if "." in ip else ":".join(ip.split(":")[:2])
     return f"net {net}", info.country_code if info is not None else None
 
@@ -161,10 +176,9 @@ def shown_place(value: str) -> str:
     return f"{what} {shown_value(rest)}"
 
 
-def place_values(e: ApiCall, info: Any) -> set[str]:
+def place_values(network: str | None, country: str | None, agent: str) -> set[str]:
     """A call's network, country and client family as profile values ("network …", "country …", "client …")."""
-    network, country = origin(e, info)
-    return {f"network {network}", f"country {country}", f"client {agent_family(e.user_agent)}"}
+    return {f"network {network}", f"country {country}", f"client {agent}"}
 
 
 class Place(NamedTuple):
@@ -194,5 +208,7 @@ def place_of(e: ApiCall, places: Any, memo: dict[Any, Any]) -> Place:
             # outside AWS is judged as what it is)
             found = memo[k] = Place(info, None, None, "browser", {"client browser"})
         else:
-            found = memo[k] = Place(info, *origin(e, info), agent_family(e.user_agent), place_values(e, info))
+            network, country = origin(e, info, places)
+            agent = agent_family(e.user_agent)
+            found = memo[k] = Place(info, network, country, agent, place_values(network, country, agent))
     return found  # type: ignore[no-any-return]

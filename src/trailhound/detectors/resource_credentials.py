@@ -26,6 +26,8 @@ own egress is any of Amazon's addresses, so the logs cannot tell another account
 
 from __future__ import annotations
 
+import re
+
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -75,8 +77,10 @@ class ResourceCredentialExfiltration(KeyedDetector[ResourceEgress]):
         out: list[Occurrence] = []
         arn = key[len("S|"):]
         resource = arn.rsplit("/", 1)[-1]
-        if "/AWSReservedSSO_" in arn or "@" in resource:
-            return [], None  # a person's session (Identity Center, an e-mail): `sam local` lends it a Lambda's user agent
+        if "/AWSReservedSSO_" in arn or "@" in resource or _TOOL_SESSION.fullmatch(resource):
+            # a person's session (Identity Center, an e-mail, a CLI profile's role: botocore, aws-vault and the Go SDK name
+            # it by the time): `sam local invoke` lends it a Lambda's user agent
+            return [], None
         task = ECS if st is None and is_task_session(arn) else None  # (a fact of the key: worked out once)
         for t, e, _ in timed(rows):
             if e.user_identity.type != "AssumedRole":  # the issuance record: the service says what the session is
@@ -116,6 +120,9 @@ class ResourceCredentialExfiltration(KeyedDetector[ResourceEgress]):
             + f". {kind} credentials are only meant to be used by the resource they were issued to.",
             additional_info={"resourceType": kind, "resourceName": resource, "knownExternalSources": list(st.sources)}, aggregation_key=f"{kind}|{resource}",
         )
+
+
+_TOOL_SESSION = re.compile(r"botocore-session-\d+|aws-go-sdk-\d+|\d{10,19}")
 
 
 def lambda_role(account: str, function: str, role: str) -> dict[str, Any]:
@@ -167,6 +174,12 @@ def cases(start: datetime, account: str = "111122223333") -> list[Case]:
         Case("lambda-in-a-vpc", None, [{**r, "vpcEndpointId": "vpce-0a1b2c3d"} for r in calls(lambda_role(account, "nightly-report", "nightly-report-role-q9w8e7"),
                                                                                              "10.0.12.40", start, lambda_ua)]
              + calls(lambda_role(account, "nightly-report", "nightly-report-role-q9w8e7"), nat, start + timedelta(minutes=20), lambda_ua)),
+        # ECS Anywhere: tasks on the company's own servers call from its sites, as they are meant to
+        Case("ecs-anywhere-task-on-premises", None, calls({**task_role, "arn": task_role["arn"].replace(task, "1b2a3f4e5d6c7b8a9e0f1d2c3b4a5f6e")},
+                                                          OFFICE, start, ecs_ua.replace("AWS_ECS_FARGATE", "AWS_ECS_EXTERNAL"))),
+        # `sam local invoke` with a CLI profile's assumed role: the engineer's session, lent the emulator's Lambda user agent
+        Case("sam-local-invoke-with-an-assumed-role-profile", None, calls(lambda_role(account, "botocore-session-1764316800", "developer"), OFFICE,
+                                                                           start, lambda_ua)),
         # a person's role session from the office: no resource's credentials
         Case("engineer-session-from-the-office", None, calls(lambda_role(account, "nora", "engineer"), OFFICE, start, "aws-cli/2.17.50 ua/2.0 os/linux")),
     ]

@@ -93,8 +93,9 @@ def _public(ip: str) -> bool:
 
 
 def runtime_kind(ua: str | None) -> str | None:
-    """LAMBDA or ECS when an SDK names that runtime in the user agent, else None."""
-    if ua is None or "exec-env/AWS_" not in ua:
+    """LAMBDA or ECS when an SDK names that runtime in the user agent, else None. ECS Anywhere (``AWS_ECS_EXTERNAL``)
+    runs tasks on the customer's own servers: their calls come from the customer's sites, by design."""
+    if ua is None or "exec-env/AWS_" not in ua or "exec-env/AWS_ECS_EXTERNAL" in ua:
         return None
     return next((k for marker, k in RUNTIMES if marker in ua), None)
 

@@ -26,7 +26,8 @@ identity (a week of history on four days, as the IAM profiles) raises
 
 What an identity does every night stays quiet: a backup role reading ten thousand objects from the bucket
 it reads every night, a pipeline overwriting its own outputs, a cleanup job deleting what it always
-deletes. Bounded: 256 buckets per identity (the least recently used go; a backup tool reads dozens every week, and a
+deletes. A bucket it created (``CreateBucket``) is its own: Terraform reading back what it just made, a loader
+filling its new bucket. A multipart upload is one object (``CompleteMultipartUpload``), not one per part. Bounded: 256 buckets per identity (the least recently used go; a backup tool reads dozens every week, and a
 bucket it forgot was "new" at its next full read), one counter per bucket and class.
 """
 
@@ -62,10 +63,12 @@ DAY_READS, DAY_DELETES, DAY_WRITES = 500, 300, 500
 PER_OBJECT_BYTES, BATCH = 120, 10
 MAX_BUCKETS = 256  # (a backup tool reads dozens every week: forgetting one made its next full read "new")
 READ, WRITE, DELETE, LIST, PERMISSION = "read", "write", "delete", "list", "permission"
+CREATE = "CreateBucket"
 ENCRYPT = "customer-key"  # writes with a customer-supplied key (SSE-C): ransomware re-encrypting objects in place
 _CLASS_OF = {
     "GetObject": READ, "GetObjectVersion": READ, "SelectObjectContent": READ, "RestoreObject": READ,
-    "PutObject": WRITE, "CopyObject": WRITE, "CompleteMultipartUpload": WRITE, "UploadPart": WRITE,
+    # (a multipart upload is one object, written when it completes: its parts are no objects)
+    "PutObject": WRITE, "CopyObject": WRITE, "CompleteMultipartUpload": WRITE,
     "DeleteObject": DELETE, "DeleteObjects": DELETE, "DeleteObjectVersion": DELETE,
     "ListObjects": LIST, "ListObjectsV2": LIST, "ListObjectVersions": LIST, "ListBucket": LIST, "GetBucketAcl": LIST,
     "PutBucketPolicy": PERMISSION, "DeleteBucketPolicy": PERMISSION, "PutBucketAcl": PERMISSION, "PutObjectAcl": PERMISSION,
@@ -115,6 +118,7 @@ class BucketHabit(msgspec.Struct, array_like=True):
     last_used: float = 0.0
     # class (its hour), class + "/day" (its day) -> [window start, objects, reported 0/1, DeleteObjects calls]
     hour: dict[str, list[float]] = msgspec.field(default_factory=dict)
+    created: bool = False  # the identity created the bucket: its own, nothing it does there is new
 
 
 class S3Profile(msgspec.Struct, array_like=True):
@@ -168,7 +172,7 @@ class S3AnomalousBehavior(KeyedDetector[S3Profile]):
     method = "behaviour"
     State: ClassVar[type[msgspec.Struct]] = S3Profile
     ttl = ip.TTL
-    event_names = frozenset(_CLASS_OF)
+    event_names = frozenset(_CLASS_OF) | {CREATE}
     findings = (
         FindingType(DISCOVERY, severity(LOW), "TA0007 Discovery", "T1619 Cloud Storage Object Discovery",
                     f"≥{LISTED} buckets the identity never touched listed within an hour, after a week of history", sources=("S3DataEvents",)),
@@ -190,7 +194,7 @@ class S3AnomalousBehavior(KeyedDetector[S3Profile]):
     )
 
     def candidates(self, events: Sequence[ApiCall]) -> list[ApiCall]:
-        return [e for e in events if e.event_source == "s3.amazonaws.com" and e.event_name in _CLASS_OF and bucket_of(e)]
+        return [e for e in events if e.event_source == "s3.amazonaws.com" and (e.event_name in _CLASS_OF or e.event_name == CREATE) and bucket_of(e)]
 
     key_by = staticmethod(identity_key)  # of the candidates, which name a bucket; shared with the other identity detectors
     facts_by = staticmethod(call_sig)
@@ -206,19 +210,22 @@ class S3AnomalousBehavior(KeyedDetector[S3Profile]):
             day = int(t // DAY)
             ip.observe_day(st, t)
             settled = ip.settled(st, t)
-            bucket, cls = bucket_of(e) or "", _CLASS_OF[e.event_name]
+            bucket, cls = bucket_of(e) or "", _CLASS_OF.get(e.event_name)
             habit = st.buckets.get(bucket)
             new_bucket = habit is None
             if habit is None:
                 habit = st.buckets[bucket] = BucketHabit()
             habit.last_used = t
+            if cls is None:  # CreateBucket: Terraform reading back, a pipeline filling the bucket it just made
+                habit.created = habit.created or e.succeeded
+                continue
             place = place_of(e, self.places, memo).values
             odd_place = sorted(v for v in place if not _PLACES.seen_before(st.places, v, t))
             for c in (cls, ENCRYPT) if cls == WRITE and customer_key(e) else (cls,):
                 # done here on an earlier day (a customer-supplied key: in any bucket)
                 known_before = (habit.first.get(c, day) < day if c != ENCRYPT else
                                 any(h.first.get(ENCRYPT, day) < day for h in st.buckets.values()))
-                if settled and not known_before:
+                if settled and not known_before and not habit.created:
                     occ = self._judge(e, st, habit, bucket, c, new_bucket, odd_place, t)
                     if occ is not None:
                         out.append(occ)
@@ -340,6 +347,16 @@ def cases(start: datetime, account: str = "111122223333") -> list[Case]:
     for r in sse_days:
         r["requestParameters"]["x-amz-server-side-encryption-customer-algorithm"] = "AES256"
     now = start
+
+    def created(who: dict[str, Any], bucket: str, at: datetime) -> list[dict[str, Any]]:
+        return [record(CREATE, s3, time=at, account=account, identity=who, ip=OFFICE, ua=CLI_UA, params={"bucketName": bucket, "Host": f"{bucket}.s3.amazonaws.com"})]
+
+    def multipart(who: dict[str, Any], bucket: str, parts: int) -> list[dict[str, Any]]:
+        """One large file: its upload's start, its parts, its completion (the object)."""
+        return (data("CreateMultipartUpload", who, bucket, now, OFFICE, CLI_UA) + data("UploadPart", who, bucket, now + timedelta(seconds=5), OFFICE,
+                                                                                            CLI_UA, parts, every=6.0, partNumber=1)
+                + data("CompleteMultipartUpload", who, bucket, now + timedelta(seconds=10 + 6 * parts), OFFICE, CLI_UA))
+    fresh = [f"fay-stack-{name}" for name in ("logs", "assets", "backups", "exports", "audit", "tmp")]
     S3_CONSOLE = "[S3Console/0.4, aws-internal/3 aws-sdk-java/1.12.750 Linux/5.10.226 OpenJDK_64-Bit_Server_VM/25.412-b08 java/1.8.0_412]"
     buckets = ("finance-reports", "hr-payroll", "legal-contracts", "customer-exports", "backups-db", "audit-trail")
     return [
@@ -381,4 +398,12 @@ def cases(start: datetime, account: str = "111122223333") -> list[Case]:
         Case("admin-policy-change-as-usual", None, admin_days + data("PutBucketPolicy", admin, "shared-docs", now, HOME, CLI_UA)),
         Case("analyst-reads-a-few-new-objects", None, analyst_days + data("GetObject", analyst, "finance-reports", now, OFFICE, CLI_UA, 20)),
         Case("new-hire-bulk-read", None, hire_days + data("GetObject", hire, "finance-reports", now, HOME, CLI_UA, 140)),
+        # a bucket the identity created is its own: Terraform reading back the six it just made, a loader filling a new one
+        Case("terraform-reads-back-the-buckets-it-created", None, reader("fay") + [
+            r for i, b in enumerate(fresh) for r in created(user("fay"), b, now + timedelta(seconds=30 * i))
+            + data("GetBucketAcl", user("fay"), b, now + timedelta(seconds=30 * i + 10), OFFICE, CLI_UA)]),
+        Case("loader-fills-the-bucket-it-just-created", None, reader("gus") + created(user("gus"), "gus-curated", now)
+             + data("PutObject", user("gus"), "gus-curated", now + timedelta(minutes=2), OFFICE, CLI_UA, 150)),
+        # one 8 GB file uploaded in 120 parts to a bucket the identity never wrote: one object
+        Case("one-large-multipart-upload", None, reader("hal") + multipart(user("hal"), "hal-archive", 120)),
     ]
