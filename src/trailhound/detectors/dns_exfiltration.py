@@ -26,6 +26,8 @@ Known encoders stay silent by construction rather than by count:
 * DNS reputation services that read the name by design — antivirus file and URL reputation
   (McAfee GTI ``avts``/``avqs.mcafee.com``, Sophos ``sophosxl.net``, ESET ``e5.sk``), malware hash
   registries (Team Cymru) and mail block lists (Spamhaus, SURBL, URIBL, SpamCop, Barracuda, SORBS);
+* the registrable domains of the shipped popular list (Majestic top 10k), except zones whose names their
+  customers answer (dynamic DNS, tunnels, free hosting): Dropbox's hashed download hosts, ad frames;
 * everything else by shape: CDN and load-balancer host names repeat (few distinct names), DKIM
   selectors and ACME challenges are a few names per domain, resolver and client-subnet probes carry
   short nonces at a low rate, and ordinary host names are words and numbers.
@@ -38,6 +40,7 @@ its window has passed.
 
 from __future__ import annotations
 
+import functools
 import random
 import zlib
 from collections.abc import Iterator, Sequence
@@ -46,9 +49,11 @@ from typing import TYPE_CHECKING, Any
 
 from trailhound.engine import Count, Distinct, FindingType, Last, Sliding, Sum, Window, WindowedDetector, severity
 from trailhound.enrich.domains import domain_with_suffix, split_name
+from trailhound.enrich.reputation import shared_zones
 from trailhound.events import DnsQuery, Source
 from trailhound.findings.build import dns_request, instance_key, instance_resource
 from trailhound.findings.model import HIGH, Occurrence
+from trailhound.intel.benign import shipped_sets
 
 if TYPE_CHECKING:
     from trailhound.simulator.records import Case
@@ -99,6 +104,17 @@ def quiet_zone(name: str) -> str | None:
         at = name.find(".", at) + 1
         if not at:
             return None
+
+
+@functools.lru_cache(maxsize=65_536)
+def popular(domain: str) -> bool:
+    """A registrable domain on the shipped popular list (Majestic top 10k) that hands no one else its names (not a
+    dynamic-DNS, tunnel or hosting zone): its name servers are its company's, so its hashed host names (Dropbox's
+    download hosts, ad frames) carry nothing out."""
+    return shipped_sets().domain(domain) == "popular-domain" and domain not in shared_zones() and domain not in _EXAMPLE
+
+
+_EXAMPLE = frozenset({"example.com", "example.net", "example.org"})  # RFC 2606's: no one's service, the zones of lab captures
 
 
 def encoded_label(label: str) -> bool:
@@ -154,7 +170,7 @@ def analyse(query_name: str) -> tuple[str, int] | None:
     if quiet_zone(low) is not None:
         return None
     sub, domain, _ = split_name(low, True)
-    if not domain or not sub:
+    if not domain or not sub or popular(domain):
         return None
     # the labels left of the registrable domain, case kept (base64 needs it)
     encoded = sum(_carried(label) for label in labels[: sub.count(".") + 1] if encoded_label(label))
@@ -358,6 +374,9 @@ def cases(start: datetime, account: str = "111122223333") -> list[Case]:
     ecs_probes = [f"{hexs(16)}.ecs-probe.cdn-mapping.net" for _ in range(150)]  # a client-subnet probe every 30 s for 75 minutes
     service_discovery = ([f"web-{hexs(10)}-{b32(5)}.{rnd.choice(['payments', 'orders'])}.svc.cluster.local" for _ in range(150)]
                          + [f"{b32(12)}{hexs(20)}.tasks.prod.ecs.internal" for _ in range(150)])
+    # a popular service's hashed host names: Dropbox's download hosts, ad-verification frames (their owners' name servers)
+    popular_hashes = ([f"uc{hexs(26)}{b32(14)}.dl.dropboxusercontent.com" for _ in range(200)]
+                      + [f"{hexs(32)}.safeframe.googlesyndication.com" for _ in range(200)])
     ordinary = [f"{rnd.choice(['img', 'static', 'api', 'shop', 'media'])}-{rnd.choice(['eu', 'us', 'ap'])}-{i:04d}.assets.example-shop.com"
                 for i in range(400)]
     return [
@@ -376,5 +395,6 @@ def cases(start: datetime, account: str = "111122223333") -> list[Case]:
         dns("client-subnet-probes", None, queries(ecs_probes, 30, "TXT")),
         dns("kubernetes-and-ecs-service-discovery", None, queries(service_discovery, 1)),
         dns("many-ordinary-names-under-one-domain", None, queries(ordinary, 1)),
+        dns("popular-services-hashed-host-names", None, queries(popular_hashes, 3)),
         dns("single-long-label", None, queries([f"{b64(63)}.{b64(63)}.once.example-files.net"], 1, "TXT")),
     ]

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from trailhound.engine import FindingType, Rule, severity
-from trailhound.enrich.domains import domain_with_suffix
+from trailhound.enrich.domains import domain_with_suffix, registrable_domain
 from trailhound.events import DnsQuery, Source
 from trailhound.findings.build import dns_request, evidence, instance_key, instance_resource, threat_info
 from trailhound.findings.model import HIGH, MEDIUM, Occurrence
@@ -51,6 +51,19 @@ _MEMO_LIMIT = 500_000
 # Impact:EC2/*DomainRequest.Reputation types: those are raised by ``domain_reputation``, not C&C here.
 REPUTATION_TESTER = {f"{k}-rep.guarddutyc2activityb.com": f"Impact:EC2/{t}DomainRequest.Reputation"
                      for k, t in (("abused", "Abused"), ("crypto", "Bitcoin"), ("malicious", "Malicious"), ("suspicious", "Suspicious"))}
+
+
+def asks_of_a_sender(q: DnsQuery) -> bool:
+    """A mail server's checks of a sender it was given, not a contact of its own: MX, and TXT (SPF) of the domain
+    itself or of a service label (``_dmarc.``, ``<selector>._domainkey.``). A phishing domain's SPF is asked of every
+    message it sends; a tunnel's TXT queries carry data in labels of their own, and stay judged."""
+    kind = q.query_type.upper()
+    if kind == "MX":
+        return True
+    if kind not in ("TXT", "SPF"):
+        return False
+    name = q.query_name.rstrip(".").lower()
+    return "._" in "." + name or registrable_domain(name) == name
 
 
 def asker(q: DnsQuery) -> str:
@@ -98,6 +111,8 @@ class DnsThreatIntel(Rule):
             if listed is None:
                 name = q.query_name.rstrip(".").lower()
                 listed = names[q.query_name] = bool(domain(name)) and name not in REPUTATION_TESTER
+            if listed and asks_of_a_sender(q):
+                listed = False  # (a sinkhole answer may still make it one)
             if not listed:
                 for a in q.answers:
                     flagged = answers.get(a.rdata)
@@ -113,7 +128,7 @@ class DnsThreatIntel(Rule):
     def match(self, q: DnsQuery) -> list[Occurrence] | None:
         out: list[Occurrence] = []
         name = q.query_name.rstrip(".").lower()
-        named = list(self.intel.domain(name))
+        named = [] if asks_of_a_sender(q) else list(self.intel.domain(name))
         hits = list(named)
         answered = ""
         for answer in q.answers:
@@ -172,4 +187,11 @@ def cases(start: datetime, account: str = "111122223333") -> list[Case]:
         dns("dns-imds-name-lookalike", REBIND, "instance-data.eu-west-1.compute.internal.rebind.example.net", answers=["169.254.169.254"]),
         dns("dns-shares-suffix-only", None, "notguarddutyc2activityb.com"),
         dns("dns-listed-name-as-label", None, "guarddutyc2activityb.com.attacker-lookalike.net"),
+        # a mail relay checking a phishing sender's SPF, DMARC, DKIM and MX: asked of the sender, not a contact of its own
+        dns("mail-relay-checks-a-phishing-senders-spf", None, "guarddutyphishingactivity.com", query_type="TXT"),
+        dns("mail-relay-checks-a-phishing-senders-dmarc", None, "_dmarc.guarddutyphishingactivity.com", query_type="TXT"),
+        dns("mail-relay-checks-a-phishing-senders-dkim", None, "s1._domainkey.guarddutyphishingactivity.com", query_type="TXT"),
+        dns("mail-relay-checks-a-phishing-senders-mx", None, "guarddutyphishingactivity.com", query_type="MX"),
+        # TXT queries carrying data to a listed C&C domain are its traffic
+        dns("dns-c2-over-txt", "Backdoor:EC2/C&CActivity.B!DNS", "4a6f686e2e536d697468.c2.guarddutyc2activityb.com", query_type="TXT"),
     ]

@@ -270,6 +270,8 @@ def cases(start: datetime, account: str = "111122223333") -> list[Case]:
         dns("rep-platform-default-app-names", None, ("billing-api-3f9c2a7d1e4b.herokuapp.com", ok),
             ("6512f0c3a9b4e70008d1c2e3--acme-docs.netlify.app", ok)),
         # preview deployments of a web app: Vercel's hash and branch names (one torn down: NXDOMAIN), a Firebase channel
+        # random ids that hold a coin's three letters somewhere: an Amplify branch host, a SaaS tenant
+        dns("rep-random-ids-holding-xmr", None, ("main.dvt4s37xmr9pfp.amplifyapp.com", ok), ("k16xmr6gwk.api.example-saas.io", ok)),
         dns("rep-preview-deployments", None, ("acme-web-1js5oz4ny-acme-team.vercel.app", "NXDOMAIN"),
             ("acme-web-git-feat-stone-river-acme-team.vercel.app", "NXDOMAIN"), ("acme-web--pr584-7j5lyka6.web.app", "NXDOMAIN"),
             ("deploy-preview-647--acme-docs.netlify.app", ok)),

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import functools
 import gzip
+import itertools
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -97,6 +98,11 @@ def combine(weights: list[float] | tuple[float, ...]) -> float:
     return 1.0 - p
 
 
+def _switches(part: str) -> int:
+    """How often a label part turns from letters to digits or back."""
+    return sum(1 for a, b in itertools.pairwise(part) if a.isdigit() != b.isdigit())
+
+
 def mining_token(labels: list[str], vocabulary: frozenset[str] = frozenset()) -> tuple[str, str] | None:
     """("miningStrong" | "miningWeak", the token) when the labels name mining, else None. A strong word counts
     as a token of its own or glued to a word (``supportxmr``, ``moneroocean``, ``xmrpool``): a random label
@@ -107,7 +113,9 @@ def mining_token(labels: list[str], vocabulary: frozenset[str] = frozenset()) ->
     for lab in labels:
         if len(lab) >= 16 and len(_RUNS.findall(lab)) >= 5:
             continue  # a hash or random label (rspamd's, a CDN's): its three-letter runs are chance, not words
-        words = [t for t in "".join(c if c.isalpha() else " " for c in lab).split() if t]
+        # (a random id's part, letters and digits interleaved, holds any three letters somewhere: k16xmr6gwk)
+        chosen = "-".join(p for p in lab.split("-") if _switches(p) < 3)
+        words = [t for t in "".join(c if c.isalpha() else " " for c in chosen).split() if t]
         for t in words:
             for s in MINING_STRONG:
                 glue = known if s != "stratum" else POOL_WORDS | COINS  # (stratumsecurity is a company, stratumpool a pool)
@@ -129,6 +137,13 @@ def mining_token(labels: list[str], vocabulary: frozenset[str] = frozenset()) ->
     if pool and coin:
         return "miningWeak", f"{pool}+{coin}"
     return None
+
+
+@functools.lru_cache(maxsize=1)
+def shared_zones() -> frozenset[str]:
+    """Zones whose names their customers answer or point anywhere (free dynamic DNS, tunnels, pastes, free hosting)."""
+    dyn, services = _zones()
+    return dyn | frozenset(services)
 
 
 def _zones() -> tuple[frozenset[str], dict[str, tuple[str, str]]]:

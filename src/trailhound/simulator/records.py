@@ -191,10 +191,11 @@ def flow_row(t: datetime, *, src: str, dst: str, sport: int, dport: int, action:
     }
 
 
-def dns_record(t: datetime, name: str, *, answers: list[str] | None = None, account: str = "111122223333", rcode: str = "NOERROR") -> dict[str, Any]:
+def dns_record(t: datetime, name: str, *, answers: list[str] | None = None, account: str = "111122223333", rcode: str = "NOERROR",
+               query_type: str = "A") -> dict[str, Any]:
     return {
         "version": "1.100000", "account_id": account, "region": "us-east-1", "vpc_id": VPC,
-        "query_timestamp": t.strftime("%Y-%m-%dT%H:%M:%SZ"), "query_name": name.rstrip(".") + ".", "query_type": "A", "query_class": "IN",
+        "query_timestamp": t.strftime("%Y-%m-%dT%H:%M:%SZ"), "query_name": name.rstrip(".") + ".", "query_type": query_type, "query_class": "IN",
         "rcode": rcode, "answers": [{"Rdata": a, "Type": "A", "Class": "IN"} for a in (answers or ["93.184.215.14"])],
         "srcaddr": LOCAL_IP, "srcport": "53124", "transport": "UDP", "srcids": {"instance": INSTANCE},
     }
