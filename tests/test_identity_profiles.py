@@ -417,3 +417,29 @@ def test_granting_a_policy_that_allows_everything_is_privilege_escalation() -> N
     world = calls([record("AuthorizeSecurityGroupIngress", "ec2.amazonaws.com", time=START, account=ACCOUNT, identity=iam_user(ACCOUNT, "ops"),
                           ip=ab.HOME, params={"groupId": "sg-1", "cidrIp": "0.0.0.0/0"})])[0]
     assert classify(world)[0] == "Exfiltration" and call_sig(world) is None
+
+
+def test_identity_center_people_on_one_permission_set_are_each_their_own_finding() -> None:
+    """Two people signed in through the same Identity Center permission set: their findings aggregate per person, as
+    their profiles are kept, not on the shared role (one compromise must not hide inside another's finding)."""
+    import msgspec
+
+    from trailhound.detectors.principals import identity_key
+    from trailhound.events import ApiCall
+    from trailhound.findings.build import principal_key
+
+    role = "arn:aws:iam::111122223333:role/aws-reserved/sso.amazonaws.com/eu-west-1/AWSReservedSSO_DataEngineer_0123456789abcdef"
+
+    def call(person: str) -> ApiCall:
+        ident = {"type": "AssumedRole", "principalId": f"AROAEXAMPLESSO000001:{person}",
+                 "arn": f"arn:aws:sts::111122223333:assumed-role/AWSReservedSSO_DataEngineer_0123456789abcdef/{person}",
+                 "accountId": "111122223333", "sessionContext": {"sessionIssuer": {"type": "Role", "arn": role, "accountId": "111122223333"}}}
+        rec = record("ListBuckets", "s3.amazonaws.com", time=START, identity=ident, ip="77.60.50.185", ua=CLI_UA)
+        return msgspec.json.decode(msgspec.json.encode(rec), type=ApiCall)
+
+    ana, ben = call("ana@example.com"), call("ben@example.com")
+    assert principal_key(ana) != principal_key(ben)
+    assert principal_key(ana) == identity_key(ana) and principal_key(ben) == identity_key(ben)
+    plain = msgspec.json.decode(msgspec.json.encode(record("ListBuckets", "s3.amazonaws.com", time=START, identity=ab.role_session(
+        "111122223333", "etl-nightly", "run-1"), ip="77.60.50.185", ua=CLI_UA)), type=ApiCall)
+    assert principal_key(plain) == "arn:aws:iam::111122223333:role/etl-nightly"  # other roles: the role, not its sessions

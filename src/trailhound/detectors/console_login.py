@@ -7,7 +7,9 @@ country's radius, ``RADII_KM``, from the place itself). A sign-in fires when it 
 from the last one and reaching it would take more than ``MAX_KMH`` (a jet's speed
 with the airports either side). The distance floor absorbs what address geolocation gets wrong
 between neighbouring countries (a mobile carrier's or VPN's egress one border over). A failed sign-in
-is no one being anywhere.
+is no one being anywhere. Two places the user has signed in from one after the other before (the office,
+then a hosted desktop in an AWS region; home, then the company VPN's far exit) are a habit, not travel:
+each user keeps its last 16 such pairs for 30 days.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ if TYPE_CHECKING:
 TYPE = "UnauthorizedAccess:IAMUser/ConsoleLoginSuccess.B"
 MIN_KM = 1000.0
 MAX_KMH = 1000.0
+PAIRS = 16  # pairs of places remembered per user
 
 # Country centroids (lat, lon), rounded to a degree: Google's DSPL canonical countries.csv
 # (developers.google.com/public-data/docs/canonical/countries_csv), for the countries most sign-ins come from.
@@ -75,6 +78,7 @@ class LastLogin(msgspec.Struct, array_like=True):
     lon: float
     where: str  # country code (or city) and address, for the description
     ip: str
+    pairs: list[str] = msgspec.field(default_factory=list)  # "A|B": pairs of places the user has signed in from one after the other
 
 
 class ConsoleLoginSuccessB(KeyedDetector[LastLogin]):
@@ -83,7 +87,7 @@ class ConsoleLoginSuccessB(KeyedDetector[LastLogin]):
     method = "behaviour"
     event_names = frozenset({"ConsoleLogin"})
     State: ClassVar[type[msgspec.Struct]] = LastLogin
-    ttl = 2 * DAY
+    ttl = 30 * DAY  # (the pairs it learned: a hosted desktop's region and the office, day after day)
     findings = (FindingType(TYPE, severity(MEDIUM), "TA0001 Initial Access", "T1078.004 Valid Accounts: Cloud Accounts",
                             f"two successful console sign-ins of one user ≥{MIN_KM:,.0f} km apart, faster than {MAX_KMH:,.0f} km/h between them"),)
 
@@ -109,13 +113,16 @@ class ConsoleLoginSuccessB(KeyedDetector[LastLogin]):
             if found is None:
                 continue
             point, where = found
-            if last is not None:  # (at least this far: centroids stand for their whole country)
+            pairs = last.pairs if last is not None else []
+            if last is not None and last.where != where:  # (at least this far: centroids stand for their whole country)
+                pair = "|".join(sorted((last.where, where)))
                 before = (last.lat, last.lon)
                 distance = max(0.0, km(before, point) - centroid_slack(last.where, before) - centroid_slack(where, point))
                 hours = max(t - last.t, 60.0) / 3600
-                if distance >= MIN_KM and distance / hours > MAX_KMH:
+                if distance >= MIN_KM and distance / hours > MAX_KMH and pair not in pairs:
                     out.append(self._report(e, last, where, distance, hours))
-            last = LastLogin(t, point[0], point[1], where, str(e.source_ip))
+                pairs = [p for p in pairs if p != pair][-(PAIRS - 1):] + [pair]
+            last = LastLogin(t, point[0], point[1], where, str(e.source_ip), pairs)
         return out, last
 
     def _report(self, e: ApiCall, last: LastLogin, where: str, distance: float, hours: float) -> Occurrence:
@@ -150,5 +157,10 @@ def cases(start: datetime, account: str = "111122223333") -> list[Case]:
         # Toronto at home, then through the company's Zscaler exit minutes later: two large neighbours' centroids lie
         # 2,268 km apart, the places themselves far less
         Case("home-then-vpn-exit-across-a-long-border", None, [login("ava-dev", "99.224.10.1", start), login("ava-dev", us_home, start + timedelta(minutes=35))]),
+        # the office, then a hosted desktop (WorkSpaces in us-east-1) minutes later, as on earlier days
+        Case("office-then-hosted-desktop-as-every-day", None, [
+            login("ole-analyst", HOME, start - timedelta(days=d, hours=h)) for d in (3, 2, 1) for h in (8,)]
+             + [login("ole-analyst", "3.238.166.21", start - timedelta(days=d, hours=1)) for d in (3, 2, 1)]
+             + [login("ole-analyst", HOME, start), login("ole-analyst", "3.238.166.21", start + timedelta(minutes=10))]),
         Case("failed-login-far-away", None, [login("mia-ops", HOME, start), login("mia-ops", FAR, start + timedelta(minutes=5), ok=False)]),
     ]

@@ -103,6 +103,8 @@ def principal_key(e: ApiCall) -> str:
     ident = e.user_identity
     issuer = ident.session_context.session_issuer if ident.session_context else None
     if ident.type == "AssumedRole" and issuer and issuer.arn:
+        if ":role/aws-reserved/sso.amazonaws.com/" in issuer.arn and ident.arn:
+            return f"{issuer.arn}/{ident.arn.rsplit('/', 1)[-1]}"  # Identity Center: one permission set, many people (each their own)
         return issuer.arn
     return ident.arn or ident.principal_id or ident.access_key_id or "unknown"
 
