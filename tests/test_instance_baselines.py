@@ -222,3 +222,25 @@ def test_a_vpcs_own_ipv6_addresses_are_not_the_internet() -> None:
                                          "flow_direction": pl.Series([None, None], dtype=pl.String)}), lambda ip: (), own_v6=own_v6)
     assert later.select(PUBLIC_DEST.alias("p"))["p"].to_list() == [False, True]
     assert later.select(PUBLIC_SRC.alias("p"))["p"].to_list() == [False, False]
+
+
+def test_an_inventorys_ipv6_addresses_are_ours_in_a_log_without_direction() -> None:
+    """AWS's default (v2) log says no direction, and a VPC's IPv6 addresses are global: without the inventory, an
+    instance's own IPv6 address is neither side's, and every flow detector is blind to its IPv6 traffic. The /64s of
+    the addresses the inventory names are ours (the local side), whatever logs came before."""
+    from trailhound.detectors.flows import DEST_IS_LOCAL, PUBLIC_SRC
+    from trailhound.enrich.inventory import Inventory
+    from trailhound.enrich.stages import FlowAddresses
+    from trailhound.events import Source
+
+    web, neighbour, attacker = "2600:1f18:4a3:6c00:3::10", "2600:1f18:4a3:6c00:3::77", "2a01:4f8:c17:1a2b::1"
+    inv = Inventory()
+    inv.load_describe_instances({"Reservations": [{"Instances": [{"InstanceId": "i-0ab1c2d3e4f5a6b7c", "NetworkInterfaces": [
+        {"NetworkInterfaceId": "eni-0ab1c2d3e4f5a6b7c", "PrivateIpAddress": "10.0.3.10", "Ipv6Addresses": [{"Ipv6Address": web}]}]}]}]})
+    stage = FlowAddresses(lambda ip: (), inventory=inv)
+    v2 = pl.DataFrame({"srcaddr": [attacker, attacker], "dstaddr": [web, neighbour], "flow_direction": pl.Series([None, None], dtype=pl.String)})
+    marked = stage(Source.FLOW, v2, [])
+    assert marked.select(DEST_IS_LOCAL.alias("l"))["l"].to_list() == [True, True]  # its /64: the neighbour's too
+    assert marked.select(PUBLIC_SRC.alias("p"))["p"].to_list() == [True, True]
+    alone = FlowAddresses(lambda ip: ())(Source.FLOW, v2, [])
+    assert alone.select(DEST_IS_LOCAL.fill_null(False).alias("l"))["l"].to_list() == [False, False]

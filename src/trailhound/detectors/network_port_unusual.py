@@ -12,7 +12,8 @@ WireGuard, TURN, passive FTP answering users' translated ports), active FTP's da
 high port of a host the instance opened an FTP, SQL Server, SIP or RTSP control connection to within six hours (the data
 port it was handed: passive FTP's, Azure SQL Database's redirect to its node);
 and without TCP flags (v2 logs, UDP), a record from a high port to a lower high one counts once the instance
-opened a second connection to that port, from another source port (a reply stream is one).
+opened a second connection to that port, from another source port (a reply stream is one) — at once for a mining
+pool's stratum ports (3333, 4444, 14444...), which a miner holds open on one connection.
 A new port is reported once a day, and learned.
 
 State per instance: its ports (about 30 bytes each, ~0.3-0.8 KB), deleted after 31 quiet days.
@@ -48,6 +49,9 @@ if TYPE_CHECKING:
 
 TYPE = "Behavior:EC2/NetworkPortUnusual"
 LOG4J_PORTS = frozenset({389, 1389})
+# Mining pools' stratum ports: a miner holds one connection for hours (one source port), and no client's translated port
+# is one of these, so a flagless record to them is the instance's own connection, judged at once
+STRATUM_PORTS = frozenset({3333, 4444, 5555, 7777, 14433, 14444, 45560, 45700})
 OWNED_ELSEWHERE = frozenset({25, 465, 587, 53, 853})  # Spambot's and the resolver types' ports
 LOG4J = "Possible log4j callback"
 MAX_UNSURE = 16
@@ -90,7 +94,8 @@ class NetworkPortUnusual(InstanceBaseline):
                 del st.control[next(iter(st.control))]
         elif dport >= 1024 and t - st.control.get(remote, -DATA_WINDOW - 1) <= DATA_WINDOW:
             return ()  # the data channel a control connection to this host handed out: neither judged nor learned
-        if not row[FLAGS] and dport >= 1024 and sport is not None and sport >= EPHEMERAL_MIN and not self.known(st.seen, value, day):
+        if not row[FLAGS] and dport >= 1024 and dport not in STRATUM_PORTS and sport is not None and sport >= EPHEMERAL_MIN \
+                and not self.known(st.seen, value, day):
             # Without TCP flags (v2 logs, UDP) a record from a high port to a lower high one may be a reply to a client's
             # translated port (passive FTP's data, a media relay's): a connection to that port once the instance opened a
             # second one, from another source port (a C&C client reconnects; a reply stream is one)
@@ -142,6 +147,7 @@ def cases(start: datetime, account: str = "111122223333") -> list[Case]:
         replies += [flow_row(t, src=client, dst=server.ip, sport=50000 + 31 * i, dport=8443, at=server, flags=3, nbytes=700),
                     flow_row(t, src=server.ip, dst=client, sport=8443, dport=50000 + 31 * i, at=server, flags=19 if i % 2 else None,
                              nbytes=4200)]
+    miner = case_host(12, "batch-7")  # v2 logs: one connection to a pool's stratum port, held for an hour
     vpn = case_host(8, "vpn-1")  # WireGuard on UDP 51820: its replies go to users' translated ports, below 32768, no flags logged
     tunnels = [flow_row(start + timedelta(minutes=i / 3), src=vpn.ip, dst=client, sport=51820, dport=4000 + 977 * i, at=vpn, protocol=17,
                         flags=None, nbytes=1400, packets=12) for i, client in enumerate(others[20:35])]
@@ -184,5 +190,8 @@ def cases(start: datetime, account: str = "111122223333") -> list[Case]:
         Case("v2-log-client-reconnects-to-4444", TYPE, history(legacy, start, 10, usual) + now(legacy, attacker, 4444, flags=None), source="flow",
              role="ACTOR"),
         # VNC to the reporting box's partner, used once three weeks ago: within the 35 days
+        Case("v2-log-miner-holds-one-stratum-connection", TYPE, history(miner, start, 10, usual) + [
+            flow_row(start + timedelta(minutes=10 * i), src=miner.ip, dst=attacker, sport=48211, dport=14444, at=miner, flags=None, nbytes=2600,
+                     packets=30) for i in range(6)], source="flow", role="ACTOR"),
         Case("port-seen-once-weeks-ago", None, sorted(seen_once, key=lambda r: r["start"]) + now(rare, db, 5900), source="flow"),
     ]

@@ -12,7 +12,9 @@ checks, or a busy client talking to many servers, never adds up to one.
   stateless network ACL rejects go to ephemeral ports and never count.
 * PortSweep (High, ACTOR): failed attempts to one port on ≥ 100 distinct public addresses in ≥ 16
   distinct /16 networks within ten minutes: internet-wide scanning, not a client retrying one
-  provider's addresses (an S3 or CDN endpoint rotates through a few networks only).
+  provider's addresses (an S3 or CDN endpoint rotates through a few networks only); or packed ≥ 50 to a
+  /24 on average: a network's whole range tried address by address. Without TCP flags (v2), tiny accepted
+  attempts count too, at ≥ 500 addresses in ≥ 32 /16s: no client's quiet sessions reach that in ten minutes.
 
 State, per (scanner, target) and per (scanner, port): the failed attempts of the last minutes in
 one-minute buckets, about 200 bytes for a typical key, up to ~3 KB while a scan fills its window;
@@ -47,6 +49,9 @@ MIN_PORTS = 20
 FLAGLESS_PORTS = 100
 TRIES_PER_PORT, MANY_PORTS = 4, 100  # more tries per port than this is a retry loop, not a scan (unless the ports are many)
 MIN_HOSTS, MIN_NETWORKS = 100, 16
+PACKED = 50  # certain failures per /24 on average: a sweep of a network's whole range (a /24 holds 254 hosts)
+# without TCP flags, what only an internet-wide sweep reaches in ten minutes (a crawler's completed sessions carry payload)
+FLAGLESS_HOSTS, FLAGLESS_NETWORKS = 500, 32
 _COLUMNS = ("srcaddr", "dstaddr", "srcport", "dstport", "tcp_flags", "start", "instance_id", "interface_id", "account_id", "region",
             LOGGED_AT_SOURCE.alias("at_source"))
 
@@ -145,31 +150,46 @@ class PortSweep(WindowedDetector):
     name = "port-sweep"
     consumes = Source.FLOW
     findings = (FindingType(PORTSWEEP, severity(HIGH), "TA0007 Discovery", "T1046 Network Service Discovery",
-                            f"failed attempts to one port on ≥{MIN_HOSTS} public addresses in ≥{MIN_NETWORKS} /16 networks within 10 minutes"),)
+                            f"failed attempts to one port on ≥{MIN_HOSTS} public addresses in ≥{MIN_NETWORKS} /16 networks (or packed into a "
+                            f"few /24s: a network's whole range) within 10 minutes; where the log has no TCP flags, ≥{FLAGLESS_HOSTS} addresses "
+                            f"in ≥{FLAGLESS_NETWORKS} /16s of single-packet, payload-less attempts"),)
     key = pl.concat_str([pl.col("srcaddr"), pl.col("dstport").cast(pl.Utf8)], separator="|")
     window = Sliding(length=600, step=60)
-    reducers = {"hosts": Distinct(exact=32, sample=8), "networks": Distinct(exact=32, sample=0), "any": Last(), "own": Last()}
-    where = FAILED_ATTEMPTS
-    columns = _COLUMNS
+    # the certain failures' (refused, or a lone SYN) addresses, /16s and /24s; the flagless attempts' addresses and /16s
+    reducers = {"sure": Distinct(exact=32, sample=8), "sure_networks": Distinct(exact=32, sample=0), "sure_blocks": Distinct(exact=8, sample=0),
+                "maybe": Distinct(exact=16, sample=8), "maybe_networks": Distinct(exact=16, sample=0), "any": Last(), "own": Last()}
+    state_version = 2  # (certain and flagless attempts apart)
+    where = FAILED_ATTEMPTS | MAYBE_FAILED
+    columns = (*_COLUMNS, UNANSWERED.alias("certain"))
 
     def observe(self, rows: list[tuple[Any, ...]]) -> Iterator[tuple[float, tuple[Any, ...]]]:
-        for _, dst, dport, t, ctx, own, _ in _rows(rows):
+        for _, dst, dport, t, ctx, own, (certain,) in _rows(rows):
             if is_private(dst):
                 continue  # a sweep of the Internet, not of our own network
-            network = dst.split(":", 3)[:3] if ":" in dst else dst.split(".", 2)[:2]
-            yield t, (dst, "|".join(network), None if own else ctx + [dst, dport], own + [dst, dport] if own else None)
+            v6 = ":" in dst
+            network = "|".join(dst.split(":", 3)[:3] if v6 else dst.split(".", 2)[:2])
+            ends = (None if own else ctx + [dst, dport], own + [dst, dport] if own else None)
+            if certain:
+                yield t, (dst, network, dst.rsplit(":", 1)[0] if v6 else dst.rsplit(".", 1)[0], None, None, *ends)
+            else:
+                yield t, (None, None, None, dst, network, *ends)
 
     def threshold(self, key: str, w: Window) -> bool:
-        return w["hosts"].count >= MIN_HOSTS and w["networks"].count >= MIN_NETWORKS
+        sure = w["sure"].count
+        if sure >= MIN_HOSTS and (w["sure_networks"].count >= MIN_NETWORKS or sure >= PACKED * w["sure_blocks"].count):
+            return True
+        return w["maybe"].count >= FLAGLESS_HOSTS and w["maybe_networks"].count >= FLAGLESS_NETWORKS
 
     def report(self, key: str, w: Window) -> list[Occurrence]:
-        hosts, dport = w["hosts"], int(key.rsplit("|", 1)[1])
+        certain = w["sure"].count >= MIN_HOSTS
+        hosts, networks, dport = w["sure" if certain else "maybe"], w["sure_networks" if certain else "maybe_networks"], int(key.rsplit("|", 1)[1])
         return [_scan_occurrence(
             self, PORTSWEEP, w, f"EC2 instance {{instance}} is probing port {dport} ({port(dport).port_name}) on a large number of IP addresses.",
             f"EC2 instance {{instance}} tried port {dport} on {hosts.count}{'' if hosts.exact else ' (estimated)'} public addresses in "
-            f"{w['networks'].count} networks within ten minutes, and most never answered: it is sweeping the internet for that service, "
-            "as worms and scanning malware do.",
-            {"port": dport, "distinctHosts": hosts.count, "networks": w["networks"].count, "sampledHosts": list(hosts.items)},
+            f"{networks.count} networks within ten minutes, and most never answered"
+            + ("" if certain else " (as far as a log without TCP flags tells: a packet or two each, no payload)")
+            + ": it is sweeping for that service, as worms and scanning malware do.",
+            {"port": dport, "distinctHosts": hosts.count, "networks": networks.count, "sampledHosts": list(hosts.items)},
             aggregation_key=str(dport),
         )]
 
@@ -199,6 +219,15 @@ def cases(start: datetime, account: str = "111122223333") -> list[Case]:
     sweep = []  # port 22 on random internet addresses: nearly all unanswered
     for i, dst in enumerate(internet_addresses(160, seed=7)):
         sweep.append(flow_row(at(70 + i / 30), src=scanner.ip, dst=dst, sport=51000 + i, dport=22, packets=2, nbytes=120, flags=2, at=scanner))
+    # AWS's default (v2) format has no TCP flags: masscan on port 22 across the internet, a packet each, all accepted
+    v2_sweep = [flow_row(at(200 + i / 90), src=scanner.ip, dst=dst, sport=41000 + i, dport=22, packets=1, nbytes=44, flags=None, at=scanner)
+                for i, dst in enumerate(internet_addresses(600, seed=11))]
+    # ...and a crawler's 700 completed sessions in ten minutes, in the same format: payload each way
+    crawl = [flow_row(at(215 + i / 80), src=monitor.ip, dst=dst, sport=42000 + i, dport=443, packets=12, nbytes=5400, flags=None, at=monitor)
+             for i, dst in enumerate(internet_addresses(700, seed=12))]
+    # RDP tried on every address of one company's /24, refused or unanswered
+    range_sweep = [flow_row(at(230 + i / 60), src=scanner.ip, dst=f"62.112.40.{i + 1}", sport=45000 + i, dport=3389, packets=1, nbytes=60,
+                            flags=2, at=scanner) for i in range(200)]
     s3_retries = []  # a locked-down instance retrying S3 over many of its addresses: egress rejected, but only a few networks
     for i in range(150):
         dst = f"52.216.{(i * 13) % 250}.{(i * 7) % 250 + 1}" if i % 2 else f"3.5.{(i * 5) % 30}.{(i * 11) % 250 + 1}"
@@ -228,6 +257,9 @@ def cases(start: datetime, account: str = "111122223333") -> list[Case]:
         Case("quiet-sessions-in-a-log-without-flags", None, v2_quiet, source="flow"),
         Case("monitoring-checks-service-ports", None, monitoring, source="flow"),
         Case("sweep-ssh-internet", PORTSWEEP, sweep, source="flow", role="ACTOR"),
+        Case("sweep-ssh-internet-in-a-log-without-flags", PORTSWEEP, v2_sweep, source="flow", role="ACTOR"),
+        Case("crawler-sessions-in-a-log-without-flags", None, crawl, source="flow"),
+        Case("sweep-of-one-network-range", PORTSWEEP, range_sweep, source="flow", role="ACTOR"),
         Case("s3-retries-rejected-egress", None, s3_retries, source="flow"),
         Case("nacl-rejects-replies", None, nacl_replies, source="flow"),
         Case("health-checks-while-the-target-reboots", None, reboot, source="flow"),

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import functools
 import ipaddress
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import polars as pl
@@ -68,17 +68,17 @@ def mark_addresses(df: pl.DataFrame, lookup: Callable[[str], Any], trusted: Call
     # GuardDuty's trusted IP lists: no flow finding for traffic from or to them, so their rows never reach a detector
     friends = having(TRUSTED)
     columns["trusted"] = (src.is_in(friends) | dst.is_in(friends)).fill_null(False) if friends else none
-    # Which side is private only matters where the log does not say the direction (v2-v4 formats).
+    own_v6_here = own_networks(df, addresses, own_v6) if own_v6 is not None and any(":" in a for a in addresses) else []
+    # Which side is private only matters where the log does not say the direction (v2-v4 formats): our IPv6 addresses
+    # are global, yet ours
     if df["flow_direction"].null_count():
-        private = having(PRIVATE)
+        private = having(PRIVATE) + own_v6_here
         columns |= {"src_private": src.is_in(private).fill_null(True) if private else none,
                     "dst_private": dst.is_in(private).fill_null(True) if private else none}
     else:
         columns |= {"src_private": none, "dst_private": none}
     columns["src_public"], columns["dst_public"] = public("srcaddr"), public("dstaddr")
-    own = [a for a in addresses if a in own_public] if own_public else []
-    if own_v6 is not None and any(":" in a for a in addresses):
-        own += own_networks(df, addresses, own_v6)
+    own = ([a for a in addresses if a in own_public] if own_public else []) + own_v6_here
     if own:
         columns["src_public"] = columns["src_public"] & ~src.is_in(own).fill_null(False)
         columns["dst_public"] = columns["dst_public"] & ~dst.is_in(own).fill_null(False)
@@ -102,6 +102,14 @@ def own_networks(df: pl.DataFrame, addresses: list[str], own_v6: set[str]) -> li
                 if net is not None:
                     own_v6.add(net)
     return [a for a in addresses if ":" in a and _net64(a) in own_v6] if own_v6 else []
+
+
+def learn_networks(own_v6: set[str], addresses: Iterable[str]) -> None:
+    """Add the /64s of our own IPv6 addresses (the inventory's) to ``own_v6``, up to ``MAX_OWN_V6``."""
+    for a in addresses:
+        net = _net64(a)
+        if net is not None and len(own_v6) < MAX_OWN_V6:
+            own_v6.add(net)
 
 
 @functools.lru_cache(maxsize=65_536)  # (a file's addresses are mostly the last file's)

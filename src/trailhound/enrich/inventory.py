@@ -65,6 +65,7 @@ class Inventory:
         self._version = 0  # bumped by every change of instances or interfaces: the group maps are rebuilt then
         self._groups: tuple[int, tuple[dict[str, str], dict[str, str]]] | None = None
         self._public: tuple[int, frozenset[str]] | None = None
+        self._v6: tuple[int, frozenset[str]] | None = None
 
     # -- sources --------------------------------------------------------------------------
     def load_describe_instances(self, doc: dict[str, Any]) -> int:
@@ -199,6 +200,14 @@ class Inventory:
             by_eni = {eni: by_instance[iid] for eni, iid in self.by_eni.items() if iid in by_instance}
             self._groups = (self._version, (by_instance, by_eni))
         return self._groups[1]
+
+    def ipv6_addresses(self) -> frozenset[str]:
+        """Our interfaces' IPv6 addresses, as the inventory gives them (rebuilt when it changes): global, but ours."""
+        if self._v6 is None or self._v6[0] != self._version:
+            found = frozenset(a for details in self.instances.values() for nic in details.get("networkInterfaces") or []
+                              if isinstance(nic, dict) for a in nic.get("ipv6Addresses") or [] if isinstance(a, str) and ":" in a)
+            self._v6 = (self._version, found)
+        return self._v6[1]
 
     def public_addresses(self) -> frozenset[str]:
         """Our instances' public and Elastic IPs, as the inventory gives them (rebuilt when it changes)."""

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from trailhound.enrich.flows import mark_addresses
+from trailhound.enrich.flows import learn_networks, mark_addresses
 from trailhound.enrich.inventory import Inventory
 from trailhound.events import ApiCall, Source
 from trailhound.formats.base import Problem
@@ -63,9 +63,15 @@ class FlowAddresses:
         self.trusted = trusted
         self.inventory = inventory
         self.memo: dict[str, int] = {}  # the lists are fixed for a scan: judge each address once
-        self.own_v6: set[str] = set()  # the estate's own IPv6 /64s, as its interfaces log them
+        self.own_v6: set[str] = set()  # the estate's own IPv6 /64s, as its interfaces log them and the inventory names them
+        self._seeded: frozenset[str] | None = None
 
     def __call__(self, source: Source, batch: Any, problems: list[Problem]) -> Any:
         inv = self.inventory
         groups, own = (inv.groups(), inv.public_addresses()) if inv is not None else (None, frozenset())
+        if inv is not None:
+            v6 = inv.ipv6_addresses()
+            if v6 is not self._seeded:  # the inventory's IPv6 addresses name our /64s before any v5 log does (v2 logs never do)
+                self._seeded = v6
+                learn_networks(self.own_v6, v6)
         return mark_addresses(batch, self.lookup, self.trusted, self.memo, groups, self.own_v6, own)
