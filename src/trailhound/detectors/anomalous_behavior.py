@@ -16,7 +16,6 @@ every anomalous call of the identity in the hour up to it, by success and error.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -85,9 +84,6 @@ class AnomalousBehavior(KeyedDetector[ip.IdentityProfile]):
         FindingType(name, severity(level), tactic, technique, f"{what}: {_RULE}", extension=True)
         for name, level, tactic, technique, what in EXTENSIONS.values())
 
-    def candidates(self, events: Sequence[ApiCall]) -> list[ApiCall]:
-        return [e for e in events if e.event_category != "Data"]
-
     key_by = staticmethod(identity_key)  # shared: computed once per call for every identity detector
     facts_by = staticmethod(call_sig)
 
@@ -98,11 +94,22 @@ class AnomalousBehavior(KeyedDetector[ip.IdentityProfile]):
         parts: dict[int, tuple[Any, ...]] = {}  # call_sig -> (class, api, number of what the like is made of, refusal family): once per alike call
         numbers: dict[tuple[Any, ...], int] = {}  # what a like is made of -> its number (a small int hashes faster than the tuple)
         memo = place_memo(rows)
+        data_seen: set[tuple[Any, ...]] = set()  # (day, address, agent) of S3 data events already learned
         next_block = -1.0  # the hour-of-week profile learns once per block of the day: a call past this starts one
         for t, e, sig in timed(rows):
             if t >= next_block:
                 next_block = t - t % ip.BLOCK + ip.BLOCK
                 ip.learn(st, {ip.HOUR: ip.hour_of_week(t)}, t)
+            if e.event_category == "Data":
+                # an S3 data event is no API of a class, but the identity at work: its days and places (a pipeline role
+                # that only reads and writes objects settles, and a stolen key's first management call is judged)
+                seen = (int(t // ip.DAY), e.source_ip, e.user_agent)
+                if seen not in data_seen:
+                    data_seen.add(seen)
+                    ip.observe_day(st, t)
+                    place = place_of(e, self.places, memo)
+                    ip.learn(st, {ip.NETWORK: place.network, ip.COUNTRY: place.country, ip.AGENT: place.agent, ip.REGION: e.aws_region or None}, t)
+                continue
             ready = t - st.first >= ip.WARMUP and st.days >= ip.MIN_ACTIVE_DAYS  # ip.settled, inlined: it is asked of every call
             part = parts.get(sig) if sig is not None else None
             if part is None:
@@ -331,12 +338,24 @@ def cases(start: datetime, account: str = "111122223333") -> list[Case]:
     pandas_days = ip.daily(start, 14, pandas, [("DescribeInstances", ec2), ("ListBuckets", s3)], [OFFICE], BOTO, account)
     pandas_today = [now("GetSecretValue", sm, pandas, OFFICE, "aiobotocore/2.15.2 md/Botocore#1.35.36 ua/2.0 os/linux#6.8.0 lang/python#3.12.3 "
                                                                "Botocore/1.35.36")]
+    # a pipeline role that only reads and writes objects (S3 data events), from AWS, every night: its key, stolen, suspends
+    # versioning from a rented server; its own first management call, from where it always runs, is work
+    def objects(who: dict[str, Any], bucket: str) -> list[dict[str, Any]]:
+        return [{**r, "eventCategory": "Data", "managementEvent": False, "readOnly": False,
+                 "requestParameters": {"bucketName": bucket, "key": f"part-{i}.parquet"}}
+                for i, r in enumerate(ip.daily(start, 14, who, [("PutObject", s3), ("GetObject", s3)], [AWS_US], BOTO, account, hour=2))]
+    loader, compactor = role_session(account, "lake-loader", "run"), role_session(account, "lake-compactor", "run")
+    versioning = {"bucketName": "lake-raw", "VersioningConfiguration": {"Status": "Suspended"}}
+    loader_stolen = [now("PutBucketVersioning", s3, loader, VPS, BOTO, params=versioning)]
+    compactor_own = [now("PutBucketVersioning", s3, compactor, AWS_US, BOTO, params={**versioning, "bucketName": "lake-tmp"})]
     return others + [
         Case("console-user-first-cloudshell-far-from-her-desk", None, shell_days + first_shell),
         Case("etl-role-first-run-in-another-region", None, etl_days + etl_today),
         Case("function-first-call-through-a-new-vpc-endpoint", None, fn_days + fn_today),
         Case("developer-key-reads-a-secret-from-an-ec2-address", type_of("CredentialAccess"), stolen_days + from_ec2),
         Case("boto3-user-reads-a-secret-through-pandas", None, pandas_days + pandas_today),
+        Case("data-only-role-key-suspends-versioning-from-a-vps", type_of("Exfiltration"), objects(loader, "lake-raw") + loader_stolen),
+        Case("data-only-role-first-management-call-where-it-runs", None, objects(compactor, "lake-tmp") + compactor_own),
         Case("cloudshell-agent-claimed-from-outside-aws", type_of("DefenseEvasion"), spoof_days + spoof),
         Case("console-password-guessed-then-sign-in-from-far-away", type_of("InitialAccess"), guessed_days + guesses + in_),
         Case("console-user-mistypes-then-signs-in", None, clerk_days + typo),
