@@ -324,3 +324,18 @@ def test_flow_values_out_of_their_fields_range_are_bad_lines(tmp_path: Path) -> 
     assert report.events["flow"] == 2 and report.bad_records == 4
     assert sorted((p.line, p.field) for p in report.problems) == [(3, "dstport"), (4, "protocol"), (5, "bytes"), (6, "packets")]
     assert "70000 is out of range for a dstport (0-65535)" in str(report.problems[0])
+
+
+def test_concatenated_cloudtrail_gzips_are_read_document_by_document(tmp_path: Path) -> None:
+    """`cat a.json.gz b.json.gz > ab.json.gz` (gzip allows members one after another; AWS's own tools write them):
+    every document's records are read, as if the second had been appended to the first, and nothing is reported."""
+    docs = [{"Records": _records(6)}, {"Records": _records(5, who="ann")}, {"Records": _records(4, who="cy")}]
+    f = tmp_path / "logs" / "ab.json.gz"
+    f.parent.mkdir()
+    f.write_bytes(b"".join(gzip.compress(json.dumps(d).encode(), mtime=0) for d in docs))
+    report, store = scan([f])
+    assert report.events["cloudtrail"] == 15 and report.problems == [] and report.bad_records == 0
+    assert STOP_LOGGING in {x["type"] for x in store.findings()}
+    # a document followed by something else is no document stream: salvaged record by record, the rest named
+    parsed = cloudtrail.parse("x.json", json.dumps(docs[0]).encode() + b' {"not": "records"}')
+    assert len(parsed.events) == 6 and parsed.problems

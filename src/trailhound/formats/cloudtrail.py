@@ -153,6 +153,33 @@ def _json_stream(text: bytes) -> list[Any] | None:
     return values if len(values) > 1 else None
 
 
+_TRAILING = re.compile(r"trailing characters \(byte (\d+)\)")
+
+
+def _documents(text: bytes, exc: Exception) -> list[Any] | None:
+    """``{"Records":[...]}`` documents one after another (concatenated gzip members inflate to that), each whole; None
+    when the text is anything else (then the record-by-record salvage judges it)."""
+    docs = []
+    while True:
+        m = _TRAILING.search(str(exc))
+        if m is None:
+            return None
+        end = text.rfind(b"}", 0, int(m.group(1))) + 1  # (the byte named is past the next document's first)
+        rest = text[end:].lstrip(b" \t\r\n")
+        if not rest.startswith(b"{") or len(docs) >= 10_000:
+            return None
+        try:
+            docs.append(RECORDS.decode(text[:end]))
+        except DECODE_ERRORS:
+            return None
+        text = rest
+        try:
+            docs.append(RECORDS.decode(text))
+            return docs
+        except DECODE_ERRORS as again:
+            exc = again
+
+
 def parse(path: str, data: bytes, damage: str | None = None) -> Parsed:
     """``damage``: why the source ended early (a cut gzip); named in one line with what was kept."""
     parsed = _parse(path, data, damage)
@@ -181,6 +208,9 @@ def _parse(path: str, data: bytes, damage: str | None) -> Parsed:
         try:
             return _finish(path, (doc := RECORDS.decode(text)).Records, [], len(doc.Records))
         except DECODE_ERRORS as exc:
+            docs = _documents(text, exc)  # `cat a.json.gz b.json.gz`: one gzip stream after another, a document each
+            if docs is not None:
+                return _finish(path, [e for d in docs for e in d.Records], [], sum(len(d.Records) for d in docs))
             m = _RECORDS_OPEN.search(text, 0, 4096)
             return _salvage(path, text, lead, m.end() - 1, exc, damage) if m else unreadable(exc)
     # One record per line, or a single (possibly pretty-printed) record or envelope.
