@@ -8,6 +8,7 @@ import shutil
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
 from conftest import scan, store_at, write_cloudtrail
 
 from trailhound.simulator.records import iam_user, record
@@ -135,6 +136,32 @@ def test_fifos_devices_and_symlink_loops_are_skipped_with_a_line(tmp_path: Path)
     console = Console(record=True, width=400)
     print_summary(console, report, [], 1)
     assert "quarantined), skipped 5 that are not regular files: 1 CloudTrail events" in console.export_text()  # in the summary too
+
+
+def test_a_file_swapped_for_a_fifo_after_the_walk_is_not_opened_for_ever(tmp_path: Path) -> None:
+    """A log replaced by a FIFO between listing and reading (a race a hostile neighbour can win) would block the scan
+    in ``open`` with the store locked: the file is opened without blocking and refused for its own type, in one line."""
+    import threading
+
+    from trailhound.sources import files
+
+    logs = tmp_path / "logs"
+    good = write_cloudtrail(logs / "ct.json.gz", [_stop()])
+    swapped = write_cloudtrail(logs / "later.json.gz", [_stop(T0.replace(hour=11))])
+    listed = list(files.walk([logs]))
+    swapped.unlink()
+    os.mkfifo(swapped)
+    for peek_or_read in (files.peek, files.read):
+        with pytest.raises(OSError, match="not a regular file"):
+            peek_or_read(swapped)
+    done: list[object] = []
+    worker = threading.Thread(target=lambda: done.append(scan(listed)), daemon=True)
+    worker.start()
+    worker.join(60)
+    assert done, "the scan blocked on the FIFO"
+    report, store = done[0]  # type: ignore[misc]
+    assert report.events["cloudtrail"] == 1 and len(list(store.findings())) == 1 and str(good) != str(swapped)
+    assert any(str(swapped) in str(p) and ("not a regular file" in str(p) or "a FIFO" in str(p)) for p in report.problems)
 
 
 def test_a_decompression_bomb_costs_its_file_not_the_scan(tmp_path: Path) -> None:

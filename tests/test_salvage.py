@@ -339,3 +339,18 @@ def test_concatenated_cloudtrail_gzips_are_read_document_by_document(tmp_path: P
     # a document followed by something else is no document stream: salvaged record by record, the rest named
     parsed = cloudtrail.parse("x.json", json.dumps(docs[0]).encode() + b' {"not": "records"}')
     assert len(parsed.events) == 6 and parsed.problems
+
+
+def test_a_dns_name_too_long_to_be_one_costs_its_record(tmp_path: Path) -> None:
+    """A 5 MB query name gzips to a few KB: no DNS name is over 253 characters (1,024 escaped), so the record is
+    set aside naming its field, before any name scorer sees it, and the queries around it are analysed."""
+    good = [dns_record(T0 + timedelta(seconds=i), f"host{i}.example.com") for i in range(6)]
+    bad = {**dns_record(T0 + timedelta(seconds=3), "x"), "query_name": "a" * 5_000_000 + ".example.com."}
+    f = tmp_path / "AWSLogs" / ACCOUNT / "vpcdnsquerylogs" / "q.log.gz"
+    f.parent.mkdir(parents=True)
+    f.write_bytes(gzip.compress(b"\n".join(json.dumps(r).encode() for r in good[:3] + [bad] + good[3:]), mtime=0))
+    assert f.stat().st_size < 50_000
+    report, _ = scan([f])
+    assert report.events["dns"] == 6 and report.bad_records == 1
+    [p] = report.problems
+    assert (p.line, p.field) == (4, "query_name") and "1024" in p.message

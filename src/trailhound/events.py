@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import enum
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 import polars as pl
@@ -173,11 +173,16 @@ class DnsSourceIds(msgspec.Struct, omit_defaults=True, gc=False):
     resolver_endpoint: str | None = None
 
 
+# A DNS name is at most 253 characters (255 octets), four times that with every byte escaped (\032): a longer one is no
+# query but a hostile record, and would cost every name scorer its length over and over
+QueryName = Annotated[str, msgspec.Meta(max_length=1024)]
+
+
 class DnsQuery(msgspec.Struct, omit_defaults=True, gc=False):
     """One Route 53 Resolver query log record (field names are the log's own)."""
 
     query_timestamp: datetime
-    query_name: str
+    query_name: QueryName
     account_id: str = "000000000000"
     region: str = ""
     vpc_id: str | None = None

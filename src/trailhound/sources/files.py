@@ -11,6 +11,7 @@ CloudTrail record of it.
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 import zlib
@@ -216,9 +217,19 @@ def _inflate(stored: bytes, limit: int) -> tuple[bytes, str | None, bool]:
     return b"".join(out), None, False
 
 
+def open_regular(path: Path) -> int:
+    """A descriptor of ``path`` if it is (still) a regular file: one swapped for a FIFO or a device after it was walked
+    would block the scan at its open, or never end (non-blocking open, then the opened file's own type)."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise OSError(errno.EINVAL, "not a regular file (it changed after the scan listed it)", str(path))
+    return fd
+
+
 def read(path: Path, limit: int | None = None) -> RawFile:
     """A file's content, decompressed; with ``limit`` (bytes), a larger file is not kept (``too_large``)."""
-    fd = os.open(path, os.O_RDONLY)  # os-level: a buffered file object costs more than reading a small log
+    fd = open_regular(path)  # os-level: a buffered file object costs more than reading a small log
     try:
         size = os.fstat(fd).st_size
         if limit is not None and size > limit:  # compressed or not, more than the limit on disk is too much to hold
@@ -272,7 +283,7 @@ def extends(data: bytes, fingerprint_: str) -> int:
 
 def peek(path: Path, size: int = 16384) -> bytes:
     """The first decompressed bytes of a file, for format sniffing and time estimates."""
-    fd = os.open(path, os.O_RDONLY)
+    fd = open_regular(path)
     try:
         stored = os.read(fd, 4 * size)  # plenty for `size` bytes of any log that compresses at all
     finally:
