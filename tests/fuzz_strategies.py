@@ -208,7 +208,7 @@ def flow_row(draw: st.DrawFn, i: int, fields: tuple[str, ...]) -> str:
         elif name == "version":
             values.append(str(draw(st.integers(2, 8))))
         else:  # (a good row's values are within their fields' ranges: a port of 70000 is a bad line)
-            top = {"srcport": 65535, "dstport": 65535, "protocol": 255, "tcp-flags": 255}.get(name)
+            top = {"srcport": 65535, "dstport": 65535, "protocol": 255, "tcp-flags": 255, "packets": 2**40, "bytes": 2**44}.get(name)
             integer = st.integers(0, top) if top else st.integers(0, 2**31 - 1) if dtype == FLOW_FIELDS["srcport"] else st.integers(0, 2**62)
             values.append(draw((integer.map(str) if dtype != FLOW_FIELDS["action"] else _token) | st.just("-")))
     return " ".join(values)

@@ -354,3 +354,29 @@ def test_a_dns_name_too_long_to_be_one_costs_its_record(tmp_path: Path) -> None:
     assert report.events["dns"] == 6 and report.bad_records == 1
     [p] = report.problems
     assert (p.line, p.field) == (4, "query_name") and "1024" in p.message
+
+
+def test_a_later_flow_header_without_start_or_srcaddr_costs_only_its_records(tmp_path: Path) -> None:
+    """A header repeated mid-file that names no start (or no srcaddr) makes the records under it unreadable: they are
+    counted against it in one line, and the records under the good headers around it are all analysed."""
+    header = b"version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status"
+    line = b"2 111122223333 eni-0a1b2c3d 10.0.0.1 8.8.8.8 40000 443 6 10 840 1764000000 1764000060 ACCEPT OK"
+    broken = b"version account-id interface-id dstaddr srcport dstport protocol packets bytes end action log-status"
+    orphan = b"2 111122223333 eni-0a1b2c3d 8.8.8.8 40000 443 6 10 840 1764000060 ACCEPT OK"
+    parsed = parse("f.log", b"\n".join([header, *[line] * 5, broken, *[orphan] * 3, header, *[line] * 4]), Kind.FLOW)
+    assert parsed.events.height == 9
+    [p] = parsed.problems
+    assert (p.line, p.records) == (7, 3) and "no start or srcaddr" in p.message
+
+
+def test_flow_counts_no_interface_can_carry_are_bad_records(tmp_path: Path) -> None:
+    """Three records of 2^62 bytes each are legal 64-bit values whose sum wraps around: a count beyond what a 100 Gbit/s
+    interface carries in ten minutes is a bad record (its field named), and the records around it are analysed."""
+    header = b"version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status"
+    line = b"2 111122223333 eni-0a1b2c3d 10.0.0.1 8.8.8.8 40000 443 6 10 840 1764000000 1764000060 ACCEPT OK"
+    huge = b"2 111122223333 eni-0a1b2c3d 10.0.0.1 8.8.8.8 40001 53 17 5000 4611686018427387904 1764000000 1764000060 ACCEPT OK"
+    busy = b"2 111122223333 eni-0a1b2c3d 10.0.0.1 8.8.8.8 40002 443 6 120000000000 7500000000000 1764000000 1764000600 ACCEPT OK"
+    parsed = parse("f.log", b"\n".join([header, line, huge, busy, line]), Kind.FLOW)
+    assert parsed.events.height == 3  # a saturated 100 Gbit/s interface's ten minutes is still traffic
+    [p] = parsed.problems
+    assert (p.line, p.field) == (3, "bytes")

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import io
 import re
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -95,7 +96,9 @@ def _consistent(body: bytes | memoryview, n_fields: int, newlines: int | None = 
 _EPOCH_FIELDS = ("start", "end")
 # What a port, a protocol number, a count and TCP flags can be: a port of 70000 or -3 bytes is no traffic a detector
 # may judge (checked with a min and a max per column, so clean files pay almost nothing).
-_VALUE_RANGES = {"srcport": (0, 65535), "dstport": (0, 65535), "protocol": (0, 255), "packets": (0, 2**63 - 1), "bytes": (0, 2**63 - 1),
+# Counts: more than a 100 Gbit/s interface can carry in a 10-minute record (7.5 TB, 1.2e11 minimum-size packets) is no
+# traffic either, and a detector summing a few legal values of 2^62 would wrap around 64 bits and lose its finding.
+_VALUE_RANGES = {"srcport": (0, 65535), "dstport": (0, 65535), "protocol": (0, 255), "packets": (0, 2**40), "bytes": (0, 2**44),
                  "tcp-flags": (0, 255)}
 
 
@@ -158,11 +161,16 @@ def _slow(path: str, lines: list[bytes], first_line: int, fields: list[str] | No
     problems: list[Problem] = Problems()
     good: list[bytes] = []
     total = 0
+    unusable: list[Any] = []  # [its line, the fields it lacks, records under it] of a later header without start or srcaddr
 
     def flush() -> None:
         if good and fields:
             frames.append(_normalize(read_frame(b"\n".join(good), fields), fields))
         good.clear()
+        if unusable:
+            at, needed, n = unusable
+            problems.append(Problem(path, f"the header has no {' or '.join(needed)} field: its {n} records cannot be analysed", line=at, records=n))
+            unusable.clear()
 
     for i, raw in enumerate(lines):
         lineno = first_line + i
@@ -175,8 +183,14 @@ def _slow(path: str, lines: list[bytes], first_line: int, fields: list[str] | No
             flush()
             fields = tokens
             _note_unknown(fields, lineno, unknown)
+            needed = [f for f in ("start", "srcaddr") if f not in fields]
+            if needed:
+                unusable[:] = [lineno, needed, 0]
             continue
         total += 1
+        if unusable:
+            unusable[2] += 1
+            continue
         if fields is None:
             fields = _HEADERLESS.get(len(tokens))
             if fields is None:
