@@ -7,7 +7,10 @@ dimension is everyday life: a CI role deploying something new from its usual run
 the usual laptop abroad. Anonymizing egress (Tor, hosting and VPN networks), an unseen region, an hour
 of the week the identity never works in and a burst of refused calls it never had are reported with it,
 not on their own. A settled profile only (``identity_profile.settled``); AWS services,
-service-linked roles and calls AWS makes for an identity are no one's behaviour (``principals``).
+service-linked roles and calls AWS makes for an identity are no one's behaviour (``principals``). S3 data
+events are no API of a class but the identity at work: they count its active days and teach its places,
+so a pipeline role that only reads and writes objects settles. AWS's own addresses are one place, "AWS",
+and private ones another: a job's first run in another region, or through a new VPC endpoint, is no news.
 
 One finding per identity and class; its evidence is GuardDuty's ``service.detection.anomaly`` (the
 profile's usual values by frequency, the unusual ones) and ``additionalInfo.anomalies.anomalousAPIs``:
