@@ -357,8 +357,6 @@ def cases(start: datetime, account: str = "111122223333") -> list[Case]:
         Case("function-first-call-through-a-new-vpc-endpoint", None, fn_days + fn_today),
         Case("developer-key-reads-a-secret-from-an-ec2-address", type_of("CredentialAccess"), stolen_days + from_ec2),
         Case("boto3-user-reads-a-secret-through-pandas", None, pandas_days + pandas_today),
-        Case("data-only-role-key-suspends-versioning-from-a-vps", type_of("Exfiltration"), objects(loader, "lake-raw") + loader_stolen),
-        Case("data-only-role-first-management-call-where-it-runs", None, objects(compactor, "lake-tmp") + compactor_own),
         Case("cloudshell-agent-claimed-from-outside-aws", type_of("DefenseEvasion"), spoof_days + spoof),
         Case("console-password-guessed-then-sign-in-from-far-away", type_of("InitialAccess"), guessed_days + guesses + in_),
         Case("console-user-mistypes-then-signs-in", None, clerk_days + typo),
@@ -387,4 +385,7 @@ def cases(start: datetime, account: str = "111122223333") -> list[Case]:
         Case("new-hire-first-week", None, hire_days + hire_today),
         Case("traveller-signs-in-abroad", None, travel_days + abroad),
         Case("service-linked-role", None, service),
+        # (after the snapshot case: the first case of a type is its sample finding)
+        Case("data-only-role-key-suspends-versioning-from-a-vps", type_of("Exfiltration"), objects(loader, "lake-raw") + loader_stolen),
+        Case("data-only-role-first-management-call-where-it-runs", None, objects(compactor, "lake-tmp") + compactor_own),
     ]
