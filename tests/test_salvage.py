@@ -380,3 +380,72 @@ def test_flow_counts_no_interface_can_carry_are_bad_records(tmp_path: Path) -> N
     assert parsed.events.height == 3  # a saturated 100 Gbit/s interface's ten minutes is still traffic
     [p] = parsed.problems
     assert (p.line, p.field) == (3, "bytes")
+
+
+def test_a_flow_record_of_traffic_without_its_start_is_a_bad_record_not_a_silent_drop(tmp_path: Path) -> None:
+    """start '-' on an accepted flow cannot be placed in time: it is named (line and field) and counted, where it used to
+    vanish uncounted; the NODATA row beside it (no traffic) stays no event and no problem."""
+    header = b"version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status"
+    line = b"2 111122223333 eni-0a1b2c3d 10.0.0.1 8.8.8.8 40000 443 6 10 840 1764000000 1764000060 ACCEPT OK"
+    untimed = b"2 111122223333 eni-0a1b2c3d 10.0.0.1 8.8.8.8 40001 443 6 10 840 - 1764000060 ACCEPT OK"
+    nodata = b"2 111122223333 eni-0a1b2c3d - - - - - - - 1764000000 1764000060 - NODATA"
+    parsed = parse("f.log", b"\n".join([header, line, untimed, nodata, line]), Kind.FLOW)
+    assert parsed.events.height == 2 and parsed.records_read == 4
+    [p] = parsed.problems
+    assert (p.line, p.field) == (3, "start")
+    # the same file among others decoded in one shared read: the shared read gives it up, and it alone names the line
+    f = tmp_path / "flows"
+    f.mkdir()
+    for i in range(3):
+        other = line.replace(b" 40000 ", f" {41000 + i} ".encode())  # (the same content twice is one file already read)
+        (f / f"ok-{i}.log").write_bytes(b"\n".join([header, line, other]) + b"\n")
+    (f / "untimed.log").write_bytes(b"\n".join([header, line, untimed, nodata, line]) + b"\n")
+    report, _ = scan([f])
+    assert report.events_total == 8
+    assert [(Path(p.path).name, p.line, p.field) for p in report.problems] == [("untimed.log", 3, "start")]
+
+
+def test_a_time_without_its_zone_is_utc_whatever_the_machine_s_zone(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """CloudTrail and Route 53 write UTC. A careless export's '2024-01-01T00:00:00' (no Z) used to be read in the scanning
+    machine's local zone, hours off and naive beside every aware time."""
+    import time
+
+    monkeypatch.setenv("TZ", "America/New_York")
+    time.tzset()
+    try:
+        t = datetime(2024, 1, 1, tzinfo=UTC)
+        doc = {"Records": [_call("GetCallerIdentity", t) | {"eventTime": "2024-01-01T00:00:00"}, _call("GetCallerIdentity", t)]}
+        parsed = cloudtrail.parse("ct.json", json.dumps(doc).encode())
+        assert parsed.times.tolist() == [1704067200.0, 1704067200.0]
+        assert all(e.event_time.tzinfo is not None for e in parsed.events)
+        dns = dns_record(t, "example.com")
+        dns["query_timestamp"] = "2024-01-01T00:00:00"
+        got = parse("q.log", json.dumps(dns).encode() + b"\n", Kind.DNS)
+        assert got.times.tolist() == [1704067200.0] and got.events[0].query_timestamp.tzinfo is not None
+    finally:
+        monkeypatch.delenv("TZ")
+        time.tzset()
+
+
+def test_a_cloudtrail_field_larger_than_any_aws_writes_costs_its_record(tmp_path: Path) -> None:
+    """A 2.1 MB requestParameters of small nested values would cost ~30x that in objects when a detector reads it: no
+    record CloudTrail delivers is that large (it cuts responseElements at 100 KB), so it is set aside, named, and the
+    records beside it are analysed, file by file and in a shared read alike."""
+    hostile = _call("PutBucketPolicy", T0 + timedelta(seconds=1), params={"a": [1] * 700_000})
+    doc = {"Records": [_call("GetCallerIdentity", T0), hostile, _call("ListBuckets", T0 + timedelta(seconds=2))]}
+    parsed = cloudtrail.parse("ct.json", json.dumps(doc).encode())
+    assert [e.event_name for e in parsed.events] == ["GetCallerIdentity", "ListBuckets"]
+    [p] = parsed.problems
+    assert p.field == "requestParameters" and "2,100,007 bytes" in p.message
+    d = tmp_path / "trail"
+    d.mkdir()
+    for i in range(3):
+        (d / f"ok-{i}.json").write_text(json.dumps({"Records": [_call("ListBuckets", T0 + timedelta(seconds=3 + i))]}))
+    (d / "big.json").write_text(json.dumps(doc))
+    report, _ = scan([d])
+    assert report.events_total == 5
+    assert [(Path(p.path).name, p.field) for p in report.problems] == [("big.json", "requestParameters")]
+
+
+def _call(name: str, t: datetime, **kw: Any) -> dict[str, Any]:
+    return record(name, "s3.amazonaws.com", time=t, identity=iam_user(ACCOUNT, "ana"), **kw)

@@ -144,6 +144,9 @@ def _run_scan(paths: list[Path], settings: ScanSettings, db: str | Path | None, 
     except FileNotFoundError as exc:
         say(err, "error:", "red", str(exc))
         return 2
+    except KeyboardInterrupt:  # Ctrl-C: each batch commits whole or not at all, so the store is as a kill would leave it
+        say(err, "interrupted:", "yellow", "what was committed stays committed; scan the same paths again to continue from there")
+        return 130
     except Exception as exc:  # what was committed stays committed; say what failed in one line
         if os.environ.get("TRAILHOUND_DEBUG"):
             raise

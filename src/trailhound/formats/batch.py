@@ -15,7 +15,6 @@ problems and line numbers it has alone.
 from __future__ import annotations
 
 import itertools
-import operator
 from typing import Any
 from dataclasses import dataclass, field
 
@@ -23,8 +22,8 @@ import numpy as np
 import polars as pl
 
 from trailhound.formats import vpcflow
-from trailhound.formats.base import DECODE_ERRORS, EARLIEST, Kind, Parsed, Problem, latest_plausible
-from trailhound.formats.cloudtrail import RECORDS
+from trailhound.formats.base import DECODE_ERRORS, EARLIEST, Kind, Parsed, Problem, latest_plausible, utc_times
+from trailhound.formats.cloudtrail import FIELD_LIMIT, RECORDS
 from trailhound.formats.route53 import LINES as DNS_LINES
 
 @dataclass(slots=True)
@@ -77,7 +76,7 @@ def parse_many(kind: Kind, members: list[Member], parse_one) -> Batch:  # type: 
 # CloudTrail, one query per line of Route 53. A file of any other shape, or one that fails, is parsed alone.
 _JSON_FAST = {Kind.CLOUDTRAIL: lambda data: RECORDS.decode(data).Records if data[:1] == b"{" and b'"Records"' in data[:64] else None,
               Kind.DNS: lambda data: DNS_LINES.decode_lines(data) if data[:1] == b"{" else None}
-_TIME_OF = {Kind.CLOUDTRAIL: operator.attrgetter("event_time"), Kind.DNS: operator.attrgetter("query_timestamp")}
+_TIME_OF = {Kind.CLOUDTRAIL: "event_time", Kind.DNS: "query_timestamp"}
 
 
 def _json_shared(kind: Kind, members: list[Member], parts: list[tuple[list[int], Parsed, np.ndarray]], records: list[int]) -> list[int]:
@@ -91,7 +90,7 @@ def _json_shared(kind: Kind, members: list[Member], parts: list[tuple[list[int],
     alone: list[int] = []
     for i, m in enumerate(members):
         got = None
-        if not m.damage:
+        if not m.damage and (kind is not Kind.CLOUDTRAIL or len(m.data) <= FIELD_LIMIT):  # (a larger one may hold an oversized field)
             try:
                 got = decode(m.data)
             except DECODE_ERRORS:
@@ -104,7 +103,7 @@ def _json_shared(kind: Kind, members: list[Member], parts: list[tuple[list[int],
         idx.append(i)
     if not events:
         return sorted(alone + idx)
-    times = np.fromiter((time_of(e).timestamp() for e in events), dtype=np.float64, count=len(events))
+    times = np.asarray(utc_times(events, time_of), dtype=np.float64)
     if not (times.min() >= EARLIEST and times.max() < latest_plausible()):
         return list(range(len(members)))  # some file holds an implausible time: each alone names it
     member_of = np.repeat(np.asarray(idx, dtype=np.int32), counts)

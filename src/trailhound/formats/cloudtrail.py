@@ -13,6 +13,7 @@ malformed record costs that record alone, and a cut document keeps every complet
 from __future__ import annotations
 
 import json
+import operator
 import re
 from typing import Any
 
@@ -20,7 +21,7 @@ import msgspec
 
 from trailhound.events import ApiCall
 from trailhound.formats.base import (DECODE_ERRORS, EMPTY_TIMES, Kind, Parsed, Problem, Problems, close_problems,
-                                     describe_msgspec_error, drop_implausible, sort_by_time)
+                                     describe_msgspec_error, drop_implausible, sort_by_time, utc_times)
 from trailhound.formats.split import split_array
 
 
@@ -42,7 +43,7 @@ _RECORDS_OPEN = re.compile(rb'"Records"\s*:\s*\[')
 
 
 def _finish(path: str, events: list[ApiCall], problems: list[Problem], total: int) -> Parsed:
-    times = [e.event_time.timestamp() for e in events]
+    times = utc_times(events, "event_time")
     events, times, implausible = drop_implausible(path, events, times, "eventTime")
     problems = close_problems(path, problems, implausible)
     events, arr = sort_by_time(events, times)
@@ -180,9 +181,38 @@ def _documents(text: bytes, exc: Exception) -> list[Any] | None:
             exc = again
 
 
+# CloudTrail cuts a record's responseElements at 100 KB and keeps its records in the same range; a field ten times that
+# is no record AWS wrote, and a detector decoding it would hold ~30x its size in Python objects.
+FIELD_LIMIT = 1 << 20
+_RAW_FIELDS = {"requestParameters": "request_parameters", "responseElements": "response_elements", "additionalEventData": "additional_event_data"}
+
+
+_RAW_OF = [operator.attrgetter(attr) for attr in _RAW_FIELDS.values()]
+
+
+def _set_aside_oversized(path: str, parsed: Parsed) -> Parsed:
+    if all(max(map(len, map(get, parsed.events))) <= FIELD_LIMIT for get in _RAW_OF):  # (the common case, at C speed)
+        return parsed
+    keep, problems = [], Problems()
+    for i, e in enumerate(parsed.events):
+        size, wire = max((len(getattr(e, attr)), wire) for wire, attr in _RAW_FIELDS.items())
+        if size > FIELD_LIMIT:
+            problems.append(Problem(path, f"{wire} of {size:,} bytes{f' (event {e.event_id})' if e.event_id else ''}: more than a CloudTrail record carries",
+                                    field=wire))
+        else:
+            keep.append(i)
+    if not problems:
+        return parsed
+    events = [parsed.events[i] for i in keep]
+    return Parsed(Kind.CLOUDTRAIL, events, parsed.times[keep], close_problems(path, parsed.problems, problems), records_read=parsed.records_read,
+                  fatal=not events)
+
+
 def parse(path: str, data: bytes, damage: str | None = None) -> Parsed:
     """``damage``: why the source ended early (a cut gzip); named in one line with what was kept."""
     parsed = _parse(path, data, damage)
+    if len(data) > FIELD_LIMIT and parsed.events:  # (no field of a smaller file can be that large)
+        parsed = _set_aside_oversized(path, parsed)
     if damage and not any(p.message.startswith(damage) for p in parsed.problems):  # unless the salvage named it with what it kept
         parsed.problems.insert(0, Problem(path, damage))
     return parsed

@@ -6,7 +6,7 @@ import msgspec
 
 from trailhound.events import DnsQuery
 from trailhound.formats.base import (DECODE_ERRORS, Kind, Parsed, Problem, Problems, close_problems, describe_msgspec_error,
-                                     drop_implausible, sort_by_time)
+                                     drop_implausible, sort_by_time, utc_times)
 
 LINES = msgspec.json.Decoder(DnsQuery)  # one query a line (formats.batch decodes plain files with it too)
 
@@ -30,7 +30,7 @@ def parse(path: str, data: bytes) -> Parsed:
                 p = describe_msgspec_error(exc, line, path)
                 p.line = lineno
                 problems.append(p)
-    times = [e.query_timestamp.timestamp() for e in events]
+    times = utc_times(events, "query_timestamp")
     events, times, implausible = drop_implausible(path, events, times, "query_timestamp")
     if implausible:  # named by their line, as every other problem of a line log (not by their index among the events)
         if linenos is None:

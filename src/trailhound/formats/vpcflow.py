@@ -103,7 +103,14 @@ _VALUE_RANGES = {"srcport": (0, 65535), "dstport": (0, 65535), "protocol": (0, 2
 
 
 def _bad_values(df: pl.DataFrame) -> bool:
-    """Whether any time is implausible or any value out of its field's range: then the file is read line by line."""
+    """Whether any time is implausible or missing on a record of traffic, or any value out of its field's range: then the
+    file is read line by line."""
+    if "start" in df.columns and df["start"].null_count():
+        untimed = df["start"].is_null()
+        if "log-status" in df.columns:  # (NODATA/SKIPDATA rows carry their window's times, but need none)
+            untimed = untimed & ~df["log-status"].is_in(_NO_TRAFFIC).fill_null(False)
+        if untimed.any():
+            return True
     for name in (*_EPOCH_FIELDS, *_VALUE_RANGES):
         if name in df.columns:
             col = df[name]
@@ -132,6 +139,10 @@ def _check_line(tokens: list[str], fields: list[str]) -> tuple[str | None, str]:
                 return name, f"{tok[:40]} is out of range for a {name} ({_VALUE_RANGES[name][0]}-{_VALUE_RANGES[name][1]})"
             if name in _EPOCH_FIELDS and not EARLIEST <= int(tok) < latest_plausible():
                 return name, f"{tok[:40]} is not a time in epoch seconds between 2006 and now"
+    if "start" in fields and tokens[fields.index("start")] == "-":
+        status = tokens[fields.index("log-status")] if "log-status" in fields else None
+        if status not in _NO_TRAFFIC:  # traffic without a time cannot be placed in any window: a bad record, not a silent drop
+            return "start", "'-': a record of traffic without its start time"
     return None, ""
 
 
