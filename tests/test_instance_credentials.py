@@ -103,3 +103,87 @@ def test_a_stranger_is_reported_once_an_hour_and_the_memory_stays_bounded() -> N
     assert set(reported) == {"203.0.113.9", "198.51.100.4"}
     assert report_due(reported, "192.0.2.1", 1500.0 + 2 * REPORT_EVERY)
     assert set(reported) == {"192.0.2.1"}  # what is older than an hour is forgotten
+
+
+DUAL = "i-0d0a15ac0000e1001"
+NAT = "54.90.185.12"  # the private subnet's NAT gateway (Amazon's)
+OWN_V6 = "2600:1f18:4a3:6a00:1234:5678:9abc:def0"  # the instance's own address in its subnet's /64 (Amazon's, us-east-1)
+FOREIGN_V6 = "2600:1f14:abc:1200::5"  # another account's EC2 (Amazon's, us-west-2)
+
+
+def _dual_stack_calls(thief: str | None) -> list[dict[str, Any]]:
+    """Three days of an EMR-like node's calls through its NAT gateway, then, from the fourth day, calls to dual-stack
+    endpoints from its own IPv6 address alongside (and, with ``thief``, a few from there)."""
+    from datetime import UTC, datetime, timedelta
+
+    from trailhound.detectors.instance_credentials import instance_role
+    from trailhound.simulator.records import record
+
+    t0 = datetime(2026, 11, 2, 6, 0, tzinfo=UTC)
+    who = instance_role("111122223333", DUAL, "emr-node")
+    calls = [record("GetObject" if i % 2 else "DescribeInstances", "ec2.amazonaws.com", time=t0 + timedelta(minutes=20 * i), identity=who, ip=NAT)
+             for i in range(3 * 72)]
+    later = t0 + timedelta(days=3, hours=2)
+    for i in range(24):
+        calls.append(record("DescribeInstances", "ec2.amazonaws.com", time=later + timedelta(minutes=10 * i), identity=who, ip=NAT))
+        calls.append(record("PutMetricData", "monitoring.amazonaws.com", time=later + timedelta(minutes=10 * i, seconds=30), identity=who, ip=OWN_V6))
+    if thief:
+        calls += [record("ListBuckets", "s3.amazonaws.com", time=later + timedelta(hours=1, minutes=i), identity=who, ip=thief) for i in range(3)]
+    return calls
+
+
+def _own_v6_flows(tmp_path: Path) -> Path:
+    """The node's interface logging its own IPv6 address on egress (a v5 custom format that names the direction)."""
+    header = "version account-id interface-id instance-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status flow-direction"
+    start = 1762063200 + 3 * 86400  # the fourth day
+    rows = [f"5 111122223333 eni-0d0a15ac0000e1001 {DUAL} {OWN_V6} 2600:1f18:0:2::10 {40000 + i} 443 6 12 3000 {start + 60 * i} {start + 60 * i + 50} ACCEPT OK egress"
+            for i in range(30)]
+    path = tmp_path / "flows" / "eni.log"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join([header, *rows]) + "\n")
+    return path
+
+
+def test_a_dual_stack_instance_on_its_own_ipv6_is_no_second_party(tmp_path: Path) -> None:
+    """A node behind a NAT gateway calls a dual-stack endpoint from its own IPv6 address while it goes on through the NAT:
+    that is the instance's side (its interface's flow logs name the address), not someone else with its credentials. Another
+    account's EC2 over IPv6 still raises InsideAWS beside it."""
+    ct = write_cloudtrail(tmp_path / "ct" / "trail.json.gz", _dual_stack_calls(thief=None))
+    flows = _own_v6_flows(tmp_path)
+    _, store = scan([ct, flows])
+    assert [f["type"] for f in store.findings() if "InstanceCredentialExfiltration" in f["type"]] == []
+    ct2 = write_cloudtrail(tmp_path / "ct2" / "trail.json.gz", _dual_stack_calls(thief=FOREIGN_V6))
+    _, store = scan([ct2, flows])
+    found = [f for f in store.findings() if "InstanceCredentialExfiltration" in f["type"]]
+    assert [f["type"] for f in found] == [INSIDE] and FOREIGN_V6 in json.dumps(found[0]["service"]["action"])
+
+
+def test_without_logs_naming_it_the_instance_s_ipv6_beside_its_nat_is_reported(tmp_path: Path) -> None:
+    """The near miss the other way: with no flow log or inventory naming the address as the estate's, an IPv6 address
+    calling while the NAT gateway goes on is a second party, as GuardDuty would judge it."""
+    ct = write_cloudtrail(tmp_path / "ct" / "trail.json.gz", _dual_stack_calls(thief=None))
+    _, store = scan([ct])
+    found = [f for f in store.findings() if "InstanceCredentialExfiltration" in f["type"]]
+    assert [f["type"] for f in found] == [INSIDE]
+
+
+def test_another_address_in_the_ipv6_64_the_instance_calls_from_is_the_instance(tmp_path: Path) -> None:
+    """An instance that called from its IPv6 address in its first hour, later calling from another address of the same
+    /64 (a second interface, a delegated prefix): its own subnet's side, not a second party; one in another /64 is one."""
+    from datetime import UTC, datetime, timedelta
+
+    from trailhound.detectors.instance_credentials import instance_role
+    from trailhound.simulator.records import record
+
+    t0 = datetime(2026, 11, 2, 6, 0, tzinfo=UTC)
+    who = instance_role("111122223333", DUAL, "emr-node")
+
+    def calls(ip: str, at: datetime, n: int) -> list[dict[str, Any]]:
+        return [record("DescribeInstances", "ec2.amazonaws.com", time=at + timedelta(minutes=10 * i), identity=who, ip=ip) for i in range(n)]
+
+    sibling = OWN_V6.rsplit(":", 1)[0] + ":1"
+    base = calls(NAT, t0, 6) + calls(OWN_V6, t0 + timedelta(minutes=5), 6) + calls(NAT, t0 + timedelta(hours=5), 12)
+    found = run(tmp_path / "a", base + calls(sibling, t0 + timedelta(hours=6), 3))
+    assert found == []
+    found = run(tmp_path / "b", base + calls(FOREIGN_V6, t0 + timedelta(hours=6), 3))
+    assert [f["type"] for f in found] == [INSIDE]

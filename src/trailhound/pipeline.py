@@ -243,7 +243,7 @@ class Scanner:
         watermark = float(self.store.meta("watermark") or "-inf")
         self.engine = self._engine([d for d in self.detectors if isinstance(d, KeyedDetector)], watermark)
         self.router = Router(self.detectors, self.engine)
-        self.stages: list[Stage] = [InventoryLearning(self.inventory), FlowAddresses(self.intel.ip, self.trusted.ip, self.inventory), self.router]
+        self.stages: list[Stage] = [InventoryLearning(self.inventory), FlowAddresses(self.intel.ip, self.trusted.ip, self.inventory, places.own_v6), self.router]
         self.aggregator = Aggregator(store.finding, store.detector_id, Enricher(self.inventory, geo=places.provider, default_region=self.settings.default_region),
                                      [TrustedAddresses(self.trusted.ip), *stored_lists.scan_hooks(stored)], capacity=self.settings.finding_cache_entries)
         self.suppression = Suppression.load(store.conn)  # the API's ARCHIVE filters, applied as findings are written

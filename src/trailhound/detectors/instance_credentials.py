@@ -26,7 +26,9 @@ per role and instance:
 
 Any other public address raises OutsideAWS, or InsideAWS when it is AWS's (another account's EC2, a
 Lambda) (``Places.inside_aws``: the operator's ip-ranges.json, else Amazon's ASNs). Calls AWS makes
-with the credentials (``ec2.amazonaws.com``, ``AWS Internal``) and private addresses never judge.
+with the credentials (``ec2.amazonaws.com``, ``AWS Internal``) and private addresses never judge; nor does the instance's own
+IPv6 address, which a dual-stack endpoint sees instead of its NAT gateway's IPv4 one (an address in the estate's own /64s, as
+its interfaces' flow logs and the inventory name them, or in the /64 of one the pair calls from).
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ import msgspec
 from trailhound.detectors.role_sessions import credential_key, is_instance_key
 from trailhound.engine import FindingType, KeyedDetector, severity
 from trailhound.engine.runner import timed
+from trailhound.enrich.flows import net64
 from trailhound.engine.baseline import DAY
 from trailhound.events import ApiCall, Source
 from trailhound.findings.build import api_occurrence
@@ -154,7 +157,7 @@ class InstanceCredentialExfiltration(KeyedDetector[Egress]):
                 known = self.places.instance_addresses(instance)
                 st.sources.extend(known[:MAX_SOURCES])
                 st.pinned = bool(known)
-            if src in st.sources:
+            if src in st.sources or self._own_v6(src, st):
                 if st.last_own >= 0:
                     st.gap = max(t - st.last_own, st.gap * 0.9)
                 st.last_own = t
@@ -193,6 +196,17 @@ class InstanceCredentialExfiltration(KeyedDetector[Egress]):
         out = [self._report(_CALL.decode(h.call), key.rsplit("|", 1)[1], state) for h in state.held if report_due(state.reported, h.src, h.at)]
         state.held = []
         return out, state
+
+    def _own_v6(self, ip: str, st: Egress) -> bool:
+        """A dual-stack instance calls a dual-stack endpoint from its own IPv6 address (no NAT gateway in between): an address
+        in the estate's own /64s (its interfaces' logs, the inventory), or in the /64 of one the pair already calls from, is
+        the instance's side, not a second party."""
+        if ":" not in ip:
+            return False
+        if self.places.estate_v6(ip):
+            return True
+        net = net64(ip)
+        return net is not None and any(":" in s and net64(s) == net for s in st.sources)
 
     def _could_be_instance(self, ip: str) -> bool:
         """An instance's public egress is AWS's; where the address is unknown to the geo data, it may be."""

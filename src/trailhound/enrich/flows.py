@@ -98,22 +98,22 @@ def own_networks(df: pl.DataFrame, addresses: list[str], own_v6: set[str]) -> li
                                 .when(pl.col("flow_direction") == "ingress").then(pl.col("dstaddr")).alias("a")).unique().collect()["a"]
         for a in mine.drop_nulls().to_list():
             if ":" in a and len(own_v6) < MAX_OWN_V6:
-                net = _net64(a)
+                net = net64(a)
                 if net is not None:
                     own_v6.add(net)
-    return [a for a in addresses if ":" in a and _net64(a) in own_v6] if own_v6 else []
+    return [a for a in addresses if ":" in a and net64(a) in own_v6] if own_v6 else []
 
 
 def learn_networks(own_v6: set[str], addresses: Iterable[str]) -> None:
     """Add the /64s of our own IPv6 addresses (the inventory's) to ``own_v6``, up to ``MAX_OWN_V6``."""
     for a in addresses:
-        net = _net64(a)
+        net = net64(a)
         if net is not None and len(own_v6) < MAX_OWN_V6:
             own_v6.add(net)
 
 
 @functools.lru_cache(maxsize=65_536)  # (a file's addresses are mostly the last file's)
-def _net64(address: str) -> str | None:
+def net64(address: str) -> str | None:
     try:
         return ipaddress.IPv6Address(address).exploded[:19]
     except ValueError:

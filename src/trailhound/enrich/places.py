@@ -17,6 +17,7 @@ from typing import Any
 
 from trailhound.enrich import vpn
 
+from trailhound.enrich.flows import net64
 from trailhound.enrich.geo import GeoProvider, IpInfo, ip_key, is_public
 
 # Amazon's networks (ASN registrations of Amazon.com, Amazon Data Services and AWS in RIR whois and
@@ -38,6 +39,9 @@ class GeoPlaces:
         self.ranges = ranges  # an aws_ranges.AwsRanges, or None
         self.vpn_lists = tuple(str(p) for p in vpn_lists)  # the operator's VPN lists, beside the shipped one
         self.inventory: Any = None  # an enrich.inventory.Inventory, or None
+        # the estate's own IPv6 /64s, as its interfaces log them and the inventory names them (enrich.stages.FlowAddresses
+        # learns into this set): an instance's IPv6 address is its own, where IPv4 goes out through a NAT gateway
+        self.own_v6: set[str] = set()
         self._seen: dict[str, IpInfo | None] = {}
         self._vpn: dict[str, bool] = {}  # remembered as ``_seen`` is: asked again for every call of an anomalous series
 
@@ -85,6 +89,10 @@ class GeoPlaces:
                 self._vpn.clear()
             self._vpn[ip or ""] = found
         return found
+
+    def estate_v6(self, ip: str) -> bool:
+        """Whether ``ip`` is an IPv6 address in one of the estate's own /64s."""
+        return bool(self.own_v6) and ":" in ip and net64(ip) in self.own_v6
 
     def instance_addresses(self, instance_id: str) -> list[str]:
         """The public IPv4 addresses (public IPs, Elastic IPs) and IPv6 addresses of an instance's

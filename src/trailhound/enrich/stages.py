@@ -58,12 +58,15 @@ class InventoryLearning:
 class FlowAddresses:
     sources = frozenset({Source.FLOW})
 
-    def __init__(self, lookup: Callable[[str], Any], trusted: Callable[[str], Any] | None = None, inventory: Inventory | None = None) -> None:
+    def __init__(self, lookup: Callable[[str], Any], trusted: Callable[[str], Any] | None = None, inventory: Inventory | None = None,
+                 own_v6: set[str] | None = None) -> None:
         self.lookup = lookup
         self.trusted = trusted
         self.inventory = inventory
         self.memo: dict[str, int] = {}  # the lists are fixed for a scan: judge each address once
-        self.own_v6: set[str] = set()  # the estate's own IPv6 /64s, as its interfaces log them and the inventory names them
+        # the estate's own IPv6 /64s, as its interfaces log them and the inventory names them (shared with the places the
+        # identity detectors ask: ``GeoPlaces.own_v6``)
+        self.own_v6: set[str] = own_v6 if own_v6 is not None else set()
         self._seeded: frozenset[str] | None = None
 
     def __call__(self, source: Source, batch: Any, problems: list[Problem]) -> Any:
