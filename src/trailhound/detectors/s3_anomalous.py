@@ -20,6 +20,9 @@ identity (a week of history on four days, as the IAM profiles) raises
   other buckets on earlier days; deletes in a bucket it writes: its own data's lifecycle), only from a
   network, country or client unseen for its S3 calls — a data role reading a newly shared dataset, an ETL
   role onboarding a feed or purging its old partitions is work, the same from a rented server is not;
+  and ≥ ``READS`` objects read within an hour from a bucket it reads habitually, from a network its S3 calls never
+  came from in a new country or through anonymizing infrastructure (Tor, hosting, a commercial VPN): its key in
+  someone else's hands, syncing what it knows is there (a new ISP at home, or a few objects from abroad, is not);
 * **Discovery:S3/AnomalousBehavior** — ≥ ``LISTED`` buckets listed within an hour that it never touched;
 * **Impact:S3/AnomalousBehavior.Permission** — a bucket policy, ACL or ownership change on a bucket where
   it never changed permissions, from a network, country or client unseen for its S3 calls.
@@ -42,7 +45,7 @@ import msgspec
 from trailhound.detectors import identity_profile as ip
 from trailhound.detectors import s3_public
 from trailhound.detectors.api_classes import names_only_own_account
-from trailhound.detectors.principals import call_sig, identity_key, place_memo, place_of, shown_place
+from trailhound.detectors.principals import anonymizing, call_sig, identity_key, place_memo, place_of, shown_place
 from trailhound.engine import FindingType, KeyedDetector, severity
 from trailhound.engine.runner import timed
 from trailhound.engine.baseline import DAY, Profile, ProfileState
@@ -64,6 +67,7 @@ PER_OBJECT_BYTES, BATCH = 120, 10
 MAX_BUCKETS = 256  # (a backup tool reads dozens every week: forgetting one made its next full read "new")
 READ, WRITE, DELETE, LIST, PERMISSION = "read", "write", "delete", "list", "permission"
 CREATE = "CreateBucket"
+AWAY = READ + "/away"  # reads of a bucket it reads habitually, from where it never works (``_away``)
 ENCRYPT = "customer-key"  # writes with a customer-supplied key (SSE-C): ransomware re-encrypting objects in place
 _CLASS_OF = {
     "GetObject": READ, "GetObjectVersion": READ, "SelectObjectContent": READ, "RestoreObject": READ,
@@ -178,7 +182,8 @@ class S3AnomalousBehavior(KeyedDetector[S3Profile]):
                     f"≥{LISTED} buckets the identity never touched listed within an hour, after a week of history", sources=("S3DataEvents",)),
         FindingType(EXFIL, severity(HIGH), "TA0010 Exfiltration", "T1530 Data from Cloud Storage",
                     f"≥{READS} objects read within an hour (≥{DAY_READS} within a day) from a bucket the identity has not read on an "
-                    "earlier day (if it reads other buckets, from a network, country or client unseen for its S3 calls)", sources=("S3DataEvents",)),
+                    "earlier day (if it reads other buckets, from a network, country or client unseen for its S3 calls); as many from a bucket it "
+                    "reads habitually, from an unseen network in an unseen country or on anonymizing infrastructure", sources=("S3DataEvents",)),
         FindingType(DELETE_T, severity(HIGH), "TA0040 Impact", "T1485 Data Destruction",
                     f"≥{DELETES} objects deleted within an hour (≥{DAY_DELETES} within a day) from a bucket where the identity never deleted "
                     "(if it deletes elsewhere or "
@@ -219,16 +224,20 @@ class S3AnomalousBehavior(KeyedDetector[S3Profile]):
             if cls is None:  # CreateBucket: Terraform reading back, a pipeline filling the bucket it just made
                 habit.created = habit.created or e.succeeded
                 continue
-            place = place_of(e, self.places, memo).values
+            where = place_of(e, self.places, memo)
+            place = where.values
             odd_place = sorted(v for v in place if not _PLACES.seen_before(st.places, v, t))
             for c in (cls, ENCRYPT) if cls == WRITE and customer_key(e) else (cls,):
                 # done here on an earlier day (a customer-supplied key: in any bucket)
                 known_before = (habit.first.get(c, day) < day if c != ENCRYPT else
                                 any(h.first.get(ENCRYPT, day) < day for h in st.buckets.values()))
+                occ = None
                 if settled and not known_before and not habit.created:
                     occ = self._judge(e, st, habit, bucket, c, new_bucket, odd_place, t)
-                    if occ is not None:
-                        out.append(occ)
+                elif settled and c == READ and not habit.created and self._away(e, where, odd_place):
+                    occ = self._read_away(e, habit, bucket, odd_place, t)
+                if occ is not None:
+                    out.append(occ)
                 if e.succeeded:
                     habit.first.setdefault(c, day)
             if e.succeeded:
@@ -280,6 +289,29 @@ class S3AnomalousBehavior(KeyedDetector[S3Profile]):
                      f"a bucket where it had not {verb.replace('wrote', 'written')} before")
             return self._report(e, ftype, bucket, int(window[1]), f"{verb} {count} in {bucket} {within}, {where}")
         return None
+
+    def _away(self, e: ApiCall, where: Any, odd_place: list[str]) -> bool:
+        """Whether the call comes from a network the identity's S3 calls never came from, in a country they never came from
+        or through anonymizing infrastructure (Tor, hosting, a commercial VPN): a new office or home network at home is
+        neither."""
+        if not any(v.startswith("network ") for v in odd_place):
+            return False
+        if any(v.startswith("country ") and v != "country None" for v in odd_place):
+            return True
+        return anonymizing(e.source_ip, where.info, self.intel, self.places) is not None
+
+    def _read_away(self, e: ApiCall, habit: BucketHabit, bucket: str, odd_place: list[str], t: float) -> Occurrence | None:
+        """Bulk reads of a bucket the identity reads habitually, from where it never works (``_away``): its key in someone
+        else's hands, syncing what it knows is there. Counted apart from its usual reads, once an hour's worth."""
+        window = habit.hour.get(AWAY)
+        if window is None or t - window[0] > HOUR:
+            window = habit.hour[AWAY] = [t, 0.0, 0.0]
+        window[1] += 1
+        if window[1] < READS or window[2]:
+            return None
+        window[2] = 1.0
+        return self._report(e, EXFIL, bucket, int(window[1]), f"read {int(window[1])} objects in {bucket} within an hour from "
+                            + ", ".join(map(shown_place, odd_place)) + ", where its S3 calls never came from (it reads this bucket from elsewhere)")
 
     def _report(self, e: ApiCall, ftype: str, bucket: str, count: int, what: str) -> Occurrence:
         name = e.user_identity.name
@@ -406,4 +438,11 @@ def cases(start: datetime, account: str = "111122223333") -> list[Case]:
              + data("PutObject", user("gus"), "gus-curated", now + timedelta(minutes=2), OFFICE, CLI_UA, 150)),
         # one 8 GB file uploaded in 120 parts to a bucket the identity never wrote: one object
         Case("one-large-multipart-upload", None, reader("hal") + multipart(user("hal"), "hal-archive", 120)),
+        # the backup role's key, stolen, syncing the bucket it reads every night, from a rented server (and from abroad)
+        Case("backup-key-syncs-its-own-bucket-from-a-vps", EXFIL, backup_days + data("GetObject", backup, "finance-reports", now, VPS, BOTO, 150)),
+        Case("reader-key-syncs-its-own-bucket-from-abroad", EXFIL, reader("ivy") + data("GetObject", user("ivy"), "ivy-media", now, FAR, CLI_UA, 120)),
+        # its own bucket from another network in the same country (a home line, a new office), or a few objects from abroad
+        Case("reader-syncs-its-own-bucket-from-another-isp-at-home", None, reader("jon") + data("GetObject", user("jon"), "jon-media", now, "84.105.1.1",
+                                                                                                CLI_UA, 150)),
+        Case("reader-reads-a-few-of-its-objects-from-abroad", None, reader("kim") + data("GetObject", user("kim"), "kim-media", now, FAR, CLI_UA, 40)),
     ]
