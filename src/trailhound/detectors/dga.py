@@ -16,15 +16,16 @@ registrable domains within minutes and nearly all come back NXDOMAIN. Two halves
   threshold (2% of benign names; what dictionary and pronounceable DGAs reach), or ≥ ``MIN_WIDE``
   distinct NXDOMAIN names over the widest threshold (5% of benign names: pronounceable DGAs such as
   Vawtrak and Pushdo, of which a third to a half reach the lower one); in each, most of those names
-  NXDOMAIN. The wider the threshold, the more names it takes: a benign instance would need hundreds
-  of distinct failing lookups in half an hour to gather twenty in the top 5% by chance. A person's
-  typos score low, a few odd but real names stay under the counts, and a crawler resolving
-  thousands of real domains has most of them answered.
+  NXDOMAIN, and they are at least a quarter (``MIN_SHARE``) of all the distinct domains the instance
+  failed to resolve in the window. The wider the threshold, the more names it takes: a benign instance
+  would need hundreds of distinct failing lookups in half an hour to gather twenty in the top 5% by
+  chance. A person's typos score low, a few odd but real names stay under the counts, and a crawler or
+  link checker failing on hundreds of dead domains has a few odd ones among many ordinary ones.
 
 Names on packaged DGA lists raise Trojan:EC2/DGADomainRequest.C!DNS (``dns_intel``) one by one; this
-type needs no list. State per instance (only for names over the widest threshold): the window's
-NXDOMAIN names (exact up to 16, then a sketch and a sample) and hashed counts, in ten-minute
-buckets — nothing for an instance whose names all look ordinary (under the widest threshold).
+type needs no list. State per instance (for names over the widest threshold, and failing ones): the
+window's NXDOMAIN names (exact up to 16, then a sketch and a sample) and hashed counts, in ten-minute
+buckets — nothing for an instance whose names all look ordinary and resolve.
 """
 
 from __future__ import annotations
@@ -50,6 +51,10 @@ MIN_HIGH = 8  # distinct DGA-like names (score ≥ the model's threshold) in the
 MIN_LOW = 12  # distinct NXDOMAIN names over the lower threshold in the window
 MIN_WIDE = 20  # distinct NXDOMAIN names over the widest threshold in the window
 WINDOW = 1800.0
+# of the distinct domains an instance failed to resolve in the window, the share a tier's suspicious ones must be: a crawler or
+# link checker fails on hundreds of dead domains, some of which look odd (~12% over the lower threshold), where a generator's
+# tries are nearly all it fails on (a third to a half of a pronounceable family's reach the lower threshold)
+MIN_SHARE = 0.25
 
 
 _MISS: Any = object()
@@ -64,13 +69,15 @@ class DgaBurst(WindowedDetector):
     consumes = Source.DNS
     findings = (FindingType(DGA_B, severity(HIGH), "TA0011 Command and Control", "T1568.002 Dynamic Resolution: Domain Generation Algorithms",
                             f"within 30 minutes, ≥{MIN_HIGH} distinct names a classifier scores as generated, ≥{MIN_LOW} distinct NXDOMAIN "
-                            f"names over its lower threshold or ≥{MIN_WIDE} over its widest, mostly NXDOMAIN"),)
+                            f"names over its lower threshold or ≥{MIN_WIDE} over its widest, mostly NXDOMAIN and ≥{MIN_SHARE:.0%} of the "
+                            "distinct domains the instance failed to resolve"),)
     window = Sliding(length=WINDOW, step=600)
-    state_version = 3  # 2: the widest tier's counts (nx_low, wide) joined the buckets; 3: counted with dga-lr-2's thresholds
+    # 2: the widest tier's counts (nx_low, wide) joined the buckets; 3: counted with dga-lr-2's thresholds; 4: every failing domain counted
+    state_version = 4
     # NXDOMAIN names over the widest threshold (the evidence), and hashed counts per threshold
     reducers = {"nx": Distinct(exact=16, sample=10), "nx_high": Distinct(exact=16, sample=0), "high": Distinct(exact=16, sample=0),
                 "nx_low": Distinct(exact=16, sample=0), "low": Distinct(exact=16, sample=0), "wide": Distinct(exact=16, sample=0),
-                "context": Last()}
+                "nx_all": Distinct(exact=16, sample=0), "context": Last()}
 
     def __init__(self, intel: Any = None, places: Any = None, model: Model | None = None) -> None:
         super().__init__(intel, places)
@@ -81,7 +88,9 @@ class DgaBurst(WindowedDetector):
         if len(self._wide) > MEMO_LIMIT:
             self._wide.clear()
         get, miss = self._wide.get, _MISS
-        return [q for q in events if (over := get(q.query_name, miss)) is True or over is miss and self._over_wide(q.query_name)]
+        # (every NXDOMAIN answer too: the share of an instance's failing domains that look generated is part of the verdict)
+        return [q for q in events if (over := get(q.query_name, miss)) is True or over is miss and self._over_wide(q.query_name)
+                or q.rcode == "NXDOMAIN"]
 
     def _over_wide(self, name: str) -> bool:
         judged = self.model.judge(name)
@@ -90,8 +99,8 @@ class DgaBurst(WindowedDetector):
 
     def key_of(self, q: DnsQuery) -> str | None:
         judged = self.model.judge(q.query_name)
-        if judged is None or judged.score < self.model.threshold_wide:
-            return None  # an ordinary-looking name: the instance keeps no state for it
+        if judged is None or judged.score < self.model.threshold_wide and q.rcode != "NXDOMAIN":
+            return None  # an ordinary-looking name answered: the instance keeps no state for it
         if not q.seeks_address:
             return None  # a mail server checking a spam sender's SPF or DMARC record is not resolving a generated name
         return q.srcids.instance or q.srcaddr or None
@@ -106,8 +115,12 @@ class DgaBurst(WindowedDetector):
             ctx = [q.srcids.instance, q.srcaddr, q.account_id, q.region, q.transport or "UDP", q.firewall_rule_action == "BLOCK",
                    normalize(q.query_name)]
             # an answered name under the lower threshold is counted but never names the finding's action
+            if j.score < self.model.threshold_wide:  # an ordinary name: counted among the instance's failing domains only
+                if nx:
+                    yield q.query_timestamp.timestamp(), (None, None, None, None, None, None, h, None)
+                continue
             yield q.query_timestamp.timestamp(), (j.unit if nx else None, h if nx and high else None, h if high else None,
-                                                  h if nx and low else None, h if low else None, h, ctx if nx or low else None)
+                                                  h if nx and low else None, h if low else None, h, h if nx else None, ctx if nx or low else None)
 
     def threshold(self, key: str, w: Window) -> bool:
         return _tier(w) is not None
@@ -142,17 +155,19 @@ class DgaBurst(WindowedDetector):
 
 
 def _tier(w: Window) -> str | None:
-    return burst(w["high"].count, w["nx_high"].count, w["low"].count, w["nx_low"].count, w["wide"].count, w["nx"].count)
+    return burst(w["high"].count, w["nx_high"].count, w["low"].count, w["nx_low"].count, w["wide"].count, w["nx"].count, w["nx_all"].count)
 
 
-def burst(high: int, nx_high: int, low: int, nx_low: int, wide: int = 0, nx_wide: int = 0) -> str | None:
+def burst(high: int, nx_high: int, low: int, nx_low: int, wide: int = 0, nx_wide: int = 0, nx_all: int = 0) -> str | None:
     """Which tier a window's counts meet ("high", "low", "wide") or None: enough distinct suspicious
-    names (the wider the threshold, the more), most of them NXDOMAIN."""
-    if high >= MIN_HIGH and 2 * nx_high > high:
+    names (the wider the threshold, the more), most of them NXDOMAIN, and at least ``MIN_SHARE`` of all the
+    distinct domains that failed (``nx_all``): a generator's tries are most of what fails, a crawler's few odd
+    dead links among hundreds of ordinary ones are not."""
+    if high >= MIN_HIGH and 2 * nx_high > high and nx_high >= MIN_SHARE * nx_all:
         return "high"
-    if nx_low >= MIN_LOW and 2 * nx_low > low:
+    if nx_low >= MIN_LOW and 2 * nx_low > low and nx_low >= MIN_SHARE * nx_all:
         return "low"
-    if nx_wide >= MIN_WIDE and 2 * nx_wide > wide:
+    if nx_wide >= MIN_WIDE and 2 * nx_wide > wide and nx_wide >= MIN_SHARE * nx_all:
         return "wide"
     return None
 
@@ -211,6 +226,7 @@ def cases(start: datetime, account: str = "111122223333") -> list[Case]:
            + [f"{rnd.getrandbits(128):032x}.s3.amazonaws.com" for _ in range(15)]
            + [f"{rnd.getrandbits(160):040x}.avqs.mcafee.com" for _ in range(15)]
            + [f"{rnd.getrandbits(128):032x}.sophosxl.net" for _ in range(15)])
+    compounds = [f"{a}{b}.com" for a in _WORDS for b in _WORDS if a != b][::3][:360]
     odd_but_real = ["xkcd.com", "jgrqyxupl.com", "zxcvbnml.com", "b117f8da23446a91387efea0e428392a.com", "qwxz.org", "ihfjsrkdw.com"]
     return [
         Case("dga-random-letters", DGA_B, queries(random_letters(rnd, 40), 0, answered=20), source="dns", role="ACTOR"),
@@ -223,6 +239,11 @@ def cases(start: datetime, account: str = "111122223333") -> list[Case]:
         Case("nxdomain-typos", None, queries(typos, 170, spacing=0.3), source="dns"),
         Case("cdn-and-av-hashes", None, queries(cdn, 200, spacing=0.2, answered=3), source="dns"),
         # a mail server checking forty spam senders' SPF and DMARC records (random throwaway domains, half unregistered)
+        # a link checker failing on 400 dead domains in half an hour: forty of them random-looking (spam domains in a crawl
+        # frontier), the rest ordinary word compounds and typos
+        Case("link-checker-fails-on-dead-domains", None, queries(
+            [n for odd, *plain in zip(random_letters(rnd, 40), *[compounds[i::9] for i in range(9)]) for n in (odd, *plain)], 330,
+            spacing=30 / 400), source="dns"),
         Case("mail-server-checks-spam-senders", None, [{**r, "query_type": "TXT"} for r in queries(
             [n for d in random_letters(rnd, 40) for n in (d, f"_dmarc.{d}")], 300, spacing=0.25, answered=4)], source="dns"),
     ]

@@ -158,8 +158,10 @@ def _carried(label: str) -> int:
     return len(label) // 2 if len(label) >= 16 and _HEX.issuperset(label.lower()) else len(label)
 
 
-def analyse(query_name: str) -> tuple[str, int] | None:
-    """(registrable domain, encoded bytes) of a name that carries enough encoded-looking labels, else None."""
+def analyse(query_name: str) -> tuple[str, int, int] | None:
+    """(registrable domain, encoded bytes, a hash of its encoded labels) of a name that carries enough encoded-looking
+    labels, else None. Names count as distinct by their encoded labels: a reputation service's subscriber key asked
+    with a thousand addresses (``<reversed ip>.<key>.r.example-rbl.com``) is one key, carrying nothing new."""
     name = query_name.rstrip(".")
     if len(name) < MIN_NAME_BYTES + 4:
         return None
@@ -173,15 +175,16 @@ def analyse(query_name: str) -> tuple[str, int] | None:
     if not domain or not sub or popular(domain):
         return None
     # the labels left of the registrable domain, case kept (base64 needs it)
-    encoded = sum(_carried(label) for label in labels[: sub.count(".") + 1] if encoded_label(label))
-    return (domain, encoded) if encoded >= MIN_NAME_BYTES else None
+    carrying = [label for label in labels[: sub.count(".") + 1] if encoded_label(label)]
+    encoded = sum(map(_carried, carrying))
+    return (domain, encoded, zlib.crc32(".".join(carrying).encode("utf-8", "surrogatepass"))) if encoded >= MIN_NAME_BYTES else None
 
 
 # per distinct query name (shared by both tiers): names repeat heavily, a tunnel's never do; cleared when full
-_MEMO: dict[str, tuple[str, int] | None] = {}
+_MEMO: dict[str, tuple[str, int, int] | None] = {}
 
 
-def _analysed(name: str) -> tuple[str, int] | None:
+def _analysed(name: str) -> tuple[str, int, int] | None:
     try:
         return _MEMO[name]
     except KeyError:
@@ -256,7 +259,7 @@ class _DnsExfiltration(WindowedDetector):
             example = name if len(name) <= EXAMPLE_CHARS else f"{name[: EXAMPLE_CHARS // 2]}…{name[-EXAMPLE_CHARS // 2 :]}"
             context = [example, q.srcids.instance, q.srcaddr, q.account_id, q.region, q.transport or "UDP",
                        q.firewall_rule_action == "BLOCK"]
-            yield q.query_timestamp.timestamp(), (zlib.crc32(name.encode("utf-8", "surrogatepass")), found[1], 1,
+            yield q.query_timestamp.timestamp(), (found[2], found[1], 1,
                                                   1 if qtype in DATA_TYPES else None, qtype, context)
 
     def _window_meets(self, w: Window, need_names: int, need_bytes: int) -> bool:
@@ -293,6 +296,7 @@ class DnsExfiltration(_DnsExfiltration):
 
     name = "dns-exfiltration"
     window = Sliding(length=600, step=60)
+    state_version = 2  # 2: names distinct by their encoded labels
 
     def threshold(self, key: str, w: Window) -> bool:
         return self._window_meets(w, FAST_NAMES, FAST_BYTES)
@@ -304,6 +308,7 @@ class DnsExfiltrationSlow(_DnsExfiltration):
 
     name = "dns-exfiltration-slow"
     window = Sliding(length=3600, step=300)
+    state_version = 2  # 2: names distinct by their encoded labels
 
     def threshold(self, key: str, w: Window) -> bool:
         if not self._window_meets(w, SLOW_NAMES, SLOW_BYTES):
@@ -397,4 +402,9 @@ def cases(start: datetime, account: str = "111122223333") -> list[Case]:
         dns("many-ordinary-names-under-one-domain", None, queries(ordinary, 1)),
         dns("popular-services-hashed-host-names", None, queries(popular_hashes, 3)),
         dns("single-long-label", None, queries([f"{b64(63)}.{b64(63)}.once.example-files.net"], 1, "TXT")),
+        # a mail server asking an IP reputation service no list here names: a thousand senders' reversed addresses under its
+        # subscriber key, the key the only encoded-looking label
+        dns("ip-reputation-lookups-under-a-subscriber-key", None, queries(
+            [f"{rnd.randint(1, 254)}.{rnd.randint(0, 255)}.{rnd.randint(0, 255)}.{rnd.randint(1, 223)}.q7v2k9x4m8p3z6w1.r.rbl-example.net"
+             for _ in range(600)], 0.5, answers=["127.0.0.2"])),
     ]

@@ -283,4 +283,9 @@ def cases(start: datetime, account: str = "111122223333") -> list[Case]:
         dns("rep-hash-label-with-coin-letters", None, ("8z3zdcoumoe39g8w9xmr3kjcqeu8runk.hashes.filecheck-example.net", "NXDOMAIN")),
         # one generated name answered NXDOMAIN once (a burst of them is DGADomainRequest.B's)
         dns("rep-one-generated-nxdomain", None, ("vkq3x9zt1mwp7rj.net", "NXDOMAIN")),
+        # Vercel previews whose nine-character hash happens to hold no digit or one, torn down (NXDOMAIN) on their first lookup
+        dns("rep-preview-hashes-without-digits", None, ("acme-web-kqzvtpwxa-acme-team.vercel.app", "NXDOMAIN"),
+            ("shop-front-x7qjzvbkm-acme-team.vercel.app", "NXDOMAIN"), ("docs-hzqwkvtyr-acme.vercel.app", "NXDOMAIN")),
+        # a dynamic-DNS provider's own web site and mail host, once unreachable
+        dns("rep-ddns-providers-own-site", None, ("www.dyndns.tv", "NXDOMAIN"), ("www.from-mt.com", "NXDOMAIN"), ("mail.duckdns.org", ok)),
     ]

@@ -96,11 +96,7 @@ def own_networks(df: pl.DataFrame, addresses: list[str], own_v6: set[str]) -> li
     if df["flow_direction"].null_count() < df.height:
         mine = df.lazy().select(pl.when(pl.col("flow_direction") == "egress").then(pl.col("srcaddr"))
                                 .when(pl.col("flow_direction") == "ingress").then(pl.col("dstaddr")).alias("a")).unique().collect()["a"]
-        for a in mine.drop_nulls().to_list():
-            if ":" in a and len(own_v6) < MAX_OWN_V6:
-                net = net64(a)
-                if net is not None:
-                    own_v6.add(net)
+        learn_networks(own_v6, (a for a in mine.drop_nulls().to_list() if ":" in a))
     return [a for a in addresses if ":" in a and net64(a) in own_v6] if own_v6 else []
 
 

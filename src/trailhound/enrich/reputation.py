@@ -187,6 +187,8 @@ class Reputation:
                     return f"{labels[i - 1]}.{zone}", labels[i - 1], kind, zone
                 break
             if zone in self.dynamic:
+                if i == 1 and labels[0] in _PROVIDER_HOSTS:
+                    return None  # the provider's own web site or mail host (www.dyndns.tv), no customer's name
                 return f"{labels[i - 1]}.{zone}", labels[i - 1], "dynamic-dns", zone
         _, reg, _ = split_name(host, private=True)
         if not reg or reg.endswith(".arpa"):
@@ -229,7 +231,7 @@ class Reputation:
         signals: list[tuple[str, float, Any]] = []
         if abused:
             signals.append((ABUSED_KINDS[abused], WEIGHTS[ABUSED_KINDS[abused]], zone))
-        chosen = chosen_part(label)
+        chosen = chosen_part(label, zone)
         score = word_score(self.model, chosen) if chosen else 0.0
         digits = sum(c.isdigit() for c in chosen)
         lexical = {"dgaScore": round(score, 4), "entropy": round(_entropy(chosen), 3), "digits": digits, "length": len(chosen)}
@@ -261,13 +263,22 @@ class Reputation:
         return Facts(owner, label, tuple(signals), kind, mined[1] if mined else None, lexical)
 
 
-def chosen_part(label: str) -> str:
+# names a dynamic-DNS provider keeps for itself directly under its zone (no customer can register them)
+_PROVIDER_HOSTS = frozenset({"www", "mail", "smtp", "mx", "ns", "ns1", "ns2", "ns3", "ns4", "dns", "api", "blog", "help", "support", "status",
+                             "docs", "ftp", "m", "members", "account", "login", "my", "secure", "forum", "shop", "store", "cdn", "static", "img"})
+# platforms whose preview names carry a hash of a fixed length in any letters and digits (Vercel's
+# ``<project>-<9 characters>-<scope>``: a quarter of them hold fewer than two digits, and some none)
+_PREVIEW_HASH = {"vercel.app": re.compile(r"[0-9a-z]{9}")}
+
+
+def chosen_part(label: str, zone: str = "") -> str:
     """The part of a label its owner chose: without the hashes a platform appends to a chosen name (Heroku's
     ``billing-api-3f9c2a7d1e4b``, Netlify's ``6512f0c3a9b4e70008d1c2e3--acme-docs``, Vercel's preview
-    ``acme-web-1js5oz4ny-acme-team``, Firebase's channel ``acme-web--pr584-7j5lyka6``), which are no sign of a
-    generated name. A label that is only hashes is judged whole."""
+    ``acme-web-1js5oz4ny-acme-team`` or ``acme-web-kqzvtpwxa-acme-team``, Firebase's channel ``acme-web--pr584-7j5lyka6``),
+    which are no sign of a generated name. A label that is only hashes is judged whole."""
     parts = label.split("-")
-    kept = [p for p in parts if not _platform_hash(p)]
+    preview = _PREVIEW_HASH.get(zone)
+    kept = [p for i, p in enumerate(parts) if not _platform_hash(p) and not (preview and 0 < i < len(parts) - 1 and preview.fullmatch(p))]
     return "-".join(p for p in kept if p) if len(kept) < len(parts) and any(sum(c.isalpha() for c in p) >= 3 for p in kept) else label
 
 
