@@ -86,7 +86,7 @@ def _draws(scores: list[float], thresholds: tuple[float, float, float], seed: in
         for at in thresholds:  # high, low, wide: names over it, and those of them NXDOMAIN
             over = [s >= at for s in picked]
             counts += [sum(over), sum(o and n for o, n in zip(over, nx))]
-        tier = burst(*counts)
+        tier = burst(*counts, nx_all=sum(nx))  # (every name the instance failed on is the family's)
         if tier:
             fired += 1
             tiers[tier] = tiers.get(tier, 0) + 1

@@ -80,6 +80,7 @@ MIN_SCORE = 0.8
 MIN_TIMING = 0.75
 PREVALENT = 3  # instances talking to one destination within the window: fleet software
 MAX_CONNECTIONS = 1024  # per instance and destination: the newest (17 hours of a 60-second beacon)
+OPEN_PORTS = 16  # open connections remembered per instance and destination (a pool's, a keep-alive client's)
 CONTINUES = 660.0  # seconds: the same 5-tuple again within this is the same flow (10-minute aggregation, and slack)
 QUIET_PORTS = (53, 853, 123, 67, 68, 137, 138, 5353)
 PROXY_PORTS = (3128,)
@@ -113,10 +114,10 @@ class Series(msgspec.Struct, array_like=True):
 
     times: list[int] = msgspec.field(default_factory=list)
     sizes: list[int] = msgspec.field(default_factory=list)
-    sport: int = -1  # the last connection's source port
     seen: int = 0  # its last record
     context: str = ""  # "instance-id ENI account region", as its own interface logged it
     reported: float = -DAY  # when it was last reported
+    ports: dict[int, int] = msgspec.field(default_factory=dict)  # source port -> its last record, of the connections still open
 
 
 class Destination(msgspec.Struct, array_like=True):
@@ -138,6 +139,7 @@ class Beaconing(KeyedDetector[Destination]):
                             f"{PREVALENT}+ instances reach, known-benign infrastructure, DNS or NTP; High if the host is on a threat list",
                             extension=True),)
     State: ClassVar[type[msgspec.Struct]] = Destination
+    state_version = 2  # 2: the open connections' source ports, not the last one's
     key = pl.concat_str([pl.col("dstaddr"), pl.col("dstport").cast(pl.Utf8), pl.col("protocol").cast(pl.Utf8)], separator="|")
     where = WHERE
     columns = COLUMNS
@@ -179,22 +181,30 @@ class Beaconing(KeyedDetector[Destination]):
                     st.fleet_until = int(last) + WINDOW
                     continue
                 s = series[src] = Series()
-            times, kept, port_was, seen = s.times, s.sizes, s.sport, s.seen
-            if (syns[0] or ports[0] != port_was or first - seen > CONTINUES) and (all(syns) or len(set(ports)) == len(ports)):
+            times, kept, opened = s.times, s.sizes, s.ports
+            if None in ports:  # (ICMP and other protocols without ports)
+                ports = [p if p is not None else -1 for p in ports]
+            if opened:  # (connections quiet for longer are closed)
+                for port in [p for p, t in opened.items() if t < first - CONTINUES]:
+                    del opened[port]
+            if all(syns) or (len(set(ports)) == len(ports) and opened.keys().isdisjoint(ports)):
                 times.extend(starts)  # every record opens a connection (the usual case): no loop
                 kept.extend(sizes)
-                port_was, seen = ports[-1] if ports[-1] is not None else -1, starts[-1]
+                opened.update(zip(ports, starts))
             else:
                 for port, syn, nbytes, t in zip(ports, syns, sizes, starts):
-                    # without TCP flags, a new source port, or the same after a silence, opens a connection
-                    if syn or port != port_was or t - seen > CONTINUES:
+                    # without TCP flags, a source port no open connection has, or one quiet for longer, opens a connection: a
+                    # pool's few long-lived connections, their records interleaved, are those few connections
+                    was = opened.get(port)
+                    if syn or was is None or t - was > CONTINUES:
                         times.append(t)
                         kept.append(nbytes)
-                        port_was = port if port is not None else -1
-                    seen = t
+                    opened[port] = t
+            if len(opened) > OPEN_PORTS:  # the most recently active only
+                s.ports = dict(sorted(opened.items(), key=lambda kv: kv[1])[-OPEN_PORTS:])
             if len(times) > MAX_CONNECTIONS:
                 del times[:-MAX_CONNECTIONS], kept[:-MAX_CONNECTIONS]
-            s.sport, s.seen, s.context = port_was, int(seen), context
+            s.seen, s.context = int(starts[-1]), context
         return [], st
 
     def timer(self, state: Destination) -> float | None:
@@ -308,6 +318,11 @@ def cases(start: datetime, account: str = "111122223333") -> list[Case]:
                      [rnd.randint(4_000_000_000, 4_200_000_000) for _ in range(9)])
     persistent = [flow_row(start - timedelta(minutes=599 - m), src=hosts[0].ip, dst=session, sport=41234, dport=443, at=hosts[0],
                            flags=3 if m == 0 else 0, nbytes=1800, packets=12) for m in range(0, 600)]
+    # an app's pool of four long-lived connections to a managed database outside AWS, each logged every ten minutes for a day
+    pool_host = case_host(14)
+    pool = [flow_row(start - timedelta(seconds=600 * (143 - w)), src=pool_host.ip, dst="91.14.247.219", sport=40000 + c, dport=5432,
+                     at=pool_host, flags=None, nbytes=540_000, packets=1800, duration=599)
+            for w in range(144) for c in range(4)]
     return [
         Case("c2-beacon-60s-with-jitter", TYPE, series(hosts[0], c2, 443, jittered(60, 9, 9), [1150, 1160, 1148, 1152]), source="flow",
              role="ACTOR"),
@@ -325,4 +340,5 @@ def cases(start: datetime, account: str = "111122223333") -> list[Case]:
         Case("probe-of-our-own-public-address", None, series(hosts[4], public_ip(case_host(63)), 443, jittered(60, 1, 9), 5120), source="flow"),
         # one kept-alive session logged every minute: the logger's clock, not a beacon
         Case("long-session-logged-every-minute", None, persistent, source="flow"),
+        Case("connection-pool-logged-every-ten-minutes", None, pool, source="flow"),
     ]

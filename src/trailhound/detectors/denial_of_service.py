@@ -81,7 +81,9 @@ _HEAVY = pl.col("packets") >= _SPAN
 _LONE = (((_PROTO == 6) & (pl.col("tcp_flags").fill_null(0) == 2))
          | ((_PROTO == 17) & (pl.col("packets") <= 3) & (pl.col("dstport") != 123))
          | ~_PROTO.is_in(sorted(USUAL_PROTOCOLS)))
-WHERE = (_OUT & (_HEAVY | _LONE)) | (_IN & _HEAVY)
+# what comes back: the remote's heavy records, and its short UDP ones (a resolver's answers, one record a query)
+_LONE_BACK = (_PROTO == 17) & (pl.col("packets") <= 3)
+WHERE = (_OUT & (_HEAVY | _LONE)) | (_IN & (_HEAVY | _LONE_BACK))
 LOCAL = pl.when(_OUT.fill_null(False)).then(pl.col("srcaddr")).otherwise(pl.col("dstaddr"))  # the instance's side of a record
 _SENT = pl.when(_OUT.fill_null(False))
 # What each picked record adds to its minute: sent (packets over its span, bytes, the heaviest record as
@@ -288,9 +290,9 @@ def cases(start: datetime, account: str = "111122223333") -> list[Case]:
     from trailhound.simulator.records import Case, flow_row, internet_addresses
 
     victim, carrier, s3, mirror, forwarder, *_ = internet_addresses(8, seed=91)
-    hosts = {name: case_host(n, name) for n, name in zip((*range(30, 40), 55, 56, 57, 58), (
+    hosts = {name: case_host(n, name) for n, name in zip((*range(30, 40), 55, 56, 57, 58, 13), (
         "batch-1", "batch-2", "batch-3", "batch-4", "batch-5", "batch-6", "sbc-1", "encoder-1", "dns-fwd-1", "build-9", "dns-client-1",
-        "load-test-1", "dns-fwd-2", "game-1"))}
+        "load-test-1", "dns-fwd-2", "game-1", "dns-fwd-3"))}
     h = hosts
 
     def burst(host: Any, dst: str, dport: int, packets: int, size: int, *, protocol: int = 17, at: datetime | None = None,
@@ -332,6 +334,10 @@ def cases(start: datetime, account: str = "111122223333") -> list[Case]:
         Case("dns-forwarder-with-history", None, daily(h["dns-fwd-1"], 10, lambda t: burst(h["dns-fwd-1"], forwarder, 53, 54_000, 70,
                                                                                            at=t + timedelta(hours=12)))
              + burst(h["dns-fwd-1"], forwarder, 53, 180_000, 70), source="flow"),
+        # a DNS forwarder with no history of busy minutes: a cache flush sends 66,000 queries in a minute, each from its own
+        # source port, and every answer is logged (one short record a query)
+        Case("dns-forwarder-cache-flush-answered", None, burst(h["dns-fwd-3"], forwarder, 53, 66_000, 70, sources=22_000, inbound=66_000,
+                                                               in_size=160), source="flow"),
         # a voice relay: as many RTP packets come back as go out
         Case("voice-relay-rtp", None, burst(h["sbc-1"], carrier, 16384, 600_000, 214, sources=50, inbound=600_000, in_size=214),
              source="flow"),

@@ -16,8 +16,8 @@ registrable domains within minutes and nearly all come back NXDOMAIN. Two halves
   threshold (2% of benign names; what dictionary and pronounceable DGAs reach), or ≥ ``MIN_WIDE``
   distinct NXDOMAIN names over the widest threshold (5% of benign names: pronounceable DGAs such as
   Vawtrak and Pushdo, of which a third to a half reach the lower one); in each, most of those names
-  NXDOMAIN, and they are at least a quarter (``MIN_SHARE``) of all the distinct domains the instance
-  failed to resolve in the window. The wider the threshold, the more names it takes: a benign instance
+  NXDOMAIN, and they are a good share (``MIN_SHARE``: a quarter to a half, by tier) of all the distinct
+  domains the instance failed to resolve in the window. The wider the threshold, the more names it takes: a benign instance
   would need hundreds of distinct failing lookups in half an hour to gather twenty in the top 5% by
   chance. A person's typos score low, a few odd but real names stay under the counts, and a crawler or
   link checker failing on hundreds of dead domains has a few odd ones among many ordinary ones.
@@ -51,10 +51,11 @@ MIN_HIGH = 8  # distinct DGA-like names (score ≥ the model's threshold) in the
 MIN_LOW = 12  # distinct NXDOMAIN names over the lower threshold in the window
 MIN_WIDE = 20  # distinct NXDOMAIN names over the widest threshold in the window
 WINDOW = 1800.0
-# of the distinct domains an instance failed to resolve in the window, the share a tier's suspicious ones must be: a crawler or
-# link checker fails on hundreds of dead domains, some of which look odd (~12% over the lower threshold), where a generator's
-# tries are nearly all it fails on (a third to a half of a pronounceable family's reach the lower threshold)
-MIN_SHARE = 0.25
+# of the distinct domains an instance failed to resolve in the window, the share a tier's suspicious ones must be, per tier: a
+# crawler or link checker fails on hundreds of dead domains of the long tail, of which a fifth to a third pass the wider
+# thresholds, where a generator's tries are nearly all it fails on (a third to a half of a pronounceable family's reach the lower
+# threshold, most the widest)
+MIN_SHARE = {"high": 0.25, "low": 0.4, "wide": 0.5}
 
 
 _MISS: Any = object()
@@ -69,8 +70,8 @@ class DgaBurst(WindowedDetector):
     consumes = Source.DNS
     findings = (FindingType(DGA_B, severity(HIGH), "TA0011 Command and Control", "T1568.002 Dynamic Resolution: Domain Generation Algorithms",
                             f"within 30 minutes, ≥{MIN_HIGH} distinct names a classifier scores as generated, ≥{MIN_LOW} distinct NXDOMAIN "
-                            f"names over its lower threshold or ≥{MIN_WIDE} over its widest, mostly NXDOMAIN and ≥{MIN_SHARE:.0%} of the "
-                            "distinct domains the instance failed to resolve"),)
+                            f"names over its lower threshold or ≥{MIN_WIDE} over its widest, mostly NXDOMAIN and a share of the distinct domains the "
+                            f"instance failed to resolve (≥{MIN_SHARE['high']:.0%}, {MIN_SHARE['low']:.0%}, {MIN_SHARE['wide']:.0%})"),)
     window = Sliding(length=WINDOW, step=600)
     # 2: the widest tier's counts (nx_low, wide) joined the buckets; 3: counted with dga-lr-2's thresholds; 4: every failing domain counted
     state_version = 4
@@ -139,6 +140,7 @@ class DgaBurst(WindowedDetector):
             # the description's count is the tier's: its threshold, its distinct names (the other tiers' counts beside it)
             "domains": names, "distinctDomainsOverThreshold": counted, "distinctDgaLikeDomains": w["high"].count, "distinctSuspiciousDomains": w["low"].count,
             "distinctNxdomainSuspicious": w["nx_low"].count, "distinctNxdomainOverWidest": w["nx"].count, "nxdomainShare": round(share, 3),
+            "distinctNxdomain": w["nx_all"].count,
             "tier": tier, "modelVersion": self.model.version, "threshold": at,
             "windowMinutes": int(WINDOW // 60),
         }
@@ -163,11 +165,11 @@ def burst(high: int, nx_high: int, low: int, nx_low: int, wide: int = 0, nx_wide
     names (the wider the threshold, the more), most of them NXDOMAIN, and at least ``MIN_SHARE`` of all the
     distinct domains that failed (``nx_all``): a generator's tries are most of what fails, a crawler's few odd
     dead links among hundreds of ordinary ones are not."""
-    if high >= MIN_HIGH and 2 * nx_high > high and nx_high >= MIN_SHARE * nx_all:
+    if high >= MIN_HIGH and 2 * nx_high > high and nx_high >= MIN_SHARE["high"] * nx_all:
         return "high"
-    if nx_low >= MIN_LOW and 2 * nx_low > low and nx_low >= MIN_SHARE * nx_all:
+    if nx_low >= MIN_LOW and 2 * nx_low > low and nx_low >= MIN_SHARE["low"] * nx_all:
         return "low"
-    if nx_wide >= MIN_WIDE and 2 * nx_wide > wide and nx_wide >= MIN_SHARE * nx_all:
+    if nx_wide >= MIN_WIDE and 2 * nx_wide > wide and nx_wide >= MIN_SHARE["wide"] * nx_all:
         return "wide"
     return None
 
