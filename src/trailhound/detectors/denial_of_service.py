@@ -2,7 +2,8 @@
 
 A flood is judged on sums, not records: a flood from random source ports is thousands of small
 records. The records that can make one — heavy ones (a packet a second or more over their span), lone
-SYNs, short UDP exchanges, any record of an unusual protocol, and heavy records coming back — are summed
+SYNs, UDP of small datagrams (short exchanges, or a few dozen a record from a tool cycling its source port),
+any record of an unusual protocol, and coming back, heavy records and short UDP answers — are summed
 in Polars per instance, remote address, protocol and minute (``compact``); the instance's state adds up
 the sums of a minute however the records were batched, and judges the minute once the watermark has
 passed it (a timer), so the same records give the same findings in any batches or partitions. Per minute:
@@ -81,9 +82,12 @@ _HEAVY = pl.col("packets") >= _SPAN
 _LONE = (((_PROTO == 6) & (pl.col("tcp_flags").fill_null(0) == 2))
          | ((_PROTO == 17) & (pl.col("packets") <= 3) & (pl.col("dstport") != 123))
          | ~_PROTO.is_in(sorted(USUAL_PROTOCOLS)))
+# small datagrams, however many a record holds: a flood tool cycling its source port (hping3) leaves a record of a few dozen
+# packets per port and aggregation window, neither lone nor heavy
+_SMALL_UDP = (_PROTO == 17) & (pl.col("bytes") <= MAX_PACKET * pl.col("packets")) & (pl.col("dstport") != 123)
 # what comes back: the remote's heavy records, and its short UDP ones (a resolver's answers, one record a query)
 _LONE_BACK = (_PROTO == 17) & (pl.col("packets") <= 3)
-WHERE = (_OUT & (_HEAVY | _LONE)) | (_IN & (_HEAVY | _LONE_BACK))
+WHERE = (_OUT & (_HEAVY | _LONE | _SMALL_UDP)) | (_IN & (_HEAVY | _LONE_BACK))
 LOCAL = pl.when(_OUT.fill_null(False)).then(pl.col("srcaddr")).otherwise(pl.col("dstaddr"))  # the instance's side of a record
 _SENT = pl.when(_OUT.fill_null(False))
 # What each picked record adds to its minute: sent (packets over its span, bytes, the heaviest record as
@@ -290,9 +294,9 @@ def cases(start: datetime, account: str = "111122223333") -> list[Case]:
     from trailhound.simulator.records import Case, flow_row, internet_addresses
 
     victim, carrier, s3, mirror, forwarder, *_ = internet_addresses(8, seed=91)
-    hosts = {name: case_host(n, name) for n, name in zip((*range(30, 40), 55, 56, 57, 58, 13), (
+    hosts = {name: case_host(n, name) for n, name in zip((*range(30, 40), 55, 56, 57, 58, 13, 15), (
         "batch-1", "batch-2", "batch-3", "batch-4", "batch-5", "batch-6", "sbc-1", "encoder-1", "dns-fwd-1", "build-9", "dns-client-1",
-        "load-test-1", "dns-fwd-2", "game-1", "dns-fwd-3"))}
+        "load-test-1", "dns-fwd-2", "game-1", "dns-fwd-3", "batch-7"))}
     h = hosts
 
     def burst(host: Any, dst: str, dport: int, packets: int, size: int, *, protocol: int = 17, at: datetime | None = None,
@@ -317,6 +321,11 @@ def cases(start: datetime, account: str = "111122223333") -> list[Case]:
         # a SYN flood from 600 source ports: a sum of small records; the victim answers some SYNs
         Case("syn-flood-from-many-ports", TCP, burst(h["batch-3"], victim, 443, 150_000, 60, protocol=6, sources=600, flags=2,
                                                       inbound=60_000, in_size=40), source="flow", role="ACTOR"),
+        # hping3 with its source port counting up at 1,200 datagrams a second for ten minutes, logged in 600-second records: a
+        # few dozen packets a port, each record neither lone nor heavy
+        Case("udp-flood-cycling-source-ports", UDP, [
+            flow_row(start + timedelta(seconds=i % 30), src=h["batch-7"].ip, dst=victim, sport=1024 + i, dport=9999, at=h["batch-7"],
+                     protocol=17, flags=None, packets=60, nbytes=60 * 120, duration=570) for i in range(12_000)], source="flow", role="ACTOR"),
         Case("udp-flood-to-mysql-port", UDP_ON_TCP, burst(h["batch-4"], victim, 3306, 300_000, 512), source="flow", role="ACTOR"),
         Case("igmp-flood", UNUSUAL, [{**r, "srcport": 0, "dstport": 0} for r in burst(h["batch-5"], victim, 0, 200_000, 60, protocol=2)],
              source="flow", role="ACTOR"),
