@@ -63,6 +63,8 @@ MIN_LABEL = 10  # shorter labels are counters, sequence numbers and words: never
 MIN_NAME_BYTES = 16  # encoded characters a name needs to count at all (tunnel polls carry fewer)
 FAST_NAMES, FAST_BYTES = 40, 2_400  # within ten minutes
 SLOW_NAMES, SLOW_BYTES = 120, 6_000  # within an hour
+# within six hours, of names that each carry a tunnel's long labels: a tunnel pacing itself under two names a minute
+PACED_NAMES, PACED_BYTES, PACED_NAME_BYTES = 300, 15_000, 40
 DATA_TYPES = frozenset({"TXT", "NULL", "CNAME", "MX", "SRV", "ANY", "KEY", "PRIVATE", "DNAME", "HINFO", "NAPTR", "10", "16", "65399"})
 EXAMPLE_CHARS = 72
 _MEMO_LIMIT = 500_000
@@ -227,7 +229,8 @@ class _DnsExfiltration(WindowedDetector):
     findings = (FindingType(
         DNS_EXFILTRATION, severity(HIGH), "TA0010 Exfiltration", "T1048 Exfiltration Over Alternative Protocol",
         f"≥{FAST_NAMES} unique names with encoded-looking labels carrying ≥{FAST_BYTES:,} bytes under one domain within 10 minutes "
-        f"(half with TXT/NULL/CNAME queries), or ≥{SLOW_NAMES} and ≥{SLOW_BYTES:,} bytes within an hour"),)
+        f"(half with TXT/NULL/CNAME queries), ≥{SLOW_NAMES} and ≥{SLOW_BYTES:,} bytes within an hour, or ≥{PACED_NAMES} names of "
+        f"≥{PACED_NAME_BYTES} encoded bytes each, ≥{PACED_BYTES:,} bytes, within six hours"),)
     reducers = {"names": Distinct(exact=12, sample=0), "bytes": Sum(), "encoded": Count(), "data": Count(),
                 "types": Distinct(exact=6, sample=6), "example": Last()}
 
@@ -323,6 +326,33 @@ class DnsExfiltrationSlow(_DnsExfiltration):
         return True
 
 
+
+class DnsExfiltrationPaced(_DnsExfiltration):
+    """Within six hours: a tunnel pacing itself under two names a minute, each name carrying a tunnel's long labels
+    (``PACED_NAME_BYTES``: a probe's or an agent's short ids never count). An hour that meets the slow threshold (two
+    adjacent buckets) is the faster tiers' to report."""
+
+    name = "dns-exfiltration-paced"
+    window = Sliding(length=6 * 3600, step=1800)
+
+    def key_of(self, q: DnsQuery) -> str | None:
+        found = _analysed(q.query_name)
+        if found is None or found[1] < PACED_NAME_BYTES:
+            return None
+        return f"{q.srcids.instance or q.srcaddr or 'unknown'}|{found[0]}"
+
+    def threshold(self, key: str, w: Window) -> bool:
+        if not self._window_meets(w, PACED_NAMES, PACED_BYTES):
+            return False
+        names, nbytes, encoded, data = (dict(w.per_bucket(r)) for r in ("names", "bytes", "encoded", "data"))
+        step = self.window.step
+        for t in names:
+            pair = [u for u in (t, t + step) if u in names]
+            if _meets(sum(names[u].count for u in pair), sum(nbytes[u] for u in pair), sum(encoded[u] for u in pair),
+                      sum(data[u] for u in pair), SLOW_NAMES, SLOW_BYTES):
+                return False
+        return True
+
 def cases(start: datetime, account: str = "111122223333") -> list[Case]:
     from trailhound.simulator.records import Case, dns_record
 
@@ -390,6 +420,14 @@ def cases(start: datetime, account: str = "111122223333") -> list[Case]:
         dns("dns2tcp-base64-txt", DNS_EXFILTRATION, queries(dns2tcp, 3, "TXT")),
         dns("guardduty-tester-long-labels", DNS_EXFILTRATION, queries(tester, 0.2)),
         dns("slow-and-low-base32", DNS_EXFILTRATION, queries(slow, 20)),
+        # a name every 40 seconds (1.5 a minute) for six hours, and TXT every two minutes: under the hour's threshold
+        dns("paced-base32-over-hours", DNS_EXFILTRATION, queries([f"{b32(56)}.{b32(8)}.sync.metrics-relay.net" for _ in range(540)], 40,
+                                                                 t0=start - timedelta(hours=12))),
+        dns("paced-txt-over-hours", DNS_EXFILTRATION, queries([f"{b32(60)}.{b32(30)}.k.relay-notes.org" for _ in range(180)], 120, "TXT",
+                                                              t0=start - timedelta(hours=12))),
+        # an agent checking in every 30 seconds all day with its 32-hex id and a nonce: short ids, no tunnel's labels
+        dns("agent-check-ins-all-day", None, queries([f"{hexs(32)}.{hexs(32)}.checkin.vendor-agent.net" for _ in range(1440)], 30,
+                                                     t0=start - timedelta(hours=24))),
         dns("av-mcafee-gti-lookups", None, queries(mcafee, 1, rcode="NOERROR", answers=["127.0.0.1"])),
         dns("av-sophos-live-protection", None, queries(sophos, 1, answers=["127.0.0.2"])),
         dns("av-eset-livegrid", None, queries(eset, 1, "TXT")),

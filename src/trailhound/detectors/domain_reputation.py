@@ -91,7 +91,8 @@ def verdict(facts: Facts, dynamic: list[tuple[str, float, Any]]) -> tuple[str | 
     names = {s for s, _, _ in signals}
     if facts.mining and score >= BITCOIN_AT and (len(signals) >= 2 or "miningStrong" in names):
         return BITCOIN, score, signals
-    if score >= MALICIOUS_AT and (names & _LISTED or len(signals) >= 3):
+    # three signals besides being new: every name is newly seen on its first lookup (a preview deployment, a new SaaS tenant)
+    if score >= MALICIOUS_AT and (names & _LISTED or len(names - {"newlySeen"}) >= 3):
         return MALICIOUS, score, signals
     if facts.abused and score >= ABUSED_AT and len(signals) >= 2:
         return ABUSED, score, signals
@@ -111,7 +112,7 @@ class DomainReputation(KeyedDetector[DomainState]):
                     f"a domain outside the top lists with mining-pool names (xmr, stratum, a pool word with a coin), reputation score ≥{BITCOIN_AT}"),
         FindingType(MALICIOUS, severity(HIGH), *_IMPACT,
                     f"a domain outside the top lists close to listed ones (a listed name under the same domain, its label listed under another "
-                    f"TLD) or with three risk signals, reputation score ≥{MALICIOUS_AT}"),
+                    f"TLD) or with three risk signals besides being newly seen, reputation score ≥{MALICIOUS_AT}"),
         FindingType(ABUSED, severity(MEDIUM), *_IMPACT,
                     f"a name under a free dynamic-DNS zone, a tunnel, paste or callback service or free hosting, with one more risk signal "
                     f"(first seen today, random-looking, NXDOMAIN history), reputation score ≥{ABUSED_AT}"),
