@@ -190,3 +190,14 @@ def test_a_night_on_call_from_home_is_no_attack_sequence(tmp_path: Path) -> None
     assert "Persistence:IAMUser/AnomalousBehavior" in home  # (the calls are still judged on their own)
     abroad = {f["type"] for f in _scan(tmp_path / "abroad", _desk_admin_then(CLI_UA, FAR))}
     assert seq.IAM_SEQ in abroad, abroad
+
+
+def test_aws_addresses_and_unlocated_ones_are_no_country_a_sequence_calls_elsewhere() -> None:
+    """A self-hosted runner in a new region, a job moved from a VPC endpoint to a NAT gateway: AWS's address is a new
+    network, not somewhere the identity never was; a new country or an anonymizing network is."""
+    from trailhound.detectors.attack_sequence import _elsewhere, _place
+
+    assert not _elsewhere(_place(["network AWS", "country AWS"], None))
+    assert not _elsewhere(_place(["network net 192.0", "country None"], None))
+    assert _elsewhere(_place(["network TELEFONICA", "country ES"], None))
+    assert _elsewhere(_place(["network AWS", "country AWS"], "hosting"))

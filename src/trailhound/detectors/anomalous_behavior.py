@@ -25,8 +25,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import msgspec
 
 from trailhound.detectors import identity_profile as ip
-from trailhound.detectors.api_classes import classify
-from trailhound.detectors.principals import anonymizing, call_sig, identity_key, place_memo, place_of, shown_value
+from trailhound.detectors.api_classes import BUILDS, classify
+from trailhound.detectors.principals import AWS, anonymizing, call_sig, identity_key, place_memo, place_of, shown_value
 from trailhound.engine import FindingType, KeyedDetector, severity
 from trailhound.engine.runner import timed
 from trailhound.events import ApiCall, Source
@@ -141,6 +141,11 @@ class AnomalousBehavior(KeyedDetector[ip.IdentityProfile]):
                 # the console, from a network and country the identity works from, is the person (its password, its MFA):
                 # a CLI user rotating its own key in the console at the office is no new client
                 if where == {ip.AGENT} and values[ip.AGENT] == "browser":
+                    where = set()
+                # a deployment's builds (a key, a stack, a cluster) are judged only from somewhere the identity never was: a
+                # new country (AWS's regions are no country), or a network that anonymizes
+                if where and cls == "Impact" and api in BUILDS and not (ip.COUNTRY in where and values[ip.COUNTRY] not in (AWS, None)) \
+                        and anonymizing(e.source_ip, info, self.intel, self.places) is None:
                     where = set()
                 if where:
                     hour = ip.hour_of_week(t)  # like the region, evidence only: everyone works late some day
@@ -351,6 +356,18 @@ def cases(start: datetime, account: str = "111122223333") -> list[Case]:
     versioning = {"bucketName": "lake-raw", "VersioningConfiguration": {"Status": "Suspended"}}
     loader_stolen = [now("PutBucketVersioning", s3, loader, VPS, BOTO, params=versioning)]
     compactor_own = [now("PutBucketVersioning", s3, compactor, AWS_US, BOTO, params={**versioning, "bucketName": "lake-tmp"})]
+    deployer, thief_role = role_session(account, "platform-deploy", "tf-apply"), role_session(account, "edge-deploy", "tf-apply")
+    deploy_days = [r for d in range(14, 0, -1) for r in ip.daily(start - timedelta(days=d - 1), 1, role_session(account, "platform-deploy", f"tf-{d}"),
+                                                                   ci, list(RUNNERS), TF, account, hour=9)]
+    thief_days = [r for d in range(14, 0, -1) for r in ip.daily(start - timedelta(days=d - 1), 1, role_session(account, "edge-deploy", f"tf-{d}"),
+                                                                  ci, list(RUNNERS), TF, account, hour=9)]
+    kms = "kms.amazonaws.com"
+    builds = [("CreateKey", kms, {"description": "app data", "keyUsage": "ENCRYPT_DECRYPT"}),
+              ("CreateStack", cfn, {"stackName": "app-eu", "templateURL": "https://s3.amazonaws.com/tpl/app.json"})]
+    webdev = iam_user(account, "dev-web")
+    webdev_days = ip.daily(start, 14, webdev, [("DescribeInstances", ec2), ("DescribeSecurityGroups", ec2)], [HOME], CLI_UA, account)
+    cdk_dev = iam_user(account, "dev-cdk")
+    cdk_days = ip.daily(start, 14, cdk_dev, [("DescribeStacks", cfn), ("GetCallerIdentity", sts)], [HOME], CLI_UA, account)
     return others + [
         Case("console-user-first-cloudshell-far-from-her-desk", None, shell_days + first_shell),
         Case("etl-role-first-run-in-another-region", None, etl_days + etl_today),
@@ -388,4 +405,19 @@ def cases(start: datetime, account: str = "111122223333") -> list[Case]:
         # (after the snapshot case: the first case of a type is its sample finding)
         Case("data-only-role-key-suspends-versioning-from-a-vps", type_of("Exfiltration"), objects(loader, "lake-raw") + loader_stolen),
         Case("data-only-role-first-management-call-where-it-runs", None, objects(compactor, "lake-tmp") + compactor_own),
+        # a deploy role's first stack in a new region, from a self-hosted runner there (AWS's address): its builds are work;
+        # the same builds from a rented server are the key in someone else's hands
+        Case("deploy-role-builds-a-stack-from-a-runner-in-a-new-region", None, deploy_days + [
+            now(api, svc, deployer, AWS_IE, TF, params=params) for api, svc, params in builds]),
+        Case("deploy-key-builds-from-a-rented-server", type_of("Impact"), thief_days + [
+            now(api, svc, thief_role, VPS, TF, params=params) for api, svc, params in builds]),
+        # a web service's load balancer opened to the world on 443, from far away: an access path kept open (Persistence), not
+        # an exfiltration path as SSH or a database would be
+        Case("developer-opens-https-to-the-world-from-far-away", type_of("Persistence"), webdev_days + [
+            now("AuthorizeSecurityGroupIngress", ec2, webdev, FAR, "python-requests/2.32.3", params={**ssh, "fromPort": 443, "toPort": 443,
+                                                                                                     "cidrIp": "0.0.0.0/0"})]),
+        # a developer's first `cdk deploy`: a new client assuming the account's own deploy role
+        Case("developer-assumes-its-accounts-deploy-role-with-a-new-tool", None, cdk_days + [
+            now("AssumeRole", sts, cdk_dev, HOME, "aws-cdk/2.170.0 aws-sdk-js/3.699.0 ua/2.1 os/linux lang/js md/nodejs#20.18.0",
+                params={"roleArn": f"arn:aws:iam::{account}:role/cdk-hnb659fds-deploy-role-{account}-us-east-1", "roleSessionName": "aws-cdk-dev"})]),
     ]

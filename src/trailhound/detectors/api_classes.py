@@ -183,14 +183,23 @@ def _world(cidr: Any) -> bool:
     return isinstance(cidr, str) and cidr.rpartition("/")[2] == "0"
 
 
+WEB_PORTS = frozenset({80, 443})  # what a public load balancer or web server is opened to the world on
+
+
+def _web_only(perm: dict[str, Any]) -> bool:
+    """Whether a permission opens TCP ports 80 or 443 alone (a public web service), not a console, a database or every port."""
+    low, high = perm.get("fromPort"), perm.get("toPort")
+    return str(perm.get("ipProtocol")).lower() in ("tcp", "6") and isinstance(low, int) and low == high and low in WEB_PORTS
+
+
 def opens_to_world(params: dict[str, Any]) -> bool:
-    """Whether an ingress request allows any address: the short form's ``cidrIp``/``cidrIpv6``, or a range in
-    ``ipPermissions`` (CloudTrail's ``{"items": [...]}`` lists)."""
-    if _world(params.get("cidrIp")) or _world(params.get("cidrIpv6")):
+    """Whether an ingress request allows any address to anything but a web port: the short form's ``cidrIp``/``cidrIpv6``,
+    or a range in ``ipPermissions`` (CloudTrail's ``{"items": [...]}`` lists). A public load balancer's 443 is its job."""
+    if (_world(params.get("cidrIp")) or _world(params.get("cidrIpv6"))) and not _web_only(params):
         return True
     perms = params.get("ipPermissions")
     for perm in (perms.get("items") or ()) if isinstance(perms, dict) else ():
-        if not isinstance(perm, dict):
+        if not isinstance(perm, dict) or _web_only(perm):
             continue
         for field, key in (("ipRanges", "cidrIp"), ("ipv6Ranges", "cidrIpv6")):
             ranges = perm.get(field)
@@ -204,7 +213,12 @@ def opens_to_world(params: dict[str, Any]) -> bool:
 POLICY_GRANTS = frozenset({"AttachUserPolicy", "AttachGroupPolicy", "AttachRolePolicy", "PutUserPolicy", "PutGroupPolicy", "PutRolePolicy"})
 ADMIN_POLICIES = ("/AdministratorAccess", "/IAMFullAccess", "/PowerUserAccess")
 # the calls ``classify`` refines by their parameters (or the caller's name): no two of them are alike by name alone
-PARAMETRIC = LAUNCHES | POLICY_GRANTS | {"UpdateLoginProfile", "AuthorizeSecurityGroupIngress"}
+PARAMETRIC = LAUNCHES | POLICY_GRANTS | {"UpdateLoginProfile", "AuthorizeSecurityGroupIngress", "AssumeRole"}
+# Impact APIs that build (TrailDiscover lists them for resource hijacking: keys, stacks, clusters and services to run a miner
+# on): every deployment makes them, so only from somewhere the identity never was (a new country, an anonymizing network)
+BUILDS = frozenset({"CreateKey", "CreateStack", "CreateCluster", "CreateService", "CreateLaunchTemplate", "RegisterTaskDefinition",
+                    "CreateAutoScalingGroup", "CreateHostedZone", "ChangeResourceRecordSets", "Encrypt", "GenerateDataKeyWithoutPlaintext",
+                    "Publish"})
 
 
 def grants_everything(params: dict[str, Any]) -> bool:
@@ -244,6 +258,13 @@ def classify(e: Any) -> tuple[str | None, str]:
     elif name in POLICY_GRANTS:
         if grants_everything(e.params()):
             return "PrivilegeEscalation", name
+    elif name == "AssumeRole":
+        # a role of the caller's own account is how its people and tools work (CDK's deploy roles, a CI role's hop); its
+        # session is profiled as that role. Another account's role is a way out (or in) that persists.
+        arn = e.params().get("roleArn")
+        own = e.recipient_account_id or e.user_identity.account_id
+        if isinstance(arn, str) and own and names_only_own_account(arn, own):
+            return None, name
     elif name == "UpdateLoginProfile":
         target = e.params().get("userName")
         if isinstance(target, str) and target != e.user_identity.user_name:

@@ -421,13 +421,10 @@ def cases(start: datetime, account: str = "111122223333") -> list[Case]:
         dns("guardduty-tester-long-labels", DNS_EXFILTRATION, queries(tester, 0.2)),
         dns("slow-and-low-base32", DNS_EXFILTRATION, queries(slow, 20)),
         # a name every 40 seconds (1.5 a minute) for six hours, and TXT every two minutes: under the hour's threshold
-        dns("paced-base32-over-hours", DNS_EXFILTRATION, queries([f"{b32(56)}.{b32(8)}.sync.metrics-relay.net" for _ in range(540)], 40,
-                                                                 t0=start - timedelta(hours=12))),
-        dns("paced-txt-over-hours", DNS_EXFILTRATION, queries([f"{b32(60)}.{b32(30)}.k.relay-notes.org" for _ in range(180)], 120, "TXT",
-                                                              t0=start - timedelta(hours=12))),
+        dns("paced-base32-over-hours", DNS_EXFILTRATION, queries([f"{b32(56)}.{b32(8)}.sync.metrics-relay.net" for _ in range(540)], 40)),
+        dns("paced-txt-over-hours", DNS_EXFILTRATION, queries([f"{b32(60)}.{b32(30)}.k.relay-notes.org" for _ in range(180)], 120, "TXT")),
         # an agent checking in every 30 seconds all day with its 32-hex id and a nonce: short ids, no tunnel's labels
-        dns("agent-check-ins-all-day", None, queries([f"{hexs(32)}.{hexs(32)}.checkin.vendor-agent.net" for _ in range(1440)], 30,
-                                                     t0=start - timedelta(hours=24))),
+        dns("agent-check-ins-all-day", None, queries([f"{hexs(32)}.{hexs(32)}.checkin.vendor-agent.net" for _ in range(1440)], 30)),
         dns("av-mcafee-gti-lookups", None, queries(mcafee, 1, rcode="NOERROR", answers=["127.0.0.1"])),
         dns("av-sophos-live-protection", None, queries(sophos, 1, answers=["127.0.0.2"])),
         dns("av-eset-livegrid", None, queries(eset, 1, "TXT")),

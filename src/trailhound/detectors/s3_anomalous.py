@@ -296,8 +296,8 @@ class S3AnomalousBehavior(KeyedDetector[S3Profile]):
         neither."""
         if not any(v.startswith("network ") for v in odd_place):
             return False
-        if any(v.startswith("country ") and v != "country None" for v in odd_place):
-            return True
+        if any(v.startswith("country ") and v not in ("country None", "country AWS") for v in odd_place):
+            return True  # (AWS's addresses are no country: a job's traffic moving from a VPC endpoint to a NAT gateway)
         return anonymizing(e.source_ip, where.info, self.intel, self.places) is not None
 
     def _read_away(self, e: ApiCall, habit: BucketHabit, bucket: str, odd_place: list[str], t: float) -> Occurrence | None:
@@ -324,7 +324,7 @@ class S3AnomalousBehavior(KeyedDetector[S3Profile]):
 
 
 def cases(start: datetime, account: str = "111122223333") -> list[Case]:
-    from trailhound.detectors.anomalous_behavior import BOTO, FAR, HOME, OFFICE, VPS, role_session
+    from trailhound.detectors.anomalous_behavior import AWS_US, BOTO, FAR, HOME, OFFICE, VPS, role_session
     from trailhound.simulator.records import CLI_UA, Case, iam_user, record
 
     s3 = "s3.amazonaws.com"
@@ -374,6 +374,7 @@ def cases(start: datetime, account: str = "111122223333") -> list[Case]:
     def paced(api: str, who: dict[str, Any], bucket: str, ip_: str, per_hour: int, ua: str = BOTO) -> list[dict[str, Any]]:
         return [r for h in range(8) for r in data(api, who, bucket, start + timedelta(hours=h), ip_, ua, per_hour, every=3600 / per_hour)]
 
+    glue = role_session(account, "glue-curate", "nightly")
     sse_writer = role_session(account, "vault-export", "export")
     sse_days = days(sse_writer, "vault-archive", "PutObject", OFFICE, BOTO, n=120, hour=5)
     for r in sse_days:
@@ -445,4 +446,8 @@ def cases(start: datetime, account: str = "111122223333") -> list[Case]:
         Case("reader-syncs-its-own-bucket-from-another-isp-at-home", None, reader("jon") + data("GetObject", user("jon"), "jon-media", now, "84.105.1.1",
                                                                                                 CLI_UA, 150)),
         Case("reader-reads-a-few-of-its-objects-from-abroad", None, reader("kim") + data("GetObject", user("kim"), "kim-media", now, FAR, CLI_UA, 40)),
+        # a Glue job reading its bucket every night through a VPC endpoint; its endpoint removed, tonight through a NAT gateway
+        # (AWS's address: no country one travels to)
+        Case("etl-reads-its-bucket-through-a-nat-gateway-now", None, days(glue, "lake-curated", "GetObject", "10.0.1.5", BOTO, n=150, hour=2)
+             + data("GetObject", glue, "lake-curated", now, AWS_US, BOTO, 150)),
     ]
