@@ -11,6 +11,9 @@ service-linked roles and calls AWS makes for an identity are no one's behaviour 
 events are no API of a class but the identity at work: they count its active days and teach its places,
 so a pipeline role that only reads and writes objects settles. AWS's own addresses are one place, "AWS",
 and private ones another: a job's first run in another region, or through a new VPC endpoint, is no news.
+Two things need somewhere the identity never was (a new country, AWS's regions being none, or an anonymizing network)
+rather than a new network or client: a deployment's builds (``api_classes.BUILDS``: a key, a stack, a cluster), and
+anything of a young identity (``identity_profile.young``: settled, but under two weeks or eight active days old).
 
 One finding per identity and class; its evidence is GuardDuty's ``service.detection.anomaly`` (the
 profile's usual values by frequency, the unusual ones) and ``additionalInfo.anomalies.anomalousAPIs``:
@@ -144,7 +147,9 @@ class AnomalousBehavior(KeyedDetector[ip.IdentityProfile]):
                     where = set()
                 # a deployment's builds (a key, a stack, a cluster) are judged only from somewhere the identity never was: a
                 # new country (AWS's regions are no country), or a network that anonymizes
-                if where and cls == "Impact" and api in BUILDS and not (ip.COUNTRY in where and values[ip.COUNTRY] not in (AWS, None)) \
+                # (and, of a young identity, anything: ``ip.young``)
+                if where and (cls == "Impact" and api in BUILDS or ip.young(st, t)) \
+                        and not (ip.COUNTRY in where and values[ip.COUNTRY] not in (AWS, None)) \
                         and anonymizing(e.source_ip, info, self.intel, self.places) is None:
                     where = set()
                 if where:
@@ -366,6 +371,11 @@ def cases(start: datetime, account: str = "111122223333") -> list[Case]:
               ("CreateStack", cfn, {"stackName": "app-eu", "templateURL": "https://s3.amazonaws.com/tpl/app.json"})]
     webdev = iam_user(account, "dev-web")
     webdev_days = ip.daily(start, 14, webdev, [("DescribeInstances", ec2), ("DescribeSecurityGroups", ec2)], [HOME], CLI_UA, account)
+    hire2, hire3 = iam_user(account, "pim-new-hire"), iam_user(account, "roos-new-hire")  # nine working days at the office
+    hire2_days, hire3_days = (ip.daily(start, 9, who, [("DescribeInstances", ec2), ("ListBuckets", s3)], [OFFICE], CLI_UA, account)
+                              for who in (hire2, hire3))
+    hire_firsts = [("CreateAccessKey", iam, {"userName": "self"}), ("GetAuthorizationToken", "ecr.amazonaws.com", None),
+                   ("AttachRolePolicy", iam, {"roleName": "app", "policyArn": f"arn:aws:iam::{account}:policy/app-read"})]
     cdk_dev = iam_user(account, "dev-cdk")
     cdk_days = ip.daily(start, 14, cdk_dev, [("DescribeStacks", cfn), ("GetCallerIdentity", sts)], [HOME], CLI_UA, account)
     return others + [
@@ -416,6 +426,13 @@ def cases(start: datetime, account: str = "111122223333") -> list[Case]:
         Case("developer-opens-https-to-the-world-from-far-away", type_of("Persistence"), webdev_days + [
             now("AuthorizeSecurityGroupIngress", ec2, webdev, FAR, "python-requests/2.32.3", params={**ssh, "fromPort": 443, "toPort": 443,
                                                                                                      "cidrIp": "0.0.0.0/0"})]),
+        # a new employee's second week, settled but young: the first day from home (another network in the same country) is
+        # no news; the same first calls from a rented server are
+        Case("new-hire-second-week-first-day-from-home", None, hire2_days + [
+            now(api, svc, hire2, "84.105.1.1", CLI_UA, params=params) for api, svc, params in hire_firsts]),
+        Case("new-hire-second-week-key-from-a-rented-server", type_of("Persistence"), hire3_days + [
+            now(api, svc, hire3, VPS, CLI_UA, params=params) for api, svc, params in hire_firsts],
+             also=frozenset({type_of("InitialAccess"), type_of("PrivilegeEscalation"), "AttackSequence:IAM/CompromisedCredentials"})),
         # a developer's first `cdk deploy`: a new client assuming the account's own deploy role
         Case("developer-assumes-its-accounts-deploy-role-with-a-new-tool", None, cdk_days + [
             now("AssumeRole", sts, cdk_dev, HOME, "aws-cdk/2.170.0 aws-sdk-js/3.699.0 ua/2.1 os/linux lang/js md/nodejs#20.18.0",

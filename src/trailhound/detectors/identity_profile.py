@@ -27,6 +27,9 @@ from trailhound.findings.model import Anomaly, AnomalyObject, AnomalyObservation
 
 WARMUP = 7 * DAY
 MIN_ACTIVE_DAYS = 4
+# settled, but young: a new employee's second week is still mostly first APIs, so a first day from home (a new network in
+# a country it works from) is no news yet; a new country or an anonymizing network is
+YOUNG, YOUNG_ACTIVE_DAYS = 14 * DAY, 8
 TTL = 60 * DAY  # an identity silent this long starts again (its habits are gone)
 
 API, NETWORK, COUNTRY, AGENT, REGION, HOUR, ERRORS = "API", "ASN_ORG", "COUNTRY", "USER_AGENT_FAMILY", "REGION", "HOUR_OF_WEEK", "ERROR_BURST"
@@ -132,6 +135,10 @@ def observe_day(st: Any, t: float) -> None:
 
 def settled(st: Any, t: float) -> bool:
     return t - st.first >= WARMUP and st.days >= MIN_ACTIVE_DAYS
+
+
+def young(st: Any, t: float) -> bool:
+    return t - st.first < YOUNG or st.days < YOUNG_ACTIVE_DAYS
 
 
 def unseen(st: IdentityProfile, dimension: str, value: str | None, t: float) -> bool:
