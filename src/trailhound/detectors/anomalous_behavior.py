@@ -22,6 +22,7 @@ every anomalous call of the identity in the hour up to it, by success and error.
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -148,7 +149,7 @@ class AnomalousBehavior(KeyedDetector[ip.IdentityProfile]):
                 # a deployment's builds (a key, a stack, a cluster) are judged only from somewhere the identity never was: a
                 # new country (AWS's regions are no country), or a network that anonymizes
                 # (and, of a young identity, anything: ``ip.young``)
-                if where and (cls == "Impact" and api in BUILDS or ip.young(st, t)) \
+                if where and (api in BUILDS or ip.young(st, t)) \
                         and not (ip.COUNTRY in where and values[ip.COUNTRY] not in (AWS, None)) \
                         and anonymizing(e.source_ip, info, self.intel, self.places) is None:
                     where = set()
@@ -367,7 +368,12 @@ def cases(start: datetime, account: str = "111122223333") -> list[Case]:
     thief_days = [r for d in range(14, 0, -1) for r in ip.daily(start - timedelta(days=d - 1), 1, role_session(account, "edge-deploy", f"tf-{d}"),
                                                                   ci, list(RUNNERS), TF, account, hour=9)]
     kms = "kms.amazonaws.com"
+    key_policy = json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{account}:root"},
+                                                                     "Action": "kms:*", "Resource": "*"}]})
     builds = [("CreateKey", kms, {"description": "app data", "keyUsage": "ENCRYPT_DECRYPT"}),
+              ("PutKeyPolicy", kms, {"keyId": "mrk-1", "policyName": "default", "policy": key_policy}),
+              ("AuthorizeSecurityGroupEgress", ec2, {"groupId": "sg-0app", "ipPermissions": {"items": [
+                  {"ipProtocol": "-1", "ipRanges": {"items": [{"cidrIp": "0.0.0.0/0"}]}}]}}),
               ("CreateStack", cfn, {"stackName": "app-eu", "templateURL": "https://s3.amazonaws.com/tpl/app.json"})]
     webdev = iam_user(account, "dev-web")
     webdev_days = ip.daily(start, 14, webdev, [("DescribeInstances", ec2), ("DescribeSecurityGroups", ec2)], [HOME], CLI_UA, account)
@@ -420,7 +426,7 @@ def cases(start: datetime, account: str = "111122223333") -> list[Case]:
         Case("deploy-role-builds-a-stack-from-a-runner-in-a-new-region", None, deploy_days + [
             now(api, svc, deployer, AWS_IE, TF, params=params) for api, svc, params in builds]),
         Case("deploy-key-builds-from-a-rented-server", type_of("Impact"), thief_days + [
-            now(api, svc, thief_role, VPS, TF, params=params) for api, svc, params in builds]),
+            now(api, svc, thief_role, VPS, TF, params=params) for api, svc, params in builds], also=frozenset({type_of("Exfiltration")})),
         # a web service's load balancer opened to the world on 443, from far away: an access path kept open (Persistence), not
         # an exfiltration path as SSH or a database would be
         Case("developer-opens-https-to-the-world-from-far-away", type_of("Persistence"), webdev_days + [

@@ -213,12 +213,13 @@ def opens_to_world(params: dict[str, Any]) -> bool:
 POLICY_GRANTS = frozenset({"AttachUserPolicy", "AttachGroupPolicy", "AttachRolePolicy", "PutUserPolicy", "PutGroupPolicy", "PutRolePolicy"})
 ADMIN_POLICIES = ("/AdministratorAccess", "/IAMFullAccess", "/PowerUserAccess")
 # the calls ``classify`` refines by their parameters (or the caller's name): no two of them are alike by name alone
-PARAMETRIC = LAUNCHES | POLICY_GRANTS | {"UpdateLoginProfile", "AuthorizeSecurityGroupIngress", "AssumeRole"}
+PARAMETRIC = LAUNCHES | POLICY_GRANTS | {"UpdateLoginProfile", "AuthorizeSecurityGroupIngress", "AssumeRole", "PutKeyPolicy"}
 # Impact APIs that build (TrailDiscover lists them for resource hijacking: keys, stacks, clusters and services to run a miner
 # on): every deployment makes them, so only from somewhere the identity never was (a new country, an anonymizing network)
+# (and a key's policy that names no other account, and an egress rule: Terraform writes both for every key and security group)
 BUILDS = frozenset({"CreateKey", "CreateStack", "CreateCluster", "CreateService", "CreateLaunchTemplate", "RegisterTaskDefinition",
                     "CreateAutoScalingGroup", "CreateHostedZone", "ChangeResourceRecordSets", "Encrypt", "GenerateDataKeyWithoutPlaintext",
-                    "Publish"})
+                    "Publish", "PutKeyPolicy(own account)", "AuthorizeSecurityGroupEgress"})
 
 
 def grants_everything(params: dict[str, Any]) -> bool:
@@ -265,6 +266,11 @@ def classify(e: Any) -> tuple[str | None, str]:
         own = e.recipient_account_id or e.user_identity.account_id
         if isinstance(arn, str) and own and names_only_own_account(arn, own):
             return None, name
+    elif name == "PutKeyPolicy":
+        policy = e.params().get("policy")
+        own = e.recipient_account_id or e.user_identity.account_id
+        if isinstance(policy, str) and own and names_only_own_account(policy, own):
+            return CLASS_OF.get(name), f"{name}(own account)"
     elif name == "UpdateLoginProfile":
         target = e.params().get("userName")
         if isinstance(target, str) and target != e.user_identity.user_name:
