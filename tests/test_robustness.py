@@ -242,3 +242,19 @@ def test_a_failing_timer_costs_its_key_not_the_scan_nor_the_restart(tmp_path: Pa
                                                  for p in report.problems)
     again = Scanner(Store(db), ScanSettings(), detectors=detectors).scan(files)
     assert again.detector_errors == 0  # nothing left behind to fail again on a restart
+
+
+def test_a_folder_nested_thousands_deep_is_walked_not_a_recursion_error(tmp_path: Path) -> None:
+    """1,200 folders one in another (a hostile tree, or a runaway sync tool): walked with a stack of its own, its deepest file
+    and the one at the top both read."""
+    header = "version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status\n"
+    deep = tmp_path / "deep"
+    deep.mkdir()
+    folder = str(deep)
+    for _ in range(1200):  # (os.makedirs recurses too)
+        folder = os.path.join(folder, "d")
+        os.mkdir(folder)
+    Path(folder, "x.log").write_text(header + "2 111122223333 eni-1 10.0.0.1 8.8.8.8 1234 443 6 1 60 1700000000 1700000060 ACCEPT OK\n")
+    (deep / "top.log").write_text(header + "2 111122223333 eni-1 10.0.0.1 8.8.8.8 1235 443 6 1 60 1700000000 1700000060 ACCEPT OK\n")
+    report, _ = scan([deep])
+    assert report.files_done == 2 and report.events_total == 2 and report.problems == []

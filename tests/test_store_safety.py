@@ -345,3 +345,25 @@ def test_cli_second_scan_on_a_store_fails_clearly_and_counts_stay_single(tmp_pat
         assert codes == [0, 0] and any("35 already scanned" in o for _, o, _ in results)
     store = Store(db, readonly=True)
     assert (store.usage(), [f["service"]["count"] for f in store.findings()]) == single
+
+
+def test_a_full_disk_names_the_write_that_failed_not_the_rollback(tmp_path: Path) -> None:
+    """SQLite rolls a transaction back itself when a write fails for want of space: the error shown is that one (disk full,
+    I/O error), not 'cannot rollback - no transaction is active' from a second ROLLBACK. (A file-size limit stands in for a
+    full disk: SQLite meets the same failing write.)"""
+    code = f"""
+import resource, signal
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+from trailhound.store.database import Store, transaction
+s = Store({str(tmp_path / "x.db")!r})
+resource.setrlimit(resource.RLIMIT_FSIZE, (200_000, 200_000))
+try:
+    with transaction(s.conn) as c:
+        c.exec_driver_sql("CREATE TABLE IF NOT EXISTS big (v BLOB)")
+        for i in range(100):
+            c.exec_driver_sql("INSERT INTO big VALUES (randomblob(100000))")
+except Exception as e:
+    print(str(e).splitlines()[0])
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120).stdout
+    assert "no transaction is active" not in out and re.search(r"disk I/O error|disk is full", out), out

@@ -108,18 +108,29 @@ def _in_folder(path: str, folders: dict[str, Path]) -> Path:
 _child = getattr(Path, "_make_child_relpath", Path.joinpath)
 
 
-def _walk_dir(root: Path, skipped: list[tuple[str, str]]) -> Iterator[Path]:
+def _listed(root: Path, skipped: list[tuple[str, str]]) -> Iterator[os.DirEntry[str]]:
     try:
-        entries = sorted(os.scandir(root), key=lambda e: e.name)
+        return iter(sorted(os.scandir(root), key=lambda e: e.name))
     except OSError as exc:
         skipped.append((str(root), f"cannot be listed ({exc.strerror or exc})"))
-        return
-    for entry in entries:
+        return iter(())
+
+
+def _walk_dir(root: Path, skipped: list[tuple[str, str]]) -> Iterator[Path]:
+    """Depth first, in name order, with a stack of its own: a folder nested thousands deep is no recursion limit."""
+    stack = [(root, _listed(root, skipped))]
+    while stack:
+        folder, entries = stack[-1]
+        entry = next(entries, None)
+        if entry is None:
+            stack.pop()
+            continue
         if ignored(entry.name):
             continue
         try:
             if entry.is_dir(follow_symlinks=False):
-                yield from _walk_dir(_child(root, entry.name), skipped)
+                sub = _child(folder, entry.name)
+                stack.append((sub, _listed(sub, skipped)))
                 continue
             mode = entry.stat(follow_symlinks=True).st_mode
         except OSError as exc:
@@ -130,7 +141,7 @@ def _walk_dir(root: Path, skipped: list[tuple[str, str]]) -> Iterator[Path]:
         if (kind := _kind(mode)) is not None:
             skipped.append((entry.path, f"{kind}, not a log file"))
             continue
-        yield Path(os.path.realpath(entry.path)) if entry.is_symlink() else _child(root, entry.name)
+        yield Path(os.path.realpath(entry.path)) if entry.is_symlink() else _child(folder, entry.name)
 
 
 def gunzip(stored: bytes, limit: int | None = None) -> tuple[bytes, str | None]:

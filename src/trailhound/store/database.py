@@ -26,7 +26,7 @@ from typing import Any
 
 import orjson
 from sqlalchemy import Connection, Engine, create_engine, delete, event, func, inspect as sa_inspect, select, text
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.pool import NullPool, QueuePool, StaticPool
 
 from trailhound.config import STORE_LOCK_WAIT_S
@@ -394,7 +394,13 @@ class _Transaction:
         return self.conn
 
     def __exit__(self, kind: type[BaseException] | None, *_: object) -> None:
-        self.conn.exec_driver_sql("COMMIT" if kind is None else "ROLLBACK")
+        if kind is None:
+            self.conn.exec_driver_sql("COMMIT")
+            return
+        try:
+            self.conn.exec_driver_sql("ROLLBACK")
+        except DBAPIError:
+            pass  # SQLite rolled back already (a full disk, an I/O error): the error that did it is the one to show
 
 
 def _minus(v: int | None) -> int:
