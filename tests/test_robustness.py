@@ -256,5 +256,29 @@ def test_a_folder_nested_thousands_deep_is_walked_not_a_recursion_error(tmp_path
         os.mkdir(folder)
     Path(folder, "x.log").write_text(header + "2 111122223333 eni-1 10.0.0.1 8.8.8.8 1234 443 6 1 60 1700000000 1700000060 ACCEPT OK\n")
     (deep / "top.log").write_text(header + "2 111122223333 eni-1 10.0.0.1 8.8.8.8 1235 443 6 1 60 1700000000 1700000060 ACCEPT OK\n")
-    report, _ = scan([deep])
-    assert report.files_done == 2 and report.events_total == 2 and report.problems == []
+    try:
+        report, _ = scan([deep])
+        assert report.files_done == 2 and report.events_total == 2 and report.problems == []
+    finally:  # removed from the bottom up: shutil.rmtree (pytest's clean-up of old runs) recurses as deep as the tree
+        os.remove(os.path.join(folder, "x.log"))
+        while folder != str(deep):
+            os.rmdir(folder)
+            folder = os.path.dirname(folder)
+
+
+def test_a_record_dated_ahead_of_the_clock_never_makes_the_next_scans_records_late(tmp_path: Path) -> None:
+    """A day ahead is within the clock skew allowed, so the record is read; but the watermark stops at the wall clock, so the
+    next scan's record of a minute ago is on time, not late."""
+    from datetime import timedelta
+
+    now = datetime.now(UTC)
+    who = iam_user("111122223333", "ana")
+    ahead = write_cloudtrail(tmp_path / "a" / "ahead.json.gz", [record("ListBuckets", "s3.amazonaws.com", time=now + timedelta(hours=30), identity=who)])
+    recent = write_cloudtrail(tmp_path / "b" / "recent.json.gz",
+                              [record("DescribeInstances", "ec2.amazonaws.com", time=now - timedelta(minutes=1), identity=who)])
+    db = store_at(tmp_path, "t.db")
+    first, store = scan([ahead], db=db)
+    assert first.events_total == 1
+    store.close()
+    second, _ = scan([recent], db=db)
+    assert second.events_total == 1 and second.late_rows == 0

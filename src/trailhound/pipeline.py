@@ -546,7 +546,9 @@ class Scanner:
             self._quarantine(meta.fingerprints[m], [Problem(meta.paths[m], f"{p.path} {p.message}")], fatal=False)
             self.report.detector_errors += 1
         self._emit(routed.occurrences)
-        self._emit(self.engine.advance(float(piece.run.parsed.times[piece.stop - 1])))
+        # (never past the wall clock: a record dated a day ahead, within the clock skew allowed, would otherwise make every
+        # record of the next scan late)
+        self._emit(self.engine.advance(min(float(piece.run.parsed.times[piece.stop - 1]), time.time())))
         self._engine_problems()
 
     @staticmethod
