@@ -5,6 +5,7 @@ micro-batch, and lose and double nothing when its driver is killed mid-stream an
 
 from __future__ import annotations
 
+import gzip
 import os
 import re
 import signal
@@ -139,19 +140,21 @@ def test_job_reads_an_estate_from_s3(estate: Any, tmp_path: Path) -> None:
         for path in delivered:
             client.put_object(Bucket="org-logs", Key=f"AWSLogs/{path.relative_to(logs).as_posix()}", Body=path.read_bytes())
         assert len(delivered) == files
-        # and one object larger than --max-file-mb: never fetched whole, quarantined as too large (20 MB: the attack day's
-        # CloudTrail file, every detector's cases in one, inflates to over 10)
+        # and one object larger than --max-file-mb: never fetched whole, quarantined as too large (the limit above the largest
+        # log: the attack day's CloudTrail file, every detector's cases in one, inflates to ~20 MB)
+        largest = max(len(gzip.decompress(b) if (b := p.read_bytes())[:2] == b"\x1f\x8b" else b) for p in delivered)
+        limit_mb = int(largest / 1e6) + 5
         huge = "AWSLogs/111122223333/CloudTrail/us-east-1/2026/11/01/111122223333_CloudTrail_us-east-1_20261101T0000Z_huge.json"
-        client.put_object(Bucket="org-logs", Key=huge, Body=b'{"Records": [' + b" " * 20_100_000 + b"]}")
+        client.put_object(Bucket="org-logs", Key=huge, Body=b'{"Records": [' + b" " * (limit_mb * 1_000_000 + 100_000) + b"]}")
         db, checkpoint = pg.fresh_url(), str(tmp_path / "checkpoint")
         cmd = [sys.executable, "-m", "trailhound.cli", "spark-job", "s3://org-logs/AWSLogs/", "--checkpoint", checkpoint, "--db", db, "--once",
                "--files-per-trigger", str(files // 3 + 1), "--inventory", str(inventory), "--s3-endpoint", server.endpoint,
-               "--s3-settle-seconds", "0", "--max-file-mb", "20"]
+               "--s3-settle-seconds", "0", "--max-file-mb", str(limit_mb)]
         done = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env={**os.environ, **server.env})
         causes = [line for line in done.stderr.splitlines() if "Caused by" in line or "Error" in line]
         assert done.returncode == 0, "\n".join(causes[:12]) or done.stderr[-2000:]
         assert "3 micro-batches" in done.stdout, done.stdout
     store = Store(db, readonly=True)
     assert findings(store) == expected
-    assert [(q["path"], "larger than 20 MB" in q["message"]) for q in store.quarantined()] == [(f"s3://org-logs/{huge}", True)]
+    assert [(q["path"], f"larger than {limit_mb} MB" in q["message"]) for q in store.quarantined()] == [(f"s3://org-logs/{huge}", True)]
     store.close()

@@ -13,7 +13,7 @@ so a pipeline role that only reads and writes objects settles. AWS's own address
 and private ones another: a job's first run in another region, or through a new VPC endpoint, is no news.
 Two things need somewhere the identity never was (a new country, AWS's regions being none, or an anonymizing network)
 rather than a new network or client: a deployment's builds (``api_classes.BUILDS``: a key, a stack, a cluster), and
-anything of a young identity (``identity_profile.young``: settled, but under two weeks or eight active days old).
+anything of a young identity (``identity_profile.young``: settled, but under ten days or seven active days old).
 
 One finding per identity and class; its evidence is GuardDuty's ``service.detection.anomaly`` (the
 profile's usual values by frequency, the unusual ones) and ``additionalInfo.anomalies.anomalousAPIs``:

@@ -29,7 +29,7 @@ WARMUP = 7 * DAY
 MIN_ACTIVE_DAYS = 4
 # settled, but young: a new employee's second week is still mostly first APIs, so a first day from home (a new network in
 # a country it works from) is no news yet; a new country or an anonymizing network is
-YOUNG, YOUNG_ACTIVE_DAYS = 14 * DAY, 8
+YOUNG, YOUNG_ACTIVE_DAYS = 10 * DAY, 7
 TTL = 60 * DAY  # an identity silent this long starts again (its habits are gone)
 
 API, NETWORK, COUNTRY, AGENT, REGION, HOUR, ERRORS = "API", "ASN_ORG", "COUNTRY", "USER_AGENT_FAMILY", "REGION", "HOUR_OF_WEEK", "ERROR_BURST"

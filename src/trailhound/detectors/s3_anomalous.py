@@ -375,6 +375,7 @@ def cases(start: datetime, account: str = "111122223333") -> list[Case]:
         return [r for h in range(8) for r in data(api, who, bucket, start + timedelta(hours=h), ip_, ua, per_hour, every=3600 / per_hour)]
 
     glue = role_session(account, "glue-curate", "nightly")
+    courier = role_session(account, "report-courier", "nightly")  # reads its exports bucket every night
     sse_writer = role_session(account, "vault-export", "export")
     sse_days = days(sse_writer, "vault-archive", "PutObject", OFFICE, BOTO, n=120, hour=5)
     for r in sse_days:
@@ -439,8 +440,9 @@ def cases(start: datetime, account: str = "111122223333") -> list[Case]:
              + data("PutObject", user("gus"), "gus-curated", now + timedelta(minutes=2), OFFICE, CLI_UA, 150)),
         # one 8 GB file uploaded in 120 parts to a bucket the identity never wrote: one object
         Case("one-large-multipart-upload", None, reader("hal") + multipart(user("hal"), "hal-archive", 120)),
-        # the backup role's key, stolen, syncing the bucket it reads every night, from a rented server (and from abroad)
-        Case("backup-key-syncs-its-own-bucket-from-a-vps", EXFIL, backup_days + data("GetObject", backup, "finance-reports", now, VPS, BOTO, 150)),
+        # a nightly reader's key, stolen, syncing the bucket it reads every night, from a rented server (and from abroad)
+        Case("backup-key-syncs-its-own-bucket-from-a-vps", EXFIL, days(courier, "finance-exports", "GetObject", OFFICE, BOTO, n=10, hour=2)
+             + data("GetObject", courier, "finance-exports", now, VPS, BOTO, 150)),
         Case("reader-key-syncs-its-own-bucket-from-abroad", EXFIL, reader("ivy") + data("GetObject", user("ivy"), "ivy-media", now, FAR, CLI_UA, 120)),
         # its own bucket from another network in the same country (a home line, a new office), or a few objects from abroad
         Case("reader-syncs-its-own-bucket-from-another-isp-at-home", None, reader("jon") + data("GetObject", user("jon"), "jon-media", now, "84.105.1.1",
@@ -448,6 +450,6 @@ def cases(start: datetime, account: str = "111122223333") -> list[Case]:
         Case("reader-reads-a-few-of-its-objects-from-abroad", None, reader("kim") + data("GetObject", user("kim"), "kim-media", now, FAR, CLI_UA, 40)),
         # a Glue job reading its bucket every night through a VPC endpoint; its endpoint removed, tonight through a NAT gateway
         # (AWS's address: no country one travels to)
-        Case("etl-reads-its-bucket-through-a-nat-gateway-now", None, days(glue, "lake-curated", "GetObject", "10.0.1.5", BOTO, n=150, hour=2)
+        Case("etl-reads-its-bucket-through-a-nat-gateway-now", None, days(glue, "lake-curated", "GetObject", "10.0.1.5", BOTO, n=10, hour=2)
              + data("GetObject", glue, "lake-curated", now, AWS_US, BOTO, 150)),
     ]
