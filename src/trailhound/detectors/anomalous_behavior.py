@@ -30,7 +30,7 @@ import msgspec
 
 from trailhound.detectors import identity_profile as ip
 from trailhound.detectors.api_classes import BUILDS, classify
-from trailhound.detectors.principals import AWS, anonymizing, call_sig, identity_key, place_memo, place_of, shown_value
+from trailhound.detectors.principals import anonymizing, call_sig, identity_key, place_memo, place_of, shown_value, travelled
 from trailhound.engine import FindingType, KeyedDetector, severity
 from trailhound.engine.runner import timed
 from trailhound.events import ApiCall, Source
@@ -150,7 +150,7 @@ class AnomalousBehavior(KeyedDetector[ip.IdentityProfile]):
                 # new country (AWS's regions are no country), or a network that anonymizes
                 # (and, of a young identity, anything: ``ip.young``)
                 if where and (api in BUILDS or ip.young(st, t)) \
-                        and not (ip.COUNTRY in where and values[ip.COUNTRY] not in (AWS, None)) \
+                        and not (ip.COUNTRY in where and travelled(values[ip.COUNTRY])) \
                         and anonymizing(e.source_ip, info, self.intel, self.places) is None:
                     where = set()
                 if where:

@@ -263,13 +263,11 @@ def classify(e: Any) -> tuple[str | None, str]:
         # a role of the caller's own account is how its people and tools work (CDK's deploy roles, a CI role's hop); its
         # session is profiled as that role. Another account's role is a way out (or in) that persists.
         arn = e.params().get("roleArn")
-        own = e.recipient_account_id or e.user_identity.account_id
-        if isinstance(arn, str) and own and names_only_own_account(arn, own):
+        if isinstance(arn, str) and names_only_own_account(arn, _own_account(e)):
             return None, name
     elif name == "PutKeyPolicy":
         policy = e.params().get("policy")
-        own = e.recipient_account_id or e.user_identity.account_id
-        if isinstance(policy, str) and own and names_only_own_account(policy, own):
+        if isinstance(policy, str) and names_only_own_account(policy, _own_account(e)):
             return CLASS_OF.get(name), f"{name}(own account)"
     elif name == "UpdateLoginProfile":
         target = e.params().get("userName")
@@ -295,10 +293,14 @@ def protects(e: Any) -> bool:
     text = str(params.get("ServerSideEncryptionConfiguration") or "")
     if not text or "SSEAlgorithm" not in text:
         return False
-    return names_only_own_account(text, e.recipient_account_id or e.user_identity.account_id)
+    return names_only_own_account(text, _own_account(e))
 
 
 _ACCOUNT_IN = re.compile(r"(?<!\d)(\d{12})(?!\d)")
+
+
+def _own_account(e: Any) -> str | None:
+    return e.recipient_account_id or e.user_identity.account_id  # type: ignore[no-any-return]
 
 
 def names_only_own_account(text: str, own: str | None) -> bool:

@@ -40,7 +40,7 @@ import msgspec
 
 from trailhound.detectors import identity_profile as ip
 from trailhound.detectors.api_classes import classify
-from trailhound.detectors.principals import anonymizing, call_sig, identity_key, place_memo, place_of
+from trailhound.detectors.principals import anonymizing, call_sig, identity_key, place_memo, place_of, travelled
 from trailhound.detectors.s3_anomalous import restricts
 from trailhound.engine import FindingType, KeyedDetector, severity
 from trailhound.engine.runner import timed
@@ -272,9 +272,6 @@ _ORIGINS = (("TorIPCaller", "a Tor exit node"), ("MaliciousIPCaller", "an addres
 
 
 _SEP = "; "  # between a signal's unseen values (a network's name may hold a comma)
-# AWS's addresses (any region) and addresses without geolocation are no country one travels to: a self-hosted runner in a new
-# region, a job whose traffic moved from a VPC endpoint to a NAT gateway
-_NO_COUNTRY = frozenset({"country AWS", "country None"})
 _ELSEWHERE = "!"  # leads a signal's unseen place when that is somewhere the identity never was (one byte a signal)
 
 
@@ -283,7 +280,8 @@ def _place(odd: list[str], anonymizer: str | None) -> str:
     somewhere the identity never was: a country new to it, or a new network that anonymizes. A new client is a new
     tool and a new network in a known country is a home or a hotel (an on-call night from home is no attack); stolen
     keys are used from abroad, a rented server, a VPN or Tor."""
-    elsewhere = anonymizer is not None or any(v.startswith("country ") and v not in _NO_COUNTRY for v in odd)
+    # (AWS's addresses are no country one travels to: a self-hosted runner in a new region, a job moved behind a NAT gateway)
+    elsewhere = anonymizer is not None or any(v.startswith("country ") and travelled(v[len("country "):]) for v in odd)
     return (_ELSEWHERE if elsewhere else "") + _SEP.join(odd)
 
 

@@ -112,14 +112,15 @@ class DgaBurst(WindowedDetector):
             j = self.model.judge(q.query_name)
             if j is None:
                 continue
-            h, nx, high, low = _h(j.unit), q.rcode == "NXDOMAIN", j.score >= high_at, j.score >= low_at
-            ctx = [q.srcids.instance, q.srcaddr, q.account_id, q.region, q.transport or "UDP", q.firewall_rule_action == "BLOCK",
-                   normalize(q.query_name)]
-            # an answered name under the lower threshold is counted but never names the finding's action
+            h, nx = _h(j.unit), q.rcode == "NXDOMAIN"
             if j.score < self.model.threshold_wide:  # an ordinary name: counted among the instance's failing domains only
                 if nx:
                     yield q.query_timestamp.timestamp(), (None, None, None, None, None, None, h, None)
                 continue
+            high, low = j.score >= high_at, j.score >= low_at
+            ctx = [q.srcids.instance, q.srcaddr, q.account_id, q.region, q.transport or "UDP", q.firewall_rule_action == "BLOCK",
+                   normalize(q.query_name)]
+            # an answered name under the lower threshold is counted but never names the finding's action
             yield q.query_timestamp.timestamp(), (j.unit if nx else None, h if nx and high else None, h if high else None,
                                                   h if nx and low else None, h if low else None, h, h if nx else None, ctx if nx or low else None)
 
@@ -240,12 +241,12 @@ def cases(start: datetime, account: str = "111122223333") -> list[Case]:
         Case("odd-but-real-names", None, queries(odd_but_real * 3, 120, spacing=2, answered=1), source="dns"),
         Case("nxdomain-typos", None, queries(typos, 170, spacing=0.3), source="dns"),
         Case("cdn-and-av-hashes", None, queries(cdn, 200, spacing=0.2, answered=3), source="dns"),
-        # a mail server checking forty spam senders' SPF and DMARC records (random throwaway domains, half unregistered)
         # a link checker failing on 400 dead domains in half an hour: forty of them random-looking (spam domains in a crawl
         # frontier), the rest ordinary word compounds and typos
         Case("link-checker-fails-on-dead-domains", None, queries(
             [n for odd, *plain in zip(random_letters(rnd, 40), *[compounds[i::9] for i in range(9)]) for n in (odd, *plain)], 330,
             spacing=30 / 400), source="dns"),
+        # a mail server checking forty spam senders' SPF and DMARC records (random throwaway domains, half unregistered)
         Case("mail-server-checks-spam-senders", None, [{**r, "query_type": "TXT"} for r in queries(
             [n for d in random_letters(rnd, 40) for n in (d, f"_dmarc.{d}")], 300, spacing=0.25, answered=4)], source="dns"),
     ]

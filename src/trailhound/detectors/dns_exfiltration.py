@@ -246,9 +246,11 @@ class _DnsExfiltration(WindowedDetector):
         _PICKED.events, _PICKED.size, _PICKED.picked = events, len(events), picked
         return picked
 
+    min_name_bytes = 0  # encoded bytes a name needs to count in this tier
+
     def key_of(self, q: DnsQuery) -> str | None:
         found = _analysed(q.query_name)
-        if found is None:
+        if found is None or found[1] < self.min_name_bytes:
             return None
         return f"{q.srcids.instance or q.srcaddr or 'unknown'}|{found[0]}"
 
@@ -267,6 +269,17 @@ class _DnsExfiltration(WindowedDetector):
 
     def _window_meets(self, w: Window, need_names: int, need_bytes: int) -> bool:
         return _meets(w["names"].count, w["bytes"], w["encoded"], w["data"], need_names, need_bytes)
+
+    def _pair_meets(self, w: Window, need_names: int, need_bytes: int) -> bool:
+        """Whether some two adjacent buckets of the window (or one) meet a faster tier's threshold: that tier reports them."""
+        names, nbytes, encoded, data = (dict(w.per_bucket(r)) for r in ("names", "bytes", "encoded", "data"))
+        step = self.window.step
+        for t in names:
+            pair = [u for u in (t, t + step) if u in names]
+            if _meets(sum(names[u].count for u in pair), sum(nbytes[u] for u in pair), sum(encoded[u] for u in pair),
+                      sum(data[u] for u in pair), need_names, need_bytes):
+                return True
+        return False
 
     def report(self, key: str, w: Window) -> list[Occurrence]:
         _, iid, ip, account, region, transport, blocked = w["example"]
@@ -313,18 +326,8 @@ class DnsExfiltrationSlow(_DnsExfiltration):
     window = Sliding(length=3600, step=300)
     state_version = 2  # 2: names distinct by their encoded labels
 
-    def threshold(self, key: str, w: Window) -> bool:
-        if not self._window_meets(w, SLOW_NAMES, SLOW_BYTES):
-            return False
-        names, nbytes, encoded, data = (dict(w.per_bucket(r)) for r in ("names", "bytes", "encoded", "data"))
-        step = self.window.step
-        for t in names:  # ten minutes or less: one bucket, or two adjacent ones
-            pair = [u for u in (t, t + step) if u in names]
-            if _meets(sum(names[u].count for u in pair), sum(nbytes[u] for u in pair), sum(encoded[u] for u in pair),
-                      sum(data[u] for u in pair), FAST_NAMES, FAST_BYTES):
-                return False
-        return True
-
+    def threshold(self, key: str, w: Window) -> bool:  # (ten minutes: one bucket, or two adjacent ones)
+        return self._window_meets(w, SLOW_NAMES, SLOW_BYTES) and not self._pair_meets(w, FAST_NAMES, FAST_BYTES)
 
 
 class DnsExfiltrationPaced(_DnsExfiltration):
@@ -334,24 +337,11 @@ class DnsExfiltrationPaced(_DnsExfiltration):
 
     name = "dns-exfiltration-paced"
     window = Sliding(length=6 * 3600, step=1800)
+    min_name_bytes = PACED_NAME_BYTES
 
-    def key_of(self, q: DnsQuery) -> str | None:
-        found = _analysed(q.query_name)
-        if found is None or found[1] < PACED_NAME_BYTES:
-            return None
-        return f"{q.srcids.instance or q.srcaddr or 'unknown'}|{found[0]}"
+    def threshold(self, key: str, w: Window) -> bool:  # (an hour: two adjacent buckets)
+        return self._window_meets(w, PACED_NAMES, PACED_BYTES) and not self._pair_meets(w, SLOW_NAMES, SLOW_BYTES)
 
-    def threshold(self, key: str, w: Window) -> bool:
-        if not self._window_meets(w, PACED_NAMES, PACED_BYTES):
-            return False
-        names, nbytes, encoded, data = (dict(w.per_bucket(r)) for r in ("names", "bytes", "encoded", "data"))
-        step = self.window.step
-        for t in names:
-            pair = [u for u in (t, t + step) if u in names]
-            if _meets(sum(names[u].count for u in pair), sum(nbytes[u] for u in pair), sum(encoded[u] for u in pair),
-                      sum(data[u] for u in pair), SLOW_NAMES, SLOW_BYTES):
-                return False
-        return True
 
 def cases(start: datetime, account: str = "111122223333") -> list[Case]:
     from trailhound.simulator.records import Case, dns_record

@@ -149,6 +149,12 @@ def origin(e: ApiCall, info: Any, places: Any = None) -> tuple[str, str | None]:
     return f"net {net}", info.country_code if info is not None else None
 
 
+def travelled(country: str | None) -> bool:
+    """Whether a profile's country value is one a person travels to: not AWS's regions (``origin``: "AWS"), not an
+    address without geolocation (None, "None" as a profile value)."""
+    return country not in (AWS, None, "None")
+
+
 def anonymizing(ip: str | None, info: Any, intel: Any, places: Any) -> str | None:
     """What anonymizes a call from ``ip`` ("Tor": an exit on ``intel``'s lists, "hosting", "VPN"), or None. Asked only
     of anomalous calls (the VPN ranges load on the first one; ``places.vpn_egress`` remembers each address)."""

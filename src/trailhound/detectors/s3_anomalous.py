@@ -45,7 +45,7 @@ import msgspec
 from trailhound.detectors import identity_profile as ip
 from trailhound.detectors import s3_public
 from trailhound.detectors.api_classes import names_only_own_account
-from trailhound.detectors.principals import anonymizing, call_sig, identity_key, place_memo, place_of, shown_place
+from trailhound.detectors.principals import anonymizing, call_sig, identity_key, place_memo, place_of, shown_place, travelled
 from trailhound.engine import FindingType, KeyedDetector, severity
 from trailhound.engine.runner import timed
 from trailhound.engine.baseline import DAY, Profile, ProfileState
@@ -296,7 +296,7 @@ class S3AnomalousBehavior(KeyedDetector[S3Profile]):
         neither."""
         if not any(v.startswith("network ") for v in odd_place):
             return False
-        if any(v.startswith("country ") and v not in ("country None", "country AWS") for v in odd_place):
+        if any(v.startswith("country ") and travelled(v[len("country "):]) for v in odd_place):
             return True  # (AWS's addresses are no country: a job's traffic moving from a VPC endpoint to a NAT gateway)
         return anonymizing(e.source_ip, where.info, self.intel, self.places) is not None
 
